@@ -1,0 +1,200 @@
+// aligned.cpp: aligned allocation (mi_malloc_aligned and family).
+//
+// In order of cost: alignments of a word or less are plain allocation; the
+// direct page's next free block may already be aligned; block sizes that are
+// multiples of the alignment (up to MAX_ALIGN_GUARANTEE) are always aligned;
+// otherwise over-allocate by alignment-1 inside a page (alignments up to
+// MAX_ALIGN_IN_PAGE) or in a huge segment sized for it, and mark the page
+// has_aligned so that free() finds the block start.
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../common/messages.h"
+#include "alloc_inline.h"
+#include "api_internal.h"
+
+namespace mi {
+
+namespace {
+
+void* malloc_aligned_slow(Heap* heap, size_t size, size_t alignment, size_t offset, bool zero) {
+  const uintptr_t mask = alignment - 1;
+  void* p;
+  if (alignment > MAX_ALIGN_IN_PAGE) {
+    // a huge segment with `alignment` bytes to spare
+    if (!heap_is_initialized(heap)) heap = thread_heap_init();
+    if (heap == nullptr) return nullptr;
+    p = malloc_generic(heap, size + offset, zero, alignment);
+  } else {
+    size_t oversize;
+    if (__builtin_add_overflow(size, alignment - 1 + offset, &oversize)) {
+      error_message(EOVERFLOW, "aligned allocation request is too large (%zu bytes, alignment %zu)", size, alignment);
+      return nullptr;
+    }
+    p = heap_malloc_zero(heap, oversize, zero);
+  }
+  if (p == nullptr) return nullptr;
+  uintptr_t adjust = (alignment - ((reinterpret_cast<uintptr_t>(p) + offset) & mask)) & mask;
+  void* aligned = static_cast<uint8_t*>(p) + adjust;
+  if (aligned != p) {
+    Segment* segment = ptr_segment(p);
+    Page* page = (segment->capacity == 1) ? &segment->pages[0] : segment_page_of(segment, p);
+    page->flags.x.has_aligned = 1;  // the page is ours: we just allocated from it
+  }
+  return aligned;
+}
+
+}  // namespace
+
+void* heap_malloc_aligned_at(Heap* heap, size_t size, size_t alignment, size_t offset, bool zero) noexcept {
+  if (MI_UNLIKELY(alignment == 0 || !is_power_of_two(alignment))) {
+    error_message(EOVERFLOW, "aligned allocation requires the alignment to be a power of two (size %zu, alignment %zu)",
+                  size, alignment);
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (MI_UNLIKELY(size > static_cast<size_t>(PTRDIFF_MAX) || alignment > static_cast<size_t>(PTRDIFF_MAX) / 2)) {
+    error_message(EOVERFLOW, "aligned allocation request is too large (size %zu, alignment %zu)", size, alignment);
+    errno = ENOMEM;
+    return nullptr;
+  }
+  const uintptr_t mask = alignment - 1;
+  if (alignment <= WORD_SIZE && (offset & (WORD_SIZE - 1) & mask) == 0) return heap_malloc_zero(heap, size, zero);
+  // The next block of the direct page may happen to be aligned.
+  if (size <= SMALL_SIZE_MAX && alignment <= size) {
+    const size_t wsize = wsize_of(size);
+    Page* page = heap->pages_free_direct[wsize];
+    Block* block = page->free;
+    if (block != nullptr && ((reinterpret_cast<uintptr_t>(block) + offset) & mask) == 0) {
+      page->free = block->next;
+      page->used++;
+      heap->malloc_count_direct[wsize]++;
+      if (zero) {
+        if (page->free_is_zero) block->next = nullptr;
+        else memset(block, 0, page->block_size);
+      }
+      return block;
+    }
+  }
+  // Blocks of a size that is a multiple of the alignment are aligned anyway.
+  if (offset == 0 && alignment <= MAX_ALIGN_GUARANTEE && size <= LARGE_OBJ_SIZE_MAX &&
+      (good_block_size(size) & mask) == 0) {
+    return heap_malloc_zero(heap, size, zero);
+  }
+  return malloc_aligned_slow(heap, size, alignment, offset, zero);
+}
+
+void* heap_realloc_aligned_at(Heap* heap, void* p, size_t newsize, size_t alignment, size_t offset, bool zero) noexcept {
+  if (alignment <= WORD_SIZE && offset == 0) return heap_realloc_zero(heap, p, newsize, zero);
+  if (p == nullptr) return heap_malloc_aligned_at(heap, newsize, alignment, offset, zero);
+  size_t size = usable_size_of(p);
+  if (size == 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (newsize <= size && newsize >= size - size / 2 && ((reinterpret_cast<uintptr_t>(p) + offset) & (alignment - 1)) == 0) {
+    return p;  // still fits, still aligned
+  }
+  void* newp = heap_malloc_aligned_at(heap, newsize, alignment, offset, false);
+  if (newp == nullptr) return nullptr;
+  if (zero && newsize > size) {
+    size_t start = (size >= WORD_SIZE) ? size - WORD_SIZE : 0;
+    memset(static_cast<uint8_t*>(newp) + start, 0, newsize - start);
+  }
+  memcpy(newp, p, (size < newsize) ? size : newsize);
+  free_inline(p);
+  return newp;
+}
+
+}  // namespace mi
+
+using namespace mi;
+
+extern "C" {
+
+void* mi_heap_malloc_aligned_at(mi_heap_t* heap, size_t size, size_t alignment, size_t offset) mi_attr_noexcept {
+  return heap_malloc_aligned_at(heap, size, alignment, offset, false);
+}
+void* mi_heap_malloc_aligned(mi_heap_t* heap, size_t size, size_t alignment) mi_attr_noexcept {
+  return heap_malloc_aligned_at(heap, size, alignment, 0, false);
+}
+void* mi_heap_zalloc_aligned_at(mi_heap_t* heap, size_t size, size_t alignment, size_t offset) mi_attr_noexcept {
+  return heap_malloc_aligned_at(heap, size, alignment, offset, true);
+}
+void* mi_heap_zalloc_aligned(mi_heap_t* heap, size_t size, size_t alignment) mi_attr_noexcept {
+  return heap_malloc_aligned_at(heap, size, alignment, 0, true);
+}
+void* mi_heap_calloc_aligned_at(mi_heap_t* heap, size_t count, size_t size, size_t alignment, size_t offset) mi_attr_noexcept {
+  size_t total;
+  if (mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return heap_malloc_aligned_at(heap, total, alignment, offset, true);
+}
+void* mi_heap_calloc_aligned(mi_heap_t* heap, size_t count, size_t size, size_t alignment) mi_attr_noexcept {
+  return mi_heap_calloc_aligned_at(heap, count, size, alignment, 0);
+}
+void* mi_heap_realloc_aligned_at(mi_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) mi_attr_noexcept {
+  return heap_realloc_aligned_at(heap, p, newsize, alignment, offset, false);
+}
+void* mi_heap_realloc_aligned(mi_heap_t* heap, void* p, size_t newsize, size_t alignment) mi_attr_noexcept {
+  return heap_realloc_aligned_at(heap, p, newsize, alignment, 0, false);
+}
+void* mi_heap_rezalloc_aligned_at(mi_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) mi_attr_noexcept {
+  return heap_realloc_aligned_at(heap, p, newsize, alignment, offset, true);
+}
+void* mi_heap_rezalloc_aligned(mi_heap_t* heap, void* p, size_t newsize, size_t alignment) mi_attr_noexcept {
+  return heap_realloc_aligned_at(heap, p, newsize, alignment, 0, true);
+}
+void* mi_heap_recalloc_aligned_at(mi_heap_t* heap, void* p, size_t count, size_t size, size_t alignment, size_t offset) mi_attr_noexcept {
+  size_t total;
+  if (mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return heap_realloc_aligned_at(heap, p, total, alignment, offset, true);
+}
+void* mi_heap_recalloc_aligned(mi_heap_t* heap, void* p, size_t count, size_t size, size_t alignment) mi_attr_noexcept {
+  return mi_heap_recalloc_aligned_at(heap, p, count, size, alignment, 0);
+}
+
+void* mi_malloc_aligned_at(size_t size, size_t alignment, size_t offset) mi_attr_noexcept {
+  return mi_heap_malloc_aligned_at(heap_get_default(), size, alignment, offset);
+}
+void* mi_malloc_aligned(size_t size, size_t alignment) mi_attr_noexcept {
+  return mi_heap_malloc_aligned(heap_get_default(), size, alignment);
+}
+void* mi_zalloc_aligned_at(size_t size, size_t alignment, size_t offset) mi_attr_noexcept {
+  return mi_heap_zalloc_aligned_at(heap_get_default(), size, alignment, offset);
+}
+void* mi_zalloc_aligned(size_t size, size_t alignment) mi_attr_noexcept {
+  return mi_heap_zalloc_aligned(heap_get_default(), size, alignment);
+}
+void* mi_calloc_aligned_at(size_t count, size_t size, size_t alignment, size_t offset) mi_attr_noexcept {
+  return mi_heap_calloc_aligned_at(heap_get_default(), count, size, alignment, offset);
+}
+void* mi_calloc_aligned(size_t count, size_t size, size_t alignment) mi_attr_noexcept {
+  return mi_heap_calloc_aligned(heap_get_default(), count, size, alignment);
+}
+void* mi_realloc_aligned_at(void* p, size_t newsize, size_t alignment, size_t offset) mi_attr_noexcept {
+  return mi_heap_realloc_aligned_at(heap_get_default(), p, newsize, alignment, offset);
+}
+void* mi_realloc_aligned(void* p, size_t newsize, size_t alignment) mi_attr_noexcept {
+  return mi_heap_realloc_aligned(heap_get_default(), p, newsize, alignment);
+}
+void* mi_rezalloc_aligned_at(void* p, size_t newsize, size_t alignment, size_t offset) mi_attr_noexcept {
+  return mi_heap_rezalloc_aligned_at(heap_get_default(), p, newsize, alignment, offset);
+}
+void* mi_rezalloc_aligned(void* p, size_t newsize, size_t alignment) mi_attr_noexcept {
+  return mi_heap_rezalloc_aligned(heap_get_default(), p, newsize, alignment);
+}
+void* mi_recalloc_aligned_at(void* p, size_t count, size_t size, size_t alignment, size_t offset) mi_attr_noexcept {
+  return mi_heap_recalloc_aligned_at(heap_get_default(), p, count, size, alignment, offset);
+}
+void* mi_recalloc_aligned(void* p, size_t count, size_t size, size_t alignment) mi_attr_noexcept {
+  return mi_heap_recalloc_aligned(heap_get_default(), p, count, size, alignment);
+}
+
+}  // extern "C"

@@ -1,0 +1,175 @@
+// alloc.cpp: the malloc family of mimalloc.h (mi_malloc, mi_calloc,
+// mi_realloc, mi_strdup, heap variants, ...), thin wrappers over
+// alloc_inline.h, and reallocation.
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/messages.h"
+#include "../segment/segment.h"
+#include "alloc_inline.h"
+#include "api_internal.h"
+
+namespace mi {
+
+void* heap_malloc_zero(Heap* heap, size_t size, bool zero) noexcept {
+  return zero ? heap_malloc<true>(heap, size) : heap_malloc<false>(heap, size);
+}
+
+void* heap_mallocn(Heap* heap, size_t count, size_t size, bool zero) noexcept {
+  size_t total;
+  if (MI_UNLIKELY(mul_overflow(count, size, &total))) {
+    error_message(EOVERFLOW, "allocation request is too large (%zu * %zu bytes)", count, size);
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return heap_malloc_zero(heap, total, zero);
+}
+
+void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept {
+  if (p == nullptr) return heap_malloc_zero(heap, newsize, zero);
+  size_t size = usable_size_of(p);
+  if (MI_UNLIKELY(size == 0)) {  // not ours: we cannot know how much to copy
+    errno = EINVAL;
+    return nullptr;
+  }
+  // Shrinking to no less than half, or growing within the block: in place.
+  if (newsize <= size && newsize >= size / 2 && newsize > 0) return p;
+  void* newp = heap_malloc_zero(heap, newsize, false);
+  if (MI_UNLIKELY(newp == nullptr)) return nullptr;  // p stays valid
+  if (zero && newsize > size) {
+    // the new part is zero (also the last word of the old part: it may be padding)
+    size_t start = (size >= WORD_SIZE) ? size - WORD_SIZE : 0;
+    memset(static_cast<uint8_t*>(newp) + start, 0, newsize - start);
+  }
+  memcpy(newp, p, (size < newsize) ? size : newsize);
+  free_inline(p);
+  return newp;
+}
+
+char* heap_strndup_impl(Heap* heap, const char* s, size_t n) noexcept {
+  if (s == nullptr) return nullptr;
+  size_t len = strnlen(s, n);
+  char* t = static_cast<char*>(heap_malloc<false>(heap, len + 1));
+  if (t == nullptr) return nullptr;
+  memcpy(t, s, len);
+  t[len] = 0;
+  return t;
+}
+
+char* heap_realpath_impl(Heap* heap, const char* fname, char* resolved) noexcept {
+  if (resolved != nullptr) return realpath(fname, resolved);
+  char buf[PATH_MAX];
+  char* r = realpath(fname, buf);
+  if (r == nullptr) return nullptr;
+  return heap_strndup_impl(heap, buf, PATH_MAX);
+}
+
+size_t good_size(size_t size) noexcept {
+  if (size <= LARGE_OBJ_SIZE_MAX) return good_block_size(size);
+  return segment_huge_usable_size(size);
+}
+
+}  // namespace mi
+
+using namespace mi;
+
+extern "C" {
+
+void* mi_malloc(size_t size) mi_attr_noexcept { return heap_malloc<false>(heap_get_default(), size); }
+void* mi_zalloc(size_t size) mi_attr_noexcept { return heap_malloc<true>(heap_get_default(), size); }
+void* mi_calloc(size_t count, size_t size) mi_attr_noexcept { return heap_mallocn(heap_get_default(), count, size, true); }
+void* mi_mallocn(size_t count, size_t size) mi_attr_noexcept { return heap_mallocn(heap_get_default(), count, size, false); }
+
+void* mi_malloc_small(size_t size) mi_attr_noexcept {
+  return (size <= SMALL_SIZE_MAX) ? heap_malloc_small<false>(heap_get_default(), size) : mi_malloc(size);
+}
+void* mi_zalloc_small(size_t size) mi_attr_noexcept {
+  return (size <= SMALL_SIZE_MAX) ? heap_malloc_small<true>(heap_get_default(), size) : mi_zalloc(size);
+}
+
+void* mi_realloc(void* p, size_t newsize) mi_attr_noexcept { return heap_realloc_zero(heap_get_default(), p, newsize, false); }
+
+void* mi_reallocn(void* p, size_t count, size_t size) mi_attr_noexcept {
+  size_t total;
+  if (mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return mi_realloc(p, total);
+}
+
+void* mi_reallocf(void* p, size_t newsize) mi_attr_noexcept {
+  void* newp = mi_realloc(p, newsize);
+  if (newp == nullptr && p != nullptr) mi_free(p);
+  return newp;
+}
+
+void* mi_rezalloc(void* p, size_t newsize) mi_attr_noexcept { return heap_realloc_zero(heap_get_default(), p, newsize, true); }
+
+void* mi_recalloc(void* p, size_t count, size_t size) mi_attr_noexcept {
+  size_t total;
+  if (mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return mi_rezalloc(p, total);
+}
+
+void* mi_expand(void* p, size_t newsize) mi_attr_noexcept {
+  if (p == nullptr) return nullptr;
+  return (newsize <= usable_size_of(p)) ? p : nullptr;
+}
+
+char* mi_strdup(const char* s) mi_attr_noexcept { return heap_strndup_impl(heap_get_default(), s, SIZE_MAX); }
+char* mi_strndup(const char* s, size_t n) mi_attr_noexcept { return heap_strndup_impl(heap_get_default(), s, n); }
+char* mi_realpath(const char* fname, char* resolved_name) mi_attr_noexcept {
+  return heap_realpath_impl(heap_get_default(), fname, resolved_name);
+}
+
+size_t mi_good_size(size_t size) mi_attr_noexcept { return good_size(size); }
+
+// --- heap variants ------------------------------------------------------------
+void* mi_heap_malloc(mi_heap_t* heap, size_t size) mi_attr_noexcept { return heap_malloc<false>(heap, size); }
+void* mi_heap_zalloc(mi_heap_t* heap, size_t size) mi_attr_noexcept { return heap_malloc<true>(heap, size); }
+void* mi_heap_calloc(mi_heap_t* heap, size_t count, size_t size) mi_attr_noexcept { return heap_mallocn(heap, count, size, true); }
+void* mi_heap_mallocn(mi_heap_t* heap, size_t count, size_t size) mi_attr_noexcept { return heap_mallocn(heap, count, size, false); }
+void* mi_heap_malloc_small(mi_heap_t* heap, size_t size) mi_attr_noexcept {
+  return (size <= SMALL_SIZE_MAX) ? heap_malloc_small<false>(heap, size) : heap_malloc<false>(heap, size);
+}
+void* mi_heap_zalloc_small(mi_heap_t* heap, size_t size) mi_attr_noexcept {
+  return (size <= SMALL_SIZE_MAX) ? heap_malloc_small<true>(heap, size) : heap_malloc<true>(heap, size);
+}
+
+void* mi_heap_realloc(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcept { return heap_realloc_zero(heap, p, newsize, false); }
+void* mi_heap_reallocn(mi_heap_t* heap, void* p, size_t count, size_t size) mi_attr_noexcept {
+  size_t total;
+  if (mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return heap_realloc_zero(heap, p, total, false);
+}
+void* mi_heap_reallocf(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcept {
+  void* newp = heap_realloc_zero(heap, p, newsize, false);
+  if (newp == nullptr && p != nullptr) mi_free(p);
+  return newp;
+}
+void* mi_heap_rezalloc(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcept { return heap_realloc_zero(heap, p, newsize, true); }
+void* mi_heap_recalloc(mi_heap_t* heap, void* p, size_t count, size_t size) mi_attr_noexcept {
+  size_t total;
+  if (mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return heap_realloc_zero(heap, p, total, true);
+}
+
+char* mi_heap_strdup(mi_heap_t* heap, const char* s) mi_attr_noexcept { return heap_strndup_impl(heap, s, SIZE_MAX); }
+char* mi_heap_strndup(mi_heap_t* heap, const char* s, size_t n) mi_attr_noexcept { return heap_strndup_impl(heap, s, n); }
+char* mi_heap_realpath(mi_heap_t* heap, const char* fname, char* resolved_name) mi_attr_noexcept {
+  return heap_realpath_impl(heap, fname, resolved_name);
+}
+
+}  // extern "C"

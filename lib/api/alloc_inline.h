@@ -1,0 +1,79 @@
+// alloc_inline.h: the allocation and free fast paths, inlined into every
+// entry point (mi_malloc, malloc, operator new, ...).
+//
+// malloc of a small size, in the common case (x86-64, ~12 instructions):
+//   load the thread's heap (TLS), index its direct table by word size, load
+//   the page's free list head, pop it, bump page->used and the size's count.
+// free, in the common case (~16 instructions):
+//   one byte of the segment map (is it ours? also catches NULL), mask to the
+//   segment, shift to the page, compare the owner with the thread pointer,
+//   push onto the page's local_free, decrement used.
+// Anything else (empty free list, other thread, full page, aligned block,
+// foreign pointer) takes one predicted branch to an out-of-line slow path.
+// Counted with callgrind: see docs/fast-path.md and tools/fastpath-count.
+#pragma once
+
+#include <string.h>
+
+#include "../../include/mimalloc.h"
+#include "../common/types.h"
+#include "../heap/heap.h"
+#include "../heap/page.h"
+#include "../heap/size_class.h"
+#include "../segment/segment.h"
+
+namespace mi {
+
+// Frees what the fast path does not handle: NULL, foreign pointers, pointers
+// in a later unit of a huge segment.
+void free_unknown(void* p) noexcept;
+// Usable size of a block pointer (0 for NULL or foreign pointers).
+size_t usable_size_of(const void* p) noexcept;
+
+template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc_small(Heap* heap, size_t size) noexcept {
+  const size_t wsize = wsize_of(size);
+  Page* page = heap->pages_free_direct[wsize];
+  Block* block = page->free;
+  if (MI_LIKELY(block != nullptr)) {
+    page->free = block->next;
+    page->used++;
+    heap->malloc_count_direct[wsize]++;
+    if constexpr (Zero) {
+      if (page->free_is_zero) block->next = nullptr;
+      else memset(block, 0, page->block_size);
+    }
+    return block;
+  }
+  return malloc_generic(heap, size, Zero, 0);
+}
+
+template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc(Heap* heap, size_t size) noexcept {
+  if (MI_LIKELY(size <= SMALL_SIZE_MAX)) return heap_malloc_small<Zero>(heap, size);
+  return malloc_generic(heap, size, Zero, 0);
+}
+
+MI_ALWAYS_INLINE void free_block(Segment* segment, Page* page, void* p) noexcept {
+  if (MI_LIKELY(segment->thread_id.load(std::memory_order_relaxed) == thread_id())) {
+    if (MI_LIKELY(page->flags.full_aligned == 0)) {
+      Block* block = static_cast<Block*>(p);
+      block->next = page->local_free;
+      page->local_free = block;
+      if (MI_UNLIKELY(--page->used == 0)) page_retire(page);
+      return;
+    }
+    page_free_block_local_slow(page, static_cast<Block*>(p));
+    return;
+  }
+  page_free_block_mt(segment, page, static_cast<Block*>(p));
+}
+
+MI_ALWAYS_INLINE void free_inline(void* p) noexcept {
+  if (MI_UNLIKELY(segmap_byte(p) != 1)) {
+    free_unknown(p);
+    return;
+  }
+  Segment* segment = ptr_segment(p);
+  free_block(segment, segment_page_of(segment, p), p);
+}
+
+}  // namespace mi

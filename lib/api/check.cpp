@@ -1,0 +1,18 @@
+// check.cpp: the assertion failure handler (defines.h). Prints without
+// allocating and aborts.
+#include <stdlib.h>
+
+#include "../common/defines.h"
+#include "../common/format.h"
+#include "../os/os.h"
+
+namespace mi {
+
+[[noreturn]] void assert_fail(const char* expr, const char* file, int line, const char* func) noexcept {
+  char buf[512];
+  size_t n = format(buf, sizeof(buf), "mimalloc-numa: assertion failed: %s:%d (%s): %s\n", file, line, func, expr);
+  os_write_stderr(buf, n);
+  abort();
+}
+
+}  // namespace mi

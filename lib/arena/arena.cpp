@@ -1,0 +1,664 @@
+// arena.cpp: see arena.h.
+//
+// An arena is a range of address space split into ARENA_BLOCK_SIZE blocks,
+// described by four bitmaps of one bit per block:
+//   inuse      the block belongs to a segment (or is being purged right now)
+//   dirty      the block was handed out before, so it is not known to be zero
+//   committed  the block is readable and writable (absent for pinned arenas)
+//   purge      the block is free and waits for its purge delay
+// Freeing blocks clears `inuse` and sets `purge`; the purge runs later (delay
+// purge_delay * arena_purge_mult) unless the blocks are claimed again first,
+// which clears their `purge` bits: memory that is freed and reused quickly
+// never costs a system call.
+#include "arena.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "../common/messages.h"
+#include "../common/options.h"
+#include "../os/os.h"
+#include "../topology/topology.h"
+#include "bitmap.h"
+
+namespace mi {
+
+namespace {
+
+struct Arena {
+  int id;                // public id (mi_arena_id_t) = index + 1
+  MemId memid;           // where the arena's memory came from
+  MemId meta_memid;      // where this struct came from (OS)
+  size_t meta_size;
+  uint8_t* start;
+  size_t block_count;
+  size_t field_count;
+  int numa_node;         // -1: not bound
+  bool exclusive;        // only heaps that ask for this arena by id use it
+  bool is_pinned;        // huge/large OS pages: never purged or decommitted
+  bool accessible;       // mapped read-write and never protected (release builds): commit = accounting
+  std::atomic<size_t> search_idx;
+  std::atomic<int64_t> purge_expire;  // 0: nothing scheduled
+  BitmapField* blocks_dirty;
+  BitmapField* blocks_committed;  // null: always committed (pinned)
+  BitmapField* blocks_purge;      // null: never purged (pinned)
+  BitmapField blocks_inuse[1];    // field_count entries, then the other bitmaps
+};
+
+std::atomic<Arena*> arenas[ARENA_MAX_COUNT];
+std::atomic<size_t> arena_count{0};
+pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
+
+Arena* arena_at(size_t index) { return arenas[index].load(std::memory_order_acquire); }
+
+uint8_t* block_start(const Arena* a, size_t idx) { return a->start + idx * ARENA_BLOCK_SIZE; }
+
+// Commits the blocks of [idx, idx+count) that are not committed yet.
+bool arena_commit_blocks(Arena* a, size_t idx, size_t count) {
+  const size_t end = idx + count;
+  size_t i = idx;
+  while (i < end) {
+    if (bitmap_is_all_set(a->blocks_committed, a->field_count, i, 1)) {
+      i++;
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < end && !bitmap_is_all_set(a->blocks_committed, a->field_count, j, 1)) j++;
+    if (a->accessible) {
+      os_stat_committed(static_cast<int64_t>((j - i) * ARENA_BLOCK_SIZE));
+    } else {
+      bool zero = false;
+      if (!os_commit(block_start(a, i), (j - i) * ARENA_BLOCK_SIZE, &zero)) return false;
+    }
+    bitmap_claim(a->blocks_committed, a->field_count, i, j - i, nullptr);
+    i = j;
+  }
+  return true;
+}
+
+// Purges [idx, idx+count). pre: the caller holds the blocks (in-use bits).
+// Blocks marked committed are subtracted from the committed bytes; the others
+// were accounted when their segment was freed (arena_free). Decommitted blocks
+// read as zero afterwards: they lose their dirty and committed bits.
+void arena_purge_blocks(Arena* a, size_t idx, size_t count) {
+  const size_t end = idx + count;
+  size_t i = idx;
+  while (i < end) {
+    bool committed = bitmap_is_all_set(a->blocks_committed, a->field_count, i, 1);
+    size_t j = i + 1;
+    while (j < end && bitmap_is_all_set(a->blocks_committed, a->field_count, j, 1) == committed) j++;
+    if (os_purge(block_start(a, i), (j - i) * ARENA_BLOCK_SIZE, committed)) {
+      bitmap_unclaim(a->blocks_committed, a->field_count, i, j - i);
+      bitmap_unclaim(a->blocks_dirty, a->field_count, i, j - i);
+    }
+    i = j;
+  }
+}
+
+int64_t arena_purge_delay_ms() {
+  long delay = option_get(mi_option_purge_delay);
+  if (delay < 0) return -1;
+  return static_cast<int64_t>(delay) * option_get(mi_option_arena_purge_mult);
+}
+
+// Registers a new arena over [start, start+size). Returns its id or 0.
+// `accessible`: the memory is mapped read-write, so committing a block is
+// only accounting; such arenas count a block as committed from its first
+// claim until it is purged, so "committed" means memory actually handed out.
+int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool is_zero, int numa_node,
+              bool exclusive, const MemId& memid, bool accessible) {
+  size_t blocks = size / ARENA_BLOCK_SIZE;
+  if (blocks == 0) return 0;
+  size_t fields = divide_up(blocks, BITMAP_FIELD_BITS);
+  size_t bitmaps = is_pinned ? 2 : 4;  // inuse, dirty [, committed, purge]
+  size_t meta_size = sizeof(Arena) + (bitmaps * fields - 1) * sizeof(BitmapField);
+  MemId meta_memid;
+  void* meta = os_alloc_aligned(align_up(meta_size, os_page_size()), os_page_size(), true, false, &meta_memid);
+  if (meta == nullptr) return 0;
+  Arena* a = static_cast<Arena*>(meta);  // zeroed by the OS
+  a->memid = memid;
+  a->meta_memid = meta_memid;
+  a->meta_size = align_up(meta_size, os_page_size());
+  a->start = static_cast<uint8_t*>(start);
+  a->block_count = blocks;
+  a->field_count = fields;
+  a->numa_node = numa_node;
+  a->exclusive = exclusive;
+  a->is_pinned = is_pinned;
+  a->accessible = accessible && !is_pinned && !MI_DEBUG;
+  a->blocks_dirty = &a->blocks_inuse[fields];
+  a->blocks_committed = is_pinned ? nullptr : &a->blocks_inuse[2 * fields];
+  a->blocks_purge = is_pinned ? nullptr : &a->blocks_inuse[3 * fields];
+  if (!is_zero) bitmap_claim(a->blocks_dirty, fields, 0, blocks, nullptr);
+  if (a->blocks_committed != nullptr && is_committed && !a->accessible) {
+    bitmap_claim(a->blocks_committed, fields, 0, blocks, nullptr);
+  }
+  // bits beyond the last block are permanently "in use"
+  size_t tail = fields * BITMAP_FIELD_BITS - blocks;
+  if (tail > 0) bitmap_claim(a->blocks_inuse, fields, blocks, tail, nullptr);
+
+  size_t index = arena_count.fetch_add(1, std::memory_order_acq_rel);
+  if (index >= ARENA_MAX_COUNT) {
+    arena_count.fetch_sub(1, std::memory_order_acq_rel);
+    os_free(meta, a->meta_size, meta_memid);
+    warning_message("too many arenas (%zu); memory at %p (%zu bytes) not added", ARENA_MAX_COUNT, start, size);
+    return 0;
+  }
+  a->id = static_cast<int>(index) + 1;
+  arenas[index].store(a, std::memory_order_release);
+  verbose_message("arena %d: %zu MiB at %p, node %d%s%s%s", a->id, blocks * ARENA_BLOCK_SIZE / MiB, start, numa_node,
+                  is_pinned ? ", pinned" : "", is_committed ? ", committed" : ", lazy commit",
+                  exclusive ? ", exclusive" : "");
+  return a->id;
+}
+
+// Claims `blocks` blocks in arena `a`; fills memid. nullptr if it has no room.
+void* arena_try_alloc_at(Arena* a, size_t blocks, bool commit, MemId* memid) {
+  size_t idx;
+  if (!bitmap_try_find_claim(a->blocks_inuse, a->field_count, a->search_idx.load(std::memory_order_relaxed), blocks,
+                             &idx)) {
+    return nullptr;
+  }
+  a->search_idx.store(idx + blocks, std::memory_order_relaxed);
+  uint8_t* p = block_start(a, idx);
+  *memid = MemId{};
+  memid->kind = MemKind::arena;
+  memid->arena_index = static_cast<uint32_t>(a->id - 1);
+  memid->block_index = static_cast<uint32_t>(idx);
+  memid->block_count = static_cast<uint32_t>(blocks);
+  memid->is_pinned = a->is_pinned;
+  memid->is_large = a->memid.is_large;
+  memid->is_accessible = a->accessible;
+  memid->numa_node = a->numa_node;
+  // A pending purge of these blocks is cancelled: we own them now.
+  if (a->blocks_purge != nullptr) bitmap_unclaim(a->blocks_purge, a->field_count, idx, blocks);
+  // Zero unless handed out before (fresh or purged with decommit).
+  memid->initially_zero = bitmap_claim(a->blocks_dirty, a->field_count, idx, blocks, nullptr);
+  if (a->blocks_committed == nullptr) {
+    memid->initially_committed = true;
+  } else if (commit) {
+    if (!arena_commit_blocks(a, idx, blocks)) {
+      bitmap_unclaim(a->blocks_inuse, a->field_count, idx, blocks);
+      return nullptr;
+    }
+    memid->initially_committed = true;
+  } else {
+    memid->initially_committed = bitmap_is_all_set(a->blocks_committed, a->field_count, idx, blocks);
+  }
+  return p;
+}
+
+bool arena_is_suitable(const Arena* a, int req_arena_id, int numa_node, bool allow_large, bool same_node) {
+  if (req_arena_id != 0) return a->id == req_arena_id;
+  if (a->exclusive) return false;
+  if (!allow_large && a->memid.is_large) return false;
+  if (numa_node < 0 || a->numa_node < 0) return same_node;  // unbound arenas count as local
+  return same_node ? (a->numa_node == numa_node) : (a->numa_node != numa_node);
+}
+
+void* arenas_try_alloc(size_t blocks, bool commit, bool allow_large, int req_arena_id, int numa_node, MemId* memid) {
+  size_t count = arena_count.load(std::memory_order_acquire);
+  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  // local (or unbound) arenas first, then the other nodes'
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t i = 0; i < count; i++) {
+      Arena* a = arena_at(i);
+      if (a == nullptr || !arena_is_suitable(a, req_arena_id, numa_node, allow_large, pass == 0)) continue;
+      void* p = arena_try_alloc_at(a, blocks, commit, memid);
+      if (p != nullptr) return p;
+    }
+    if (req_arena_id != 0) break;
+  }
+  return nullptr;
+}
+
+// Reserves a fresh arena big enough for `blocks`; returns its id or 0.
+int arena_reserve_for(size_t blocks, bool allow_large, int numa_node) {
+  size_t reserve = option_get_size(mi_option_arena_reserve);
+  if (reserve == 0) return 0;
+  size_t count = arena_count.load(std::memory_order_relaxed);
+  // grow the reservation as the number of arenas grows (mimalloc does the same)
+  if (count >= 8 && count <= 128) reserve = (size_t{1} << (count / 8)) * reserve;
+  reserve = align_up(reserve, ARENA_BLOCK_SIZE);
+  if (reserve < blocks * ARENA_BLOCK_SIZE) reserve = align_up(blocks * ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE);
+  long eager = option_get(mi_option_arena_eager_commit);
+  bool commit = (eager == 1) || (eager == 2 && os_has_overcommit());
+  MemId memid;
+  void* p = os_alloc_aligned(reserve, ARENA_BLOCK_SIZE, commit, allow_large, &memid, MI_DEBUG != 0);
+  if (p == nullptr) return 0;
+  int id = arena_add(p, reserve, memid.initially_committed, memid.is_pinned, memid.initially_zero, numa_node, false, memid,
+                     memid.is_accessible);
+  if (id == 0) os_free(p, reserve, memid);
+  return id;
+}
+
+void arena_schedule_purge(Arena* a, size_t idx, size_t blocks) {
+  if (a->blocks_purge == nullptr) return;
+  int64_t delay = arena_purge_delay_ms();
+  if (delay < 0) return;
+  if (delay == 0) {
+    arena_purge_blocks(a, idx, blocks);  // we still hold the blocks: nobody races us
+    return;
+  }
+  bitmap_claim(a->blocks_purge, a->field_count, idx, blocks, nullptr);
+  int64_t expire = a->purge_expire.load(std::memory_order_relaxed);
+  if (expire == 0) {
+    a->purge_expire.compare_exchange_strong(expire, os_clock_ms() + delay, std::memory_order_acq_rel);
+  } else {
+    a->purge_expire.fetch_add(option_get(mi_option_purge_extend_delay), std::memory_order_acq_rel);
+  }
+}
+
+// Purges the runs of purge bits of one field whose blocks nobody uses. A
+// block that is in use again had its purge bit cleared by its claimer.
+void arena_purge_field(Arena* a, size_t field) {
+  uint64_t purge = a->blocks_purge[field].load(std::memory_order_acquire);
+  while (purge != 0) {
+    size_t bit = bit_scan_forward(purge);
+    uint64_t rest = purge >> bit;
+    size_t len = (~rest == 0) ? (BITMAP_FIELD_BITS - bit) : bit_scan_forward(~rest);
+    size_t idx = field * BITMAP_FIELD_BITS + bit;
+    uint64_t mask = bitmap_mask(bit, len);
+    purge &= ~mask;
+    // Claim the run (or, if part of it is in use, block by block) so nobody
+    // is handed memory while the OS purges it.
+    size_t step = bitmap_try_claim(a->blocks_inuse, a->field_count, idx, len) ? len : 1;
+    for (size_t i = 0; i < len; i += step) {
+      if (step == 1 && !bitmap_try_claim(a->blocks_inuse, a->field_count, idx + i, 1)) continue;
+      uint64_t m = bitmap_mask(bit + i, step);
+      uint64_t still = a->blocks_purge[field].fetch_and(~m, std::memory_order_acq_rel) & m;
+      if (still == m) {
+        arena_purge_blocks(a, idx + i, step);
+      } else {  // some were claimed and freed again meanwhile: purge those still marked
+        for (size_t k = 0; k < step; k++) {
+          if ((still & bitmap_mask(bit + i + k, 1)) != 0) arena_purge_blocks(a, idx + i + k, 1);
+        }
+      }
+      bitmap_unclaim(a->blocks_inuse, a->field_count, idx + i, step);
+    }
+  }
+}
+
+void arena_try_purge(Arena* a, int64_t now, bool force) {
+  if (a->blocks_purge == nullptr) return;
+  int64_t expire = a->purge_expire.load(std::memory_order_relaxed);
+  if (expire == 0) return;
+  if (!force && now < expire) return;
+  // one thread purges an arena at a time: whoever resets the expiry
+  if (!a->purge_expire.compare_exchange_strong(expire, 0, std::memory_order_acq_rel)) return;
+  for (size_t f = 0; f < a->field_count; f++) {
+    if (a->blocks_purge[f].load(std::memory_order_relaxed) != 0) arena_purge_field(a, f);
+  }
+}
+
+}  // namespace
+
+void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, int req_arena_id, int numa_node,
+                  MemId* memid) noexcept {
+  *memid = MemId{};
+  memid->numa_node = -1;
+  size = align_up(size, ARENA_BLOCK_SIZE);
+  const bool use_arenas = req_arena_id != 0 || !option_is_enabled(mi_option_disallow_arena_alloc);
+  if (use_arenas && size <= ARENA_MAX_OBJ_SIZE && alignment <= ARENA_BLOCK_SIZE) {
+    size_t blocks = size / ARENA_BLOCK_SIZE;
+    void* p = arenas_try_alloc(blocks, commit, allow_large, req_arena_id, numa_node, memid);
+    if (p != nullptr) return p;
+    if (req_arena_id == 0 && !option_is_enabled(mi_option_disallow_os_alloc)) {
+      // All arenas are full: reserve another one (under a lock, so two
+      // threads do not both reserve), then try again.
+      pthread_mutex_lock(&reserve_lock);
+      p = arenas_try_alloc(blocks, commit, allow_large, req_arena_id, numa_node, memid);
+      if (p == nullptr) {
+        int id = arena_reserve_for(blocks, allow_large, numa_node);
+        if (id != 0) p = arena_try_alloc_at(arena_at(static_cast<size_t>(id - 1)), blocks, commit, memid);
+      }
+      pthread_mutex_unlock(&reserve_lock);
+      if (p != nullptr) return p;
+    }
+  }
+  if (req_arena_id != 0) return nullptr;  // a heap bound to an arena never spills
+  if (option_is_enabled(mi_option_disallow_os_alloc)) {
+    error_message(ENOMEM, "out of arena memory for %zu bytes and disallow_os_alloc forbids OS memory", size);
+    return nullptr;
+  }
+  return os_alloc_aligned(size, alignment < ARENA_BLOCK_SIZE ? ARENA_BLOCK_SIZE : alignment, commit, allow_large, memid);
+}
+
+void arena_free(void* p, size_t size, size_t committed_size, const MemId& memid) noexcept {
+  if (p == nullptr || size == 0) return;
+  if (memid.kind == MemKind::os) {
+    os_free(p, size, memid);
+    return;
+  }
+  if (memid.kind != MemKind::arena) return;  // external/static memory is never released
+  Arena* a = (memid.arena_index < ARENA_MAX_COUNT) ? arena_at(memid.arena_index) : nullptr;
+  size_t idx = memid.block_index;
+  size_t blocks = memid.block_count;
+  if (a == nullptr || idx + blocks > a->block_count || block_start(a, idx) != p) {
+    error_message(EINVAL, "freeing arena memory at %p that does not match its arena (corrupted segment header?)", p);
+    return;
+  }
+  if (a->blocks_committed != nullptr && committed_size < blocks * ARENA_BLOCK_SIZE) {
+    // Partly committed: forget what was committed, so the next user commits
+    // the whole range; the purge below releases what was committed.
+    if (committed_size > 0) os_stat_committed(-static_cast<int64_t>(committed_size));
+    bitmap_unclaim(a->blocks_committed, a->field_count, idx, blocks);
+  }
+  arena_schedule_purge(a, idx, blocks);
+  if (!bitmap_unclaim(a->blocks_inuse, a->field_count, idx, blocks)) {
+    error_message(EAGAIN, "arena blocks at %p freed twice", p);
+  }
+  arenas_try_purge(false, false);
+}
+
+void arenas_try_purge(bool force, bool visit_all) noexcept {
+  (void)visit_all;
+  if (arena_purge_delay_ms() < 0 && !force) return;
+  size_t count = arena_count.load(std::memory_order_acquire);
+  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  int64_t now = os_clock_ms();
+  for (size_t i = 0; i < count; i++) {
+    Arena* a = arena_at(i);
+    if (a != nullptr) arena_try_purge(a, now, force);
+  }
+}
+
+int64_t arenas_next_purge_in_ms() noexcept {
+  size_t count = arena_count.load(std::memory_order_acquire);
+  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  int64_t now = os_clock_ms();
+  int64_t best = -1;
+  for (size_t i = 0; i < count; i++) {
+    Arena* a = arena_at(i);
+    if (a == nullptr) continue;
+    int64_t expire = a->purge_expire.load(std::memory_order_relaxed);
+    if (expire == 0) continue;
+    int64_t in = (expire > now) ? expire - now : 0;
+    if (best < 0 || in < best) best = in;
+  }
+  return best;
+}
+
+bool arena_memid_is_suitable(const MemId& memid, int req_arena_id) noexcept {
+  if (memid.kind == MemKind::arena) {
+    Arena* a = arena_at(memid.arena_index);
+    if (a == nullptr) return false;
+    if (req_arena_id != 0) return a->id == req_arena_id;
+    return !a->exclusive;
+  }
+  return req_arena_id == 0;
+}
+
+bool arena_id_is_valid(int arena_id) noexcept {
+  if (arena_id <= 0 || static_cast<size_t>(arena_id) > arena_count.load(std::memory_order_acquire)) return false;
+  return arena_at(static_cast<size_t>(arena_id - 1)) != nullptr;
+}
+
+bool arena_contains(const void* p) noexcept {
+  size_t count = arena_count.load(std::memory_order_acquire);
+  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  for (size_t i = 0; i < count; i++) {
+    Arena* a = arena_at(i);
+    if (a != nullptr && static_cast<const uint8_t*>(p) >= a->start &&
+        static_cast<const uint8_t*>(p) < a->start + a->block_count * ARENA_BLOCK_SIZE) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void arenas_stats(size_t* count_out, size_t* reserved, size_t* in_use, size_t* huge_pages) noexcept {
+  size_t count = arena_count.load(std::memory_order_acquire);
+  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  *count_out = 0;
+  *reserved = 0;
+  *in_use = 0;
+  *huge_pages = 0;
+  for (size_t i = 0; i < count; i++) {
+    Arena* a = arena_at(i);
+    if (a == nullptr) continue;
+    (*count_out)++;
+    *reserved += a->block_count * ARENA_BLOCK_SIZE;
+    size_t tail = a->field_count * BITMAP_FIELD_BITS - a->block_count;
+    *in_use += (bitmap_count_set(a->blocks_inuse, a->field_count) - tail) * ARENA_BLOCK_SIZE;
+    if (a->is_pinned && a->memid.is_large && (a->block_count * ARENA_BLOCK_SIZE) % HUGE_OS_PAGE_SIZE == 0) {
+      *huge_pages += a->block_count * ARENA_BLOCK_SIZE / HUGE_OS_PAGE_SIZE;
+    }
+  }
+}
+
+void arenas_unsafe_destroy_all() noexcept {
+  size_t count = arena_count.load(std::memory_order_acquire);
+  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  for (size_t i = 0; i < count; i++) {
+    Arena* a = arenas[i].exchange(nullptr, std::memory_order_acq_rel);
+    if (a == nullptr) continue;
+    if (a->memid.kind == MemKind::os) os_free(a->start, a->block_count * ARENA_BLOCK_SIZE, a->memid);
+    os_free(a, a->meta_size, a->meta_memid);
+  }
+}
+
+namespace {
+
+// Reserves `pages` 1 GiB pages for `numa_node`; returns how many it got.
+size_t reserve_huge_pages_at(size_t pages, int numa_node, size_t timeout_ms, bool exclusive, int* arena_id) {
+  if (arena_id != nullptr) *arena_id = 0;
+  if (pages == 0) return 0;
+  size_t mapped = 0;
+  MemId memid;
+  void* p = os_alloc_huge_pages(pages, static_cast<int64_t>(timeout_ms), &mapped, &memid);
+  if (p == nullptr || mapped == 0) return 0;
+  memid.numa_node = numa_node;
+  int id = arena_add(p, mapped * HUGE_OS_PAGE_SIZE, true, true, true, numa_node, exclusive, memid, true);
+  if (id == 0) {
+    os_free(p, mapped * HUGE_OS_PAGE_SIZE, memid);
+    return 0;
+  }
+  verbose_message("numa node %d: reserved %zu GiB huge pages (of the %zu GiB requested)", numa_node, mapped, pages);
+  if (arena_id != nullptr) *arena_id = id;
+  return mapped;
+}
+
+}  // namespace
+
+void arenas_init_reserve() noexcept {
+  long pages = option_get(mi_option_reserve_huge_os_pages);
+  if (pages > 0) {
+    long at = option_get(mi_option_reserve_huge_os_pages_at);
+    size_t got = 0;
+    if (at >= 0) {
+      got = reserve_huge_pages_at(static_cast<size_t>(pages), static_cast<int>(at), static_cast<size_t>(pages) * 500, false, nullptr);
+    } else {
+      int nodes = numa_node_count();
+      size_t per = static_cast<size_t>(pages) / static_cast<size_t>(nodes);
+      size_t rem = static_cast<size_t>(pages) % static_cast<size_t>(nodes);
+      for (int n = 0; n < nodes; n++) {
+        size_t want = per + (static_cast<size_t>(n) < rem ? 1 : 0);
+        got += reserve_huge_pages_at(want, n, want * 500, false, nullptr);
+      }
+    }
+    if (got < static_cast<size_t>(pages)) {
+      // Fall back: 2 MiB pages, then regular pages, for what is missing.
+      size_t missing = (static_cast<size_t>(pages) - got) * HUGE_OS_PAGE_SIZE;
+      MemId memid;
+      size_t large = 0, regular = 0;
+      void* p = os_alloc_large_pages(missing, &memid);
+      if (p != nullptr && arena_add(p, missing, true, true, true, -1, false, memid, true) != 0) {
+        large = missing;
+      } else {
+        if (p != nullptr) os_free(p, missing, memid);
+        p = os_alloc_aligned(missing, ARENA_BLOCK_SIZE, true, false, &memid, MI_DEBUG != 0);
+        int id = (p != nullptr) ? arena_add(p, missing, true, false, true, -1, false, memid, memid.is_accessible) : 0;
+        if (id != 0) {
+          regular = missing;
+        } else if (p != nullptr) {
+          os_free(p, missing, memid);
+        }
+      }
+      if (once(Once::huge_fallback)) {
+        warning_message("reserve_huge_os_pages=%ld: the kernel gave %zu of the 1 GiB pages; reserved %zu MiB in 2 MiB pages "
+                        "and %zu MiB in regular pages instead (see mi-reserve(8) to reserve huge pages at boot)",
+                        pages, got, large / MiB, regular / MiB);
+      }
+    }
+  }
+  size_t reserve = option_get_size(mi_option_reserve_os_memory);
+  if (reserve > 0) {
+    long eager = option_get(mi_option_arena_eager_commit);
+    bool commit = (eager == 1) || (eager == 2 && os_has_overcommit());
+    mi_reserve_os_memory(reserve, commit, true);
+  }
+}
+
+}  // namespace mi
+
+// ---------------------------------------------------------------------------
+// Public API (mimalloc.h)
+// ---------------------------------------------------------------------------
+using namespace mi;
+
+extern "C" {
+
+bool mi_manage_os_memory_ex(void* start, size_t size, bool is_committed, bool is_large, bool is_zero, int numa_node,
+                            bool exclusive, mi_arena_id_t* arena_id) mi_attr_noexcept {
+  if (arena_id != nullptr) *arena_id = 0;
+  if (start == nullptr || size == 0) return false;
+  // Segments need block-aligned memory: use the aligned middle of the range.
+  uint8_t* aligned = static_cast<uint8_t*>(align_up_ptr(start, ARENA_BLOCK_SIZE));
+  size_t lost = static_cast<size_t>(aligned - static_cast<uint8_t*>(start));
+  if (lost >= size || size - lost < ARENA_BLOCK_SIZE) {
+    warning_message("mi_manage_os_memory: the range at %p of %zu bytes holds no %zu MiB aligned block; not used", start,
+                    size, ARENA_BLOCK_SIZE / MiB);
+    return false;
+  }
+  size_t usable = align_down(size - lost, ARENA_BLOCK_SIZE);
+  MemId memid{};
+  memid.kind = MemKind::external;
+  memid.is_large = is_large;
+  memid.is_pinned = is_large;
+  memid.initially_committed = is_committed;
+  memid.initially_zero = is_zero;
+  memid.numa_node = numa_node;
+  int id = arena_add(aligned, usable, is_committed || is_large, is_large, is_zero, numa_node, exclusive, memid,
+                     is_committed);
+  if (id == 0) return false;
+  if (is_large) os_stat_committed(static_cast<int64_t>(usable));
+  os_stat_reserved(static_cast<int64_t>(usable));
+  if (arena_id != nullptr) *arena_id = id;
+  return true;
+}
+
+bool mi_manage_os_memory(void* start, size_t size, bool is_committed, bool is_large, bool is_zero,
+                         int numa_node) mi_attr_noexcept {
+  return mi_manage_os_memory_ex(start, size, is_committed, is_large, is_zero, numa_node, false, nullptr);
+}
+
+int mi_reserve_os_memory_ex(size_t size, bool commit, bool allow_large, bool exclusive,
+                            mi_arena_id_t* arena_id) mi_attr_noexcept {
+  if (arena_id != nullptr) *arena_id = 0;
+  size = align_up(size, ARENA_BLOCK_SIZE);
+  MemId memid;
+  void* p = os_alloc_aligned(size, ARENA_BLOCK_SIZE, commit, allow_large, &memid, MI_DEBUG != 0);
+  if (p == nullptr) return ENOMEM;
+  int id = arena_add(p, size, memid.initially_committed, memid.is_pinned, memid.initially_zero, -1, exclusive, memid,
+                     memid.is_accessible);
+  if (id == 0) {
+    os_free(p, size, memid);
+    return ENOMEM;
+  }
+  verbose_message("reserved %zu KiB memory%s", size / KiB, memid.is_large ? " (in large OS pages)" : "");
+  if (arena_id != nullptr) *arena_id = id;
+  return 0;
+}
+
+int mi_reserve_os_memory(size_t size, bool commit, bool allow_large) mi_attr_noexcept {
+  return mi_reserve_os_memory_ex(size, commit, allow_large, false, nullptr);
+}
+
+void* mi_arena_area(mi_arena_id_t arena_id, size_t* size) {
+  if (size != nullptr) *size = 0;
+  if (!arena_id_is_valid(arena_id)) return nullptr;
+  Arena* a = arena_at(static_cast<size_t>(arena_id - 1));
+  if (size != nullptr) *size = a->block_count * ARENA_BLOCK_SIZE;
+  return a->start;
+}
+
+int mi_reserve_huge_os_pages_at_ex(size_t pages, int numa_node, size_t timeout_msecs, bool exclusive,
+                                   mi_arena_id_t* arena_id) mi_attr_noexcept {
+  if (arena_id != nullptr) *arena_id = 0;
+  if (pages == 0) return 0;
+  if (numa_node < -1) numa_node = -1;
+  if (numa_node >= 0) numa_node = numa_node % numa_node_count();
+  size_t got = reserve_huge_pages_at(pages, numa_node, timeout_msecs, exclusive, arena_id);
+  if (got == 0) {
+    warning_message("failed to reserve %zu GiB of huge (1 GiB) pages on node %d: the kernel has none free "
+                    "(reserve them with mi-reserve or /sys/kernel/mm/hugepages)",
+                    pages, numa_node);
+    return ENOMEM;
+  }
+  if (got < pages) {
+    warning_message("reserved %zu of the %zu 1 GiB pages asked for on node %d", got, pages, numa_node);
+  }
+  return 0;
+}
+
+int mi_reserve_huge_os_pages_at(size_t pages, int numa_node, size_t timeout_msecs) mi_attr_noexcept {
+  return mi_reserve_huge_os_pages_at_ex(pages, numa_node, timeout_msecs, false, nullptr);
+}
+
+int mi_reserve_huge_os_pages_interleave(size_t pages, size_t numa_nodes, size_t timeout_msecs) mi_attr_noexcept {
+  if (pages == 0) return 0;
+  size_t nodes = (numa_nodes > 0) ? numa_nodes : static_cast<size_t>(numa_node_count());
+  if (nodes == 0) nodes = 1;
+  size_t per = pages / nodes;
+  size_t rem = pages % nodes;
+  size_t per_timeout = timeout_msecs / nodes + 50;
+  int result = 0;
+  for (size_t n = 0; n < nodes; n++) {
+    size_t want = per + (n < rem ? 1 : 0);
+    if (want == 0) continue;
+    int err = mi_reserve_huge_os_pages_at(want, static_cast<int>(n), per_timeout);
+    if (err != 0) result = err;
+  }
+  return result;
+}
+
+int mi_reserve_huge_os_pages(size_t pages, double max_secs, size_t* pages_reserved) mi_attr_noexcept {
+  if (pages_reserved != nullptr) *pages_reserved = 0;
+  size_t got = reserve_huge_pages_at(pages, -1, static_cast<size_t>(max_secs * 1000.0), false, nullptr);
+  if (pages_reserved != nullptr) *pages_reserved = got;
+  return (got == 0 && pages > 0) ? ENOMEM : 0;
+}
+
+void mi_debug_show_arenas(bool show_inuse, bool show_abandoned, bool show_purge) mi_attr_noexcept {
+  (void)show_abandoned;
+  size_t count = arena_count.load(std::memory_order_acquire);
+  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  output("arenas: %zu\n", count);
+  for (size_t i = 0; i < count; i++) {
+    Arena* a = arena_at(i);
+    if (a == nullptr) continue;
+    size_t tail = a->field_count * BITMAP_FIELD_BITS - a->block_count;
+    size_t inuse = bitmap_count_set(a->blocks_inuse, a->field_count) - tail;
+    output("arena %d: %zu blocks of %zu MiB at %p, node %d%s%s, in use %zu\n", a->id, a->block_count,
+           ARENA_BLOCK_SIZE / MiB, static_cast<void*>(a->start), a->numa_node, a->is_pinned ? ", pinned" : "",
+           a->exclusive ? ", exclusive" : "", inuse);
+    auto show = [&](const char* name, const BitmapField* bm) {
+      char line[BITMAP_FIELD_BITS + 1];
+      for (size_t f = 0; f < a->field_count; f++) {
+        uint64_t v = bm[f].load(std::memory_order_relaxed);
+        size_t n = 0;
+        for (size_t b = 0; b < BITMAP_FIELD_BITS && f * BITMAP_FIELD_BITS + b < a->block_count; b++) {
+          line[n++] = ((v >> b) & 1) ? 'x' : '.';
+        }
+        line[n] = 0;
+        output("  %-6s %s\n", name, line);
+      }
+    };
+    if (show_inuse) show("inuse", a->blocks_inuse);
+    if (show_purge && a->blocks_purge != nullptr) show("purge", a->blocks_purge);
+  }
+}
+
+}  // extern "C"

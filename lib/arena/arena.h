@@ -1,0 +1,57 @@
+// arena.h: arenas, large reserved ranges handed out in segment-size blocks.
+//
+// Owns: the list of arenas; claiming and releasing runs of blocks with the
+// atomic bitmaps (in use, dirty, committed, purge); delayed purging of freed
+// blocks; reserving new arenas as memory grows; huge-page and user-provided
+// arenas (mi_reserve_*, mi_manage_os_memory*). Allocations that do not fit an
+// arena go to the OS layer.
+// Invariants: a block is in use by at most one segment; a block marked for
+// purge is not in use; a purge claims the blocks (in-use bit) while it runs,
+// so nobody can be handed memory that is being purged.
+// Thread-safe: lock-free claims and frees; reserving a new arena takes a lock
+// (rare; it avoids two threads reserving 1 GiB each at once).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../common/types.h"
+
+namespace mi {
+
+constexpr size_t ARENA_BLOCK_SIZE = SEGMENT_SIZE;  // 4 MiB: one small/medium/large segment
+constexpr size_t ARENA_MAX_COUNT = 256;
+// Objects beyond this go straight to the OS (a run must fit the bitmap search well).
+constexpr size_t ARENA_MAX_OBJ_SIZE = HUGE_OS_DIRECT_MIN;
+
+// Allocates `size` bytes (a multiple of ARENA_BLOCK_SIZE) aligned to
+// `alignment` (<= ARENA_BLOCK_SIZE when from an arena). Prefers arenas of
+// `numa_node` (-1: any). req_arena_id != 0 restricts to that arena.
+// commit: the memory must be committed on return (memid->initially_committed).
+void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, int req_arena_id, int numa_node,
+                  MemId* memid) noexcept;
+
+// Returns memory from arena_alloc. committed_size: how much of it the caller
+// committed (for memory that came uncommitted).
+void arena_free(void* p, size_t size, size_t committed_size, const MemId& memid) noexcept;
+
+// Purges arena memory whose purge delay has passed (or all of it when force).
+void arenas_try_purge(bool force, bool visit_all) noexcept;
+// Milliseconds until the earliest scheduled arena purge is due (-1: none).
+int64_t arenas_next_purge_in_ms() noexcept;
+
+// Is the memory id usable by a heap that asks for `req_arena_id`?
+bool arena_memid_is_suitable(const MemId& memid, int req_arena_id) noexcept;
+bool arena_id_is_valid(int arena_id) noexcept;
+bool arena_contains(const void* p) noexcept;
+
+// Start-up reservations from the options reserve_os_memory and
+// reserve_huge_os_pages(_at). Called once from process init.
+void arenas_init_reserve() noexcept;
+// Releases every arena we reserved (destroy_on_exit).
+void arenas_unsafe_destroy_all() noexcept;
+
+// For statistics: arena count and bytes reserved / in use.
+void arenas_stats(size_t* count, size_t* reserved, size_t* in_use, size_t* huge_pages) noexcept;
+
+}  // namespace mi

@@ -1,0 +1,204 @@
+// format.cpp: see format.h. A small, allocation-free printf subset.
+#include "format.h"
+
+namespace mi {
+
+namespace {
+
+struct Out {
+  char* buf;
+  size_t size;  // capacity including the NUL
+  size_t len;   // characters produced so far (may exceed size: counted, not written)
+  void put(char c) {
+    if (len + 1 < size) buf[len] = c;
+    len++;
+  }
+  void put_n(char c, int n) {
+    for (int i = 0; i < n; i++) put(c);
+  }
+};
+
+// Converts v to digits in `digits` (reversed); returns the count.
+int to_digits(uint64_t v, unsigned base, bool upper, char* digits) {
+  const char* set = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  int n = 0;
+  do {
+    digits[n++] = set[v % base];
+    v /= base;
+  } while (v != 0);
+  return n;
+}
+
+void put_number(Out& out, uint64_t v, bool negative, unsigned base, bool upper, int width, int precision,
+                bool left, bool zero_pad, char sign_char, const char* prefix) {
+  char digits[32];
+  int n = (precision == 0 && v == 0) ? 0 : to_digits(v, base, upper, digits);
+  int prec_zeros = (precision > n) ? precision - n : 0;
+  char sign = negative ? '-' : sign_char;
+  int prefix_len = 0;
+  while (prefix != nullptr && prefix[prefix_len] != 0) prefix_len++;
+  int total = n + prec_zeros + (sign != 0 ? 1 : 0) + prefix_len;
+  int pad = (width > total) ? width - total : 0;
+  if (!left && !(zero_pad && precision < 0)) out.put_n(' ', pad);
+  if (sign != 0) out.put(sign);
+  for (int i = 0; i < prefix_len; i++) out.put(prefix[i]);
+  if (!left && zero_pad && precision < 0) out.put_n('0', pad);
+  out.put_n('0', prec_zeros);
+  while (n > 0) out.put(digits[--n]);
+  if (left) out.put_n(' ', pad);
+}
+
+}  // namespace
+
+size_t format_v(char* buf, size_t size, const char* fmt, va_list args) noexcept {
+  Out out{buf, size, 0};
+  for (const char* p = fmt; *p != 0; p++) {
+    if (*p != '%') {
+      out.put(*p);
+      continue;
+    }
+    p++;
+    bool left = false, zero_pad = false;
+    char sign_char = 0;
+    for (;; p++) {
+      if (*p == '-') left = true;
+      else if (*p == '0') zero_pad = true;
+      else if (*p == '+') sign_char = '+';
+      else if (*p == ' ') { if (sign_char == 0) sign_char = ' '; }
+      else break;
+    }
+    int width = 0;
+    if (*p == '*') {
+      width = va_arg(args, int);
+      if (width < 0) { left = true; width = -width; }
+      p++;
+    } else {
+      while (*p >= '0' && *p <= '9') width = width * 10 + (*p++ - '0');
+    }
+    int precision = -1;
+    if (*p == '.') {
+      p++;
+      precision = 0;
+      if (*p == '*') {
+        precision = va_arg(args, int);
+        p++;
+      } else {
+        while (*p >= '0' && *p <= '9') precision = precision * 10 + (*p++ - '0');
+      }
+    }
+    // length modifier: 0 = int, 1 = long, 2 = long long, 3 = size_t/ptrdiff_t/intmax
+    int length = 0;
+    for (;; p++) {
+      if (*p == 'l') length = (length == 1) ? 2 : 1;
+      else if (*p == 'z' || *p == 'j' || *p == 't') length = 3;
+      else if (*p == 'h') { /* promoted to int anyway */ }
+      else break;
+    }
+    char conv = *p;
+    if (conv == 0) break;
+    switch (conv) {
+      case '%': out.put('%'); break;
+      case 'c': {
+        char c = static_cast<char>(va_arg(args, int));
+        if (!left) out.put_n(' ', width - 1);
+        out.put(c);
+        if (left) out.put_n(' ', width - 1);
+        break;
+      }
+      case 's': {
+        const char* s = va_arg(args, const char*);
+        if (s == nullptr) s = "(null)";
+        int n = 0;
+        while (s[n] != 0 && (precision < 0 || n < precision)) n++;
+        if (!left && width > n) out.put_n(' ', width - n);
+        for (int i = 0; i < n; i++) out.put(s[i]);
+        if (left && width > n) out.put_n(' ', width - n);
+        break;
+      }
+      case 'd':
+      case 'i': {
+        int64_t v;
+        if (length == 0) v = va_arg(args, int);
+        else if (length == 1) v = va_arg(args, long);
+        else if (length == 2) v = va_arg(args, long long);
+        else v = va_arg(args, ptrdiff_t);
+        uint64_t mag = (v < 0) ? (0 - static_cast<uint64_t>(v)) : static_cast<uint64_t>(v);
+        put_number(out, mag, v < 0, 10, false, width, precision, left, zero_pad, sign_char, nullptr);
+        break;
+      }
+      case 'u':
+      case 'x':
+      case 'X': {
+        uint64_t v;
+        if (length == 0) v = va_arg(args, unsigned);
+        else if (length == 1) v = va_arg(args, unsigned long);
+        else if (length == 2) v = va_arg(args, unsigned long long);
+        else v = va_arg(args, size_t);
+        unsigned base = (conv == 'u') ? 10 : 16;
+        put_number(out, v, false, base, conv == 'X', width, precision, left, zero_pad, 0, nullptr);
+        break;
+      }
+      case 'p': {
+        uintptr_t v = reinterpret_cast<uintptr_t>(va_arg(args, void*));
+        put_number(out, v, false, 16, false, width, precision, left, zero_pad, 0, "0x");
+        break;
+      }
+      default:  // unknown conversion: print it verbatim
+        out.put('%');
+        out.put(conv);
+        break;
+    }
+  }
+  if (size > 0) buf[(out.len < size) ? out.len : size - 1] = 0;
+  return (out.len < size) ? out.len : (size > 0 ? size - 1 : 0);
+}
+
+size_t format(char* buf, size_t size, const char* fmt, ...) noexcept {
+  va_list args;
+  va_start(args, fmt);
+  size_t n = format_v(buf, size, fmt, args);
+  va_end(args);
+  return n;
+}
+
+const char* format_bytes(char* buf, size_t size, int64_t bytes) noexcept {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  bool negative = bytes < 0;
+  uint64_t mag = negative ? (0 - static_cast<uint64_t>(bytes)) : static_cast<uint64_t>(bytes);
+  if (mag < 1024) {
+    format(buf, size, "%s%llu B", negative ? "-" : "", static_cast<unsigned long long>(mag));
+    return buf;
+  }
+  int unit = 0;
+  uint64_t div = 1;
+  while (unit < 5 && mag / div >= 1024) {
+    div *= 1024;
+    unit++;
+  }
+  uint64_t scaled10 = (mag * 10 + div / 2) / div;  // one decimal
+  format(buf, size, "%s%llu.%llu %s", negative ? "-" : "", static_cast<unsigned long long>(scaled10 / 10),
+         static_cast<unsigned long long>(scaled10 % 10), units[unit]);
+  return buf;
+}
+
+const char* format_count(char* buf, size_t size, int64_t count) noexcept {
+  bool negative = count < 0;
+  uint64_t mag = negative ? (0 - static_cast<uint64_t>(count)) : static_cast<uint64_t>(count);
+  const char* suffix[] = {"", " K", " M", " G", " T"};
+  if (mag < 10000) {
+    format(buf, size, "%s%llu", negative ? "-" : "", static_cast<unsigned long long>(mag));
+    return buf;
+  }
+  int unit = 0;
+  uint64_t div = 1;
+  while (unit < 4 && mag / div >= 1000) {
+    div *= 1000;
+    unit++;
+  }
+  uint64_t scaled10 = (mag * 10 + div / 2) / div;
+  format(buf, size, "%s%llu.%llu%s", negative ? "-" : "", static_cast<unsigned long long>(scaled10 / 10),
+         static_cast<unsigned long long>(scaled10 % 10), suffix[unit]);
+  return buf;
+}
+
+}  // namespace mi

@@ -1,0 +1,425 @@
+// options.cpp: the option table (one row per option) and everything derived
+// from it: environment parsing, the mi_option_* API, the printed option list.
+// See options.h. To add an option: one enum entry in mimalloc.h, one row here.
+#include "options.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "../os/os.h"
+#include "format.h"
+#include "messages.h"
+
+extern char** environ;
+
+namespace mi {
+
+namespace {
+
+constexpr const char* numa_bind_choices[] = {"none", "preferred", "strict", nullptr};
+
+constexpr long NO_MAX = 0x7fffffffL;
+using K = OptionKind;
+
+// clang-format off
+constexpr OptionDesc option_table[] = {
+  // name                       option                                kind            default    min  max     runtime legacy name              choices            description
+  {"show_errors",               mi_option_show_errors,               K::flag,        1,          0,   1,      true,  nullptr,                  nullptr,           "print warnings and error messages"},
+  {"show_stats",                mi_option_show_stats,                K::flag,        0,          0,   1,      true,  nullptr,                  nullptr,           "print statistics at process exit"},
+  {"verbose",                   mi_option_verbose,                   K::flag,        0,          0,   1,      true,  nullptr,                  nullptr,           "print verbose messages (option values, arenas, fallbacks)"},
+  {"eager_commit",              mi_option_eager_commit,              K::flag,        1,          0,   1,      true,  nullptr,                  nullptr,           "commit a thread's segments at once (after eager_commit_delay segments)"},
+  {"arena_eager_commit",        mi_option_arena_eager_commit,        K::number,      2,          0,   2,      true,  "eager_region_commit",    nullptr,           "commit arenas when reserved: 0 no, 1 yes, 2 only where the kernel overcommits"},
+  {"purge_decommits",           mi_option_purge_decommits,           K::flag,        1,          0,   1,      true,  "reset_decommits",        nullptr,           "purging decommits memory (MADV_DONTNEED) instead of resetting it (MADV_FREE)"},
+  {"allow_large_os_pages",      mi_option_allow_large_os_pages,      K::flag,        0,          0,   1,      false, "large_os_pages",         nullptr,           "use 2 MiB pages for arenas where the kernel has them"},
+  {"reserve_huge_os_pages",     mi_option_reserve_huge_os_pages,     K::number,      0,          0,   1048576,false, nullptr,                  nullptr,           "1 GiB pages to reserve at start-up, interleaved over the NUMA nodes"},
+  {"reserve_huge_os_pages_at",  mi_option_reserve_huge_os_pages_at,  K::number,      -1,         -1,  1023,   false, nullptr,                  nullptr,           "reserve the huge pages on this NUMA node only (-1: interleave)"},
+  {"reserve_os_memory",         mi_option_reserve_os_memory,         K::size_kib,    0,          0,   NO_MAX, false, nullptr,                  nullptr,           "memory to reserve in an arena at start-up"},
+  {"deprecated_segment_cache",  mi_option_deprecated_segment_cache,  K::number,      0,          0,   NO_MAX, true,  "segment_cache",          nullptr,           "deprecated (mimalloc 2.0); accepted, no effect: arenas cache segments"},
+  {"deprecated_page_reset",     mi_option_deprecated_page_reset,     K::flag,        0,          0,   1,      true,  "page_reset",             nullptr,           "deprecated (mimalloc 2.0); accepted, no effect: free pages are purged"},
+  {"abandoned_page_purge",      mi_option_abandoned_page_purge,      K::flag,        0,          0,   1,      true,  "abandoned_page_reset",   nullptr,           "purge the free pages of a thread's segments at once when it exits"},
+  {"deprecated_segment_reset",  mi_option_deprecated_segment_reset,  K::flag,        0,          0,   1,      true,  "segment_reset",          nullptr,           "deprecated (mimalloc 2.0); accepted, no effect"},
+  {"eager_commit_delay",        mi_option_eager_commit_delay,        K::number,      1,          0,   1024,   true,  nullptr,                  nullptr,           "the first N segments of a thread commit page by page"},
+  {"purge_delay",               mi_option_purge_delay,               K::duration_ms, 10,         -1,  NO_MAX, true,  "decommit_delay",         nullptr,           "purge unused memory after this delay (0: at once, -1: never)"},
+  {"use_numa_nodes",            mi_option_use_numa_nodes,            K::number,      0,          0,   1024,   false, nullptr,                  nullptr,           "use at most N NUMA nodes (0: all)"},
+  {"disallow_os_alloc",         mi_option_disallow_os_alloc,         K::flag,        0,          0,   1,      true,  "limit_os_alloc",         nullptr,           "never take fresh memory from the OS, only reserved arenas"},
+  {"os_tag",                    mi_option_os_tag,                    K::number,      100,        0,   255,    false, nullptr,                  nullptr,           "OS memory tag (macOS only; accepted, no effect on Linux)"},
+  {"max_errors",                mi_option_max_errors,                K::number,      16,         -1,  NO_MAX, true,  nullptr,                  nullptr,           "print at most N error messages (-1: no limit)"},
+  {"max_warnings",              mi_option_max_warnings,              K::number,      16,         -1,  NO_MAX, true,  nullptr,                  nullptr,           "print at most N warnings (-1: no limit)"},
+  {"max_segment_reclaim",       mi_option_max_segment_reclaim,       K::number,      10,         0,   100,    true,  nullptr,                  nullptr,           "reclaim at most N percent of the abandoned segments per try"},
+  {"destroy_on_exit",           mi_option_destroy_on_exit,           K::flag,        0,          0,   1,      true,  nullptr,                  nullptr,           "release all memory at process exit (for plug-ins that are unloaded)"},
+  {"arena_reserve",             mi_option_arena_reserve,             K::size_kib,    1048576,    4096,NO_MAX, true,  nullptr,                  nullptr,           "address space reserved for each new arena (1 GiB)"},
+  {"arena_purge_mult",          mi_option_arena_purge_mult,          K::number,      10,         0,   100000, true,  nullptr,                  nullptr,           "arena memory is purged after purge_delay times this"},
+  {"purge_extend_delay",        mi_option_purge_extend_delay,        K::duration_ms, 1,          0,   NO_MAX, true,  "decommit_extend_delay",  nullptr,           "extend a pending purge by this much when more memory is freed"},
+  {"abandoned_reclaim_on_free", mi_option_abandoned_reclaim_on_free, K::flag,        1,          0,   1,      true,  nullptr,                  nullptr,           "a free into a segment of an exited thread may take the segment over"},
+  {"disallow_arena_alloc",      mi_option_disallow_arena_alloc,      K::flag,        0,          0,   1,      true,  nullptr,                  nullptr,           "allocate from arenas only when a heap asks for one by id"},
+  {"retry_on_oom",              mi_option_retry_on_oom,              K::duration_ms, 400,        0,   NO_MAX, true,  nullptr,                  nullptr,           "retry on out-of-memory (Windows only; accepted, no effect on Linux)"},
+  {"visit_abandoned",           mi_option_visit_abandoned,           K::flag,        0,          0,   1,      false, nullptr,                  nullptr,           "allow visiting the blocks of abandoned segments"},
+  {"guarded_min",               mi_option_guarded_min,               K::size_kib,    0,          0,   NO_MAX, true,  nullptr,                  nullptr,           "guarded-page builds only (accepted, no effect in this build)"},
+  {"guarded_max",               mi_option_guarded_max,               K::size_kib,    0,          0,   NO_MAX, true,  nullptr,                  nullptr,           "guarded-page builds only (accepted, no effect in this build)"},
+  {"guarded_precise",           mi_option_guarded_precise,           K::flag,        0,          0,   1,      true,  nullptr,                  nullptr,           "guarded-page builds only (accepted, no effect in this build)"},
+  {"guarded_sample_rate",       mi_option_guarded_sample_rate,       K::number,      4000,       0,   NO_MAX, true,  nullptr,                  nullptr,           "guarded-page builds only (accepted, no effect in this build)"},
+  {"guarded_sample_seed",       mi_option_guarded_sample_seed,       K::number,      0,          0,   NO_MAX, true,  nullptr,                  nullptr,           "guarded-page builds only (accepted, no effect in this build)"},
+  {"target_segments_per_thread",mi_option_target_segments_per_thread,K::number,      0,          0,   NO_MAX, true,  nullptr,                  nullptr,           "purge a thread's free pages early once it owns more segments than this (0: off)"},
+  {"generic_collect",           mi_option_generic_collect,           K::number,      10000,      0,   NO_MAX, true,  nullptr,                  nullptr,           "collect the heap every N calls of the allocation slow path"},
+  {"purge_thread",              mi_option_purge_thread,              K::flag,        0,          0,   1,      false, nullptr,                  nullptr,           "a background thread purges memory of an idle process"},
+  {"allow_thp",                 mi_option_allow_thp,                 K::flag,        0,          0,   1,      true,  nullptr,                  nullptr,           "advise transparent huge pages (MADV_HUGEPAGE) on committed arena memory"},
+  {"numa_bind",                 mi_option_numa_bind,                 K::choice,      2,          0,   2,      false, nullptr,                  numa_bind_choices, "bind arena memory to its node: none, preferred, strict"},
+};
+// clang-format on
+
+static_assert(sizeof(option_table) / sizeof(option_table[0]) == OPTION_COUNT, "one table row per option");
+
+constexpr bool table_in_enum_order() {
+  for (int i = 0; i < OPTION_COUNT; i++) {
+    if (static_cast<int>(option_table[i].option) != i) return false;
+  }
+  return true;
+}
+static_assert(table_in_enum_order(), "option_table rows must follow mi_option_t order");
+
+constexpr std::array<long, OPTION_COUNT> default_values() {
+  std::array<long, OPTION_COUNT> v{};
+  for (int i = 0; i < OPTION_COUNT; i++) v[static_cast<size_t>(i)] = option_table[i].default_value;
+  return v;
+}
+
+struct SourceInfo {
+  OptionSource source;
+  int line;
+  const char* file;  // points into static storage owned by the config reader
+};
+SourceInfo option_sources[OPTION_COUNT];
+std::atomic<bool> initialized{false};
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool name_equals(const char* a, size_t alen, const char* b) {
+  if (b == nullptr) return false;
+  size_t i = 0;
+  for (; i < alen; i++) {
+    if (b[i] == 0 || lower(a[i]) != lower(b[i])) return false;
+  }
+  return b[i] == 0;
+}
+
+bool starts_with_nocase(const char* s, const char* prefix) {
+  for (; *prefix != 0; s++, prefix++) {
+    if (lower(*s) != lower(*prefix)) return false;
+  }
+  return true;
+}
+
+const char* skip_space(const char* s) {
+  while (*s == ' ' || *s == '\t') s++;
+  return s;
+}
+
+// Parses a decimal integer with optional sign; returns the end or nullptr.
+const char* parse_integer(const char* s, long long* out) {
+  s = skip_space(s);
+  bool neg = false;
+  if (*s == '-' || *s == '+') neg = (*s++ == '-');
+  if (*s < '0' || *s > '9') return nullptr;
+  unsigned long long v = 0;
+  while (*s >= '0' && *s <= '9') {
+    unsigned long long next = v * 10 + static_cast<unsigned>(*s - '0');
+    if (next / 10 != v) return nullptr;  // overflow
+    v = next;
+    s++;
+  }
+  if (v > static_cast<unsigned long long>(0x7fffffffffffffffLL)) return nullptr;
+  *out = neg ? -static_cast<long long>(v) : static_cast<long long>(v);
+  return s;
+}
+
+bool rest_is_empty(const char* s) { return *skip_space(s) == 0; }
+
+bool parse_flag(const char* s, long* value) {
+  s = skip_space(s);
+  const char* yes[] = {"1", "true", "on", "yes", "y", "enable", "enabled"};
+  const char* no[] = {"0", "false", "off", "no", "n", "disable", "disabled"};
+  size_t len = strlen(s);
+  while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+  for (const char* y : yes) {
+    if (name_equals(s, len, y)) { *value = 1; return true; }
+  }
+  for (const char* n : no) {
+    if (name_equals(s, len, n)) { *value = 0; return true; }
+  }
+  return false;
+}
+
+// Size with optional unit: bytes (bare), k/K/KB/KiB, m/MB/MiB, g/GB/GiB, t/TB/TiB.
+// Result in KiB, rounded up (mimalloc keeps these options in KiB).
+bool parse_size_kib(const char* s, long* value) {
+  long long n;
+  const char* end = parse_integer(s, &n);
+  if (end == nullptr || n < 0) return false;
+  end = skip_space(end);
+  unsigned long long mult_bytes = 1;
+  char u = lower(*end);
+  if (u == 'k') mult_bytes = KiB;
+  else if (u == 'm') mult_bytes = MiB;
+  else if (u == 'g') mult_bytes = GiB;
+  else if (u == 't') mult_bytes = GiB * KiB;
+  else if (u == 'b') mult_bytes = 1;
+  else if (u != 0) return false;
+  if (u != 0) {
+    end++;
+    // accept K, KB, KiB, k, kb, kib (and B for bytes)
+    if (u != 'b') {
+      if (lower(*end) == 'i') end++;
+      if (lower(*end) == 'b') end++;
+    }
+  }
+  if (!rest_is_empty(end)) return false;
+  unsigned long long bytes;
+  if (__builtin_mul_overflow(static_cast<unsigned long long>(n), mult_bytes, &bytes)) return false;
+  unsigned long long kib = (bytes + KiB - 1) / KiB;
+  if (kib > 0x7fffffffffffffffULL) return false;
+  *value = static_cast<long>(kib);
+  return true;
+}
+
+// Duration with optional unit: ms (bare), s, min (m), h.
+bool parse_duration_ms(const char* s, long* value) {
+  long long n;
+  const char* end = parse_integer(s, &n);
+  if (end == nullptr) return false;
+  end = skip_space(end);
+  long long mult = 1;
+  if (starts_with_nocase(end, "ms")) { mult = 1; end += 2; }
+  else if (starts_with_nocase(end, "min")) { mult = 60000; end += 3; }
+  else if (lower(*end) == 's') { mult = 1000; end += 1; }
+  else if (lower(*end) == 'm') { mult = 60000; end += 1; }
+  else if (lower(*end) == 'h') { mult = 3600000; end += 1; }
+  if (!rest_is_empty(end)) return false;
+  long long ms;
+  if (__builtin_mul_overflow(n, mult, &ms)) return false;
+  *value = static_cast<long>(ms);
+  return true;
+}
+
+const char* source_name(OptionSource s) {
+  switch (s) {
+    case OptionSource::default_: return "default";
+    case OptionSource::config_file: return "config file";
+    case OptionSource::environment: return "environment";
+    case OptionSource::runtime: return "mi_option_set";
+  }
+  return "?";
+}
+
+// Reads MIMALLOC_* variables of the environment.
+void options_read_environment() {
+  if (environ == nullptr) return;
+  for (char** e = environ; *e != nullptr; e++) {
+    const char* entry = *e;
+    if (!starts_with_nocase(entry, "MIMALLOC_")) continue;
+    const char* name = entry + 9;
+    const char* eq = strchr(name, '=');
+    if (eq == nullptr) continue;
+    size_t len = static_cast<size_t>(eq - name);
+    // variables that are not options
+    if (name_equals(name, len, "config") || name_equals(name, len, "disable_redirect") ||
+        name_equals(name, len, "disable_override")) {
+      continue;
+    }
+    const OptionDesc* desc = option_find(name, len);
+    if (desc == nullptr) {
+      warning_message("environment variable %.*s is not an option of mimalloc-numa; ignored (see mimalloc-numa.toml(5))",
+                      static_cast<int>(eq - entry), entry);
+      continue;
+    }
+    const char* text = eq + 1;
+    if (*skip_space(text) == 0) continue;  // set but empty: treat as unset (like mimalloc)
+    long value;
+    const char* expected = nullptr;
+    if (!option_parse_value(*desc, text, &value, &expected)) {
+      warning_message("environment variable %.*s has an invalid value \"%s\": expected %s; using %ld",
+                      static_cast<int>(eq - entry), entry, text, expected, option_get(desc->option));
+      continue;
+    }
+    option_set_from(desc->option, value, OptionSource::environment, nullptr, 0);
+  }
+}
+
+}  // namespace
+
+constinit std::array<long, OPTION_COUNT> option_values = default_values();
+
+const OptionDesc& option_desc(mi_option_t option) noexcept {
+  int i = static_cast<int>(option);
+  if (i < 0 || i >= OPTION_COUNT) i = 0;
+  return option_table[i];
+}
+
+const OptionDesc* option_find(const char* name, size_t len) noexcept {
+  for (const OptionDesc& d : option_table) {
+    if (name_equals(name, len, d.name) || name_equals(name, len, d.legacy_name)) return &d;
+  }
+  // mimalloc 2.0 names that map onto renamed options
+  struct Alias { const char* name; mi_option_t option; };
+  static constexpr Alias aliases[] = {
+    {"reset_delay", mi_option_purge_delay},
+    {"abandoned_page_decommit", mi_option_abandoned_page_purge},
+    {"eager_page_commit", mi_option_eager_commit},
+  };
+  for (const Alias& a : aliases) {
+    if (name_equals(name, len, a.name)) return &option_table[a.option];
+  }
+  return nullptr;
+}
+
+bool option_parse_value(const OptionDesc& desc, const char* text, long* value, const char** expected) noexcept {
+  long v = 0;
+  bool ok = false;
+  switch (desc.kind) {
+    case K::flag:
+      ok = parse_flag(text, &v);
+      *expected = "a boolean (1/0, true/false, on/off, yes/no)";
+      break;
+    case K::number: {
+      long long n;
+      const char* end = parse_integer(text, &n);
+      ok = (end != nullptr && rest_is_empty(end));
+      v = ok ? static_cast<long>(n) : 0;
+      // numbers that are really flags in mimalloc's usage also accept words
+      if (!ok) ok = parse_flag(text, &v) && desc.max == 1;
+      *expected = "an integer";
+      break;
+    }
+    case K::size_kib:
+      ok = parse_size_kib(text, &v);
+      *expected = "a size (e.g. 64MiB, 1GiB, 512k, or bytes)";
+      break;
+    case K::duration_ms:
+      ok = parse_duration_ms(text, &v);
+      *expected = "a duration (e.g. 10ms, 2s, or milliseconds)";
+      break;
+    case K::choice: {
+      const char* s = skip_space(text);
+      size_t len = strlen(s);
+      while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+      for (long i = 0; desc.choices != nullptr && desc.choices[i] != nullptr; i++) {
+        if (name_equals(s, len, desc.choices[i])) {
+          v = i;
+          ok = true;
+        }
+      }
+      if (!ok) {  // also accept the number
+        long long n;
+        const char* end = parse_integer(text, &n);
+        ok = (end != nullptr && rest_is_empty(end));
+        v = ok ? static_cast<long>(n) : 0;
+      }
+      *expected = "one of none, preferred, strict";
+      break;
+    }
+  }
+  if (!ok) return false;
+  if (v < desc.min || v > desc.max) {
+    static char range_text[96];  // only for the message; options are parsed before threads start
+    format(range_text, sizeof(range_text), "a value from %ld to %ld", desc.min, desc.max);
+    *expected = range_text;
+    return false;
+  }
+  *value = v;
+  return true;
+}
+
+void option_set_from(mi_option_t option, long value, OptionSource source, const char* file, int line) noexcept {
+  int i = static_cast<int>(option);
+  if (i < 0 || i >= OPTION_COUNT) return;
+  std::atomic_ref<long>(option_values[static_cast<size_t>(i)]).store(value, std::memory_order_relaxed);
+  option_sources[i] = SourceInfo{source, line, file};
+}
+
+OptionSource option_source(mi_option_t option, const char** file, int* line) noexcept {
+  int i = static_cast<int>(option);
+  if (i < 0 || i >= OPTION_COUNT) i = 0;
+  if (file != nullptr) *file = option_sources[i].file;
+  if (line != nullptr) *line = option_sources[i].line;
+  return option_sources[i].source;
+}
+
+size_t option_get_size(mi_option_t option) noexcept {
+  long v = option_get(option);
+  if (v <= 0) return 0;
+  if (option_desc(option).kind == K::size_kib) return static_cast<size_t>(v) * KiB;
+  return static_cast<size_t>(v);
+}
+
+long option_get_clamp(mi_option_t option, long min, long max) noexcept {
+  long v = option_get(option);
+  return (v < min) ? min : (v > max ? max : v);
+}
+
+void options_init() noexcept {
+  if (initialized.exchange(true)) return;
+  options_read_environment();
+}
+
+bool options_initialized() noexcept { return initialized.load(std::memory_order_relaxed); }
+
+void options_print_all() noexcept {
+  output("mimalloc-numa: options (value, source):\n");
+  for (const OptionDesc& d : option_table) {
+    long v = option_get(d.option);
+    const char* file = nullptr;
+    int line = 0;
+    OptionSource src = option_source(d.option, &file, &line);
+    char value_text[48];
+    switch (d.kind) {
+      case K::flag: format(value_text, sizeof(value_text), "%s", v != 0 ? "true" : "false"); break;
+      case K::size_kib: format_bytes(value_text, sizeof(value_text), static_cast<int64_t>(v) * 1024); break;
+      case K::duration_ms: format(value_text, sizeof(value_text), "%ld ms", v); break;
+      case K::choice: format(value_text, sizeof(value_text), "%s", (v >= 0 && v <= d.max) ? d.choices[v] : "?"); break;
+      default: format(value_text, sizeof(value_text), "%ld", v); break;
+    }
+    if (src == OptionSource::config_file && file != nullptr) {
+      output("mimalloc-numa:   %-28s %-12s (%s:%d)\n", d.name, value_text, file, line);
+    } else {
+      output("mimalloc-numa:   %-28s %-12s (%s)\n", d.name, value_text, source_name(src));
+    }
+  }
+}
+
+}  // namespace mi
+
+// ---------------------------------------------------------------------------
+// Public API (mimalloc.h)
+// ---------------------------------------------------------------------------
+extern "C" {
+
+long mi_option_get(mi_option_t option) { return mi::option_get(option); }
+
+long mi_option_get_clamp(mi_option_t option, long min, long max) { return mi::option_get_clamp(option, min, max); }
+
+size_t mi_option_get_size(mi_option_t option) { return mi::option_get_size(option); }
+
+void mi_option_set(mi_option_t option, long value) {
+  if (static_cast<int>(option) < 0 || option >= _mi_option_last) return;
+  mi::option_set_from(option, value, mi::OptionSource::runtime, nullptr, 0);
+}
+
+void mi_option_set_default(mi_option_t option, long value) {
+  if (static_cast<int>(option) < 0 || option >= _mi_option_last) return;
+  // Only a value nobody set yet is changed (as in mimalloc).
+  if (mi::option_source(option, nullptr, nullptr) != mi::OptionSource::default_) return;
+  std::atomic_ref<long>(mi::option_values[static_cast<size_t>(option)]).store(value, std::memory_order_relaxed);
+}
+
+bool mi_option_is_enabled(mi_option_t option) { return mi::option_get(option) != 0; }
+
+void mi_option_set_enabled(mi_option_t option, bool enable) { mi_option_set(option, enable ? 1 : 0); }
+
+void mi_option_set_enabled_default(mi_option_t option, bool enable) { mi_option_set_default(option, enable ? 1 : 0); }
+
+void mi_option_enable(mi_option_t option) { mi_option_set_enabled(option, true); }
+
+void mi_option_disable(mi_option_t option) { mi_option_set_enabled(option, false); }
+
+void mi_options_print(void) mi_attr_noexcept { mi::options_print_all(); }
+
+}  // extern "C"

@@ -1,0 +1,75 @@
+// options.h: the option table and reading options.
+//
+// Owns: the one table of every option (name, kind, default, range, whether it
+// changes at run time, description), the current values and where each came
+// from. Everything else (environment parsing, the mi_option_* API, the printed
+// option list) is derived from the table in options.cpp.
+// Precedence: built-in default < environment (MIMALLOC_<NAME>) < mi_option_set.
+// Thread-safe: values are read and written atomically (relaxed); options_init
+// runs once, in process init, before other threads exist.
+#pragma once
+
+#include <array>
+#include <atomic>
+
+#include "../../include/mimalloc.h"
+
+namespace mi {
+
+enum class OptionKind : unsigned char {
+  flag,         // boolean: 1/0, true/false, on/off, yes/no
+  number,       // integer
+  size_kib,     // a size; stored in KiB (as mimalloc does); accepts 64MiB, 1GiB, 512k, bytes
+  duration_ms,  // a duration in ms; accepts 10ms, 2s, 1min, bare = ms
+  choice,       // one of named values (e.g. numa_bind = none | preferred | strict)
+};
+
+enum class OptionSource : unsigned char { default_, config_file, environment, runtime };
+
+struct OptionDesc {
+  const char* name;  // lower case; MIMALLOC_<NAME> in the environment
+  mi_option_t option;
+  OptionKind kind;
+  long default_value;
+  long min;
+  long max;
+  bool runtime;  // a change takes effect at run time (otherwise: at start-up)
+  const char* legacy_name;  // an older name still accepted, or nullptr
+  const char* const* choices;  // for OptionKind::choice: names of 0, 1, 2, ...; null-terminated
+  const char* description;
+};
+
+constexpr int OPTION_COUNT = static_cast<int>(_mi_option_last);
+
+// The table row of an option.
+const OptionDesc& option_desc(mi_option_t option) noexcept;
+// Finds an option by name (case-insensitive; accepts legacy names). nullptr if unknown.
+const OptionDesc* option_find(const char* name, size_t len) noexcept;
+
+// Current values, indexed by mi_option_t; defaults are in place before
+// options_init (constant-initialised), so reads are always valid.
+extern std::array<long, OPTION_COUNT> option_values;
+
+inline long option_get(mi_option_t option) noexcept {
+  return std::atomic_ref<long>(option_values[static_cast<size_t>(option)]).load(std::memory_order_relaxed);
+}
+inline bool option_is_enabled(mi_option_t option) noexcept { return option_get(option) != 0; }
+// Sizes stored in KiB, returned in bytes.
+size_t option_get_size(mi_option_t option) noexcept;
+long option_get_clamp(mi_option_t option, long min, long max) noexcept;
+
+// Reads the environment. Called once from process init.
+void options_init() noexcept;
+bool options_initialized() noexcept;
+
+// Sets an option from a textual value (environment or config file). On a bad
+// value, returns false and points *expected at a description of what was
+// expected; the option keeps its value.
+bool option_parse_value(const OptionDesc& desc, const char* text, long* value, const char** expected) noexcept;
+void option_set_from(mi_option_t option, long value, OptionSource source, const char* file, int line) noexcept;
+OptionSource option_source(mi_option_t option, const char** file, int* line) noexcept;
+
+// Prints every option's effective value and where it came from (verbose).
+void options_print_all() noexcept;
+
+}  // namespace mi

@@ -1,0 +1,85 @@
+// stats.cpp: see stats.h.
+#include "stats.h"
+
+#include "../heap/size_class.h"
+#include "../os/os.h"
+
+namespace mi {
+
+GlobalStats stats_global;
+
+namespace {
+
+std::atomic<int64_t> process_start_ms{0};
+
+void raise_peak(std::atomic<int64_t>& peak, int64_t v) {
+  int64_t old = peak.load(std::memory_order_relaxed);
+  while (v > old && !peak.compare_exchange_weak(old, v, std::memory_order_relaxed)) {
+  }
+}
+
+
+}  // namespace
+
+void stat_increase(StatGauge& g, int64_t n) noexcept {
+  int64_t now = g.current.fetch_add(n, std::memory_order_relaxed) + n;
+  g.total.fetch_add(n, std::memory_order_relaxed);
+  raise_peak(g.peak, now);
+}
+
+void stats_merge_heap(Heap* heap) noexcept {
+  // the direct sizes are counted by word size; fold them into their bins
+  for (size_t w = 0; w < PAGES_DIRECT; w++) {
+    int64_t n = heap->malloc_count_direct[w];
+    if (n == 0) continue;
+    heap->malloc_count_direct[w] = 0;
+    stats_global.bin_malloc[bin_of_wsize(w)].fetch_add(n, std::memory_order_relaxed);
+  }
+}
+
+void stats_merge_thread(Tld* tld) noexcept {
+  if (tld == nullptr) return;
+  for (Heap* h = tld->heaps; h != nullptr; h = h->next) stats_merge_heap(h);
+  ThreadStats& s = tld->stats;
+  stat_counter(stats_global.pages_extended, s.pages_extended);
+  stat_counter(stats_global.page_searches, s.page_searches);
+  stat_counter(stats_global.page_search_steps, s.page_search_steps);
+  stat_counter(stats_global.pages_retired_kept, s.pages_retired_kept);
+  stat_counter(stats_global.huge_allocs, s.huge_allocs);
+  stat_counter(stats_global.huge_alloc_bytes, s.huge_alloc_bytes);
+  for (size_t b = 0; b <= BIN_HUGE; b++) {
+    if (s.bin_malloc[b] != 0) stats_global.bin_malloc[b].fetch_add(s.bin_malloc[b], std::memory_order_relaxed);
+  }
+  s = ThreadStats{};
+}
+
+void stats_reset() noexcept {
+  for (auto& b : stats_global.bin_malloc) b.store(0, std::memory_order_relaxed);
+  stats_global.pages_extended.store(0);
+  stats_global.page_searches.store(0);
+  stats_global.page_search_steps.store(0);
+  stats_global.pages_retired_kept.store(0);
+  stats_global.huge_allocs.store(0);
+  stats_global.huge_alloc_bytes.store(0);
+  stats_global.segments_reclaimed.store(0);
+  stats_global.pages_abandoned.store(0);
+  for (StatGauge* g : {&stats_global.segments, &stats_global.pages, &stats_global.huge_bytes,
+                       &stats_global.segments_abandoned, &stats_global.threads}) {
+    g->peak.store(g->current.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    g->total.store(0, std::memory_order_relaxed);
+  }
+  os_counters.reserved_peak.store(os_counters.reserved.load());
+  os_counters.committed_peak.store(os_counters.committed.load());
+}
+
+void stats_set_process_start() noexcept {
+  int64_t zero = 0;
+  process_start_ms.compare_exchange_strong(zero, os_clock_ms());
+}
+
+int64_t stats_elapsed_ms() noexcept {
+  int64_t start = process_start_ms.load(std::memory_order_relaxed);
+  return (start == 0) ? 0 : os_clock_ms() - start;
+}
+
+}  // namespace mi

@@ -1,0 +1,63 @@
+// stats.h: process-wide statistics and the statistics report.
+//
+// Owns: gauges (segments, pages, huge bytes, abandoned segments, threads) as
+// atomics updated on slow paths; the totals merged from threads' counters
+// (allocations by size class and events); the report printed at exit with
+// MIMALLOC_SHOW_STATS=1 or by mi_stats_print. Memory counters (reserved,
+// committed) are the OS layer's (os_counters).
+// Thread-safe: atomics; merging takes a thread's own counters (owner only).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "../../include/mimalloc.h"
+#include "types.h"
+
+namespace mi {
+
+struct StatGauge {
+  std::atomic<int64_t> current;
+  std::atomic<int64_t> peak;
+  std::atomic<int64_t> total;  // sum of increases
+};
+
+struct GlobalStats {
+  StatGauge segments;
+  StatGauge pages;
+  StatGauge huge_bytes;
+  StatGauge segments_abandoned;
+  StatGauge threads;
+  std::atomic<int64_t> segments_reclaimed;
+  std::atomic<int64_t> pages_abandoned;
+  // merged from the threads
+  std::atomic<int64_t> pages_extended;
+  std::atomic<int64_t> page_searches;
+  std::atomic<int64_t> page_search_steps;
+  std::atomic<int64_t> pages_retired_kept;
+  std::atomic<int64_t> huge_allocs;
+  std::atomic<int64_t> huge_alloc_bytes;
+  std::atomic<int64_t> bin_malloc[BIN_HUGE + 1];
+};
+
+extern GlobalStats stats_global;
+
+void stat_increase(StatGauge& g, int64_t n) noexcept;
+inline void stat_decrease(StatGauge& g, int64_t n) noexcept { g.current.fetch_sub(n, std::memory_order_relaxed); }
+inline void stat_counter(std::atomic<int64_t>& c, int64_t n) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
+
+// Adds a thread's counters (its Tld and the direct-size counts of its heaps)
+// to the process totals and zeroes them. pre: called by the owner thread.
+void stats_merge_thread(Tld* tld) noexcept;
+void stats_merge_heap(Heap* heap) noexcept;
+
+// Prints the report (to `out`, or the registered output when null).
+// `thread_tld` non-null: its not-yet-merged counters are included.
+void stats_print(mi_output_fun* out, void* arg) noexcept;
+void stats_reset() noexcept;
+
+// Milliseconds since process start-up (for mi_process_info).
+void stats_set_process_start() noexcept;
+int64_t stats_elapsed_ms() noexcept;
+
+}  // namespace mi

@@ -1,0 +1,289 @@
+// types.h: the core types of the allocator, in a few lines each. Read this first.
+//
+//   Block      a free block: one pointer, the next block in its list.
+//   Page       a run of memory holding blocks of one size class, with three
+//              free lists (free, local_free, thread_free) and a live count.
+//   Segment    an aligned chunk (SEGMENT_SIZE, or larger for huge objects)
+//              from an arena or the OS; its header holds the page table, so a
+//              pointer finds its segment with a mask and its page by a shift.
+//   Heap       (mi_heap_t) per-thread allocation state: a page queue per size
+//              class and a direct table from small sizes to a page with free
+//              blocks. Only the owning thread allocates from a heap.
+//   Tld        thread-local data shared by a thread's heaps: its segments
+//              with free pages, its statistics, its heaps.
+//   MemId      where a segment's memory came from, and in what state.
+//
+// Memory layout of a small-page segment (SEGMENT_SIZE = 4 MiB):
+//   [Segment header + Page[64] | page 0 blocks ... | page 1 (64 KiB) | ... | page 63]
+// Medium segments have 8 pages of 512 KiB; large segments one page holding
+// blocks up to 2 MiB; a huge object gets a segment of its own.
+//
+// Ownership: a segment, its pages and their `free`/`local_free` lists belong
+// to one thread (segment->thread_id). Other threads touch only the atomic
+// `xthread_free` list of a page, the heap's `thread_delayed_free` list, and
+// abandoned segments under the abandoned-list lock (segment/abandon.cpp).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "defines.h"
+
+struct mi_heap_s;  // the public mi_heap_t; defined below
+
+namespace mi {
+
+using Heap = ::mi_heap_s;
+
+// ---------------------------------------------------------------------------
+// Geometry
+// ---------------------------------------------------------------------------
+constexpr size_t WORD_SIZE = sizeof(void*);
+constexpr unsigned SEGMENT_SHIFT = 22;
+constexpr size_t SEGMENT_SIZE = size_t{1} << SEGMENT_SHIFT;  // 4 MiB
+constexpr uintptr_t SEGMENT_MASK = SEGMENT_SIZE - 1;
+
+constexpr unsigned SMALL_PAGE_SHIFT = 16;  // 64 KiB
+constexpr unsigned MEDIUM_PAGE_SHIFT = 19;  // 512 KiB
+constexpr size_t SMALL_PAGE_SIZE = size_t{1} << SMALL_PAGE_SHIFT;
+constexpr size_t MEDIUM_PAGE_SIZE = size_t{1} << MEDIUM_PAGE_SHIFT;
+constexpr size_t SMALL_PAGES_PER_SEGMENT = SEGMENT_SIZE / SMALL_PAGE_SIZE;    // 64
+constexpr size_t MEDIUM_PAGES_PER_SEGMENT = SEGMENT_SIZE / MEDIUM_PAGE_SIZE;  // 8
+
+// Largest block of each page kind: at least 4 blocks per small/medium page.
+constexpr size_t SMALL_OBJ_SIZE_MAX = SMALL_PAGE_SIZE / 4;    // 16 KiB
+constexpr size_t MEDIUM_OBJ_SIZE_MAX = MEDIUM_PAGE_SIZE / 4;  // 128 KiB
+constexpr size_t LARGE_OBJ_SIZE_MAX = SEGMENT_SIZE / 2;       // 2 MiB; beyond: huge
+constexpr size_t LARGE_OBJ_WSIZE_MAX = LARGE_OBJ_SIZE_MAX / WORD_SIZE;
+
+// Sizes up to SMALL_SIZE_MAX are looked up directly: heap->pages_free_direct[wsize].
+constexpr size_t SMALL_WSIZE_MAX = 128;
+constexpr size_t SMALL_SIZE_MAX = SMALL_WSIZE_MAX * WORD_SIZE;  // 1 KiB
+constexpr size_t PAGES_DIRECT = SMALL_WSIZE_MAX + 1;
+
+// Free lists are extended lazily, at most this many bytes at a time, so a
+// page's untouched tail costs no RSS.
+constexpr size_t MAX_EXTEND_SIZE = 4 * KiB;
+constexpr size_t MIN_EXTEND = 4;
+
+// Blocks whose size is a multiple of a power of two up to this alignment are
+// aligned to it (page starts are aligned accordingly).
+constexpr size_t MAX_ALIGN_GUARANTEE = 8 * KiB;
+// Alignments up to this are served inside regular pages by over-allocation.
+constexpr size_t MAX_ALIGN_IN_PAGE = 64 * KiB;
+
+// Size classes ("bins"): exact word sizes up to 16 words (128 B), then 8
+// classes per doubling, so the rounding waste is under 12.5% above 64 bytes.
+constexpr size_t BIN_EXACT_MAX = 16;
+constexpr size_t BIN_LARGE_MAX = 128;  // bin of LARGE_OBJ_SIZE_MAX
+constexpr size_t BIN_HUGE = BIN_LARGE_MAX + 1;
+constexpr size_t BIN_FULL = BIN_HUGE + 1;
+constexpr size_t BIN_COUNT = BIN_FULL + 1;  // page queues per heap
+
+// Huge objects at least this large bypass arenas (direct OS mappings).
+constexpr size_t HUGE_OS_DIRECT_MIN = 256 * MiB;
+
+// ---------------------------------------------------------------------------
+// Blocks, pages
+// ---------------------------------------------------------------------------
+struct Block {
+  Block* next;
+};
+
+enum class PageKind : uint8_t { small, medium, large, huge };
+
+// Low two bits of Page::xthread_free: the delayed-free handshake state.
+// A page in the heap's full queue is set to use_delayed_free: the next thread
+// that frees into it pushes that block onto the heap's thread_delayed_free
+// list, so the owner learns the page has space again (page.cpp).
+enum class Delayed : uintptr_t {
+  use_delayed_free = 0,   // next cross-thread free goes to heap->thread_delayed_free
+  delayed_freeing = 1,    // a thread is pushing onto heap->thread_delayed_free now
+  no_delayed_free = 2,    // cross-thread frees go to xthread_free
+  never_delayed_free = 3  // ditto, and never switch (abandoned pages)
+};
+constexpr uintptr_t DELAYED_MASK = 3;
+
+struct Page {
+  // --- hot: malloc fast path
+  Block* free;        // blocks to allocate from
+  uint32_t used;      // live blocks (including ones in xthread_free not yet collected)
+  union {
+    struct {
+      uint8_t in_full : 1;      // in the heap's full queue
+      uint8_t has_aligned : 1;  // some block was handed out at an interior aligned pointer
+    } x;
+    uint8_t full_aligned;  // both at once: the free fast path tests this byte
+  } flags;
+  uint8_t free_is_zero : 1;  // every block in `free` is zero apart from its next pointer
+  uint8_t is_zero_init : 1;  // the page's memory was zero when the page was set up
+  uint8_t segment_in_use : 1;
+  uint8_t retire_expire;  // generic calls a retired-but-kept empty page survives
+  uint8_t heap_tag;
+  // --- owner thread, generic path
+  Block* local_free;  // blocks freed by the owner thread
+  size_t block_size;
+  uint8_t* page_start;
+  uint16_t capacity;  // blocks made available so far (free-list extended up to here)
+  uint16_t reserved;  // blocks that fit in the page
+  uint8_t segment_idx;
+  // --- shared with other threads
+  std::atomic<uintptr_t> xthread_free;  // Block* | Delayed
+  std::atomic<Heap*> xheap;             // owning heap, null when abandoned
+  // --- owner thread: the page queue
+  Page* next;
+  Page* prev;
+};
+
+// ---------------------------------------------------------------------------
+// Memory provenance
+// ---------------------------------------------------------------------------
+enum class MemKind : uint8_t {
+  none,
+  os,        // our own mmap; released with munmap
+  arena,     // blocks of an arena (arena_index, block_index)
+  external,  // memory the program handed us (mi_manage_os_memory): never released
+  static_,   // part of our image (the main thread's data)
+};
+
+struct MemId {
+  MemKind kind;
+  bool is_pinned;            // cannot be decommitted or purged (huge OS pages)
+  bool is_large;             // backed by 2 MiB or 1 GiB pages
+  bool initially_committed;  // all of it readable and writable
+  bool initially_zero;       // all of it known to be zero
+  bool is_accessible;        // mapped read-write and never protected: "commit" is only accounting
+  int numa_node;             // node the memory is bound to, -1 if none
+  uint32_t arena_index;      // for MemKind::arena
+  uint32_t block_index;
+  uint32_t block_count;
+  void* os_base;             // for MemKind::os: the mapping to munmap
+  size_t os_size;
+};
+
+// ---------------------------------------------------------------------------
+// Segments
+// ---------------------------------------------------------------------------
+struct Segment {
+  MemId memid;
+  size_t segment_size;       // bytes (SEGMENT_SIZE for small/medium/large)
+  size_t segment_info_size;  // header bytes, page 0 starts after them
+  size_t committed_bytes;    // bytes of this segment we count as committed
+  // Lazy commit and delayed purge of free pages (segment.cpp). Bit i = page i.
+  uint64_t commit_mask;
+  uint64_t purge_mask;
+  int64_t purge_expire_ms;
+  uint64_t free_mask;  // pages not in use
+  uint64_t dirty_mask; // pages used since the memory was last known zero
+  // Queues of the owning thread's SegmentsTld (pages-free queue)
+  Segment* next;
+  Segment* prev;
+  bool in_free_queue;
+  bool in_purge_queue;
+  Segment* purge_next;
+  Segment* purge_prev;
+  // Abandoned list (segment/abandon.cpp), protected by its lock
+  Segment* abandoned_next;
+  Segment* abandoned_prev;
+  size_t abandoned;  // pages abandoned
+  size_t abandoned_visits;
+  size_t used;       // pages in use
+  size_t capacity;   // pages
+  int numa_node;
+  PageKind page_kind;
+  // --- read on every free: keep together, just before the page table
+  alignas(MI_CACHE_LINE) std::atomic<uintptr_t> thread_id;  // owner, 0 when abandoned
+  size_t page_shift;
+  Page pages[1];  // `capacity` entries
+};
+
+// ---------------------------------------------------------------------------
+// Statistics
+// ---------------------------------------------------------------------------
+// Per-thread event counters (plain fields, merged into the process totals by
+// stats.cpp at thread exit and on mi_stats_merge/print). Quantities that go up
+// and down (pages, segments, bytes) are process-wide atomics in stats.h.
+struct ThreadStats {
+  int64_t pages_extended;
+  int64_t page_searches;
+  int64_t page_search_steps;
+  int64_t pages_retired_kept;
+  int64_t huge_allocs;
+  int64_t huge_alloc_bytes;
+  int64_t bin_malloc[BIN_HUGE + 1];  // allocations by size class (bins above the direct sizes)
+};
+
+// ---------------------------------------------------------------------------
+// Heaps and thread data
+// ---------------------------------------------------------------------------
+// A page that never has free blocks (page_queue.h): every heap's direct table
+// starts out pointing at it, so the fast path needs no null test.
+extern Page page_empty;
+using DirectTable = std::array<Page*, PAGES_DIRECT>;
+constexpr DirectTable empty_direct_table() {
+  DirectTable t{};
+  for (Page*& p : t) p = &page_empty;
+  return t;
+}
+
+struct PageQueue {
+  Page* first;
+  Page* last;
+  size_t block_size;
+};
+
+struct SegmentQueue {
+  Segment* first;
+  Segment* last;
+};
+
+struct Tld;
+
+struct SegmentsTld {
+  SegmentQueue small_free;   // small segments with a free page
+  SegmentQueue medium_free;  // medium segments with a free page
+  Segment* purge_first;      // segments with pages waiting to be purged
+  size_t count;              // segments owned
+  size_t peak_count;
+  size_t current_size;
+  size_t peak_size;
+  size_t eager_delay_left;  // segments still to be committed page by page (eager_commit_delay)
+  ThreadStats* stats;
+};
+
+}  // namespace mi
+
+// The public heap type: `mi_heap_t` is `struct mi_heap_s` in mimalloc.h.
+struct mi_heap_s {
+  mi::Tld* tld;
+  std::atomic<mi::Block*> thread_delayed_free;  // blocks of full pages freed by other threads
+  uintptr_t thread_id;
+  int arena_id;        // 0 = any arena; otherwise only that arena
+  int numa_node;       // -1 = the thread's node
+  size_t page_count;   // pages in the queues
+  size_t page_retired_min;  // range of queues that hold retired (kept) pages
+  size_t page_retired_max;
+  size_t generic_count;     // generic-path calls since the last periodic collect
+  mi_heap_s* next;     // in the thread's list of heaps
+  bool no_reclaim;     // never reclaims abandoned segments (destroyable heaps)
+  uint8_t tag;
+  // Allocation counts of the direct sizes (statistics); one add on the fast path.
+  int64_t malloc_count_direct[mi::PAGES_DIRECT];
+  mi::DirectTable pages_free_direct = mi::empty_direct_table();  // wsize -> page with free blocks
+  mi::PageQueue pages[mi::BIN_COUNT];
+};
+
+namespace mi {
+
+struct Tld {
+  uint64_t heartbeat;   // generic-path calls (passed to deferred-free callbacks)
+  bool recurse;         // inside a deferred-free callback
+  Heap* heap_backing;   // the thread's default heap, owns the Tld
+  Heap* heaps;          // all heaps of the thread
+  SegmentsTld segments;
+  ThreadStats stats;
+};
+
+}  // namespace mi

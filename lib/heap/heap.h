@@ -1,0 +1,62 @@
+// heap.h: heaps, threads and the process.
+//
+// Owns: the calling thread's default heap (a thread-local pointer), creating
+// and deleting heaps, collecting them, thread start/exit (lazy init, abandon
+// at exit), reclaiming abandoned segments, process init/exit and fork.
+// Thread-safety: a heap is used by its owner thread only; the process-wide
+// parts (thread count, deferred-free callback) are atomics.
+#pragma once
+
+#include <cstddef>
+
+#include "../common/types.h"
+
+namespace mi {
+
+// The calling thread's default heap; &heap_empty until the thread's first
+// allocation (heap_empty has no pages, so that call takes the slow path,
+// which initialises the thread).
+extern Heap heap_empty;
+extern __thread Heap* tls_heap_default __attribute__((tls_model("initial-exec")));
+
+MI_ALWAYS_INLINE Heap* heap_get_default() noexcept { return tls_heap_default; }
+inline bool heap_is_initialized(const Heap* heap) { return heap != nullptr && heap->tld != nullptr; }
+
+// Initialises the calling thread (heap, thread data) if needed and returns
+// its default heap; nullptr only if the OS refuses memory for the thread data.
+Heap* thread_heap_init() noexcept;
+// The thread's default heap, initialising the thread if needed.
+Heap* heap_get_default_init() noexcept;
+
+// Sets up a heap for thread data `tld` (heap memory provided by the caller).
+void heap_init(Heap* heap, Tld* tld, int arena_id, bool no_reclaim, uint8_t tag) noexcept;
+
+// Collect: frees empty pages, purges, processes delayed frees; `abandon`
+// (thread exit) hands pages with live blocks to the abandoned list.
+enum class Collect { normal, force, abandon };
+void heap_collect(Heap* heap, Collect how) noexcept;
+
+// Runs the registered deferred-free callback (mi_register_deferred_free).
+void heap_deferred_free(Heap* heap, bool force) noexcept;
+
+// Reclaims abandoned segments into `heap`. Returns true if some page of
+// `block_size` came with them (the caller should look in its queue again).
+bool heap_reclaim_abandoned(Heap* heap, size_t block_size) noexcept;
+// Reclaims `segment` (which the caller removed from the abandoned list).
+void heap_reclaim_segment(Heap* heap, Segment* segment) noexcept;
+// Reclaims every abandoned segment the heap may take.
+void heap_reclaim_all(Heap* heap) noexcept;
+
+// Process set-up and tear-down (idempotent).
+void process_init() noexcept;
+void process_done() noexcept;
+void process_register_fork_handlers() noexcept;
+bool process_is_initialized() noexcept;
+
+// The thread's heap with the given tag (nullptr if none).
+Heap* heap_by_tag(Heap* heap, uint8_t tag) noexcept;
+
+// Live threads that have allocated (for statistics).
+size_t thread_count() noexcept;
+
+}  // namespace mi

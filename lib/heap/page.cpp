@@ -1,0 +1,584 @@
+// page.cpp: see page.h.
+//
+// The allocation slow path, as a call tree:
+//
+//   malloc_generic(heap, size)              the direct page had no free block
+//     thread_heap_init()                    first call of a thread
+//     heap_deferred_free()                  mi_register_deferred_free callback
+//     heap_delayed_free_partial()           blocks other threads freed into full pages
+//     find_page()
+//       huge_page_alloc()                   > LARGE_OBJ_SIZE_MAX: a segment of its own
+//       find_free_page(pq)                  the bin's first page, after collecting
+//         page_queue_find_free(pq)          walk the bin; full pages move to BIN_FULL
+//           page_free_collect()             local_free + thread_free -> free
+//           page_extend_free()              make up to 4 KiB more blocks available
+//           page_to_full()
+//           page_fresh()                    a free page of a thread segment,
+//             heap_reclaim_abandoned()      ... of an abandoned segment,
+//             segment_page_alloc()          ... or of a new segment
+//     pop a block
+//
+// Every step is bounded: a page moves to the full queue at most once per
+// scan, free lists are extended by at most 4 KiB, the deferred callback runs
+// once per call.
+#include "page.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+
+#include "../arena/arena.h"
+#include "../common/messages.h"
+#include "../common/options.h"
+#include "../common/stats.h"
+#include "../os/os.h"
+#include "../segment/abandon.h"
+#include "../segment/segment.h"
+#include "heap.h"
+#include "page_queue.h"
+
+namespace mi {
+
+constinit Page page_empty{};
+
+namespace {
+
+constexpr uint8_t RETIRE_CYCLES = 16;
+
+Heap* page_heap(const Page* page) { return page->xheap.load(std::memory_order_relaxed); }
+
+Block* tf_block(uintptr_t tf) { return reinterpret_cast<Block*>(tf & ~DELAYED_MASK); }
+Delayed tf_delayed(uintptr_t tf) { return static_cast<Delayed>(tf & DELAYED_MASK); }
+uintptr_t tf_make(const Block* b, Delayed d) { return reinterpret_cast<uintptr_t>(b) | static_cast<uintptr_t>(d); }
+
+// Moves the thread-free list to local_free (atomically taking it).
+void page_thread_free_collect(Page* page) {
+  uintptr_t tfree = page->xthread_free.load(std::memory_order_relaxed);
+  uintptr_t tfreex;
+  do {
+    if (tf_block(tfree) == nullptr) return;
+    tfreex = tf_make(nullptr, tf_delayed(tfree));
+  } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_acq_rel, std::memory_order_relaxed));
+  Block* head = tf_block(tfree);
+  Block* tail = head;
+  size_t count = 1;
+  const size_t max = page->capacity;
+  while (tail->next != nullptr && count <= max) {
+    tail = tail->next;
+    count++;
+  }
+  if (count > max) {
+    error_message(EFAULT, "corrupted thread-free list in page %p (block size %zu): more blocks than the page holds",
+                  static_cast<void*>(page), page->block_size);
+    return;  // leak the list rather than corrupt the page further
+  }
+  tail->next = page->local_free;
+  page->local_free = head;
+  MI_ASSERT(count <= page->used);
+  page->used -= static_cast<uint32_t>(count);
+}
+
+void page_extend_free(Page* page) {
+  if (page->free != nullptr || page->capacity >= page->reserved) return;
+  const size_t bsize = page->block_size;
+  size_t extend = page->reserved - page->capacity;
+  size_t max_extend = (bsize >= MAX_EXTEND_SIZE) ? MIN_EXTEND : MAX_EXTEND_SIZE / bsize;
+  if (max_extend < MIN_EXTEND) max_extend = MIN_EXTEND;
+  if (extend > max_extend) extend = max_extend;
+  uint8_t* start = page->page_start + static_cast<size_t>(page->capacity) * bsize;
+  Block* first = reinterpret_cast<Block*>(start);
+  Block* b = first;
+  for (size_t i = 1; i < extend; i++) {
+    Block* next = reinterpret_cast<Block*>(start + i * bsize);
+    b->next = next;
+    b = next;
+  }
+  b->next = nullptr;
+  page->free = first;
+  page->free_is_zero = page->is_zero_init;
+  page->capacity = static_cast<uint16_t>(page->capacity + extend);
+  Heap* heap = page_heap(page);
+  if (heap != nullptr && heap->tld != nullptr) heap->tld->stats.pages_extended++;
+}
+
+void page_init(Heap* heap, Page* page) {
+  page->xheap.store(heap, std::memory_order_release);
+  page->heap_tag = heap->tag;
+  page_extend_free(page);
+  MI_ASSERT_EXPENSIVE(page_is_valid(page));
+}
+
+void page_to_full(Page* page, PageQueue* pq) {
+  if (page->flags.x.in_full) return;
+  Heap* heap = page_heap(page);
+  page_use_delayed_free(page, Delayed::use_delayed_free, false);
+  page_queue_move_to_back(heap, &heap->pages[BIN_FULL], pq, page);
+  // a thread may have freed into it just before use_delayed_free was set
+  page_free_collect(page, false);
+}
+
+void page_unfull(Page* page) {
+  page_use_delayed_free(page, Delayed::no_delayed_free, false);
+  if (!page->flags.x.in_full) return;
+  Heap* heap = page_heap(page);
+  PageQueue* pqfull = &heap->pages[BIN_FULL];
+  page->flags.x.in_full = 0;  // so that heap_page_queue_of gives its bin
+  PageQueue* pq = heap_page_queue_of(heap, page);
+  page->flags.x.in_full = 1;
+  page_queue_move_to_back(heap, pq, pqfull, page);
+}
+
+void page_free_block_local(Page* page, Block* block, bool check_full) {
+  block->next = page->local_free;
+  page->local_free = block;
+  MI_ASSERT(page->used > 0);
+  if (MI_UNLIKELY(--page->used == 0)) {
+    page_retire(page);
+  } else if (MI_UNLIKELY(check_full && page->flags.x.in_full)) {
+    page_unfull(page);
+  }
+}
+
+// Frees a block that another thread pushed onto the heap's delayed list.
+bool free_delayed_block(Block* block) {
+  Segment* segment = ptr_segment(block);
+  Page* page = segment_page_of(segment, block);
+  // Re-arm delayed freeing before collecting: otherwise blocks could sit in
+  // thread_free of a full page with nothing on the delayed list to notice them.
+  if (!page_try_use_delayed_free(page, Delayed::use_delayed_free, false)) return false;
+  page_free_collect(page, false);
+  page_free_block_local(page, block, true);
+  return true;
+}
+
+Page* page_fresh(Heap* heap, PageQueue* pq, bool* retry) {
+  Tld* tld = heap->tld;
+  Page* page = segment_page_alloc(heap, pq->block_size, 0, false, &tld->segments);
+  if (page == nullptr && !heap->no_reclaim && abandoned_count() > 0) {
+    if (heap_reclaim_abandoned(heap, pq->block_size) && pq->first != nullptr) {
+      *retry = true;  // pages of this size came back: look at the queue again
+      return nullptr;
+    }
+    page = segment_page_alloc(heap, pq->block_size, 0, false, &tld->segments);
+  }
+  if (page == nullptr) page = segment_page_alloc(heap, pq->block_size, 0, true, &tld->segments);
+  if (page == nullptr) return nullptr;
+  page_init(heap, page);
+  page_queue_push(heap, pq, page);
+  return page;
+}
+
+Page* page_queue_find_free(Heap* heap, PageQueue* pq, bool first_try) {
+  size_t searched = 0;
+  Page* page = pq->first;
+  while (page != nullptr) {
+    Page* next = page->next;
+    searched++;
+    page_free_collect(page, false);
+    if (page->free != nullptr) break;
+    if (page->capacity < page->reserved) {
+      page_extend_free(page);
+      break;
+    }
+    page_to_full(page, pq);
+    page = next;
+  }
+  heap->tld->stats.page_searches++;
+  heap->tld->stats.page_search_steps += static_cast<int64_t>(searched);
+  if (page == nullptr) {
+    heap_collect_retired(heap, false);
+    bool retry = false;
+    page = page_fresh(heap, pq, &retry);
+    if (page == nullptr && retry && first_try) return page_queue_find_free(heap, pq, false);
+  } else if (page != pq->first) {
+    // move it to the front so the direct table points at it
+    page_queue_remove(heap, pq, page);
+    page_queue_push(heap, pq, page);
+  }
+  if (page != nullptr) page->retire_expire = 0;
+  return page;
+}
+
+Page* find_free_page(Heap* heap, PageQueue* pq) {
+  Page* page = pq->first;
+  if (page != nullptr) {
+    page_free_collect(page, false);  // cheap: often local_free has blocks
+    if (page->free != nullptr) {
+      page->retire_expire = 0;
+      return page;
+    }
+  }
+  return page_queue_find_free(heap, pq, true);
+}
+
+Page* huge_page_alloc(Heap* heap, size_t size, size_t huge_alignment) {
+  size_t block_size = align_up(size, WORD_SIZE);
+  if (block_size <= LARGE_OBJ_SIZE_MAX) block_size = LARGE_OBJ_SIZE_MAX + WORD_SIZE;  // an aligned request
+  Page* page = segment_page_alloc(heap, block_size, huge_alignment, true, &heap->tld->segments);
+  if (page == nullptr) return nullptr;
+  page_init(heap, page);
+  page_queue_push(heap, &heap->pages[BIN_HUGE], page);
+  stat_increase(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
+  return page;
+}
+
+Page* find_page(Heap* heap, size_t size, size_t huge_alignment) {
+  if (MI_UNLIKELY(size > LARGE_OBJ_SIZE_MAX || huge_alignment > 0)) {
+    if (MI_UNLIKELY(size > static_cast<size_t>(PTRDIFF_MAX))) {
+      error_message(EOVERFLOW, "allocation request is too large (%zu bytes)", size);
+      return nullptr;
+    }
+    return huge_page_alloc(heap, size, huge_alignment);
+  }
+  return find_free_page(heap, &heap->pages[bin_of_size(size)]);
+}
+
+}  // namespace
+
+size_t block_list_length(const Block* b, size_t limit) noexcept {
+  size_t n = 0;
+  while (b != nullptr && n <= limit) {
+    n++;
+    b = b->next;
+  }
+  return n;
+}
+
+bool page_try_use_delayed_free(Page* page, Delayed delay, bool override_never) noexcept {
+  uintptr_t tfree = page->xthread_free.load(std::memory_order_acquire);
+  for (;;) {
+    Delayed old = tf_delayed(tfree);
+    if (old == Delayed::delayed_freeing) return false;  // another thread is mid-handshake
+    if (old == delay) return true;
+    if (old == Delayed::never_delayed_free && !override_never) return true;
+    uintptr_t tfreex = tf_make(tf_block(tfree), delay);
+    if (page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      return true;
+    }
+  }
+}
+
+void page_use_delayed_free(Page* page, Delayed delay, bool override_never) noexcept {
+  int spins = 0;
+  while (!page_try_use_delayed_free(page, delay, override_never)) {
+    // the other thread holds the state for a few instructions only
+    if (++spins >= 4) sched_yield();
+  }
+}
+
+void page_free_collect(Page* page, bool force) noexcept {
+  if (force || tf_block(page->xthread_free.load(std::memory_order_relaxed)) != nullptr) page_thread_free_collect(page);
+  if (page->local_free != nullptr) {
+    if (page->free == nullptr) {
+      page->free = page->local_free;
+      page->local_free = nullptr;
+      page->free_is_zero = 0;
+    } else if (force) {
+      Block* tail = page->local_free;
+      while (tail->next != nullptr) tail = tail->next;
+      tail->next = page->free;
+      page->free = page->local_free;
+      page->local_free = nullptr;
+      page->free_is_zero = 0;
+    }
+  }
+}
+
+Block* page_ptr_unalign(const Page* page, const void* p) noexcept {
+  size_t diff = static_cast<size_t>(static_cast<const uint8_t*>(p) - page->page_start);
+  size_t adjust = diff % page->block_size;
+  return reinterpret_cast<Block*>(const_cast<uint8_t*>(static_cast<const uint8_t*>(p)) - adjust);
+}
+
+void page_free_block_local_slow(Page* page, Block* block) noexcept {
+  if (page->flags.x.has_aligned) block = page_ptr_unalign(page, block);
+#if MI_INVARIANTS
+  // a double free would create a cycle in the free lists: look for the block
+  for (const Block* b = page->local_free; b != nullptr; b = b->next) {
+    if (b == block) {
+      error_message(EAGAIN, "double free of block %p (size %zu)", static_cast<void*>(block), page->block_size);
+      return;
+    }
+  }
+#endif
+  page_free_block_local(page, block, true);
+}
+
+void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
+  if (page->flags.x.has_aligned) block = page_ptr_unalign(page, block);
+  if (segment->page_kind == PageKind::huge) segment_huge_block_reset(segment, page, block);
+
+  // A segment of an exited thread: take it over if we can, then free locally.
+  if (segment->thread_id.load(std::memory_order_relaxed) == 0 &&
+      option_is_enabled(mi_option_abandoned_reclaim_on_free)) {
+    Heap* heap = heap_get_default();
+    if (heap_is_initialized(heap) && !heap->no_reclaim && segment_is_suitable(segment, heap) &&
+        abandoned_remove(segment)) {
+      heap_reclaim_segment(heap, segment);
+      if (page->segment_in_use && page_heap(page) != nullptr) {
+        page_free_block_local(page, block, true);
+        return;
+      }
+    }
+  }
+
+  uintptr_t tfree = page->xthread_free.load(std::memory_order_relaxed);
+  uintptr_t tfreex;
+  bool use_delayed;
+  do {
+    use_delayed = tf_delayed(tfree) == Delayed::use_delayed_free;
+    if (MI_UNLIKELY(use_delayed)) {
+      tfreex = tf_make(tf_block(tfree), Delayed::delayed_freeing);
+    } else {
+      block->next = tf_block(tfree);
+      tfreex = tf_make(block, tf_delayed(tfree));
+    }
+  } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
+
+  if (MI_UNLIKELY(use_delayed)) {
+    // The page is full in its owner's heap: tell the owner through its
+    // delayed-free list, so it moves the page back to its bin.
+    Heap* heap = page->xheap.load(std::memory_order_acquire);
+    if (heap != nullptr) {
+      Block* dfree = heap->thread_delayed_free.load(std::memory_order_relaxed);
+      do {
+        block->next = dfree;
+      } while (!heap->thread_delayed_free.compare_exchange_weak(dfree, block, std::memory_order_release,
+                                                                std::memory_order_relaxed));
+    }
+    // and leave delayed_freeing, so the owner may change the state again
+    tfree = page->xthread_free.load(std::memory_order_relaxed);
+    do {
+      tfreex = tf_make(tf_block(tfree), Delayed::no_delayed_free);
+      if (heap == nullptr) {  // no owner after all: keep the block on the page
+        block->next = tf_block(tfree);
+        tfreex = tf_make(block, Delayed::no_delayed_free);
+      }
+    } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
+  }
+}
+
+void page_retire(Page* page) noexcept {
+  Heap* heap = page_heap(page);
+  page->flags.x.has_aligned = 0;
+  PageQueue* pq = heap_page_queue_of(heap, page);
+  // Keep the only page of a small/medium bin for a while: a program that
+  // allocates and frees one block in a loop should not get and drop a page
+  // every time.
+  if (MI_LIKELY(!page_queue_is_full(pq) && !page_queue_is_huge(pq) && page->block_size <= MEDIUM_OBJ_SIZE_MAX &&
+                pq->last == page && pq->first == page)) {
+    heap->tld->stats.pages_retired_kept++;
+    page->retire_expire = (page->block_size <= SMALL_OBJ_SIZE_MAX) ? RETIRE_CYCLES : RETIRE_CYCLES / 4;
+    size_t index = static_cast<size_t>(pq - heap->pages);
+    if (index < heap->page_retired_min) heap->page_retired_min = index;
+    if (index > heap->page_retired_max) heap->page_retired_max = index;
+    return;
+  }
+  page_free(page, pq);
+}
+
+void page_free(Page* page, PageQueue* pq) noexcept {
+  Heap* heap = page_heap(page);
+  MI_ASSERT(heap != nullptr);
+  if (page->segment_in_use && page_segment(page)->page_kind == PageKind::huge) {
+    stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
+  }
+  page_queue_remove(heap, pq, page);
+  segment_page_free(page, &heap->tld->segments);
+}
+
+void page_abandon(Page* page, PageQueue* pq) noexcept {
+  Heap* heap = page_heap(page);
+  page_use_delayed_free(page, Delayed::never_delayed_free, false);
+  page->xheap.store(nullptr, std::memory_order_release);
+  page_queue_remove(heap, pq, page);
+  segment_page_abandon(page, &heap->tld->segments);
+}
+
+void page_reclaim(Heap* heap, Page* page) noexcept {
+  page->xheap.store(heap, std::memory_order_release);
+  page_use_delayed_free(page, Delayed::no_delayed_free, true);
+  page->flags.x.in_full = 0;
+  page->retire_expire = 0;
+  PageQueue* pq = heap_page_queue_of(heap, page);
+  page_queue_push(heap, pq, page);
+  if (page_queue_is_huge(pq)) page_to_full(page, pq);  // its one block is live
+}
+
+bool heap_delayed_free_partial(Heap* heap) noexcept {
+  Block* block = heap->thread_delayed_free.load(std::memory_order_relaxed);
+  while (block != nullptr &&
+         !heap->thread_delayed_free.compare_exchange_weak(block, nullptr, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+  }
+  bool all_freed = true;
+  while (block != nullptr) {
+    Block* next = block->next;
+    if (!free_delayed_block(block)) {
+      all_freed = false;
+      Block* dfree = heap->thread_delayed_free.load(std::memory_order_relaxed);
+      do {
+        block->next = dfree;
+      } while (!heap->thread_delayed_free.compare_exchange_weak(dfree, block, std::memory_order_release,
+                                                                std::memory_order_relaxed));
+    }
+    block = next;
+  }
+  return all_freed;
+}
+
+void heap_delayed_free_all(Heap* heap) noexcept {
+  while (!heap_delayed_free_partial(heap)) sched_yield();
+}
+
+void heap_collect_retired(Heap* heap, bool force) noexcept {
+  size_t min = BIN_FULL;
+  size_t max = 0;
+  for (size_t bin = heap->page_retired_min; bin <= heap->page_retired_max && bin < BIN_FULL; bin++) {
+    PageQueue* pq = &heap->pages[bin];
+    Page* page = pq->first;
+    if (page == nullptr || page->retire_expire == 0) continue;
+    if (page->used == 0) {
+      page->retire_expire--;
+      if (force || page->retire_expire == 0) {
+        page_free(pq->first, pq);
+        continue;
+      }
+      if (bin < min) min = bin;
+      if (bin > max) max = bin;
+    } else {
+      page->retire_expire = 0;
+    }
+  }
+  heap->page_retired_min = min;
+  heap->page_retired_max = max;
+}
+
+void heap_stat_malloc(Heap* heap, size_t size, const Page* page) noexcept {
+  if (size <= SMALL_SIZE_MAX) {
+    heap->malloc_count_direct[wsize_of(size)]++;
+  } else if (page->block_size > LARGE_OBJ_SIZE_MAX) {
+    heap->tld->stats.bin_malloc[BIN_HUGE]++;
+    heap->tld->stats.huge_allocs++;
+    heap->tld->stats.huge_alloc_bytes += static_cast<int64_t>(size);
+  } else {
+    heap->tld->stats.bin_malloc[bin_of_size(size)]++;
+  }
+}
+
+void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) noexcept {
+  if (MI_UNLIKELY(!heap_is_initialized(heap))) {
+    heap = thread_heap_init();
+    if (heap == nullptr) {
+      error_message(ENOMEM, "cannot initialise the thread: no memory for its heap (request of %zu bytes)", size);
+      errno = ENOMEM;
+      return nullptr;
+    }
+  }
+  Tld* tld = heap->tld;
+  tld->heartbeat++;
+  heap_deferred_free(heap, false);
+  heap_delayed_free_partial(heap);
+
+  // Periodic work, cheap to test: purges that fell due, a full collect now
+  // and then (option generic_collect).
+  if ((tld->heartbeat & 31) == 0) {
+    if (tld->segments.purge_first != nullptr) segments_try_purge(&tld->segments, false);
+    arenas_try_purge(false, false);
+    long target = option_get(mi_option_target_segments_per_thread);
+    if (target > 0 && tld->segments.count > static_cast<size_t>(target)) segments_try_purge(&tld->segments, true);
+  }
+  long every = option_get(mi_option_generic_collect);
+  if (every > 0 && ++heap->generic_count >= static_cast<size_t>(every)) {
+    heap->generic_count = 0;
+    heap_collect(heap, Collect::normal);
+  }
+
+  Page* page = find_page(heap, size, huge_alignment);
+  if (MI_UNLIKELY(page == nullptr)) {
+    heap_collect(heap, Collect::force);  // give back what we can, then try once more
+    page = find_page(heap, size, huge_alignment);
+  }
+  if (MI_UNLIKELY(page == nullptr)) {
+    error_message(ENOMEM, "unable to allocate memory (%zu bytes)", size);
+    errno = ENOMEM;
+    return nullptr;
+  }
+  MI_ASSERT(page->free != nullptr);
+  Block* block = page->free;
+  page->free = block->next;
+  page->used++;
+  if (zero) {
+    if (page->free_is_zero) block->next = nullptr;
+    else memset(block, 0, page->block_size);
+  }
+  PageQueue* pq = heap_page_queue_of(heap, page);
+  if (page_queue_is_huge(pq)) page_to_full(page, pq);
+  heap_stat_malloc(heap, size, page);
+  MI_ASSERT_EXPENSIVE(page_is_valid(page));
+  MI_ASSERT_EXPENSIVE(heap_is_valid(heap));
+  return block;
+}
+
+// ---------------------------------------------------------------------------
+// Invariant walkers
+// ---------------------------------------------------------------------------
+namespace {
+
+bool block_in_page(const Page* page, const Block* b) {
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(b);
+  if (p < page->page_start) return false;
+  size_t diff = static_cast<size_t>(p - page->page_start);
+  return diff % page->block_size == 0 && diff / page->block_size < page->capacity;
+}
+
+bool list_is_valid(const Page* page, const Block* b, size_t* count) {
+  size_t n = 0;
+  for (; b != nullptr; b = b->next) {
+    if (!block_in_page(page, b)) return false;
+    if (++n > page->capacity) return false;
+  }
+  *count = n;
+  return true;
+}
+
+}  // namespace
+
+bool page_is_valid(const Page* page) noexcept {
+  if (page == nullptr || !page->segment_in_use) return false;
+  if (page->block_size == 0 || page->capacity > page->reserved) return false;
+  if (page->used > page->capacity) return false;
+  size_t nfree = 0, nlocal = 0;
+  if (!list_is_valid(page, page->free, &nfree)) return false;
+  if (!list_is_valid(page, page->local_free, &nlocal)) return false;
+  // thread_free is concurrently pushed to: only count what is there now
+  if (nfree + nlocal + page->used > page->capacity) return false;
+  const Segment* s = page_segment(page);
+  if (&s->pages[page->segment_idx] != page) return false;
+  return true;
+}
+
+bool heap_is_valid(const Heap* heap) noexcept {
+  if (heap == nullptr || heap->tld == nullptr) return false;
+  size_t total = 0;
+  for (size_t bin = 1; bin < BIN_COUNT; bin++) {
+    const PageQueue* pq = &heap->pages[bin];
+    const Page* prev = nullptr;
+    for (const Page* p = pq->first; p != nullptr; p = p->next) {
+      if (p->prev != prev) return false;
+      if (p->xheap.load(std::memory_order_relaxed) != heap) return false;
+      if ((bin == BIN_FULL) != (p->flags.x.in_full != 0)) return false;
+      if (bin < BIN_HUGE && p->block_size != pq->block_size) return false;
+      if (!p->segment_in_use) return false;
+      prev = p;
+      total++;
+    }
+    if (pq->last != prev) return false;
+    if (pq->block_size <= SMALL_SIZE_MAX && bin < BIN_HUGE) {
+      const Page* expect = (pq->first != nullptr) ? pq->first : &page_empty;
+      if (heap->pages_free_direct[wsize_of(pq->block_size)] != expect) return false;
+    }
+  }
+  return total == heap->page_count;
+}
+
+}  // namespace mi

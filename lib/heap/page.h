@@ -1,0 +1,68 @@
+// page.h: pages and their free lists; the allocation slow path.
+//
+// Owns: setting a page up for a heap, extending its free list lazily,
+// collecting the local and thread-free lists, the delayed-free handshake of
+// full pages, retiring empty pages, and the generic allocation path that the
+// fast path falls back to (page.cpp has the call tree).
+// Invariants (page_is_valid): used <= capacity <= reserved; the blocks in
+// free + local_free + thread_free number capacity - used at most (exactly,
+// once thread_free is collected); every block lies inside the page and on a
+// block boundary.
+// Thread-safety: owner thread only, except page_free_block_mt (any thread).
+#pragma once
+
+#include <cstddef>
+
+#include "../common/types.h"
+
+namespace mi {
+
+// The allocation slow path: the direct page has no free block, or the size is
+// not small. Initialises the thread on its first call. huge_alignment > 0
+// asks for a huge block with room for that alignment.
+void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) noexcept;
+
+// Frees a block of a page owned by the calling thread, when the fast path
+// cannot (the page is full or has aligned blocks).
+void page_free_block_local_slow(Page* page, Block* block) noexcept;
+// Frees a block of a page owned by another thread (or abandoned).
+void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept;
+// Called when a local free brought page->used to 0.
+void page_retire(Page* page) noexcept;
+
+// Collects local_free and the thread-free list into free. force: also when
+// free is not empty (appends).
+void page_free_collect(Page* page, bool force) noexcept;
+// Sets the delayed-free state; waits for a concurrent delayed_freeing to end.
+// override_never: also change never_delayed_free.
+void page_use_delayed_free(Page* page, Delayed delay, bool override_never) noexcept;
+bool page_try_use_delayed_free(Page* page, Delayed delay, bool override_never) noexcept;
+
+// Frees an empty page back to its segment (removing it from its queue).
+void page_free(Page* page, PageQueue* pq) noexcept;
+// Thread exit: hands a page with live blocks to the segment layer.
+void page_abandon(Page* page, PageQueue* pq) noexcept;
+// Adopts a page of a reclaimed segment into `heap`.
+void page_reclaim(Heap* heap, Page* page) noexcept;
+
+// Processes the heap's thread_delayed_free list; false if some block could not
+// be processed yet (another thread is mid-handshake).
+bool heap_delayed_free_partial(Heap* heap) noexcept;
+void heap_delayed_free_all(Heap* heap) noexcept;
+// Frees retired (kept) empty pages whose grace period ran out (all when force).
+void heap_collect_retired(Heap* heap, bool force) noexcept;
+
+// Block start of an interior (aligned) pointer p in the page.
+Block* page_ptr_unalign(const Page* page, const void* p) noexcept;
+
+// Invariant walkers (MI_ASSERT_EXPENSIVE).
+bool page_is_valid(const Page* page) noexcept;
+bool heap_is_valid(const Heap* heap) noexcept;
+
+// Counts blocks in a free list (bounded by `limit`; returns limit+1 if longer).
+size_t block_list_length(const Block* b, size_t limit) noexcept;
+
+// Statistics: count one allocation of `size` in `heap`'s thread stats.
+void heap_stat_malloc(Heap* heap, size_t size, const Page* page) noexcept;
+
+}  // namespace mi

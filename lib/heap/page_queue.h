@@ -1,0 +1,86 @@
+// page_queue.h: a heap's page queues (one per bin, plus huge and full) and the
+// direct table that maps small sizes to the first page of their bin.
+//
+// Invariants (checked by heap_is_valid): a page is in exactly one queue of its
+// heap; queue `bin` holds pages of that bin's block size, BIN_HUGE the huge
+// pages, BIN_FULL pages found full (flags.in_full); pages_free_direct[w]
+// points at the first page of bin(w)'s queue, or at page_empty.
+// Thread-safety: owner thread only.
+#pragma once
+
+#include "../common/types.h"
+#include "size_class.h"
+
+namespace mi {
+
+constexpr size_t QUEUE_HUGE_BLOCK_SIZE = LARGE_OBJ_SIZE_MAX + WORD_SIZE;
+constexpr size_t QUEUE_FULL_BLOCK_SIZE = LARGE_OBJ_SIZE_MAX + 2 * WORD_SIZE;
+
+inline size_t page_bin(const Page* page) {
+  if (page->flags.x.in_full) return BIN_FULL;
+  return bin_of_size(page->block_size);
+}
+
+inline PageQueue* heap_page_queue_of(Heap* heap, const Page* page) { return &heap->pages[page_bin(page)]; }
+
+inline bool page_queue_is_full(const PageQueue* pq) { return pq->block_size == QUEUE_FULL_BLOCK_SIZE; }
+inline bool page_queue_is_huge(const PageQueue* pq) { return pq->block_size == QUEUE_HUGE_BLOCK_SIZE; }
+
+// Keeps pages_free_direct in step with the first page of a small bin's queue.
+inline void heap_queue_first_update(Heap* heap, PageQueue* pq) {
+  size_t size = pq->block_size;
+  if (size > SMALL_SIZE_MAX) return;
+  Page* page = (pq->first != nullptr) ? pq->first : &page_empty;
+  size_t last = wsize_of(size);
+  if (heap->pages_free_direct[last] == page) return;
+  size_t bin = static_cast<size_t>(pq - heap->pages);
+  size_t first = (bin <= 1) ? 0 : bin_wsize(bin - 1) + 1;
+  for (size_t w = first; w <= last; w++) heap->pages_free_direct[w] = page;
+}
+
+inline void page_queue_remove(Heap* heap, PageQueue* pq, Page* page) {
+  if (page->prev != nullptr) page->prev->next = page->next;
+  if (page->next != nullptr) page->next->prev = page->prev;
+  if (page == pq->last) pq->last = page->prev;
+  if (page == pq->first) {
+    pq->first = page->next;
+    heap_queue_first_update(heap, pq);
+  }
+  heap->page_count--;
+  page->next = page->prev = nullptr;
+  page->flags.x.in_full = 0;
+}
+
+// Adds a page at the front: it is the one allocated from next.
+inline void page_queue_push(Heap* heap, PageQueue* pq, Page* page) {
+  page->flags.x.in_full = page_queue_is_full(pq) ? 1 : 0;
+  page->next = pq->first;
+  page->prev = nullptr;
+  if (pq->first != nullptr) pq->first->prev = page;
+  else pq->last = page;
+  pq->first = page;
+  heap_queue_first_update(heap, pq);
+  heap->page_count++;
+}
+
+// Moves a page from `from` to the end of `to`.
+inline void page_queue_move_to_back(Heap* heap, PageQueue* to, PageQueue* from, Page* page) {
+  if (page->prev != nullptr) page->prev->next = page->next;
+  if (page->next != nullptr) page->next->prev = page->prev;
+  if (page == from->last) from->last = page->prev;
+  if (page == from->first) {
+    from->first = page->next;
+    heap_queue_first_update(heap, from);
+  }
+  page->prev = to->last;
+  page->next = nullptr;
+  if (to->last != nullptr) to->last->next = page;
+  else {
+    to->first = page;
+    heap_queue_first_update(heap, to);
+  }
+  to->last = page;
+  page->flags.x.in_full = page_queue_is_full(to) ? 1 : 0;
+}
+
+}  // namespace mi

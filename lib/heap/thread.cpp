@@ -1,0 +1,300 @@
+// thread.cpp: thread and process life cycle.
+//
+// Owns: the thread-local default heap pointer; each thread's data (its backing
+// heap and Tld), taken from the OS (with a small cache so thread churn costs
+// no system call) or, for the first thread, from static storage; lazy thread
+// init on the first allocation; thread exit (a pthread key destructor)
+// abandoning the thread's segments; process init, exit (statistics) and fork.
+// Thread-safety: thread data belongs to its thread; the cache and counters are
+// atomics; process init is guarded by an atomic state (and is re-entrant: a
+// call from inside init, e.g. a library allocating, sees it as done).
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+#include <string.h>
+
+#include <new>
+
+#include "../arena/arena.h"
+#include "../common/messages.h"
+#include "../common/options.h"
+#include "../common/stats.h"
+#include "../os/os.h"
+#include "../segment/abandon.h"
+#include "../segment/segment.h"
+#include "../topology/topology.h"
+#include "heap.h"
+#include "page.h"
+#include "size_class.h"
+
+namespace mi {
+
+constinit Heap heap_empty{};
+__thread Heap* tls_heap_default __attribute__((tls_model("initial-exec"))) = &heap_empty;
+
+namespace {
+
+struct ThreadData {
+  Heap heap;  // the thread's backing heap
+  Tld tld;
+  MemId memid;
+};
+
+// The first thread's data lives in our image: no mmap during early start-up.
+alignas(MI_CACHE_LINE) ThreadData thread_data_static;
+std::atomic<bool> thread_data_static_used{false};
+
+// A few freed thread data blocks, reused by new threads (thread pools that
+// grow and shrink, short-lived worker threads).
+constexpr size_t THREAD_DATA_CACHE = 16;
+std::atomic<ThreadData*> thread_data_cache[THREAD_DATA_CACHE];
+
+std::atomic<size_t> live_threads{0};
+pthread_key_t thread_key;
+std::atomic<bool> thread_key_ready{false};
+
+// 0 = not started, 1 = initialising, 2 = ready
+std::atomic<int> process_state{0};
+std::atomic<uintptr_t> process_init_thread{0};
+
+std::atomic<mi_deferred_free_fun*> deferred_free_fun{nullptr};
+std::atomic<void*> deferred_free_arg{nullptr};
+
+size_t thread_data_size() { return align_up(sizeof(ThreadData), os_page_size()); }
+
+ThreadData* thread_data_alloc() {
+  bool expected = false;
+  if (thread_data_static_used.compare_exchange_strong(expected, true)) {
+    memset(static_cast<void*>(&thread_data_static), 0, sizeof(ThreadData));
+    thread_data_static.memid.kind = MemKind::static_;
+    return &thread_data_static;
+  }
+  for (auto& slot : thread_data_cache) {
+    ThreadData* td = slot.load(std::memory_order_relaxed);
+    if (td != nullptr && slot.compare_exchange_strong(td, nullptr, std::memory_order_acq_rel)) {
+      MemId memid = td->memid;
+      memset(static_cast<void*>(td), 0, sizeof(ThreadData));
+      td->memid = memid;
+      return td;
+    }
+  }
+  MemId memid;
+  void* p = os_alloc_aligned(thread_data_size(), os_page_size(), true, false, &memid);
+  if (p == nullptr) return nullptr;
+  ThreadData* td = static_cast<ThreadData*>(p);
+  td->memid = memid;
+  return td;
+}
+
+void thread_data_free(ThreadData* td) {
+  if (td->memid.kind == MemKind::static_) {
+    thread_data_static_used.store(false, std::memory_order_release);
+    return;
+  }
+  for (auto& slot : thread_data_cache) {
+    ThreadData* expected = nullptr;
+    if (slot.compare_exchange_strong(expected, td, std::memory_order_acq_rel)) return;
+  }
+  MemId memid = td->memid;
+  os_free(td, thread_data_size(), memid);
+}
+
+ThreadData* thread_data_of(Heap* backing) {
+  return reinterpret_cast<ThreadData*>(reinterpret_cast<uint8_t*>(backing) - offsetof(ThreadData, heap));
+}
+
+void tld_init(Tld* tld, Heap* backing) {
+  tld->heap_backing = backing;
+  tld->heaps = backing;
+  tld->segments.stats = &tld->stats;
+  long delay = option_get(mi_option_eager_commit_delay);
+  tld->segments.eager_delay_left = (delay > 0) ? static_cast<size_t>(delay) : 0;
+}
+
+// Sets up the calling thread. pre: it has no initialised default heap.
+Heap* thread_setup() {
+  ThreadData* td = thread_data_alloc();
+  if (td == nullptr) return nullptr;
+  Heap* heap = &td->heap;
+  heap_init(heap, &td->tld, 0, false, 0);
+  tld_init(&td->tld, heap);
+  tls_heap_default = heap;
+  if (thread_key_ready.load(std::memory_order_acquire)) pthread_setspecific(thread_key, heap);
+  live_threads.fetch_add(1, std::memory_order_relaxed);
+  stat_increase(stats_global.threads, 1);
+  return heap;
+}
+
+// The thread leaves: its heaps give their pages back or abandon them.
+void thread_done_heap(Heap* heap) {
+  if (!heap_is_initialized(heap)) return;
+  Tld* tld = heap->tld;
+  Heap* backing = tld->heap_backing;
+  if (backing == nullptr || backing->thread_id != thread_id()) return;  // not this thread's
+  // Heaps the program created and did not delete: their pages move to the backing heap.
+  for (Heap* h = tld->heaps; h != nullptr;) {
+    Heap* next = h->next;
+    if (h != backing) mi_heap_delete(h);
+    h = next;
+  }
+  heap_collect(backing, Collect::abandon);
+  stats_merge_thread(tld);
+  tls_heap_default = &heap_empty;
+  live_threads.fetch_sub(1, std::memory_order_relaxed);
+  stat_decrease(stats_global.threads, 1);
+  thread_data_free(thread_data_of(backing));
+}
+
+void thread_key_destructor(void* value) {
+  Heap* heap = static_cast<Heap*>(value);
+  if (heap != nullptr) thread_done_heap(heap);
+}
+
+void fork_prepare() { abandoned_fork_prepare(); }
+void fork_parent() { abandoned_fork_parent(); }
+void fork_child() { abandoned_fork_child(); }
+
+}  // namespace
+
+void heap_init(Heap* heap, Tld* tld, int arena_id, bool no_reclaim, uint8_t tag) noexcept {
+  new (heap) Heap();
+  heap->tld = tld;
+  heap->thread_id = thread_id();
+  heap->arena_id = arena_id;
+  heap->numa_node = -1;
+  heap->no_reclaim = no_reclaim;
+  heap->tag = tag;
+  heap->page_retired_min = BIN_FULL;
+  heap->page_retired_max = 0;
+  heap->pages[0].block_size = WORD_SIZE;
+  for (size_t bin = 1; bin <= BIN_LARGE_MAX; bin++) heap->pages[bin].block_size = bin_block_sizes[bin];
+  heap->pages[BIN_HUGE].block_size = LARGE_OBJ_SIZE_MAX + WORD_SIZE;
+  heap->pages[BIN_FULL].block_size = LARGE_OBJ_SIZE_MAX + 2 * WORD_SIZE;
+}
+
+Heap* thread_heap_init() noexcept {
+  if (process_state.load(std::memory_order_acquire) != 2) process_init();
+  Heap* heap = tls_heap_default;
+  if (heap_is_initialized(heap)) return heap;
+  return thread_setup();
+}
+
+Heap* heap_get_default_init() noexcept {
+  Heap* heap = tls_heap_default;
+  if (MI_LIKELY(heap_is_initialized(heap))) return heap;
+  return thread_heap_init();
+}
+
+Heap* heap_by_tag(Heap* heap, uint8_t tag) noexcept {
+  if (heap->tag == tag) return heap;
+  for (Heap* h = heap->tld->heaps; h != nullptr; h = h->next) {
+    if (h->tag == tag) return h;
+  }
+  return nullptr;
+}
+
+size_t thread_count() noexcept { return live_threads.load(std::memory_order_relaxed); }
+
+void heap_deferred_free(Heap* heap, bool force) noexcept {
+  mi_deferred_free_fun* fun = deferred_free_fun.load(std::memory_order_acquire);
+  if (fun == nullptr || heap->tld->recurse) return;
+  heap->tld->recurse = true;
+  fun(force, heap->tld->heartbeat, deferred_free_arg.load(std::memory_order_acquire));
+  heap->tld->recurse = false;
+}
+
+bool process_is_initialized() noexcept { return process_state.load(std::memory_order_acquire) == 2; }
+
+void process_init() noexcept {
+  int state = 0;
+  if (!process_state.compare_exchange_strong(state, 1, std::memory_order_acq_rel)) {
+    if (state == 2) return;
+    // Initialising: a nested call from this thread returns (it sees enough
+    // to allocate: the main heap is set up first); other threads wait.
+    if (process_init_thread.load(std::memory_order_acquire) == thread_id()) return;
+    while (process_state.load(std::memory_order_acquire) != 2) sched_yield();
+    return;
+  }
+  process_init_thread.store(thread_id(), std::memory_order_release);
+  stats_set_process_start();
+  options_init();
+  os_init();
+  topology_init();
+  // the initialising thread gets the static thread data
+  if (!heap_is_initialized(tls_heap_default)) thread_setup();
+  if (pthread_key_create(&thread_key, &thread_key_destructor) == 0) {
+    thread_key_ready.store(true, std::memory_order_release);
+    if (heap_is_initialized(tls_heap_default)) pthread_setspecific(thread_key, tls_heap_default);
+  }
+  process_state.store(2, std::memory_order_release);
+  arenas_init_reserve();
+  if (option_is_enabled(mi_option_verbose)) {
+    verbose_message("mimalloc-numa 0.1.0 initialised: pid %ld, %d NUMA node(s), page size %zu, segment size %zu KiB",
+                    static_cast<long>(getpid()), numa_node_count(), os_page_size(), SEGMENT_SIZE / KiB);
+    options_print_all();
+  }
+}
+
+void process_register_fork_handlers() noexcept {
+  static std::atomic<bool> done{false};
+  if (done.exchange(true)) return;
+  pthread_atfork(&fork_prepare, &fork_parent, &fork_child);
+}
+
+void process_done() noexcept {
+  static std::atomic<bool> done{false};
+  if (!process_is_initialized() || done.exchange(true)) return;
+  Heap* heap = tls_heap_default;
+  if (heap_is_initialized(heap)) {
+    heap_collect(heap, Collect::normal);
+    stats_merge_thread(heap->tld);
+  }
+  if (option_is_enabled(mi_option_show_stats) || option_is_enabled(mi_option_verbose)) mi_stats_print_out(nullptr, nullptr);
+  if (option_is_enabled(mi_option_destroy_on_exit)) {
+    // Everything goes, including blocks still in use: only for programs that
+    // unload us and promise not to touch our memory again.
+    heap_collect(heap, Collect::force);
+    arenas_unsafe_destroy_all();
+  }
+}
+
+}  // namespace mi
+
+// ---------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------
+using namespace mi;
+
+extern "C" {
+
+void mi_process_init(void) mi_attr_noexcept {
+  process_init();
+  process_register_fork_handlers();
+}
+
+void mi_thread_init(void) mi_attr_noexcept { (void)heap_get_default_init(); }
+
+void mi_thread_done(void) mi_attr_noexcept {
+  Heap* heap = tls_heap_default;
+  if (!heap_is_initialized(heap)) return;
+  Heap* backing = heap->tld->heap_backing;
+  if (thread_key_ready.load(std::memory_order_acquire)) pthread_setspecific(thread_key, nullptr);
+  thread_done_heap(backing);
+}
+
+void mi_register_deferred_free(mi_deferred_free_fun* fn, void* arg) mi_attr_noexcept {
+  deferred_free_arg.store(arg, std::memory_order_release);
+  deferred_free_fun.store(fn, std::memory_order_release);
+}
+
+}  // extern "C"
+
+namespace {
+
+// Runs when the library is loaded (before main for LD_PRELOAD and linked
+// programs) and when the process exits.
+__attribute__((constructor(101))) void mi_library_load() { mi_process_init(); }
+__attribute__((destructor(101))) void mi_library_unload() { process_done(); }
+
+}  // namespace

@@ -1,0 +1,381 @@
+// os.cpp: the Linux implementation of os.h (mmap, mprotect, madvise, clock,
+// environment, files). See os.h for the contract.
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "../common/messages.h"
+#include "../common/options.h"
+
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT 26
+#endif
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
+#endif
+#ifndef MAP_HUGE_1GB
+#define MAP_HUGE_1GB (30 << MAP_HUGE_SHIFT)
+#endif
+#ifndef MADV_FREE
+#define MADV_FREE 8
+#endif
+
+extern char** environ;
+
+namespace mi {
+
+OsCounters os_counters;
+
+namespace {
+
+size_t page_size = 4096;
+size_t large_page_size = 2 * MiB;
+bool has_overcommit = true;
+std::atomic<bool> madv_free_works{true};
+
+void stat_raise_peak(std::atomic<int64_t>& peak, int64_t value) {
+  int64_t old = peak.load(std::memory_order_relaxed);
+  while (value > old && !peak.compare_exchange_weak(old, value, std::memory_order_relaxed)) {
+  }
+}
+
+void* mmap_raw(void* addr, size_t size, int prot, int flags) {
+  os_counters.mmap_calls.fetch_add(1, std::memory_order_relaxed);
+  void* p = mmap(addr, size, prot, flags, -1, 0);
+  return (p == MAP_FAILED) ? nullptr : p;
+}
+
+bool munmap_raw(void* p, size_t size) {
+  if (p == nullptr || size == 0) return true;
+  if (munmap(p, size) != 0) {
+    warning_message("munmap of %zu bytes at %p failed: %s", size, p, errno_text(errno));
+    return false;
+  }
+  return true;
+}
+
+// Rounds [p, p+size) to OS pages: inward when `conservative` (purge must not
+// touch memory outside the range), outward otherwise (commit covers it all).
+void* page_range(void* p, size_t size, bool conservative, size_t* out_size) {
+  uintptr_t start = reinterpret_cast<uintptr_t>(p);
+  uintptr_t end = start + size;
+  if (conservative) {
+    start = align_up(start, page_size);
+    end = align_down(end, page_size);
+  } else {
+    start = align_down(start, page_size);
+    end = align_up(end, page_size);
+  }
+  *out_size = (end > start) ? end - start : 0;
+  return reinterpret_cast<void*>(start);
+}
+
+}  // namespace
+
+void os_stat_committed(int64_t delta) noexcept {
+  int64_t now = os_counters.committed.fetch_add(delta, std::memory_order_relaxed) + delta;
+  if (delta > 0) stat_raise_peak(os_counters.committed_peak, now);
+}
+
+void os_stat_reserved(int64_t delta) noexcept {
+  int64_t now = os_counters.reserved.fetch_add(delta, std::memory_order_relaxed) + delta;
+  if (delta > 0) stat_raise_peak(os_counters.reserved_peak, now);
+}
+
+void os_init() noexcept {
+  long ps = sysconf(_SC_PAGESIZE);
+  if (ps > 0 && is_power_of_two(static_cast<uintptr_t>(ps))) page_size = static_cast<size_t>(ps);
+  char buf[64];
+  if (os_read_file("/proc/sys/vm/overcommit_memory", buf, sizeof(buf)) > 0) {
+    has_overcommit = (buf[0] == '0' || buf[0] == '1');
+  }
+}
+
+size_t os_page_size() noexcept { return page_size; }
+size_t os_large_page_size() noexcept { return large_page_size; }
+bool os_has_overcommit() noexcept { return has_overcommit; }
+
+void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid,
+                       bool account_commit) noexcept {
+  *memid = MemId{};
+  memid->numa_node = -1;
+  if (size == 0) return nullptr;
+  if (alignment < page_size) alignment = page_size;
+  size = align_up(size, page_size);
+  const int prot = commit ? (PROT_READ | PROT_WRITE) : PROT_NONE;
+  const int flags = MAP_PRIVATE | MAP_ANONYMOUS | (commit ? 0 : MAP_NORESERVE);
+
+  // 2 MiB pages, when asked for and the size fits them: pinned, committed.
+  if (allow_large && commit && option_is_enabled(mi_option_allow_large_os_pages) &&
+      (size % large_page_size) == 0 && alignment <= large_page_size) {
+    void* p = os_alloc_large_pages(size, memid);
+    if (p != nullptr) return p;
+  }
+
+  // Most mappings come back aligned when the size is a multiple of the
+  // alignment; only over-allocate and trim when this one did not.
+  void* p = mmap_raw(nullptr, size, prot, flags);
+  if (p != nullptr && (reinterpret_cast<uintptr_t>(p) & (alignment - 1)) != 0) {
+    munmap_raw(p, size);
+    p = nullptr;
+    size_t over = size + alignment;
+    void* base = mmap_raw(nullptr, over, prot, flags);
+    if (base != nullptr) {
+      uintptr_t start = align_up(reinterpret_cast<uintptr_t>(base), alignment);
+      size_t pre = start - reinterpret_cast<uintptr_t>(base);
+      size_t post = over - pre - size;
+      if (pre > 0) munmap_raw(base, pre);
+      if (post > 0) munmap_raw(reinterpret_cast<void*>(start + size), post);
+      p = reinterpret_cast<void*>(start);
+    }
+  }
+  if (p == nullptr) {
+    warning_message("could not reserve %zu bytes of address space (aligned to %zu): %s", size, alignment,
+                    errno_text(errno));
+    return nullptr;
+  }
+  if (commit && option_is_enabled(mi_option_allow_thp)) os_advise_thp(p, size);
+  os_stat_reserved(static_cast<int64_t>(size));
+  if (commit && account_commit) os_stat_committed(static_cast<int64_t>(size));
+  memid->kind = MemKind::os;
+  memid->os_base = p;
+  memid->os_size = size;
+  memid->initially_committed = commit;
+  memid->is_accessible = commit && !account_commit;
+  memid->initially_zero = true;
+  return p;
+}
+
+void* os_alloc_large_pages(size_t size, MemId* memid) noexcept {
+  *memid = MemId{};
+  memid->numa_node = -1;
+  void* p = mmap_raw(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB);
+  if (p == nullptr) return nullptr;
+  if ((reinterpret_cast<uintptr_t>(p) & (large_page_size - 1)) != 0) {  // cannot happen with hugetlb; be safe
+    munmap_raw(p, size);
+    return nullptr;
+  }
+  os_stat_reserved(static_cast<int64_t>(size));
+  os_stat_committed(static_cast<int64_t>(size));
+  memid->kind = MemKind::os;
+  memid->os_base = p;
+  memid->os_size = size;
+  memid->is_large = true;
+  memid->is_pinned = true;
+  memid->initially_committed = true;
+  memid->initially_zero = true;
+  return p;
+}
+
+void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped, MemId* memid) noexcept {
+  *pages_mapped = 0;
+  *memid = MemId{};
+  memid->numa_node = -1;
+  if (pages == 0) return nullptr;
+  // Reserve the whole range first, aligned to 1 GiB, then map the pages into
+  // it one by one so that a shortage leaves a usable prefix.
+  size_t total = pages * HUGE_OS_PAGE_SIZE;
+  MemId rid;
+  uint8_t* base = static_cast<uint8_t*>(os_alloc_aligned(total, HUGE_OS_PAGE_SIZE, false, false, &rid));
+  if (base == nullptr) return nullptr;
+  os_stat_reserved(-static_cast<int64_t>(total));  // re-accounted below for what is kept
+  int64_t start_ms = os_clock_ms();
+  size_t mapped = 0;
+  for (; mapped < pages; mapped++) {
+    if (timeout_ms > 0 && mapped > 0 && os_clock_ms() - start_ms > timeout_ms) break;
+    void* want = base + mapped * HUGE_OS_PAGE_SIZE;
+    void* p = mmap_raw(want, HUGE_OS_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_HUGETLB | MAP_HUGE_1GB);
+    if (p == nullptr) break;
+  }
+  if (mapped < pages) munmap_raw(base + mapped * HUGE_OS_PAGE_SIZE, (pages - mapped) * HUGE_OS_PAGE_SIZE);
+  *pages_mapped = mapped;
+  if (mapped == 0) return nullptr;
+  size_t size = mapped * HUGE_OS_PAGE_SIZE;
+  os_stat_reserved(static_cast<int64_t>(size));
+  os_stat_committed(static_cast<int64_t>(size));
+  os_counters.huge_pages_reserved.fetch_add(static_cast<int64_t>(mapped), std::memory_order_relaxed);
+  memid->kind = MemKind::os;
+  memid->os_base = base;
+  memid->os_size = size;
+  memid->is_large = true;
+  memid->is_pinned = true;
+  memid->initially_committed = true;
+  memid->initially_zero = true;
+  return base;
+}
+
+void os_free(void* p, size_t size, const MemId& memid) noexcept {
+  if (p == nullptr || size == 0) return;
+  if (memid.kind != MemKind::os) return;
+  void* base = (memid.os_base != nullptr) ? memid.os_base : p;
+  size_t len = (memid.os_size != 0) ? memid.os_size : size;
+  if (munmap_raw(base, len)) {
+    os_stat_reserved(-static_cast<int64_t>(len));
+    if ((memid.initially_committed && !memid.is_accessible) || memid.is_pinned) os_stat_committed(-static_cast<int64_t>(len));
+    if (memid.is_large && len % HUGE_OS_PAGE_SIZE == 0 && memid.is_pinned) {
+      os_counters.huge_pages_reserved.fetch_sub(static_cast<int64_t>(len / HUGE_OS_PAGE_SIZE),
+                                               std::memory_order_relaxed);
+    }
+  }
+}
+
+bool os_commit(void* p, size_t size, bool* is_zero) noexcept {
+  if (is_zero != nullptr) *is_zero = false;
+  size_t csize;
+  void* start = page_range(p, size, false, &csize);
+  if (csize == 0) return true;
+  os_counters.commit_calls.fetch_add(1, std::memory_order_relaxed);
+  if (mprotect(start, csize, PROT_READ | PROT_WRITE) != 0) {
+    warning_message("cannot commit %zu bytes at %p (mprotect): %s", csize, start, errno_text(errno));
+    return false;
+  }
+  if (option_is_enabled(mi_option_allow_thp)) os_advise_thp(start, csize);
+  os_stat_committed(static_cast<int64_t>(csize));
+  return true;
+}
+
+bool os_decommit(void* p, size_t size, bool account) noexcept {
+  size_t csize;
+  void* start = page_range(p, size, true, &csize);
+  if (csize == 0) return true;
+  os_counters.purge_calls.fetch_add(1, std::memory_order_relaxed);
+  // MADV_DONTNEED lowers RSS at once and the range reads as zero afterwards.
+  if (madvise(start, csize, MADV_DONTNEED) != 0) {
+    warning_message("cannot decommit %zu bytes at %p (madvise DONTNEED): %s", csize, start, errno_text(errno));
+    return false;
+  }
+#if MI_DEBUG
+  // Debug builds also protect it, so a use after purge faults where it happens.
+  (void)mprotect(start, csize, PROT_NONE);
+#endif
+  if (account) os_stat_committed(-static_cast<int64_t>(csize));
+  os_counters.purged.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
+  return true;
+}
+
+bool os_reset(void* p, size_t size) noexcept {
+  size_t csize;
+  void* start = page_range(p, size, true, &csize);
+  if (csize == 0) return true;
+  os_counters.purge_calls.fetch_add(1, std::memory_order_relaxed);
+  int err = -1;
+  if (madv_free_works.load(std::memory_order_relaxed)) {
+    err = madvise(start, csize, MADV_FREE);
+    if (err != 0 && errno == EINVAL) madv_free_works.store(false, std::memory_order_relaxed);  // kernel < 4.5
+  }
+  if (err != 0) err = madvise(start, csize, MADV_DONTNEED);
+  if (err != 0) {
+    warning_message("cannot reset %zu bytes at %p (madvise): %s", csize, start, errno_text(errno));
+    return false;
+  }
+  os_counters.reset.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
+  return true;
+}
+
+bool os_purge(void* p, size_t size, bool account) noexcept {
+  if (option_is_enabled(mi_option_purge_decommits)) return os_decommit(p, size, account);
+  os_reset(p, size);
+  return false;
+}
+
+void os_advise_thp(void* p, size_t size) noexcept {
+#ifdef MADV_HUGEPAGE
+  size_t csize;
+  void* start = page_range(p, size, true, &csize);
+  if (csize >= large_page_size) (void)madvise(start, csize, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)size;
+#endif
+}
+
+int64_t os_clock_ms() noexcept {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+long os_thread_os_id() noexcept { return static_cast<long>(syscall(SYS_gettid)); }
+
+bool os_getenv(const char* name, char* buf, size_t size) noexcept {
+  if (name == nullptr || environ == nullptr || size == 0) return false;
+  size_t len = strlen(name);
+  for (char** e = environ; *e != nullptr; e++) {
+    const char* s = *e;
+    if (strncmp(s, name, len) == 0 && s[len] == '=') {
+      const char* v = s + len + 1;
+      size_t n = strlen(v);
+      if (n >= size) n = size - 1;
+      memcpy(buf, v, n);
+      buf[n] = 0;
+      return true;
+    }
+  }
+  return false;
+}
+
+long os_read_file(const char* path, char* buf, size_t size) noexcept {
+  if (size == 0) return -1;
+  int fd;
+  do {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return -1;
+  size_t total = 0;
+  while (total + 1 < size) {
+    ssize_t n = read(fd, buf + total, size - 1 - total);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int saved = errno;
+      close(fd);
+      errno = saved;
+      return -1;
+    }
+    if (n == 0) break;
+    total += static_cast<size_t>(n);
+  }
+  buf[total] = 0;
+  close(fd);
+  return static_cast<long>(total);
+}
+
+void os_write_stderr(const char* msg, size_t len) noexcept {
+  while (len > 0) {
+    ssize_t n = write(STDERR_FILENO, msg, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    msg += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+void os_process_rss(size_t* current, size_t* peak) noexcept {
+  char buf[128];
+  *current = 0;
+  if (os_read_file("/proc/self/statm", buf, sizeof(buf)) > 0) {
+    // "size resident shared ...": the second field, in pages
+    const char* s = buf;
+    while (*s != 0 && *s != ' ') s++;
+    while (*s == ' ') s++;
+    size_t pages = 0;
+    while (*s >= '0' && *s <= '9') pages = pages * 10 + static_cast<size_t>(*s++ - '0');
+    *current = pages * page_size;
+  }
+  struct rusage ru;
+  *peak = 0;
+  if (getrusage(RUSAGE_SELF, &ru) == 0) *peak = static_cast<size_t>(ru.ru_maxrss) * 1024;
+  if (*peak < *current) *peak = *current;
+}
+
+}  // namespace mi

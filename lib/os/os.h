@@ -1,0 +1,107 @@
+// os.h: the OS layer's contract. Everything above reaches the kernel through here.
+//
+// Owns: virtual memory (reserve, commit, decommit, reset, release), huge OS
+// pages, the clock, environment and file reads into caller buffers, and the
+// process-wide counters of reserved and committed bytes.
+//
+// Contract:
+//   - Nothing here allocates with malloc; nothing aborts. Every failure returns
+//     false / nullptr (with errno set by the kernel) and is reported with a
+//     warning naming the call and the cause; the caller decides what to do.
+//   - "reserve" = address space only (PROT_NONE, MAP_NORESERVE);
+//     "commit" = readable and writable; "decommit" = give the physical pages
+//     back (MADV_DONTNEED; the range reads as zero afterwards); "reset" = the
+//     kernel may take the pages when it needs them (MADV_FREE), contents
+//     undefined; "purge" = decommit or reset, per the purge_decommits option.
+//   - Sizes and addresses passed to commit/decommit/reset are rounded inward
+//     (commit: outward) to OS pages.
+//   - Thread-safe; the counters are atomics.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../common/types.h"
+
+namespace mi {
+
+// Reads page sizes and overcommit policy. Called once from process init; the
+// getters below return safe defaults before it.
+void os_init() noexcept;
+size_t os_page_size() noexcept;        // 4 KiB
+size_t os_large_page_size() noexcept;  // 2 MiB
+constexpr size_t HUGE_OS_PAGE_SIZE = GiB;
+bool os_has_overcommit() noexcept;     // the kernel overcommits (vm.overcommit_memory != 2)
+
+// Allocates `size` bytes aligned to `alignment` (a power of two, >= page size).
+// commit=false gives a PROT_NONE reservation. allow_large tries 2 MiB pages
+// when the allow_large_os_pages option is on. Fills *memid (kind os).
+// account_commit=false: a committed mapping is not counted as committed yet
+// (arenas count their blocks as they hand them out); 2 MiB pages always are.
+void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid,
+                       bool account_commit = true) noexcept;
+// Releases memory from os_alloc_aligned (or os_alloc_huge_pages).
+void os_free(void* p, size_t size, const MemId& memid) noexcept;
+
+// Commits [p, p+size): afterwards readable and writable. *is_zero: known zero.
+bool os_commit(void* p, size_t size, bool* is_zero) noexcept;
+// Decommits: physical pages returned, the range reads back as zero, and it
+// must be committed again (os_commit) before use; debug builds protect it so
+// a use-after-purge faults at once. `account`: subtract it from the committed
+// bytes (false when the caller already did).
+bool os_decommit(void* p, size_t size, bool account) noexcept;
+// Resets: the kernel may reclaim the pages lazily; contents undefined; the
+// range stays committed.
+bool os_reset(void* p, size_t size) noexcept;
+// Purges per the purge_decommits option. Returns true if the range was
+// decommitted (it reads as zero and must be recommitted before use), false if
+// it was only reset (still committed, contents undefined) or nothing happened.
+bool os_purge(void* p, size_t size, bool account) noexcept;
+// Advises transparent huge pages on a range (the allow_thp option).
+void os_advise_thp(void* p, size_t size) noexcept;
+
+// Maps up to `pages` 1 GiB pages as one contiguous, committed range. Stops
+// early when the kernel has no more or when timeout_ms passes (0 = no limit).
+// Returns the start (nullptr if none) and the number mapped in *pages_mapped.
+void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped, MemId* memid) noexcept;
+// Maps `size` bytes of 2 MiB pages (MAP_HUGETLB), or nullptr.
+void* os_alloc_large_pages(size_t size, MemId* memid) noexcept;
+
+// Process-wide memory counters (bytes), read by the statistics.
+struct OsCounters {
+  std::atomic<int64_t> reserved;
+  std::atomic<int64_t> reserved_peak;
+  std::atomic<int64_t> committed;
+  std::atomic<int64_t> committed_peak;
+  std::atomic<int64_t> purged;       // bytes purged in total
+  std::atomic<int64_t> reset;        // bytes reset in total
+  std::atomic<int64_t> mmap_calls;
+  std::atomic<int64_t> commit_calls;
+  std::atomic<int64_t> purge_calls;
+  std::atomic<int64_t> huge_pages_reserved;  // 1 GiB pages mapped
+};
+extern OsCounters os_counters;
+// Accounts committed bytes (also used when memory we manage changes state
+// without a syscall, e.g. memory handed in by mi_manage_os_memory).
+void os_stat_committed(int64_t delta) noexcept;
+void os_stat_reserved(int64_t delta) noexcept;
+
+// Monotonic clock in milliseconds.
+int64_t os_clock_ms() noexcept;
+// Current thread's OS id (gettid), for messages.
+long os_thread_os_id() noexcept;
+
+// Looks `name` up in the environment without allocating (scans `environ`).
+// Copies the value into buf (truncated to size-1); false if unset.
+bool os_getenv(const char* name, char* buf, size_t size) noexcept;
+// Reads up to size-1 bytes of a file into buf, NUL-terminated. Returns the
+// byte count, or -1 (errno set) if it cannot be opened or read.
+long os_read_file(const char* path, char* buf, size_t size) noexcept;
+// Writes to standard error, retrying on EINTR; never fails loudly.
+void os_write_stderr(const char* msg, size_t len) noexcept;
+
+// Resident set size of the process in bytes (current and peak), from
+// /proc/self/statm and getrusage.
+void os_process_rss(size_t* current, size_t* peak) noexcept;
+
+}  // namespace mi

@@ -1,0 +1,39 @@
+// abandon.h: the process-wide list of abandoned segments.
+//
+// Owns: segments whose owner thread exited while they still held live blocks.
+// Other threads take them over (reclaim) when they need memory, or when they
+// free into one (abandoned_reclaim_on_free), so memory does not pile up when
+// threads come and go.
+// Thread-safe: a mutex protects the list (abandon and reclaim are rare, slow
+// path events); the count is an atomic so that the common "nothing abandoned"
+// check costs one load. fork() is safe: the lock is taken around fork.
+#pragma once
+
+#include <cstddef>
+
+#include "../common/types.h"
+
+namespace mi {
+
+// pre: segment->thread_id == 0 and all its pages in use are abandoned.
+void abandoned_push(Segment* segment) noexcept;
+
+// Removes and returns one abandoned segment that `accept` takes, visiting at
+// most `max_visits` segments; nullptr if none.
+Segment* abandoned_pop(bool (*accept)(const Segment*, const void*), const void* arg, size_t max_visits) noexcept;
+
+// Removes `segment` if it is still abandoned; true if it was (the caller now owns it).
+bool abandoned_remove(Segment* segment) noexcept;
+
+size_t abandoned_count() noexcept;
+
+// Calls visit(segment, arg) for each abandoned segment under the lock; stops
+// when it returns false.
+void abandoned_visit(bool (*visit)(Segment*, void*), void* arg) noexcept;
+
+// fork(): take the lock before, release it after, in parent and child.
+void abandoned_fork_prepare() noexcept;
+void abandoned_fork_parent() noexcept;
+void abandoned_fork_child() noexcept;
+
+}  // namespace mi

@@ -1,0 +1,99 @@
+// segment.h: segments and the pages inside them.
+//
+// Owns: creating and releasing segments (memory from the arena layer), handing
+// out free pages of a segment to heaps and taking them back, lazy commit of
+// pages and delayed purge of free pages, abandoning a segment when its thread
+// exits. The address -> segment -> page arithmetic used by free() is here.
+// Invariants (checked by segment_is_valid):
+//   used == number of pages with segment_in_use; free_mask is its complement
+//   over `capacity`; a segment is in its owner's free queue iff it is
+//   small/medium, owned, and has a free page; abandoned == used when the
+//   segment is on the abandoned list; thread_id == 0 iff abandoned.
+// Thread-safety: a segment is touched only by its owner thread (thread_id),
+// except thread_id itself (atomic) and abandoned segments (abandon.cpp lock).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../common/types.h"
+#include "segmap.h"
+
+namespace mi {
+
+// The calling thread's identity: the thread pointer (fs base on x86-64).
+// Unique among live threads, stable for the thread's life, one instruction.
+MI_ALWAYS_INLINE uintptr_t thread_id() noexcept {
+#if defined(__x86_64__)
+  uintptr_t tid;
+  __asm__("movq %%fs:0, %0" : "=r"(tid));
+  return tid;
+#else
+  return reinterpret_cast<uintptr_t>(__builtin_thread_pointer());
+#endif
+}
+
+// The segment of a block pointer. pre: p is a block start we handed out whose
+// segmap byte is 1 (the segment's first unit).
+MI_ALWAYS_INLINE Segment* ptr_segment(const void* p) {
+  return reinterpret_cast<Segment*>(reinterpret_cast<uintptr_t>(p) & ~SEGMENT_MASK);
+}
+
+// The page of a pointer inside segment s (first unit only).
+MI_ALWAYS_INLINE Page* segment_page_of(const Segment* s, const void* p) {
+  uintptr_t diff = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(s);
+  size_t idx = diff >> s->page_shift;
+  return const_cast<Page*>(&s->pages[idx]);
+}
+
+MI_ALWAYS_INLINE Segment* page_segment(const Page* page) { return ptr_segment(page); }
+
+// Page kind for a block size.
+inline PageKind page_kind_of(size_t block_size) {
+  if (block_size <= SMALL_OBJ_SIZE_MAX) return PageKind::small;
+  if (block_size <= MEDIUM_OBJ_SIZE_MAX) return PageKind::medium;
+  if (block_size <= LARGE_OBJ_SIZE_MAX) return PageKind::large;
+  return PageKind::huge;
+}
+
+// A page for blocks of `block_size` from the thread's segments: from a segment
+// that has a free page, or (allow_new) from a new segment. For huge blocks
+// (block_size > LARGE_OBJ_SIZE_MAX) always a new segment of its own, with
+// room for `huge_alignment` when that is beyond MAX_ALIGN_IN_PAGE.
+// Returns a page with block_size, page_start, reserved and is_zero_init set
+// and empty free lists, or nullptr (out of memory, or !allow_new).
+Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, bool allow_new, SegmentsTld* tld) noexcept;
+
+// Returns an empty page to its segment; frees the segment when it was the
+// last page in use. Returns true if the segment was freed.
+bool segment_page_free(Page* page, SegmentsTld* tld) noexcept;
+
+// Thread exit: the page keeps live blocks but has no heap any more. When all
+// pages of its segment are abandoned, the segment goes on the abandoned list.
+void segment_page_abandon(Page* page, SegmentsTld* tld) noexcept;
+
+// Taking over an abandoned segment (heap/reclaim.cpp): begin makes it ours;
+// end puts it in our queues if it still has pages in use (false: it was freed).
+void segment_reclaim_begin(Segment* segment, SegmentsTld* tld) noexcept;
+void segment_reclaim_end(Segment* segment, SegmentsTld* tld) noexcept;
+
+// Purges free pages whose purge delay has passed (all of them when force).
+void segments_try_purge(SegmentsTld* tld, bool force) noexcept;
+// Cheap test for the generic path: is any purge of this thread due?
+bool segments_purge_due(const SegmentsTld* tld, int64_t now_ms) noexcept;
+
+// Resets the memory of a huge block freed by another thread, except its
+// first OS page, so its RSS is returned before its owner gets to free it.
+void segment_huge_block_reset(Segment* segment, Page* page, void* block) noexcept;
+
+// Usable size of a huge block for a request of `size` bytes (what
+// segment_page_alloc gives): the rest of its segment after the header.
+size_t segment_huge_usable_size(size_t size) noexcept;
+
+// Does the heap's arena / node restriction accept this segment?
+bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept;
+
+// Invariant walker (MI_ASSERT_EXPENSIVE).
+bool segment_is_valid(const Segment* segment) noexcept;
+
+}  // namespace mi
