@@ -38,12 +38,14 @@ void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept
   if (newsize <= size && newsize >= size / 2 && newsize > 0) return p;
   void* newp = heap_malloc_zero(heap, newsize, false);
   if (MI_UNLIKELY(newp == nullptr)) return nullptr;  // p stays valid
-  if (zero && newsize > size) {
-    // the new part is zero (also the last word of the old part: it may be padding)
-    size_t start = (size >= WORD_SIZE) ? size - WORD_SIZE : 0;
-    memset(static_cast<uint8_t*>(newp) + start, 0, newsize - start);
+  const size_t copy = (size < newsize) ? size : newsize;
+  if (zero) {
+    // Everything past the copied part is zero, up to the new block's usable
+    // size: a later in-place growth must find zeros there too (the old
+    // block's tail past the user's size is zero by the same rule).
+    memset(static_cast<uint8_t*>(newp) + copy, 0, usable_size_of(newp) - copy);
   }
-  memcpy(newp, p, (size < newsize) ? size : newsize);
+  memcpy(newp, p, copy);
   free_inline(p);
   return newp;
 }

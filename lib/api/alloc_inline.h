@@ -67,13 +67,28 @@ MI_ALWAYS_INLINE void free_block(Segment* segment, Page* page, void* p) noexcept
   page_free_block_mt(segment, page, static_cast<Block*>(p));
 }
 
+// Out of line: a block of another thread's (or an abandoned) page, or of a
+// page that is full or has aligned blocks.
+void free_not_fast(void* p) noexcept;
+
 MI_ALWAYS_INLINE void free_inline(void* p) noexcept {
-  if (MI_UNLIKELY(segmap_byte(p) != 1)) {
+  const unsigned shift = segmap_byte(p);  // the page shift, or < 16: not a segment's first unit
+  if (MI_UNLIKELY(shift < SEGMAP_FIRST_MIN)) {
     free_unknown(p);
     return;
   }
   Segment* segment = ptr_segment(p);
-  free_block(segment, segment_page_of(segment, p), p);
+  if (MI_LIKELY(segment->thread_id.load(std::memory_order_relaxed) == thread_id())) {
+    Page* page = &segment->pages[(reinterpret_cast<uintptr_t>(p) & SEGMENT_MASK) >> shift];
+    if (MI_LIKELY(page->flags.full_aligned == 0)) {
+      Block* block = static_cast<Block*>(p);
+      block->next = page->local_free;
+      page->local_free = block;
+      if (MI_UNLIKELY(--page->used == 0)) page_retire(page);
+      return;
+    }
+  }
+  free_not_fast(p);
 }
 
 }  // namespace mi

@@ -41,11 +41,16 @@ void free_unknown(void* p) noexcept {
   free_block(segment, page, p);
 }
 
+void free_not_fast(void* p) noexcept {
+  Segment* segment = ptr_segment(p);
+  free_block(segment, segment_page_of(segment, p), p);
+}
+
 size_t usable_size_of(const void* p) noexcept {
   if (p == nullptr) return 0;
   Segment* segment;
   Page* page;
-  if (MI_LIKELY(segmap_byte(p) == 1)) {
+  if (MI_LIKELY(segmap_byte(p) >= SEGMAP_FIRST_MIN)) {
     segment = ptr_segment(p);
     page = segment_page_of(segment, p);
   } else {

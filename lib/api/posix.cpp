@@ -74,9 +74,9 @@ int mi_reallocarr(void* p, size_t count, size_t size) mi_attr_noexcept {
   }
   void** op = static_cast<void**>(p);
   size_t total;
-  if (mul_overflow(count, size, &total)) {
-    errno = EOVERFLOW;
-    return EOVERFLOW;
+  if (mul_overflow(count, size, &total)) {  // mimalloc reports ENOMEM (NetBSD would say EOVERFLOW)
+    errno = ENOMEM;
+    return ENOMEM;
   }
   void* newp = mi_realloc(*op, total);
   if (newp == nullptr && total != 0) return errno != 0 ? errno : ENOMEM;

@@ -38,7 +38,6 @@ struct Arena {
   bool exclusive;        // only heaps that ask for this arena by id use it
   bool is_pinned;        // huge/large OS pages: never purged or decommitted
   bool accessible;       // mapped read-write and never protected (release builds): commit = accounting
-  std::atomic<size_t> search_idx;
   std::atomic<int64_t> purge_expire;  // 0: nothing scheduled
   BitmapField* blocks_dirty;
   BitmapField* blocks_committed;  // null: always committed (pinned)
@@ -155,12 +154,10 @@ int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool 
 
 // Claims `blocks` blocks in arena `a`; fills memid. nullptr if it has no room.
 void* arena_try_alloc_at(Arena* a, size_t blocks, bool commit, MemId* memid) {
+  // First fit: the lowest free blocks were used most recently or are still
+  // warm (not purged yet), so reusing them keeps the resident set small.
   size_t idx;
-  if (!bitmap_try_find_claim(a->blocks_inuse, a->field_count, a->search_idx.load(std::memory_order_relaxed), blocks,
-                             &idx)) {
-    return nullptr;
-  }
-  a->search_idx.store(idx + blocks, std::memory_order_relaxed);
+  if (!bitmap_try_find_claim(a->blocks_inuse, a->field_count, 0, blocks, &idx)) return nullptr;
   uint8_t* p = block_start(a, idx);
   *memid = MemId{};
   memid->kind = MemKind::arena;
@@ -263,9 +260,10 @@ void arena_purge_field(Arena* a, size_t field) {
     purge &= ~mask;
     // Claim the run (or, if part of it is in use, block by block) so nobody
     // is handed memory while the OS purges it.
-    size_t step = bitmap_try_claim(a->blocks_inuse, a->field_count, idx, len) ? len : 1;
+    const bool whole_run = bitmap_try_claim(a->blocks_inuse, a->field_count, idx, len);
+    const size_t step = whole_run ? len : 1;
     for (size_t i = 0; i < len; i += step) {
-      if (step == 1 && !bitmap_try_claim(a->blocks_inuse, a->field_count, idx + i, 1)) continue;
+      if (!whole_run && !bitmap_try_claim(a->blocks_inuse, a->field_count, idx + i, 1)) continue;
       uint64_t m = bitmap_mask(bit + i, step);
       uint64_t still = a->blocks_purge[field].fetch_and(~m, std::memory_order_acq_rel) & m;
       if (still == m) {
@@ -426,6 +424,13 @@ void arenas_stats(size_t* count_out, size_t* reserved, size_t* in_use, size_t* h
       *huge_pages += a->block_count * ARENA_BLOCK_SIZE / HUGE_OS_PAGE_SIZE;
     }
   }
+}
+
+void arenas_fork_prepare() noexcept { pthread_mutex_lock(&reserve_lock); }
+void arenas_fork_parent() noexcept { pthread_mutex_unlock(&reserve_lock); }
+void arenas_fork_child() noexcept {
+  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+  reserve_lock = fresh;
 }
 
 void arenas_unsafe_destroy_all() noexcept {

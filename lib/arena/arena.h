@@ -51,6 +51,11 @@ void arenas_init_reserve() noexcept;
 // Releases every arena we reserved (destroy_on_exit).
 void arenas_unsafe_destroy_all() noexcept;
 
+// fork(): the reservation lock is held across fork.
+void arenas_fork_prepare() noexcept;
+void arenas_fork_parent() noexcept;
+void arenas_fork_child() noexcept;
+
 // For statistics: arena count and bytes reserved / in use.
 void arenas_stats(size_t* count, size_t* reserved, size_t* in_use, size_t* huge_pages) noexcept;
 

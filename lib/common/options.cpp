@@ -392,11 +392,18 @@ void options_print_all() noexcept {
 // ---------------------------------------------------------------------------
 extern "C" {
 
-long mi_option_get(mi_option_t option) { return mi::option_get(option); }
+namespace {
+bool option_valid(mi_option_t option) { return static_cast<int>(option) >= 0 && option < _mi_option_last; }
+}  // namespace
 
-long mi_option_get_clamp(mi_option_t option, long min, long max) { return mi::option_get_clamp(option, min, max); }
+long mi_option_get(mi_option_t option) { return option_valid(option) ? mi::option_get(option) : 0; }
 
-size_t mi_option_get_size(mi_option_t option) { return mi::option_get_size(option); }
+long mi_option_get_clamp(mi_option_t option, long min, long max) {
+  long v = mi_option_get(option);
+  return (v < min) ? min : (v > max ? max : v);
+}
+
+size_t mi_option_get_size(mi_option_t option) { return option_valid(option) ? mi::option_get_size(option) : 0; }
 
 void mi_option_set(mi_option_t option, long value) {
   if (static_cast<int>(option) < 0 || option >= _mi_option_last) return;
@@ -410,7 +417,7 @@ void mi_option_set_default(mi_option_t option, long value) {
   std::atomic_ref<long>(mi::option_values[static_cast<size_t>(option)]).store(value, std::memory_order_relaxed);
 }
 
-bool mi_option_is_enabled(mi_option_t option) { return mi::option_get(option) != 0; }
+bool mi_option_is_enabled(mi_option_t option) { return mi_option_get(option) != 0; }
 
 void mi_option_set_enabled(mi_option_t option, bool enable) { mi_option_set(option, enable ? 1 : 0); }
 

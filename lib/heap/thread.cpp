@@ -39,7 +39,33 @@ struct ThreadData {
   Heap heap;  // the thread's backing heap
   Tld tld;
   MemId memid;
+  ThreadData* live_next;  // the list of live threads' data (for fork)
+  ThreadData* live_prev;
 };
+
+// Live threads' data, so that a child process after fork() can abandon the
+// heaps of the threads that did not come along (their segments would
+// otherwise stay tied to thread ids that new threads of the child reuse).
+pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+ThreadData* live_first = nullptr;
+
+void live_add(ThreadData* td) {
+  pthread_mutex_lock(&live_lock);
+  td->live_prev = nullptr;
+  td->live_next = live_first;
+  if (live_first != nullptr) live_first->live_prev = td;
+  live_first = td;
+  pthread_mutex_unlock(&live_lock);
+}
+
+void live_remove(ThreadData* td) {
+  pthread_mutex_lock(&live_lock);
+  if (td->live_prev != nullptr) td->live_prev->live_next = td->live_next;
+  else if (live_first == td) live_first = td->live_next;
+  if (td->live_next != nullptr) td->live_next->live_prev = td->live_prev;
+  td->live_next = td->live_prev = nullptr;
+  pthread_mutex_unlock(&live_lock);
+}
 
 // The first thread's data lives in our image: no mmap during early start-up.
 alignas(MI_CACHE_LINE) ThreadData thread_data_static;
@@ -121,6 +147,7 @@ Heap* thread_setup() {
   tld_init(&td->tld, heap);
   tls_heap_default = heap;
   if (thread_key_ready.load(std::memory_order_acquire)) pthread_setspecific(thread_key, heap);
+  live_add(td);
   live_threads.fetch_add(1, std::memory_order_relaxed);
   stat_increase(stats_global.threads, 1);
   return heap;
@@ -143,6 +170,7 @@ void thread_done_heap(Heap* heap) {
   tls_heap_default = &heap_empty;
   live_threads.fetch_sub(1, std::memory_order_relaxed);
   stat_decrease(stats_global.threads, 1);
+  live_remove(thread_data_of(backing));
   thread_data_free(thread_data_of(backing));
 }
 
@@ -151,9 +179,46 @@ void thread_key_destructor(void* value) {
   if (heap != nullptr) thread_done_heap(heap);
 }
 
-void fork_prepare() { abandoned_fork_prepare(); }
-void fork_parent() { abandoned_fork_parent(); }
-void fork_child() { abandoned_fork_child(); }
+void fork_prepare() {
+  pthread_mutex_lock(&live_lock);
+  abandoned_fork_prepare();
+  arenas_fork_prepare();
+}
+
+void fork_parent() {
+  arenas_fork_parent();
+  abandoned_fork_parent();
+  pthread_mutex_unlock(&live_lock);
+}
+
+void fork_child() {
+  arenas_fork_child();
+  abandoned_fork_child();
+  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+  live_lock = fresh;
+  // Only the forking thread came along: the other threads' heaps give their
+  // segments up, as if those threads had exited (the child is single-threaded
+  // here, so touching their data is safe).
+  Heap* self = tls_heap_default;
+  ThreadData* mine = heap_is_initialized(self) ? thread_data_of(self->tld->heap_backing) : nullptr;
+  ThreadData* td = live_first;
+  while (td != nullptr) {
+    ThreadData* next = td->live_next;
+    if (td != mine) {
+      Tld* tld = &td->tld;
+      for (Heap* h = tld->heaps; h != nullptr;) {
+        Heap* hn = h->next;
+        heap_collect(h, Collect::abandon);
+        h = hn;
+      }
+      live_remove(td);
+      live_threads.fetch_sub(1, std::memory_order_relaxed);
+      stat_decrease(stats_global.threads, 1);
+      // its memory stays: blocks of its non-backing heaps' structs may still be referenced
+    }
+    td = next;
+  }
+}
 
 }  // namespace
 

@@ -8,9 +8,11 @@ std::atomic<uint8_t> segmap[SEGMAP_ENTRIES];
 void segmap_register(const Segment* segment) noexcept {
   uintptr_t first = reinterpret_cast<uintptr_t>(segment) >> SEGMENT_SHIFT;
   size_t units = divide_up(segment->segment_size, SEGMENT_SIZE);
-  for (size_t i = 0; i < units && first + i < SEGMAP_ENTRIES; i++) {
-    uint8_t v = (i + 1 < 255) ? static_cast<uint8_t>(i + 1) : 255;
-    segmap[first + i].store(v, std::memory_order_relaxed);
+  MI_ASSERT(segment->page_shift >= SEGMAP_FIRST_MIN && segment->page_shift < 256);
+  if (first < SEGMAP_ENTRIES) segmap[first].store(static_cast<uint8_t>(segment->page_shift), std::memory_order_relaxed);
+  for (size_t i = 1; i < units && first + i < SEGMAP_ENTRIES; i++) {
+    size_t log = bit_scan_reverse(i) + 1;  // i in [2^(log-1), 2^log)
+    segmap[first + i].store(static_cast<uint8_t>(log < 15 ? log : 15), std::memory_order_relaxed);
   }
 }
 
@@ -24,13 +26,14 @@ Segment* segmap_segment_of(const void* p) noexcept {
   uintptr_t idx = reinterpret_cast<uintptr_t>(p) >> SEGMENT_SHIFT;
   if (idx >= SEGMAP_ENTRIES) return nullptr;
   uint8_t v = segmap[idx].load(std::memory_order_relaxed);
-  while (v == 255) {  // far inside a very large segment: step back
-    if (idx < 254) return nullptr;
-    idx -= 254;
+  // a later unit of a huge segment: step back towards its first unit
+  for (int steps = 0; v != 0 && v < SEGMAP_FIRST_MIN; steps++) {
+    uintptr_t back = uintptr_t{1} << (v - 1);
+    if (idx < back || steps > 64) return nullptr;
+    idx -= back;
     v = segmap[idx].load(std::memory_order_relaxed);
   }
-  if (v == 0 || idx < static_cast<uintptr_t>(v - 1)) return nullptr;
-  idx -= static_cast<uintptr_t>(v - 1);
+  if (v == 0) return nullptr;
   return reinterpret_cast<Segment*>(idx << SEGMENT_SHIFT);
 }
 

@@ -288,6 +288,22 @@ Page* segment_page_claim(Segment* s, size_t i, size_t block_size) {
   return page;
 }
 
+// Every page in use is abandoned: the segment leaves this thread. It must not
+// keep this thread's id: a thread created later may get the same thread
+// pointer and would take the segment for its own.
+void segment_abandon(Segment* s, SegmentsTld* tld) {
+  MI_ASSERT(s->abandoned == s->used && s->used > 0);
+  free_queue_remove(s, tld);
+  purge_queue_remove(s, tld);
+  if (option_is_enabled(mi_option_abandoned_page_purge)) segment_purge_pending(s);
+  tld->count--;
+  tld->current_size -= s->segment_size;
+  stat_increase(stats_global.segments_abandoned, 1);
+  s->abandoned_visits = 0;
+  s->thread_id.store(0, std::memory_order_release);
+  abandoned_push(s);
+}
+
 }  // namespace
 
 size_t segment_huge_usable_size(size_t size) noexcept {
@@ -355,6 +371,8 @@ bool segment_page_free(Page* page, SegmentsTld* tld) noexcept {
   }
   free_queue_push(s, tld);
   page_schedule_purge(s, i, tld);
+  // the thread is leaving and this was the last page not yet abandoned
+  if (s->abandoned > 0 && s->abandoned == s->used) segment_abandon(s, tld);
   MI_ASSERT_EXPENSIVE(segment_is_valid(s));
   return false;
 }
@@ -364,18 +382,9 @@ void segment_page_abandon(Page* page, SegmentsTld* tld) noexcept {
   MI_ASSERT(page->segment_in_use && s->abandoned < s->used);
   s->abandoned++;
   stat_counter(stats_global.pages_abandoned, 1);
-  if (s->abandoned < s->used) return;
-  // Every page in use is abandoned: the segment leaves this thread.
-  free_queue_remove(s, tld);
-  purge_queue_remove(s, tld);
-  if (option_is_enabled(mi_option_abandoned_page_purge)) segment_purge_pending(s);
-  tld->count--;
-  tld->current_size -= s->segment_size;
-  stat_increase(stats_global.segments_abandoned, 1);
-  s->abandoned_visits = 0;
-  s->thread_id.store(0, std::memory_order_release);
-  abandoned_push(s);
+  if (s->abandoned == s->used) segment_abandon(s, tld);
 }
+
 
 void segment_reclaim_begin(Segment* s, SegmentsTld* tld) noexcept {
   s->thread_id.store(thread_id(), std::memory_order_release);

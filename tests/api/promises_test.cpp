@@ -1,0 +1,93 @@
+// What mimalloc-numa promises beyond mimalloc itself (Debian's mimalloc 2.0.9
+// fails these, so this file only runs against mimalloc-numa):
+//  - internal waste of the size classes stays under 12.5% above 64 bytes;
+//  - calloc with an overflowing count * size sets errno to ENOMEM (POSIX);
+//  - mi_process_info reports plausible values (current RSS > 0 and at most
+//    the peak RSS).
+#include <mimalloc.h>
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+template <class T> T opaque(T v) {
+  asm volatile("" : "+r"(v));
+  return v;
+}
+
+using calloc_fn = void* (*)(size_t, size_t);
+
+}  // namespace
+
+// (violations are summarised: one failure listing the first few sizes)
+TEST(Promises, SizeClassWasteUnderOneEighthAbove64Bytes) {
+  size_t violations = 0;
+  std::string examples;
+  size_t n = 65;
+  while (n <= (size_t{1} << 20)) {
+    void* p = mi_malloc(n);
+    ASSERT_NE(p, nullptr) << n;
+    const size_t u = mi_usable_size(p);
+    mi_free(p);
+    ASSERT_GE(u, n);
+    if (u - n >= n / 8 + 1) {
+      if (violations++ < 10) examples += " mi_malloc(" + std::to_string(n) + ")->" + std::to_string(u);
+    }
+    n += (n < 8192 ? 1 : (n < 65536 ? 7 : 61));
+  }
+  EXPECT_EQ(violations, 0u) << "sizes whose usable size wastes 12.5% or more, e.g." << examples;
+}
+
+TEST(Promises, GoodSizeWasteUnderOneEighthAbove64Bytes) {
+  size_t violations = 0;
+  std::string examples;
+  for (size_t n = 65; n <= (size_t{1} << 20); n += (n < 8192 ? 1 : 13)) {
+    const size_t g = mi_good_size(n);
+    ASSERT_GE(g, n);
+    if (g - n >= n / 8 + 1) {
+      if (violations++ < 10) examples += " mi_good_size(" + std::to_string(n) + ")=" + std::to_string(g);
+    }
+  }
+  EXPECT_EQ(violations, 0u) << "sizes whose good size wastes 12.5% or more, e.g." << examples;
+}
+
+TEST(Promises, CallocOverflowSetsErrnoEnomem) {
+  errno = 0;
+  EXPECT_EQ(mi_calloc(opaque(SIZE_MAX / 2), 4), nullptr);
+  EXPECT_EQ(errno, ENOMEM) << "mi_calloc overflow";
+  errno = 0;
+  EXPECT_EQ(mi_calloc(4, opaque(SIZE_MAX / 2)), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  // the standard calloc (which the shared library overrides) does the same
+  calloc_fn c = opaque<calloc_fn>(&std::calloc);
+  errno = 0;
+  EXPECT_EQ(c(opaque(SIZE_MAX / 2), 4), nullptr);
+  EXPECT_EQ(errno, ENOMEM) << "calloc overflow";
+}
+
+TEST(Promises, ProcessInfoIsPlausible) {
+  const size_t kBlock = size_t{64} << 20;
+  char* big = static_cast<char*>(mi_malloc(kBlock));
+  ASSERT_NE(big, nullptr);
+  std::memset(big, 1, kBlock);  // make it resident
+
+  size_t elapsed = 0, user = 0, sys = 0, rss = 0, peak_rss = 0, commit = 0, peak_commit = 0, faults = 0;
+  mi_process_info(&elapsed, &user, &sys, &rss, &peak_rss, &commit, &peak_commit, &faults);
+  EXPECT_GT(rss, 0u);
+  EXPECT_GE(rss, kBlock / 2) << "64 MiB were just touched";
+  EXPECT_LT(rss, size_t{1} << 40) << "current RSS is implausibly large: " << rss;
+  EXPECT_GE(peak_rss, rss) << "peak RSS below current RSS";
+  EXPECT_GE(peak_commit, commit);
+  EXPECT_LT(commit, size_t{1} << 44) << "current commit is implausibly large: " << commit;
+
+  size_t elapsed2 = 0;
+  mi_process_info(&elapsed2, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+  EXPECT_GE(elapsed2, elapsed) << "elapsed time goes forward";
+  mi_free(big);
+}
