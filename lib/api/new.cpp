@@ -1,9 +1,31 @@
 // new.cpp: the C++ allocation forms (mi_new and family): on failure they call
 // the installed std::new_handler and retry, and throw std::bad_alloc when
 // there is none (the nothrow forms return NULL instead).
+//
+// The library does not depend on libstdc++: a C program (git, sqlite3, the
+// PostgreSQL server) then starts as fast as with glibc's malloc (measured by
+// the startup benchmark: loading libstdc++, libm and libgcc_s cost ~0.5 ms).
+// What C++ support needs from libstdc++ is referenced weakly below: in a C++
+// program these resolve to its libstdc++; in a C program nothing can install
+// a new_handler or catch std::bad_alloc, and a failing mi_new aborts with a
+// message, as mimalloc built as C does.
+#include <dlfcn.h>
 #include <errno.h>
+#include <stdlib.h>
 
 #include <new>
+
+#include "../os/os.h"
+
+// libstdc++'s std::get_new_handler() and std::__throw_bad_alloc(), by their
+// mangled names, weakly.
+extern "C" std::new_handler mi_std_get_new_handler() noexcept __asm__("_ZSt15get_new_handlerv") __attribute__((weak));
+extern "C" [[noreturn]] void mi_std_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((weak));
+// The library is compiled without exception handling of its own: exceptions
+// thrown by a new_handler or by __throw_bad_alloc pass through our frames
+// (they have unwind tables). So a nothrow form whose new_handler throws lets
+// the exception out (std::terminate, as it is noexcept) where libstdc++ would
+// catch it and return NULL: only with a throwing handler and no memory left.
 
 #include "../common/messages.h"
 #include "alloc_inline.h"
@@ -12,10 +34,36 @@
 
 namespace mi {
 
+namespace {
+
+using throw_fn = void (*)();
+
+[[noreturn]] void throw_bad_alloc() {
+  if (&mi_std_throw_bad_alloc != nullptr) mi_std_throw_bad_alloc();
+  // libstdc++ may have come later, with dlopen (a C++ plug-in of a C program)
+  throw_fn late = reinterpret_cast<throw_fn>(dlsym(RTLD_DEFAULT, "_ZSt17__throw_bad_allocv"));
+  if (late != nullptr) {
+    late();
+    __builtin_unreachable();
+  }
+  static const char msg[] = "mimalloc-numa: out of memory in mi_new and no C++ runtime to throw std::bad_alloc: aborting\n";
+  os_write_stderr(msg, sizeof(msg) - 1);
+  abort();
+}
+
+}  // namespace
+
 bool new_handler_retry(bool nothrow) {
-  std::new_handler h = std::get_new_handler();
+  std::new_handler h = nullptr;
+  if (&mi_std_get_new_handler != nullptr) {
+    h = mi_std_get_new_handler();
+  } else {
+    using get_fn = std::new_handler (*)();
+    get_fn late = reinterpret_cast<get_fn>(dlsym(RTLD_DEFAULT, "_ZSt15get_new_handlerv"));
+    if (late != nullptr) h = late();
+  }
   if (h == nullptr) {
-    if (!nothrow) throw std::bad_alloc();
+    if (!nothrow) throw_bad_alloc();
     return false;
   }
   h();  // may free memory, throw, or abort
@@ -41,13 +89,7 @@ void* mi_new(size_t size) { return new_inline(size); }
 
 void* mi_new_nothrow(size_t size) mi_attr_noexcept {
   void* p = heap_malloc<false>(heap_get_default(), size);
-  if (MI_UNLIKELY(p == nullptr)) {
-    try {
-      p = new_slow(size, 0, true);
-    } catch (...) {
-      p = nullptr;
-    }
-  }
+  if (MI_UNLIKELY(p == nullptr)) p = new_slow(size, 0, true);
   return p;
 }
 
@@ -59,13 +101,7 @@ void* mi_new_aligned(size_t size, size_t alignment) {
 
 void* mi_new_aligned_nothrow(size_t size, size_t alignment) mi_attr_noexcept {
   void* p = heap_malloc_aligned_at(heap_get_default(), size, alignment, 0, false);
-  if (MI_UNLIKELY(p == nullptr)) {
-    try {
-      p = new_slow(size, alignment, true);
-    } catch (...) {
-      p = nullptr;
-    }
-  }
+  if (MI_UNLIKELY(p == nullptr)) p = new_slow(size, alignment, true);
   return p;
 }
 
