@@ -39,6 +39,7 @@ struct Arena {
   bool is_pinned;        // huge/large OS pages: never purged or decommitted
   bool accessible;       // mapped read-write and never protected (release builds): commit = accounting
   std::atomic<int64_t> purge_expire;  // 0: nothing scheduled
+  std::atomic<int64_t> purge_deadline;  // the expiry is never extended past this
   BitmapField* blocks_dirty;
   BitmapField* blocks_committed;  // null: always committed (pinned)
   BitmapField* blocks_purge;      // null: never purged (pinned)
@@ -239,11 +240,20 @@ void arena_schedule_purge(Arena* a, size_t idx, size_t blocks) {
     return;
   }
   bitmap_claim(a->blocks_purge, a->field_count, idx, blocks, nullptr);
+  // A purge already pending is put off a little (purge_extend_delay) so that
+  // memory freed in a burst is purged in one go, but never past twice the
+  // delay from when it was first scheduled: continuous churn must not
+  // postpone it for ever.
+  int64_t now = os_clock_ms();
   int64_t expire = a->purge_expire.load(std::memory_order_relaxed);
   if (expire == 0) {
-    a->purge_expire.compare_exchange_strong(expire, os_clock_ms() + delay, std::memory_order_acq_rel);
+    a->purge_deadline.store(now + 2 * delay, std::memory_order_relaxed);
+    a->purge_expire.compare_exchange_strong(expire, now + delay, std::memory_order_acq_rel);
   } else {
-    a->purge_expire.fetch_add(option_get(mi_option_purge_extend_delay), std::memory_order_acq_rel);
+    int64_t extended = expire + option_get(mi_option_purge_extend_delay);
+    int64_t deadline = a->purge_deadline.load(std::memory_order_relaxed);
+    if (extended > deadline) extended = deadline;
+    if (extended > expire) a->purge_expire.compare_exchange_strong(expire, extended, std::memory_order_acq_rel);
   }
 }
 

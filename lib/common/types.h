@@ -15,8 +15,10 @@
 //
 // Memory layout of a small-page segment (SEGMENT_SIZE = 4 MiB):
 //   [Segment header + Page[64] | page 0 blocks ... | page 1 (64 KiB) | ... | page 63]
-// Medium segments have 8 pages of 512 KiB; large segments one page holding
-// blocks up to 2 MiB; a huge object gets a segment of its own.
+// Medium segments have 8 pages of 512 KiB. Large segments have 64 slices of
+// 64 KiB; each large object (128 KiB .. 2 MiB) gets a page of its own that
+// spans as many slices as it needs, so its memory is purged when it is freed.
+// A huge object gets a segment of its own.
 //
 // Ownership: a segment, its pages and their `free`/`local_free` lists belong
 // to one thread (segment->thread_id). Other threads touch only the atomic
@@ -129,6 +131,8 @@ struct Page {
   uint16_t capacity;  // blocks made available so far (free-list extended up to here)
   uint16_t reserved;  // blocks that fit in the page
   uint8_t segment_idx;
+  uint8_t slice_count;   // large pages: 64 KiB slices the page spans (else 1)
+  uint8_t slice_offset;  // a slice inside a large page: how far back its page starts (else 0)
   // --- shared with other threads
   std::atomic<uintptr_t> xthread_free;  // Block* | Delayed
   std::atomic<Heap*> xheap;             // owning heap, null when abandoned
@@ -175,6 +179,7 @@ struct Segment {
   uint64_t commit_mask;
   uint64_t purge_mask;
   int64_t purge_expire_ms;
+  int64_t purge_deadline_ms;  // purge_expire_ms is never extended past this
   uint64_t free_mask;  // pages not in use
   uint64_t dirty_mask; // pages used since the memory was last known zero
   // Queues of the owning thread's SegmentsTld (pages-free queue)
@@ -244,6 +249,7 @@ struct Tld;
 struct SegmentsTld {
   SegmentQueue small_free;   // small segments with a free page
   SegmentQueue medium_free;  // medium segments with a free page
+  SegmentQueue large_free;   // large segments with a free slice
   Segment* purge_first;      // segments with pages waiting to be purged
   size_t count;              // segments owned
   size_t peak_count;

@@ -21,10 +21,13 @@ namespace mi {
 
 namespace {
 
+// Small and large segments are both 64 slices of 64 KiB: a small page is one
+// slice, a large page a run of them.
 size_t segment_capacity(PageKind kind) {
   switch (kind) {
     case PageKind::small: return SMALL_PAGES_PER_SEGMENT;
     case PageKind::medium: return MEDIUM_PAGES_PER_SEGMENT;
+    case PageKind::large: return SMALL_PAGES_PER_SEGMENT;
     default: return 1;
   }
 }
@@ -33,6 +36,7 @@ size_t segment_page_shift(PageKind kind) {
   switch (kind) {
     case PageKind::small: return SMALL_PAGE_SHIFT;
     case PageKind::medium: return MEDIUM_PAGE_SHIFT;
+    case PageKind::large: return SMALL_PAGE_SHIFT;
     default: return SEGMENT_SHIFT;
   }
 }
@@ -59,6 +63,32 @@ uint8_t* page_range(const Segment* s, size_t i, size_t* size) {
 
 uint64_t bit(size_t i) { return uint64_t{1} << i; }
 uint64_t all_pages_mask(size_t capacity) { return (capacity >= 64) ? ~uint64_t{0} : (bit(capacity) - 1); }
+// Bits i .. i+n-1. pre: i + n <= 64
+uint64_t bits(size_t i, size_t n) { return (n >= 64) ? ~uint64_t{0} : ((bit(n) - 1) << i); }
+
+// Bit i is set iff bits i .. i+n-1 of m are all set (runs of free slices).
+uint64_t runs_of(uint64_t m, size_t n) {
+  size_t len = 1;
+  while (len < n && m != 0) {
+    size_t shift = (len < n - len) ? len : n - len;
+    m &= m >> shift;
+    len += shift;
+  }
+  return m;
+}
+
+// Where page 0's blocks start: after the header, aligned so that blocks
+// whose size is a multiple of a power of two (up to MAX_ALIGN_GUARANTEE)
+// are aligned to it, as in every other page.
+size_t page0_start_offset(const Segment* s, size_t block_size) {
+  size_t start = s->segment_info_size;
+  if (s->page_kind != PageKind::huge) {
+    size_t low = block_size & (~block_size + 1);
+    if (low > MAX_ALIGN_GUARANTEE) low = MAX_ALIGN_GUARANTEE;
+    if (low > MI_CACHE_LINE) start = align_up(start, low);
+  }
+  return start;
+}
 
 // ---------------------------------------------------------------------------
 // Segment queues of the owner thread
@@ -66,6 +96,7 @@ uint64_t all_pages_mask(size_t capacity) { return (capacity >= 64) ? ~uint64_t{0
 SegmentQueue* free_queue_of(Segment* s, SegmentsTld* tld) {
   if (s->page_kind == PageKind::small) return &tld->small_free;
   if (s->page_kind == PageKind::medium) return &tld->medium_free;
+  if (s->page_kind == PageKind::large) return &tld->large_free;
   return nullptr;
 }
 
@@ -159,9 +190,16 @@ void page_schedule_purge(Segment* s, size_t i, SegmentsTld* tld) {
     return;
   }
   s->purge_mask |= bit(i);
+  // As for arenas: a pending purge is put off a little, never past twice the
+  // delay from when it was scheduled (purge_deadline_ms).
   int64_t now = os_clock_ms();
-  if (s->purge_expire_ms == 0) s->purge_expire_ms = now + delay;
-  else s->purge_expire_ms += option_get(mi_option_purge_extend_delay);
+  if (s->purge_expire_ms == 0) {
+    s->purge_expire_ms = now + delay;
+    s->purge_deadline_ms = now + 2 * delay;
+  } else {
+    int64_t extended = s->purge_expire_ms + option_get(mi_option_purge_extend_delay);
+    s->purge_expire_ms = (extended < s->purge_deadline_ms) ? extended : s->purge_deadline_ms;
+  }
   purge_queue_push(s, tld);
 }
 
@@ -241,36 +279,35 @@ void segment_free(Segment* s, SegmentsTld* tld) {
   arena_free(s, s->segment_size, s->committed_bytes, memid);
 }
 
-// Sets up page i of s for blocks of block_size (or a huge block).
-Page* segment_page_claim(Segment* s, size_t i, size_t block_size) {
-  if (!page_ensure_committed(s, i)) return nullptr;
-  Page* page = &s->pages[i];
-  s->free_mask &= ~bit(i);
-  s->purge_mask &= ~bit(i);  // reused before its purge: cancel it
-  s->used++;
-  bool zero = (s->dirty_mask & bit(i)) == 0;
-  s->dirty_mask |= bit(i);
-
-  uint8_t* start = reinterpret_cast<uint8_t*>(s) + i * segment_page_size(s);
-  uint8_t* end = start + segment_page_size(s);
-  if (i == 0) {
-    start = reinterpret_cast<uint8_t*>(s) + s->segment_info_size;
-    // Blocks whose size is a multiple of a power of two (up to
-    // MAX_ALIGN_GUARANTEE) start aligned to it, as in every other page.
-    if (s->page_kind != PageKind::huge) {
-      size_t low = block_size & (~block_size + 1);
-      if (low > MAX_ALIGN_GUARANTEE) low = MAX_ALIGN_GUARANTEE;
-      if (low > MI_CACHE_LINE) start = static_cast<uint8_t*>(align_up_ptr(start, low));
-    }
+// Sets up page i of s, spanning n slices (large pages; else n = 1), for
+// blocks of block_size (or one huge block).
+Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
+  for (size_t k = i; k < i + n; k++) {
+    if (!page_ensure_committed(s, k)) return nullptr;
   }
+  const uint64_t mask = bits(i, n);
+  Page* page = &s->pages[i];
+  s->free_mask &= ~mask;
+  s->purge_mask &= ~mask;  // reused before its purge: cancel it
+  s->used++;
+  bool zero = (s->dirty_mask & mask) == 0;
+  s->dirty_mask |= mask;
+
+  uint8_t* base = reinterpret_cast<uint8_t*>(s);
+  uint8_t* start = base + i * segment_page_size(s);
+  uint8_t* end = start + n * segment_page_size(s);
+  if (i == 0) start = base + page0_start_offset(s, block_size);
   size_t page_size = static_cast<size_t>(end - start);
   page->segment_in_use = 1;
   page->page_start = start;
   page->is_zero_init = zero ? 1 : 0;
+  page->slice_count = static_cast<uint8_t>(n);
+  page->slice_offset = 0;
   if (s->page_kind == PageKind::huge) {
     page->block_size = page_size;
     page->reserved = 1;
   } else {
+    MI_ASSERT(page_size >= block_size);
     page->block_size = block_size;
     page->reserved = static_cast<uint16_t>(page_size / block_size);
   }
@@ -284,8 +321,30 @@ Page* segment_page_claim(Segment* s, size_t i, size_t block_size) {
   page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
   page->xheap.store(nullptr, std::memory_order_relaxed);
   page->next = page->prev = nullptr;
+  // The other slices of a large page point back to it; their flags send the
+  // free fast path (which indexes by slice) to the slow path, which follows them.
+  for (size_t k = 1; k < n; k++) {
+    Page* inner = &s->pages[i + k];
+    inner->slice_offset = static_cast<uint8_t>(k);
+    inner->flags.full_aligned = 1;
+  }
   stat_increase(stats_global.pages, 1);
   return page;
+}
+
+// A free run of slices for a large page of block_size in s; false if none.
+bool segment_find_span(const Segment* s, size_t block_size, size_t* index, size_t* count) {
+  const size_t slice = size_t{1} << s->page_shift;
+  const size_t n = divide_up(block_size, slice);
+  const size_t n0 = divide_up(page0_start_offset(s, block_size) + block_size, slice);  // slice 0 holds the header
+  uint64_t candidates = runs_of(s->free_mask, n) & ~uint64_t{1};
+  if ((s->free_mask & 1) != 0 && n0 <= s->capacity) candidates |= runs_of(s->free_mask, n0) & 1;
+  // a run must end inside the segment
+  candidates &= (n >= 64) ? 0 : (~uint64_t{0} >> (n - 1));
+  if (candidates == 0) return false;
+  *index = bit_scan_forward(candidates);
+  *count = (*index == 0) ? n0 : n;
+  return *index + *count <= s->capacity;
 }
 
 // Every page in use is abandoned: the segment leaves this thread. It must not
@@ -332,15 +391,37 @@ Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, b
     }
     MI_ASSERT(s->free_mask != 0);
     size_t i = bit_scan_forward(s->free_mask);
-    page = segment_page_claim(s, i, block_size);
-    if (page != nullptr && s->used == s->capacity) free_queue_remove(s, tld);
+    page = segment_page_claim(s, i, 1, block_size);
+    if (page != nullptr && s->free_mask == 0) free_queue_remove(s, tld);
+    MI_ASSERT_EXPENSIVE(segment_is_valid(s));
+    return page;
+  }
+  if (kind == PageKind::large) {
+    // First fit over the thread's large segments (a few: each holds many objects).
+    size_t index = 0, count = 0;
+    Segment* s = tld->large_free.first;
+    for (; s != nullptr; s = s->next) {
+      if (segment_is_suitable(s, heap) && segment_find_span(s, block_size, &index, &count)) break;
+    }
+    if (s == nullptr) {
+      if (!allow_new) return nullptr;
+      s = segment_alloc(heap, kind, 0, 0, tld);
+      if (s == nullptr) return nullptr;
+      free_queue_push(s, tld);
+      if (!segment_find_span(s, block_size, &index, &count)) {  // cannot happen: block_size <= LARGE_OBJ_SIZE_MAX
+        segment_free(s, tld);
+        return nullptr;
+      }
+    }
+    page = segment_page_claim(s, index, count, block_size);
+    if (s->free_mask == 0) free_queue_remove(s, tld);
     MI_ASSERT_EXPENSIVE(segment_is_valid(s));
     return page;
   }
   if (!allow_new) return nullptr;
   Segment* s = segment_alloc(heap, kind, block_size, huge_alignment, tld);
   if (s == nullptr) return nullptr;
-  page = segment_page_claim(s, 0, block_size);
+  page = segment_page_claim(s, 0, 1, block_size);
   if (page == nullptr) {
     segment_free(s, tld);
     return nullptr;
@@ -350,8 +431,14 @@ Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, b
 
 bool segment_page_free(Page* page, SegmentsTld* tld) noexcept {
   Segment* s = page_segment(page);
-  size_t i = page->segment_idx;
+  const size_t i = page->segment_idx;
+  const size_t n = (page->slice_count > 0) ? page->slice_count : 1;
   MI_ASSERT(page->segment_in_use && s->used > 0);
+  for (size_t k = 1; k < n; k++) {
+    s->pages[i + k].slice_offset = 0;
+    s->pages[i + k].flags.full_aligned = 0;
+  }
+  page->slice_count = 0;
   page->segment_in_use = 0;
   page->block_size = 0;
   page->capacity = 0;
@@ -362,7 +449,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld) noexcept {
   page->flags.full_aligned = 0;
   page->xheap.store(nullptr, std::memory_order_relaxed);
   page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
-  s->free_mask |= bit(i);
+  s->free_mask |= bits(i, n);
   s->used--;
   stat_decrease(stats_global.pages, 1);
   if (s->used == 0) {
@@ -370,7 +457,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld) noexcept {
     return true;
   }
   free_queue_push(s, tld);
-  page_schedule_purge(s, i, tld);
+  for (size_t k = i; k < i + n; k++) page_schedule_purge(s, k, tld);
   // the thread is leaving and this was the last page not yet abandoned
   if (s->abandoned > 0 && s->abandoned == s->used) segment_abandon(s, tld);
   MI_ASSERT_EXPENSIVE(segment_is_valid(s));
@@ -401,7 +488,7 @@ void segment_reclaim_begin(Segment* s, SegmentsTld* tld) noexcept {
 }
 
 void segment_reclaim_end(Segment* s, SegmentsTld* tld) noexcept {
-  if (s->used < s->capacity) free_queue_push(s, tld);
+  if (s->free_mask != 0) free_queue_push(s, tld);
   if (s->purge_mask != 0) {
     if (s->purge_expire_ms == 0) s->purge_expire_ms = os_clock_ms();
     purge_queue_push(s, tld);
@@ -442,25 +529,25 @@ bool segment_is_valid(const Segment* s) noexcept {
   if (s == nullptr) return false;
   if (s->capacity == 0 || s->capacity > SMALL_PAGES_PER_SEGMENT) return false;
   size_t in_use = 0;
-  uint64_t free_mask = 0;
+  uint64_t taken = 0;  // slices covered by pages in use
   for (size_t i = 0; i < s->capacity; i++) {
     const Page* p = &s->pages[i];
     if (p->segment_idx != i) return false;
-    if (p->segment_in_use) {
-      in_use++;
-      if (p->reserved == 0 || p->capacity > p->reserved) return false;
-      if (p->page_start == nullptr) return false;
-    } else {
-      free_mask |= bit(i);
+    if (!p->segment_in_use) continue;
+    in_use++;
+    size_t n = (p->slice_count > 0) ? p->slice_count : 1;
+    if (i + n > s->capacity || (taken & bits(i, n)) != 0) return false;
+    taken |= bits(i, n);
+    for (size_t k = 1; k < n; k++) {
+      if (s->pages[i + k].segment_in_use || s->pages[i + k].slice_offset != k) return false;
     }
+    if (p->reserved == 0 || p->capacity > p->reserved) return false;
+    if (p->page_start == nullptr) return false;
   }
   if (in_use != s->used) return false;
-  if (free_mask != s->free_mask) return false;
+  if ((taken | s->free_mask) != all_pages_mask(s->capacity) || (taken & s->free_mask) != 0) return false;
   if (s->abandoned > s->used) return false;
-  if ((s->purge_mask & ~s->free_mask) != 0 && s->purge_mask != 0) {
-    // a page in use may still carry a stale purge bit only if cancelled on claim: never
-    return false;
-  }
+  if ((s->purge_mask & ~s->free_mask) != 0) return false;  // a claim cancels its purge
   if (segmap_segment_of(reinterpret_cast<const uint8_t*>(s) + 1) != s) return false;
   return true;
 }

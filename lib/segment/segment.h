@@ -39,11 +39,13 @@ MI_ALWAYS_INLINE Segment* ptr_segment(const void* p) {
   return reinterpret_cast<Segment*>(reinterpret_cast<uintptr_t>(p) & ~SEGMENT_MASK);
 }
 
-// The page of a pointer inside segment s (first unit only).
+// The page of a pointer inside segment s (first unit only). A pointer into a
+// later slice of a large page maps to that slice's entry, which points back
+// to the page (slice_offset).
 MI_ALWAYS_INLINE Page* segment_page_of(const Segment* s, const void* p) {
   uintptr_t diff = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(s);
-  size_t idx = diff >> s->page_shift;
-  return const_cast<Page*>(&s->pages[idx]);
+  const Page* page = &s->pages[diff >> s->page_shift];
+  return const_cast<Page*>(page - page->slice_offset);
 }
 
 MI_ALWAYS_INLINE Segment* page_segment(const Page* page) { return ptr_segment(page); }
