@@ -8,6 +8,7 @@
 #include <atomic>
 
 #include "../common/options.h"
+#include "../../include/mimalloc-numa.h"
 #include "../os/os.h"
 
 namespace mi {
@@ -75,3 +76,16 @@ int numa_current_node() noexcept {
 }
 
 }  // namespace mi
+
+// ---------------------------------------------------------------------------
+// Public API (mimalloc-numa.h)
+// ---------------------------------------------------------------------------
+extern "C" {
+
+__attribute__((visibility("default"))) int mi_numa_version(void) noexcept { return MI_NUMA_VERSION; }
+
+__attribute__((visibility("default"))) int mi_numa_node_count(void) noexcept { return mi::numa_node_count(); }
+
+__attribute__((visibility("default"))) int mi_numa_current_node(void) noexcept { return mi::numa_current_node(); }
+
+}  // extern "C"
