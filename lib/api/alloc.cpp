@@ -27,6 +27,19 @@ void* heap_mallocn(Heap* heap, size_t count, size_t size, bool zero) noexcept {
   return heap_malloc_zero(heap, total, zero);
 }
 
+namespace {
+
+// Grows block p (ours, known non-null) in place if it is a large block owned
+// by this thread whose following slices are free.
+bool realloc_grow_in_place(void* p, size_t newsize) {
+  if (segmap_byte(p) < SEGMAP_FIRST_MIN) return false;
+  Segment* segment = ptr_segment(p);
+  if (segment->thread_id.load(std::memory_order_relaxed) != thread_id()) return false;
+  return page_try_grow_in_place(segment_page_of(segment, p), p, newsize);
+}
+
+}  // namespace
+
 void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept {
   if (p == nullptr) return heap_malloc_zero(heap, newsize, zero);
   size_t size = usable_size_of(p);
@@ -36,7 +49,19 @@ void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept
   }
   // Shrinking to no less than half, or growing within the block: in place.
   if (newsize <= size && newsize >= size / 2 && newsize > 0) return p;
-  void* newp = heap_malloc_zero(heap, newsize, false);
+  size_t alloc_size = newsize;
+  if (newsize > size) {
+    // A large block grows in place when the slices after it are free.
+    if (newsize <= LARGE_OBJ_SIZE_MAX && size > MEDIUM_OBJ_SIZE_MAX && realloc_grow_in_place(p, newsize)) {
+      if (zero) memset(static_cast<uint8_t*>(p) + size, 0, usable_size_of(p) - size);
+      return p;
+    }
+    // Blocks that grow by realloc usually grow again (string builders, logs,
+    // vectors): leave an eighth of room, so the next steps stay in place
+    // (size classes are 1/8 apart: this skips one, and halves the copies).
+    if (newsize <= LARGE_OBJ_SIZE_MAX) alloc_size = newsize + newsize / 8;
+  }
+  void* newp = heap_malloc_zero(heap, alloc_size, false);
   if (MI_UNLIKELY(newp == nullptr)) return nullptr;  // p stays valid
   const size_t copy = (size < newsize) ? size : newsize;
   if (zero) {

@@ -284,6 +284,24 @@ void page_free_collect(Page* page, bool force) noexcept {
   }
 }
 
+bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
+  if (p != page->page_start || page->flags.x.has_aligned || page->reserved != 1) return false;
+  if (newsize > LARGE_OBJ_SIZE_MAX || page_segment(page)->page_kind != PageKind::large) return false;
+  Heap* heap = page_heap(page);
+  if (heap == nullptr || heap->tld == nullptr) return false;
+  const size_t new_block_size = bin_block_sizes[bin_of_size(newsize)];
+  PageQueue* pq = heap_page_queue_of(heap, page);
+  if (!segment_large_page_try_grow(page, new_block_size, &heap->tld->segments)) return false;
+  // Its block size changed: it belongs to another bin now. It is full (its
+  // one block is in use), so it goes to the full queue.
+  if (!page_queue_is_full(pq)) {
+    page->block_size = pq->block_size;  // as the queue knows it, for the move
+    page_to_full(page, pq);
+    page->block_size = new_block_size;
+  }
+  return true;
+}
+
 Block* page_ptr_unalign(const Page* page, const void* p) noexcept {
   size_t diff = static_cast<size_t>(static_cast<const uint8_t*>(p) - page->page_start);
   size_t adjust = diff % page->block_size;

@@ -52,6 +52,11 @@ void heap_delayed_free_all(Heap* heap) noexcept;
 // Frees retired (kept) empty pages whose grace period ran out (all when force).
 void heap_collect_retired(Heap* heap, bool force) noexcept;
 
+// realloc in place: grows the block p of a large page (owned by the calling
+// thread) to at least newsize when the slices after it are free. The page
+// keeps a block size of a size class. false if it cannot.
+bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept;
+
 // Block start of an interior (aligned) pointer p in the page.
 Block* page_ptr_unalign(const Page* page, const void* p) noexcept;
 

@@ -533,6 +533,40 @@ void segments_try_purge(SegmentsTld* tld, bool force) noexcept {
   }
 }
 
+bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* tld) noexcept {
+  Segment* s = page_segment(page);
+  if (s->page_kind != PageKind::large || !page->segment_in_use) return false;
+  const size_t slice = size_t{1} << s->page_shift;
+  const size_t i = page->segment_idx;
+  const size_t n = page->slice_count;
+  const size_t offset = static_cast<size_t>(page->page_start - (reinterpret_cast<uint8_t*>(s) + i * slice));
+  const size_t n2 = divide_up(offset + new_block_size, slice);
+  if (n2 <= n) {
+    page->block_size = new_block_size;  // fits the span already
+    return true;
+  }
+  if (i + n2 > s->capacity) return false;
+  const uint64_t more = bits(i + n, n2 - n);
+  if ((s->free_mask & more) != more) return false;
+  for (size_t k = i + n; k < i + n2; k++) {
+    if (!page_ensure_committed(s, k)) return false;
+  }
+  s->free_mask &= ~more;
+  s->purge_mask &= ~more;
+  if ((s->dirty_mask & more) != more) page->is_zero_init = 0;  // only the old part was known zero anyway
+  s->dirty_mask |= more;
+  for (size_t k = n; k < n2; k++) {
+    Page* inner = &s->pages[i + k];
+    inner->slice_offset = static_cast<uint8_t>(k);
+    inner->flags.full_aligned = 1;
+  }
+  page->slice_count = static_cast<uint8_t>(n2);
+  page->block_size = new_block_size;
+  if (s->free_mask == 0) free_queue_remove(s, tld);
+  MI_ASSERT_EXPENSIVE(segment_is_valid(s));
+  return true;
+}
+
 void segment_huge_block_reset(Segment* segment, Page* page, void* block) noexcept {
   if (segment->memid.is_pinned) return;
   size_t keep = os_page_size();  // the block's first page holds its free-list link

@@ -84,6 +84,11 @@ void segments_try_purge(SegmentsTld* tld, bool force) noexcept;
 // Cheap test for the generic path: is any purge of this thread due?
 bool segments_purge_due(const SegmentsTld* tld, int64_t now_ms) noexcept;
 
+// Grows a large page in place to hold a block of new_block_size, by claiming
+// the free slices that follow it. false if they are not free (or not large).
+// pre: the calling thread owns the page's segment.
+bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* tld) noexcept;
+
 // Resets the memory of a huge block freed by another thread, except its
 // first OS page, so its RSS is returned before its owner gets to free it.
 void segment_huge_block_reset(Segment* segment, Page* page, void* block) noexcept;
