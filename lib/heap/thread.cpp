@@ -17,6 +17,7 @@
 #include <new>
 
 #include "../arena/arena.h"
+#include "../arena/purger.h"
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/stats.h"
@@ -193,6 +194,7 @@ void fork_parent() {
 
 void fork_child() {
   arenas_fork_child();
+  purger_after_fork();
   abandoned_fork_child();
   pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
   live_lock = fresh;
@@ -336,6 +338,7 @@ extern "C" {
 void mi_process_init(void) mi_attr_noexcept {
   process_init();
   process_register_fork_handlers();
+  purger_start();
 }
 
 void mi_thread_init(void) mi_attr_noexcept { (void)heap_get_default_init(); }
