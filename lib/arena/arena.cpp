@@ -46,7 +46,7 @@ struct Arena {
   BitmapField blocks_inuse[1];    // field_count entries, then the other bitmaps
 };
 
-std::atomic<Arena*> arenas[ARENA_MAX_COUNT];
+constinit std::atomic<Arena*> arenas[ARENA_MAX_COUNT]{};
 std::atomic<size_t> arena_count{0};
 pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 

@@ -51,7 +51,6 @@ bool purger_spawn() {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
   int err = pthread_create(&purger_thread, &attr, &purger_main, nullptr);
   pthread_attr_destroy(&attr);
   if (err != 0) {

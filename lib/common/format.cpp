@@ -86,12 +86,13 @@ size_t format_v(char* buf, size_t size, const char* fmt, va_list args) noexcept 
         while (*p >= '0' && *p <= '9') precision = precision * 10 + (*p++ - '0');
       }
     }
-    // length modifier: 0 = int, 1 = long, 2 = long long, 3 = size_t/ptrdiff_t/intmax
+    // length modifier: 0 = int, 1 = long, 2 = long long, 3 = size_t/ptrdiff_t/intmax,
+    // -1 = short, -2 = char (passed as int, converted back)
     int length = 0;
     for (;; p++) {
       if (*p == 'l') length = (length == 1) ? 2 : 1;
       else if (*p == 'z' || *p == 'j' || *p == 't') length = 3;
-      else if (*p == 'h') { /* promoted to int anyway */ }
+      else if (*p == 'h') length = (length == -1) ? -2 : -1;
       else break;
     }
     char conv = *p;
@@ -118,7 +119,9 @@ size_t format_v(char* buf, size_t size, const char* fmt, va_list args) noexcept 
       case 'd':
       case 'i': {
         int64_t v;
-        if (length == 0) v = va_arg(args, int);
+        if (length == -1) v = static_cast<short>(va_arg(args, int));
+        else if (length == -2) v = static_cast<signed char>(va_arg(args, int));
+        else if (length == 0) v = va_arg(args, int);
         else if (length == 1) v = va_arg(args, long);
         else if (length == 2) v = va_arg(args, long long);
         else v = va_arg(args, ptrdiff_t);
@@ -130,7 +133,9 @@ size_t format_v(char* buf, size_t size, const char* fmt, va_list args) noexcept 
       case 'x':
       case 'X': {
         uint64_t v;
-        if (length == 0) v = va_arg(args, unsigned);
+        if (length == -1) v = static_cast<unsigned short>(va_arg(args, unsigned));
+        else if (length == -2) v = static_cast<unsigned char>(va_arg(args, unsigned));
+        else if (length == 0) v = va_arg(args, unsigned);
         else if (length == 1) v = va_arg(args, unsigned long);
         else if (length == 2) v = va_arg(args, unsigned long long);
         else v = va_arg(args, size_t);
@@ -175,9 +180,15 @@ const char* format_bytes(char* buf, size_t size, int64_t bytes) noexcept {
     div *= 1024;
     unit++;
   }
-  uint64_t scaled10 = (mag * 10 + div / 2) / div;  // one decimal
-  format(buf, size, "%s%llu.%llu %s", negative ? "-" : "", static_cast<unsigned long long>(scaled10 / 10),
-         static_cast<unsigned long long>(scaled10 % 10), units[unit]);
+  // one decimal, rounded; whole and fraction computed apart so nothing overflows
+  uint64_t whole = mag / div;
+  uint64_t tenths = ((mag % div) * 10 + div / 2) / div;
+  if (tenths >= 10) {
+    whole++;
+    tenths -= 10;
+  }
+  format(buf, size, "%s%llu.%llu %s", negative ? "-" : "", static_cast<unsigned long long>(whole),
+         static_cast<unsigned long long>(tenths), units[unit]);
   return buf;
 }
 
@@ -195,9 +206,14 @@ const char* format_count(char* buf, size_t size, int64_t count) noexcept {
     div *= 1000;
     unit++;
   }
-  uint64_t scaled10 = (mag * 10 + div / 2) / div;
-  format(buf, size, "%s%llu.%llu%s", negative ? "-" : "", static_cast<unsigned long long>(scaled10 / 10),
-         static_cast<unsigned long long>(scaled10 % 10), suffix[unit]);
+  uint64_t whole = mag / div;
+  uint64_t tenths = ((mag % div) * 10 + div / 2) / div;
+  if (tenths >= 10) {
+    whole++;
+    tenths -= 10;
+  }
+  format(buf, size, "%s%llu.%llu%s", negative ? "-" : "", static_cast<unsigned long long>(whole),
+         static_cast<unsigned long long>(tenths), suffix[unit]);
   return buf;
 }
 

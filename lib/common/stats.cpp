@@ -6,7 +6,7 @@
 
 namespace mi {
 
-GlobalStats stats_global;
+constinit GlobalStats stats_global{};
 
 namespace {
 

@@ -6,6 +6,7 @@
 // Thread-safety: the caller removed the segment from the abandoned list, so it
 // is ours alone; other threads may still push onto its pages' thread_free.
 #include "../common/options.h"
+#include "../common/stats.h"
 #include "../segment/abandon.h"
 #include "../segment/segment.h"
 #include "heap.h"
@@ -29,6 +30,7 @@ bool reclaim_segment(Heap* heap, Segment* segment, size_t block_size) {
     page->xheap.store(target, std::memory_order_release);
     page_free_collect(page, false);
     if (page->used == 0) {
+      if (segment->page_kind == PageKind::huge) stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
       if (segment_page_free(page, tld)) return right_page;  // that was the last page: segment freed
       continue;
     }

@@ -69,13 +69,15 @@ void live_remove(ThreadData* td) {
 }
 
 // The first thread's data lives in our image: no mmap during early start-up.
-alignas(MI_CACHE_LINE) ThreadData thread_data_static;
+// constinit: a dynamic initialiser would run after the first allocations
+// (our constructor runs first) and reset the main heap's direct table.
+alignas(MI_CACHE_LINE) constinit ThreadData thread_data_static{};
 std::atomic<bool> thread_data_static_used{false};
 
 // A few freed thread data blocks, reused by new threads (thread pools that
 // grow and shrink, short-lived worker threads).
 constexpr size_t THREAD_DATA_CACHE = 16;
-std::atomic<ThreadData*> thread_data_cache[THREAD_DATA_CACHE];
+constinit std::atomic<ThreadData*> thread_data_cache[THREAD_DATA_CACHE]{};
 
 std::atomic<size_t> live_threads{0};
 pthread_key_t thread_key;

@@ -32,7 +32,7 @@ extern char** environ;
 
 namespace mi {
 
-OsCounters os_counters;
+constinit OsCounters os_counters{};
 
 namespace {
 

@@ -3,7 +3,7 @@
 
 namespace mi {
 
-std::atomic<uint8_t> segmap[SEGMAP_ENTRIES];
+constinit std::atomic<uint8_t> segmap[SEGMAP_ENTRIES]{};
 
 void segmap_register(const Segment* segment) noexcept {
   uintptr_t first = reinterpret_cast<uintptr_t>(segment) >> SEGMENT_SHIFT;

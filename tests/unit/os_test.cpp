@@ -1,0 +1,260 @@
+// Unit tests of lib/os: aligned allocation and release, reserve / commit /
+// decommit / reset / purge with their page rounding and the process-wide
+// counters, huge and large OS pages failing cleanly, and the small helpers
+// (clock, environment and file reads into caller buffers, RSS).
+#include "os/os.h"
+
+#include <gtest/gtest.h>
+#include <mimalloc.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/options.h"
+#include "unit_util.h"
+
+namespace {
+
+constexpr size_t KiB = 1024;
+constexpr size_t MiB = 1024 * KiB;
+
+int64_t reserved() { return mi::os_counters.reserved.load(); }
+int64_t committed() { return mi::os_counters.committed.load(); }
+
+struct OptionGuard {
+  mi_option_t o;
+  long v;
+  mi::OptionSource src;
+  explicit OptionGuard(mi_option_t opt) : o(opt), v(mi::option_get(opt)), src(mi::option_source(opt, nullptr, nullptr)) {}
+  ~OptionGuard() { mi::option_set_from(o, v, src, nullptr, 0); }
+};
+
+TEST(Os, PageSizes) {
+  EXPECT_EQ(mi::os_page_size(), static_cast<size_t>(sysconf(_SC_PAGESIZE)));
+  EXPECT_TRUE(mi::is_power_of_two(mi::os_page_size()));
+  EXPECT_EQ(mi::os_large_page_size(), 2 * MiB);
+}
+
+TEST(Os, AllocAlignedCommittedAndFree) {
+  for (size_t alignment : {size_t{4 * KiB}, size_t{64 * KiB}, size_t{4 * MiB}, size_t{32 * MiB}}) {
+    for (size_t size : {size_t{4 * KiB}, size_t{100 * KiB + 5}, size_t{8 * MiB}}) {
+      SCOPED_TRACE(testing::Message() << "size " << size << " alignment " << alignment);
+      const int64_t r0 = reserved(), c0 = committed();
+      mi::MemId memid;
+      uint8_t* p = static_cast<uint8_t*>(mi::os_alloc_aligned(size, alignment, true, false, &memid));
+      ASSERT_NE(p, nullptr);
+      const size_t rounded = mi::align_up(size, mi::os_page_size());
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % alignment, 0u);
+      EXPECT_EQ(memid.kind, mi::MemKind::os);
+      EXPECT_EQ(memid.os_base, p);
+      EXPECT_EQ(memid.os_size, rounded);
+      EXPECT_TRUE(memid.initially_committed);
+      EXPECT_TRUE(memid.initially_zero);
+      EXPECT_FALSE(memid.is_pinned);
+      EXPECT_EQ(memid.numa_node, -1);
+      EXPECT_EQ(reserved() - r0, static_cast<int64_t>(rounded));
+      EXPECT_EQ(committed() - c0, static_cast<int64_t>(rounded));
+      for (size_t i = 0; i < size; i += 4096) ASSERT_EQ(p[i], 0);
+      p[0] = 1;
+      p[size - 1] = 2;
+      mi::os_free(p, size, memid);
+      EXPECT_EQ(reserved(), r0);
+      EXPECT_EQ(committed(), c0);
+      EXPECT_EQ(unit::resident_pages(p, rounded), SIZE_MAX) << "still mapped after os_free";
+    }
+  }
+}
+
+TEST(Os, AllocAlignedWithoutCommitAccounting) {
+  // account_commit=false: the mapping is usable but not counted as committed
+  // (arenas count their blocks as they hand them out).
+  const int64_t c0 = committed();
+  mi::MemId memid;
+  void* p = mi::os_alloc_aligned(4 * MiB, 4 * MiB, true, false, &memid, false);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(committed(), c0);
+  EXPECT_TRUE(memid.is_accessible);
+  memset(p, 1, 4 * MiB);
+  mi::os_free(p, 4 * MiB, memid);
+  EXPECT_EQ(committed(), c0);
+}
+
+TEST(Os, ReserveCommitDecommit) {
+  const size_t ps = mi::os_page_size();
+  const int64_t r0 = reserved(), c0 = committed();
+  mi::MemId memid;
+  uint8_t* p = static_cast<uint8_t*>(mi::os_alloc_aligned(16 * MiB, 4 * MiB, false, false, &memid));
+  ASSERT_NE(p, nullptr);
+  EXPECT_FALSE(memid.initially_committed);
+  EXPECT_EQ(reserved() - r0, static_cast<int64_t>(16 * MiB));
+  EXPECT_EQ(committed(), c0) << "a reservation is not committed";
+  EXPECT_EQ(unit::resident_pages(p, 16 * MiB), 0u);
+
+  // commit rounds outward to OS pages
+  bool zero = true;
+  ASSERT_TRUE(mi::os_commit(p + 100, 10, &zero));
+  EXPECT_EQ(committed() - c0, static_cast<int64_t>(ps));
+  EXPECT_FALSE(zero);
+  p[0] = 1;
+  p[ps - 1] = 2;  // the whole first page is usable
+  ASSERT_TRUE(mi::os_commit(p + MiB, MiB, nullptr));
+  EXPECT_EQ(committed() - c0, static_cast<int64_t>(ps + MiB));
+  memset(p + MiB, 0x7e, MiB);
+  EXPECT_EQ(unit::resident_pages(p + MiB, MiB), MiB / ps);
+
+  // decommit rounds inward: a range inside one page does nothing
+  const int64_t purged0 = mi::os_counters.purged.load();
+  ASSERT_TRUE(mi::os_decommit(p + 100, 200, true));
+  EXPECT_EQ(committed() - c0, static_cast<int64_t>(ps + MiB));
+  EXPECT_EQ(mi::os_counters.purged.load(), purged0);
+  // a real decommit: RSS goes, the counters follow
+  ASSERT_TRUE(mi::os_decommit(p + MiB, MiB, true));
+  EXPECT_EQ(committed() - c0, static_cast<int64_t>(ps));
+  EXPECT_EQ(mi::os_counters.purged.load() - purged0, static_cast<int64_t>(MiB));
+  EXPECT_EQ(unit::resident_pages(p + MiB, MiB), 0u);
+  // committed again, it reads as zero
+  ASSERT_TRUE(mi::os_commit(p + MiB, MiB, nullptr));
+  for (size_t i = 0; i < MiB; i += 512) ASSERT_EQ(p[MiB + i], 0) << i;
+  // account=false leaves the counter to the caller
+  const int64_t c1 = committed();
+  ASSERT_TRUE(mi::os_decommit(p + MiB, MiB, false));
+  EXPECT_EQ(committed(), c1);
+  mi::os_stat_committed(-static_cast<int64_t>(MiB));
+  ASSERT_TRUE(mi::os_decommit(p, ps, true));
+  EXPECT_EQ(committed(), c0);
+  mi::os_free(p, 16 * MiB, memid);
+  EXPECT_EQ(reserved(), r0);
+  EXPECT_EQ(committed(), c0) << "os_free of a reservation must not uncount commits it never counted";
+}
+
+TEST(Os, ResetKeepsTheRangeCommitted) {
+  mi::MemId memid;
+  uint8_t* p = static_cast<uint8_t*>(mi::os_alloc_aligned(2 * MiB, 64 * KiB, true, false, &memid));
+  ASSERT_NE(p, nullptr);
+  memset(p, 0x11, 2 * MiB);
+  const int64_t c0 = committed(), reset0 = mi::os_counters.reset.load();
+  ASSERT_TRUE(mi::os_reset(p, 2 * MiB));
+  EXPECT_EQ(committed(), c0) << "reset is not decommit";
+  EXPECT_EQ(mi::os_counters.reset.load() - reset0, static_cast<int64_t>(2 * MiB));
+  memset(p, 0x22, 2 * MiB);  // still writable: no fault
+  EXPECT_EQ(p[2 * MiB - 1], 0x22);
+  mi::os_free(p, 2 * MiB, memid);
+}
+
+TEST(Os, PurgeFollowsPurgeDecommits) {
+  OptionGuard g(mi_option_purge_decommits);
+  mi::MemId memid;
+  uint8_t* p = static_cast<uint8_t*>(mi::os_alloc_aligned(2 * MiB, 64 * KiB, true, false, &memid));
+  ASSERT_NE(p, nullptr);
+  memset(p, 0x33, 2 * MiB);
+  mi_option_set(mi_option_purge_decommits, 1);
+  const int64_t c0 = committed();
+  EXPECT_TRUE(mi::os_purge(p, MiB, true)) << "decommitted";
+  EXPECT_EQ(c0 - committed(), static_cast<int64_t>(MiB));
+  EXPECT_EQ(unit::resident_pages(p, MiB), 0u);
+  mi_option_set(mi_option_purge_decommits, 0);
+  const int64_t reset0 = mi::os_counters.reset.load();
+  EXPECT_FALSE(mi::os_purge(p + MiB, MiB, true)) << "only reset";
+  EXPECT_EQ(mi::os_counters.reset.load() - reset0, static_cast<int64_t>(MiB));
+  EXPECT_EQ(c0 - committed(), static_cast<int64_t>(MiB));
+  ASSERT_TRUE(mi::os_commit(p, MiB, nullptr));
+  mi::os_free(p, 2 * MiB, memid);
+}
+
+TEST(Os, FailuresAreCleanAndQuiet) {
+  OptionGuard g(mi_option_show_errors);
+  mi_option_set(mi_option_show_errors, 0);
+  const int64_t r0 = reserved(), c0 = committed();
+  mi::MemId memid;
+  EXPECT_EQ(mi::os_alloc_aligned(0, 4096, true, false, &memid), nullptr);
+  EXPECT_EQ(mi::os_alloc_aligned(size_t{1} << 62, 4096, false, false, &memid), nullptr);
+  // 1 GiB and 2 MiB pages are usually not available: no memory, no counters left behind
+  size_t mapped = 99;
+  void* h = mi::os_alloc_huge_pages(1, 200, &mapped, &memid);
+  if (h == nullptr) {
+    EXPECT_EQ(mapped, 0u);
+    EXPECT_EQ(reserved(), r0);
+    EXPECT_EQ(committed(), c0);
+  } else {
+    EXPECT_EQ(mapped, 1u);
+    EXPECT_TRUE(memid.is_pinned);
+    mi::os_free(h, mapped * mi::HUGE_OS_PAGE_SIZE, memid);
+  }
+  void* l = mi::os_alloc_large_pages(4 * MiB, &memid);
+  if (l != nullptr) mi::os_free(l, 4 * MiB, memid);
+  EXPECT_EQ(reserved(), r0);
+  EXPECT_EQ(committed(), c0);
+  mi::os_free(nullptr, 4096, memid);  // ignored
+}
+
+TEST(Os, ClockAndThreadId) {
+  const int64_t a = mi::os_clock_ms();
+  const int64_t steady =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  const int64_t b = mi::os_clock_ms();
+  EXPECT_LE(a, b);
+  EXPECT_LE(std::llabs(steady - a), 5) << "the clock is CLOCK_MONOTONIC in ms";
+  EXPECT_EQ(mi::os_thread_os_id(), static_cast<long>(syscall(SYS_gettid)));
+}
+
+TEST(Os, Getenv) {
+  ASSERT_EQ(setenv("MI_UNIT_OS_VAR", "hello-world", 1), 0);
+  char buf[64];
+  ASSERT_TRUE(mi::os_getenv("MI_UNIT_OS_VAR", buf, sizeof(buf)));
+  EXPECT_STREQ(buf, "hello-world");
+  char small[6];
+  ASSERT_TRUE(mi::os_getenv("MI_UNIT_OS_VAR", small, sizeof(small)));
+  EXPECT_STREQ(small, "hello") << "truncated to the buffer";
+  EXPECT_FALSE(mi::os_getenv("MI_UNIT_OS_VA", buf, sizeof(buf))) << "a prefix is not the variable";
+  EXPECT_FALSE(mi::os_getenv("MI_UNIT_OS_VAR_NOT_SET", buf, sizeof(buf)));
+  EXPECT_FALSE(mi::os_getenv(nullptr, buf, sizeof(buf)));
+  EXPECT_FALSE(mi::os_getenv("MI_UNIT_OS_VAR", buf, 0));
+  ASSERT_EQ(setenv("MI_UNIT_OS_EMPTY", "", 1), 0);
+  ASSERT_TRUE(mi::os_getenv("MI_UNIT_OS_EMPTY", buf, sizeof(buf)));
+  EXPECT_STREQ(buf, "");
+  unsetenv("MI_UNIT_OS_VAR");
+  unsetenv("MI_UNIT_OS_EMPTY");
+}
+
+TEST(Os, ReadFile) {
+  char buf[256];
+  long n = mi::os_read_file("/proc/self/stat", buf, sizeof(buf));
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(static_cast<size_t>(n), strlen(buf));
+  EXPECT_EQ(atol(buf), static_cast<long>(getpid()));
+  char tiny[5];
+  EXPECT_EQ(mi::os_read_file("/proc/self/stat", tiny, sizeof(tiny)), 4);
+  EXPECT_EQ(strlen(tiny), 4u);
+  errno = 0;
+  EXPECT_EQ(mi::os_read_file("/nonexistent/mi-unit", buf, sizeof(buf)), -1);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(mi::os_read_file("/proc/self/stat", buf, 0), -1);
+}
+
+TEST(Os, ProcessRss) {
+  size_t cur0 = 0, peak0 = 0;
+  mi::os_process_rss(&cur0, &peak0);
+  EXPECT_GT(cur0, 0u);
+  EXPECT_GE(peak0, cur0);
+  mi::MemId memid;
+  uint8_t* p = static_cast<uint8_t*>(mi::os_alloc_aligned(32 * MiB, 4096, true, false, &memid));
+  ASSERT_NE(p, nullptr);
+  memset(p, 1, 32 * MiB);
+  size_t cur1 = 0, peak1 = 0;
+  mi::os_process_rss(&cur1, &peak1);
+  EXPECT_GE(cur1, cur0 + 24 * MiB);
+  EXPECT_GE(peak1, cur1);
+  mi::os_free(p, 32 * MiB, memid);
+  size_t cur2 = 0, peak2 = 0;
+  mi::os_process_rss(&cur2, &peak2);
+  EXPECT_LT(cur2, cur1 - 24 * MiB);
+  EXPECT_GE(peak2, cur1 - MiB) << "the peak stays";
+}
+
+}  // namespace

@@ -1,0 +1,616 @@
+// Unit tests of lib/heap/page: lazy free-list extension, pages going to the
+// full queue and back (local frees, and the delayed-free handshake with
+// another thread), the thread-free list collected by the owner, retired
+// pages kept for a while and then freed, zeroed allocation, interior
+// (aligned) pointers, and invariants (page_is_valid, heap_is_valid).
+//
+// Most tests use a heap of their own (mi_heap_new): its page queues hold only
+// the test's pages, whatever gtest allocates meanwhile.
+#include "heap/page.h"
+
+#include <gtest/gtest.h>
+#include <mimalloc.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "common/options.h"
+#include "common/stats.h"
+#include "heap/heap.h"
+#include "heap/page_queue.h"
+#include "heap/size_class.h"
+#include "segment/segment.h"
+#include "unit_util.h"
+
+namespace {
+
+using mi::Page;
+constexpr size_t KiB = 1024;
+
+Page* page_of(const void* p) {
+  mi::Segment* s = mi::segmap_segment_of(p);
+  return (s->capacity == 1) ? &s->pages[0] : mi::segment_page_of(s, p);
+}
+
+mi::Block* tf_block(const Page* pg) {
+  return reinterpret_cast<mi::Block*>(pg->xthread_free.load() & ~mi::DELAYED_MASK);
+}
+mi::Delayed tf_state(const Page* pg) { return static_cast<mi::Delayed>(pg->xthread_free.load() & mi::DELAYED_MASK); }
+
+bool in_queue(const mi::PageQueue& pq, const Page* page) {
+  for (const Page* p = pq.first; p != nullptr; p = p->next) {
+    if (p == page) return true;
+  }
+  return false;
+}
+
+bool all_zero(const uint8_t* p, size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    if (p[k] != 0) return false;
+  }
+  return true;
+}
+
+bool on_list(const mi::Block* list, const void* b) {
+  for (; list != nullptr; list = list->next) {
+    if (list == b) return true;
+  }
+  return false;
+}
+
+struct OwnHeap {
+  mi_heap_t* heap = mi_heap_new();
+  ~OwnHeap() {
+    if (heap != nullptr) mi_heap_destroy(heap);
+  }
+};
+
+size_t max_extend_of(size_t bsize) {
+  size_t m = (bsize >= mi::MAX_EXTEND_SIZE) ? mi::MIN_EXTEND : mi::MAX_EXTEND_SIZE / bsize;
+  return std::max(m, mi::MIN_EXTEND);
+}
+
+// --- lazy extension ------------------------------------------------------------
+
+void check_lazy_extension(size_t size) {
+  SCOPED_TRACE(size);
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  void* first = mi_heap_malloc(h.heap, size);
+  ASSERT_NE(first, nullptr);
+  Page* pg = page_of(first);
+  const size_t bsize = pg->block_size;
+  const size_t step = max_extend_of(bsize);
+  EXPECT_EQ(pg->capacity, std::min<size_t>(step, pg->reserved)) << "a fresh page makes at most 4 KiB of blocks available";
+  EXPECT_LE(pg->capacity, pg->reserved);
+  std::vector<void*> blocks{first};
+  size_t extensions = 0;
+  while (pg->used < pg->reserved) {
+    const size_t cap_before = pg->capacity;
+    const size_t used_before = pg->used;
+    void* p = mi_heap_malloc(h.heap, size);
+    ASSERT_NE(p, nullptr);
+    ASSERT_EQ(page_of(p), pg) << "while the page has room, blocks come from it";
+    blocks.push_back(p);
+    if (pg->capacity != cap_before) {
+      extensions++;
+      EXPECT_EQ(used_before, cap_before) << "extended before the free list was used up";
+      EXPECT_EQ(pg->capacity - cap_before, std::min(step, static_cast<size_t>(pg->reserved) - cap_before))
+          << "extended by more than 4 KiB of blocks at once";
+    }
+    // blocks are handed out in address order from fresh memory
+    ASSERT_EQ(static_cast<uint8_t*>(p), pg->page_start + (pg->used - 1) * bsize);
+    ASSERT_TRUE(mi::page_is_valid(pg));
+  }
+  EXPECT_EQ(pg->capacity, pg->reserved);
+  EXPECT_EQ(extensions, (pg->reserved + step - 1) / step - 1);
+  for (void* p : blocks) mi_free(p);
+}
+
+TEST(PageExtend, LazyForManySizes) {
+  for (size_t size : {size_t{8}, size_t{16}, size_t{64}, size_t{200}, size_t{1000}, size_t{1024}, size_t{2048},
+                      size_t{5000}, size_t{16 * KiB}, size_t{40 * KiB}, size_t{128 * KiB}}) {
+    check_lazy_extension(size);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// --- full queue and back ----------------------------------------------------------
+
+// Allocates `size` blocks from `heap` until the page of the first one is
+// full; returns its blocks.
+std::vector<void*> fill_page(mi_heap_t* heap, size_t size, Page** page_out) {
+  std::vector<void*> blocks;
+  void* first = mi_heap_malloc(heap, size);
+  Page* pg = page_of(first);
+  blocks.push_back(first);
+  while (pg->used < pg->reserved) blocks.push_back(mi_heap_malloc(heap, size));
+  *page_out = pg;
+  return blocks;
+}
+
+TEST(PageFull, FullPageMovesToTheFullQueueAndBackOnLocalFree) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  const size_t size = 2048;  // above the direct sizes: every allocation takes the generic path
+  const size_t bin = mi::bin_of_size(size);
+  Page* P = nullptr;
+  std::vector<void*> pblocks = fill_page(h.heap, size, &P);
+  ASSERT_EQ(P->used, P->reserved);
+  EXPECT_FALSE(P->flags.x.in_full) << "full, but not yet found full by a search";
+  EXPECT_TRUE(in_queue(h.heap->pages[bin], P));
+
+  // the next allocation finds P full: P moves to the full queue, a new page Q serves it
+  void* q0 = mi_heap_malloc(h.heap, size);
+  ASSERT_NE(q0, nullptr);
+  Page* Q = page_of(q0);
+  ASSERT_NE(Q, P);
+  EXPECT_TRUE(P->flags.x.in_full);
+  EXPECT_TRUE(in_queue(h.heap->pages[mi::BIN_FULL], P));
+  EXPECT_FALSE(in_queue(h.heap->pages[bin], P));
+  EXPECT_EQ(h.heap->pages[bin].first, Q);
+  EXPECT_EQ(tf_state(P), mi::Delayed::use_delayed_free) << "a full page asks other threads to tell its heap";
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+
+  // a local free brings it back to its bin (at the end)
+  void* back = pblocks[5];
+  mi_free(back);
+  EXPECT_FALSE(P->flags.x.in_full);
+  EXPECT_TRUE(in_queue(h.heap->pages[bin], P));
+  EXPECT_FALSE(in_queue(h.heap->pages[mi::BIN_FULL], P));
+  EXPECT_EQ(h.heap->pages[bin].last, P);
+  EXPECT_EQ(P->used, P->reserved - 1u);
+  EXPECT_NE(tf_state(P), mi::Delayed::use_delayed_free);
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+
+  // once Q is gone, P serves again: with the freed block
+  mi_free(q0);  // Q is not P's bin's only page: not kept, freed
+  EXPECT_FALSE(in_queue(h.heap->pages[bin], Q));
+  void* again = mi_heap_malloc(h.heap, size);
+  EXPECT_EQ(again, back);
+  EXPECT_EQ(P->used, P->reserved);
+  pblocks[5] = again;
+  for (void* p : pblocks) mi_free(p);
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+}
+
+TEST(PageFull, DelayedFreeHandshakeWithAnotherThread) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  const size_t size = 2048;
+  const size_t bin = mi::bin_of_size(size);
+  Page* P = nullptr;
+  std::vector<void*> pblocks = fill_page(h.heap, size, &P);
+  void* q0 = mi_heap_malloc(h.heap, size);  // P -> full queue
+  ASSERT_TRUE(P->flags.x.in_full);
+  ASSERT_EQ(tf_state(P), mi::Delayed::use_delayed_free);
+  ASSERT_EQ(h.heap->thread_delayed_free.load(), nullptr);
+
+  // another thread frees one block of the full page
+  void* freed = pblocks[3];
+  std::thread([&] { mi_free(freed); }).join();
+  // the block went to the heap's delayed-free list; the page state is back to
+  // no_delayed_free; the owner has not looked yet
+  EXPECT_EQ(h.heap->thread_delayed_free.load(), freed);
+  EXPECT_EQ(tf_state(P), mi::Delayed::no_delayed_free);
+  EXPECT_EQ(tf_block(P), nullptr);
+  EXPECT_TRUE(P->flags.x.in_full);
+  EXPECT_EQ(P->used, P->reserved) << "not counted as free before the owner processes it";
+
+  // the owner's next allocation processes the list: P leaves the full queue
+  void* q1 = mi_heap_malloc(h.heap, size);
+  ASSERT_NE(q1, nullptr);
+  EXPECT_EQ(h.heap->thread_delayed_free.load(), nullptr);
+  EXPECT_FALSE(P->flags.x.in_full);
+  EXPECT_TRUE(in_queue(h.heap->pages[bin], P));
+  EXPECT_EQ(P->used, P->reserved - 1u);
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+  EXPECT_TRUE(mi::page_is_valid(P));
+
+  // and once Q is gone, P gives that block out again
+  mi_free(q0);
+  mi_free(q1);
+  void* again = mi_heap_malloc(h.heap, size);
+  EXPECT_EQ(again, freed);
+  pblocks[3] = again;
+  for (void* p : pblocks) mi_free(p);
+}
+
+TEST(PageFull, ManyThreadsFreeIntoAFullPage) {
+  // Every block of a full page freed by other threads at once: the delayed
+  // list and the thread-free list together account for all of them.
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  const size_t size = 3000;
+  Page* P = nullptr;
+  std::vector<void*> pblocks = fill_page(h.heap, size, &P);
+  void* q0 = mi_heap_malloc(h.heap, size);
+  ASSERT_TRUE(P->flags.x.in_full);
+  const size_t n = pblocks.size();
+  std::vector<std::thread> ts;
+  for (size_t t = 0; t < 4; t++) {
+    ts.emplace_back([&, t] {
+      for (size_t i = t; i < n; i += 4) mi_free(pblocks[i]);
+    });
+  }
+  for (auto& th : ts) th.join();
+  const size_t delayed = mi::block_list_length(h.heap->thread_delayed_free.load(), 1000);
+  const size_t tfree = mi::block_list_length(tf_block(P), 1000);
+  EXPECT_EQ(delayed + tfree, n);
+  EXPECT_GE(delayed, 1u) << "the first free must notify the owner";
+  mi_heap_collect(h.heap, false);  // processes both: the page is empty and freed
+  EXPECT_EQ(h.heap->thread_delayed_free.load(), nullptr);
+  EXPECT_FALSE(in_queue(h.heap->pages[mi::BIN_FULL], P));
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+  mi_free(q0);
+}
+
+// --- thread-free list -------------------------------------------------------------
+
+TEST(PageThreadFree, CollectedByTheOwner) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 64; i++) blocks.push_back(mi_heap_malloc(h.heap, 64));
+  Page* pg = page_of(blocks[0]);
+  for (void* b : blocks) ASSERT_EQ(page_of(b), pg);
+  ASSERT_EQ(pg->used, 64u);
+  ASSERT_FALSE(pg->flags.x.in_full);
+
+  std::set<void*> freed;
+  for (size_t i = 0; i < blocks.size(); i += 2) freed.insert(blocks[i]);
+  std::thread([&] {
+    for (void* b : freed) mi_free(b);
+  }).join();
+  // they wait on the page's thread-free list; `used` still counts them
+  EXPECT_EQ(mi::block_list_length(tf_block(pg), 1000), freed.size());
+  for (void* b : freed) EXPECT_TRUE(on_list(tf_block(pg), b));
+  EXPECT_EQ(tf_state(pg), mi::Delayed::no_delayed_free);
+  EXPECT_EQ(pg->used, 64u);
+  EXPECT_EQ(h.heap->thread_delayed_free.load(), nullptr) << "a page that is not full takes cross-thread frees itself";
+
+  // the owner collects them
+  mi::page_free_collect(pg, false);
+  EXPECT_EQ(tf_block(pg), nullptr);
+  EXPECT_EQ(pg->used, 64u - freed.size());
+  for (void* b : freed) EXPECT_TRUE(on_list(pg->free, b) || on_list(pg->local_free, b)) << b;
+  EXPECT_TRUE(mi::page_is_valid(pg));
+  for (size_t i = 1; i < blocks.size(); i += 2) mi_free(blocks[i]);
+  EXPECT_EQ(pg->used, 0u);
+}
+
+TEST(PageThreadFree, CollectedOnTheAllocationPath) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  const size_t size = 1500;  // generic path
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8; i++) blocks.push_back(mi_heap_malloc(h.heap, size));
+  Page* pg = page_of(blocks[0]);
+  // use up the page's free list so the next allocation must collect
+  while (pg->free != nullptr || pg->capacity < pg->reserved) blocks.push_back(mi_heap_malloc(h.heap, size));
+  ASSERT_EQ(pg->used, pg->reserved);
+  void* victim = blocks[2];
+  std::thread([&] { mi_free(victim); }).join();
+  ASSERT_EQ(tf_block(pg), victim);
+  void* p = mi_heap_malloc(h.heap, size);
+  EXPECT_EQ(p, victim) << "the owner took the block back from the thread-free list";
+  EXPECT_EQ(tf_block(pg), nullptr);
+  blocks[2] = p;
+  for (void* b : blocks) mi_free(b);
+}
+
+// --- retire --------------------------------------------------------------------------
+
+TEST(PageRetire, OnlyPageOfABinIsKeptThenFreed) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  const size_t size = 1100;
+  const size_t bin = mi::bin_of_size(size);
+  const int64_t kept0 = h.heap->tld->stats.pages_retired_kept;
+  void* p = mi_heap_malloc(h.heap, size);
+  Page* pg = page_of(p);
+  mi_free(p);
+  // kept: still in its queue, empty, with a grace period
+  EXPECT_EQ(h.heap->pages[bin].first, pg);
+  EXPECT_TRUE(pg->segment_in_use);
+  EXPECT_EQ(pg->used, 0u);
+  EXPECT_EQ(pg->retire_expire, 16u);
+  EXPECT_EQ(h.heap->tld->stats.pages_retired_kept, kept0 + 1);
+  // allocating again reuses it (no new page)
+  void* p2 = mi_heap_malloc(h.heap, size);
+  EXPECT_EQ(page_of(p2), pg);
+  EXPECT_EQ(pg->retire_expire, 0u);
+  mi_free(p2);
+  ASSERT_EQ(pg->retire_expire, 16u);
+
+  // Each search that needs a fresh page (here: sizes of bins this heap has
+  // not used) counts down the grace period; after 16 the page is freed.
+  std::vector<void*> others;
+  size_t b = bin + 1;
+  for (int k = 1; k <= 16; k++, b++) {
+    void* o = mi_heap_malloc(h.heap, mi::bin_block_sizes[b]);
+    ASSERT_NE(o, nullptr);
+    others.push_back(o);
+    if (k < 16) {
+      ASSERT_EQ(h.heap->pages[bin].first, pg) << "freed after " << k << " searches";
+      EXPECT_EQ(pg->retire_expire, 16u - k);
+    } else {
+      EXPECT_EQ(h.heap->pages[bin].first, nullptr) << "still kept after 16 searches";
+    }
+  }
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+  for (void* o : others) mi_free(o);
+}
+
+TEST(PageRetire, MediumPagesAreKeptFourSearches) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  const size_t size = 40 * KiB;
+  const size_t bin = mi::bin_of_size(size);
+  void* p = mi_heap_malloc(h.heap, size);
+  Page* pg = page_of(p);
+  mi_free(p);
+  EXPECT_EQ(h.heap->pages[bin].first, pg);
+  EXPECT_EQ(pg->retire_expire, 4u);
+}
+
+TEST(PageRetire, NotKeptWhenTheBinHasOtherPages) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  const size_t size = 4000;
+  const size_t bin = mi::bin_of_size(size);
+  Page* P = nullptr;
+  std::vector<void*> pblocks = fill_page(h.heap, size, &P);
+  void* q = mi_heap_malloc(h.heap, size);  // a second page
+  Page* Q = page_of(q);
+  ASSERT_NE(Q, P);
+  ASSERT_TRUE(P->flags.x.in_full);
+  mi_free(pblocks[0]);  // P back in the bin, behind Q
+  pblocks[0] = nullptr;
+  ASSERT_EQ(h.heap->pages[bin].first, Q);
+  ASSERT_EQ(h.heap->pages[bin].last, P);
+  const int64_t pages0 = mi::stats_global.pages.current.load();
+  mi_free(q);  // Q empty, but not the bin's only page: freed at once
+  EXPECT_FALSE(in_queue(h.heap->pages[bin], Q));
+  EXPECT_EQ(h.heap->pages[bin].first, P);
+  EXPECT_EQ(mi::stats_global.pages.current.load(), pages0 - 1);
+  for (void* b : pblocks) mi_free(b);
+}
+
+TEST(PageRetire, CollectFreesKeptPages) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  void* p = mi_heap_malloc(h.heap, 700);
+  Page* pg = page_of(p);
+  const size_t bin = mi::bin_of_size(700);
+  mi_free(p);
+  ASSERT_EQ(h.heap->pages[bin].first, pg);
+  const int64_t pages0 = mi::stats_global.pages.current.load();
+  mi_heap_collect(h.heap, false);
+  EXPECT_EQ(h.heap->pages[bin].first, nullptr);
+  EXPECT_EQ(h.heap->page_count, 0u);
+  EXPECT_EQ(mi::stats_global.pages.current.load(), pages0 - 1);
+  EXPECT_EQ(h.heap->pages_free_direct[mi::wsize_of(700)], &mi::page_empty);
+}
+
+// --- zeroed memory ------------------------------------------------------------------
+
+TEST(PageZero, CallocOfFreshAndReusedMemoryIsZero) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  for (size_t size : {size_t{8}, size_t{24}, size_t{100}, size_t{1024}, size_t{3000}, size_t{20000}, size_t{200000},
+                      size_t{3 * 1024 * KiB}}) {
+    SCOPED_TRACE(size);
+    // fresh
+    std::vector<uint8_t*> fresh;
+    for (int i = 0; i < 4; i++) {
+      uint8_t* p = static_cast<uint8_t*>(mi_heap_calloc(h.heap, 1, size));
+      ASSERT_NE(p, nullptr);
+      ASSERT_TRUE(all_zero(p, size));
+      fresh.push_back(p);
+    }
+    // dirtied, freed, and allocated again zeroed
+    for (uint8_t* p : fresh) memset(p, 0xee, mi_usable_size(p));
+    for (uint8_t* p : fresh) mi_free(p);
+    for (int i = 0; i < 4; i++) {
+      uint8_t* p = static_cast<uint8_t*>(mi_heap_zalloc(h.heap, size));
+      ASSERT_NE(p, nullptr);
+      ASSERT_TRUE(all_zero(p, size));
+      fresh[static_cast<size_t>(i)] = p;
+    }
+    for (uint8_t* p : fresh) mi_free(p);
+  }
+}
+
+TEST(PageZero, FreshPagesKnowTheyAreZero) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  // a size class this process has not used: a fresh page from fresh memory
+  uint8_t* p = static_cast<uint8_t*>(mi_heap_calloc(h.heap, 1, 14000));
+  ASSERT_NE(p, nullptr);
+  Page* pg = page_of(p);
+  if (pg->is_zero_init) {
+    EXPECT_TRUE(pg->free_is_zero || pg->free == nullptr);
+  }
+  EXPECT_TRUE(all_zero(p, 14000));
+  mi_free(p);
+}
+
+// --- aligned (interior) pointers -------------------------------------------------------
+
+TEST(PageAligned, InteriorPointersAreUnaligned) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  std::vector<void*> ps;
+  for (int i = 0; i < 20; i++) {
+    void* p = mi_heap_malloc_aligned(h.heap, 100, 256);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 256, 0u);
+    Page* pg = page_of(p);
+    mi::Block* b = mi::page_ptr_unalign(pg, p);
+    EXPECT_LE(reinterpret_cast<uint8_t*>(b), static_cast<uint8_t*>(p));
+    EXPECT_EQ((reinterpret_cast<uint8_t*>(b) - pg->page_start) % pg->block_size, 0u);
+    EXPECT_LT(static_cast<uint8_t*>(p) - reinterpret_cast<uint8_t*>(b), static_cast<long>(pg->block_size));
+    EXPECT_GE(mi_usable_size(p), 100u);
+    ps.push_back(p);
+  }
+  Page* pg = page_of(ps[0]);
+  const uint32_t used = pg->used;
+  EXPECT_TRUE(pg->flags.x.has_aligned || reinterpret_cast<uintptr_t>(pg->page_start) % 256 == 0);
+  mi_free(ps[0]);
+  EXPECT_EQ(pg->used, used - 1);
+  for (size_t i = 1; i < ps.size(); i++) mi_free(ps[i]);
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+}
+
+// --- huge pages freed by another thread --------------------------------------------------
+
+TEST(PageHuge, FreedByAnotherThreadThroughTheDelayedList) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  const size_t size = 9 * 1024 * KiB;
+  uint8_t* p = static_cast<uint8_t*>(mi_heap_malloc(h.heap, size));
+  ASSERT_NE(p, nullptr);
+  memset(p, 0x42, size);
+  mi::Segment* s = mi::segmap_segment_of(p);
+  Page* pg = &s->pages[0];
+  EXPECT_TRUE(pg->flags.x.in_full) << "a huge page has one block: it is full at once";
+  EXPECT_TRUE(in_queue(h.heap->pages[mi::BIN_FULL], pg));
+  std::thread([&] { mi_free(p); }).join();
+  EXPECT_EQ(h.heap->thread_delayed_free.load(), reinterpret_cast<mi::Block*>(p));
+  EXPECT_EQ(mi::segmap_segment_of(p), s) << "the owner frees the segment, not the other thread";
+  mi_heap_collect(h.heap, false);
+  EXPECT_EQ(mi::segmap_segment_of(p), nullptr) << "the owner's collect did not free the huge segment";
+  EXPECT_EQ(h.heap->page_count, 0u);
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+}
+
+// --- large blocks growing in place (realloc) ---------------------------------------
+
+// A heap in an exclusive arena: its large segment holds only the test's pages.
+struct ArenaHeap {
+  mi_heap_t* heap = nullptr;
+  ArenaHeap() {
+    mi_arena_id_t id = 0;
+    if (mi_reserve_os_memory_ex(32u << 20, true, false, true, &id) == 0) heap = mi_heap_new_in_arena(id);
+  }
+  ~ArenaHeap() {
+    if (heap != nullptr) {
+      mi_heap_collect(heap, true);
+      mi_heap_delete(heap);
+    }
+  }
+};
+
+uint64_t span_mask(const Page* pg) {
+  return ((pg->slice_count >= 64) ? ~uint64_t{0} : ((uint64_t{1} << pg->slice_count) - 1)) << pg->segment_idx;
+}
+
+TEST(PageGrow, LargeBlockGrowsIntoFreeSlices) {
+  ArenaHeap a;
+  ASSERT_NE(a.heap, nullptr);
+  const size_t old_size = 200 * KiB, new_size = 700 * KiB;
+  uint8_t* p = static_cast<uint8_t*>(mi_heap_malloc(a.heap, old_size));
+  ASSERT_NE(p, nullptr);
+  for (size_t i = 0; i < old_size; i++) p[i] = static_cast<uint8_t>(i * 7);
+  Page* pg = page_of(p);
+  mi::Segment* s = mi::segmap_segment_of(p);
+  ASSERT_EQ(s->page_kind, mi::PageKind::large);
+  const size_t n_old = pg->slice_count;
+  const size_t old_usable = mi_usable_size(p);
+
+  uint8_t* q = static_cast<uint8_t*>(mi_heap_realloc(a.heap, p, new_size));
+  ASSERT_EQ(q, p) << "the slices after the block are free: it grows in place";
+  EXPECT_EQ(pg->block_size, mi::good_block_size(new_size));
+  EXPECT_EQ(mi_usable_size(p), mi::good_block_size(new_size));
+  EXPECT_GT(pg->slice_count, n_old);
+  const size_t offset = static_cast<size_t>(pg->page_start - (reinterpret_cast<uint8_t*>(s) + pg->segment_idx * mi::SMALL_PAGE_SIZE));
+  EXPECT_EQ(pg->slice_count, (offset + pg->block_size + mi::SMALL_PAGE_SIZE - 1) / mi::SMALL_PAGE_SIZE);
+  EXPECT_EQ(s->free_mask & span_mask(pg), 0u) << "the new slices are taken";
+  for (size_t k = 1; k < pg->slice_count; k++) {
+    EXPECT_EQ(s->pages[pg->segment_idx + k].slice_offset, k);
+    EXPECT_EQ(s->pages[pg->segment_idx + k].flags.full_aligned, 1u);
+  }
+  for (size_t off = 0; off < new_size; off += 32 * KiB) EXPECT_EQ(mi::segment_page_of(s, p + off), pg) << off;
+  EXPECT_EQ(pg->reserved, 1u);
+  EXPECT_EQ(pg->used, 1u);
+  EXPECT_TRUE(mi::segment_is_valid(s));
+  EXPECT_TRUE(mi::page_is_valid(pg));
+  EXPECT_TRUE(mi::heap_is_valid(a.heap));
+  EXPECT_TRUE(in_queue(a.heap->pages[mi::BIN_FULL], pg)) << "a grown page (one block, in use) is in the full queue";
+  for (size_t i = 0; i < old_size; i++) ASSERT_EQ(p[i], static_cast<uint8_t>(i * 7)) << i;
+  memset(p + old_usable, 0x3c, new_size - old_usable);  // the new part is usable
+
+  // freeing gives every slice back
+  mi_free(p);
+  EXPECT_TRUE(mi::heap_is_valid(a.heap));
+  void* again = mi_heap_malloc(a.heap, 1900 * KiB);  // needs nearly the whole segment
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(mi::segmap_segment_of(again), s) << "the grown page's slices were not all freed";
+  mi_free(again);
+}
+
+TEST(PageGrow, RezallocZeroesTheGrownPart) {
+  ArenaHeap a;
+  ASSERT_NE(a.heap, nullptr);
+  uint8_t* p = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 150 * KiB));
+  ASSERT_NE(p, nullptr);
+  memset(p, 0xff, mi_usable_size(p));
+  const size_t old_usable = mi_usable_size(p);
+  // dirty the slices the block will grow into
+  uint8_t* d = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 500 * KiB));
+  ASSERT_NE(d, nullptr);
+  memset(d, 0xee, 500 * KiB);
+  mi_free(d);
+  uint8_t* q = static_cast<uint8_t*>(mi_heap_rezalloc(a.heap, p, 600 * KiB));
+  ASSERT_EQ(q, p);
+  for (size_t i = 0; i < old_usable; i += 997) ASSERT_EQ(p[i], 0xff) << i;
+  for (size_t i = old_usable; i < mi_usable_size(p); i++) ASSERT_EQ(p[i], 0) << i;
+  mi_free(p);
+}
+
+TEST(PageGrow, MovesWhenTheNextSlicesAreTaken) {
+  ArenaHeap a;
+  ASSERT_NE(a.heap, nullptr);
+  uint8_t* p = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 200 * KiB));
+  uint8_t* blocker = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 200 * KiB));
+  ASSERT_NE(p, nullptr);
+  ASSERT_NE(blocker, nullptr);
+  ASSERT_EQ(page_of(blocker)->segment_idx, page_of(p)->segment_idx + page_of(p)->slice_count);
+  memset(p, 0x21, 200 * KiB);
+  const size_t new_size = 500 * KiB;
+  uint8_t* q = static_cast<uint8_t*>(mi_heap_realloc(a.heap, p, new_size));
+  ASSERT_NE(q, nullptr);
+  EXPECT_NE(q, p);
+  for (size_t i = 0; i < 200 * KiB; i += 101) ASSERT_EQ(q[i], 0x21) << i;
+  // a growing realloc leaves an eighth of room for the next step
+  EXPECT_GE(mi_usable_size(q), new_size + new_size / 8);
+  EXPECT_TRUE(mi::heap_is_valid(a.heap));
+  mi_free(q);
+  mi_free(blocker);
+}
+
+TEST(PageGrow, OnlyTheOwnerGrowsInPlace) {
+  ArenaHeap a;
+  ASSERT_NE(a.heap, nullptr);
+  uint8_t* p = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 200 * KiB));
+  ASSERT_NE(p, nullptr);
+  Page* pg = page_of(p);
+  memset(p, 0x19, 200 * KiB);
+  // realloc from another thread must not touch the owner's segment: it moves
+  void* moved = nullptr;
+  std::thread([&] { moved = mi_realloc(p, 400 * KiB); }).join();
+  ASSERT_NE(moved, nullptr);
+  EXPECT_NE(moved, static_cast<void*>(p));
+  EXPECT_NE(pg->block_size, mi::good_block_size(400 * KiB)) << "another thread changed the owner's page";
+  for (size_t i = 0; i < 200 * KiB; i += 97) ASSERT_EQ(static_cast<uint8_t*>(moved)[i], 0x19) << i;
+  mi_free(moved);
+  mi_heap_collect(a.heap, false);
+  EXPECT_TRUE(mi::heap_is_valid(a.heap));
+}
+
+}  // namespace

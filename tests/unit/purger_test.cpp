@@ -1,0 +1,166 @@
+// Unit tests of lib/arena/purger: the background purge thread (option
+// purge_thread) returns freed arena memory of an idle process — one that
+// makes no allocator call — after the purge delay, and comes back in a fork()
+// child. The option is read at start-up, so the thread is tested in child
+// processes (unit_util.h); this process, without it, is the control.
+#include "arena/purger.h"
+
+#include <gtest/gtest.h>
+#include <mimalloc.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "arena/arena.h"
+#include "common/options.h"
+#include "os/os.h"
+#include "unit_util.h"
+
+namespace {
+
+constexpr size_t MiB = 1024 * 1024;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, nullptr);
+}
+
+// Threads of this process, from /proc/self/status (no allocation).
+int thread_count() {
+  char buf[4096];
+  if (mi::os_read_file("/proc/self/status", buf, sizeof(buf)) <= 0) return -1;
+  const char* t = strstr(buf, "Threads:");
+  return (t != nullptr) ? atoi(t + 8) : -1;
+}
+
+// Frees a touched huge block and, making no allocator call, waits for its
+// memory to leave the resident set. Returns ms from the free to the purge,
+// or -1 if it stayed resident for `limit_ms`.
+int64_t idle_purge_time(size_t size, int64_t limit_ms) {
+  uint8_t* p = static_cast<uint8_t*>(mi_malloc(size));
+  if (p == nullptr) return -2;
+  memset(p, 0x5a, size);
+  const uint8_t* range = p + 64 * 1024;  // (past the header and the free-list link)
+  const size_t len = size - 128 * 1024;
+  size_t total = 0;
+  if (unit::resident_pages(range, len, &total) != total) return -3;
+  const int64_t t0 = now_ms();
+  mi_free(p);
+  for (;;) {
+    const int64_t t = now_ms();
+    if (unit::resident_pages(range, len) == 0) return t - t0;
+    if (t - t0 > limit_ms) return -1;
+    sleep_ms(2);
+  }
+}
+
+// --- without the thread (this process) ----------------------------------------------
+
+TEST(Purger, OffByDefault) {
+  EXPECT_FALSE(mi_option_is_enabled(mi_option_purge_thread));
+  EXPECT_FALSE(mi::purger_running());
+  mi::purger_poll();  // nothing to restart
+  EXPECT_FALSE(mi::purger_running());
+}
+
+TEST(Purger, WithoutTheThreadAnIdleProcessKeepsFreedMemory) {
+  // The control: with no allocator call after the free, nothing purges.
+  const long delay = mi::option_get(mi_option_purge_delay), mult = mi::option_get(mi_option_arena_purge_mult);
+  const mi::OptionSource sd = mi::option_source(mi_option_purge_delay, nullptr, nullptr);
+  const mi::OptionSource sm = mi::option_source(mi_option_arena_purge_mult, nullptr, nullptr);
+  mi_collect(true);
+  mi_option_set(mi_option_purge_delay, 10);
+  mi_option_set(mi_option_arena_purge_mult, 1);
+  const int64_t t = idle_purge_time(6 * MiB, 150);
+  EXPECT_EQ(t, -1) << "purged after " << t << " ms with no purge thread and no allocator call";
+  mi_collect(true);  // (purges it now)
+  mi::option_set_from(mi_option_purge_delay, delay, sd, nullptr, 0);
+  mi::option_set_from(mi_option_arena_purge_mult, mult, sm, nullptr, 0);
+}
+
+// --- with the thread (child processes) ----------------------------------------------
+
+// MIMALLOC_PURGE_THREAD=1, MIMALLOC_PURGE_DELAY=20, MIMALLOC_ARENA_PURGE_MULT=1
+TEST(PurgerChild, DISABLED_IdleProcessIsPurged) {
+  ASSERT_TRUE(mi_option_is_enabled(mi_option_purge_thread));
+  EXPECT_TRUE(mi::purger_running());
+  EXPECT_EQ(thread_count(), 2) << "the main thread and the purge thread";
+  const int64_t t = idle_purge_time(6 * MiB, 5000);
+  EXPECT_GE(t, 0) << "freed memory of an idle process was not purged within 5 s";
+  EXPECT_GE(t, 19) << "purged before the 20 ms delay";
+}
+
+TEST(PurgerThread, IdleProcessIsPurged) {
+  unit::ChildResult r = unit::run_child("PurgerChild.DISABLED_IdleProcessIsPurged",
+                                        {"MIMALLOC_PURGE_THREAD=1", "MIMALLOC_PURGE_DELAY=20", "MIMALLOC_ARENA_PURGE_MULT=1"});
+  EXPECT_EQ(r.status, 0) << r.describe();
+}
+
+// MIMALLOC_PURGE_DELAY=-1 with the thread: it never purges.
+TEST(PurgerChild, DISABLED_NeverPurgesWithDelayMinusOne) {
+  EXPECT_TRUE(mi::purger_running());
+  const int64_t t = idle_purge_time(6 * MiB, 150);
+  EXPECT_EQ(t, -1) << "purged after " << t << " ms although purge_delay is -1";
+}
+
+TEST(PurgerThread, NeverPurgesWithDelayMinusOne) {
+  unit::ChildResult r = unit::run_child("PurgerChild.DISABLED_NeverPurgesWithDelayMinusOne",
+                                        {"MIMALLOC_PURGE_THREAD=1", "MIMALLOC_PURGE_DELAY=-1"});
+  EXPECT_EQ(r.status, 0) << r.describe();
+}
+
+// The thread does not survive fork(): the child's first allocator slow paths
+// start a new one, which then purges the child's freed memory.
+TEST(PurgerChild, DISABLED_RestartsAfterFork) {
+  ASSERT_TRUE(mi::purger_running());
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // the forked process: report by exit code (no gtest here)
+    int code = 0;
+    if (thread_count() != 1) code |= 1;
+    if (mi::purger_running()) code |= 2;  // the thread did not come along
+    // allocator slow paths (sizes beyond the direct table take it every time)
+    void* ps[64];
+    for (int i = 0; i < 64; i++) ps[i] = mi_malloc(2000 + static_cast<size_t>(i) * 16);
+    for (int i = 0; i < 64; i++) mi_free(ps[i]);
+    if (!mi::purger_running()) code |= 4;
+    if (thread_count() != 2) code |= 8;
+    const int64_t t = idle_purge_time(6 * MiB, 5000);
+    if (t < 0) code |= 16;
+    else if (t < 19) code |= 32;
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  const int code = WEXITSTATUS(status);
+  EXPECT_EQ(code & 1, 0) << "the fork child has more than one thread at first";
+  EXPECT_EQ(code & 2, 0) << "the fork child believes the purge thread runs";
+  EXPECT_EQ(code & 4, 0) << "the fork child's slow paths did not restart the purge thread";
+  EXPECT_EQ(code & 8, 0) << "no purge thread in the fork child";
+  EXPECT_EQ(code & 16, 0) << "the fork child's freed memory was not purged while idle";
+  EXPECT_EQ(code & 32, 0) << "the fork child purged before the delay";
+  // the parent's thread is unaffected
+  EXPECT_TRUE(mi::purger_running());
+}
+
+TEST(PurgerThread, RestartsAfterFork) {
+  unit::ChildResult r = unit::run_child("PurgerChild.DISABLED_RestartsAfterFork",
+                                        {"MIMALLOC_PURGE_THREAD=1", "MIMALLOC_PURGE_DELAY=20", "MIMALLOC_ARENA_PURGE_MULT=1"});
+  EXPECT_EQ(r.status, 0) << r.describe();
+}
+
+}  // namespace
