@@ -398,6 +398,16 @@ bool arena_memid_is_suitable(const MemId& memid, int req_arena_id) noexcept {
   return req_arena_id == 0;
 }
 
+void arena_memid_ids(const MemId& memid, int* arena_id, int* exclusive) noexcept {
+  *arena_id = 0;
+  *exclusive = 0;
+  if (memid.kind != MemKind::arena) return;
+  Arena* a = arena_at(memid.arena_index);
+  if (a == nullptr) return;
+  *arena_id = a->id;
+  if (a->exclusive) *exclusive = a->id;
+}
+
 bool arena_id_is_valid(int arena_id) noexcept {
   if (arena_id <= 0 || static_cast<size_t>(arena_id) > arena_count.load(std::memory_order_acquire)) return false;
   return arena_at(static_cast<size_t>(arena_id - 1)) != nullptr;

@@ -43,6 +43,9 @@ int64_t arenas_next_purge_in_ms() noexcept;
 // Is the memory id usable by a heap that asks for `req_arena_id`?
 bool arena_memid_is_suitable(const MemId& memid, int req_arena_id) noexcept;
 bool arena_id_is_valid(int arena_id) noexcept;
+// The public id of the memory's arena (0 for OS memory) and, if that arena is
+// exclusive, its id again in *exclusive (else 0).
+void arena_memid_ids(const MemId& memid, int* arena_id, int* exclusive) noexcept;
 bool arena_contains(const void* p) noexcept;
 
 // Start-up reservations from the options reserve_os_memory and

@@ -197,6 +197,8 @@ struct Segment {
   size_t used;       // pages in use
   size_t capacity;   // pages
   int numa_node;
+  int arena_id;         // public id of its arena (0: OS memory)
+  int exclusive_arena;  // arena_id if that arena is exclusive, else 0
   PageKind page_kind;
   // --- read on every free: keep together, just before the page table
   alignas(MI_CACHE_LINE) std::atomic<uintptr_t> thread_id;  // owner, 0 when abandoned
