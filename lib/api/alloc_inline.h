@@ -10,7 +10,7 @@
 //   push onto the page's local_free, decrement used.
 // Anything else (empty free list, other thread, full page, aligned block,
 // foreign pointer) takes one predicted branch to an out-of-line slow path.
-// Counted with callgrind: see docs/fast-path.md and tools/fastpath-count.
+// Counted with callgrind by tools/fastpath-count (instructions per free+malloc).
 #pragma once
 
 #include <string.h>
