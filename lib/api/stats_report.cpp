@@ -12,6 +12,7 @@
 #include "../heap/heap.h"
 #include "../heap/size_class.h"
 #include "../os/os.h"
+#include "../topology/topology.h"
 
 namespace mi {
 
@@ -74,6 +75,26 @@ void stats_print(mi_output_fun* out, void* arg) noexcept {
          static_cast<long long>(load(stats_global.page_searches) ? load(stats_global.page_search_steps) / load(stats_global.page_searches) : 0),
          static_cast<long long>(load(stats_global.page_searches) ? (load(stats_global.page_search_steps) * 100 / load(stats_global.page_searches)) % 100 : 0),
          static_cast<long long>(load(stats_global.pages_extended)));
+
+  // NUMA nodes
+  const Topology& topo = topology();
+  if (topo.node_count > 1 || arena_n > 0) {
+    p.line("numa nodes: %d%s\n", topo.node_count,
+           (topo.node_count > 1 && !topo.binding_possible) ? " (memory not bound: the kernel does not have these nodes)" : "");
+    p.line("  %4s %4s %12s %12s %12s %12s %6s %9s %9s %9s\n", "node", "os", "reserved", "committed", "in use", "purged",
+           "huge", "local", "remote", "fallbacks");
+    for (int n = 0; n < topo.node_count; n++) {
+      NodeArenaStats ns;
+      if (!arenas_node_stats(n, &ns)) continue;
+      char r[24], c[24], u[24], g[24], l[24], rm[24], f[24];
+      p.line("  %4d %4d %12s %12s %12s %12s %2zu/%-3zu %9s %9s %9s\n", n, topo.nodes[n].os_index,
+             format_bytes(r, sizeof(r), static_cast<int64_t>(ns.reserved)), format_bytes(c, sizeof(c), static_cast<int64_t>(ns.committed)),
+             format_bytes(u, sizeof(u), static_cast<int64_t>(ns.in_use)), format_bytes(g, sizeof(g), static_cast<int64_t>(ns.purged)),
+             ns.huge_pages_in_use, ns.huge_pages_reserved, format_count(l, sizeof(l), static_cast<int64_t>(ns.local_segments)),
+             format_count(rm, sizeof(rm), static_cast<int64_t>(ns.remote_segments)),
+             format_count(f, sizeof(f), static_cast<int64_t>(ns.fallbacks)));
+    }
+  }
 
   // allocations by size class
   int64_t total = 0;

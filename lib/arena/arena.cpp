@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "../../include/mimalloc-numa.h"
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../os/os.h"
@@ -40,6 +41,7 @@ struct Arena {
   bool accessible;       // mapped read-write and never protected (release builds): commit = accounting
   std::atomic<int64_t> purge_expire;  // 0: nothing scheduled
   std::atomic<int64_t> purge_deadline;  // the expiry is never extended past this
+  std::atomic<int64_t> purged_bytes;    // purged in total (statistics)
   BitmapField* blocks_dirty;
   BitmapField* blocks_committed;  // null: always committed (pinned)
   BitmapField* blocks_purge;      // null: never purged (pinned)
@@ -47,6 +49,14 @@ struct Arena {
 };
 
 constinit std::atomic<Arena*> arenas[ARENA_MAX_COUNT]{};
+
+// Placement counters per node (mi_numa_stats).
+struct NodeStats {
+  std::atomic<int64_t> local_segments;
+  std::atomic<int64_t> remote_segments;
+  std::atomic<int64_t> fallbacks;
+};
+constinit NodeStats node_stats[NUMA_MAX_NODES]{};
 std::atomic<size_t> arena_count{0};
 pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -88,6 +98,7 @@ void arena_purge_blocks(Arena* a, size_t idx, size_t count) {
     bool committed = bitmap_is_all_set(a->blocks_committed, a->field_count, i, 1);
     size_t j = i + 1;
     while (j < end && bitmap_is_all_set(a->blocks_committed, a->field_count, j, 1) == committed) j++;
+    a->purged_bytes.fetch_add(static_cast<int64_t>((j - i) * ARENA_BLOCK_SIZE), std::memory_order_relaxed);
     if (os_purge(block_start(a, i), (j - i) * ARENA_BLOCK_SIZE, committed)) {
       bitmap_unclaim(a->blocks_committed, a->field_count, i, j - i);
       bitmap_unclaim(a->blocks_dirty, a->field_count, i, j - i);
@@ -187,45 +198,95 @@ void* arena_try_alloc_at(Arena* a, size_t blocks, bool commit, MemId* memid) {
   return p;
 }
 
-bool arena_is_suitable(const Arena* a, int req_arena_id, int numa_node, bool allow_large, bool same_node) {
-  if (req_arena_id != 0) return a->id == req_arena_id;
-  if (a->exclusive) return false;
-  if (!allow_large && a->memid.is_large) return false;
-  if (numa_node < 0 || a->numa_node < 0) return same_node;  // unbound arenas count as local
-  return same_node ? (a->numa_node == numa_node) : (a->numa_node != numa_node);
-}
+constexpr int ANY_NODE = -2;
 
-void* arenas_try_alloc(size_t blocks, bool commit, bool allow_large, int req_arena_id, int numa_node, MemId* memid) {
+// Claims blocks in one of the arenas of `node` (any arena for ANY_NODE; also
+// unbound ones when include_unbound); huge-page (pinned) arenas first, so
+// reserved 1 GiB pages are used before regular memory.
+void* arenas_try_alloc_node(size_t blocks, bool commit, bool allow_large, int node, bool include_unbound, MemId* memid) {
   size_t count = arena_count.load(std::memory_order_acquire);
   if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
-  // local (or unbound) arenas first, then the other nodes'
   for (int pass = 0; pass < 2; pass++) {
     for (size_t i = 0; i < count; i++) {
       Arena* a = arena_at(i);
-      if (a == nullptr || !arena_is_suitable(a, req_arena_id, numa_node, allow_large, pass == 0)) continue;
+      if (a == nullptr || a->exclusive || a->is_pinned != (pass == 0)) continue;
+      if (!allow_large && a->memid.is_large) continue;
+      if (node != ANY_NODE && a->numa_node != node && !(include_unbound && a->numa_node < 0)) continue;
       void* p = arena_try_alloc_at(a, blocks, commit, memid);
       if (p != nullptr) return p;
     }
-    if (req_arena_id != 0) break;
   }
   return nullptr;
 }
 
-// Reserves a fresh arena big enough for `blocks`; returns its id or 0.
-int arena_reserve_for(size_t blocks, bool allow_large, int numa_node) {
+// Bytes of arena address space bound to a node.
+size_t node_reserved_bytes(int node) {
+  size_t total = 0;
+  size_t count = arena_count.load(std::memory_order_acquire);
+  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  for (size_t i = 0; i < count; i++) {
+    Arena* a = arena_at(i);
+    if (a != nullptr && a->numa_node == node) total += a->block_count * ARENA_BLOCK_SIZE;
+  }
+  return total;
+}
+
+// How much a new arena on `node` may reserve (at least `need` bytes), or 0
+// when the node cannot give memory: its size (from the topology) is used up
+// by our arenas, or (with real binding) the kernel reports too little free.
+size_t node_room(int node, size_t want, size_t need) {
+  const Topology& t = topology();
+  if (t.node_count <= 1 || node < 0) return want;
+  size_t room = want;
+  uint64_t total = t.nodes[node].memory_bytes;
+  if (total > 0) {
+    size_t used = node_reserved_bytes(node);
+    size_t left = (total > used) ? static_cast<size_t>(total - used) : 0;
+    if (left < room) room = align_down(left, ARENA_BLOCK_SIZE);
+  }
+  if (t.binding_possible && option_get(mi_option_numa_bind) != 0) {
+    int64_t free_bytes = os_numa_node_free(t.nodes[node].os_index);
+    // leave the kernel some slack on the node
+    if (free_bytes >= 0) {
+      size_t usable = (free_bytes > static_cast<int64_t>(64 * MiB)) ? static_cast<size_t>(free_bytes) - 64 * MiB : 0;
+      if (usable < room) room = align_down(usable, ARENA_BLOCK_SIZE);
+    }
+  }
+  return (room >= need) ? room : 0;
+}
+
+// Reserves a fresh arena on `node` (-1: unbound) big enough for `blocks`;
+// returns its id or 0.
+int arena_reserve_for(size_t blocks, bool allow_large, int node) {
   size_t reserve = option_get_size(mi_option_arena_reserve);
   if (reserve == 0) return 0;
   size_t count = arena_count.load(std::memory_order_relaxed);
   // grow the reservation as the number of arenas grows (mimalloc does the same)
   if (count >= 8 && count <= 128) reserve = (size_t{1} << (count / 8)) * reserve;
   reserve = align_up(reserve, ARENA_BLOCK_SIZE);
-  if (reserve < blocks * ARENA_BLOCK_SIZE) reserve = align_up(blocks * ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE);
+  const size_t need = blocks * ARENA_BLOCK_SIZE;
+  if (reserve < need) reserve = need;
+  reserve = node_room(node, reserve, need);
+  if (reserve == 0) return 0;
   long eager = option_get(mi_option_arena_eager_commit);
   bool commit = (eager == 1) || (eager == 2 && os_has_overcommit());
   MemId memid;
   void* p = os_alloc_aligned(reserve, ARENA_BLOCK_SIZE, commit, allow_large, &memid, MI_DEBUG != 0);
   if (p == nullptr) return 0;
-  int id = arena_add(p, reserve, memid.initially_committed, memid.is_pinned, memid.initially_zero, numa_node, false, memid,
+  const Topology& t = topology();
+  long policy = option_get(mi_option_numa_bind);
+  if (node >= 0 && t.node_count > 1 && policy != 0) {
+    if (t.binding_possible) {
+      // bind before anything touches it
+      os_numa_bind(p, reserve, t.nodes[node].os_index, static_cast<int>(policy));
+    } else if (once(Once::numa_no_binding)) {
+      verbose_message("numa: the topology has %d nodes but the kernel does not have them all: memory is not bound "
+                      "(arenas are still kept per node)",
+                      t.node_count);
+    }
+  }
+  memid.numa_node = node;
+  int id = arena_add(p, reserve, memid.initially_committed, memid.is_pinned, memid.initially_zero, node, false, memid,
                      memid.is_accessible);
   if (id == 0) os_free(p, reserve, memid);
   return id;
@@ -302,35 +363,89 @@ void arena_try_purge(Arena* a, int64_t now, bool force) {
 
 }  // namespace
 
+namespace {
+
+// Claims blocks of one node: its arenas, else a new arena on it (under the
+// reservation lock, so two threads do not both reserve).
+void* arena_alloc_on_node(size_t blocks, bool commit, bool allow_large, int node, bool include_unbound, MemId* memid) {
+  void* p = arenas_try_alloc_node(blocks, commit, allow_large, node, include_unbound, memid);
+  if (p != nullptr || option_is_enabled(mi_option_disallow_os_alloc)) return p;
+  pthread_mutex_lock(&reserve_lock);
+  p = arenas_try_alloc_node(blocks, commit, allow_large, node, include_unbound, memid);
+  if (p == nullptr) {
+    int id = arena_reserve_for(blocks, allow_large, node == ANY_NODE ? -1 : node);
+    if (id != 0) p = arena_try_alloc_at(arena_at(static_cast<size_t>(id - 1)), blocks, commit, memid);
+  }
+  pthread_mutex_unlock(&reserve_lock);
+  return p;
+}
+
+void note_placement(int home, int got) {
+  if (home < 0 || home >= NUMA_MAX_NODES) return;
+  if (got == home || got < 0) node_stats[home].local_segments.fetch_add(1, std::memory_order_relaxed);
+  else node_stats[home].remote_segments.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, int req_arena_id, int numa_node,
                   MemId* memid) noexcept {
   *memid = MemId{};
   memid->numa_node = -1;
   size = align_up(size, ARENA_BLOCK_SIZE);
-  const bool use_arenas = req_arena_id != 0 || !option_is_enabled(mi_option_disallow_arena_alloc);
-  if (use_arenas && size <= ARENA_MAX_OBJ_SIZE && alignment <= ARENA_BLOCK_SIZE) {
-    size_t blocks = size / ARENA_BLOCK_SIZE;
-    void* p = arenas_try_alloc(blocks, commit, allow_large, req_arena_id, numa_node, memid);
-    if (p != nullptr) return p;
-    if (req_arena_id == 0 && !option_is_enabled(mi_option_disallow_os_alloc)) {
-      // All arenas are full: reserve another one (under a lock, so two
-      // threads do not both reserve), then try again.
-      pthread_mutex_lock(&reserve_lock);
-      p = arenas_try_alloc(blocks, commit, allow_large, req_arena_id, numa_node, memid);
-      if (p == nullptr) {
-        int id = arena_reserve_for(blocks, allow_large, numa_node);
-        if (id != 0) p = arena_try_alloc_at(arena_at(static_cast<size_t>(id - 1)), blocks, commit, memid);
-      }
-      pthread_mutex_unlock(&reserve_lock);
+  const size_t blocks = size / ARENA_BLOCK_SIZE;
+  const bool fits_arena = size <= ARENA_MAX_OBJ_SIZE && alignment <= ARENA_BLOCK_SIZE;
+  if (req_arena_id != 0) {  // a heap bound to an arena never spills
+    if (!fits_arena || !arena_id_is_valid(req_arena_id)) return nullptr;
+    return arena_try_alloc_at(arena_at(static_cast<size_t>(req_arena_id - 1)), blocks, commit, memid);
+  }
+  const Topology& t = topology();
+  const int home = (t.node_count <= 1) ? -1 : ((numa_node >= 0 && numa_node < t.node_count) ? numa_node : numa_current_node());
+  if (fits_arena && !option_is_enabled(mi_option_disallow_arena_alloc)) {
+    if (home < 0) {
+      // one node: any arena
+      void* p = arena_alloc_on_node(blocks, commit, allow_large, ANY_NODE, true, memid);
       if (p != nullptr) return p;
+    } else {
+      // The home node first (with unbound arenas), then the others nearest
+      // first by distance: a thread's memory stays as close as it can be.
+      for (int k = 0; k < t.node_count; k++) {
+        int node = t.fallback[home][k];
+        if (node < 0) break;
+        void* p = arena_alloc_on_node(blocks, commit, allow_large, node, k == 0, memid);
+        if (p != nullptr) {
+          note_placement(home, node);
+          return p;
+        }
+        if (k == 0) {
+          node_stats[home].fallbacks.fetch_add(1, std::memory_order_relaxed);
+          if (once(Once::numa_fallback)) {
+            int next = (t.node_count > 1) ? t.fallback[home][1] : -1;
+            warning_message("numa: node %d cannot give more memory; allocating on the nearest other node (%d, distance %d). "
+                            "Further fallbacks are counted in the statistics (mi_numa_stats) without a warning",
+                            home, next, next >= 0 ? t.distance[home][next] : 0);
+          }
+        }
+      }
     }
   }
-  if (req_arena_id != 0) return nullptr;  // a heap bound to an arena never spills
   if (option_is_enabled(mi_option_disallow_os_alloc)) {
     error_message(ENOMEM, "out of arena memory for %zu bytes and disallow_os_alloc forbids OS memory", size);
     return nullptr;
   }
-  return os_alloc_aligned(size, alignment < ARENA_BLOCK_SIZE ? ARENA_BLOCK_SIZE : alignment, commit, allow_large, memid);
+  // Plain OS memory: too big for an arena, or no arena could take it. Bound
+  // to the home node when that is possible.
+  void* p = os_alloc_aligned(size, alignment < ARENA_BLOCK_SIZE ? ARENA_BLOCK_SIZE : alignment, commit, allow_large, memid);
+  if (p != nullptr && home >= 0) {
+    long policy = option_get(mi_option_numa_bind);
+    // (not when it fits an arena: then every node's arenas were full)
+    if (t.binding_possible && policy != 0 && !fits_arena) {
+      os_numa_bind(p, size, t.nodes[home].os_index, static_cast<int>(policy));
+      memid->numa_node = home;
+    }
+    note_placement(home, memid->numa_node);
+  }
+  return p;
 }
 
 void arena_free(void* p, size_t size, size_t committed_size, const MemId& memid) noexcept {
@@ -446,6 +561,35 @@ void arenas_stats(size_t* count_out, size_t* reserved, size_t* in_use, size_t* h
   }
 }
 
+bool arenas_node_stats(int node, NodeArenaStats* out) noexcept {
+  const Topology& t = topology();
+  if (node < 0 || node >= t.node_count || out == nullptr) return false;
+  *out = NodeArenaStats{};
+  size_t count = arena_count.load(std::memory_order_acquire);
+  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  for (size_t i = 0; i < count; i++) {
+    Arena* a = arena_at(i);
+    // unbound arenas count for node 0 on a single-node machine
+    if (a == nullptr || !(a->numa_node == node || (t.node_count == 1 && a->numa_node < 0))) continue;
+    size_t tail = a->field_count * BITMAP_FIELD_BITS - a->block_count;
+    size_t inuse = (bitmap_count_set(a->blocks_inuse, a->field_count) - tail) * ARENA_BLOCK_SIZE;
+    size_t bytes = a->block_count * ARENA_BLOCK_SIZE;
+    out->reserved += bytes;
+    out->in_use += inuse;
+    out->committed += (a->blocks_committed == nullptr) ? bytes
+                                                       : bitmap_count_set(a->blocks_committed, a->field_count) * ARENA_BLOCK_SIZE;
+    out->purged += static_cast<size_t>(a->purged_bytes.load(std::memory_order_relaxed));
+    if (a->is_pinned && a->memid.is_large && bytes % HUGE_OS_PAGE_SIZE == 0) {
+      out->huge_pages_reserved += bytes / HUGE_OS_PAGE_SIZE;
+      out->huge_pages_in_use += divide_up(inuse, HUGE_OS_PAGE_SIZE);
+    }
+  }
+  out->local_segments = static_cast<size_t>(node_stats[node].local_segments.load(std::memory_order_relaxed));
+  out->remote_segments = static_cast<size_t>(node_stats[node].remote_segments.load(std::memory_order_relaxed));
+  out->fallbacks = static_cast<size_t>(node_stats[node].fallbacks.load(std::memory_order_relaxed));
+  return true;
+}
+
 void arenas_fork_prepare() noexcept { pthread_mutex_lock(&reserve_lock); }
 void arenas_fork_parent() noexcept { pthread_mutex_unlock(&reserve_lock); }
 void arenas_fork_child() noexcept {
@@ -472,7 +616,14 @@ size_t reserve_huge_pages_at(size_t pages, int numa_node, size_t timeout_ms, boo
   if (pages == 0) return 0;
   size_t mapped = 0;
   MemId memid;
-  void* p = os_alloc_huge_pages(pages, static_cast<int64_t>(timeout_ms), &mapped, &memid);
+  const Topology& t = topology();
+  int os_node = -1;
+  int policy = static_cast<int>(option_get(mi_option_numa_bind));
+  if (numa_node >= 0 && numa_node < t.node_count && t.binding_possible && policy != 0) {
+    os_node = t.nodes[numa_node].os_index;
+    policy = 2;  // 1 GiB pages are bound strictly: each is reserved where it is asked for
+  }
+  void* p = os_alloc_huge_pages(pages, static_cast<int64_t>(timeout_ms), &mapped, &memid, os_node, policy);
   if (p == nullptr || mapped == 0) return 0;
   memid.numa_node = numa_node;
   int id = arena_add(p, mapped * HUGE_OS_PAGE_SIZE, true, true, true, numa_node, exclusive, memid, true);
@@ -654,6 +805,23 @@ int mi_reserve_huge_os_pages(size_t pages, double max_secs, size_t* pages_reserv
   size_t got = reserve_huge_pages_at(pages, -1, static_cast<size_t>(max_secs * 1000.0), false, nullptr);
   if (pages_reserved != nullptr) *pages_reserved = got;
   return (got == 0 && pages > 0) ? ENOMEM : 0;
+}
+
+int mi_numa_stats(int node, mi_numa_stats_t* stats) mi_attr_noexcept {
+  NodeArenaStats s;
+  if (stats == nullptr || !arenas_node_stats(node, &s)) return EINVAL;
+  stats->node = node;
+  stats->os_index = topology().nodes[node].os_index;
+  stats->reserved = s.reserved;
+  stats->committed = s.committed;
+  stats->in_use = s.in_use;
+  stats->purged = s.purged;
+  stats->huge_pages_reserved = s.huge_pages_reserved;
+  stats->huge_pages_in_use = s.huge_pages_in_use;
+  stats->local_segments = s.local_segments;
+  stats->remote_segments = s.remote_segments;
+  stats->fallbacks = s.fallbacks;
+  return 0;
 }
 
 void mi_debug_show_arenas(bool show_inuse, bool show_abandoned, bool show_purge) mi_attr_noexcept {

@@ -54,6 +54,14 @@ void arenas_init_reserve() noexcept;
 // Releases every arena we reserved (destroy_on_exit).
 void arenas_unsafe_destroy_all() noexcept;
 
+// Per-node arena statistics (mi_numa_stats): bytes and event counts.
+struct NodeArenaStats {
+  size_t reserved, committed, in_use, purged;
+  size_t huge_pages_reserved, huge_pages_in_use;
+  size_t local_segments, remote_segments, fallbacks;
+};
+bool arenas_node_stats(int node, NodeArenaStats* out) noexcept;
+
 // fork(): the reservation lock is held across fork.
 void arenas_fork_prepare() noexcept;
 void arenas_fork_parent() noexcept;

@@ -285,11 +285,14 @@ struct mi_heap_s {
 
 namespace mi {
 
+constexpr int TLD_NODE_HEAPS = 64;  // = NUMA_MAX_NODES
+
 struct Tld {
   uint64_t heartbeat;   // generic-path calls (passed to deferred-free callbacks)
   bool recurse;         // inside a deferred-free callback
   Heap* heap_backing;   // the thread's default heap, owns the Tld
   Heap* heaps;          // all heaps of the thread
+  Heap* node_heaps[TLD_NODE_HEAPS];  // heaps of mi_malloc_on_node, created on first use
   SegmentsTld segments;
   ThreadStats stats;
 };

@@ -6,7 +6,9 @@
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/stats.h"
+#include "../../include/mimalloc-numa.h"
 #include "../segment/segment.h"
+#include "../topology/topology.h"
 #include "heap.h"
 #include "page.h"
 #include "page_queue.h"
@@ -50,6 +52,9 @@ void heap_free_struct(Heap* heap) {
   Tld* tld = heap->tld;
   if (heap == tld->heap_backing) return;  // the thread data owns it
   if (tls_heap_default == heap) tls_heap_default = tld->heap_backing;
+  for (Heap*& h : tld->node_heaps) {
+    if (h == heap) h = nullptr;
+  }
   Heap* prev = nullptr;
   for (Heap* h = tld->heaps; h != nullptr; prev = h, h = h->next) {
     if (h != heap) continue;
@@ -92,7 +97,10 @@ void heap_collect(Heap* heap, Collect how) noexcept {
   }
   // A forced collect of a backing heap also takes over abandoned segments,
   // so that memory of exited threads is released too.
-  if (how == Collect::force && heap == tld->heap_backing) heap_reclaim_all(heap);
+  if (how == Collect::force && heap == tld->heap_backing) {
+    heap_reclaim_all(heap);
+    heap_collect_foreign_abandoned(heap, static_cast<size_t>(-1));
+  }
 
   heap_for_each_page(heap, [&](PageQueue* pq, Page* page) {
     page_free_collect(page, force);
@@ -238,5 +246,50 @@ bool mi_heap_visit_blocks(const mi_heap_t* cheap, bool visit_blocks, mi_block_vi
 }
 
 bool mi_is_in_heap_region(const void* p) mi_attr_noexcept { return p != nullptr && segmap_segment_of(p) != nullptr; }
+
+// ---------------------------------------------------------------------------
+// mimalloc-numa.h: placement on a node
+// ---------------------------------------------------------------------------
+mi_heap_t* mi_heap_new_on_node(int node) {
+  if (node < 0 || node >= numa_node_count()) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  Heap* heap = mi_heap_new_ex(0, false, 0);
+  if (heap != nullptr) heap->numa_node = node;
+  return heap;
+}
+
+namespace {
+
+Heap* node_heap(int node) {
+  if (node < 0 || node >= numa_node_count() || node >= TLD_NODE_HEAPS) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  Heap* bheap = heap_get_default_init();
+  if (bheap == nullptr) return nullptr;
+  Heap*& slot = bheap->tld->node_heaps[node];
+  if (slot == nullptr) slot = mi_heap_new_on_node(node);
+  return slot;
+}
+
+}  // namespace
+
+void* mi_malloc_on_node(size_t size, int node) mi_attr_noexcept {
+  Heap* heap = node_heap(node);
+  return (heap != nullptr) ? mi_heap_malloc(heap, size) : nullptr;
+}
+
+void* mi_zalloc_on_node(size_t size, int node) mi_attr_noexcept {
+  Heap* heap = node_heap(node);
+  return (heap != nullptr) ? mi_heap_zalloc(heap, size) : nullptr;
+}
+
+int mi_numa_node_of(const void* p) mi_attr_noexcept {
+  if (p == nullptr) return -1;
+  Segment* segment = segmap_segment_of(p);
+  return (segment != nullptr) ? segment->numa_node : -1;
+}
 
 }  // extern "C"

@@ -46,6 +46,9 @@ bool heap_reclaim_abandoned(Heap* heap, size_t block_size) noexcept;
 void heap_reclaim_segment(Heap* heap, Segment* segment) noexcept;
 // Reclaims every abandoned segment the heap may take.
 void heap_reclaim_all(Heap* heap) noexcept;
+// Collects (and releases where empty) up to `max` abandoned segments of other
+// nodes, without taking their pages into this heap.
+void heap_collect_foreign_abandoned(Heap* heap, size_t max) noexcept;
 
 // Process set-up and tear-down (idempotent).
 void process_init() noexcept;

@@ -9,6 +9,7 @@
 #include "../common/stats.h"
 #include "../segment/abandon.h"
 #include "../segment/segment.h"
+#include "../topology/topology.h"
 #include "heap.h"
 #include "page.h"
 
@@ -83,7 +84,48 @@ bool heap_reclaim_abandoned(Heap* heap, size_t block_size) noexcept {
     right_page = reclaim_segment(heap, segment, block_size, &has_room);
     if (right_page || has_room) break;
   }
+  // now and then, release what other nodes' exited threads left behind
+  if (!right_page && numa_node_count() > 1) heap_collect_foreign_abandoned(heap, 1);
   return right_page;
+}
+
+namespace {
+
+// A segment of another node (or arena) than the heap takes: its pages' freed
+// blocks are collected and empty pages released, and if blocks are still in
+// use it goes back on the abandoned list. Memory of a node whose threads are
+// gone is returned this way without moving it into another node's heap.
+void collect_foreign_segment(Heap* heap, Segment* segment) {
+  SegmentsTld* tld = &heap->tld->segments;
+  segment_reclaim_begin(segment, tld);
+  for (size_t i = 0; i < segment->capacity; i++) {
+    Page* page = &segment->pages[i];
+    if (!page->segment_in_use) continue;
+    page_free_collect(page, false);
+    if (page->used == 0) {
+      if (segment->page_kind == PageKind::huge) stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
+      if (segment_page_free(page, tld)) return;  // the segment is gone
+    }
+  }
+  for (size_t i = 0; i < segment->capacity; i++) {
+    Page* page = &segment->pages[i];
+    if (page->segment_in_use) segment_page_abandon(page, tld);  // back on the list with the last one
+  }
+}
+
+bool accept_foreign(const Segment* segment, const void* arg) {
+  const Heap* heap = static_cast<const Heap*>(arg);
+  return !segment_is_suitable(segment, heap) && segment->exclusive_arena == 0;
+}
+
+}  // namespace
+
+void heap_collect_foreign_abandoned(Heap* heap, size_t max) noexcept {
+  for (size_t i = 0; i < max; i++) {
+    Segment* segment = abandoned_pop(&accept_foreign, heap, 16);
+    if (segment == nullptr) break;
+    collect_foreign_segment(heap, segment);
+  }
 }
 
 void heap_reclaim_segment(Heap* heap, Segment* segment) noexcept {

@@ -297,6 +297,8 @@ void process_init() noexcept {
     if (heap_is_initialized(tls_heap_default)) pthread_setspecific(thread_key, tls_heap_default);
   }
   process_state.store(2, std::memory_order_release);
+  // Start-up reservations first (arena 1, 2, ...), on the kernel's topology:
+  // a topology that hwloc reads from the environment cannot be bound to anyway.
   arenas_init_reserve();
   if (option_is_enabled(mi_option_verbose)) {
     verbose_message("mimalloc-numa 0.1.0 initialised: pid %ld, %d NUMA node(s), page size %zu, segment size %zu KiB",
@@ -339,6 +341,11 @@ extern "C" {
 
 void mi_process_init(void) mi_attr_noexcept {
   process_init();
+  // Once, after init, from the library constructor (or the first explicit
+  // call): hwloc may allocate now.
+  static std::atomic<bool> done{false};
+  if (done.exchange(true)) return;
+  topology_refine_with_hwloc();
   process_register_fork_handlers();
   purger_start();
 }

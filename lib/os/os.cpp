@@ -2,6 +2,7 @@
 // environment, files). See os.h for the contract.
 #include "os.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -12,6 +13,7 @@
 
 #include <cstring>
 
+#include "../common/format.h"
 #include "../common/messages.h"
 #include "../common/options.h"
 
@@ -175,7 +177,8 @@ void* os_alloc_large_pages(size_t size, MemId* memid) noexcept {
   return p;
 }
 
-void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped, MemId* memid) noexcept {
+void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped, MemId* memid, int os_node,
+                          int policy) noexcept {
   *pages_mapped = 0;
   *memid = MemId{};
   memid->numa_node = -1;
@@ -195,6 +198,16 @@ void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped
     void* p = mmap_raw(want, HUGE_OS_PAGE_SIZE, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_HUGETLB | MAP_HUGE_1GB);
     if (p == nullptr) break;
+    if (os_node >= 0 && policy > 0) {
+      // Bind before the first touch, then fault it in now: a node whose pool
+      // has no page left makes this fail instead of a SIGBUS later.
+      if (!os_numa_bind(p, HUGE_OS_PAGE_SIZE, os_node, policy) || !os_populate(p, HUGE_OS_PAGE_SIZE)) {
+        munmap_raw(p, HUGE_OS_PAGE_SIZE);
+        // keep the address range reserved so the prefix stays contiguous
+        mmap_raw(p, HUGE_OS_PAGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE);
+        break;
+      }
+    }
   }
   if (mapped < pages) munmap_raw(base + mapped * HUGE_OS_PAGE_SIZE, (pages - mapped) * HUGE_OS_PAGE_SIZE);
   *pages_mapped = mapped;
@@ -211,6 +224,63 @@ void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped
   memid->initially_committed = true;
   memid->initially_zero = true;
   return base;
+}
+
+namespace {
+
+using mbind_fn = long (*)(void*, unsigned long, int, const unsigned long*, unsigned long, unsigned);
+std::atomic<mbind_fn> mbind_ptr{nullptr};
+std::atomic<bool> mbind_looked_up{false};
+
+long mbind_syscall(void* p, unsigned long len, int mode, const unsigned long* mask, unsigned long maxnode, unsigned flags) {
+  return syscall(SYS_mbind, p, len, mode, mask, maxnode, flags);
+}
+
+mbind_fn mbind_get() {
+  if (!mbind_looked_up.load(std::memory_order_acquire)) {
+    // libnuma's wrapper, when the library is installed; it is the same system call
+    void* h = dlopen("libnuma.so.1", RTLD_NOW | RTLD_LOCAL);
+    mbind_fn f = (h != nullptr) ? reinterpret_cast<mbind_fn>(dlsym(h, "mbind")) : nullptr;
+    mbind_ptr.store((f != nullptr) ? f : &mbind_syscall, std::memory_order_release);
+    mbind_looked_up.store(true, std::memory_order_release);
+  }
+  return mbind_ptr.load(std::memory_order_acquire);
+}
+
+}  // namespace
+
+bool os_numa_bind(void* p, size_t size, int os_node, int policy) noexcept {
+  if (os_node < 0 || os_node >= 1024 || policy <= 0) return false;
+  unsigned long mask[1024 / (8 * sizeof(unsigned long))] = {};
+  mask[static_cast<unsigned>(os_node) / (8 * sizeof(unsigned long))] |= 1UL << (static_cast<unsigned>(os_node) % (8 * sizeof(unsigned long)));
+  const int mode = (policy == 2) ? 2 /* MPOL_BIND */ : 1 /* MPOL_PREFERRED */;
+  long err = mbind_get()(p, size, mode, mask, 1024 + 1, 0);
+  if (err != 0) {
+    warning_message("cannot bind %zu bytes at %p to NUMA node %d (mbind): %s", size, p, os_node, errno_text(errno));
+    return false;
+  }
+  return true;
+}
+
+bool os_populate(void* p, size_t size) noexcept {
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+  return madvise(p, size, MADV_POPULATE_WRITE) == 0;
+}
+
+int64_t os_numa_node_free(int os_node) noexcept {
+  char path[80];
+  char buf[2048];
+  format(path, sizeof(path), "/sys/devices/system/node/node%d/meminfo", os_node);
+  if (os_read_file(path, buf, sizeof(buf)) <= 0) return -1;
+  const char* s = strstr(buf, "MemFree:");
+  if (s == nullptr) return -1;
+  s += 8;
+  while (*s == ' ') s++;
+  int64_t kb = 0;
+  while (*s >= '0' && *s <= '9') kb = kb * 10 + (*s++ - '0');
+  return kb * 1024;
 }
 
 void os_free(void* p, size_t size, const MemId& memid) noexcept {

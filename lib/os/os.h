@@ -63,9 +63,24 @@ void os_advise_thp(void* p, size_t size) noexcept;
 // Maps up to `pages` 1 GiB pages as one contiguous, committed range. Stops
 // early when the kernel has no more or when timeout_ms passes (0 = no limit).
 // Returns the start (nullptr if none) and the number mapped in *pages_mapped.
-void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped, MemId* memid) noexcept;
+// With os_node >= 0 each page is bound to that node (per `policy`, as in
+// os_numa_bind) and faulted in before the next one is tried.
+void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped, MemId* memid, int os_node = -1,
+                          int policy = 0) noexcept;
 // Maps `size` bytes of 2 MiB pages (MAP_HUGETLB), or nullptr.
 void* os_alloc_large_pages(size_t size, MemId* memid) noexcept;
+
+// NUMA binding of a range to the kernel node `os_node`, before its first
+// touch. policy: 1 = preferred (MPOL_PREFERRED), 2 = strict (MPOL_BIND).
+// Through libnuma's mbind() (loaded on first use; the raw system call if
+// libnuma is absent), never its node-mask helpers, which allocate.
+bool os_numa_bind(void* p, size_t size, int os_node, int policy) noexcept;
+// Faults a bound range in now (MADV_POPULATE_WRITE), so that a node without
+// free memory is an error here instead of a SIGBUS/OOM at first touch.
+// Returns false if the kernel could not (or cannot: before Linux 5.14).
+bool os_populate(void* p, size_t size) noexcept;
+// Free memory of a kernel node in bytes (from its meminfo; -1 if unknown).
+int64_t os_numa_node_free(int os_node) noexcept;
 
 // Process-wide memory counters (bytes), read by the statistics.
 struct OsCounters {

@@ -15,6 +15,7 @@
 #include "../common/options.h"
 #include "../common/stats.h"
 #include "../os/os.h"
+#include "../topology/topology.h"
 #include "abandon.h"
 
 namespace mi {
@@ -391,10 +392,20 @@ size_t segment_huge_usable_size(size_t size) noexcept {
   return align_up(info + align_up(size, WORD_SIZE), SEGMENT_SIZE) - info;
 }
 
+int heap_numa_node(const Heap* heap) noexcept {
+  if (heap->numa_node >= 0) return heap->numa_node;
+  return (numa_node_count() > 1) ? numa_current_node() : -1;
+}
+
 bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept {
   // exclusive_arena: the arena id if the segment is in an exclusive arena, else 0
   if (heap->arena_id != 0 ? segment->arena_id != heap->arena_id : segment->exclusive_arena != 0) return false;
-  if (heap->numa_node >= 0 && segment->numa_node >= 0 && segment->numa_node != heap->numa_node) return false;
+  // A heap takes pages only from segments of its node (a default heap: of the
+  // node its thread runs on), so a thread's memory stays local.
+  if (segment->numa_node >= 0) {
+    int want = heap_numa_node(heap);
+    if (want >= 0 && segment->numa_node != want) return false;
+  }
   return true;
 }
 

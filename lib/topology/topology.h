@@ -1,24 +1,77 @@
-// topology.h: NUMA nodes, as the allocator sees them.
+// topology.h: NUMA nodes, their CPUs, memory and distances, as the allocator sees them.
 //
-// Owns: the node count the allocator uses and the calling thread's current
-// node. At boot the view is read from /sys without allocating (node count from
-// /sys/devices/system/node/online, the current node from getcpu); the
-// use_numa_nodes option caps it.
-// Thread-safe: the node count is written once at process init; the current
-// node is cached per thread and refreshed at most every few milliseconds.
+// Owns: the published topology (a read-only table; replaced as a whole, never
+// modified in place), the CPU -> node map, each node's fallback order (the
+// other nodes by distance, nearest first), and the calling thread's current
+// node (cached per thread, refreshed every few milliseconds).
+//
+// Where it comes from:
+//   - at boot, from the kernel's /sys/devices/system/node (online nodes, each
+//     node's cpulist, distance row and MemTotal), read into fixed buffers
+//     without allocating. On Linux this is the data hwloc itself reads.
+//   - from hwloc (loaded with dlopen, so that the library does not depend on
+//     it and a process's start-up stays cheap) when the environment describes
+//     a topology for hwloc (HWLOC_XMLFILE, HWLOC_SYNTHETIC, HWLOC_FSROOT):
+//     tests pretend to run on 2, 4 or 8 nodes that way. hwloc allocates, so
+//     this runs after process init, from the library constructor.
+//   - from a test, with topology_set_for_test().
+// The use_numa_nodes option caps the node count. Distances missing from the
+// firmware are 10 (local) and 20 (remote).
+// Binding memory to a node is possible only when the node is one the kernel
+// has (binding_possible); otherwise it is skipped, with one verbose message.
+// Thread-safety: readers load the published pointer (acquire); publishing
+// happens at init (and in tests) and swaps the whole table.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace mi {
 
 constexpr int NUMA_MAX_NODES = 64;
+constexpr int NUMA_MAX_CPUS = 1024;
 
-// Reads the kernel's node list; called once from process init.
+struct NodeInfo {
+  int os_index;          // the kernel's node number
+  uint64_t cpus[NUMA_MAX_CPUS / 64];  // CPU set
+  int cpu_count;
+  uint64_t memory_bytes;  // local memory (0 if unknown)
+};
+
+struct Topology {
+  int node_count;                       // nodes in use (>= 1)
+  bool from_hwloc;
+  bool binding_possible;                // every node is a node of the running kernel
+  NodeInfo nodes[NUMA_MAX_NODES];
+  uint8_t distance[NUMA_MAX_NODES][NUMA_MAX_NODES];
+  int8_t fallback[NUMA_MAX_NODES][NUMA_MAX_NODES];  // [n][0] = n, then the others nearest first
+  int16_t cpu_node[NUMA_MAX_CPUS];      // CPU number -> node (-1: none)
+};
+
+// Reads the kernel's view; called once from process init (does not allocate).
 void topology_init() noexcept;
-// Nodes in use (>= 1), after the use_numa_nodes cap.
+// From the library constructor (after init): switch to hwloc's view when the
+// environment describes a topology for hwloc. Returns true if it did.
+bool topology_refine_with_hwloc() noexcept;
+
+// The published topology (never null after topology_init).
+const Topology& topology() noexcept;
+// Installs a topology built by a test (copied); fills fallback orders and the
+// CPU map from nodes/distance. Returns false if it is inconsistent.
+bool topology_set_for_test(const Topology& t) noexcept;
+// Loads a topology from an hwloc XML file (tests); false if hwloc or the file fails.
+bool topology_load_hwloc_xml(const char* path) noexcept;
+
 int numa_node_count() noexcept;
 // Node of the CPU the calling thread runs on (0 .. numa_node_count()-1).
 int numa_current_node() noexcept;
+// Node of a CPU (-1 if unknown).
+int numa_node_of_cpu(int cpu) noexcept;
+// Does the kernel have NUMA nodes to bind to (and more than one)?
+bool numa_binding_possible() noexcept;
+
+// Parses a kernel cpulist/nodelist ("0-3,8,10-11") into a bit set of
+// `words` 64-bit words; returns the number of bits set.
+int topology_parse_list(const char* s, uint64_t* set, int words) noexcept;
 
 }  // namespace mi
