@@ -19,6 +19,7 @@
 #include "../../include/mimalloc-numa.h"
 #include "../common/messages.h"
 #include "../common/options.h"
+#include "../common/stats.h"
 #include "../os/os.h"
 #include "../topology/topology.h"
 #include "bitmap.h"
@@ -638,43 +639,73 @@ size_t reserve_huge_pages_at(size_t pages, int numa_node, size_t timeout_ms, boo
 
 }  // namespace
 
+namespace {
+
+// Replaces `missing` bytes of 1 GiB pages that node `node` (-1: unbound) did
+// not get: 2 MiB pages if the kernel has them, else regular pages, bound to
+// the node like the huge pages would have been. Adds to *large / *regular.
+void reserve_fallback(size_t missing, int node, size_t* large, size_t* regular) {
+  if (missing == 0) return;
+  const Topology& t = topology();
+  long policy = option_get(mi_option_numa_bind);
+  bool bind = node >= 0 && t.binding_possible && policy != 0;
+  MemId memid;
+  void* p = os_alloc_large_pages(missing, &memid);
+  if (p != nullptr && bind && !(os_numa_bind(p, missing, t.nodes[node].os_index, 2) && os_populate(p, missing))) {
+    os_free(p, missing, memid);  // that node has no 2 MiB pages left
+    p = nullptr;
+  }
+  if (p != nullptr) {
+    memid.numa_node = node;
+    if (arena_add(p, missing, true, true, true, node, false, memid, true) != 0) {
+      *large += missing;
+      return;
+    }
+    os_free(p, missing, memid);
+  }
+  p = os_alloc_aligned(missing, ARENA_BLOCK_SIZE, true, false, &memid, MI_DEBUG != 0);
+  if (p == nullptr) return;
+  if (bind) os_numa_bind(p, missing, t.nodes[node].os_index, static_cast<int>(policy));
+  memid.numa_node = node;
+  if (arena_add(p, missing, true, false, true, node, false, memid, memid.is_accessible) != 0) {
+    *regular += missing;
+  } else {
+    os_free(p, missing, memid);
+  }
+}
+
+}  // namespace
+
 void arenas_init_reserve() noexcept {
   long pages = option_get(mi_option_reserve_huge_os_pages);
   if (pages > 0) {
     long at = option_get(mi_option_reserve_huge_os_pages_at);
-    size_t got = 0;
+    const int nodes = numa_node_count();
+    size_t got = 0, large = 0, regular = 0;
     if (at >= 0) {
-      got = reserve_huge_pages_at(static_cast<size_t>(pages), static_cast<int>(at), static_cast<size_t>(pages) * 500, false, nullptr);
+      int node = static_cast<int>(at) % nodes;
+      size_t n = reserve_huge_pages_at(static_cast<size_t>(pages), node, static_cast<size_t>(pages) * 500, false, nullptr);
+      got += n;
+      reserve_fallback((static_cast<size_t>(pages) - n) * HUGE_OS_PAGE_SIZE, node, &large, &regular);
     } else {
-      int nodes = numa_node_count();
+      // interleaved: the same number on each node (the remainder on the lowest nodes)
       size_t per = static_cast<size_t>(pages) / static_cast<size_t>(nodes);
       size_t rem = static_cast<size_t>(pages) % static_cast<size_t>(nodes);
       for (int n = 0; n < nodes; n++) {
         size_t want = per + (static_cast<size_t>(n) < rem ? 1 : 0);
-        got += reserve_huge_pages_at(want, n, want * 500, false, nullptr);
+        if (want == 0) continue;
+        int node = (nodes > 1) ? n : -1;
+        size_t k = reserve_huge_pages_at(want, node, want * 500, false, nullptr);
+        got += k;
+        reserve_fallback((want - k) * HUGE_OS_PAGE_SIZE, node, &large, &regular);
       }
     }
     if (got < static_cast<size_t>(pages)) {
-      // Fall back: 2 MiB pages, then regular pages, for what is missing.
-      size_t missing = (static_cast<size_t>(pages) - got) * HUGE_OS_PAGE_SIZE;
-      MemId memid;
-      size_t large = 0, regular = 0;
-      void* p = os_alloc_large_pages(missing, &memid);
-      if (p != nullptr && arena_add(p, missing, true, true, true, -1, false, memid, true) != 0) {
-        large = missing;
-      } else {
-        if (p != nullptr) os_free(p, missing, memid);
-        p = os_alloc_aligned(missing, ARENA_BLOCK_SIZE, true, false, &memid, MI_DEBUG != 0);
-        int id = (p != nullptr) ? arena_add(p, missing, true, false, true, -1, false, memid, memid.is_accessible) : 0;
-        if (id != 0) {
-          regular = missing;
-        } else if (p != nullptr) {
-          os_free(p, missing, memid);
-        }
-      }
+      stat_counter(stats_global.huge_page_fallbacks, static_cast<int64_t>(static_cast<size_t>(pages) - got));
       if (once(Once::huge_fallback)) {
         warning_message("reserve_huge_os_pages=%ld: the kernel gave %zu of the 1 GiB pages; reserved %zu MiB in 2 MiB pages "
-                        "and %zu MiB in regular pages instead (see mi-reserve(8) to reserve huge pages at boot)",
+                        "and %zu MiB in regular pages instead (reserve them at boot with mi-reserve, or in "
+                        "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages)",
                         pages, got, large / MiB, regular / MiB);
       }
     }

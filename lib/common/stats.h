@@ -30,6 +30,7 @@ struct GlobalStats {
   StatGauge threads;
   std::atomic<int64_t> segments_reclaimed;
   std::atomic<int64_t> pages_abandoned;
+  std::atomic<int64_t> huge_page_fallbacks;  // 1 GiB pages asked for at start-up that the kernel did not give
   // merged from the threads
   std::atomic<int64_t> pages_extended;
   std::atomic<int64_t> page_searches;

@@ -243,7 +243,8 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   bool commit = (kind == PageKind::large || kind == PageKind::huge) ||
                 (!eager_delay && option_is_enabled(mi_option_eager_commit));
   MemId memid;
-  void* p = arena_alloc(segment_size, SEGMENT_SIZE, commit, commit, heap->arena_id, heap->numa_node, &memid);
+  // Pinned (huge page) memory is committed anyway: every segment may use it.
+  void* p = arena_alloc(segment_size, SEGMENT_SIZE, commit, true, heap->arena_id, heap->numa_node, &memid);
   if (p == nullptr) return nullptr;
   Segment* s = static_cast<Segment*>(p);
   if (!memid.initially_committed) {
