@@ -346,6 +346,7 @@ void mi_process_init(void) mi_attr_noexcept {
   static std::atomic<bool> done{false};
   if (done.exchange(true)) return;
   topology_refine_with_hwloc();
+  if (numa_binding_possible()) os_numa_init();
   process_register_fork_handlers();
   purger_start();
 }

@@ -236,18 +236,21 @@ long mbind_syscall(void* p, unsigned long len, int mode, const unsigned long* ma
   return syscall(SYS_mbind, p, len, mode, mask, maxnode, flags);
 }
 
+// libnuma's wrapper once os_numa_init resolved it, else the same system call
+// directly. Never dlopen here: this runs under the arena reservation lock,
+// and dlopen allocates (a self-deadlock seen in the 4-node VM test).
 mbind_fn mbind_get() {
-  if (!mbind_looked_up.load(std::memory_order_acquire)) {
-    // libnuma's wrapper, when the library is installed; it is the same system call
-    void* h = dlopen("libnuma.so.1", RTLD_NOW | RTLD_LOCAL);
-    mbind_fn f = (h != nullptr) ? reinterpret_cast<mbind_fn>(dlsym(h, "mbind")) : nullptr;
-    mbind_ptr.store((f != nullptr) ? f : &mbind_syscall, std::memory_order_release);
-    mbind_looked_up.store(true, std::memory_order_release);
-  }
-  return mbind_ptr.load(std::memory_order_acquire);
+  mbind_fn f = mbind_ptr.load(std::memory_order_acquire);
+  return (f != nullptr) ? f : &mbind_syscall;
 }
-
 }  // namespace
+
+void os_numa_init() noexcept {
+  if (mbind_looked_up.exchange(true)) return;
+  void* h = dlopen("libnuma.so.1", RTLD_NOW | RTLD_LOCAL);
+  mbind_fn f = (h != nullptr) ? reinterpret_cast<mbind_fn>(dlsym(h, "mbind")) : nullptr;
+  if (f != nullptr) mbind_ptr.store(f, std::memory_order_release);
+}
 
 bool os_numa_bind(void* p, size_t size, int os_node, int policy) noexcept {
   if (os_node < 0 || os_node >= 1024 || policy <= 0) return false;

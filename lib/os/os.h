@@ -75,6 +75,9 @@ void* os_alloc_large_pages(size_t size, MemId* memid) noexcept;
 // Through libnuma's mbind() (loaded on first use; the raw system call if
 // libnuma is absent), never its node-mask helpers, which allocate.
 bool os_numa_bind(void* p, size_t size, int os_node, int policy) noexcept;
+// Loads libnuma for os_numa_bind (dlopen: allocates). Called from the library
+// constructor, outside every lock of ours; until then the system call is used.
+void os_numa_init() noexcept;
 // Faults a bound range in now (MADV_POPULATE_WRITE), so that a node without
 // free memory is an error here instead of a SIGBUS/OOM at first touch.
 // Returns false if the kernel could not (or cannot: before Linux 5.14).
