@@ -277,14 +277,9 @@ int arena_reserve_for(size_t blocks, bool allow_large, int node) {
   const Topology& t = topology();
   long policy = option_get(mi_option_numa_bind);
   if (node >= 0 && t.node_count > 1 && policy != 0) {
-    if (t.binding_possible) {
-      // bind before anything touches it
-      os_numa_bind(p, reserve, t.nodes[node].os_index, static_cast<int>(policy));
-    } else if (once(Once::numa_no_binding)) {
-      verbose_message("numa: the topology has %d nodes but the kernel does not have them all: memory is not bound "
-                      "(arenas are still kept per node)",
-                      t.node_count);
-    }
+    // bind before anything touches it (on a topology the kernel does not
+    // have, binding is skipped: the topology said so once, at start-up)
+    if (t.binding_possible) os_numa_bind(p, reserve, t.nodes[node].os_index, static_cast<int>(policy));
   }
   memid.numa_node = node;
   int id = arena_add(p, reserve, memid.initially_committed, memid.is_pinned, memid.initially_zero, node, false, memid,
@@ -381,8 +376,12 @@ void* arena_alloc_on_node(size_t blocks, bool commit, bool allow_large, int node
   return p;
 }
 
-void note_placement(int home, int got) {
+// got: the node the memory is bound to, or -1 for unbound memory (local by
+// first touch). `spilled`: every node had refused and the memory is the OS's,
+// on no node we know of: counted as a fallback only, not as local or remote.
+void note_placement(int home, int got, bool spilled = false) {
   if (home < 0 || home >= NUMA_MAX_NODES) return;
+  if (spilled && got < 0) return;
   if (got == home || got < 0) node_stats[home].local_segments.fetch_add(1, std::memory_order_relaxed);
   else node_stats[home].remote_segments.fetch_add(1, std::memory_order_relaxed);
 }
@@ -401,7 +400,8 @@ void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, 
     return arena_try_alloc_at(arena_at(static_cast<size_t>(req_arena_id - 1)), blocks, commit, memid);
   }
   const Topology& t = topology();
-  const int home = (t.node_count <= 1) ? -1 : ((numa_node >= 0 && numa_node < t.node_count) ? numa_node : numa_current_node());
+  const bool explicit_node = numa_node >= 0 && numa_node < t.node_count;
+  const int home = (t.node_count <= 1) ? -1 : (explicit_node ? numa_node : numa_current_node());
   if (fits_arena && !option_is_enabled(mi_option_disallow_arena_alloc)) {
     if (home < 0) {
       // one node: any arena
@@ -413,7 +413,10 @@ void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, 
       for (int k = 0; k < t.node_count; k++) {
         int node = t.fallback[home][k];
         if (node < 0) break;
-        void* p = arena_alloc_on_node(blocks, commit, allow_large, node, k == 0, memid);
+        // Unbound arenas (reserved before the topology was known, or given
+        // without a node) are local by first touch for a thread's own heap,
+        // but not for a heap that asked for a node.
+        void* p = arena_alloc_on_node(blocks, commit, allow_large, node, k == 0 && !explicit_node, memid);
         if (p != nullptr) {
           note_placement(home, node);
           return p;
@@ -444,7 +447,7 @@ void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, 
       os_numa_bind(p, size, t.nodes[home].os_index, static_cast<int>(policy));
       memid->numa_node = home;
     }
-    note_placement(home, memid->numa_node);
+    note_placement(home, memid->numa_node, fits_arena);
   }
   return p;
 }

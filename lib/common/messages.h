@@ -36,7 +36,6 @@ enum class Once : int {
   free_corrupt,      // inconsistent page state found while freeing
   double_free,       // a block freed twice (detected)
   numa_fallback,     // memory came from another node than asked for
-  numa_no_binding,   // the topology's nodes are not the kernel's: no binding
   huge_fallback,     // fewer huge pages than asked
   count
 };

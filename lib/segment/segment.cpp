@@ -403,6 +403,9 @@ bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept {
   if (heap->arena_id != 0 ? segment->arena_id != heap->arena_id : segment->exclusive_arena != 0) return false;
   // A heap takes pages only from segments of its node (a default heap: of the
   // node its thread runs on), so a thread's memory stays local.
+  // Unbound segments (memory bound to no node) are local by first touch for
+  // a thread's own heap, never for a heap that asked for a node.
+  if (heap->numa_node >= 0) return segment->numa_node == heap->numa_node || numa_node_count() <= 1;
   if (segment->numa_node >= 0) {
     int want = heap_numa_node(heap);
     if (want >= 0 && segment->numa_node != want) return false;

@@ -167,6 +167,7 @@ struct HwlocApi {
   unsigned (*get_api_version)();
   int (*topology_init)(hwloc_topology_t*);
   int (*topology_set_xml)(hwloc_topology_t, const char*);
+  int (*topology_set_synthetic)(hwloc_topology_t, const char*);
   int (*topology_load)(hwloc_topology_t);
   void (*topology_destroy)(hwloc_topology_t);
   int (*get_nbobjs_by_depth)(hwloc_topology_t, int);
@@ -186,6 +187,7 @@ bool hwloc_open(HwlocApi* api) {
   api->get_api_version = reinterpret_cast<unsigned (*)()>(sym("hwloc_get_api_version"));
   api->topology_init = reinterpret_cast<int (*)(hwloc_topology_t*)>(sym("hwloc_topology_init"));
   api->topology_set_xml = reinterpret_cast<int (*)(hwloc_topology_t, const char*)>(sym("hwloc_topology_set_xml"));
+  api->topology_set_synthetic = reinterpret_cast<int (*)(hwloc_topology_t, const char*)>(sym("hwloc_topology_set_synthetic"));
   api->topology_load = reinterpret_cast<int (*)(hwloc_topology_t)>(sym("hwloc_topology_load"));
   api->topology_destroy = reinterpret_cast<void (*)(hwloc_topology_t)>(sym("hwloc_topology_destroy"));
   api->get_nbobjs_by_depth = reinterpret_cast<int (*)(hwloc_topology_t, int)>(sym("hwloc_get_nbobjs_by_depth"));
@@ -207,8 +209,11 @@ bool hwloc_open(HwlocApi* api) {
   return ok;
 }
 
-// Builds *t from hwloc (HWLOC_* environment, or the XML file `xml` if given).
-bool hwloc_view(Topology* t, const char* xml) {
+// Builds *t from hwloc: the XML file `xml`, or the synthetic description
+// `synthetic`, or (both null) what hwloc's own environment variables say.
+// An XML file or description hwloc cannot read is an error here (hwloc would
+// otherwise quietly read this machine instead).
+bool hwloc_view(Topology* t, const char* xml, const char* synthetic = nullptr) {
   HwlocApi api;
   if (!hwloc_open(&api)) {
     verbose_message("topology: hwloc (libhwloc.so.15) is not available; using the kernel's view");
@@ -217,7 +222,10 @@ bool hwloc_view(Topology* t, const char* xml) {
   hwloc_topology_t topo;
   bool ok = false;
   if (api.topology_init(&topo) == 0) {
-    if ((xml == nullptr || api.topology_set_xml(topo, xml) == 0) && api.topology_load(topo) == 0) {
+    bool source_ok = true;
+    if (xml != nullptr) source_ok = api.topology_set_xml(topo, xml) == 0;
+    else if (synthetic != nullptr) source_ok = api.topology_set_synthetic != nullptr && api.topology_set_synthetic(topo, synthetic) == 0;
+    if (source_ok && api.topology_load(topo) == 0) {
       memset(static_cast<void*>(t), 0, sizeof(*t));
       int depth = HWLOC_TYPE_DEPTH_NUMANODE;
       int n = api.get_nbobjs_by_depth(topo, depth);
@@ -230,8 +238,14 @@ bool hwloc_view(Topology* t, const char* xml) {
         node.os_index = (obj != nullptr) ? static_cast<int>(obj->os_index) : i;
         if (obj == nullptr) continue;
         node.memory_bytes = obj->attr != nullptr ? obj->attr->numanode.local_memory : 0;
+        // hwloc gives a node the CPUs of the object it is attached to, so a
+        // memory-only node (CXL, HBM) next to a regular one shares its
+        // package's CPUs: a CPU belongs to the first node that has it.
         if (obj->cpuset != nullptr) {
           for (int c = api.bitmap_first(obj->cpuset); c >= 0 && c < NUMA_MAX_CPUS; c = api.bitmap_next(obj->cpuset, c)) {
+            bool taken = false;
+            for (int k = 0; k < i && !taken; k++) taken = has_bit(t->nodes[k].cpus, c);
+            if (taken) continue;
             set_bit(node.cpus, c);
             node.cpu_count++;
           }
@@ -331,16 +345,20 @@ void topology_init() noexcept {
 }
 
 bool topology_refine_with_hwloc() noexcept {
-  char buf[8];
-  bool asked = os_getenv("HWLOC_XMLFILE", buf, sizeof(buf)) || os_getenv("HWLOC_SYNTHETIC", buf, sizeof(buf)) ||
-               os_getenv("HWLOC_FSROOT", buf, sizeof(buf));
-  if (!asked) {
+  static char xml[4096];  // written once, from the constructor
+  static char synthetic[1024];
+  char fsroot[8];
+  bool has_xml = os_getenv("HWLOC_XMLFILE", xml, sizeof(xml)) && xml[0] != 0;
+  bool has_synthetic = !has_xml && os_getenv("HWLOC_SYNTHETIC", synthetic, sizeof(synthetic)) && synthetic[0] != 0;
+  bool has_fsroot = os_getenv("HWLOC_FSROOT", fsroot, sizeof(fsroot));
+  if (!has_xml && !has_synthetic && !has_fsroot) {
     describe(topology(), "kernel");
     return false;
   }
-  if (!hwloc_view(&table_hwloc, nullptr)) {
-    warning_message("topology: the environment describes a topology for hwloc (HWLOC_XMLFILE/HWLOC_SYNTHETIC) but hwloc "
-                    "could not load it; using the kernel's view");
+  if (!hwloc_view(&table_hwloc, has_xml ? xml : nullptr, has_synthetic ? synthetic : nullptr)) {
+    warning_message("topology: %s%s describes a topology but hwloc could not load it; using the kernel's view",
+                    has_xml ? "HWLOC_XMLFILE=" : (has_synthetic ? "HWLOC_SYNTHETIC=" : "HWLOC_FSROOT"),
+                    has_xml ? xml : (has_synthetic ? synthetic : ""));
     return false;
   }
   publish(&table_hwloc);
