@@ -186,9 +186,10 @@ struct Segment {
   Segment* next;
   Segment* prev;
   bool in_free_queue;
-  bool in_purge_queue;
+  bool in_purge_queue;  // on the purge list (segment.cpp; under its lock)
   Segment* purge_next;
   Segment* purge_prev;
+  std::atomic<uint32_t> state_lock;  // guards the page masks against a purge from another thread
   // Abandoned list (segment/abandon.cpp), protected by its lock
   Segment* abandoned_next;
   Segment* abandoned_prev;
@@ -252,7 +253,6 @@ struct SegmentsTld {
   SegmentQueue small_free;   // small segments with a free page
   SegmentQueue medium_free;  // medium segments with a free page
   SegmentQueue large_free;   // large segments with a free slice
-  Segment* purge_first;      // segments with pages waiting to be purged
   size_t count;              // segments owned
   size_t peak_count;
   size_t current_size;

@@ -108,7 +108,7 @@ void heap_collect(Heap* heap, Collect how) noexcept {
     else if (how == Collect::abandon) page_abandon(page, pq);
   });
   heap_collect_retired(heap, force);
-  segments_try_purge(&tld->segments, force);
+  segments_try_purge(force);
   arenas_try_purge(force, force);
 }
 

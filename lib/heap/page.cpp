@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "../arena/arena.h"
-#include "../arena/purger.h"
+#include "../segment/purger.h"
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/stats.h"
@@ -501,11 +501,11 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   // Periodic work, cheap to test: purges that fell due, a full collect now
   // and then (option generic_collect).
   if ((tld->heartbeat & 31) == 0) {
-    if (tld->segments.purge_first != nullptr) segments_try_purge(&tld->segments, false);
+    segments_try_purge(false);
     arenas_try_purge(false, false);
     purger_poll();
     long target = option_get(mi_option_target_segments_per_thread);
-    if (target > 0 && tld->segments.count > static_cast<size_t>(target)) segments_try_purge(&tld->segments, true);
+    if (target > 0 && tld->segments.count > static_cast<size_t>(target)) segments_try_purge(true);
   }
   long every = option_get(mi_option_generic_collect);
   if (every > 0 && ++heap->generic_count >= static_cast<size_t>(every)) {

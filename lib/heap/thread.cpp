@@ -17,7 +17,7 @@
 #include <new>
 
 #include "../arena/arena.h"
-#include "../arena/purger.h"
+#include "../segment/purger.h"
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/stats.h"
@@ -185,17 +185,20 @@ void thread_key_destructor(void* value) {
 void fork_prepare() {
   pthread_mutex_lock(&live_lock);
   abandoned_fork_prepare();
+  segments_fork_prepare();
   arenas_fork_prepare();
 }
 
 void fork_parent() {
   arenas_fork_parent();
+  segments_fork_parent();
   abandoned_fork_parent();
   pthread_mutex_unlock(&live_lock);
 }
 
 void fork_child() {
   arenas_fork_child();
+  segments_fork_child();
   purger_after_fork();
   abandoned_fork_child();
   pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;

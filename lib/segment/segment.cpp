@@ -6,6 +6,8 @@
 // header is committed with the segment and stays committed).
 #include "segment.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 #include <cstddef>
@@ -123,23 +125,71 @@ void free_queue_remove(Segment* s, SegmentsTld* tld) {
   s->in_free_queue = false;
 }
 
-void purge_queue_push(Segment* s, SegmentsTld* tld) {
-  if (s->in_purge_queue) return;
-  s->purge_prev = nullptr;
-  s->purge_next = tld->purge_first;
-  if (tld->purge_first != nullptr) tld->purge_first->purge_prev = s;
-  tld->purge_first = s;
-  s->in_purge_queue = true;
+// ---------------------------------------------------------------------------
+// The purge list: segments with free pages waiting for their purge, of every
+// thread (abandoned ones too). Any thread (and the purge thread) purges what
+// is due, so an idle thread's free pages are returned as well.
+// Locking: purge_list_lock protects the list links and in_purge_queue; a
+// segment's state lock (segment_lock) protects its page masks (free, purge,
+// commit, dirty) and committed_bytes against a purge running in another
+// thread. Order: the owner holds its segment lock and then takes the list
+// lock; a purger holds the list lock and only *tries* a segment lock.
+// ---------------------------------------------------------------------------
+pthread_mutex_t purge_list_lock = PTHREAD_MUTEX_INITIALIZER;
+Segment* purge_list_first = nullptr;
+std::atomic<size_t> purge_list_count{0};
+
+void purge_list_add(Segment* s) {
+  pthread_mutex_lock(&purge_list_lock);
+  if (!s->in_purge_queue) {
+    s->purge_prev = nullptr;
+    s->purge_next = purge_list_first;
+    if (purge_list_first != nullptr) purge_list_first->purge_prev = s;
+    purge_list_first = s;
+    s->in_purge_queue = true;
+    purge_list_count.fetch_add(1, std::memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&purge_list_lock);
 }
 
-void purge_queue_remove(Segment* s, SegmentsTld* tld) {
+// pre: purge_list_lock held
+void purge_list_unlink(Segment* s) {
   if (!s->in_purge_queue) return;
   if (s->purge_prev != nullptr) s->purge_prev->purge_next = s->purge_next;
-  else tld->purge_first = s->purge_next;
+  else purge_list_first = s->purge_next;
   if (s->purge_next != nullptr) s->purge_next->purge_prev = s->purge_prev;
   s->purge_next = s->purge_prev = nullptr;
   s->in_purge_queue = false;
+  purge_list_count.fetch_sub(1, std::memory_order_relaxed);
 }
+
+void purge_list_remove(Segment* s) {
+  pthread_mutex_lock(&purge_list_lock);
+  purge_list_unlink(s);
+  pthread_mutex_unlock(&purge_list_lock);
+}
+
+// The segment state lock: bit 0 = held, the other bits = the fork epoch it
+// was taken in. A fork() child starts a new epoch, so a lock that a thread
+// held when the process forked (that thread is not in the child) counts as
+// free there instead of blocking the child for ever.
+std::atomic<uint32_t> fork_epoch{0};
+
+bool segment_try_lock(Segment* s) {
+  const uint32_t epoch = fork_epoch.load(std::memory_order_relaxed);
+  uint32_t v = s->state_lock.load(std::memory_order_relaxed);
+  if ((v & 1) != 0 && (v >> 1) == (epoch & 0x7fffffff)) return false;
+  return s->state_lock.compare_exchange_strong(v, ((epoch & 0x7fffffff) << 1) | 1, std::memory_order_acquire);
+}
+
+void segment_lock(Segment* s) {
+  int spins = 0;
+  while (!segment_try_lock(s)) {
+    if (++spins > 16) sched_yield();  // a purge (an madvise) is running on it
+  }
+}
+
+void segment_unlock(Segment* s) { s->state_lock.store(0, std::memory_order_release); }
 
 // ---------------------------------------------------------------------------
 // Commit and purge of pages
@@ -172,7 +222,7 @@ void page_purge_now(Segment* s, size_t i) {
 }
 
 // Purges the free pages waiting for their purge, one system call per run of
-// adjacent pages.
+// adjacent pages. pre: the segment lock is held
 void segment_purge_pending(Segment* s) {
   uint64_t pending = s->purge_mask & s->free_mask & s->commit_mask;
   while (pending != 0) {
@@ -195,7 +245,8 @@ void segment_purge_pending(Segment* s) {
 }
 
 // Schedules the purge of pages [i, i+n) (just freed).
-void page_schedule_purge(Segment* s, size_t i, size_t n, SegmentsTld* tld) {
+// pre: the segment lock is held
+void page_schedule_purge(Segment* s, size_t i, size_t n) {
   if (s->memid.is_pinned) return;
   const uint64_t mask = bits(i, n) & s->commit_mask;
   if (mask == 0) return;
@@ -221,7 +272,7 @@ void page_schedule_purge(Segment* s, size_t i, size_t n, SegmentsTld* tld) {
     int64_t extended = s->purge_expire_ms + option_get(mi_option_purge_extend_delay);
     s->purge_expire_ms = (extended < s->purge_deadline_ms) ? extended : s->purge_deadline_ms;
   }
-  purge_queue_push(s, tld);
+  purge_list_add(s);
 }
 
 // ---------------------------------------------------------------------------
@@ -292,7 +343,9 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
 void segment_free(Segment* s, SegmentsTld* tld) {
   MI_ASSERT(s->used == 0);
   free_queue_remove(s, tld);
-  purge_queue_remove(s, tld);
+  purge_list_remove(s);
+  segment_lock(s);  // wait for a purge another thread may be running on it
+  segment_unlock(s);
   segmap_unregister(s);
   tld->count--;
   tld->current_size -= s->segment_size;
@@ -305,8 +358,12 @@ void segment_free(Segment* s, SegmentsTld* tld) {
 // Sets up page i of s, spanning n slices (large pages; else n = 1), for
 // blocks of block_size (or one huge block).
 Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
+  segment_lock(s);
   for (size_t k = i; k < i + n; k++) {
-    if (!page_ensure_committed(s, k)) return nullptr;
+    if (!page_ensure_committed(s, k)) {
+      segment_unlock(s);
+      return nullptr;
+    }
   }
   const uint64_t mask = bits(i, n);
   Page* page = &s->pages[i];
@@ -315,6 +372,7 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   s->used++;
   bool zero = (s->dirty_mask & mask) == 0;
   s->dirty_mask |= mask;
+  segment_unlock(s);
 
   uint8_t* base = reinterpret_cast<uint8_t*>(s);
   uint8_t* start = base + i * segment_page_size(s);
@@ -376,8 +434,12 @@ bool segment_find_span(const Segment* s, size_t block_size, size_t* index, size_
 void segment_abandon(Segment* s, SegmentsTld* tld) {
   MI_ASSERT(s->abandoned == s->used && s->used > 0);
   free_queue_remove(s, tld);
-  purge_queue_remove(s, tld);
-  if (option_is_enabled(mi_option_abandoned_page_purge)) segment_purge_pending(s);
+  if (option_is_enabled(mi_option_abandoned_page_purge)) {
+    purge_list_remove(s);
+    segment_lock(s);
+    segment_purge_pending(s);
+    segment_unlock(s);
+  }  // else its pending purges stay on the purge list: any thread may do them
   tld->count--;
   tld->current_size -= s->segment_size;
   stat_increase(stats_global.segments_abandoned, 1);
@@ -486,15 +548,17 @@ bool segment_page_free(Page* page, SegmentsTld* tld) noexcept {
   page->flags.full_aligned = 0;
   page->xheap.store(nullptr, std::memory_order_relaxed);
   page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
+  segment_lock(s);
   s->free_mask |= bits(i, n);
   s->used--;
+  if (s->used > 0) page_schedule_purge(s, i, n);
+  segment_unlock(s);
   stat_decrease(stats_global.pages, 1);
   if (s->used == 0) {
     segment_free(s, tld);
     return true;
   }
   free_queue_push(s, tld);
-  page_schedule_purge(s, i, n, tld);
   // the thread is leaving and this was the last page not yet abandoned
   if (s->abandoned > 0 && s->abandoned == s->used) segment_abandon(s, tld);
   MI_ASSERT_EXPENSIVE(segment_is_valid(s));
@@ -515,7 +579,6 @@ void segment_reclaim_begin(Segment* s, SegmentsTld* tld) noexcept {
   s->abandoned = 0;
   s->abandoned_visits = 0;
   s->in_free_queue = false;
-  s->in_purge_queue = false;
   s->next = s->prev = nullptr;
   tld->count++;
   if (tld->count > tld->peak_count) tld->peak_count = tld->count;
@@ -526,32 +589,58 @@ void segment_reclaim_begin(Segment* s, SegmentsTld* tld) noexcept {
 
 void segment_reclaim_end(Segment* s, SegmentsTld* tld) noexcept {
   if (s->free_mask != 0) free_queue_push(s, tld);
-  if (s->purge_mask != 0) {
-    if (s->purge_expire_ms == 0) s->purge_expire_ms = os_clock_ms();
-    purge_queue_push(s, tld);
-  }
+  segment_lock(s);
+  bool pending = s->purge_mask != 0;
+  if (pending && s->purge_expire_ms == 0) s->purge_expire_ms = os_clock_ms();
+  segment_unlock(s);
+  if (pending) purge_list_add(s);
   MI_ASSERT_EXPENSIVE(segment_is_valid(s));
 }
 
-bool segments_purge_due(const SegmentsTld* tld, int64_t now_ms) noexcept {
-  for (const Segment* s = tld->purge_first; s != nullptr; s = s->purge_next) {
-    if (now_ms >= s->purge_expire_ms) return true;
+bool segments_purge_pending() noexcept { return purge_list_count.load(std::memory_order_relaxed) != 0; }
+
+int64_t segments_next_purge_in_ms() noexcept {
+  if (!segments_purge_pending()) return -1;
+  int64_t now = os_clock_ms();
+  int64_t best = -1;
+  pthread_mutex_lock(&purge_list_lock);
+  for (const Segment* s = purge_list_first; s != nullptr; s = s->purge_next) {
+    int64_t in = (s->purge_expire_ms > now) ? s->purge_expire_ms - now : 0;
+    if (best < 0 || in < best) best = in;
   }
-  return false;
+  pthread_mutex_unlock(&purge_list_lock);
+  return best;
 }
 
-void segments_try_purge(SegmentsTld* tld, bool force) noexcept {
-  if (tld->purge_first == nullptr) return;
+void segments_try_purge(bool force) noexcept {
+  if (!segments_purge_pending()) return;
   int64_t now = os_clock_ms();
-  Segment* s = tld->purge_first;
-  while (s != nullptr) {
+  size_t budget = purge_list_count.load(std::memory_order_relaxed) + 8;  // each segment at most once
+  pthread_mutex_lock(&purge_list_lock);
+  Segment* s = purge_list_first;
+  while (s != nullptr && budget-- > 0) {
     Segment* next = s->purge_next;
-    if (force || now >= s->purge_expire_ms) {
-      segment_purge_pending(s);
-      purge_queue_remove(s, tld);
+    // purge_expire_ms is written under the segment lock; a stale read here
+    // only makes this purge a little early or late
+    if ((force || now >= s->purge_expire_ms) && segment_try_lock(s)) {
+      purge_list_unlink(s);
+      pthread_mutex_unlock(&purge_list_lock);
+      segment_purge_pending(s);  // its owner waits for us if it needs the segment
+      segment_unlock(s);
+      pthread_mutex_lock(&purge_list_lock);
+      next = purge_list_first;  // the list may have changed meanwhile
     }
     s = next;
   }
+  pthread_mutex_unlock(&purge_list_lock);
+}
+
+void segments_fork_prepare() noexcept { pthread_mutex_lock(&purge_list_lock); }
+void segments_fork_parent() noexcept { pthread_mutex_unlock(&purge_list_lock); }
+void segments_fork_child() noexcept {
+  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+  purge_list_lock = fresh;
+  fork_epoch.fetch_add(1, std::memory_order_relaxed);
 }
 
 bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* tld) noexcept {
@@ -569,13 +658,18 @@ bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld*
   if (i + n2 > s->capacity) return false;
   const uint64_t more = bits(i + n, n2 - n);
   if ((s->free_mask & more) != more) return false;
+  segment_lock(s);
   for (size_t k = i + n; k < i + n2; k++) {
-    if (!page_ensure_committed(s, k)) return false;
+    if (!page_ensure_committed(s, k)) {
+      segment_unlock(s);
+      return false;
+    }
   }
   s->free_mask &= ~more;
   s->purge_mask &= ~more;
   if ((s->dirty_mask & more) != more) page->is_zero_init = 0;  // only the old part was known zero anyway
   s->dirty_mask |= more;
+  segment_unlock(s);
   for (size_t k = n; k < n2; k++) {
     Page* inner = &s->pages[i + k];
     inner->slice_offset = static_cast<uint8_t>(k);

@@ -79,10 +79,17 @@ void segment_page_abandon(Page* page, SegmentsTld* tld) noexcept;
 void segment_reclaim_begin(Segment* segment, SegmentsTld* tld) noexcept;
 void segment_reclaim_end(Segment* segment, SegmentsTld* tld) noexcept;
 
-// Purges free pages whose purge delay has passed (all of them when force).
-void segments_try_purge(SegmentsTld* tld, bool force) noexcept;
-// Cheap test for the generic path: is any purge of this thread due?
-bool segments_purge_due(const SegmentsTld* tld, int64_t now_ms) noexcept;
+// Purges free pages (of any thread's segments) whose purge delay has passed,
+// or all of them when force. Safe from any thread, the purge thread too.
+void segments_try_purge(bool force) noexcept;
+// Cheap test: is any page purge scheduled at all?
+bool segments_purge_pending() noexcept;
+// Milliseconds until the earliest scheduled page purge is due (-1: none).
+int64_t segments_next_purge_in_ms() noexcept;
+// fork(): the purge list lock is held across fork.
+void segments_fork_prepare() noexcept;
+void segments_fork_parent() noexcept;
+void segments_fork_child() noexcept;
 
 // Grows a large page in place to hold a block of new_block_size, by claiming
 // the free slices that follow it. false if they are not free (or not large).

@@ -1,9 +1,9 @@
-// Unit tests of lib/arena/purger: the background purge thread (option
+// Unit tests of lib/segment/purger: the background purge thread (option
 // purge_thread) returns freed arena memory of an idle process — one that
 // makes no allocator call — after the purge delay, and comes back in a fork()
 // child. The option is read at start-up, so the thread is tested in child
 // processes (unit_util.h); this process, without it, is the control.
-#include "arena/purger.h"
+#include "segment/purger.h"
 
 #include <gtest/gtest.h>
 #include <mimalloc.h>

@@ -1,10 +1,9 @@
 // purger.cpp: the background purge thread (option purge_thread).
 //
-// Owns: one thread that sleeps until the earliest scheduled arena purge is
-// due and runs it, so that an idle process returns freed arena memory to the
-// OS without waiting for its next allocation. Free pages inside segments that
-// threads still own are purged by those threads (their next allocator call,
-// or when they exit).
+// Owns: one thread that sleeps until the earliest scheduled purge is due and
+// runs it: free pages of segments (whoever owns them: the purge list is
+// shared) and free arena blocks, so that an idle process returns freed
+// memory to the OS without waiting for its next allocation.
 // fork(): the thread does not exist in the child; the child starts its own on
 // its first allocator slow path after fork (purger_after_fork + purger_poll).
 // Thread-safety: start/stop/poll are safe from any thread (atomics).
@@ -18,7 +17,8 @@
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../os/os.h"
-#include "arena.h"
+#include "../arena/arena.h"
+#include "segment.h"
 
 namespace mi {
 
@@ -30,6 +30,8 @@ pthread_t purger_thread;
 void* purger_main(void*) {
   for (;;) {
     int64_t wait_ms = arenas_next_purge_in_ms();
+    int64_t pages_ms = segments_next_purge_in_ms();
+    if (pages_ms >= 0 && (wait_ms < 0 || pages_ms < wait_ms)) wait_ms = pages_ms;
     if (wait_ms < 0) {
       // nothing scheduled: look again after the arena purge delay
       long delay = option_get(mi_option_purge_delay);
@@ -42,7 +44,10 @@ void* purger_main(void*) {
     ts.tv_sec = static_cast<time_t>(wait_ms / 1000);
     ts.tv_nsec = static_cast<long>((wait_ms % 1000) * 1000000);
     nanosleep(&ts, nullptr);
-    if (option_get(mi_option_purge_delay) >= 0) arenas_try_purge(false, true);
+    if (option_get(mi_option_purge_delay) >= 0) {
+      segments_try_purge(false);  // free pages of segments threads still own
+      arenas_try_purge(false, true);
+    }
   }
   return nullptr;
 }
