@@ -138,8 +138,20 @@ void free_queue_remove(Segment* s, SegmentsTld* tld) {
 pthread_mutex_t purge_list_lock = PTHREAD_MUTEX_INITIALIZER;
 Segment* purge_list_first = nullptr;
 std::atomic<size_t> purge_list_count{0};
+// No purge on the list is due before this (ms; may be early, never late):
+// lets segments_try_purge return without the lock most of the time.
+std::atomic<int64_t> purge_list_due{INT64_MAX};
 
+void purge_due_lower(int64_t expire) {
+  int64_t cur = purge_list_due.load(std::memory_order_relaxed);
+  while (expire < cur && !purge_list_due.compare_exchange_weak(cur, expire, std::memory_order_relaxed)) {
+  }
+}
+
+// pre: the segment lock is held (in_purge_queue only changes under both locks)
 void purge_list_add(Segment* s) {
+  purge_due_lower(s->purge_expire_ms);
+  if (s->in_purge_queue) return;  // already on it: no need for the list lock
   pthread_mutex_lock(&purge_list_lock);
   if (!s->in_purge_queue) {
     s->purge_prev = nullptr;
@@ -590,10 +602,11 @@ void segment_reclaim_begin(Segment* s, SegmentsTld* tld) noexcept {
 void segment_reclaim_end(Segment* s, SegmentsTld* tld) noexcept {
   if (s->free_mask != 0) free_queue_push(s, tld);
   segment_lock(s);
-  bool pending = s->purge_mask != 0;
-  if (pending && s->purge_expire_ms == 0) s->purge_expire_ms = os_clock_ms();
+  if (s->purge_mask != 0) {
+    if (s->purge_expire_ms == 0) s->purge_expire_ms = os_clock_ms();
+    purge_list_add(s);
+  }
   segment_unlock(s);
-  if (pending) purge_list_add(s);
   MI_ASSERT_EXPENSIVE(segment_is_valid(s));
 }
 
@@ -615,6 +628,8 @@ int64_t segments_next_purge_in_ms() noexcept {
 void segments_try_purge(bool force) noexcept {
   if (!segments_purge_pending()) return;
   int64_t now = os_clock_ms();
+  if (!force && now < purge_list_due.load(std::memory_order_relaxed)) return;
+  purge_list_due.store(INT64_MAX, std::memory_order_relaxed);  // recomputed below from what stays
   size_t budget = purge_list_count.load(std::memory_order_relaxed) + 8;  // each segment at most once
   pthread_mutex_lock(&purge_list_lock);
   Segment* s = purge_list_first;
@@ -629,6 +644,8 @@ void segments_try_purge(bool force) noexcept {
       segment_unlock(s);
       pthread_mutex_lock(&purge_list_lock);
       next = purge_list_first;  // the list may have changed meanwhile
+    } else {
+      purge_due_lower(s->purge_expire_ms);  // stays: remember when it is due
     }
     s = next;
   }
