@@ -66,10 +66,12 @@ void stats_print(mi_output_fun* out, void* arg) noexcept {
 
   size_t arena_n, arena_reserved, arena_used, huge_pages;
   arenas_stats(&arena_n, &arena_reserved, &arena_used, &huge_pages);
-  p.line("arenas: %zu, %s reserved, %s in use, %zu huge (1 GiB) pages (%lld asked for but not given)\n", arena_n,
-         format_bytes(a, sizeof(a), static_cast<int64_t>(arena_reserved)),
+  p.line("arenas: %zu, %s reserved, %s in use, %zu huge (1 GiB) pages (%lld asked for but not given); "
+         "2 MiB-page fallbacks to 4 KiB: %lld\n",
+         arena_n, format_bytes(a, sizeof(a), static_cast<int64_t>(arena_reserved)),
          format_bytes(b, sizeof(b), static_cast<int64_t>(arena_used)), huge_pages,
-         static_cast<long long>(load(stats_global.huge_page_fallbacks)));
+         static_cast<long long>(load(stats_global.huge_page_fallbacks)),
+         static_cast<long long>(load(stats_global.large_page_fallbacks)));
   p.line("os calls: mmap %lld, commit %lld, purge %lld; page searches %lld (avg %lld.%02lld steps), free-list extensions %lld\n",
          static_cast<long long>(load(os_counters.mmap_calls)), static_cast<long long>(load(os_counters.commit_calls)),
          static_cast<long long>(load(os_counters.purge_calls)), static_cast<long long>(load(stats_global.page_searches)),

@@ -559,7 +559,7 @@ void arenas_stats(size_t* count_out, size_t* reserved, size_t* in_use, size_t* h
     *reserved += a->block_count * ARENA_BLOCK_SIZE;
     size_t tail = a->field_count * BITMAP_FIELD_BITS - a->block_count;
     *in_use += (bitmap_count_set(a->blocks_inuse, a->field_count) - tail) * ARENA_BLOCK_SIZE;
-    if (a->is_pinned && a->memid.is_large && (a->block_count * ARENA_BLOCK_SIZE) % HUGE_OS_PAGE_SIZE == 0) {
+    if (a->memid.is_huge) {
       *huge_pages += a->block_count * ARENA_BLOCK_SIZE / HUGE_OS_PAGE_SIZE;
     }
   }
@@ -583,7 +583,7 @@ bool arenas_node_stats(int node, NodeArenaStats* out) noexcept {
     out->committed += (a->blocks_committed == nullptr) ? bytes
                                                        : bitmap_count_set(a->blocks_committed, a->field_count) * ARENA_BLOCK_SIZE;
     out->purged += static_cast<size_t>(a->purged_bytes.load(std::memory_order_relaxed));
-    if (a->is_pinned && a->memid.is_large && bytes % HUGE_OS_PAGE_SIZE == 0) {
+    if (a->memid.is_huge) {
       out->huge_pages_reserved += bytes / HUGE_OS_PAGE_SIZE;
       out->huge_pages_in_use += divide_up(inuse, HUGE_OS_PAGE_SIZE);
     }

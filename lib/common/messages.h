@@ -37,6 +37,7 @@ enum class Once : int {
   double_free,       // a block freed twice (detected)
   numa_fallback,     // memory came from another node than asked for
   huge_fallback,     // fewer huge pages than asked
+  large_fallback,    // 2 MiB pages asked for (allow_large_os_pages) but not given
   count
 };
 // True exactly once per kind per process (and after fork, once more in the child

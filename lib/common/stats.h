@@ -31,6 +31,7 @@ struct GlobalStats {
   std::atomic<int64_t> segments_reclaimed;
   std::atomic<int64_t> pages_abandoned;
   std::atomic<int64_t> huge_page_fallbacks;  // 1 GiB pages asked for at start-up that the kernel did not give
+  std::atomic<int64_t> large_page_fallbacks;  // 2 MiB-page mappings asked for that fell back to 4 KiB pages
   // merged from the threads
   std::atomic<int64_t> pages_extended;
   std::atomic<int64_t> page_searches;

@@ -156,6 +156,7 @@ struct MemId {
   MemKind kind;
   bool is_pinned;            // cannot be decommitted or purged (huge OS pages)
   bool is_large;             // backed by 2 MiB or 1 GiB pages
+  bool is_huge;              // backed by 1 GiB pages
   bool initially_committed;  // all of it readable and writable
   bool initially_zero;       // all of it known to be zero
   bool is_accessible;        // mapped read-write and never protected: "commit" is only accounting

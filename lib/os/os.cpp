@@ -16,6 +16,7 @@
 #include "../common/format.h"
 #include "../common/messages.h"
 #include "../common/options.h"
+#include "../common/stats.h"
 
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT 26
@@ -116,10 +117,16 @@ void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_la
   const int flags = MAP_PRIVATE | MAP_ANONYMOUS | (commit ? 0 : MAP_NORESERVE);
 
   // 2 MiB pages, when asked for and the size fits them: pinned, committed.
-  if (allow_large && commit && option_is_enabled(mi_option_allow_large_os_pages) &&
-      (size % large_page_size) == 0 && alignment <= large_page_size) {
-    void* p = os_alloc_large_pages(size, memid);
+  if (allow_large && commit && option_is_enabled(mi_option_allow_large_os_pages) && (size % large_page_size) == 0) {
+    void* p = os_alloc_large_pages(size, memid, alignment);
     if (p != nullptr) return p;
+    // counted, and said once: never a silent fallback to 4 KiB pages
+    stat_counter(stats_global.large_page_fallbacks, 1);
+    if (once(Once::large_fallback)) {
+      warning_message("allow_large_os_pages: the kernel has no free 2 MiB pages for %zu bytes (%s); using 4 KiB pages. "
+                      "Further fallbacks are counted in the statistics",
+                      size, errno_text(errno));
+    }
   }
 
   // Most mappings come back aligned when the size is a multiple of the
@@ -156,13 +163,22 @@ void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_la
   return p;
 }
 
-void* os_alloc_large_pages(size_t size, MemId* memid) noexcept {
+void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment) noexcept {
   *memid = MemId{};
   memid->numa_node = -1;
-  void* p = mmap_raw(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB);
-  if (p == nullptr) return nullptr;
-  if ((reinterpret_cast<uintptr_t>(p) & (large_page_size - 1)) != 0) {  // cannot happen with hugetlb; be safe
-    munmap_raw(p, size);
+  if (size == 0 || size % large_page_size != 0) return nullptr;
+  if (alignment < large_page_size) alignment = large_page_size;
+  // An aligned reservation first, then the 2 MiB pages mapped into it.
+  MemId rid;
+  uint8_t* base = static_cast<uint8_t*>(os_alloc_aligned(size, alignment, false, false, &rid));
+  if (base == nullptr) return nullptr;
+  os_stat_reserved(-static_cast<int64_t>(size));  // re-accounted below if kept
+  void* p = mmap_raw(base, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_HUGETLB | MAP_HUGE_2MB);
+  if (p == nullptr) {
+    int saved = errno;
+    munmap_raw(base, size);
+    errno = saved;
     return nullptr;
   }
   os_stat_reserved(static_cast<int64_t>(size));
@@ -220,6 +236,7 @@ void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped
   memid->os_base = base;
   memid->os_size = size;
   memid->is_large = true;
+  memid->is_huge = true;
   memid->is_pinned = true;
   memid->initially_committed = true;
   memid->initially_zero = true;
@@ -294,7 +311,7 @@ void os_free(void* p, size_t size, const MemId& memid) noexcept {
   if (munmap_raw(base, len)) {
     os_stat_reserved(-static_cast<int64_t>(len));
     if ((memid.initially_committed && !memid.is_accessible) || memid.is_pinned) os_stat_committed(-static_cast<int64_t>(len));
-    if (memid.is_large && len % HUGE_OS_PAGE_SIZE == 0 && memid.is_pinned) {
+    if (memid.is_huge) {
       os_counters.huge_pages_reserved.fetch_sub(static_cast<int64_t>(len / HUGE_OS_PAGE_SIZE),
                                                std::memory_order_relaxed);
     }

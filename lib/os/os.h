@@ -67,8 +67,9 @@ void os_advise_thp(void* p, size_t size) noexcept;
 // os_numa_bind) and faulted in before the next one is tried.
 void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped, MemId* memid, int os_node = -1,
                           int policy = 0) noexcept;
-// Maps `size` bytes of 2 MiB pages (MAP_HUGETLB), or nullptr.
-void* os_alloc_large_pages(size_t size, MemId* memid) noexcept;
+// Maps `size` bytes (a multiple of 2 MiB) of 2 MiB pages (MAP_HUGETLB),
+// aligned to `alignment`, or nullptr (errno from the kernel).
+void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment = 0) noexcept;
 
 // NUMA binding of a range to the kernel node `os_node`, before its first
 // touch. policy: 1 = preferred (MPOL_PREFERRED), 2 = strict (MPOL_BIND).
