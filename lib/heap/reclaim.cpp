@@ -107,9 +107,14 @@ void collect_foreign_segment(Heap* heap, Segment* segment) {
       if (segment_page_free(page, tld)) return;  // the segment is gone
     }
   }
-  for (size_t i = 0; i < segment->capacity; i++) {
+  // Back on the list with the last page; from then on another thread may own
+  // it, so stop right there.
+  size_t remaining = segment->used;
+  for (size_t i = 0; i < segment->capacity && remaining > 0; i++) {
     Page* page = &segment->pages[i];
-    if (page->segment_in_use) segment_page_abandon(page, tld);  // back on the list with the last one
+    if (!page->segment_in_use) continue;
+    remaining--;
+    segment_page_abandon(page, tld);
   }
 }
 

@@ -571,9 +571,10 @@ bool segment_page_free(Page* page, SegmentsTld* tld) noexcept {
     return true;
   }
   free_queue_push(s, tld);
-  // the thread is leaving and this was the last page not yet abandoned
-  if (s->abandoned > 0 && s->abandoned == s->used) segment_abandon(s, tld);
   MI_ASSERT_EXPENSIVE(segment_is_valid(s));
+  // The thread is leaving and this was the last page not yet abandoned. Once
+  // abandoned, another thread may take the segment at once: do not touch it.
+  if (s->abandoned > 0 && s->abandoned == s->used) segment_abandon(s, tld);
   return false;
 }
 
