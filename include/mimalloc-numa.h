@@ -80,6 +80,15 @@ typedef struct mi_numa_stats_s {
 /* Fills *stats for a node; 0 on success, EINVAL for an invalid node or NULL. */
 mi_decl_export int mi_numa_stats(int node, mi_numa_stats_t* stats) mi_attr_noexcept;
 
+/* ---------------------------------------------------------------------------
+   Configuration
+--------------------------------------------------------------------------- */
+/* Checks a configuration file (mimalloc-numa.toml(5)) without applying it:
+   each problem is written as one line "FILE:LINE: ..." to `out` (the
+   registered output, stderr by default, when NULL). Returns the number of
+   problems: 0 for a clean file (an unreadable file counts as one). */
+mi_decl_export int mi_config_check(const char* path, mi_output_fun* out, void* arg) mi_attr_noexcept;
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../../include/mimalloc-numa.h"
+#include "../common/config.h"
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/stats.h"
@@ -260,6 +261,8 @@ size_t node_room(int node, size_t want, size_t need) {
 // returns its id or 0.
 int arena_reserve_for(size_t blocks, bool allow_large, int node) {
   size_t reserve = option_get_size(mi_option_arena_reserve);
+  size_t node_reserve = config_node_arena_reserve(node);  // [node.N] arena_reserve
+  if (node_reserve > 0) reserve = node_reserve;
   if (reserve == 0) return 0;
   size_t count = arena_count.load(std::memory_order_relaxed);
   // grow the reservation as the number of arenas grows (mimalloc does the same)
@@ -681,36 +684,47 @@ void reserve_fallback(size_t missing, int node, size_t* large, size_t* regular) 
 
 void arenas_init_reserve() noexcept {
   long pages = option_get(mi_option_reserve_huge_os_pages);
-  if (pages > 0) {
-    long at = option_get(mi_option_reserve_huge_os_pages_at);
-    const int nodes = numa_node_count();
-    size_t got = 0, large = 0, regular = 0;
-    if (at >= 0) {
-      int node = static_cast<int>(at) % nodes;
-      size_t n = reserve_huge_pages_at(static_cast<size_t>(pages), node, static_cast<size_t>(pages) * 500, false, nullptr);
-      got += n;
-      reserve_fallback((static_cast<size_t>(pages) - n) * HUGE_OS_PAGE_SIZE, node, &large, &regular);
-    } else {
-      // interleaved: the same number on each node (the remainder on the lowest nodes)
-      size_t per = static_cast<size_t>(pages) / static_cast<size_t>(nodes);
-      size_t rem = static_cast<size_t>(pages) % static_cast<size_t>(nodes);
-      for (int n = 0; n < nodes; n++) {
-        size_t want = per + (static_cast<size_t>(n) < rem ? 1 : 0);
-        if (want == 0) continue;
-        int node = (nodes > 1) ? n : -1;
-        size_t k = reserve_huge_pages_at(want, node, want * 500, false, nullptr);
-        got += k;
-        reserve_fallback((want - k) * HUGE_OS_PAGE_SIZE, node, &large, &regular);
-      }
+  const int nodes = numa_node_count();
+  size_t asked = 0, got = 0, large = 0, regular = 0;
+  // one node's reservation, with its fallback
+  auto reserve_on = [&](int node, size_t want) {
+    if (want == 0) return;
+    asked += want;
+    size_t k = reserve_huge_pages_at(want, node, want * 500, false, nullptr);
+    got += k;
+    reserve_fallback((want - k) * HUGE_OS_PAGE_SIZE, node, &large, &regular);
+  };
+  long at = option_get(mi_option_reserve_huge_os_pages_at);
+  if (config_any_node_huge_pages()) {
+    // [node.N] reserve_huge_os_pages: that many on node N; the [options]
+    // count is spread over the nodes without one
+    int others = 0;
+    for (int n = 0; n < nodes; n++) {
+      if (config_node_huge_pages(n) < 0) others++;
     }
-    if (got < static_cast<size_t>(pages)) {
-      stat_counter(stats_global.huge_page_fallbacks, static_cast<int64_t>(static_cast<size_t>(pages) - got));
-      if (once(Once::huge_fallback)) {
-        warning_message("reserve_huge_os_pages=%ld: the kernel gave %zu of the 1 GiB pages; reserved %zu MiB in 2 MiB pages "
-                        "and %zu MiB in regular pages instead (reserve them at boot with mi-reserve, or in "
-                        "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages)",
-                        pages, got, large / MiB, regular / MiB);
-      }
+    size_t share = (others > 0 && pages > 0) ? static_cast<size_t>(pages) / static_cast<size_t>(others) : 0;
+    size_t rem = (others > 0 && pages > 0) ? static_cast<size_t>(pages) % static_cast<size_t>(others) : 0;
+    for (int n = 0; n < nodes; n++) {
+      long explicit_pages = config_node_huge_pages(n);
+      size_t want = (explicit_pages >= 0) ? static_cast<size_t>(explicit_pages) : share + (rem > 0 ? 1 : 0);
+      if (explicit_pages < 0 && rem > 0) rem--;
+      reserve_on(nodes > 1 ? n : -1, want);
+    }
+  } else if (pages > 0 && at >= 0) {
+    reserve_on(static_cast<int>(at) % nodes, static_cast<size_t>(pages));
+  } else if (pages > 0) {
+    // interleaved: the same number on each node (the remainder on the lowest nodes)
+    size_t per = static_cast<size_t>(pages) / static_cast<size_t>(nodes);
+    size_t rem = static_cast<size_t>(pages) % static_cast<size_t>(nodes);
+    for (int n = 0; n < nodes; n++) reserve_on(nodes > 1 ? n : -1, per + (static_cast<size_t>(n) < rem ? 1 : 0));
+  }
+  if (got < asked) {
+    stat_counter(stats_global.huge_page_fallbacks, static_cast<int64_t>(asked - got));
+    if (once(Once::huge_fallback)) {
+      warning_message("reserve_huge_os_pages: the kernel gave %zu of the %zu 1 GiB pages asked for; reserved %zu MiB in "
+                      "2 MiB pages and %zu MiB in regular pages instead (reserve them at boot with mi-reserve, or in "
+                      "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages)",
+                      got, asked, large / MiB, regular / MiB);
     }
   }
   size_t reserve = option_get_size(mi_option_reserve_os_memory);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../os/os.h"
+#include "config.h"
 #include "format.h"
 #include "messages.h"
 
@@ -357,12 +358,15 @@ long option_get_clamp(mi_option_t option, long min, long max) noexcept {
 
 void options_init() noexcept {
   if (initialized.exchange(true)) return;
+  // default < config file < environment < mi_option_set
+  config_load_startup();
   options_read_environment();
 }
 
 bool options_initialized() noexcept { return initialized.load(std::memory_order_relaxed); }
 
 void options_print_all() noexcept {
+  config_print();
   output("mimalloc-numa: options (value, source):\n");
   for (const OptionDesc& d : option_table) {
     long v = option_get(d.option);

@@ -4,7 +4,8 @@
 // changes at run time, description), the current values and where each came
 // from. Everything else (environment parsing, the mi_option_* API, the printed
 // option list) is derived from the table in options.cpp.
-// Precedence: built-in default < environment (MIMALLOC_<NAME>) < mi_option_set.
+// Precedence: built-in default < config file (config.h) < environment
+// (MIMALLOC_<NAME>) < mi_option_set.
 // Thread-safe: values are read and written atomically (relaxed); options_init
 // runs once, in process init, before other threads exist.
 #pragma once

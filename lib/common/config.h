@@ -1,0 +1,75 @@
+// config.h: the TOML configuration file.
+//
+// Owns: reading the config file at start-up (MIMALLOC_CONFIG, else
+// /etc/mimalloc-numa.toml if it exists), checking a file for operators
+// (mi_config_check, behind `mi-reserve --check-config`), and the per-node
+// settings of its [node.N] tables.
+//
+// The file is TOML, of which this reads the subset a configuration needs:
+// comments, blank lines, [table] headers (also dotted, [node.0]), key = value
+// with bare or quoted (also dotted) keys, and values that are booleans,
+// integers (decimal, 0x, 0o, 0b, with _ separators) or single-line strings
+// ("basic" with escapes, or 'literal'). Sizes and durations are strings with
+// units ("64MiB", "10ms") or plain integers (bytes, milliseconds). What it
+// does not read (floats, dates, arrays, inline tables, multi-line strings,
+// [[arrays of tables]]) is reported, never guessed: whatever it accepts means
+// what a full TOML parser reads (tests compare with toml++).
+//
+// Tables:
+//   [options]  every option of mi_option_t by its lower-case name
+//   [node.N]   per-node settings: reserve_huge_os_pages, arena_reserve
+//   [reserve]  mi-reserve's boot-time reservation (checked here, used there):
+//              pages, page_size, nodes, per_node, timeout
+//
+// Bad input never stops anything: each problem is one warning naming the
+// file, the line, the key and what was expected; the rest of the file applies.
+// Precedence: default < config file < environment < mi_option_set.
+//
+// No allocation: the file is read in chunks into a fixed buffer, a line at a
+// time (lines up to CONFIG_LINE_MAX bytes). Thread-safety: the start-up read
+// runs once, before other threads; config_check is reentrant.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../../include/mimalloc.h"
+
+namespace mi {
+
+constexpr size_t CONFIG_LINE_MAX = 4096;
+constexpr int CONFIG_MAX_NODES = 64;
+
+// Reads the start-up config file and applies it. Called from options_init
+// before the environment is read.
+void config_load_startup() noexcept;
+
+// Parses `len` bytes named `name` (for messages). apply: set the options and
+// node settings; otherwise only check. Each problem goes to `out` (the
+// registered output when null) as one line "name:line: ..."; with apply, as
+// warnings. Returns the number of problems.
+int config_parse(const char* name, const char* data, size_t len, bool apply, mi_output_fun* out, void* arg) noexcept;
+// The same over a file; an unreadable file is one problem.
+int config_parse_file(const char* path, bool apply, mi_output_fun* out, void* arg) noexcept;
+
+// The file read at start-up ("" if none).
+const char* config_path() noexcept;
+
+// The keys of [node.N] and [reserve] (for the generated sample and docs).
+struct ConfigKey {
+  const char* name;
+  const char* example;  // the value shown in the sample
+  const char* description;
+};
+const ConfigKey* config_node_keys(size_t* count) noexcept;
+const ConfigKey* config_reserve_keys(size_t* count) noexcept;
+
+// [node.N] settings: -1 / 0 when the file does not set them.
+long config_node_huge_pages(int node) noexcept;
+size_t config_node_arena_reserve(int node) noexcept;  // bytes
+bool config_any_node_huge_pages() noexcept;
+
+// Prints the file read at start-up and its [node.N] settings (verbose).
+void config_print() noexcept;
+
+}  // namespace mi
