@@ -721,7 +721,7 @@ void arenas_init_reserve() noexcept {
   if (got < asked) {
     stat_counter(stats_global.huge_page_fallbacks, static_cast<int64_t>(asked - got));
     if (once(Once::huge_fallback)) {
-      warning_message("reserve_huge_os_pages: the kernel gave %zu of the %zu 1 GiB pages asked for; reserved %zu MiB in "
+      warning_message("reserve_huge_os_pages: the kernel gave %zu of the %zu pages of 1 GiB asked for; reserved %zu MiB in "
                       "2 MiB pages and %zu MiB in regular pages instead (reserve them at boot with mi-reserve, or in "
                       "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages)",
                       got, asked, large / MiB, regular / MiB);

@@ -252,7 +252,7 @@ TEST(HugePage, ShortfallWarnsOnceAndUsesOtherPages) {
   }
   ASSERT_EQ(warnings.size(), 1u) << r.err;
   const std::string& w = warnings[0];
-  const char* head = "reserve_huge_os_pages=1: the kernel gave 0 of the 1 GiB pages; reserved ";
+  const char* head = "reserve_huge_os_pages: the kernel gave 0 of the 1 pages of 1 GiB asked for; reserved ";
   size_t at = w.find(head);
   ASSERT_NE(at, std::string::npos) << w;
   unsigned long large = 0, regular = 0;
