@@ -68,6 +68,7 @@ struct KeyPath {
 struct Parser {
   const char* name;
   bool apply;
+  ConfigReserve* reserve;  // when reading for mi-reserve: where its values go
   mi_output_fun* out;
   void* arg;
   int line;
@@ -381,6 +382,8 @@ void key_option(Parser& p, const char* key, const Value& v) {
     return;
   }
   if (p.apply) option_set_from(d->option, value, OptionSource::config_file, p.name, p.line);
+  if (p.reserve != nullptr && d->option == mi_option_reserve_huge_os_pages) p.reserve->options_huge_pages = value;
+  if (p.reserve != nullptr && d->option == mi_option_reserve_huge_os_pages_at) p.reserve->options_huge_pages_at = value;
 }
 
 void key_node(Parser& p, int node, const char* key, const Value& v) {
@@ -410,6 +413,7 @@ void key_node(Parser& p, int node, const char* key, const Value& v) {
     problem(p, "[node.%d] '%s': expected %s, not %s; ignored", node, key, expected, describe(v, got, sizeof(got)));
     return;
   }
+  if (p.reserve != nullptr && k == static_cast<int>(NodeKey::reserve_huge_os_pages)) p.reserve->node_pages[node] = value;
   if (!p.apply) return;
   if (k == static_cast<int>(NodeKey::reserve_huge_os_pages)) {
     node_huge_pages[node] = value;
@@ -465,21 +469,28 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
   }
   p.seen_reserve |= static_cast<uint8_t>(1u << k);
   char got[96];
+  ConfigReserve* r = p.reserve;
   switch (static_cast<ReserveKey>(k)) {
     case ReserveKey::pages:
     case ReserveKey::per_node:
       if (v.type != VType::integer || v.i < 0 || v.i > 1048576) {
         problem(p, "[reserve] '%s': expected a number of pages from 0 to 1048576, not %s", key, describe(v, got, sizeof(got)));
+      } else if (r != nullptr) {
+        (static_cast<ReserveKey>(k) == ReserveKey::pages ? r->pages : r->per_node) = static_cast<long>(v.i);
       }
       break;
     case ReserveKey::page_size:
       if (v.type != VType::string || !is_page_size(v.s)) {
         problem(p, "[reserve] 'page_size': expected \"1G\" or \"2M\", not %s", describe(v, got, sizeof(got)));
+      } else if (r != nullptr) {
+        r->page_size_kib = (v.s[0] == '1') ? 1048576 : 2048;
       }
       break;
     case ReserveKey::nodes:
-      if (v.type != VType::string || !is_node_list(v.s)) {
+      if (v.type != VType::string || !is_node_list(v.s) || v.len >= sizeof(r->nodes)) {
         problem(p, "[reserve] 'nodes': expected \"all\" or a node list like \"0,2-3\", not %s", describe(v, got, sizeof(got)));
+      } else if (r != nullptr) {
+        memcpy(r->nodes, v.s, v.len + 1);
       }
       break;
     case ReserveKey::timeout: {
@@ -488,6 +499,8 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
       if (!option_value_of(option_desc(mi_option_purge_delay), v, &ms, &expected) || ms < 0) {
         problem(p, "[reserve] 'timeout': expected a duration (\"30s\", \"500ms\", or milliseconds), not %s",
                 describe(v, got, sizeof(got)));
+      } else if (r != nullptr) {
+        r->timeout_ms = ms;
       }
       break;
     }
@@ -678,9 +691,9 @@ int config_parse(const char* name, const char* data, size_t len, bool apply, mi_
   return p.problems;
 }
 
-int config_parse_file(const char* path, bool apply, mi_output_fun* out, void* arg) noexcept {
-  Parser p;
-  parser_init(p, path != nullptr ? path : "(null)", apply, out, arg);
+namespace {
+// Reads the file at `path` through the parser; an unreadable file is one problem.
+int parse_fd_or_report(Parser& p, const char* path) {
   int fd = -1;
   if (path != nullptr) {
     do {
@@ -708,6 +721,13 @@ int config_parse_file(const char* path, bool apply, mi_output_fun* out, void* ar
   f.finish();
   return p.problems;
 }
+}  // namespace
+
+int config_parse_file(const char* path, bool apply, mi_output_fun* out, void* arg) noexcept {
+  Parser p;
+  parser_init(p, path != nullptr ? path : "(null)", apply, out, arg);
+  return parse_fd_or_report(p, path);
+}
 
 void config_load_startup() noexcept {
   char buf[sizeof(startup_path)];
@@ -719,6 +739,21 @@ void config_load_startup() noexcept {
     return;
   }
   config_parse_file(startup_path, true, nullptr, nullptr);
+}
+
+int config_read_reserve(const char* path, ConfigReserve* reserve, mi_output_fun* out, void* arg) noexcept {
+  reserve->pages = -1;
+  reserve->per_node = -1;
+  reserve->page_size_kib = -1;
+  reserve->timeout_ms = -1;
+  reserve->nodes[0] = 0;
+  for (long& n : reserve->node_pages) n = -1;
+  reserve->options_huge_pages = -1;
+  reserve->options_huge_pages_at = -1;
+  Parser p;
+  parser_init(p, path != nullptr ? path : "(null)", false, out, arg);
+  p.reserve = reserve;
+  return parse_fd_or_report(p, path);
 }
 
 const char* config_path() noexcept { return startup_path; }

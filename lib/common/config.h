@@ -69,6 +69,23 @@ long config_node_huge_pages(int node) noexcept;
 size_t config_node_arena_reserve(int node) noexcept;  // bytes
 bool config_any_node_huge_pages() noexcept;
 
+// What mi-reserve reads from a file: [reserve] and [node.N]
+// reserve_huge_os_pages (the same reader as the library's, so the tool and
+// the allocator never disagree on a file). Fields not in the file keep -1 / "".
+struct ConfigReserve {
+  long pages;            // [reserve] pages
+  long per_node;         // [reserve] per_node
+  long page_size_kib;    // [reserve] page_size: 1048576 or 2048
+  long timeout_ms;       // [reserve] timeout
+  char nodes[256];       // [reserve] nodes: "all" or a list "0,2-3"
+  long node_pages[CONFIG_MAX_NODES];  // [node.N] reserve_huge_os_pages
+  long options_huge_pages;            // [options] reserve_huge_os_pages
+  long options_huge_pages_at;         // [options] reserve_huge_os_pages_at
+};
+// Reads `path` without applying anything; problems go to `out` as in
+// config_parse. Returns the number of problems.
+int config_read_reserve(const char* path, ConfigReserve* reserve, mi_output_fun* out, void* arg) noexcept;
+
 // Prints the file read at start-up and its [node.N] settings (verbose).
 void config_print() noexcept;
 
