@@ -178,9 +178,13 @@ struct Segment {
   size_t committed_bytes;    // bytes of this segment we count as committed
   // Lazy commit and delayed purge of free pages (segment.cpp). Bit i = page i.
   uint64_t commit_mask;
-  uint64_t purge_mask;
+  uint64_t purge_mask;        // free pages waiting for their purge (freed this interval)
+  uint64_t purge_aged_mask;   // ... and free for a whole interval already: purged when it ends
   int64_t purge_expire_ms;
   int64_t purge_deadline_ms;  // purge_expire_ms is never extended past this
+  uint64_t purged_mask;       // pages purged by the last interval's purge, not committed since
+  uint8_t purge_backoff;      // intervals are 2^backoff times longer while purged pages come back soon
+  bool purge_regretted;       // a page of purged_mask was committed again
   uint64_t free_mask;  // pages not in use
   uint64_t dirty_mask; // pages used since the memory was last known zero
   // Queues of the owning thread's SegmentsTld (pages-free queue)

@@ -208,6 +208,11 @@ void segment_unlock(Segment* s) { s->state_lock.store(0, std::memory_order_relea
 // ---------------------------------------------------------------------------
 bool page_ensure_committed(Segment* s, size_t i) {
   if ((s->commit_mask & bit(i)) != 0) return true;
+  if ((s->purged_mask & bit(i)) != 0) {
+    // purged at the end of the last interval and wanted again already
+    s->purged_mask &= ~bit(i);
+    s->purge_regretted = true;
+  }
   size_t size;
   uint8_t* start = page_range(s, i, &size);
   if (s->memid.is_accessible) {
@@ -233,10 +238,41 @@ void page_purge_now(Segment* s, size_t i) {
   }
 }
 
-// Purges the free pages waiting for their purge, one system call per run of
-// adjacent pages. pre: the segment lock is held
-void segment_purge_pending(Segment* s) {
-  uint64_t pending = s->purge_mask & s->free_mask & s->commit_mask;
+constexpr uint8_t PURGE_BACKOFF_MAX = 5;  // intervals at most 32x longer (3.2 s at the defaults)
+
+// Starts a purge interval: due after purge_delay, extended by each free up
+// to purge_delay * arena_purge_mult; both times 2^purge_backoff.
+void purge_interval_start(Segment* s, int64_t now) {
+  long delay = option_get(mi_option_purge_delay);
+  if (delay < 0) delay = 0;
+  s->purge_expire_ms = now + (static_cast<int64_t>(delay) << s->purge_backoff);
+  s->purge_deadline_ms = now + ((static_cast<int64_t>(delay) * option_get_clamp(mi_option_arena_purge_mult, 1, 1000)) << s->purge_backoff);
+}
+
+// Purges free pages, one system call per run of adjacent pages: with `all`,
+// every page waiting for its purge; otherwise only the pages that have stayed
+// free for a whole interval (purge_aged_mask), while the ones freed during
+// the interval age into the next one: memory that stays free goes back to
+// the OS within two intervals.
+// The interval adapts (purge_backoff): when pages purged at the end of one
+// interval are committed again before the end of the next, the segment is
+// churning and its intervals double (up to PURGE_BACKOFF_MAX times); an
+// interval without such a page halves them again. Measured on the mixed-size
+// benchmark (tests/bench/mixed_bench, working set stable, sizes to 1 MiB):
+// fixed 100 ms intervals faulted 2x as often as mimalloc, which never purges
+// under load. Returns true when pages still wait (the segment stays on the
+// purge list). pre: the segment lock is held
+bool segment_purge_pending(Segment* s, bool all, int64_t now) {
+  uint64_t pending = (all ? (s->purge_mask | s->purge_aged_mask) : s->purge_aged_mask) & s->free_mask & s->commit_mask;
+  if (!all) {
+    if (s->purge_regretted) {
+      if (s->purge_backoff < PURGE_BACKOFF_MAX) s->purge_backoff++;
+    } else if (s->purge_backoff > 0) {
+      s->purge_backoff--;
+    }
+    s->purge_regretted = false;
+  }
+  s->purged_mask = 0;
   while (pending != 0) {
     size_t i = bit_scan_forward(pending);
     size_t n = (~(pending >> i) == 0) ? 64 - i : bit_scan_forward(~(pending >> i));
@@ -249,11 +285,23 @@ void segment_purge_pending(Segment* s) {
       s->commit_mask &= ~mask;
       s->committed_bytes -= size;
       s->dirty_mask &= ~(mask & ~uint64_t{1});  // reads as zero again (page 0 shares memory with the header)
+      s->purged_mask |= mask;
     }
     pending &= ~bits(i, n);
   }
-  s->purge_mask = 0;
-  s->purge_expire_ms = 0;
+  if (all) {
+    s->purge_mask = 0;
+    s->purge_aged_mask = 0;
+  } else {
+    s->purge_aged_mask = s->purge_mask & s->commit_mask;
+    s->purge_mask = 0;
+  }
+  if (s->purge_aged_mask == 0) {
+    s->purge_expire_ms = 0;
+    return false;
+  }
+  purge_interval_start(s, now);
+  return true;
 }
 
 // Schedules the purge of pages [i, i+n) (just freed).
@@ -277,9 +325,7 @@ void page_schedule_purge(Segment* s, size_t i, size_t n) {
   // scheduled, so memory is returned under continuous load too. Only the
   // first scheduling reads the clock (it showed up at 6% of that benchmark).
   if (s->purge_expire_ms == 0) {
-    int64_t now = os_clock_ms();
-    s->purge_expire_ms = now + delay;
-    s->purge_deadline_ms = now + delay * option_get_clamp(mi_option_arena_purge_mult, 1, 1000);
+    purge_interval_start(s, os_clock_ms());
   } else {
     int64_t extended = s->purge_expire_ms + option_get(mi_option_purge_extend_delay);
     s->purge_expire_ms = (extended < s->purge_deadline_ms) ? extended : s->purge_deadline_ms;
@@ -381,6 +427,7 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   Page* page = &s->pages[i];
   s->free_mask &= ~mask;
   s->purge_mask &= ~mask;  // reused before its purge: cancel it
+  s->purge_aged_mask &= ~mask;
   s->used++;
   bool zero = (s->dirty_mask & mask) == 0;
   s->dirty_mask |= mask;
@@ -449,7 +496,7 @@ void segment_abandon(Segment* s, SegmentsTld* tld) {
   if (option_is_enabled(mi_option_abandoned_page_purge)) {
     purge_list_remove(s);
     segment_lock(s);
-    segment_purge_pending(s);
+    segment_purge_pending(s, true, 0);
     segment_unlock(s);
   }  // else its pending purges stay on the purge list: any thread may do them
   tld->count--;
@@ -603,7 +650,7 @@ void segment_reclaim_begin(Segment* s, SegmentsTld* tld) noexcept {
 void segment_reclaim_end(Segment* s, SegmentsTld* tld) noexcept {
   if (s->free_mask != 0) free_queue_push(s, tld);
   segment_lock(s);
-  if (s->purge_mask != 0) {
+  if ((s->purge_mask | s->purge_aged_mask) != 0) {
     if (s->purge_expire_ms == 0) s->purge_expire_ms = os_clock_ms();
     purge_list_add(s);
   }
@@ -641,7 +688,9 @@ void segments_try_purge(bool force) noexcept {
     if ((force || now >= s->purge_expire_ms) && segment_try_lock(s)) {
       purge_list_unlink(s);
       pthread_mutex_unlock(&purge_list_lock);
-      segment_purge_pending(s);  // its owner waits for us if it needs the segment
+      // its owner waits for us if it needs the segment
+      bool stays = segment_purge_pending(s, force, now);
+      if (stays) purge_list_add(s);  // takes the list lock itself
       segment_unlock(s);
       pthread_mutex_lock(&purge_list_lock);
       next = purge_list_first;  // the list may have changed meanwhile
@@ -685,6 +734,7 @@ bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld*
   }
   s->free_mask &= ~more;
   s->purge_mask &= ~more;
+  s->purge_aged_mask &= ~more;
   if ((s->dirty_mask & more) != more) page->is_zero_init = 0;  // only the old part was known zero anyway
   s->dirty_mask |= more;
   segment_unlock(s);
@@ -730,7 +780,7 @@ bool segment_is_valid(const Segment* s) noexcept {
   if (in_use != s->used) return false;
   if ((taken | s->free_mask) != all_pages_mask(s->capacity) || (taken & s->free_mask) != 0) return false;
   if (s->abandoned > s->used) return false;
-  if ((s->purge_mask & ~s->free_mask) != 0) return false;  // a claim cancels its purge
+  if (((s->purge_mask | s->purge_aged_mask) & ~s->free_mask) != 0) return false;  // a claim cancels its purge
   if (segmap_segment_of(reinterpret_cast<const uint8_t*>(s) + 1) != s) return false;
   return true;
 }
