@@ -79,13 +79,43 @@ struct Parser {
   uint64_t seen_options[2];
   uint8_t seen_node[CONFIG_MAX_NODES];
   uint8_t seen_reserve;
-  bool seen_table_options, seen_table_reserve;
+  bool seen_table_options, seen_table_reserve, seen_table_node_parent;
   uint64_t seen_table_node;
   // tables created by dotted keys ("options.verbose = 1" at the root): TOML
   // forbids a [header] for them afterwards
-  bool dotted_options, dotted_reserve;
+  bool dotted_options, dotted_reserve, dotted_node_parent;
   uint64_t dotted_node;
+  // the quote character of a multi-line string whose lines are being
+  // skipped (0: none), so that its text is not read as keys
+  char multiline;
 };
+
+// Copies s into dst (size > 0) with control characters as TOML escapes ("\n",
+// "\u001b"), never cut inside an escape; returns the length. Keys and string
+// values may hold any of them through escapes ("a\nb" = 1 is a valid key), and
+// the name is a path: without this, a file could split a message into two
+// lines or send escape sequences to the terminal (found by tests/fuzz).
+size_t escape_controls(char* dst, size_t size, const char* s) {
+  size_t n = 0;
+  for (; *s != 0; s++) {
+    unsigned char c = static_cast<unsigned char>(*s);
+    char esc[8];
+    size_t len = 1;
+    esc[0] = *s;
+    if (c == '\n' || c == '\r' || c == '\b' || c == '\f') {
+      esc[0] = '\\';
+      esc[1] = (c == '\n') ? 'n' : (c == '\r') ? 'r' : (c == '\b') ? 'b' : 'f';
+      len = 2;
+    } else if ((c < 0x20 && c != '\t') || c == 0x7F) {
+      len = format(esc, sizeof(esc), "\\u%04x", c);
+    }
+    if (n + len >= size) break;
+    memcpy(dst + n, esc, len);
+    n += len;
+  }
+  dst[n] = 0;
+  return n;
+}
 
 void problem(Parser& p, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void problem(Parser& p, const char* fmt, ...) {
@@ -95,12 +125,18 @@ void problem(Parser& p, const char* fmt, ...) {
   va_start(args, fmt);
   format_v(msg, sizeof(msg), fmt, args);
   va_end(args);
+  char raw[MESSAGE_MAX + 64];
+  format(raw, sizeof(raw), "%s:%d: %s", p.name, p.line, msg);
+  // one line: escaped, and cut so that the newline always fits (a long name
+  // used to push it out, and the next message ran on in the same line)
+  char line[MESSAGE_MAX + 64];
+  size_t n = escape_controls(line, sizeof(line) - 1, raw);
   if (p.apply) {
-    warning_message("%s:%d: %s", p.name, p.line, msg);
+    warning_message("%s", line);
   } else {
-    char buf[MESSAGE_MAX + 64];
-    format(buf, sizeof(buf), "%s:%d: %s\n", p.name, p.line, msg);
-    output_to(p.out, p.arg, buf);
+    line[n++] = '\n';
+    line[n] = 0;
+    output_to(p.out, p.arg, line);
   }
 }
 
@@ -184,6 +220,9 @@ const char* parse_string(const char*& c, Value& v) {
             cp = cp * 16 + static_cast<uint32_t>(h);
           }
           c += digits;
+          // valid TOML, but a NUL would end the C string every reader of the
+          // value sees: "none\u0000x" would read as "none"
+          if (cp == 0) return "a \\u0000 escape (a NUL character) in a string";
           if (!put_utf8(v, cp)) return "a \\u escape that is not a Unicode scalar value";
           continue;
         }
@@ -251,7 +290,7 @@ const char* parse_value(const char*& c, Value& v) {
     if (c != start) return "a sign before a 0x/0o/0b integer";
     base = (c[1] == 'x') ? 16 : (c[1] == 'o' ? 8 : 2);
     c += 2;
-  } else if (c[0] == '0' && (c[1] >= '0' && c[1] <= '9')) {
+  } else if (c[0] == '0' && ((c[1] >= '0' && c[1] <= '9') || c[1] == '_')) {
     // a date (1979-05-27) or a leading zero: neither is an integer in TOML
     const char* d = c;
     while (*d >= '0' && *d <= '9') d++;
@@ -342,13 +381,9 @@ bool option_value_of(const OptionDesc& d, const Value& v, long* out, const char*
       break;
     case VType::integer:
       // bytes for sizes, milliseconds for durations, the number otherwise
-      if (d.kind == OptionKind::size_kib) {
-        if (v.i < 0) break;
-        long long kib = v.i / 1024 + ((v.i % 1024) != 0 ? 1 : 0);
-        format(text, sizeof(text), "%lld", kib * 1024);
-      } else {
-        format(text, sizeof(text), "%lld", v.i);
-      }
+      // (option_parse_value reads a bare size as bytes and rounds it up to KiB)
+      if (d.kind == OptionKind::size_kib && v.i < 0) break;
+      format(text, sizeof(text), "%lld", v.i);
       return option_parse_value(d, text, out, expected);
   }
   switch (d.kind) {
@@ -511,6 +546,48 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
 // ---------------------------------------------------------------------------
 // Lines
 // ---------------------------------------------------------------------------
+// The length of the UTF-8 sequence at s (at most `left` bytes), or 0 if it is
+// not valid UTF-8 (overlong forms, surrogates and code points beyond U+10FFFF
+// are not: TOML files are UTF-8, and toml++ rejects them).
+size_t utf8_length(const unsigned char* s, size_t left) {
+  const unsigned char b = s[0];
+  if (b < 0x80) return 1;
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+  if (b >= 0xC2 && b <= 0xDF) n = 2;
+  else if (b == 0xE0) { n = 3; lo = 0xA0; }
+  else if (b == 0xED) { n = 3; hi = 0x9F; }
+  else if (b >= 0xE1 && b <= 0xEF) n = 3;
+  else if (b == 0xF0) { n = 4; lo = 0x90; }
+  else if (b == 0xF4) { n = 4; hi = 0x8F; }
+  else if (b >= 0xF1 && b <= 0xF3) n = 4;
+  else return 0;
+  if (left < n || s[1] < lo || s[1] > hi) return 0;
+  for (size_t i = 2; i < n; i++) {
+    if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+  }
+  return n;
+}
+
+// A multi-line string ("""...""" or '''...''') starts at c.
+bool multiline_opens(const char* c) {
+  return (*c == '"' || *c == '\'') && c[1] == *c && c[2] == *c;
+}
+
+// The closing quotes of a multi-line string with `quote` are in s (for a
+// basic string, escaped quotes do not count).
+bool multiline_closes(const char* s, char quote) {
+  for (; *s != 0; s++) {
+    if (quote == '"' && *s == '\\') {
+      if (s[1] == 0) return false;
+      s++;
+      continue;
+    }
+    if (*s == quote && s[1] == quote && s[2] == quote) return true;
+  }
+  return false;
+}
+
 void parse_header(Parser& p, const char* c) {
   c++;  // '['
   if (*c == '[') {
@@ -543,6 +620,8 @@ void parse_header(Parser& p, const char* c) {
     p.seen_table_reserve = true;
   } else if (path.parts == 1 && strcmp(path.part[0], "node") == 0) {
     known = true;  // [node] with dotted keys "0.arena_reserve = ..."
+    twice = p.seen_table_node_parent || p.dotted_node_parent;
+    p.seen_table_node_parent = true;
   } else if (path.parts == 2 && strcmp(path.part[0], "node") == 0 && parse_node_index(path.part[1], &node)) {
     known = true;
     uint64_t bit = uint64_t{1} << node;
@@ -568,11 +647,20 @@ void parse_key_value(Parser& p, const char* c) {
   const char* err = parse_key(c, key);
   if (err == nullptr && *c != '=') err = "'=' is expected after the key";
   Value v;
+  const char* value_start = nullptr;
   if (err == nullptr) {
     c = skip_ws(c + 1);
+    value_start = c;
     err = parse_value(c, v);
   }
   if (err == nullptr && !rest_is_comment(c)) err = "unexpected text after the value";
+  if (err != nullptr && c == value_start && multiline_opens(c)) {
+    // Its lines up to the closing quotes are string text, not keys: skip them
+    // (read as lines, "verbose = true" inside it would apply).
+    if (!multiline_closes(c + 3, *c)) p.multiline = *c;
+    problem(p, "syntax error: multi-line strings are not accepted; %s", p.multiline != 0 ? "ignored up to its closing quotes" : "line ignored");
+    return;
+  }
   if (err != nullptr) {
     problem(p, "syntax error: %s; line ignored", err);
     return;
@@ -594,8 +682,15 @@ void parse_key_value(Parser& p, const char* c) {
   if (key.parts > 1 || p.table.parts == 0) {
     if (full.parts >= 2 && strcmp(full.part[0], "options") == 0 && p.table.parts == 0) p.dotted_options = true;
     if (full.parts >= 2 && strcmp(full.part[0], "reserve") == 0 && p.table.parts == 0) p.dotted_reserve = true;
+    if (full.parts >= 2 && strcmp(full.part[0], "node") == 0 && p.table.parts == 0) p.dotted_node_parent = true;
     if (full.parts >= 3 && strcmp(full.part[0], "node") == 0 && p.table.parts < 2 && parse_node_index(full.part[1], &node)) {
-      p.dotted_node |= uint64_t{1} << node;
+      const uint64_t bit = uint64_t{1} << node;
+      // and a dotted key cannot add to a table that has a [header] (TOML)
+      if ((p.seen_table_node & bit) != 0) {
+        problem(p, "table [node.%d] has a [node.%d] header above; TOML does not allow dotted keys to add to it; the key still applies",
+                node, node);
+      }
+      p.dotted_node |= bit;
     }
   }
   if (full.parts == 2 && strcmp(full.part[0], "options") == 0) {
@@ -612,13 +707,33 @@ void parse_key_value(Parser& p, const char* c) {
   }
 }
 
-void parse_line(Parser& p, char* s, size_t len) {
-  if (len > 0 && s[len - 1] == '\r') s[--len] = 0;  // CRLF
-  for (size_t i = 0; i < len; i++) {
+// pre: s[len] == 0; `crlf`: the line ended with a line feed (a CR before it
+// is part of the line end).
+void parse_line(Parser& p, char* s, size_t len, bool crlf) {
+  if (crlf && len > 0 && s[len - 1] == '\r') s[--len] = 0;  // CRLF
+  if (p.line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {  // a UTF-8 byte order mark
+    s += 3;
+    len -= 3;
+  }
+  if (p.multiline != 0) {  // inside a multi-line string (reported where it opened)
+    if (multiline_closes(s, p.multiline)) p.multiline = 0;
+    return;
+  }
+  for (size_t i = 0; i < len;) {
     if (s[i] == 0) {
       problem(p, "a NUL byte; line ignored");
       return;
     }
+    if (s[i] == '\r') {
+      problem(p, "a carriage return (CR) that does not end the line; line ignored");
+      return;
+    }
+    size_t n = utf8_length(reinterpret_cast<const unsigned char*>(s + i), len - i);
+    if (n == 0) {
+      problem(p, "bytes that are not UTF-8 (at column %zu); line ignored", i + 1);
+      return;
+    }
+    i += n;
   }
   const char* c = skip_ws(s);
   if (*c == 0) return;
@@ -640,24 +755,26 @@ struct LineFeeder {
   size_t len = 0;
   bool too_long = false;
 
-  void end_line() {
+  void end_line(bool newline) {
     p.line++;
     if (too_long) {
       problem(p, "line longer than %zu bytes; ignored", CONFIG_LINE_MAX - 1);
     } else {
       line[len] = 0;
-      parse_line(p, line, len);
+      parse_line(p, line, len, newline);
     }
     len = 0;
     too_long = false;
   }
 
+  // pre: `line` holds CONFIG_LINE_MAX + 1 bytes: a line of CONFIG_LINE_MAX - 1
+  // bytes, the CR of a CRLF and the terminating NUL.
   void feed(const char* data, size_t n) {
     for (size_t i = 0; i < n; i++) {
       char ch = data[i];
       if (ch == '\n') {
-        end_line();
-      } else if (len + 1 < CONFIG_LINE_MAX) {
+        end_line(true);
+      } else if (len + 1 < CONFIG_LINE_MAX || (len + 1 == CONFIG_LINE_MAX && ch == '\r')) {
         line[len++] = ch;
       } else {
         too_long = true;
@@ -666,7 +783,7 @@ struct LineFeeder {
   }
 
   void finish() {
-    if (len > 0 || too_long) end_line();  // the last line had no newline
+    if (len > 0 || too_long) end_line(false);  // the last line had no newline
   }
 };
 
@@ -684,7 +801,7 @@ void parser_init(Parser& p, const char* name, bool apply, mi_output_fun* out, vo
 int config_parse(const char* name, const char* data, size_t len, bool apply, mi_output_fun* out, void* arg) noexcept {
   Parser p;
   parser_init(p, name != nullptr ? name : "(config)", apply, out, arg);
-  char line[CONFIG_LINE_MAX];
+  char line[CONFIG_LINE_MAX + 1];
   LineFeeder f{p, line};
   if (data != nullptr) f.feed(data, len);
   f.finish();
@@ -705,7 +822,7 @@ int parse_fd_or_report(Parser& p, const char* path) {
     return p.problems;
   }
   char chunk[4096];
-  char line[CONFIG_LINE_MAX];
+  char line[CONFIG_LINE_MAX + 1];
   LineFeeder f{p, line};
   for (;;) {
     ssize_t n = read(fd, chunk, sizeof(chunk));

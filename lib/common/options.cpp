@@ -84,6 +84,44 @@ constexpr std::array<long, OPTION_COUNT> default_values() {
   return v;
 }
 
+// "a value from MIN to MAX" of every option, made at compile time: the text a
+// range error points *expected at. A static buffer filled at the error would
+// be shared by concurrent mi_config_check calls.
+struct RangeText {
+  char text[64];
+};
+
+constexpr void range_text_put(RangeText& r, size_t& n, const char* s) {
+  while (*s != 0 && n + 1 < sizeof(r.text)) r.text[n++] = *s++;
+}
+
+constexpr void range_text_put(RangeText& r, size_t& n, long v) {
+  unsigned long mag = v < 0 ? 0 - static_cast<unsigned long>(v) : static_cast<unsigned long>(v);
+  char digits[24]{};
+  int k = 0;
+  do {
+    digits[k++] = static_cast<char>('0' + mag % 10);
+    mag /= 10;
+  } while (mag != 0);
+  if (v < 0 && n + 1 < sizeof(r.text)) r.text[n++] = '-';
+  while (k > 0 && n + 1 < sizeof(r.text)) r.text[n++] = digits[--k];
+}
+
+constexpr std::array<RangeText, OPTION_COUNT> make_range_texts() {
+  std::array<RangeText, OPTION_COUNT> texts{};
+  for (int i = 0; i < OPTION_COUNT; i++) {
+    RangeText& r = texts[static_cast<size_t>(i)];
+    size_t n = 0;
+    range_text_put(r, n, "a value from ");
+    range_text_put(r, n, option_table[i].min);
+    range_text_put(r, n, " to ");
+    range_text_put(r, n, option_table[i].max);
+    r.text[n] = 0;
+  }
+  return texts;
+}
+constexpr std::array<RangeText, OPTION_COUNT> range_texts = make_range_texts();
+
 struct SourceInfo {
   OptionSource source;
   int line;
@@ -128,8 +166,9 @@ const char* parse_integer(const char* s, long long* out) {
     v = next;
     s++;
   }
-  if (v > static_cast<unsigned long long>(0x7fffffffffffffffLL)) return nullptr;
-  *out = neg ? -static_cast<long long>(v) : static_cast<long long>(v);
+  // -2^63 fits, +2^63 does not
+  if (v > static_cast<unsigned long long>(0x7fffffffffffffffLL) + (neg ? 1 : 0)) return nullptr;
+  *out = neg ? static_cast<long long>(0 - v) : static_cast<long long>(v);
   return s;
 }
 
@@ -320,9 +359,8 @@ bool option_parse_value(const OptionDesc& desc, const char* text, long* value, c
   }
   if (!ok) return false;
   if (v < desc.min || v > desc.max) {
-    static char range_text[96];  // only for the message; options are parsed before threads start
-    format(range_text, sizeof(range_text), "a value from %ld to %ld", desc.min, desc.max);
-    *expected = range_text;
+    const int i = static_cast<int>(desc.option);
+    *expected = (i >= 0 && i < OPTION_COUNT) ? range_texts[static_cast<size_t>(i)].text : "a value in the option's range";
     return false;
   }
   *value = v;
