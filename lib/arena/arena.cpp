@@ -261,7 +261,10 @@ size_t node_room(int node, size_t want, size_t need) {
 // returns its id or 0.
 int arena_reserve_for(size_t blocks, bool allow_large, int node) {
   size_t reserve = option_get_size(mi_option_arena_reserve);
-  size_t node_reserve = config_node_arena_reserve(node);  // [node.N] arena_reserve
+  // [node.N] arena_reserve; an unbound arena of a one-node machine is node 0's
+  // (the operator wrote [node.0] for the only node there is)
+  const int config_node = (node < 0 && topology().node_count == 1) ? 0 : node;
+  size_t node_reserve = config_node_arena_reserve(config_node);
   if (node_reserve > 0) reserve = node_reserve;
   if (reserve == 0) return 0;
   size_t count = arena_count.load(std::memory_order_relaxed);
