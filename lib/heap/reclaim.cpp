@@ -69,8 +69,11 @@ bool heap_reclaim_abandoned(Heap* heap, size_t block_size) noexcept {
   long percent = option_get(mi_option_max_segment_reclaim);
   if (percent <= 0) return false;
   size_t tries = count * static_cast<size_t>(percent) / 100;
-  if (tries < 1) tries = 1;
-  if (tries < 8 && count >= 8) tries = 8;
+  // at least 8 (or all there are): one at a time, a segment whose pages are
+  // all in use by other size classes made us allocate a new segment while
+  // the others still waited on the list (larson: peak RSS 1.3x mimalloc's)
+  const size_t min_tries = count < 8 ? count : 8;
+  if (tries < min_tries) tries = min_tries;
   // Take segments of the page kind we need until one brings a page of this
   // size or room for a new page: an exited thread's memory is reused before
   // a new segment is made (in the larson benchmark, threads replaced every
