@@ -166,12 +166,41 @@ int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool 
   return a->id;
 }
 
+// Claims a run of `blocks` blocks that were freed but are not purged yet:
+// they are still committed and resident. First fit alone took purged blocks
+// below them, so a segment freed and wanted again soon after (the mixed-size
+// benchmark frees and makes segments all the time) cost a purge of the old
+// blocks and page faults on the new ones. Races with the purger are benign:
+// it claims the blocks while purging, and a run purged meanwhile is handed
+// out like any other (its commit state is in blocks_committed).
+bool arena_try_claim_unpurged(Arena* a, size_t blocks, size_t* idx) {
+  if (a->blocks_purge == nullptr || blocks > BITMAP_FIELD_BITS) return false;
+  for (size_t f = 0; f < a->field_count; f++) {
+    uint64_t pending = a->blocks_purge[f].load(std::memory_order_relaxed);
+    while (pending != 0) {
+      const size_t bit = bit_scan_forward(pending);
+      const uint64_t rest = pending >> bit;
+      const size_t len = (~rest == 0) ? (BITMAP_FIELD_BITS - bit) : bit_scan_forward(~rest);
+      if (len >= blocks && bitmap_try_claim(a->blocks_inuse, a->field_count, f * BITMAP_FIELD_BITS + bit, blocks)) {
+        *idx = f * BITMAP_FIELD_BITS + bit;
+        return true;
+      }
+      pending &= ~bitmap_mask(bit, len);
+    }
+  }
+  return false;
+}
+
 // Claims `blocks` blocks in arena `a`; fills memid. nullptr if it has no room.
 void* arena_try_alloc_at(Arena* a, size_t blocks, bool commit, MemId* memid) {
-  // First fit: the lowest free blocks were used most recently or are still
-  // warm (not purged yet), so reusing them keeps the resident set small.
+  // Blocks still waiting for their purge first, then first fit: the lowest
+  // free blocks were used most recently, so reusing them keeps the resident
+  // set small.
   size_t idx;
-  if (!bitmap_try_find_claim(a->blocks_inuse, a->field_count, 0, blocks, &idx)) return nullptr;
+  if (!arena_try_claim_unpurged(a, blocks, &idx) &&
+      !bitmap_try_find_claim(a->blocks_inuse, a->field_count, 0, blocks, &idx)) {
+    return nullptr;
+  }
   uint8_t* p = block_start(a, idx);
   *memid = MemId{};
   memid->kind = MemKind::arena;

@@ -108,6 +108,8 @@ void heap_collect(Heap* heap, Collect how) noexcept {
     else if (how == Collect::abandon) page_abandon(page, pq);
   });
   heap_collect_retired(heap, force);
+  // the empty segments the thread kept (segment_page_free) go at exit and on mi_collect(true)
+  if (how != Collect::normal) segments_release_empty(&tld->segments);
   segments_try_purge(force);
   arenas_try_purge(force, force);
 }
@@ -160,7 +162,9 @@ void mi_heap_destroy(mi_heap_t* heap) {
     mi_heap_delete(heap);  // it may hold reclaimed pages of other threads: only delete
     return;
   }
+  Tld* tld = heap->tld;
   heap_destroy_pages(heap);
+  segments_release_empty(&tld->segments);  // destroy frees everything, kept empty segments too
   stats_merge_heap(heap);
   heap_free_struct(heap);
 }

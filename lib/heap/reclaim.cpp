@@ -107,7 +107,7 @@ void collect_foreign_segment(Heap* heap, Segment* segment) {
     page_free_collect(page, false);
     if (page->used == 0) {
       if (segment->page_kind == PageKind::huge) stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
-      if (segment_page_free(page, tld)) return;  // the segment is gone
+      if (segment_page_free(page, tld, false)) return;  // the segment is gone (never kept: not of our node)
     }
   }
   // Back on the list with the last page; from then on another thread may own
