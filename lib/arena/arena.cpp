@@ -631,9 +631,69 @@ bool arenas_node_stats(int node, NodeArenaStats* out) noexcept {
 
 void arenas_fork_prepare() noexcept { pthread_mutex_lock(&reserve_lock); }
 void arenas_fork_parent() noexcept { pthread_mutex_unlock(&reserve_lock); }
+namespace {
+
+// The next run of blocks in use at or after block *offset / ARENA_BLOCK_SIZE,
+// in bytes (os_huge_mapping_to_regular's copy callback).
+bool next_inuse_run(void* arg, size_t* offset, size_t* len) {
+  const Arena* a = static_cast<const Arena*>(arg);
+  size_t i = divide_up(*offset, ARENA_BLOCK_SIZE);
+  while (i < a->block_count && !bitmap_is_any_set(a->blocks_inuse, a->field_count, i, 1)) i++;
+  if (i >= a->block_count) return false;
+  size_t j = i + 1;
+  while (j < a->block_count && bitmap_is_any_set(a->blocks_inuse, a->field_count, j, 1)) j++;
+  *offset = i * ARENA_BLOCK_SIZE;
+  *len = (j - i) * ARENA_BLOCK_SIZE;
+  return true;
+}
+
+// A private mapping of huge OS pages is copy-on-write across fork(), but the
+// copy needs a free page of the same size in the kernel's pool: the child's
+// first write anywhere in a 1 GiB page (a free() updates the page's free
+// list) takes a whole free 1 GiB page, and when the pool has none the kernel
+// kills the child with SIGBUS. Database servers fork (PostgreSQL's backends,
+// Redis's background saves), and the pool is sized for the parent. So the
+// child moves the blocks in use of its huge-page arenas to regular pages
+// (reading the parent's pages shares them: nothing is copied twice) before
+// fork() returns; the parent keeps its huge pages. Costs a copy of the
+// memory in use there, in the child.
+void arena_leave_huge_pages(Arena* a) {
+  const size_t size = a->block_count * ARENA_BLOCK_SIZE;
+  const Topology& t = topology();
+  int os_node = -1;
+  const int policy = static_cast<int>(option_get(mi_option_numa_bind));
+  if (a->numa_node >= 0 && a->numa_node < t.node_count && t.binding_possible && policy != 0) {
+    os_node = t.nodes[a->numa_node].os_index;
+  }
+  size_t in_use = 0, offset = 0, len = 0;
+  while (next_inuse_run(a, &offset, &len)) {
+    in_use += len;
+    offset += len;
+  }
+  if (!os_huge_mapping_to_regular(a->start, size, &next_inuse_run, a, os_node, policy)) {
+    warning_message("fork: arena %d stays on huge OS pages in the child (no regular memory for %zu MiB: %s); the child "
+                    "dies of SIGBUS if it writes there while the kernel's pool has no free huge page",
+                    a->id, size / MiB, errno_text(errno));
+    return;
+  }
+  a->memid.is_large = false;
+  a->memid.is_huge = false;
+  verbose_message("fork: arena %d (%zu MiB) moved from huge OS pages to regular pages in the child (%zu MiB in use copied)",
+                  a->id, size / MiB, in_use / MiB);
+}
+
+}  // namespace
+
 void arenas_fork_child() noexcept {
   pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
   reserve_lock = fresh;
+  size_t count = arena_count.load(std::memory_order_acquire);
+  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  for (size_t i = 0; i < count; i++) {
+    Arena* a = arena_at(i);
+    // only mappings of our own: memory handed in (mi_manage_os_memory) is the program's
+    if (a != nullptr && a->memid.is_large && a->memid.kind == MemKind::os) arena_leave_huge_pages(a);
+  }
 }
 
 void arenas_unsafe_destroy_all() noexcept {

@@ -71,6 +71,16 @@ void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped
 // aligned to `alignment`, or nullptr (errno from the kernel).
 void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment = 0) noexcept;
 
+// fork() child: [start, start+size), a private mapping of huge OS pages
+// (MAP_HUGETLB), becomes regular private pages with the same contents in the
+// byte ranges that copy(arg, offset, &len) reports (it returns the next
+// range at or after `offset`, false when there is none). Reading the
+// parent's huge pages shares them; only the copy takes memory, bound to
+// `os_node` when >= 0 (per `policy`). Returns false, the mapping unchanged,
+// if regular memory cannot be had.
+bool os_huge_mapping_to_regular(void* start, size_t size, bool (*copy)(void* arg, size_t* offset, size_t* len),
+                                void* arg, int os_node, int policy) noexcept;
+
 // NUMA binding of a range to the kernel node `os_node`, before its first
 // touch. policy: 1 = preferred (MPOL_PREFERRED), 2 = strict (MPOL_BIND).
 // Through libnuma's mbind() (loaded on first use; the raw system call if

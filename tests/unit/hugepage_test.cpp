@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <mimalloc-numa.h>
 #include <mimalloc.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -207,6 +208,67 @@ TEST(HugePage, ReserveAtRunTime) {
   unit::ChildResult r =
       unit::run_child("HugePageChild.DISABLED_ReservedAtRunTime", {"MI_HUGE_FREE_BEFORE=" + std::to_string(before)});
   EXPECT_EQ(r.status, 0) << r.describe();
+  EXPECT_EQ(pool_free(), before);
+}
+
+// --- fork() with the page in use ------------------------------------------------------
+// The child of a process holding a private 1 GiB page may write to its heap:
+// without the move to regular pages (arenas_fork_child) its first write would
+// need a second free 1 GiB page, and with none the kernel kills it (SIGBUS).
+// Run with MIMALLOC_RESERVE_HUGE_OS_PAGES=1 and exactly one free page.
+TEST(HugePageChild, DISABLED_ForkedChildWritesToTheHeap) {
+  uint8_t* start = nullptr;
+  ASSERT_NE(find_huge_arena(&start), 0) << "no 1 GiB arena";
+  EXPECT_EQ(pool_free() - pool_resv(), 0) << "the pool has no page left for a copy-on-write of the 1 GiB page";
+  std::vector<char*> blocks;
+  for (size_t size : {size_t{100}, size_t{5000}, 200 * KiB, 6 * MiB}) {
+    char* p = static_cast<char*>(mi_malloc(size));
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(inside(p, start, GiB));
+    memset(p, 'p', size);
+    blocks.push_back(p);
+  }
+  fflush(nullptr);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0) << strerror(errno);
+  if (pid == 0) {
+    // the child: the parent's blocks are there, and it can write, free and allocate
+    int bad = 0;
+    for (char* p : blocks) bad += (p[0] != 'p') ? 1 : 0;
+    for (char* p : blocks) p[0] = 'c';
+    for (char* p : blocks) mi_free(p);
+    for (int i = 0; i < 1000; i++) {
+      char* q = static_cast<char*>(mi_malloc(static_cast<size_t>(16 + i * 97)));
+      if (q == nullptr) bad++;
+      else memset(q, 'c', static_cast<size_t>(16 + i * 97));
+      mi_free(q);
+    }
+    mi_numa_stats_t st;
+    if (mi_numa_stats(0, &st) != 0 || st.huge_pages_reserved != 0) bad += 100;  // the arena is on regular pages now
+    _exit(bad == 0 ? 0 : 10 + (bad > 100 ? 100 : bad));
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_FALSE(WIFSIGNALED(status)) << "the child died of signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  // the parent's pages are its own: untouched by the child's writes, still the 1 GiB page
+  for (char* p : blocks) EXPECT_EQ(p[0], 'p');
+  mi_numa_stats_t st;
+  ASSERT_EQ(mi_numa_stats(0, &st), 0);
+  EXPECT_EQ(st.huge_pages_reserved, 1u);
+  for (char* p : blocks) mi_free(p);
+}
+
+TEST(HugePage, ForkedChildWritesToTheHeap) {
+  PoolGuard guard;
+  NEED_FREE_HUGE_PAGES(guard, 1);
+  if (pool_free() > 1) guard.set(pool_nr() - (pool_free() - 1));  // exactly one free: the one the process takes
+  if (pool_free() != 1) GTEST_SKIP() << "could not leave exactly one free 1 GiB page (free " << pool_free() << ")";
+  const long before = pool_free();
+  unit::ChildResult r = unit::run_child("HugePageChild.DISABLED_ForkedChildWritesToTheHeap",
+                                        {"MIMALLOC_RESERVE_HUGE_OS_PAGES=1", "MIMALLOC_VERBOSE=1"});
+  EXPECT_EQ(r.status, 0) << r.describe();
+  EXPECT_NE(r.err.find("moved from huge OS pages to regular pages in the child"), std::string::npos) << r.err;
   EXPECT_EQ(pool_free(), before);
 }
 
