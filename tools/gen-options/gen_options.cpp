@@ -3,8 +3,16 @@
 // drift from it. tests/unit (config_files test) checks the committed
 // config/mimalloc-numa.toml and docs/options.md against this output.
 //
-//   gen-options --toml       the sample config/mimalloc-numa.toml
-//   gen-options --markdown   the reference table docs/options.md
+//   gen-options --toml            the sample config/mimalloc-numa.toml
+//   gen-options --markdown        the reference table docs/options.md
+//   gen-options --man TEMPLATE    the manual page docs/man/mimalloc-numa.toml.5:
+//                                 TEMPLATE (docs/man/mimalloc-numa.toml.5.in, the
+//                                 hand-written prose) with its marker lines
+//                                 @OPTIONS@, @NODE_KEYS@ and @RESERVE_KEYS@
+//                                 replaced by the tables; tests/packaging
+//                                 (test packaging-man-generated) checks the committed page.
+#include <errno.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -127,6 +135,107 @@ void markdown() {
   for (size_t i = 0; i < n; i++) printf("| `%s` | `%s` | %s |\n", keys[i].name, keys[i].example, keys[i].description);
 }
 
+// Text for a roff page: backslashes escaped, a minus sign (before a digit or
+// another dash, at the start of a word) written \- so that it is not
+// hyphenated or shown as a hyphen; a leading '.' or '\'' made literal.
+std::string roff(const std::string& s) {
+  std::string r;
+  for (size_t i = 0; i < s.size(); i++) {
+    const char c = s[i];
+    const bool word_start = i == 0 || s[i - 1] == ' ' || s[i - 1] == '(' || s[i - 1] == '-';
+    const char next = i + 1 < s.size() ? s[i + 1] : 0;
+    if (c == '\\') r += "\\e";
+    else if (c == '-' && word_start && ((next >= '0' && next <= '9') || next == '-')) r += "\\-";
+    else r += c;
+  }
+  if (!r.empty() && (r[0] == '.' || r[0] == '\'')) r = "\\&" + r;
+  return r;
+}
+
+// A description as a sentence: first letter capitalised (unless the first word
+// is a name, like eager_commit_delay), a full stop at the end.
+std::string sentence(const char* description) {
+  std::string s(description);
+  const size_t word_end = s.find(' ');
+  const std::string first = s.substr(0, word_end);
+  if (!s.empty() && s[0] >= 'a' && s[0] <= 'z' && first.find('_') == std::string::npos) {
+    s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  }
+  if (!s.empty() && s.back() != '.') s += '.';
+  return s;
+}
+
+// The [options] table of mimalloc-numa.toml(5): one tagged paragraph an option.
+void man_options() {
+  for (int i = 0; i < mi::OPTION_COUNT; i++) {
+    const mi::OptionDesc& d = mi::option_desc(static_cast<mi_option_t>(i));
+    printf(".TP\n.BI \"%s = \" %s\n", d.name, kind_text(d.kind));
+    printf("%s\n", roff(sentence(d.description)).c_str());
+    std::string facts = "Default \\fB" + roff(value_text(d, d.default_value)) + "\\fR";
+    const std::string range = range_text(d);
+    if (d.kind == mi::OptionKind::choice) facts += "; one of " + range;
+    else if (!range.empty()) facts += "; " + roff(range);
+    facts += d.runtime ? "; can change at run time." : "; read at start-up.";
+    printf("%s\n", facts.c_str());
+    printf("Environment: \\fB\\%%MIMALLOC_%s\\fR", upper(d.name).c_str());
+    if (d.legacy_name != nullptr) printf(" (also \\fB\\%%MIMALLOC_%s\\fR)", upper(d.legacy_name).c_str());
+    printf(".\n");
+  }
+}
+
+// The keys of [node.N] or [reserve]; `strip` is a prefix the descriptions
+// carry for the sample file ("mi-reserve: ") and the page says once.
+void man_keys(const mi::ConfigKey* keys, size_t n, const char* strip) {
+  for (size_t i = 0; i < n; i++) {
+    const char* description = keys[i].description;
+    if (strip != nullptr && strncmp(description, strip, strlen(strip)) == 0) description += strlen(strip);
+    printf(".TP\n.B %s\n", keys[i].name);
+    printf("%s\n", roff(sentence(description)).c_str());
+    printf("Example: \\fB%s\\~=\\~%s\\fR.\n", keys[i].name, roff(keys[i].example).c_str());
+  }
+}
+
+// Copies the template, replacing its marker lines. Returns 0, or 1 when the
+// template cannot be read or lacks a marker.
+int man(const char* template_path) {
+  FILE* f = fopen(template_path, "r");
+  if (f == nullptr) {
+    fprintf(stderr, "gen-options: cannot read %s: %s\n", template_path, strerror(errno));
+    return 1;
+  }
+  bool seen_options = false, seen_node = false, seen_reserve = false;
+  std::string line;
+  int c;
+  bool more = true;
+  while (more) {
+    line.clear();
+    while ((c = fgetc(f)) != EOF && c != '\n') line += static_cast<char>(c);
+    more = c != EOF;
+    if (!more && line.empty()) break;
+    size_t n = 0;
+    if (line == "@OPTIONS@") {
+      man_options();
+      seen_options = true;
+    } else if (line == "@NODE_KEYS@") {
+      const mi::ConfigKey* keys = mi::config_node_keys(&n);
+      man_keys(keys, n, nullptr);
+      seen_node = true;
+    } else if (line == "@RESERVE_KEYS@") {
+      const mi::ConfigKey* keys = mi::config_reserve_keys(&n);
+      man_keys(keys, n, "mi-reserve: ");
+      seen_reserve = true;
+    } else {
+      printf("%s\n", line.c_str());
+    }
+  }
+  fclose(f);
+  if (!seen_options || !seen_node || !seen_reserve) {
+    fprintf(stderr, "gen-options: %s lacks a marker line (@OPTIONS@, @NODE_KEYS@, @RESERVE_KEYS@)\n", template_path);
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,6 +247,7 @@ int main(int argc, char** argv) {
     markdown();
     return 0;
   }
-  fprintf(stderr, "usage: gen-options --toml | --markdown\n");
+  if (argc == 3 && strcmp(argv[1], "--man") == 0) return man(argv[2]);
+  fprintf(stderr, "usage: gen-options --toml | --markdown | --man TEMPLATE\n");
   return 2;
 }
