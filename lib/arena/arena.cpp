@@ -13,8 +13,10 @@
 #include "arena.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../include/mimalloc-numa.h"
 #include "../common/config.h"
@@ -629,12 +631,10 @@ bool arenas_node_stats(int node, NodeArenaStats* out) noexcept {
   return true;
 }
 
-void arenas_fork_prepare() noexcept { pthread_mutex_lock(&reserve_lock); }
-void arenas_fork_parent() noexcept { pthread_mutex_unlock(&reserve_lock); }
 namespace {
 
 // The next run of blocks in use at or after block *offset / ARENA_BLOCK_SIZE,
-// in bytes (os_huge_mapping_to_regular's copy callback).
+// in bytes (os_copy_to_regular's callback).
 bool next_inuse_run(void* arg, size_t* offset, size_t* len) {
   const Arena* a = static_cast<const Arena*>(arg);
   size_t i = divide_up(*offset, ARENA_BLOCK_SIZE);
@@ -647,53 +647,97 @@ bool next_inuse_run(void* arg, size_t* offset, size_t* len) {
   return true;
 }
 
-// A private mapping of huge OS pages is copy-on-write across fork(), but the
-// copy needs a free page of the same size in the kernel's pool: the child's
-// first write anywhere in a 1 GiB page (a free() updates the page's free
-// list) takes a whole free 1 GiB page, and when the pool has none the kernel
-// kills the child with SIGBUS. Database servers fork (PostgreSQL's backends,
-// Redis's background saves), and the pool is sized for the parent. So the
-// child moves the blocks in use of its huge-page arenas to regular pages
-// (reading the parent's pages shares them: nothing is copied twice) before
-// fork() returns; the parent keeps its huge pages. Costs a copy of the
-// memory in use there, in the child.
-void arena_leave_huge_pages(Arena* a) {
-  const size_t size = a->block_count * ARENA_BLOCK_SIZE;
+// fork() and huge OS pages. A private mapping of huge pages is copy-on-write
+// across fork like any other, but the copy needs a free page of the pool: a
+// 1 GiB page at the child's first write anywhere in it (a free() updates a
+// page's free list), and with none free the kernel kills the child with
+// SIGBUS; a write of the parent while the child still maps the page makes
+// the kernel unmap it from the child (the parent owns the reservation).
+// Reading the parent's 1 GiB page in the child was not reliable either: on
+// this project's kernel (6.18) a child that only read the first byte died
+// of SIGBUS in 17 of 50 forks, even with a spare page in the pool (2 MiB
+// pages: 0 of 50). Database servers fork (PostgreSQL's backends, Redis's
+// saves), so the child never maps the huge pages: before fork() the parent
+// copies the blocks in use of each huge-page arena of its own into regular
+// pages and marks the arena MADV_DONTFORK; the child moves the copy into
+// the arena's place (mremap); the parent drops the copy and clears the mark.
+// Costs a copy of the memory in use there at each fork (PostgreSQL's
+// postmaster: a few MiB). The copy is made while other threads of the
+// parent may still run: like any fork of a threaded program, the child must
+// not count on what those threads were doing.
+void* fork_copies[ARENA_MAX_COUNT];  // per arena index: the copy, or null
+
+bool own_huge_arena(const Arena* a) { return a != nullptr && a->memid.is_large && a->memid.kind == MemKind::os; }
+
+size_t arena_bytes(const Arena* a) { return a->block_count * ARENA_BLOCK_SIZE; }
+
+void fork_copy_arena(size_t i, Arena* a) {
   const Topology& t = topology();
   int os_node = -1;
   const int policy = static_cast<int>(option_get(mi_option_numa_bind));
   if (a->numa_node >= 0 && a->numa_node < t.node_count && t.binding_possible && policy != 0) {
     os_node = t.nodes[a->numa_node].os_index;
   }
-  size_t in_use = 0, offset = 0, len = 0;
-  while (next_inuse_run(a, &offset, &len)) {
-    in_use += len;
-    offset += len;
+  void* copy = os_copy_to_regular(a->start, arena_bytes(a), &next_inuse_run, a, os_node, policy);
+  if (copy != nullptr && !os_set_dontfork(a->start, arena_bytes(a), true)) {
+    os_unmap(copy, arena_bytes(a));
+    copy = nullptr;
   }
-  if (!os_huge_mapping_to_regular(a->start, size, &next_inuse_run, a, os_node, policy)) {
-    warning_message("fork: arena %d stays on huge OS pages in the child (no regular memory for %zu MiB: %s); the child "
-                    "dies of SIGBUS if it writes there while the kernel's pool has no free huge page",
-                    a->id, size / MiB, errno_text(errno));
-    return;
+  if (copy == nullptr) {
+    warning_message("fork: the child of this process keeps arena %d on huge OS pages (no regular memory for a copy of "
+                    "%zu MiB: %s); it dies of SIGBUS if the kernel's pool has no free huge page when it writes there",
+                    a->id, arena_bytes(a) / MiB, errno_text(errno));
   }
-  a->memid.is_large = false;
-  a->memid.is_huge = false;
-  verbose_message("fork: arena %d (%zu MiB) moved from huge OS pages to regular pages in the child (%zu MiB in use copied)",
-                  a->id, size / MiB, in_use / MiB);
+  fork_copies[i] = copy;
+}
+
+template <typename F>
+void for_each_fork_copy(F f) {
+  size_t count = arena_count.load(std::memory_order_acquire);
+  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  for (size_t i = 0; i < count; i++) {
+    if (fork_copies[i] != nullptr) f(i, arena_at(i));
+  }
 }
 
 }  // namespace
 
-void arenas_fork_child() noexcept {
-  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-  reserve_lock = fresh;
+void arenas_fork_prepare() noexcept {
+  pthread_mutex_lock(&reserve_lock);  // no arena is added until the fork is done
   size_t count = arena_count.load(std::memory_order_acquire);
   if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
   for (size_t i = 0; i < count; i++) {
+    fork_copies[i] = nullptr;
     Arena* a = arena_at(i);
-    // only mappings of our own: memory handed in (mi_manage_os_memory) is the program's
-    if (a != nullptr && a->memid.is_large && a->memid.kind == MemKind::os) arena_leave_huge_pages(a);
+    if (own_huge_arena(a)) fork_copy_arena(i, a);
   }
+}
+
+void arenas_fork_parent() noexcept {
+  for_each_fork_copy([](size_t i, Arena* a) {
+    os_set_dontfork(a->start, arena_bytes(a), false);
+    os_unmap(fork_copies[i], arena_bytes(a));
+    fork_copies[i] = nullptr;
+  });
+  pthread_mutex_unlock(&reserve_lock);
+}
+
+void arenas_fork_child() noexcept {
+  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+  reserve_lock = fresh;
+  for_each_fork_copy([](size_t i, Arena* a) {
+    // the huge mapping was not inherited: the copy takes its place
+    if (os_move_mapping(fork_copies[i], a->start, arena_bytes(a))) {
+      a->memid.is_large = false;
+      a->memid.is_huge = false;
+      verbose_message("fork: arena %d (%zu MiB) is on regular pages in the child (the blocks in use were copied)", a->id,
+                      arena_bytes(a) / MiB);
+    } else {
+      error_message(ENOMEM, "fork: arena %d could not be put back in the child (%s): its memory is not mapped", a->id,
+                    errno_text(errno));
+    }
+    fork_copies[i] = nullptr;
+  });
 }
 
 void arenas_unsafe_destroy_all() noexcept {

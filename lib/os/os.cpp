@@ -193,27 +193,30 @@ void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment) noexcept
   return p;
 }
 
-bool os_huge_mapping_to_regular(void* start, size_t size, bool (*copy)(void* arg, size_t* offset, size_t* len),
-                                void* arg, int os_node, int policy) noexcept {
+void* os_copy_to_regular(const void* start, size_t size, bool (*copy)(void* arg, size_t* offset, size_t* len),
+                         void* arg, int os_node, int policy) noexcept {
   void* tmp = mmap_raw(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
-  if (tmp == nullptr) return false;
+  if (tmp == nullptr) return nullptr;
   if (os_node >= 0 && policy > 0) os_numa_bind(tmp, size, os_node, policy);
   size_t offset = 0, len = 0;
   while (copy(arg, &offset, &len)) {
     if (offset >= size) break;
     if (len > size - offset) len = size - offset;
-    memcpy(static_cast<uint8_t*>(tmp) + offset, static_cast<uint8_t*>(start) + offset, len);
+    memcpy(static_cast<uint8_t*>(tmp) + offset, static_cast<const uint8_t*>(start) + offset, len);
     offset += len;
   }
-  // Moves the page tables of the copy over the huge mapping, which the
-  // kernel unmaps in this process only (the parent keeps its pages).
-  void* moved = mremap(tmp, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, start);
-  if (moved == MAP_FAILED) {
-    munmap_raw(tmp, size);
-    return false;
-  }
-  return true;
+  return tmp;
 }
+
+bool os_set_dontfork(void* p, size_t size, bool dontfork) noexcept {
+  return madvise(p, size, dontfork ? MADV_DONTFORK : MADV_DOFORK) == 0;
+}
+
+bool os_move_mapping(void* from, void* to, size_t size) noexcept {
+  return mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED;
+}
+
+void os_unmap(void* p, size_t size) noexcept { munmap_raw(p, size); }
 
 void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped, MemId* memid, int os_node,
                           int policy) noexcept {

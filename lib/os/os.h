@@ -71,15 +71,19 @@ void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped
 // aligned to `alignment`, or nullptr (errno from the kernel).
 void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment = 0) noexcept;
 
-// fork() child: [start, start+size), a private mapping of huge OS pages
-// (MAP_HUGETLB), becomes regular private pages with the same contents in the
-// byte ranges that copy(arg, offset, &len) reports (it returns the next
-// range at or after `offset`, false when there is none). Reading the
-// parent's huge pages shares them; only the copy takes memory, bound to
-// `os_node` when >= 0 (per `policy`). Returns false, the mapping unchanged,
-// if regular memory cannot be had.
-bool os_huge_mapping_to_regular(void* start, size_t size, bool (*copy)(void* arg, size_t* offset, size_t* len),
-                                void* arg, int os_node, int policy) noexcept;
+// fork() support for mappings of huge OS pages (lib/arena: fork):
+// os_copy_to_regular copies the byte ranges of [start, start+size) that
+// copy(arg, &offset, &len) reports (the next range at or after `offset`;
+// false when there is none) into a new private mapping of regular pages of
+// `size` bytes, bound to `os_node` when >= 0 (per `policy`); nullptr if there
+// is no memory for it. os_set_dontfork sets (or clears) MADV_DONTFORK;
+// os_move_mapping moves a mapping to `to` (mremap), replacing what is there;
+// os_unmap unmaps.
+void* os_copy_to_regular(const void* start, size_t size, bool (*copy)(void* arg, size_t* offset, size_t* len),
+                         void* arg, int os_node, int policy) noexcept;
+bool os_set_dontfork(void* p, size_t size, bool dontfork) noexcept;
+bool os_move_mapping(void* from, void* to, size_t size) noexcept;
+void os_unmap(void* p, size_t size) noexcept;
 
 // NUMA binding of a range to the kernel node `os_node`, before its first
 // touch. policy: 1 = preferred (MPOL_PREFERRED), 2 = strict (MPOL_BIND).

@@ -212,9 +212,10 @@ TEST(HugePage, ReserveAtRunTime) {
 }
 
 // --- fork() with the page in use ------------------------------------------------------
-// The child of a process holding a private 1 GiB page may write to its heap:
-// without the move to regular pages (arenas_fork_child) its first write would
-// need a second free 1 GiB page, and with none the kernel kills it (SIGBUS).
+// The child of a process holding a private 1 GiB page may read and write its
+// heap: without the copy to regular pages (lib/arena: fork) its first write
+// needs a second free 1 GiB page, and with none the kernel kills it (SIGBUS);
+// even reads failed now and then on the 6.18 kernel here.
 // Run with MIMALLOC_RESERVE_HUGE_OS_PAGES=1 and exactly one free page.
 TEST(HugePageChild, DISABLED_ForkedChildWritesToTheHeap) {
   uint8_t* start = nullptr;
@@ -268,7 +269,7 @@ TEST(HugePage, ForkedChildWritesToTheHeap) {
   unit::ChildResult r = unit::run_child("HugePageChild.DISABLED_ForkedChildWritesToTheHeap",
                                         {"MIMALLOC_RESERVE_HUGE_OS_PAGES=1", "MIMALLOC_VERBOSE=1"});
   EXPECT_EQ(r.status, 0) << r.describe();
-  EXPECT_NE(r.err.find("moved from huge OS pages to regular pages in the child"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("is on regular pages in the child"), std::string::npos) << r.err;
   EXPECT_EQ(pool_free(), before);
 }
 
