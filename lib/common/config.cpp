@@ -65,6 +65,14 @@ struct KeyPath {
   char part[KEY_PARTS_MAX][KEY_LEN_MAX];
 };
 
+// Where a scan through a value is: inside how many brackets ([ and {), and
+// inside which kind of string (0: none; '"' and '\'' one-line strings, 'M'
+// a multi-line basic string, 'L' a multi-line literal string).
+struct SpanSkip {
+  int depth;
+  char string;
+};
+
 struct Parser {
   const char* name;
   bool apply;
@@ -85,9 +93,13 @@ struct Parser {
   // forbids a [header] for them afterwards
   bool dotted_options, dotted_reserve, dotted_node_parent;
   uint64_t dotted_node;
-  // the quote character of a multi-line string whose lines are being
-  // skipped (0: none), so that its text is not read as keys
-  char multiline;
+  // A value this reader does not accept that spans lines (a multi-line
+  // string, an array or inline table over several lines, or a multi-line
+  // string inside one of those) is skipped to its end, so that its text is
+  // never read as keys or table headers. Reported where it starts.
+  SpanSkip skip;
+  bool skipping;
+  int skip_from;  // the line where it started
 };
 
 // Copies s into dst (size > 0) with control characters as TOML escapes ("\n",
@@ -574,18 +586,59 @@ bool multiline_opens(const char* c) {
   return (*c == '"' || *c == '\'') && c[1] == *c && c[2] == *c;
 }
 
-// The closing quotes of a multi-line string with `quote` are in s (for a
-// basic string, escaped quotes do not count).
-bool multiline_closes(const char* s, char quote) {
+// Scans the text of one line of a value (from its first character on the
+// first line), as TOML reads it: strings of all four kinds (escapes, the
+// multi-line ones across lines), brackets, comments. Returns true where the
+// value ends (its outermost bracket or closing quotes); false when it goes
+// on in the next line. Nothing is checked: the value is skipped, not read.
+bool span_scan(SpanSkip& st, const char* s) {
   for (; *s != 0; s++) {
-    if (quote == '"' && *s == '\\') {
-      if (s[1] == 0) return false;
-      s++;
-      continue;
+    const char ch = *s;
+    switch (st.string) {
+      case 'M':
+      case '"':
+        if (ch == '\\') {
+          if (s[1] != 0) s++;  // the escaped character (a line-ending backslash: the string goes on, if multi-line)
+        } else if (st.string == 'M' && ch == '"' && s[1] == '"' && s[2] == '"') {
+          s += 2;
+          while (s[1] == '"') s++;  // up to two quotes before the closing ones belong to the string
+          st.string = 0;
+          if (st.depth == 0) return true;
+        } else if (st.string == '"' && ch == '"') {
+          st.string = 0;
+          if (st.depth == 0) return true;
+        }
+        continue;
+      case 'L':
+      case '\'':
+        if (st.string == 'L' && ch == '\'' && s[1] == '\'' && s[2] == '\'') {
+          s += 2;
+          while (s[1] == '\'') s++;
+          st.string = 0;
+          if (st.depth == 0) return true;
+        } else if (st.string == '\'' && ch == '\'') {
+          st.string = 0;
+          if (st.depth == 0) return true;
+        }
+        continue;
+      default: break;
     }
-    if (*s == quote && s[1] == quote && s[2] == quote) return true;
+    if (ch == '#') break;  // a comment to the end of the line
+    if (multiline_opens(s)) {
+      st.string = (ch == '"') ? 'M' : 'L';
+      s += 2;
+    } else if (ch == '"' || ch == '\'') {
+      st.string = ch;
+    } else if (ch == '[' || ch == '{') {
+      st.depth++;
+    } else if (ch == ']' || ch == '}') {
+      if (--st.depth <= 0) return true;
+    }
   }
-  return false;
+  // one-line strings end with their line (if they did not close, the file is
+  // not TOML; that was reported where the value started)
+  if (st.string == '"' || st.string == '\'') st.string = 0;
+  return st.depth <= 0 && st.string == 0;
 }
 
 void parse_header(Parser& p, const char* c) {
@@ -599,7 +652,9 @@ void parse_header(Parser& p, const char* c) {
   KeyPath path;
   const char* err = parse_key(c, path);
   if (err == nullptr && *c != ']') err = "']' is expected after the table name";
-  if (err == nullptr && !rest_is_comment(c + 1)) err = "unexpected text after the table header";
+  if (err == nullptr && !rest_is_comment(c + 1)) {
+    err = (*skip_ws(c + 1) == '#') ? "a control character in a comment" : "unexpected text after the table header";
+  }
   if (err != nullptr) {
     problem(p, "syntax error in a table header: %s; the keys that follow are ignored", err);
     p.table_known = false;
@@ -645,6 +700,7 @@ void parse_header(Parser& p, const char* c) {
 void parse_key_value(Parser& p, const char* c) {
   KeyPath key;
   const char* err = parse_key(c, key);
+  const bool key_read = err == nullptr;
   if (err == nullptr && *c != '=') err = "'=' is expected after the key";
   Value v;
   const char* value_start = nullptr;
@@ -653,16 +709,40 @@ void parse_key_value(Parser& p, const char* c) {
     value_start = c;
     err = parse_value(c, v);
   }
-  if (err == nullptr && !rest_is_comment(c)) err = "unexpected text after the value";
-  if (err != nullptr && c == value_start && multiline_opens(c)) {
-    // Its lines up to the closing quotes are string text, not keys: skip them
-    // (read as lines, "verbose = true" inside it would apply).
-    if (!multiline_closes(c + 3, *c)) p.multiline = *c;
-    problem(p, "syntax error: multi-line strings are not accepted; %s", p.multiline != 0 ? "ignored up to its closing quotes" : "line ignored");
+  if (err == nullptr && !rest_is_comment(c)) {
+    err = (*skip_ws(c) == '#') ? "a control character in a comment" : "unexpected text after the value";
+  }
+  // the key, when it was read, for the message: "(key 'options.verbose')"
+  char key_text[KEY_PARTS_MAX * (KEY_LEN_MAX + 1) + 16] = "";
+  if (err != nullptr && key_read) {
+    size_t n = format(key_text, sizeof(key_text), " (key '");
+    for (int i = 0; i < key.parts; i++) {
+      n += format(key_text + n, sizeof(key_text) - n, "%s%s", i > 0 ? "." : "", key.part[i]);
+    }
+    format(key_text + n, sizeof(key_text) - n, "')");
+  }
+  if (err != nullptr && c == value_start && (multiline_opens(c) || *c == '[' || *c == '{')) {
+    // A value that may go on in the next lines: up to its end they are
+    // string text or array elements, not keys (read as lines, "verbose =
+    // true" inside a multi-line string would apply, and "[ 'a' ]," inside an
+    // array would be taken for a table header).
+    SpanSkip st{0, 0};
+    const bool ends_here = span_scan(st, c);
+    if (!ends_here) {
+      p.skip = st;
+      p.skipping = true;
+      p.skip_from = p.line;
+    }
+    if (multiline_opens(c)) {
+      problem(p, "syntax error: multi-line strings are not accepted%s; %s", key_text,
+              ends_here ? "line ignored" : "ignored up to its closing quotes");
+    } else {
+      problem(p, "syntax error: %s%s; %s", err, key_text, ends_here ? "line ignored" : "ignored up to its closing bracket");
+    }
     return;
   }
   if (err != nullptr) {
-    problem(p, "syntax error: %s; line ignored", err);
+    problem(p, "syntax error: %s%s; line ignored", err, key_text);
     return;
   }
   if (!p.table_known) return;  // reported at its header
@@ -715,8 +795,8 @@ void parse_line(Parser& p, char* s, size_t len, bool crlf) {
     s += 3;
     len -= 3;
   }
-  if (p.multiline != 0) {  // inside a multi-line string (reported where it opened)
-    if (multiline_closes(s, p.multiline)) p.multiline = 0;
+  if (p.skipping) {  // inside a value that spans lines (reported where it started)
+    if (span_scan(p.skip, s)) p.skipping = false;
     return;
   }
   for (size_t i = 0; i < len;) {
@@ -784,6 +864,11 @@ struct LineFeeder {
 
   void finish() {
     if (len > 0 || too_long) end_line(false);  // the last line had no newline
+    if (p.skipping) {
+      problem(p, "the value that starts in line %d does not end before the end of the file; the lines after it were ignored",
+              p.skip_from);
+      p.skipping = false;
+    }
   }
 };
 
@@ -908,6 +993,14 @@ void config_print() noexcept {
       format_bytes(size, sizeof(size), static_cast<int64_t>(node_reserve_kib[n]) * 1024);
       output("mimalloc-numa:   [node.%d] arena_reserve = %s\n", n, size);
     }
+  }
+}
+
+void config_reset_nodes() noexcept {
+  for (int n = 0; n < CONFIG_MAX_NODES; n++) {
+    node_huge_pages[n] = 0;
+    node_huge_set[n] = false;
+    node_reserve_kib[n] = 0;
   }
 }
 

@@ -12,8 +12,11 @@
 // ("basic" with escapes, or 'literal'). Sizes and durations are strings with
 // units ("64MiB", "10ms") or plain integers (bytes, milliseconds). What it
 // does not read (floats, dates, arrays, inline tables, multi-line strings,
-// [[arrays of tables]]) is reported, never guessed: whatever it accepts means
-// what a full TOML parser reads (tests compare with toml++).
+// [[arrays of tables]]) is reported, never guessed; such a value that spans
+// lines (a multi-line string, an array over several lines) is skipped to its
+// end, so that its text is never read as keys. Whatever it accepts means what
+// a full TOML parser reads (tests/config/tomlpp_compare.cpp compares with
+// toml++).
 //
 // Tables:
 //   [options]  every option of mi_option_t by its lower-case name
@@ -68,6 +71,9 @@ const ConfigKey* config_reserve_keys(size_t* count) noexcept;
 long config_node_huge_pages(int node) noexcept;
 size_t config_node_arena_reserve(int node) noexcept;  // bytes
 bool config_any_node_huge_pages() noexcept;
+// Forgets the [node.N] settings applied so far (tests, between two files;
+// never called by the library).
+void config_reset_nodes() noexcept;
 
 // What mi-reserve reads from a file: [reserve] and [node.N]
 // reserve_huge_os_pages (the same reader as the library's, so the tool and
