@@ -1,6 +1,6 @@
 // gen-options: writes the sample configuration file and the option reference
 // from the one option table (lib/common/options.cpp), so that they cannot
-// drift from it. tests/unit (config_files test) checks the committed
+// drift from it. tests/config (test config_generated) checks the committed
 // config/mimalloc-numa.toml and docs/options.md against this output.
 //
 //   gen-options --toml            the sample config/mimalloc-numa.toml
@@ -102,7 +102,8 @@ void toml() {
   }
   size_t n = 0;
   const mi::ConfigKey* keys = mi::config_node_keys(&n);
-  printf("\n# Per-node settings: a table [node.N] for node N (0, 1, ...), for example:\n");
+  printf("\n# Per-node settings: a table [node.N] for node N (0, 1, ...: the kernel's online nodes counted\n");
+  printf("# from 0, its node numbers unless they have gaps), for example:\n");
   printf("# [node.0]\n");
   for (size_t i = 0; i < n; i++) printf("# %s = %s    # %s\n", keys[i].name, keys[i].example, keys[i].description);
   keys = mi::config_reserve_keys(&n);
@@ -128,7 +129,10 @@ void markdown() {
   }
   size_t n = 0;
   const mi::ConfigKey* keys = mi::config_node_keys(&n);
-  printf("\n## Per-node settings (`[node.N]`)\n\n| key | example | description |\n|---|---|---|\n");
+  printf("\n## Per-node settings (`[node.N]`)\n\n");
+  printf("N counts the kernel's online NUMA nodes from 0: the kernel's node number unless the numbers have gaps\n");
+  printf("(with nodes 0, 1 and 3, `[node.2]` is node 3).\n\n");
+  printf("| key | example | description |\n|---|---|---|\n");
   for (size_t i = 0; i < n; i++) printf("| `%s` | `%s` | %s |\n", keys[i].name, keys[i].example, keys[i].description);
   keys = mi::config_reserve_keys(&n);
   printf("\n## mi-reserve (`[reserve]`)\n\n| key | example | description |\n|---|---|---|\n");
