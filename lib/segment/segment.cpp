@@ -238,7 +238,7 @@ void page_purge_now(Segment* s, size_t i) {
   }
 }
 
-constexpr uint8_t PURGE_BACKOFF_MAX = 3;  // intervals at most 8x longer (800 ms at the defaults)
+constexpr uint8_t PURGE_BACKOFF_MAX = 3;  // intervals at most 8x longer (200 ms at the defaults)
 
 // Starts a purge interval: due after purge_delay, extended by each free up
 // to purge_delay * arena_purge_mult; both times 2^purge_backoff.
