@@ -933,7 +933,14 @@ int config_parse_file(const char* path, bool apply, mi_output_fun* out, void* ar
 
 void config_load_startup() noexcept {
   char buf[sizeof(startup_path)];
-  if (os_getenv("MIMALLOC_CONFIG", buf, sizeof(buf)) && buf[0] != 0) {
+  const bool named = os_getenv("MIMALLOC_CONFIG", buf, sizeof(buf)) && buf[0] != 0;
+  if (named && os_is_secure()) {
+    // a set-user-ID program: the file is named by a less privileged user, and
+    // every bad line would be echoed in a warning (MIMALLOC_CONFIG=/etc/shadow)
+    warning_message("MIMALLOC_CONFIG is ignored: this program runs set-user-ID or set-group-ID (AT_SECURE); "
+                    "only /etc/mimalloc-numa.toml is read");
+  }
+  if (named && !os_is_secure()) {
     memcpy(startup_path, buf, sizeof(buf));
   } else if (access("/etc/mimalloc-numa.toml", F_OK) == 0) {
     format(startup_path, sizeof(startup_path), "%s", "/etc/mimalloc-numa.toml");

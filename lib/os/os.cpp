@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -420,6 +421,8 @@ int64_t os_clock_ms() noexcept {
 }
 
 long os_thread_os_id() noexcept { return static_cast<long>(syscall(SYS_gettid)); }
+
+bool os_is_secure() noexcept { return getauxval(AT_SECURE) != 0; }
 
 bool os_getenv(const char* name, char* buf, size_t size) noexcept {
   if (name == nullptr || environ == nullptr || size == 0) return false;

@@ -119,6 +119,12 @@ extern OsCounters os_counters;
 void os_stat_committed(int64_t delta) noexcept;
 void os_stat_reserved(int64_t delta) noexcept;
 
+// The process runs set-user-ID or set-group-ID, or with added capabilities
+// (the kernel's AT_SECURE): variables that name files to read
+// (MIMALLOC_CONFIG, HWLOC_XMLFILE, HWLOC_FSROOT) come from a less privileged
+// user and are not followed (a warning would echo the file's lines).
+bool os_is_secure() noexcept;
+
 // Monotonic clock in milliseconds.
 int64_t os_clock_ms() noexcept;
 // Current thread's OS id (gettid), for messages.

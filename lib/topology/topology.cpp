@@ -351,6 +351,13 @@ bool topology_refine_with_hwloc() noexcept {
   bool has_xml = os_getenv("HWLOC_XMLFILE", xml, sizeof(xml)) && xml[0] != 0;
   bool has_synthetic = !has_xml && os_getenv("HWLOC_SYNTHETIC", synthetic, sizeof(synthetic)) && synthetic[0] != 0;
   bool has_fsroot = os_getenv("HWLOC_FSROOT", fsroot, sizeof(fsroot));
+  if ((has_xml || has_synthetic || has_fsroot) && os_is_secure()) {
+    // files named by a less privileged user (see os_is_secure), which hwloc
+    // would also read from the environment by itself: hwloc is not loaded
+    warning_message("topology: HWLOC_XMLFILE, HWLOC_SYNTHETIC and HWLOC_FSROOT are ignored: this program runs "
+                    "set-user-ID or set-group-ID (AT_SECURE); using the kernel's view");
+    has_xml = has_synthetic = has_fsroot = false;
+  }
   if (!has_xml && !has_synthetic && !has_fsroot) {
     describe(topology(), "kernel");
     return false;
