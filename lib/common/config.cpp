@@ -431,6 +431,7 @@ void key_option(Parser& p, const char* key, const Value& v) {
   if (p.apply) option_set_from(d->option, value, OptionSource::config_file, p.name, p.line);
   if (p.reserve != nullptr && d->option == mi_option_reserve_huge_os_pages) p.reserve->options_huge_pages = value;
   if (p.reserve != nullptr && d->option == mi_option_reserve_huge_os_pages_at) p.reserve->options_huge_pages_at = value;
+  if (p.reserve != nullptr && d->option == mi_option_use_numa_nodes) p.reserve->options_use_numa_nodes = value;
 }
 
 void key_node(Parser& p, int node, const char* key, const Value& v) {
@@ -959,6 +960,7 @@ int config_read_reserve(const char* path, ConfigReserve* reserve, mi_output_fun*
   for (long& n : reserve->node_pages) n = -1;
   reserve->options_huge_pages = -1;
   reserve->options_huge_pages_at = -1;
+  reserve->options_use_numa_nodes = -1;
   Parser p;
   parser_init(p, path != nullptr ? path : "(null)", false, out, arg);
   p.reserve = reserve;

@@ -87,6 +87,7 @@ struct ConfigReserve {
   long node_pages[CONFIG_MAX_NODES];  // [node.N] reserve_huge_os_pages
   long options_huge_pages;            // [options] reserve_huge_os_pages
   long options_huge_pages_at;         // [options] reserve_huge_os_pages_at
+  long options_use_numa_nodes;        // [options] use_numa_nodes (0: all nodes; -1: not set)
 };
 // Reads `path` without applying anything; problems go to `out` as in
 // config_parse. Returns the number of problems.

@@ -662,6 +662,19 @@ class Config(FakeTest):
         self.assertExit(t.run("--config", c, "--page-size", "2M"), 0)  # [reserve] pages and nodes
         self.assertEqual((t.nr(0, M2), t.nr(1, M2)), (0, 6))
 
+    def test_use_numa_nodes_caps_all(self):
+        # the allocator uses only the first 2 of 4 nodes: "all" means those two
+        t = self.tree(nodes=4)
+        c = self.config(t, "[options]\nuse_numa_nodes = 2\n[reserve]\nper_node = 2\n")
+        r = t.run("--config", c, "--verbose")
+        self.assertExit(r, 0)
+        self.assertEqual([t.nr(n) for n in range(4)], [2, 2, 0, 0])
+        self.assertIn("nothing reserved on 2-3", r.stderr.replace("2,3", "2-3"))
+        # an explicit list is taken as given
+        t2 = self.tree(nodes=4)
+        self.assertExit(t2.run("--config", c, "--nodes", "1-3"), 0)
+        self.assertEqual([t2.nr(n) for n in range(4)], [0, 2, 2, 2])
+
     def test_node_counts_are_1GiB_pages(self):
         t = self.tree(nodes=2)
         c = self.config(t, '[reserve]\npage_size = "2M"\n[node.0]\nreserve_huge_os_pages = 5\n')

@@ -107,7 +107,8 @@ What to reserve (the command line overrides the config file):
   --page-size SIZE     1G (the default; what reserve_huge_os_pages claims) or
                        2M; any size the kernel has a pool of is accepted
   --nodes LIST         the kernel's node numbers, like 0,2-3, or all (the
-                       default: every node with a pool of that page size)
+                       default: every node with a pool of that page size;
+                       the first K with [options] use_numa_nodes = K)
   --timeout DURATION   how long to keep compacting and retrying when the
                        kernel gives too few pages: 30s (default), 500ms, 2min;
                        a plain number is seconds; 0 tries once, without
@@ -596,7 +597,25 @@ Request make_request(const Args& a, const Paths& p, const Machine& m) {
   else if (have_cfg && cfg.nodes[0] != 0) list = cfg.nodes, origin = "[reserve] nodes in " + config_path;
 
   require_page_size(m, r.size_kib);
-  const std::vector<int> nodes = select_nodes(m, list, r.size_kib, origin);
+  std::vector<int> nodes = select_nodes(m, list, r.size_kib, origin);
+  // "all" is every node the allocator uses: with [options] use_numa_nodes = K
+  // in the file, its first K nodes (lib/topology caps the same way), so that
+  // no page is set aside where no server will claim it
+  std::vector<int> unused;
+  if (list == "all" && have_cfg && cfg.options_use_numa_nodes > 0) {
+    const size_t k = static_cast<size_t>(cfg.options_use_numa_nodes);
+    for (int n : nodes) {
+      auto at = std::find(m.nodes.begin(), m.nodes.end(), n);
+      if (static_cast<size_t>(at - m.nodes.begin()) >= k) unused.push_back(n);
+    }
+    if (!unused.empty()) {
+      nodes.erase(std::remove_if(nodes.begin(), nodes.end(),
+                                 [&](int n) { return std::find(unused.begin(), unused.end(), n) != unused.end(); }),
+                  nodes.end());
+      say_verbose("use_numa_nodes = " + std::to_string(k) + " in " + config_path + ": the allocator uses node(s) " +
+                  node_list_text(nodes) + "; nothing reserved on " + node_list_text(unused));
+    }
+  }
   if (nodes.empty()) fail(EXIT_NOT_PERMITTED, "no node has a pool of " + page_size_text(r.size_kib) + " pages");
 
   if (a.per_node) {
