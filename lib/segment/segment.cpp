@@ -609,6 +609,8 @@ Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, b
 // pre: s->used == 0
 bool segment_keep_when_empty(Segment* s, SegmentsTld* tld) {
   if (s->page_kind == PageKind::huge || s->abandoned > 0) return false;
+  // an exclusive arena is often small and shared by the heaps of several threads
+  if (s->exclusive_arena != 0) return false;
   if (s->thread_id.load(std::memory_order_relaxed) != thread_id()) return false;
   SegmentQueue* q = free_queue_of(s, tld);
   if (q == nullptr) return false;

@@ -108,13 +108,35 @@ class PoolEnvironment : public ::testing::Environment {
                    << "): not enough contiguous free memory";                                                   \
   } while (0)
 
-// The arena of exactly 1 GiB, aligned to 1 GiB (0 if none).
+// Whether the mapping holding p is of 1 GiB pages (/proc/self/smaps).
+bool mapped_with_1gib_pages(const void* p) {
+  FILE* f = fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return false;
+  char line[512];
+  bool in_vma = false, huge = false;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    unsigned long lo = 0, hi = 0;
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+      if (in_vma) break;  // past the one we wanted
+      in_vma = a >= lo && a < hi;
+    } else if (in_vma && strncmp(line, "KernelPageSize:", 15) == 0) {
+      huge = strtoul(line + 15, nullptr, 10) == 1048576;
+    }
+  }
+  fclose(f);
+  return huge;
+}
+
+// The arena of exactly 1 GiB, aligned to 1 GiB, on 1 GiB pages (0 if none):
+// the default arena of regular pages is 1 GiB too, and now and then 1 GiB
+// aligned (a flaky failure of ReserveAtRunTime took it for the huge one).
 mi_arena_id_t find_huge_arena(uint8_t** start) {
   for (mi_arena_id_t id = 1; id <= static_cast<mi_arena_id_t>(mi::ARENA_MAX_COUNT); id++) {
     size_t size = 0;
     void* p = mi_arena_area(id, &size);
     if (p == nullptr) break;
-    if (size == GiB && reinterpret_cast<uintptr_t>(p) % GiB == 0) {
+    if (size == GiB && reinterpret_cast<uintptr_t>(p) % GiB == 0 && mapped_with_1gib_pages(p)) {
       *start = static_cast<uint8_t*>(p);
       return id;
     }

@@ -234,10 +234,40 @@ TEST(Segment, LargePagesSpanSlices) {
   mi_free(again);
   mi_free(blocks[0]);
   mi_free(blocks[2]);
-  // the thread keeps one empty segment per page kind; a forced collect frees it
-  EXPECT_NE(mi::segmap_byte(s), 0u) << "the thread keeps its empty large segment";
-  mi_heap_collect(a.heap, true);
-  EXPECT_EQ(mi::segmap_byte(s), 0u) << "a forced collect frees the empty segment";
+  // (a segment of an exclusive arena is not kept when empty: Segment.KeepsOneEmptySegmentPerKind)
+  EXPECT_EQ(mi::segmap_byte(s), 0u) << "the last large page freed its segment";
+}
+
+// A thread keeps one empty segment of each page kind (segment_page_free) so
+// that memory use hovering at a segment boundary does not make and free
+// segments all the time; its pages are purged like any free page, and thread
+// exit or mi_collect(true) frees it.
+TEST(Segment, KeepsOneEmptySegmentPerKind) {
+  std::thread t([] {
+    // two large segments of this (fresh) thread, emptied one after the other
+    void* a = mi_malloc(1536 * KiB);
+    void* b = mi_malloc(1536 * KiB);
+    void* c = mi_malloc(1536 * KiB);
+    ASSERT_TRUE(a != nullptr && b != nullptr && c != nullptr);
+    Segment* sa = seg(a);
+    Segment* sc = seg(c);
+    ASSERT_NE(sa, sc) << "three 1.5 MiB pages do not fit one 4 MiB segment";
+    ASSERT_EQ(sa->page_kind, mi::PageKind::large);
+    mi_free(c);
+    EXPECT_EQ(sc->used, 0u);
+    EXPECT_NE(mi::segmap_byte(sc), 0u) << "the first empty large segment is kept";
+    mi_free(a);
+    mi_free(b);
+    EXPECT_EQ(mi::segmap_byte(sa), 0u) << "a second empty one of the same kind is freed";
+    EXPECT_NE(mi::segmap_byte(sc), 0u);
+    // reused before a new segment is made
+    void* d = mi_malloc(1536 * KiB);
+    EXPECT_EQ(seg(d), sc);
+    mi_free(d);
+    mi_collect(true);
+    EXPECT_EQ(mi::segmap_byte(sc), 0u) << "mi_collect(true) frees the kept segment";
+  });
+  t.join();
 }
 
 TEST(Segment, HugeSegmentLayout) {
@@ -273,12 +303,7 @@ TEST(Segment, SegmentFreedWithItsLastPage) {
   EXPECT_EQ(a.heap->tld->segments.count, count0 + 1);
   mi_free(p);
   mi_free(q);
-  mi_heap_collect(a.heap, false);  // the retired pages go; the thread keeps the empty segment
-  EXPECT_EQ(mi::stats_global.pages.current.load(), pages0);
-  EXPECT_EQ(a.heap->tld->segments.count, count0 + 1);
-  EXPECT_EQ(s->used, 0u);
-  EXPECT_EQ(mi::segmap_segment_of(p), s);
-  mi_heap_collect(a.heap, true);  // and a forced collect frees it
+  mi_heap_collect(a.heap, false);  // the retired pages go, and the segment (of an exclusive arena) with them
   EXPECT_EQ(mi::stats_global.segments.current.load(), segs0);
   EXPECT_EQ(mi::stats_global.pages.current.load(), pages0);
   EXPECT_EQ(a.heap->tld->segments.count, count0);
