@@ -403,6 +403,10 @@ void options_init() noexcept {
 
 bool options_initialized() noexcept { return initialized.load(std::memory_order_relaxed); }
 
+std::atomic<bool> startup_done{false};
+
+void options_mark_startup_done() noexcept { startup_done.store(true, std::memory_order_release); }
+
 void options_print_all() noexcept {
   config_print();
   output("mimalloc-numa: options (value, source):\n");
@@ -450,6 +454,12 @@ size_t mi_option_get_size(mi_option_t option) { return option_valid(option) ? mi
 void mi_option_set(mi_option_t option, long value) {
   if (static_cast<int>(option) < 0 || option >= _mi_option_last) return;
   mi::option_set_from(option, value, mi::OptionSource::runtime, nullptr, 0);
+  const mi::OptionDesc& d = mi::option_desc(option);
+  if (!d.runtime && mi::startup_done.load(std::memory_order_acquire)) {
+    mi::verbose_message("mi_option_set(%s): this option is read at start-up (set it in the environment or the "
+                        "configuration file); the new value changes nothing already set up",
+                        d.name);
+  }
 }
 
 void mi_option_set_default(mi_option_t option, long value) {

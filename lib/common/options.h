@@ -73,4 +73,9 @@ OptionSource option_source(mi_option_t option, const char** file, int* line) noe
 // Prints every option's effective value and where it came from (verbose).
 void options_print_all() noexcept;
 
+// Start-up is over (process init, after the start-up reservations): from now
+// on mi_option_set of an option that is read at start-up only says so
+// (verbose), since the new value changes nothing already set up.
+void options_mark_startup_done() noexcept;
+
 }  // namespace mi

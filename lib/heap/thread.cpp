@@ -303,6 +303,7 @@ void process_init() noexcept {
   // Start-up reservations first (arena 1, 2, ...), on the kernel's topology:
   // a topology that hwloc reads from the environment cannot be bound to anyway.
   arenas_init_reserve();
+  options_mark_startup_done();
   if (option_is_enabled(mi_option_verbose)) {
     verbose_message("mimalloc-numa 0.1.0 initialised: pid %ld, %d NUMA node(s), page size %zu, segment size %zu KiB",
                     static_cast<long>(getpid()), numa_node_count(), os_page_size(), SEGMENT_SIZE / KiB);

@@ -554,3 +554,33 @@ TEST(OptionsEnvironment, ShowErrorsOffSilencesWarnings) {
 }
 
 }  // namespace
+
+namespace {
+
+void append_output(const char* msg, void* arg) { static_cast<std::string*>(arg)->append(msg); }
+
+// mi_option_set of an option read at start-up, after start-up: the value is
+// stored (mi_option_get reads it back) and, with verbose, a note says it
+// changes nothing already set up; a run-time option gets no such note.
+TEST(OptionsRuntime, StartupOptionSetLateSaysSo) {
+  void* p = mi_malloc(16);  // start-up is over
+  mi_free(p);
+  const long verbose0 = mi_option_get(mi_option_verbose);
+  const long nodes0 = mi_option_get(mi_option_use_numa_nodes);
+  const long delay0 = mi_option_get(mi_option_purge_delay);
+  std::string out;
+  mi_register_output(&append_output, &out);
+  mi_option_set(mi_option_verbose, 1);
+  mi_option_set(mi_option_use_numa_nodes, 1);
+  EXPECT_EQ(mi_option_get(mi_option_use_numa_nodes), 1);
+  EXPECT_NE(out.find("mi_option_set(use_numa_nodes): this option is read at start-up"), std::string::npos) << out;
+  out.clear();
+  mi_option_set(mi_option_purge_delay, 50);
+  EXPECT_EQ(out.find("read at start-up"), std::string::npos) << out;
+  mi_option_set(mi_option_use_numa_nodes, nodes0);
+  mi_option_set(mi_option_purge_delay, delay0);
+  mi_option_set(mi_option_verbose, verbose0);
+  mi_register_output(nullptr, nullptr);
+}
+
+}  // namespace
