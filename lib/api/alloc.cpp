@@ -58,7 +58,7 @@ void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept
     }
     // Blocks that grow by realloc usually grow again (string builders, logs,
     // vectors): leave an eighth of room, so the next steps stay in place
-    // (size classes are 1/8 apart: this skips one, and halves the copies).
+    // (size classes are 1/4 apart: this often skips one, and saves copies).
     if (newsize <= LARGE_OBJ_SIZE_MAX) alloc_size = newsize + newsize / 8;
   }
   void* newp = heap_malloc_zero(heap, alloc_size, false);

@@ -76,10 +76,10 @@ constexpr size_t MAX_ALIGN_GUARANTEE = 8 * KiB;
 // Alignments up to this are served inside regular pages by over-allocation.
 constexpr size_t MAX_ALIGN_IN_PAGE = 64 * KiB;
 
-// Size classes ("bins"): exact word sizes up to 16 words (128 B), then 8
-// classes per doubling, so the rounding waste is under 12.5% above 64 bytes.
+// Size classes ("bins"): exact word sizes up to 16 words (128 B), then 4
+// classes per doubling, so the rounding waste is under 25% (see size_class.h).
 constexpr size_t BIN_EXACT_MAX = 16;
-constexpr size_t BIN_LARGE_MAX = 128;  // bin of LARGE_OBJ_SIZE_MAX
+constexpr size_t BIN_LARGE_MAX = 72;  // bin of LARGE_OBJ_SIZE_MAX
 constexpr size_t BIN_HUGE = BIN_LARGE_MAX + 1;
 constexpr size_t BIN_FULL = BIN_HUGE + 1;
 constexpr size_t BIN_COUNT = BIN_FULL + 1;  // page queues per heap

