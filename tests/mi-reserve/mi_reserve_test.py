@@ -506,7 +506,7 @@ class Shortfall(FakeTest):
         rows = parse_table(r.stdout)
         self.assertEqual(row_of(rows, 0, "1 GiB")["result"], "short by 2")
         self.assertEqual(row_of(rows, 1, "1 GiB")["result"], "ok, gave back 2")
-        self.assertErrorLine(r, "on_shortfall = fail", "short by 2 pages", "gave back the 2 pages", "fails (exit 5)")
+        self.assertErrorLine(r, "on_shortfall = fail", "short by 2 pages", "gave back the 2 pages", "failing (exit 5)")
         after = t.snapshot()
         for d in ("run/", "run/mi-reserve/"):  # the state directory stays
             after.pop(d, None)

@@ -1039,16 +1039,16 @@ int run_reserve(const Args& a, const Paths& p) {
   const std::string short_text = "short by " + pages_text(short_by) + " of " + page_size_text(r.size_kib);
   if (r.on_shortfall == mi::shortfall_keep) {
     say_error(policy + short_text + "; the " + pages_text(pages_got()) +
-              " the kernel gave stay reserved, and goes on (exit 3)");
+              " the kernel gave stay reserved (exit 3)");
     return EXIT_PARTIAL;
   }
   std::string back = "gave back the " + pages_text(total_given_back) + " mi-reserve held there";
   if (kept_in_use > 0) back += "; " + pages_text(kept_in_use) + " in use could not be given back";
   if (r.on_shortfall == mi::shortfall_release) {
-    say_error(policy + short_text + "; " + back + ", and goes on without them (exit 4)");
+    say_error(policy + short_text + "; " + back + " (exit 4)");
     return EXIT_SHORT_RELEASED;
   }
-  say_error(policy + short_text + "; " + back + ", and fails (exit 5)");
+  say_error(policy + short_text + "; " + back + "; failing (exit 5)");
   return EXIT_SHORT_FAILED;
 }
 
