@@ -1121,6 +1121,17 @@ class Quiet(FakeTest):
                 else:
                     self.assertNotIn("verbos", r.stderr)
 
+    def test_shared_library_preloaded_too(self):
+        # a second copy of the allocator (LD_PRELOAD) prints no statistics at exit either
+        if not LIB or not os.path.exists(LIB):
+            self.skipTest("no libmimalloc-numa.so given (--lib)")
+        t = self.tree(nodes=1)
+        for args in (["--version"], ["--status"]):
+            with self.subTest(args=args):
+                r = t.run(*args, env={"LD_PRELOAD": LIB, "MIMALLOC_SHOW_STATS": "1"})
+                self.assertExit(r, 0)
+                self.assertNothingFromTheAllocator(r)
+
     def test_no_start_up_reservation(self):
         # the allocator would reserve (and on this machine warn, or claim the pages mi-reserve sets aside)
         t = self.tree(nodes=1)

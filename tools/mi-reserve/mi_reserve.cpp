@@ -437,8 +437,10 @@ Machine discover(const Paths& p) {
     for (const std::string& d : diffs) say_warning(d + "; going by the kernel's view");
     // The allocator's own view (lib/topology), by which it numbers [node.N]
     // and reserve_huge_os_pages_at: the kernel's online nodes, ascending, as
-    // read here (use_numa_nodes may cap their count). Not when hwloc's
-    // environment describes another machine (the allocator then takes it).
+    // read here. (The allocator in this process keeps to its defaults, so
+    // use_numa_nodes does not cap them here; make_request applies the file's.)
+    // Not when hwloc's environment describes another machine (the allocator
+    // then takes it).
     if (note.rfind("hwloc not consulted: HWLOC_", 0) != 0) {
       const mi::Topology& topo = mi::topology();
       std::vector<int> lib_nodes;
@@ -449,7 +451,7 @@ Machine discover(const Paths& p) {
                     node_list_text(m.nodes) + ": [node.N] counts may name other nodes for the allocator; going by the kernel's view");
       } else {
         say_verbose("the allocator's topology agrees: " + std::to_string(lib_nodes.size()) + " node(s), " +
-                    node_list_text(lib_nodes) + (lib_nodes.size() < m.nodes.size() ? " (capped by use_numa_nodes)" : ""));
+                    node_list_text(lib_nodes));
       }
     }
   }

@@ -20,7 +20,16 @@
 // environment that holds only MIMALLOC_CONFIG=/dev/null, so it reads an
 // empty file and no variable, and puts the environment pointer back (libc's
 // own initialiser sets it afterwards). No allocation: the environment is a
-// static array. tests/mi-reserve (Quiet) checks it from the outside.
+// static array.
+//
+// A second copy: with the shared library preloaded into mi-reserve as well
+// (LD_PRELOAD, /etc/ld.so.preload), the executable's own malloc still wins,
+// but that copy initialises itself and would print its (empty) statistics at
+// exit. Its start-up has run by the time the executable's constructors do,
+// so one of them switches its show_stats and verbose off through its own
+// mi_option_set (its start-up messages, if any, are out already).
+// tests/mi-reserve (Quiet) checks both from the outside.
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include "common/options.h"
@@ -50,6 +59,15 @@ void allocator_on_defaults(int, char**, char**) {
 
 __attribute__((section(".preinit_array"), used)) void (*const allocator_on_defaults_entry)(int, char**, char**) =
     &allocator_on_defaults;
+
+__attribute__((constructor)) void preloaded_copy_quiet() {
+  // the next definition after the executable's own: a preloaded library's, if any
+  using OptionSet = void (*)(mi_option_t, long);
+  auto set = reinterpret_cast<OptionSet>(dlsym(RTLD_NEXT, "mi_option_set"));
+  if (set == nullptr) return;
+  set(mi_option_show_stats, 0);
+  set(mi_option_verbose, 0);
+}
 
 }  // namespace
 
