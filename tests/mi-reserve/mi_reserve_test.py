@@ -39,8 +39,10 @@ claimed is the one reserved) and /proc/self/status (HugetlbPages >= 1 GiB);
 and the allocator's output: "reserved 1 GiB huge pages", the statistics'
 arenas line (1 huge page, 0 asked for but not given) and per-node table (huge
 pages reserved over the nodes: 1). Last, --release, and the pools and
-/proc/meminfo are as before. The pools are restored whatever happens
-(mi-reserve --release, then the saved counts written back).
+/proc/meminfo are as before. What the test added is given back whatever
+happens (mi-reserve --release, then what its state file still holds, taken
+off the pools as they are then: never counts saved before the test, which
+another program may have changed since).
 
 RealConfig (root only, likewise): the shipped example config changes no pool
 and exits 0; a file with a typo in [options] (and show_stats = true, also as
@@ -1238,12 +1240,7 @@ class RealConfig(unittest.TestCase):
     def restore(self):
         handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            if os.path.exists(self.state):
-                run_tool(["--release", "--state-file", self.state])
-            for d, nr in self.before.items():
-                if self.pools()[d] != nr:
-                    with open(f"/sys/kernel/mm/hugepages/{d}/nr_hugepages", "w") as f:
-                        f.write(f"{nr}\n")
+            give_back_real(self.state)
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
@@ -1278,6 +1275,35 @@ class RealConfig(unittest.TestCase):
         r = run_tool(["--release", "--state-file", self.state])
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(self.pools(), self.before)
+
+
+def give_back_real(state):
+    """What a test on the real pools added, given back relative to the pools as they are now: mi-reserve
+    --release, then, for whatever the state file still holds (a release that failed), that many pages less per
+    pool, written directly. Never the counts saved before the test: other programs (another test run on this
+    machine) may have changed the pools meanwhile, and writing old counts back would take their pages or leave
+    pages behind."""
+    if not os.path.exists(state):
+        return
+    run_tool(["--release", "--state-file", state])
+    if not os.path.exists(state):
+        return
+    lines = read(state).splitlines()
+    if f"boot_id {read('/proc/sys/kernel/random/boot_id').strip()}" not in lines:
+        return  # not this boot's: nothing of it is in the pools
+    for line in lines:
+        words = line.split()
+        if len(words) != 4 or words[0] != "pool":
+            continue
+        node, size, added = int(words[1]), int(words[2]), int(words[3])
+        d = f"/sys/devices/system/node/node{node}/hugepages/hugepages-{size}kB"
+        if not os.path.isdir(d):
+            d = f"/sys/kernel/mm/hugepages/hugepages-{size}kB"
+        nr = int(read(f"{d}/nr_hugepages"))
+        with open(f"{d}/nr_hugepages", "w") as f:
+            f.write(f"{max(0, nr - added)}\n")
+        print(f"mi_reserve_test: gave back {added} pages of {size} kB on node {node} directly ({d})", file=sys.stderr)
+    os.unlink(state)
 
 
 # ---------------------------------------------------------------------------
@@ -1338,24 +1364,16 @@ class Real(unittest.TestCase):
         self.addCleanup(self.restore)  # runs before the rmtree (last in, first out)
 
     def restore(self):
-        """Always: mi-reserve --release, then the saved counts if they still differ (not to be stopped half-way)."""
+        """Always (not to be stopped half-way): what the test added, given back (give_back_real)."""
         handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            self.restore_pools()
+            give_back_real(self.state)
+            if self.counts() != self.before:
+                print(f"mi_reserve_test: the pools are {self.counts()}, were {self.before} (another program?)",
+                      file=sys.stderr)
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
-
-    def restore_pools(self):
-        if os.path.exists(self.state):
-            run_tool(["--release", "--state-file", self.state])
-        now = self.counts()
-        for s in self.SIZES:
-            if now[s][0] != self.before[s][0]:
-                with open(f"{self.global_pool(s)}/nr_hugepages", "w") as f:
-                    f.write(f"{self.before[s][0]}\n")
-        if self.counts() != self.before:
-            print(f"mi_reserve_test: the pools are {self.counts()}, were {self.before}", file=sys.stderr)
 
     def reserve(self, size_arg):
         r = run_tool(["--pages", "1", "--page-size", size_arg, "--state-file", self.state, "--config", self.config,
