@@ -121,7 +121,8 @@ servers). Run it as root at boot, before memory fragments. It writes each
 node's nr_hugepages (/sys/devices/system/node/nodeN/hugepages/
 hugepages-<size>kB/, or /sys/kernel/mm/hugepages/ without NUMA), reads back
 what the kernel gave, and where a node falls short it compacts memory
-(/proc/sys/vm/compact_memory) and tries again until the timeout.
+(/proc/sys/vm/compact_memory) and tries again, while that gains pages, until
+the timeout; --on-shortfall says what happens then.
 
 What to reserve (the command line overrides the config file):
   --pages N            N pages in all, spread evenly over the nodes; the
