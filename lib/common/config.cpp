@@ -34,15 +34,17 @@ constexpr ConfigKey node_keys[] = {
 };
 constexpr const char* node_key_names[] = {"reserve_huge_os_pages", "arena_reserve"};
 
-enum class ReserveKey { pages, page_size, nodes, per_node, timeout, count };
+enum class ReserveKey { pages, page_size, nodes, per_node, timeout, on_shortfall, count };
 constexpr ConfigKey reserve_keys[] = {
   {"pages", "0", "mi-reserve: huge pages to reserve in all, interleaved over the nodes"},
   {"page_size", "\"1G\"", "mi-reserve: \"1G\" or \"2M\""},
   {"nodes", "\"all\"", "mi-reserve: the nodes to reserve on (\"all\" or a list such as \"0,2-3\")"},
   {"per_node", "0", "mi-reserve: pages per node (instead of pages)"},
-  {"timeout", "\"30s\"", "mi-reserve: how long to keep compacting memory and retrying"},
+  {"timeout", "\"30s\"", "mi-reserve: how long at most to keep compacting memory and retrying (it stops sooner once that gains nothing)"},
+  {"on_shortfall", "\"keep\"", "mi-reserve: when the kernel gives fewer pages than asked: \"keep\" what it gave, \"release\" it all, or \"fail\" (release it all; the unit fails)"},
 };
-constexpr const char* reserve_key_names[] = {"pages", "page_size", "nodes", "per_node", "timeout"};
+constexpr const char* reserve_key_names[] = {"pages", "page_size", "nodes", "per_node", "timeout", "on_shortfall"};
+constexpr const char* shortfall_names[] = {"keep", "release", "fail"};
 
 // ---------------------------------------------------------------------------
 // Values
@@ -93,6 +95,8 @@ struct Parser {
   // forbids a [header] for them afterwards
   bool dotted_options, dotted_reserve, dotted_node_parent;
   uint64_t dotted_node;
+  // the problem being reported is in [reserve] (ConfigReserve::reserve_problems)
+  bool in_reserve;
   // A value this reader does not accept that spans lines (a multi-line
   // string, an array or inline table over several lines, or a multi-line
   // string inside one of those) is skipped to its end, so that its text is
@@ -132,6 +136,7 @@ size_t escape_controls(char* dst, size_t size, const char* s) {
 void problem(Parser& p, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void problem(Parser& p, const char* fmt, ...) {
   p.problems++;
+  if (p.reserve != nullptr && p.in_reserve) p.reserve->reserve_problems++;
   char msg[MESSAGE_MAX];
   va_list args;
   va_start(args, fmt);
@@ -508,7 +513,7 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
     if (strcmp(key, reserve_key_names[i]) == 0) k = i;
   }
   if (k < 0) {
-    problem(p, "unknown key '%s' in [reserve] (known: pages, page_size, nodes, per_node, timeout); ignored", key);
+    problem(p, "unknown key '%s' in [reserve] (known: pages, page_size, nodes, per_node, timeout, on_shortfall); ignored", key);
     return;
   }
   if ((p.seen_reserve & (1u << k)) != 0) {
@@ -549,6 +554,15 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
                 describe(v, got, sizeof(got)));
       } else if (r != nullptr) {
         r->timeout_ms = ms;
+      }
+      break;
+    }
+    case ReserveKey::on_shortfall: {
+      ConfigShortfall value;
+      if (v.type != VType::string || !config_shortfall_parse(v.s, &value)) {
+        problem(p, "[reserve] 'on_shortfall': expected \"keep\", \"release\" or \"fail\", not %s", describe(v, got, sizeof(got)));
+      } else if (r != nullptr) {
+        r->on_shortfall = value;
       }
       break;
     }
@@ -642,7 +656,13 @@ bool span_scan(SpanSkip& st, const char* s) {
   return st.depth <= 0 && st.string == 0;
 }
 
+// The current table is [reserve] (its lines' problems are [reserve]'s).
+bool table_is_reserve(const Parser& p) {
+  return p.table_known && p.table.parts == 1 && strcmp(p.table.part[0], "reserve") == 0;
+}
+
 void parse_header(Parser& p, const char* c) {
+  p.in_reserve = false;  // a header's problems are [reserve]'s only when it is [reserve] (twice)
   c++;  // '['
   if (*c == '[') {
     problem(p, "[[arrays of tables]] are not accepted; the keys of this table are ignored");
@@ -674,6 +694,7 @@ void parse_header(Parser& p, const char* c) {
     known = true;
     twice = p.seen_table_reserve || p.dotted_reserve;
     p.seen_table_reserve = true;
+    p.in_reserve = true;
   } else if (path.parts == 1 && strcmp(path.part[0], "node") == 0) {
     known = true;  // [node] with dotted keys "0.arena_reserve = ..."
     twice = p.seen_table_node_parent || p.dotted_node_parent;
@@ -702,6 +723,11 @@ void parse_key_value(Parser& p, const char* c) {
   KeyPath key;
   const char* err = parse_key(c, key);
   const bool key_read = err == nullptr;
+  // the line is [reserve]'s when its full key starts there ("reserve.pages" at the root too)
+  if (key_read) {
+    const char* first = (p.table.parts > 0) ? p.table.part[0] : key.part[0];
+    p.in_reserve = p.table_known && strcmp(first, "reserve") == 0;
+  }
   if (err == nullptr && *c != '=') err = "'=' is expected after the key";
   Value v;
   const char* value_start = nullptr;
@@ -800,6 +826,7 @@ void parse_line(Parser& p, char* s, size_t len, bool crlf) {
     if (span_scan(p.skip, s)) p.skipping = false;
     return;
   }
+  p.in_reserve = table_is_reserve(p);
   for (size_t i = 0; i < len;) {
     if (s[i] == 0) {
       problem(p, "a NUL byte; line ignored");
@@ -839,6 +866,7 @@ struct LineFeeder {
   void end_line(bool newline) {
     p.line++;
     if (too_long) {
+      p.in_reserve = !p.skipping && table_is_reserve(p);
       problem(p, "line longer than %zu bytes; ignored", CONFIG_LINE_MAX - 1);
     } else {
       line[len] = 0;
@@ -904,6 +932,7 @@ int parse_fd_or_report(Parser& p, const char* path) {
     } while (fd < 0 && errno == EINTR);
   }
   if (fd < 0) {
+    p.in_reserve = true;  // for mi-reserve, a file it cannot read says nothing of [reserve] either
     problem(p, "cannot read the configuration file: %s; the defaults apply", errno_text(errno));
     return p.problems;
   }
@@ -914,6 +943,7 @@ int parse_fd_or_report(Parser& p, const char* path) {
     ssize_t n = read(fd, chunk, sizeof(chunk));
     if (n < 0) {
       if (errno == EINTR) continue;
+      p.in_reserve = true;
       problem(p, "cannot read the configuration file: %s; the rest of it is ignored", errno_text(errno));
       break;
     }
@@ -956,6 +986,8 @@ int config_read_reserve(const char* path, ConfigReserve* reserve, mi_output_fun*
   reserve->per_node = -1;
   reserve->page_size_kib = -1;
   reserve->timeout_ms = -1;
+  reserve->on_shortfall = shortfall_unset;
+  reserve->reserve_problems = 0;
   reserve->nodes[0] = 0;
   for (long& n : reserve->node_pages) n = -1;
   reserve->options_huge_pages = -1;
@@ -968,6 +1000,21 @@ int config_read_reserve(const char* path, ConfigReserve* reserve, mi_output_fun*
 }
 
 const char* config_path() noexcept { return startup_path; }
+
+bool config_shortfall_parse(const char* text, ConfigShortfall* value) noexcept {
+  for (size_t i = 0; i < sizeof(shortfall_names) / sizeof(shortfall_names[0]); i++) {
+    if (text != nullptr && strcmp(text, shortfall_names[i]) == 0) {
+      *value = static_cast<ConfigShortfall>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* config_shortfall_name(ConfigShortfall value) noexcept {
+  if (value < 0 || static_cast<size_t>(value) >= sizeof(shortfall_names) / sizeof(shortfall_names[0])) return "";
+  return shortfall_names[value];
+}
 
 const ConfigKey* config_node_keys(size_t* count) noexcept {
   *count = sizeof(node_keys) / sizeof(node_keys[0]);

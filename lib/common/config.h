@@ -22,7 +22,7 @@
 //   [options]  every option of mi_option_t by its lower-case name
 //   [node.N]   per-node settings: reserve_huge_os_pages, arena_reserve
 //   [reserve]  mi-reserve's boot-time reservation (checked here, used there):
-//              pages, page_size, nodes, per_node, timeout
+//              pages, page_size, nodes, per_node, timeout, on_shortfall
 //
 // Bad input never stops anything: each problem is one warning naming the
 // file, the line, the key and what was expected; the rest of the file applies.
@@ -75,6 +75,15 @@ bool config_any_node_huge_pages() noexcept;
 // never called by the library).
 void config_reset_nodes() noexcept;
 
+// [reserve] on_shortfall: what mi-reserve does when the kernel gives fewer
+// pages than asked. keep: hold what it got; release: give it all back;
+// fail: give it all back and fail (mi-reserve(8) has the exit statuses).
+enum ConfigShortfall : long { shortfall_unset = -1, shortfall_keep = 0, shortfall_release = 1, shortfall_fail = 2 };
+// "keep", "release", "fail" -> the value; false for anything else (the
+// config reader and mi-reserve's --on-shortfall share this list).
+bool config_shortfall_parse(const char* text, ConfigShortfall* value) noexcept;
+const char* config_shortfall_name(ConfigShortfall value) noexcept;  // "keep", ...; "" for unset
+
 // What mi-reserve reads from a file: [reserve] and [node.N]
 // reserve_huge_os_pages (the same reader as the library's, so the tool and
 // the allocator never disagree on a file). Fields not in the file keep -1 / "".
@@ -83,14 +92,22 @@ struct ConfigReserve {
   long per_node;         // [reserve] per_node
   long page_size_kib;    // [reserve] page_size: 1048576 or 2048
   long timeout_ms;       // [reserve] timeout
+  ConfigShortfall on_shortfall;       // [reserve] on_shortfall
   char nodes[256];       // [reserve] nodes: "all" or a list "0,2-3"
   long node_pages[CONFIG_MAX_NODES];  // [node.N] reserve_huge_os_pages
   long options_huge_pages;            // [options] reserve_huge_os_pages
   long options_huge_pages_at;         // [options] reserve_huge_os_pages_at
   long options_use_numa_nodes;        // [options] use_numa_nodes (0: all nodes; -1: not set)
+  // Of the problems, those in mi-reserve's own table: any line of [reserve]
+  // (a bad value, an unknown key, a syntax error, the table twice), and a
+  // file that cannot be read. The others are in what the allocator reads, and
+  // mi-reserve reads those lines as the allocator does (skipped). Counted
+  // before the problem goes to `out`, so `out` can tell the two kinds apart.
+  int reserve_problems;
 };
 // Reads `path` without applying anything; problems go to `out` as in
-// config_parse. Returns the number of problems.
+// config_parse. Returns the number of problems (reserve_problems of them in
+// [reserve]).
 int config_read_reserve(const char* path, ConfigReserve* reserve, mi_output_fun* out, void* arg) noexcept;
 
 // Prints the file read at start-up and its [node.N] settings (verbose).

@@ -9,19 +9,36 @@
 // pools.h's (with the fake kernel tests use); what mi-reserve added is
 // state.h's; value parsers are plan.h's.
 //
-// Exit status: 0 done (everything reserved or given back); 3 partly
-// reserved (the table says where); 2 usage or config error; 1 not permitted
-// or not supported (not root, no such page size, no NUMA node N).
-// --check-config: 0 clean file, 1 problems.
+// Exit status (the help text, mi-reserve(8) and the unit say the same):
+//   0  done: everything reserved as asked, given back, or nothing to reserve
+//   1  not permitted or not supported (not root, no such page size, no NUMA
+//      node N); nothing changed. --check-config: the file has problems
+//   2  usage error, or a problem in the config file's [reserve]; nothing changed
+//   3  short, and what the kernel gave stays (on_shortfall = keep, the
+//      default); also: pages in use that could not be given back
+//   4  short, and everything was given back (on_shortfall = release)
+//   5  short, everything was given back, and that is a failure
+//      (on_shortfall = fail)
+// mi-reserve.service counts 3 and 4 as success (SuccessExitStatus=3 4).
+//
+// The config file: a problem in [reserve], mi-reserve's own table, is an
+// error (exit 2: a guessed count or page size could take the machine's memory,
+// and a mistyped key would pass for "nothing to reserve"); problems elsewhere
+// are warnings, and those lines are read as the allocator reads them
+// (skipped), so that mi-reserve reserves what the allocator will claim.
+// --check-config is the strict check of the whole file.
+//
+// Short pages: the retries (compact memory, ask again) go on while they gain
+// pages, up to the timeout; two rounds in a row that gain nothing end them
+// early, so that a boot where the machine simply has too little free memory
+// does not wait out the timeout (the database units are ordered after it).
 //
 // The tool links the static allocator (mimalloc_numa_internal_dep), for the
 // library's own config reader (mi::config_read_reserve): the tool and the
-// allocator never disagree about a file. That allocator also reads the config
-// at start-up, and would reserve [options] / [node.N] reserve_huge_os_pages
-// for mi-reserve itself, taking the pages the tool exists to set aside (and,
-// at boot, finding none, warning and mapping a substitute). So when those
-// are set, main() starts the tool again at once without them: see
-// restart_without_startup_reservations().
+// allocator never disagree about a file. The allocator under the tool runs
+// on its built-in defaults (quiet_allocator.cpp): no statistics, no option
+// dump, no start-up reservation of its own, whatever the file or the
+// environment say.
 //
 // Single-threaded. Messages: results on stdout; errors, warnings and
 // --verbose steps on stderr, each line prefixed "mi-reserve: ".
@@ -34,7 +51,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -42,7 +58,6 @@
 #include <vector>
 
 #include "common/config.h"
-#include "common/options.h"
 #include "plan.h"
 #include "pools.h"
 #include "state.h"
@@ -60,8 +75,16 @@ namespace {
 
 constexpr int EXIT_DONE = 0;
 constexpr int EXIT_NOT_PERMITTED = 1;  // also: not supported; --check-config: problems
-constexpr int EXIT_USAGE = 2;          // also: config error
-constexpr int EXIT_PARTIAL = 3;
+constexpr int EXIT_USAGE = 2;          // also: a problem in [reserve]
+constexpr int EXIT_PARTIAL = 3;        // short and kept (on_shortfall = keep), or pages in use not given back
+constexpr int EXIT_SHORT_RELEASED = 4;  // short and given back (on_shortfall = release)
+constexpr int EXIT_SHORT_FAILED = 5;    // short, given back, failed (on_shortfall = fail)
+
+// Rounds of compaction and retry in a row that gain no page before mi-reserve
+// stops retrying (before the timeout): at boot, memory is not fragmented
+// yet, and what the kernel cannot assemble after two full compactions it will
+// not assemble by waiting.
+constexpr int FRUITLESS_ROUNDS_MAX = 2;
 
 constexpr long TIMEOUT_DEFAULT_MS = 30000;
 constexpr const char* CONFIG_DEFAULT = "/etc/mimalloc-numa.toml";
@@ -87,7 +110,7 @@ void say_verbose(const std::string& msg) {
 
 const char* const HELP_TEXT = &R"(
 usage: mi-reserve [--pages N | --per-node N] [--page-size 1G|2M] [--nodes LIST] [--timeout DURATION]
-                  [--config FILE] [--dry-run]
+                  [--on-shortfall keep|release|fail] [--config FILE] [--dry-run]
        mi-reserve --status [--json] [--nodes LIST] [--page-size SIZE]
        mi-reserve --release [--nodes LIST] [--page-size SIZE] [--dry-run]
        mi-reserve --check-config FILE
@@ -98,7 +121,8 @@ servers). Run it as root at boot, before memory fragments. It writes each
 node's nr_hugepages (/sys/devices/system/node/nodeN/hugepages/
 hugepages-<size>kB/, or /sys/kernel/mm/hugepages/ without NUMA), reads back
 what the kernel gave, and where a node falls short it compacts memory
-(/proc/sys/vm/compact_memory) and tries again until the timeout.
+(/proc/sys/vm/compact_memory) and tries again, while that gains pages, until
+the timeout; --on-shortfall says what happens then.
 
 What to reserve (the command line overrides the config file):
   --pages N            N pages in all, spread evenly over the nodes; the
@@ -109,13 +133,19 @@ What to reserve (the command line overrides the config file):
   --nodes LIST         the kernel's node numbers, like 0,2-3, or all (the
                        default: every node with a pool of that page size;
                        the first K with [options] use_numa_nodes = K)
-  --timeout DURATION   how long to keep compacting and retrying when the
-                       kernel gives too few pages: 30s (default), 500ms, 2min;
-                       a plain number is seconds; 0 tries once, without
-                       compacting
+  --timeout DURATION   how long at most to keep compacting and retrying when
+                       the kernel gives too few pages: 30s (default), 500ms,
+                       2min; a plain number is seconds; 0 tries once, without
+                       compacting. Retrying stops earlier once two rounds in a
+                       row gain no page
+  --on-shortfall WHAT  when the kernel gives fewer pages than asked: keep
+                       (the default) holds what it gave; release gives it all
+                       back; fail gives it all back and exits 5
   --config FILE        read [reserve] and [node.N] from FILE (the allocator's
                        mimalloc-numa.toml); default /etc/mimalloc-numa.toml
-                       when it exists
+                       when it exists. A problem in its [reserve] is an error;
+                       problems elsewhere are warnings (those lines are
+                       skipped, as the allocator skips them)
   --dry-run            check everything and print what would be written;
                        change nothing
 
@@ -150,16 +180,26 @@ Counts from the config file, used when neither --pages nor --per-node is given:
   [reserve] per_node, else [reserve] pages, else [options]
   reserve_huge_os_pages (with reserve_huge_os_pages_at: on that node only):
   the selected nodes without a [node.N] count, as --per-node / --pages would.
-  [reserve] page_size, nodes and timeout stand in for those options.
+  [reserve] page_size, nodes, timeout and on_shortfall stand in for those
+  options. A file that gives no count has nothing to reserve: mi-reserve says
+  so in one line and changes nothing (exit 0).
 
 Counts are on top of what the pools hold without mi-reserve (the kernel
 command line, vm.nr_hugepages): running it again with the same counts changes
 nothing, a smaller count gives back the difference, and --release leaves the
 pools as mi-reserve found them.
 
-Exit status: 0 done; 3 partly reserved (the table shows where); 2 usage or
-config error; 1 not permitted or not supported (not root, no such page size,
-no NUMA node N). --check-config: 0 clean, 1 problems.
+Exit status:
+  0  done: everything reserved as asked, given back, or nothing to reserve
+  1  not permitted or not supported (not root, no such page size, no NUMA
+     node N); nothing changed. --check-config: the file has problems
+  2  usage error, or a problem in the config file's [reserve]; nothing changed
+  3  short, and what the kernel gave stays reserved (on_shortfall keep); also
+     pages in use that could not be given back (the table shows where)
+  4  short, and everything was given back (on_shortfall release)
+  5  short, everything was given back, and mi-reserve fails (on_shortfall
+     fail)
+mi-reserve.service counts 3 and 4 as success, 5 as a failure.
 
 Examples:
   mi-reserve --pages 8                   8 pages of 1 GiB, interleaved
@@ -178,6 +218,7 @@ struct Args {
   bool json = false;
   bool dry_run = false;
   std::optional<long> pages, per_node, page_size_kib, timeout_ms;
+  std::optional<mi::ConfigShortfall> on_shortfall;
   std::optional<std::string> nodes;  // as given (checked)
   std::optional<std::string> config;
   std::string check_config;
@@ -223,6 +264,7 @@ Args parse_args(int argc, char** argv) {
       ("page-size", po::value<std::string>())          //
       ("nodes", po::value<std::string>())              //
       ("timeout", po::value<std::string>())            //
+      ("on-shortfall", po::value<std::string>())       //
       ("config", po::value<std::string>())             //
       ("dry-run", "")                                  //
       ("status", "")                                   //
@@ -287,6 +329,13 @@ Args parse_args(int argc, char** argv) {
     if (!parse_duration_ms(text("timeout"), &v)) usage_error("--timeout: expected a duration like 30s, 500ms or 2min, not '" + text("timeout") + "'");
     a.timeout_ms = v;
   }
+  if (given("on-shortfall")) {
+    mi::ConfigShortfall v;
+    if (!mi::config_shortfall_parse(text("on-shortfall").c_str(), &v)) {
+      usage_error("--on-shortfall: expected keep, release or fail, not '" + text("on-shortfall") + "'");
+    }
+    a.on_shortfall = v;
+  }
   if (given("nodes")) {
     std::vector<int> nodes;
     bool all;
@@ -310,7 +359,7 @@ Args parse_args(int argc, char** argv) {
                   (a.mode == Mode::status ? "status" : a.mode == Mode::release ? "release" : "check-config"));
     }
   };
-  for (const char* name : {"pages", "per-node", "timeout", "config"}) only_for_reserve(name);
+  for (const char* name : {"pages", "per-node", "timeout", "on-shortfall", "config"}) only_for_reserve(name);
   if (a.dry_run && (a.mode == Mode::status || a.mode == Mode::check_config)) usage_error("--dry-run goes with a reservation or --release");
   if (a.mode == Mode::check_config) {
     for (const char* name : {"nodes", "page-size", "sysfs-root", "proc-root", "state-file"}) {
@@ -389,8 +438,10 @@ Machine discover(const Paths& p) {
     for (const std::string& d : diffs) say_warning(d + "; going by the kernel's view");
     // The allocator's own view (lib/topology), by which it numbers [node.N]
     // and reserve_huge_os_pages_at: the kernel's online nodes, ascending, as
-    // read here (use_numa_nodes may cap their count). Not when hwloc's
-    // environment describes another machine (the allocator then takes it).
+    // read here. (The allocator in this process keeps to its defaults, so
+    // use_numa_nodes does not cap them here; make_request applies the file's.)
+    // Not when hwloc's environment describes another machine (the allocator
+    // then takes it).
     if (note.rfind("hwloc not consulted: HWLOC_", 0) != 0) {
       const mi::Topology& topo = mi::topology();
       std::vector<int> lib_nodes;
@@ -401,7 +452,7 @@ Machine discover(const Paths& p) {
                     node_list_text(m.nodes) + ": [node.N] counts may name other nodes for the allocator; going by the kernel's view");
       } else {
         say_verbose("the allocator's topology agrees: " + std::to_string(lib_nodes.size()) + " node(s), " +
-                    node_list_text(lib_nodes) + (lib_nodes.size() < m.nodes.size() ? " (capped by use_numa_nodes)" : ""));
+                    node_list_text(lib_nodes));
       }
     }
   }
@@ -557,41 +608,134 @@ int run_check_config(const Args& a) {
 // ---------------------------------------------------------------------------
 // Reserving
 // ---------------------------------------------------------------------------
+// The config file as mi-reserve read it.
+struct ConfigFile {
+  std::string path;  // "" when there is none
+  mi::ConfigReserve cfg{};
+};
+
+// Each problem of the file as it is reported: those in [reserve] are errors,
+// the others warnings (the reader counts reserve_problems before calling).
+struct ProblemOut {
+  const mi::ConfigReserve* cfg;
+  int reserve_seen = 0;
+};
+
+void config_problem_out(const char* msg, void* arg) {
+  auto* out = static_cast<ProblemOut*>(arg);
+  const bool reserve = out->cfg->reserve_problems > out->reserve_seen;
+  out->reserve_seen = out->cfg->reserve_problems;
+  std::cerr << (reserve ? "mi-reserve: " : "mi-reserve: warning: ") << msg;
+}
+
+// --config, else the default if it exists. A problem in [reserve] is an
+// error (exit 2, nothing changed); the others are warnings, and mi-reserve
+// goes on with the file as the allocator reads it.
+ConfigFile read_config(const Args& a, const Paths& p) {
+  ConfigFile f;
+  if (a.config) f.path = *a.config;
+  else if (path_exists(p.config_default)) f.path = p.config_default;
+  if (f.path.empty()) {
+    say_verbose("no config file (" + p.config_default + " does not exist)");
+    return f;
+  }
+  ProblemOut out{&f.cfg};
+  const int problems = mi::config_read_reserve(f.path.c_str(), &f.cfg, &config_problem_out, &out);
+  const int in_reserve = f.cfg.reserve_problems;
+  if (in_reserve > 0) {
+    fail(EXIT_USAGE, "config error: " + f.path + ": " + std::to_string(in_reserve) +
+                         (in_reserve == 1 ? " problem" : " problems") +
+                         " in [reserve] (above); nothing changed (mi-reserve --check-config " + f.path +
+                         " lists every problem of the file)");
+  }
+  if (problems > 0) {  // none of them in [reserve]
+    say_warning(f.path + ": " + std::to_string(problems) + (problems == 1 ? " problem" : " problems") +
+                " outside [reserve] (above): skipped, as the allocator skips them; going on");
+  }
+  say_verbose("read " + f.path);
+  return f;
+}
+
+// The page size asked for: the command line, else [reserve] page_size, else 1 GiB.
+long page_size_asked(const Args& a, const ConfigFile& f) {
+  if (a.page_size_kib) return *a.page_size_kib;
+  if (!f.path.empty() && f.cfg.page_size_kib > 0) return f.cfg.page_size_kib;
+  return PAGE_1G_KIB;
+}
+
+// When the command line and the file ask for no page, the one line that says
+// so (else nothing): no count at all, or counts that are all 0 while
+// mi-reserve holds no page of that size (a 0 with pages held gives them back,
+// as any smaller count does). Decided before the machine is looked at, so
+// that a file with nothing to reserve is a clean no-op on any machine, even
+// one without pools of that page size.
+std::optional<std::string> nothing_to_reserve(const Args& a, const Paths& p, const ConfigFile& f) {
+  const long size_kib = page_size_asked(a, f);
+  bool any = false, nonzero = false;
+  auto count = [&](long v) {
+    if (v < 0) return;
+    any = true;
+    nonzero = nonzero || v > 0;
+  };
+  bool node_counts_unused = false;
+  if (a.pages || a.per_node) {
+    count(a.pages.value_or(-1));
+    count(a.per_node.value_or(-1));
+  } else if (!f.path.empty()) {
+    const mi::ConfigReserve& c = f.cfg;
+    for (long k : c.node_pages) {
+      if (size_kib == PAGE_1G_KIB) count(k);
+      else node_counts_unused = node_counts_unused || k > 0;
+    }
+    // as make_request: per_node, else pages, else what the allocator claims
+    if (c.per_node >= 0) count(c.per_node);
+    else if (c.pages >= 0) count(c.pages);
+    else if (size_kib == PAGE_1G_KIB && c.options_huge_pages > 0) count(c.options_huge_pages);
+  } else {
+    usage_error("nothing to reserve: give --pages N or --per-node N, or set [reserve] pages or per_node in " +
+                p.config_default);
+  }
+  if (nonzero) return std::nullopt;
+  const std::string where = f.path.empty() || a.pages || a.per_node ? std::string("") : " in " + f.path;
+  const State st = load_state(p, false);
+  long held = 0;
+  for (const StateEntry& e : st.entries) held += (e.size_kib == size_kib) ? e.added : 0;
+  if (any && held > 0) return std::nullopt;  // a count of 0 gives back what mi-reserve holds
+  std::string why;
+  if (!any) {
+    why = "it sets no [reserve] pages or per_node and no reserve_huge_os_pages";
+    if (node_counts_unused) why += " for " + page_size_text(size_kib) + " pages ([node.N] reserve_huge_os_pages counts 1 GiB pages)";
+  } else {
+    why = "every count is 0";
+  }
+  std::string line = "nothing to reserve" + where + ": " + why + "; nothing changed";
+  long held_all = 0;
+  for (const StateEntry& e : st.entries) held_all += e.added;
+  if (!any && held_all > 0) {
+    line += " (the " + pages_text(held_all) + " mi-reserve reserved before stay; mi-reserve --release gives them back)";
+  }
+  return line;
+}
+
 // The request once the command line and the config file are combined.
 struct Request {
   long size_kib = PAGE_1G_KIB;
   long timeout_ms = TIMEOUT_DEFAULT_MS;
+  mi::ConfigShortfall on_shortfall = mi::shortfall_keep;
   std::vector<std::pair<int, long>> want;  // node -> pages mi-reserve is to have added there
+  std::string nothing;  // when no selected node has a count: the line that says so
 };
 
-void config_problem_out(const char* msg, void* arg) {
-  (void)arg;
-  std::cerr << "mi-reserve: " << msg;
-}
-
-Request make_request(const Args& a, const Paths& p, const Machine& m) {
-  // the config file: --config, else the default if it exists
-  mi::ConfigReserve cfg;
-  std::string config_path;
-  if (a.config) config_path = *a.config;
-  else if (path_exists(p.config_default)) config_path = p.config_default;
-  bool have_cfg = !config_path.empty();
-  if (have_cfg) {
-    const int problems = mi::config_read_reserve(config_path.c_str(), &cfg, &config_problem_out, nullptr);
-    if (problems > 0) {
-      fail(EXIT_USAGE, "config error: " + config_path + " has " + std::to_string(problems) +
-                           (problems == 1 ? " problem" : " problems") + " (listed above); nothing changed");
-    }
-    say_verbose("read " + config_path);
-  } else {
-    say_verbose("no config file (" + p.config_default + " does not exist)");
-  }
-
+Request make_request(const Args& a, const Machine& m, const ConfigFile& f) {
+  const mi::ConfigReserve& cfg = f.cfg;
+  const std::string& config_path = f.path;
+  const bool have_cfg = !config_path.empty();
   Request r;
-  if (a.page_size_kib) r.size_kib = *a.page_size_kib;
-  else if (have_cfg && cfg.page_size_kib > 0) r.size_kib = cfg.page_size_kib;
+  r.size_kib = page_size_asked(a, f);
   if (a.timeout_ms) r.timeout_ms = *a.timeout_ms;
   else if (have_cfg && cfg.timeout_ms >= 0) r.timeout_ms = cfg.timeout_ms;
+  if (a.on_shortfall) r.on_shortfall = *a.on_shortfall;
+  else if (have_cfg && cfg.on_shortfall != mi::shortfall_unset) r.on_shortfall = cfg.on_shortfall;
   std::string list = "all", origin = "--nodes";
   if (a.nodes) list = *a.nodes;
   else if (have_cfg && cfg.nodes[0] != 0) list = cfg.nodes, origin = "[reserve] nodes in " + config_path;
@@ -698,17 +842,26 @@ Request make_request(const Args& a, const Paths& p, const Machine& m) {
     }
     any = true;
   }
-  if (!any) {
-    usage_error("nothing to reserve: give --pages N or --per-node N, or set [reserve] pages in " +
-                (have_cfg ? config_path : p.config_default));
+  if (!any) {  // the file's counts are all for nodes not selected
+    r.nothing = "nothing to reserve on node(s) " + node_list_text(nodes) + ": the counts in " + config_path +
+                " are for other nodes; nothing changed";
   }
   std::sort(r.want.begin(), r.want.end());
   return r;
 }
 
 int run_reserve(const Args& a, const Paths& p) {
+  const ConfigFile f = read_config(a, p);
+  if (std::optional<std::string> nothing = nothing_to_reserve(a, p, f)) {
+    std::cout << *nothing << "\n";
+    return EXIT_DONE;
+  }
   const Machine m = discover(p);
-  const Request r = make_request(a, p, m);
+  const Request r = make_request(a, m, f);
+  if (!r.nothing.empty()) {
+    std::cout << r.nothing << "\n";
+    return EXIT_DONE;
+  }
   StateLock lock;
   State st = load_state(p, !a.dry_run);
 
@@ -718,8 +871,9 @@ int run_reserve(const Args& a, const Paths& p) {
     long want;
     long base;
     long target;
-    long got = 0;    // ours after the writes
-    int err = 0;     // of the last write
+    long got = 0;       // ours after the writes
+    int err = 0;        // of the last write
+    long given_back = 0;  // on_shortfall release / fail
   };
   std::vector<Node> work;
   std::vector<std::pair<int, long>> to_write;
@@ -755,7 +909,8 @@ int run_reserve(const Args& a, const Paths& p) {
   st = load_state(p, true);  // again, under the lock
 
   using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::milliseconds(r.timeout_ms);
+  const auto started = Clock::now();
+  const auto deadline = started + std::chrono::milliseconds(r.timeout_ms);
   auto attempt = [&](Node& w) {
     long now = pool_read(m, w.node, r.size_kib).total;
     if (now != w.target) {
@@ -772,17 +927,26 @@ int run_reserve(const Args& a, const Paths& p) {
     for (const Node& w : work) k += (w.base + w.got < w.target && w.err == 0) ? 1 : 0;
     return k;
   };
+  auto pages_got = [&] {
+    long sum = 0;
+    for (const Node& w : work) sum += w.got;
+    return sum;
+  };
   for (Node& w : work) attempt(w);
   save_state(p, st);
-  // Retry the short nodes after compacting memory, until the deadline. With
-  // any timeout at all, one round of compaction and retry happens even when
-  // the first writes used it up (a slow machine): the kernel often has the
-  // pages once compacted. --timeout 0 tries once, without compacting.
+  // Retry the short nodes after compacting memory, while that gains pages,
+  // until the deadline. With any timeout at all, one round of compaction and
+  // retry happens even when the first writes used it up (a slow machine): the
+  // kernel often has the pages once compacted. --timeout 0 tries once,
+  // without compacting.
   std::string no_compaction;
   long sleep_ms = 100;
   bool retried = false;
+  int rounds = 0, fruitless = 0;
   while (short_nodes() > 0 && (Clock::now() < deadline || (!retried && r.timeout_ms > 0))) {
     retried = true;
+    rounds++;
+    const long before = pages_got();
     std::string why;
     if (no_compaction.empty()) {
       if (memory_compact(m, &why)) {
@@ -797,46 +961,111 @@ int run_reserve(const Args& a, const Paths& p) {
     }
     save_state(p, st);
     if (short_nodes() == 0) break;
+    fruitless = (pages_got() > before) ? 0 : fruitless + 1;
+    if (fruitless >= FRUITLESS_ROUNDS_MAX) {
+      say_verbose(std::to_string(fruitless) + " rounds in a row gained no page: no more retries");
+      break;
+    }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min<long>(sleep_ms, left)));
     sleep_ms = std::min<long>(sleep_ms * 2, 1000);
   }
+  const long elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+
+  // A shortfall (a node short, or a write the kernel refused) is handled as
+  // on_shortfall says: keep what was got, or give back every page
+  // mi-reserve holds in these pools (release, fail): all or nothing.
+  bool any_short = false, any_over = false;
+  for (const Node& w : work) {
+    any_short = any_short || w.err != 0 || w.got < w.want;
+    any_over = any_over || (w.err == 0 && w.got > w.want);
+  }
+  const bool give_back = any_short && r.on_shortfall != mi::shortfall_keep;
+  long kept_in_use = 0;
+  if (give_back) {
+    for (Node& w : work) {
+      if (w.got <= 0) continue;
+      const long had = w.got;
+      const int err = pool_write_nr(m, w.node, r.size_kib, w.base);
+      if (err != 0) say_error("writing " + std::to_string(w.base) + " to " + m.nr_path(w.node, r.size_kib) + ": " + errno_text(err));
+      const long now = pool_read(m, w.node, r.size_kib).total;
+      w.got = std::max(0L, now - w.base);
+      w.given_back = had - w.got;
+      kept_in_use += w.got;
+      st.set(w.node, r.size_kib, w.got);
+      say_verbose("node " + std::to_string(w.node) + ": wrote " + std::to_string(w.base) + " (on_shortfall " +
+                  mi::config_shortfall_name(r.on_shortfall) + "), the kernel has " + std::to_string(now));
+    }
+    save_state(p, st);
+  }
 
   Table t({"node", "page size", "asked", "reserved by us", "total", "free", "result"}, true);
-  bool all_ok = true;
   for (const Node& w : work) {
     PoolCounts c = pool_read(m, w.node, r.size_kib);
+    const long got = w.got + w.given_back;  // before any giving back
     std::string result = "ok";
     if (w.err != 0) result = "failed";
-    else if (w.got < w.want) result = "short by " + std::to_string(w.want - w.got);
-    else if (w.got > w.want) result = "over by " + std::to_string(w.got - w.want);  // pages in use could not be given back
-    if (result != "ok") all_ok = false;
+    else if (got < w.want) result = "short by " + std::to_string(w.want - got);
+    else if (got > w.want) result = "over by " + std::to_string(got - w.want);  // pages in use could not be given back
+    if (w.given_back > 0) result += ", gave back " + std::to_string(w.given_back);
+    if (give_back && w.got > 0) result += ", kept " + std::to_string(w.got) + " (in use)";
     t.add({std::to_string(w.node), page_size_text(r.size_kib), std::to_string(w.want), std::to_string(w.got),
            count_text(c.total), count_text(c.free), result});
   }
   t.print();
+  long short_by = 0, total_given_back = 0;
   for (const Node& w : work) {
+    const long got = w.got + w.given_back;
+    total_given_back += w.given_back;
     if (w.err != 0) {
+      short_by += std::max(0L, w.want - got);
       say_error("node " + std::to_string(w.node) + ": the kernel refused " + std::to_string(w.target) + " pages of " +
                 page_size_text(r.size_kib) + ": " + errno_text(w.err));
-    } else if (w.got < w.want) {
-      say_error("node " + std::to_string(w.node) + ": " + std::to_string(w.got) + " of " + pages_text(w.want) + " of " +
-                page_size_text(r.size_kib) + " reserved; the kernel found no more free contiguous memory there within " +
-                std::to_string(r.timeout_ms) + " ms (" + std::to_string(memory_compactions()) + " compactions" +
+    } else if (got < w.want) {
+      short_by += w.want - got;
+      std::string how;
+      if (r.timeout_ms == 0) how = "in one try (--timeout 0)";
+      else if (fruitless >= FRUITLESS_ROUNDS_MAX) how = "after " + std::to_string(rounds) + " rounds of retrying in " + std::to_string(elapsed_ms) + " ms, the last " + std::to_string(fruitless) + " of which gained nothing";
+      else how = "within " + std::to_string(r.timeout_ms) + " ms";
+      say_error("node " + std::to_string(w.node) + ": " + std::to_string(got) + " of " + pages_text(w.want) + " of " +
+                page_size_text(r.size_kib) + " reserved; the kernel found no more free contiguous memory there " + how +
+                " (" + std::to_string(memory_compactions()) + " compactions" +
                 (no_compaction.empty() ? "" : "; " + no_compaction) + ")");
-    } else if (w.got > w.want) {
-      say_error("node " + std::to_string(w.node) + ": " + std::to_string(w.got - w.want) +
+    } else if (got > w.want) {
+      say_error("node " + std::to_string(w.node) + ": " + std::to_string(got - w.want) +
                 " pages could not be given back: they are in use");
     }
   }
-  return all_ok ? EXIT_DONE : EXIT_PARTIAL;
+  if (!any_short) return any_over ? EXIT_PARTIAL : EXIT_DONE;
+  const std::string policy = std::string("on_shortfall = ") + mi::config_shortfall_name(r.on_shortfall) + ": ";
+  const std::string short_text = "short by " + pages_text(short_by) + " of " + page_size_text(r.size_kib);
+  if (r.on_shortfall == mi::shortfall_keep) {
+    say_error(policy + short_text + "; the " + pages_text(pages_got()) +
+              " the kernel gave stay reserved (exit 3)");
+    return EXIT_PARTIAL;
+  }
+  std::string back = "gave back the " + pages_text(total_given_back) + " mi-reserve held there";
+  if (kept_in_use > 0) back += "; " + pages_text(kept_in_use) + " in use could not be given back";
+  if (r.on_shortfall == mi::shortfall_release) {
+    say_error(policy + short_text + "; " + back + " (exit 4)");
+    return EXIT_SHORT_RELEASED;
+  }
+  say_error(policy + short_text + "; " + back + "; failing (exit 5)");
+  return EXIT_SHORT_FAILED;
 }
 
 // ---------------------------------------------------------------------------
 // --release
 // ---------------------------------------------------------------------------
 int run_release(const Args& a, const Paths& p) {
+  // Nothing added, nothing to do: exit 0 even on a machine without pools (the
+  // unit's ExecStop after a reservation that had nothing to reserve)
+  if (load_state(p, !a.dry_run).entries.empty()) {
+    std::cout << "nothing to release: mi-reserve added no pages (" << p.state
+              << (path_exists(p.state) ? ")" : " does not exist)") << "\n";
+    return EXIT_DONE;
+  }
   const Machine m = discover(p);
   if (a.page_size_kib) require_page_size(m, *a.page_size_kib);
   std::vector<int> nodes = select_nodes(m, a.nodes.value_or("all"), 0, "--nodes");
@@ -908,34 +1137,6 @@ int run_release(const Args& a, const Paths& p) {
 // ---------------------------------------------------------------------------
 // Start-up
 // ---------------------------------------------------------------------------
-// The allocator in this process has read the config file and the
-// environment already (before main). If they make it reserve memory at
-// start-up, it would hold 1 GiB pages of the very pools mi-reserve manages:
-// --status would show them taken, and at boot it would warn and map a
-// substitute. Start again without: the config and the reserve options
-// neutralised for the allocator (mi-reserve reads its --config itself).
-// Costs one exec, only when such options are set.
-void restart_without_startup_reservations(char** argv) {
-  if (getenv("MI_RESERVE_RESTARTED") != nullptr) return;
-  bool node_pages = false;
-  for (int n = 0; n < mi::CONFIG_MAX_NODES; n++) node_pages = node_pages || mi::config_node_huge_pages(n) > 0;
-  if (mi::option_get(mi_option_reserve_huge_os_pages) <= 0 && mi::option_get(mi_option_reserve_os_memory) <= 0 && !node_pages) {
-    return;
-  }
-  bool want_verbose = false;
-  for (char** arg = argv + 1; *arg != nullptr; arg++) want_verbose = want_verbose || strcmp(*arg, "--verbose") == 0;
-  if (want_verbose) {
-    std::cerr << "mi-reserve: the allocator's config or environment reserves memory at start-up; starting again without it\n";
-  }
-  setenv("MI_RESERVE_RESTARTED", "1", 1);
-  setenv("MIMALLOC_CONFIG", "/dev/null", 1);
-  setenv("MIMALLOC_RESERVE_HUGE_OS_PAGES", "0", 1);
-  setenv("MIMALLOC_RESERVE_OS_MEMORY", "0", 1);
-  execv("/proc/self/exe", argv);
-  say_warning(std::string("could not start again without the allocator's start-up reservations (/proc/self/exe: ") +
-              strerror(errno) + "); this process holds them");
-}
-
 int run(int argc, char** argv) {
   const Args a = parse_args(argc, argv);
   if (a.mode == Mode::check_config) return run_check_config(a);
@@ -953,7 +1154,6 @@ int run(int argc, char** argv) {
 }  // namespace mireserve
 
 int main(int argc, char** argv) {
-  mireserve::restart_without_startup_reservations(argv);
   try {
     return mireserve::run(argc, argv);
   } catch (const mireserve::Exit& e) {
