@@ -27,7 +27,8 @@
         configured, built, its tests run; only the library is built of
         mimalloc-numa.
 
-The installed tree at work: mi-reserve --help; mi-run --version and
+The installed tree at work: mi-reserve --help; mi-enable --version and
+--print-dropin (the installed library's path); mi-run --version and
 --print-lib (finding the library of the tree, not of the system); pkg-config
 (PKG_CONFIG_LIBDIR and PKG_CONFIG_SYSROOT_DIR into the root) gives the
 version, cflags and libs; consumer.c and consumer.cpp (DIR) compiled with
@@ -137,11 +138,13 @@ class Layout:
             os.path.join(self.libdir, "pkgconfig", "mimalloc-numa.pc"),
             os.path.join(self.bindir, "mi-run"),
             os.path.join(self.sbindir, "mi-reserve"),
+            os.path.join(self.sbindir, "mi-enable"),
             os.path.join(self.sysconfdir, "mimalloc-numa.toml.example"),
             os.path.join(self.docdir, "mimalloc-numa.toml"),
             os.path.join(self.mandir, "man1", "mi-run.1" + man_ext),
             os.path.join(self.mandir, "man5", "mimalloc-numa.toml.5" + man_ext),
             os.path.join(self.mandir, "man8", "mi-reserve.8" + man_ext),
+            os.path.join(self.mandir, "man8", "mi-enable.8" + man_ext),
         ]
         for h in ["mimalloc.h", "mimalloc-numa.h", "mimalloc-override.h", "mimalloc-new-delete.h"]:
             files.append(os.path.join(self.includedir, "mimalloc-numa", h))
@@ -162,7 +165,8 @@ DROPIN_UNITS = {
 def check_layout(root, layout):
     missing = [f for f in layout.expected_files() if not os.path.lexists(under(root, f))]
     expect(not missing, "not installed:\n  " + "\n  ".join(missing))
-    for exe in [os.path.join(layout.bindir, "mi-run"), os.path.join(layout.sbindir, "mi-reserve")]:
+    for exe in [os.path.join(layout.bindir, "mi-run"), os.path.join(layout.sbindir, "mi-reserve"),
+                os.path.join(layout.sbindir, "mi-enable")]:
         expect(os.access(under(root, exe), os.X_OK), f"{exe} is not executable")
     units = find_units(root)
     expect(len(units) == 1, f"expected one mi-reserve.service under {root}, found {units}")
@@ -191,6 +195,15 @@ def check_tree_works(root, layout, version, consumer_dir, work):
     _, out, _ = run([mi_reserve, "--help"], env=env)
     expect("--release" in out and "--status" in out, f"mi-reserve --help does not list --release and --status:\n{out}")
     log("mi-reserve --help: OK")
+
+    # mi-enable: configured with the installed library's path.
+    mi_enable = under(root, os.path.join(layout.sbindir, "mi-enable"))
+    _, out, _ = run([mi_enable, "--version"], env=env)
+    expect(version in out, f"mi-enable --version does not say {version}: {out}")
+    _, out, _ = run([mi_enable, "--root", work, "--print-dropin", "redis-server.service"], env=env)
+    lib = os.path.join(layout.libdir, "libmimalloc-numa.so.0")
+    expect(f"Environment=LD_PRELOAD={lib}\n" in out, f"mi-enable does not preload {lib}:\n{out}")
+    log(f"mi-enable --version, --print-dropin (preloads {lib}): OK")
 
     mi_run = under(root, os.path.join(layout.bindir, "mi-run"))
     _, out, _ = run([mi_run, "--version"], env=env)
@@ -307,13 +320,20 @@ def verify_units(root, layout):
     for unit, instance in DROPIN_UNITS.items():
         example = under(root, os.path.join(layout.examplesdir, unit + ".d", "mimalloc-numa.conf"))
         text = open(example).read()
+        # What mi-enable writes (mi-enable --print-dropin): its mark first; the library in the
+        # unit's environment, except for PostgreSQL, whose pg_ctlcluster empties the environment
+        # (mi-enable names the library in each cluster's environment file instead).
+        expect(text.startswith("# Written by mi-enable (mimalloc-numa)"), f"{unit} drop-in: not mi-enable's")
         lib_line = [l for l in text.splitlines() if l.startswith("Environment=LD_PRELOAD=")]
-        expect(len(lib_line) == 1, f"{unit} drop-in: no Environment=LD_PRELOAD= line")
-        lib = lib_line[0].split("=", 2)[2]
-        expect(lib == os.path.join(layout.libdir, "libmimalloc-numa.so.0"), f"{unit} drop-in preloads {lib}")
-        expect(os.path.exists(under(root, lib)), f"{unit} drop-in preloads {lib}, which is not installed")
-        for line in ["Environment=MIMALLOC_CONFIG=/etc/mimalloc-numa.toml", "After=mi-reserve.service",
-                     "Wants=mi-reserve.service"]:
+        if unit.startswith("postgresql@"):
+            expect(not [l for l in text.splitlines() if l.startswith("Environment=")],
+                   f"{unit} drop-in: an Environment= line would not reach the postmaster")
+        else:
+            expect(len(lib_line) == 1, f"{unit} drop-in: no Environment=LD_PRELOAD= line")
+            lib = lib_line[0].split("=", 2)[2]
+            expect(lib == os.path.join(layout.libdir, "libmimalloc-numa.so.0"), f"{unit} drop-in preloads {lib}")
+            expect(os.path.exists(under(root, lib)), f"{unit} drop-in preloads {lib}, which is not installed")
+        for line in ["After=mi-reserve.service", "Wants=mi-reserve.service"]:
             expect(line in text.splitlines(), f"{unit} drop-in lacks '{line}'")
         expect(not re.search(r"@[A-Z_]+@", text), f"{unit} drop-in has an unsubstituted @VARIABLE@")
         os.makedirs(os.path.join(etc_units, unit + ".d"), exist_ok=True)
