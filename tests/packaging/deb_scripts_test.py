@@ -16,8 +16,9 @@ and taken through what an operator does, twice:
     (the same packages repacked as V+upgradetest1, the conffile changed)
     keeps the operator's file (the new one beside it as .dpkg-dist), the
     pages and mi-reserve's state; apt remove gives the pages back, removes
-    mi-enable's files and /run/mi-reserve, and leaves the conffile and the
-    unit's enablement only; apt purge leaves nothing: every path of the
+    mi-enable's files and /run/mi-reserve, names (and keeps) a drop-in of the
+    operator's own that still preloads the library, and leaves the conffile
+    and the unit's enablement only; apt purge leaves nothing: every path of the
     chroot is as it was before the installation (apt's and dpkg's own
     records aside).
   with systemd as the scripts see it (/run/systemd/system there, a
@@ -48,6 +49,7 @@ import debs as D
 SKIP = 77
 WORK = "/root/mimalloc-numa-test"  # the test's own files inside the chroot
 PAGES_PER_NODE = 2
+OPERATOR_DROPIN = "/etc/systemd/system/operator-db.service.d/preload.conf"
 POOL = "hugepages-2048kB"
 
 # Paths apt, dpkg and ldconfig change on any installation: not ours.
@@ -198,10 +200,10 @@ class Story:
         self.say(f"{when}: systemctl {'; '.join(sorted(set(c[len('systemctl '):] for c in calls)))} (no start, "
                  f"stop or restart)")
 
-    def expect_quiet_scripts(self, text, when):
+    def expect_quiet_scripts(self, text, when, allowed=()):
         bad = [l for l in text.splitlines()
-               if re.search(r"mimalloc-numa-tools: warning|called with unknown argument|dpkg: error|"
-                            r"dpkg: warning|subprocess .* returned error", l)]
+               if re.search(r"mimalloc-numa-tools: warning|libmimalloc-numa0: warning|called with unknown argument|"
+                            r"dpkg: error|dpkg: warning|subprocess .* returned error", l) and l not in allowed]
         expect(not bad, f"{when}: the maintainer scripts complained:\n" + "\n".join(bad) + f"\n--- apt:\n{text}")
 
     def install(self):
@@ -281,7 +283,14 @@ class Story:
 
     def remove(self, reserved_from, enabled_files, before):
         _, text = self.ch.apt(["remove", "-y"] + D.PACKAGES)
-        self.expect_quiet_scripts(text, "apt remove")
+        # The library's prerm names the operator's own drop-in, which still
+        # preloads it, and nothing of mi-enable's (undone before).
+        warning = [l for l in text.splitlines() if l.startswith("libmimalloc-numa0: warning: ")]
+        named = [l.strip() for l in text.splitlines() if l.startswith("  /")]
+        expect(warning and named == [OPERATOR_DROPIN],
+               f"apt remove: the library's prerm named {named}, expected {OPERATOR_DROPIN} alone:\n{text}")
+        expect(os.path.isfile(self.ch.path(OPERATOR_DROPIN)), f"apt remove took the operator's {OPERATOR_DROPIN}")
+        self.expect_quiet_scripts(text, "apt remove", allowed=warning)
         self.expect_pages_back(reserved_from, "apt remove")
         if reserved_from is not None:
             expect(re.search(r"released", text), f"apt remove: no release table from mi-reserve --release:\n{text}")
@@ -293,7 +302,8 @@ class Story:
         added, removed = C.diff(before, C.snapshot(self.ch.root, BOOKKEEPING))
         stray = [p for p in added if not any(p == k or p.startswith(k + "/") for k in LEFT_BY_REMOVE)]
         expect(not stray and not removed, f"apt remove left {stray} and took away {removed}")
-        self.say(f"apt remove: left {', '.join(added)} (conffile and enablement, for purge)")
+        self.say(f"apt remove: left {', '.join(added)} (conffile and enablement, for purge); named the "
+                 f"operator's {OPERATOR_DROPIN}, which still preloads the library, and kept it")
 
     def purge(self, reserved_from, before, enabled_files, straight):
         # After a remove, apt knows only the packages dpkg still has (those
@@ -353,6 +363,12 @@ def story(name, base, debs, v2, v2_version, systemd):
             # A unit for mi-enable to act on (a real server's unit in a real host).
             with open(ch.path("/etc/systemd/system/mimalloc-numa-test.service"), "w") as f:
                 f.write("[Unit]\nDescription=a server (deb_scripts_test.py)\n\n[Service]\nExecStart=/bin/sleep 60\n")
+            # A drop-in the operator wrote by hand (as README's of 0.1.0-1 said):
+            # not mi-enable's, so not removed; the library's prerm names it.
+            os.makedirs(os.path.dirname(ch.path(OPERATOR_DROPIN)))
+            ma = run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"], quiet=True)[1].strip()
+            with open(ch.path(OPERATOR_DROPIN), "w") as f:
+                f.write(f"[Service]\nEnvironment=LD_PRELOAD=/usr/lib/{ma}/libmimalloc-numa.so.0\n")
         s = Story(name, ch, debs, v2, v2_version, systemd)
         before = C.snapshot(ch.root, BOOKKEEPING)
         with PoolGuard():
