@@ -18,7 +18,8 @@ and taken through what an operator does, twice:
     pages and mi-reserve's state; apt remove gives the pages back, removes
     mi-enable's files and /run/mi-reserve, names (and keeps) a drop-in of the
     operator's own that still preloads the library, and leaves the conffile
-    and the unit's enablement only; apt purge leaves nothing: every path of the
+    and the unit's enablement (and a statistics file a server wrote in
+    /var/log/mimalloc-numa) only; apt purge leaves nothing: every path of the
     chroot is as it was before the installation (apt's and dpkg's own
     records aside).
   with systemd as the scripts see it (/run/systemd/system there, a
@@ -57,8 +58,11 @@ BOOKKEEPING = ["/var/lib/dpkg", "/var/lib/apt", "/var/cache/apt", "/var/log/apt"
                "/var/cache/debconf", "/var/cache/ldconfig", "/etc/ld.so.cache", WORK]
 # What `apt remove` leaves by design: the conffile (and the new version's,
 # after the upgrade) and the unit's enablement, which purge removes.
+# The statistics files a server wrote (stats_file) stay too, as logs do.
 LEFT_BY_REMOVE = ["/etc/mimalloc-numa.toml", "/etc/mimalloc-numa.toml.dpkg-dist",
-                  "/etc/systemd/system/multi-user.target.wants", "/var/lib/systemd/deb-systemd-helper-enabled"]
+                  "/etc/systemd/system/multi-user.target.wants", "/var/lib/systemd/deb-systemd-helper-enabled",
+                  "/var/log/mimalloc-numa"]
+STATS_FILE = "/var/log/mimalloc-numa/4242.txt"
 
 FAKE_SYSTEMCTL = f"""#!/bin/sh
 # systemctl as a booted systemd answers the maintainer scripts
@@ -222,6 +226,10 @@ class Story:
         _, out, err = self.ch.run(["mi-run", "--stats", "--", "/bin/true"])
         expect(re.search(r"mimalloc-numa \S+ statistics", err), f"mi-run --stats -- /bin/true: no statistics:\n{err}")
         self.say("mi-run --stats -- /bin/true: runs on the installed library")
+        # A statistics file, where mimalloc-numa.toml(5) suggests stats_file.
+        os.makedirs(os.path.dirname(self.ch.path(STATS_FILE)), exist_ok=True)
+        with open(self.ch.path(STATS_FILE), "w") as f:
+            f.write("4242: mimalloc-numa statistics (deb_scripts_test.py)\n")
 
     def enable_a_unit(self):
         """mi-enable on a unit of the chroot (when the package has mi-enable):
