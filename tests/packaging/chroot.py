@@ -41,6 +41,11 @@ def require_tools():
     for prog, pkg in [("mmdebstrap", "mmdebstrap"), ("unshare", "util-linux"), ("chroot", "coreutils")]:
         if shutil.which(prog) is None:
             raise Skip(f"{prog} not found (Debian: {pkg}; tools/dev installs it)")
+    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        raise Skip(f"no mount namespace here (unshare --mount: {p.stdout.strip()}): the chroot cannot have its own "
+                   f"/proc, /sys and /dev")
 
 
 def mirror_reachable(codename):

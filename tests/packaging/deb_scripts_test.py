@@ -80,6 +80,8 @@ case " $* " in
     cmd=$(sed -n 's/^ExecStop=//p' "$unit")
     echo "ExecStop=$cmd" >>{WORK}/systemctl.log
     $cmd >>{WORK}/systemctl.log 2>&1 || echo "ExecStop failed: exit $?" >>{WORK}/systemctl.log
+    echo "2 MiB pages after ExecStop: $(cat /sys/devices/system/node/node*/hugepages/{POOL}/nr_hugepages 2>/dev/null |
+      awk '{{ n += $1 }} END {{ print n + 0 }}')" >>{WORK}/systemctl.log
     ;;
   *" preset "*)
     for target in $(sed -n 's/^WantedBy=//p' "$unit"); do
@@ -249,6 +251,9 @@ class Story:
         if start is None:
             self.say("(the kernel has no 2 MiB pages: the pages are not checked)")
             return None
+        if not all(os.access(f, os.W_OK) for f in pool_files()):
+            self.say("(the 2 MiB pools are read-only here: the pages are not checked)")
+            return None
         rc, out, err = self.ch.run(["mi-reserve", "--per-node", str(PAGES_PER_NODE), "--page-size", "2M"], check=False)
         expect(rc in (0, 3), f"mi-reserve --per-node {PAGES_PER_NODE} --page-size 2M: exit {rc}\n{out}{err}")
         now = pools()
@@ -300,8 +305,6 @@ class Story:
         expect(os.path.isfile(self.ch.path(OPERATOR_DROPIN)), f"apt remove took the operator's {OPERATOR_DROPIN}")
         self.expect_quiet_scripts(text, "apt remove", allowed=warning)
         self.expect_pages_back(reserved_from, "apt remove")
-        if reserved_from is not None:
-            expect(re.search(r"released", text), f"apt remove: no release table from mi-reserve --release:\n{text}")
         expect(not os.path.lexists(self.ch.path("/run/mi-reserve")), "apt remove left /run/mi-reserve")
         left = [f for f in enabled_files if os.path.lexists(self.ch.path(f))]
         expect(not left, f"apt remove left what mi-enable wrote: {left}")
@@ -344,9 +347,12 @@ class Story:
         expect(execstop.startswith("ExecStop=") and execstop.endswith("mi-reserve --release"),
                f"apt purge: after the stop: {execstop!r}")
         after_stop = "\n".join(calls[stops[0] + 2:])
+        expect("ExecStop failed" not in after_stop, f"the unit's ExecStop failed:\n{after_stop}")
         if reserved_from is not None:
-            expect("released" in after_stop and "failed" not in after_stop,
-                   f"the unit's ExecStop did not give the pages back:\n{after_stop}")
+            counted = re.findall(r"^2 MiB pages after ExecStop: (\d+)$", after_stop, re.M)
+            expect(counted == [str(sum(reserved_from.values()))],
+                   f"the unit's ExecStop did not give the pages back (before mi-reserve: "
+                   f"{sum(reserved_from.values())}):\n{after_stop}")
         expect("nothing to release" in text,
                f"apt purge: the prerm's mi-reserve --release after the stop found something to release:\n{text}")
         self.say("apt purge: systemctl stop mi-reserve.service (ExecStop gave the pages back), then the prerm's "
