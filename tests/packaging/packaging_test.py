@@ -4,7 +4,9 @@
     packaging_test.py install  --meson M --build B --consumer DIR
         `meson install --destdir` of the build tree into a scratch root: the
         layout (library, headers, pkg-config file, tools, units, drop-ins,
-        manual pages, sample config), then the installed tree at work (below).
+        manual pages, sample config), the configuration as installed
+        (every setting commented out: the library run with it takes every
+        option from its default), then the installed tree at work (below).
     packaging_test.py units    --meson M --build B
         The same install; `systemd-analyze verify --root` of mi-reserve.service
         and of each drop-in, the latter on a stub of its server's unit with the
@@ -15,11 +17,6 @@
     packaging_test.py man-generated --gen-options EXE --template T --page P
         P is what `gen-options --man T` prints (the page is generated, and
         committed; a change to the option table must regenerate it).
-    packaging_test.py deb      --source S --build B --version V --consumer DIR
-        The Debian package: a scratch copy of the tree with packaging/debian
-        as ./debian, `dpkg-buildpackage -us -uc -b`, the .deb unpacked with
-        dpkg -x into a scratch root, its layout, the tree at work (below) and
-        its units verified as in `units`.
     packaging_test.py subproject --meson M --source S --consumer DIR
         DIR (tests/packaging/subproject: a meson project using
         dependency('mimalloc-numa', fallback: ...)) copied to a scratch
@@ -36,6 +33,9 @@ those flags against the shared library, and against the static one, and run;
 preload.c (not linked with the library) run with the library in LD_PRELOAD,
 directly and through mi-run --stats (checking the statistics header), and
 failing without it (the control).
+
+The Debian packages are deb_test.py's and deb_scripts_test.py's (they use
+the helpers here).
 
 Exit status: 0 pass, 1 fail, 77 skipped (the reason on stdout). No timing
 checks. Scratch directories are under $TMPDIR, removed after a pass and kept
@@ -117,7 +117,8 @@ class Scratch:
 class Layout:
     """Where things are under a root (absolute paths as installed)."""
 
-    def __init__(self, prefix, libdir, includedir, bindir, sbindir, datadir, mandir, sysconfdir, compressed_man):
+    def __init__(self, prefix, libdir, includedir, bindir, sbindir, datadir, mandir, sysconfdir, compressed_man,
+                 config_name="mimalloc-numa.toml.example"):
         self.prefix = prefix
         self.libdir = libdir
         self.includedir = includedir
@@ -128,6 +129,9 @@ class Layout:
         self.mandir = mandir
         self.sysconfdir = sysconfdir
         self.compressed_man = compressed_man
+        # meson installs the configuration as <sysconfdir>/mimalloc-numa.toml.example;
+        # the Debian package ships it as /etc/mimalloc-numa.toml (a conffile)
+        self.config = os.path.join(sysconfdir, config_name)
 
     def expected_files(self):
         man_ext = ".gz" if self.compressed_man else ""
@@ -139,7 +143,7 @@ class Layout:
             os.path.join(self.bindir, "mi-run"),
             os.path.join(self.sbindir, "mi-reserve"),
             os.path.join(self.sbindir, "mi-enable"),
-            os.path.join(self.sysconfdir, "mimalloc-numa.toml.example"),
+            self.config,
             os.path.join(self.docdir, "mimalloc-numa.toml"),
             os.path.join(self.mandir, "man1", "mi-run.1" + man_ext),
             os.path.join(self.mandir, "man5", "mimalloc-numa.toml.5" + man_ext),
@@ -273,6 +277,45 @@ def check_tree_works(root, layout, version, consumer_dir, work):
     log("mi-run --stats -- preload: OK")
 
 
+def check_shipped_config(root, layout):
+    """The configuration as installed (layout.config) changes nothing: every
+    setting in it is commented out (table headers aside), the library run with
+    it takes every option from its default, without a warning, and
+    mi-reserve --check-config finds no problem. The control: the full sample
+    in the documentation directory, which sets every option, is the source
+    the library names for them."""
+    config = under(root, layout.config)
+    text = open(config).read()
+    live = [l for l in text.splitlines() if l.strip() and not l.lstrip().startswith(("#", "["))]
+    expect(not live, f"{layout.config} sets options as installed:\n  " + "\n  ".join(live))
+    expect("# purge_delay = " in text, f"{layout.config} does not list the options (commented out)")
+    lib = under(root, os.path.join(layout.libdir, "libmimalloc-numa.so.0"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_") and k != "LD_PRELOAD"}
+
+    def options_from(path):
+        e = dict(env, LD_PRELOAD=lib, MIMALLOC_CONFIG=path, MIMALLOC_VERBOSE="1")
+        _, _, err = run(["/bin/true"], env=e, quiet=True)
+        lines = [l for l in err.splitlines() if re.match(r"mimalloc-numa:\s+[a-z_]+\s+\S+\s+\(", l)]
+        expect(len(lines) > 20, f"MIMALLOC_VERBOSE=1 listed no options:\n{err}")
+        return err, lines
+
+    err, lines = options_from(config)
+    from_file = [l for l in lines if os.path.basename(config) in l]
+    expect(not from_file, f"options taken from {layout.config} as installed:\n" + "\n".join(from_file))
+    warned = [l for l in err.splitlines() if re.search(r"warning:|\bignored\b|error:", l, re.I)]
+    expect(not warned, f"{layout.config}: the library warns:\n" + "\n".join(warned))
+    sample = under(root, os.path.join(layout.docdir, "mimalloc-numa.toml"))
+    _, control = options_from(sample)
+    expect(sum("mimalloc-numa.toml:" in l for l in control) > 20,
+           "the control failed: the full sample's options are not listed as read from it:\n" + "\n".join(control))
+    mi_reserve = under(root, os.path.join(layout.sbindir, "mi-reserve"))
+    rc, out, err = run([mi_reserve, "--check-config", config], check=False, env=dict(env, MIMALLOC_CONFIG="/dev/null"))
+    expect(rc == 0, f"mi-reserve --check-config {layout.config}: exit {rc}\n{out}{err}")
+    log(f"{layout.config}: every setting commented out; the library lists {len(lines)} options, none from it "
+        f"(control: {sum('mimalloc-numa.toml:' in l for l in control)} from the full sample); "
+        f"mi-reserve --check-config: clean")
+
+
 # ---------------------------------------------------------------------------
 # systemd units
 
@@ -384,6 +427,7 @@ def cmd_install(a):
         root = os.path.join(tmp, "root")
         meson_install(a.meson, a.build, root)
         check_layout(root, layout)
+        check_shipped_config(root, layout)
         work = os.path.join(tmp, "work")
         os.makedirs(work)
         check_tree_works(root, layout, a.version, a.consumer, work)
@@ -438,118 +482,6 @@ def cmd_man_generated(a):
 
 
 # ---------------------------------------------------------------------------
-# The Debian package
-
-
-def copy_tree(source, build, dest):
-    """The source tree without build directories or .git: the files git
-    knows of (tracked, or new and not ignored) when it is a git checkout,
-    else everything but build*/ and .git; never a debian/ or obj-*/ at the
-    top (left by a package built in the checkout: packaging/debian is the one
-    used)."""
-    files = None
-    if shutil.which("git") and os.path.exists(os.path.join(source, ".git")):
-        rc, out, _ = run(["git", "-C", source, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                         check=False, quiet=True)
-        if rc == 0:
-            files = [f for f in out.split("\0") if f and os.path.lexists(os.path.join(source, f))]
-    top_excluded = ("debian", ".git")
-    if files is None:
-        files = []
-        build_real = os.path.realpath(build)
-        for dirpath, dirnames, filenames in os.walk(source):
-            rel = os.path.relpath(dirpath, source)
-            dirnames[:] = [d for d in dirnames
-                           if not (rel == "." and (d == ".git" or d.startswith("build")))
-                           and os.path.realpath(os.path.join(dirpath, d)) != build_real]
-            files += [os.path.normpath(os.path.join(rel, f)) for f in filenames]
-    files = [f for f in files
-             if f.split("/", 1)[0] not in top_excluded and not f.split("/", 1)[0].startswith("obj-")]
-    for f in files:
-        s, d = os.path.join(source, f), os.path.join(dest, f)
-        os.makedirs(os.path.dirname(d), exist_ok=True)
-        if os.path.islink(s):
-            os.symlink(os.readlink(s), d)
-        else:
-            shutil.copy2(s, d)
-    log(f"copied {len(files)} files of {source} to {dest}")
-
-
-def cmd_deb(a):
-    for prog, why in [("dpkg-buildpackage", "dpkg-dev"), ("dh", "debhelper"), ("dpkg-checkbuilddeps", "dpkg-dev")]:
-        if shutil.which(prog) is None:
-            raise Skip(f"{prog} not found (Debian: {why}); the Debian package is not built")
-    debian = os.path.join(a.source, "packaging", "debian")
-    changelog = open(os.path.join(debian, "changelog")).readline()
-    deb_version = changelog.split("(", 1)[1].split(")", 1)[0]
-    expect(deb_version.split("-")[0] == a.version,
-           f"packaging/debian/changelog is at {deb_version}, the project (meson.build) at {a.version}")
-    with Scratch("deb") as tmp:
-        src = os.path.join(tmp, f"mimalloc-numa-{a.version}")
-        os.makedirs(src)
-        copy_tree(a.source, a.build, src)
-        expect(not os.path.exists(os.path.join(src, "debian")), "the tree has a debian/ of its own")
-        shutil.copytree(debian, os.path.join(src, "debian"), symlinks=True)
-        rc, out, err = run(["dpkg-checkbuilddeps"], check=False, cwd=src)
-        expect(rc == 0, "build dependencies missing (tools/dev installs them):\n" + out + err)
-
-        jobs = max(1, min(os.cpu_count() or 1, 4))
-        env = dict(os.environ, DEB_BUILD_OPTIONS=f"nocheck noddebs parallel={jobs}", LC_ALL="C.UTF-8")
-        for k in ["LD_PRELOAD", "MIMALLOC_CONFIG", "MAKEFLAGS", "MFLAGS", "DH_VERBOSE", "DEB_BUILD_PROFILES"]:
-            env.pop(k, None)
-        build_log = os.path.join(tmp, "dpkg-buildpackage.log")
-        log(f"$ dpkg-buildpackage -us -uc -b   (in {src}; DEB_BUILD_OPTIONS={env['DEB_BUILD_OPTIONS']!r}; "
-            f"log: {build_log})")
-        with open(build_log, "w") as logf:
-            p = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env, stdout=logf,
-                               stderr=subprocess.STDOUT)
-        if p.returncode != 0:
-            tail = open(build_log).read().splitlines()[-60:]
-            raise Failure(f"dpkg-buildpackage exited with {p.returncode}; the end of its log:\n" + "\n".join(tail))
-        debs = sorted(glob.glob(os.path.join(tmp, "*.deb")))
-        log("built: " + ", ".join(os.path.basename(d) for d in debs))
-        arch = run(["dpkg-architecture", "-qDEB_HOST_ARCH"], quiet=True)[1].strip()
-        main_deb = os.path.join(tmp, f"mimalloc-numa_{deb_version}_{arch}.deb")
-        expect(main_deb in debs, f"no {os.path.basename(main_deb)} among {debs}")
-
-        _, info, _ = run(["dpkg-deb", "--field", main_deb, "Package", "Version", "Depends"], quiet=True)
-        log(info.rstrip())
-        expect("libc6" in info, f"the package does not depend on libc6 (shlibs):\n{info}")
-
-        root = os.path.join(tmp, "root")
-        os.makedirs(root)
-        for d in debs:
-            run(["dpkg", "-x", d, root])
-        multiarch = run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"], quiet=True)[1].strip()
-        layout = Layout("/usr", f"/usr/lib/{multiarch}", "/usr/include", "/usr/bin", "/usr/sbin", "/usr/share",
-                        "/usr/share/man", "/etc", compressed_man=True)
-        check_layout(root, layout)
-        # The unit where Debian 12's systemd looks (pkg-config systemd).
-        rc, unitdir, _ = run(["pkg-config", "--variable=systemdsystemunitdir", "systemd"], check=False, quiet=True)
-        if rc == 0 and unitdir.strip():
-            expect(find_units(root) == [os.path.join(unitdir.strip(), "mi-reserve.service")],
-                   f"mi-reserve.service at {find_units(root)}, not in {unitdir.strip()}")
-        # The unit is enabled by the package's scripts (dh_installsystemd) and
-        # the sample config is a conffile.
-        ctrl = os.path.join(tmp, "control")
-        run(["dpkg-deb", "--control", main_deb, ctrl], quiet=True)
-        postinst = open(os.path.join(ctrl, "postinst")).read() if os.path.exists(
-            os.path.join(ctrl, "postinst")) else ""
-        expect("mi-reserve.service" in postinst, "postinst does not enable mi-reserve.service")
-        conff = open(os.path.join(ctrl, "conffiles")).read() if os.path.exists(
-            os.path.join(ctrl, "conffiles")) else ""
-        expect("/etc/mimalloc-numa.toml.example" in conff, f"conffiles: {conff!r}")
-        log("package scripts: postinst enables mi-reserve.service; /etc/mimalloc-numa.toml.example is a conffile")
-        work = os.path.join(tmp, "work")
-        os.makedirs(work)
-        check_tree_works(root, layout, a.version, a.consumer, work)
-        try:
-            verify_units(root, layout)
-        except Skip as s:
-            log(f"(units not verified: {s})")
-
-
-# ---------------------------------------------------------------------------
 # A meson subproject
 
 
@@ -601,18 +533,13 @@ def main():
     p.add_argument("--gen-options", required=True)
     p.add_argument("--template", required=True)
     p.add_argument("--page", required=True)
-    p = sub.add_parser("deb")
-    p.add_argument("--source", required=True)
-    p.add_argument("--build", required=True)
-    p.add_argument("--version", required=True)
-    p.add_argument("--consumer", required=True)
     p = sub.add_parser("subproject")
     p.add_argument("--meson", required=True)
     p.add_argument("--source", required=True)
     p.add_argument("--consumer", required=True)
     a = ap.parse_args()
     handlers = {"install": cmd_install, "units": cmd_units, "man-pages": cmd_man_pages,
-                "man-generated": cmd_man_generated, "deb": cmd_deb, "subproject": cmd_subproject}
+                "man-generated": cmd_man_generated, "subproject": cmd_subproject}
     try:
         handlers[a.cmd](a)
     except Skip as s:
