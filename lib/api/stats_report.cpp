@@ -203,7 +203,7 @@ void print_report(Report& r) {
          static_cast<long long>(searches ? steps / searches : 0),
          static_cast<long long>(searches ? (steps * 100 / searches) % 100 : 0),
          static_cast<long long>(load(stats_global.pages_extended)));
-  if (snap.node_count > 1) print_numa(r, snap);
+  if (snap.node_count > 1 || t.arenas > 0) print_numa(r, snap);
   print_size_classes(r);
 
   size_t rss = 0, peak_rss = 0;
