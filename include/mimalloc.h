@@ -286,6 +286,7 @@ typedef enum mi_option_e {
   mi_option_purge_thread,             /* a background thread purges memory of idle processes */
   mi_option_allow_thp,                /* advise transparent huge pages (MADV_HUGEPAGE) on arenas */
   mi_option_numa_bind,                /* 0 = none, 1 = preferred, 2 = strict (MPOL_BIND) */
+  mi_option_stats_file,               /* a file for the statistics at exit (a string: mimalloc-numa.h, mi_option_set_string) */
   _mi_option_last,
   /* legacy option names (mimalloc 2.0 and earlier) */
   mi_option_large_os_pages = mi_option_allow_large_os_pages,

@@ -40,12 +40,12 @@ struct Arena {
   size_t block_count;
   size_t field_count;
   int numa_node;         // -1: not bound
+  int account;           // its memory's account (account_of_node(numa_node))
   bool exclusive;        // only heaps that ask for this arena by id use it
   bool is_pinned;        // huge/large OS pages: never purged or decommitted
   bool accessible;       // mapped read-write and never protected (release builds): commit = accounting
   std::atomic<int64_t> purge_expire;  // 0: nothing scheduled
   std::atomic<int64_t> purge_deadline;  // the expiry is never extended past this
-  std::atomic<int64_t> purged_bytes;    // purged in total (statistics)
   BitmapField* blocks_dirty;
   BitmapField* blocks_committed;  // null: always committed (pinned)
   BitmapField* blocks_purge;      // null: never purged (pinned)
@@ -66,6 +66,10 @@ pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 
 Arena* arena_at(size_t index) { return arenas[index].load(std::memory_order_acquire); }
 
+// The node an arena is shown with: its own, or 0 for an unbound arena of a
+// one-node machine (all memory is node 0's there; -1 read as "no node").
+int arena_node_shown(const Arena* a) { return (a->numa_node < 0 && topology().node_count == 1) ? 0 : a->numa_node; }
+
 uint8_t* block_start(const Arena* a, size_t idx) { return a->start + idx * ARENA_BLOCK_SIZE; }
 
 // Commits the blocks of [idx, idx+count) that are not committed yet.
@@ -80,10 +84,10 @@ bool arena_commit_blocks(Arena* a, size_t idx, size_t count) {
     size_t j = i + 1;
     while (j < end && !bitmap_is_all_set(a->blocks_committed, a->field_count, j, 1)) j++;
     if (a->accessible) {
-      os_stat_committed(static_cast<int64_t>((j - i) * ARENA_BLOCK_SIZE));
+      os_stat_committed(static_cast<int64_t>((j - i) * ARENA_BLOCK_SIZE), a->account);
     } else {
       bool zero = false;
-      if (!os_commit(block_start(a, i), (j - i) * ARENA_BLOCK_SIZE, &zero)) return false;
+      if (!os_commit(block_start(a, i), (j - i) * ARENA_BLOCK_SIZE, &zero, a->account)) return false;
     }
     bitmap_claim(a->blocks_committed, a->field_count, i, j - i, nullptr);
     i = j;
@@ -102,8 +106,7 @@ void arena_purge_blocks(Arena* a, size_t idx, size_t count) {
     bool committed = bitmap_is_all_set(a->blocks_committed, a->field_count, i, 1);
     size_t j = i + 1;
     while (j < end && bitmap_is_all_set(a->blocks_committed, a->field_count, j, 1) == committed) j++;
-    a->purged_bytes.fetch_add(static_cast<int64_t>((j - i) * ARENA_BLOCK_SIZE), std::memory_order_relaxed);
-    if (os_purge(block_start(a, i), (j - i) * ARENA_BLOCK_SIZE, committed)) {
+    if (os_purge(block_start(a, i), (j - i) * ARENA_BLOCK_SIZE, committed, a->account)) {
       bitmap_unclaim(a->blocks_committed, a->field_count, i, j - i);
       bitmap_unclaim(a->blocks_dirty, a->field_count, i, j - i);
     }
@@ -139,6 +142,8 @@ int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool 
   a->block_count = blocks;
   a->field_count = fields;
   a->numa_node = numa_node;
+  a->account = account_of_node(numa_node);
+  MI_ASSERT(memid.kind != MemKind::os || memid.account == a->account);
   a->exclusive = exclusive;
   a->is_pinned = is_pinned;
   a->accessible = accessible && !is_pinned && !MI_DEBUG;
@@ -162,7 +167,8 @@ int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool 
   }
   a->id = static_cast<int>(index) + 1;
   arenas[index].store(a, std::memory_order_release);
-  verbose_message("arena %d: %zu MiB at %p, node %d%s%s%s", a->id, blocks * ARENA_BLOCK_SIZE / MiB, start, numa_node,
+  verbose_message("arena %d: %zu MiB at %p, node %d%s%s%s", a->id, blocks * ARENA_BLOCK_SIZE / MiB, start,
+                  arena_node_shown(a),
                   is_pinned ? ", pinned" : "", is_committed ? ", committed" : ", lazy commit",
                   exclusive ? ", exclusive" : "");
   return a->id;
@@ -213,6 +219,7 @@ void* arena_try_alloc_at(Arena* a, size_t blocks, bool commit, MemId* memid) {
   memid->is_large = a->memid.is_large;
   memid->is_accessible = a->accessible;
   memid->numa_node = a->numa_node;
+  memid->account = static_cast<uint8_t>(a->account);
   // A pending purge of these blocks is cancelled: we own them now.
   if (a->blocks_purge != nullptr) bitmap_unclaim(a->blocks_purge, a->field_count, idx, blocks);
   // Zero unless handed out before (fresh or purged with decommit).
@@ -309,7 +316,7 @@ int arena_reserve_for(size_t blocks, bool allow_large, int node) {
   long eager = option_get(mi_option_arena_eager_commit);
   bool commit = (eager == 1) || (eager == 2 && os_has_overcommit());
   MemId memid;
-  void* p = os_alloc_aligned(reserve, ARENA_BLOCK_SIZE, commit, allow_large, &memid, MI_DEBUG != 0);
+  void* p = os_alloc_aligned(reserve, ARENA_BLOCK_SIZE, commit, allow_large, &memid, MI_DEBUG != 0, account_of_node(node));
   if (p == nullptr) return 0;
   const Topology& t = topology();
   long policy = option_get(mi_option_numa_bind);
@@ -476,7 +483,8 @@ void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, 
   }
   // Plain OS memory: too big for an arena, or no arena could take it. Bound
   // to the home node when that is possible.
-  void* p = os_alloc_aligned(size, alignment < ARENA_BLOCK_SIZE ? ARENA_BLOCK_SIZE : alignment, commit, allow_large, memid);
+  void* p = os_alloc_aligned(size, alignment < ARENA_BLOCK_SIZE ? ARENA_BLOCK_SIZE : alignment, commit, allow_large, memid,
+                             true, ACCOUNT_OS);
   if (p != nullptr && home >= 0) {
     long policy = option_get(mi_option_numa_bind);
     // (not when it fits an arena: then every node's arenas were full)
@@ -506,7 +514,7 @@ void arena_free(void* p, size_t size, size_t committed_size, const MemId& memid)
   if (a->blocks_committed != nullptr && committed_size < blocks * ARENA_BLOCK_SIZE) {
     // Partly committed: forget what was committed, so the next user commits
     // the whole range; the purge below releases what was committed.
-    if (committed_size > 0) os_stat_committed(-static_cast<int64_t>(committed_size));
+    if (committed_size > 0) os_stat_committed(-static_cast<int64_t>(committed_size), a->account);
     bitmap_unclaim(a->blocks_committed, a->field_count, idx, blocks);
   }
   arena_schedule_purge(a, idx, blocks);
@@ -582,53 +590,41 @@ bool arena_contains(const void* p) noexcept {
   return false;
 }
 
-void arenas_stats(size_t* count_out, size_t* reserved, size_t* in_use, size_t* huge_pages) noexcept {
+void arenas_visit(void (*fn)(const ArenaInfo& info, void* arg), void* arg) noexcept {
   size_t count = arena_count.load(std::memory_order_acquire);
   if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
-  *count_out = 0;
-  *reserved = 0;
-  *in_use = 0;
-  *huge_pages = 0;
   for (size_t i = 0; i < count; i++) {
-    Arena* a = arena_at(i);
+    const Arena* a = arena_at(i);
     if (a == nullptr) continue;
-    (*count_out)++;
-    *reserved += a->block_count * ARENA_BLOCK_SIZE;
-    size_t tail = a->field_count * BITMAP_FIELD_BITS - a->block_count;
-    *in_use += (bitmap_count_set(a->blocks_inuse, a->field_count) - tail) * ARENA_BLOCK_SIZE;
-    if (a->memid.is_huge) {
-      *huge_pages += a->block_count * ARENA_BLOCK_SIZE / HUGE_OS_PAGE_SIZE;
+    ArenaInfo info{};
+    info.id = a->id;
+    info.numa_node = a->numa_node;
+    info.account = a->account;
+    info.reserved = a->block_count * ARENA_BLOCK_SIZE;
+    const size_t tail = a->field_count * BITMAP_FIELD_BITS - a->block_count;
+    info.blocks_in_use = bitmap_count_set(a->blocks_inuse, a->field_count) - tail;
+    if (a->blocks_purge != nullptr && a->blocks_committed != nullptr) {
+      size_t pending = 0;
+      for (size_t f = 0; f < a->field_count; f++) {
+        const uint64_t m = a->blocks_purge[f].load(std::memory_order_relaxed) &
+                           a->blocks_committed[f].load(std::memory_order_relaxed);
+        pending += static_cast<size_t>(__builtin_popcountll(m));
+      }
+      info.purge_pending = pending * ARENA_BLOCK_SIZE;
     }
+    info.is_huge = a->memid.is_huge;
+    info.is_pinned = a->is_pinned;
+    info.exclusive = a->exclusive;
+    fn(info, arg);
   }
 }
 
-bool arenas_node_stats(int node, NodeArenaStats* out) noexcept {
-  const Topology& t = topology();
-  if (node < 0 || node >= t.node_count || out == nullptr) return false;
-  *out = NodeArenaStats{};
-  size_t count = arena_count.load(std::memory_order_acquire);
-  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
-  for (size_t i = 0; i < count; i++) {
-    Arena* a = arena_at(i);
-    // unbound arenas count for node 0 on a single-node machine
-    if (a == nullptr || !(a->numa_node == node || (t.node_count == 1 && a->numa_node < 0))) continue;
-    size_t tail = a->field_count * BITMAP_FIELD_BITS - a->block_count;
-    size_t inuse = (bitmap_count_set(a->blocks_inuse, a->field_count) - tail) * ARENA_BLOCK_SIZE;
-    size_t bytes = a->block_count * ARENA_BLOCK_SIZE;
-    out->reserved += bytes;
-    out->in_use += inuse;
-    out->committed += (a->blocks_committed == nullptr) ? bytes
-                                                       : bitmap_count_set(a->blocks_committed, a->field_count) * ARENA_BLOCK_SIZE;
-    out->purged += static_cast<size_t>(a->purged_bytes.load(std::memory_order_relaxed));
-    if (a->memid.is_huge) {
-      out->huge_pages_reserved += bytes / HUGE_OS_PAGE_SIZE;
-      out->huge_pages_in_use += divide_up(inuse, HUGE_OS_PAGE_SIZE);
-    }
-  }
-  out->local_segments = static_cast<size_t>(node_stats[node].local_segments.load(std::memory_order_relaxed));
-  out->remote_segments = static_cast<size_t>(node_stats[node].remote_segments.load(std::memory_order_relaxed));
-  out->fallbacks = static_cast<size_t>(node_stats[node].fallbacks.load(std::memory_order_relaxed));
-  return true;
+void arenas_node_placement(int node, size_t* local, size_t* remote, size_t* fallbacks) noexcept {
+  *local = *remote = *fallbacks = 0;
+  if (node < 0 || node >= NUMA_MAX_NODES) return;
+  *local = static_cast<size_t>(node_stats[node].local_segments.load(std::memory_order_relaxed));
+  *remote = static_cast<size_t>(node_stats[node].remote_segments.load(std::memory_order_relaxed));
+  *fallbacks = static_cast<size_t>(node_stats[node].fallbacks.load(std::memory_order_relaxed));
 }
 
 namespace {
@@ -766,7 +762,8 @@ size_t reserve_huge_pages_at(size_t pages, int numa_node, size_t timeout_ms, boo
     os_node = t.nodes[numa_node].os_index;
     policy = 2;  // 1 GiB pages are bound strictly: each is reserved where it is asked for
   }
-  void* p = os_alloc_huge_pages(pages, static_cast<int64_t>(timeout_ms), &mapped, &memid, os_node, policy);
+  void* p = os_alloc_huge_pages(pages, static_cast<int64_t>(timeout_ms), &mapped, &memid, os_node, policy,
+                                account_of_node(numa_node));
   if (p == nullptr || mapped == 0) return 0;
   memid.numa_node = numa_node;
   int id = arena_add(p, mapped * HUGE_OS_PAGE_SIZE, true, true, true, numa_node, exclusive, memid, true);
@@ -792,7 +789,7 @@ void reserve_fallback(size_t missing, int node, size_t* large, size_t* regular) 
   long policy = option_get(mi_option_numa_bind);
   bool bind = node >= 0 && t.binding_possible && policy != 0;
   MemId memid;
-  void* p = os_alloc_large_pages(missing, &memid);
+  void* p = os_alloc_large_pages(missing, &memid, 0, account_of_node(node));
   if (p != nullptr && bind && !(os_numa_bind(p, missing, t.nodes[node].os_index, 2) && os_populate(p, missing))) {
     os_free(p, missing, memid);  // that node has no 2 MiB pages left
     p = nullptr;
@@ -805,7 +802,7 @@ void reserve_fallback(size_t missing, int node, size_t* large, size_t* regular) 
     }
     os_free(p, missing, memid);
   }
-  p = os_alloc_aligned(missing, ARENA_BLOCK_SIZE, true, false, &memid, MI_DEBUG != 0);
+  p = os_alloc_aligned(missing, ARENA_BLOCK_SIZE, true, false, &memid, MI_DEBUG != 0, account_of_node(node));
   if (p == nullptr) return;
   if (bind) os_numa_bind(p, missing, t.nodes[node].os_index, static_cast<int>(policy));
   memid.numa_node = node;
@@ -900,11 +897,12 @@ bool mi_manage_os_memory_ex(void* start, size_t size, bool is_committed, bool is
   memid.initially_committed = is_committed;
   memid.initially_zero = is_zero;
   memid.numa_node = numa_node;
+  memid.account = static_cast<uint8_t>(account_of_node(numa_node));
   int id = arena_add(aligned, usable, is_committed || is_large, is_large, is_zero, numa_node, exclusive, memid,
                      is_committed);
   if (id == 0) return false;
-  if (is_large) os_stat_committed(static_cast<int64_t>(usable));
-  os_stat_reserved(static_cast<int64_t>(usable));
+  if (is_large) os_stat_committed(static_cast<int64_t>(usable), memid.account);
+  os_stat_reserved(static_cast<int64_t>(usable), memid.account);
   if (arena_id != nullptr) *arena_id = id;
   return true;
 }
@@ -919,7 +917,7 @@ int mi_reserve_os_memory_ex(size_t size, bool commit, bool allow_large, bool exc
   if (arena_id != nullptr) *arena_id = 0;
   size = align_up(size, ARENA_BLOCK_SIZE);
   MemId memid;
-  void* p = os_alloc_aligned(size, ARENA_BLOCK_SIZE, commit, allow_large, &memid, MI_DEBUG != 0);
+  void* p = os_alloc_aligned(size, ARENA_BLOCK_SIZE, commit, allow_large, &memid, MI_DEBUG != 0, ACCOUNT_UNBOUND);
   if (p == nullptr) return ENOMEM;
   int id = arena_add(p, size, memid.initially_committed, memid.is_pinned, memid.initially_zero, -1, exclusive, memid,
                      memid.is_accessible);
@@ -991,23 +989,6 @@ int mi_reserve_huge_os_pages(size_t pages, double max_secs, size_t* pages_reserv
   return (got == 0 && pages > 0) ? ENOMEM : 0;
 }
 
-int mi_numa_stats(int node, mi_numa_stats_t* stats) mi_attr_noexcept {
-  NodeArenaStats s;
-  if (stats == nullptr || !arenas_node_stats(node, &s)) return EINVAL;
-  stats->node = node;
-  stats->os_index = topology().nodes[node].os_index;
-  stats->reserved = s.reserved;
-  stats->committed = s.committed;
-  stats->in_use = s.in_use;
-  stats->purged = s.purged;
-  stats->huge_pages_reserved = s.huge_pages_reserved;
-  stats->huge_pages_in_use = s.huge_pages_in_use;
-  stats->local_segments = s.local_segments;
-  stats->remote_segments = s.remote_segments;
-  stats->fallbacks = s.fallbacks;
-  return 0;
-}
-
 void mi_debug_show_arenas(bool show_inuse, bool show_abandoned, bool show_purge) mi_attr_noexcept {
   (void)show_abandoned;
   size_t count = arena_count.load(std::memory_order_acquire);
@@ -1019,7 +1000,7 @@ void mi_debug_show_arenas(bool show_inuse, bool show_abandoned, bool show_purge)
     size_t tail = a->field_count * BITMAP_FIELD_BITS - a->block_count;
     size_t inuse = bitmap_count_set(a->blocks_inuse, a->field_count) - tail;
     output("arena %d: %zu blocks of %zu MiB at %p, node %d%s%s, in use %zu\n", a->id, a->block_count,
-           ARENA_BLOCK_SIZE / MiB, static_cast<void*>(a->start), a->numa_node, a->is_pinned ? ", pinned" : "",
+           ARENA_BLOCK_SIZE / MiB, static_cast<void*>(a->start), arena_node_shown(a), a->is_pinned ? ", pinned" : "",
            a->exclusive ? ", exclusive" : "", inuse);
     auto show = [&](const char* name, const BitmapField* bm) {
       char line[BITMAP_FIELD_BITS + 1];

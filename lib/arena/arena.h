@@ -54,20 +54,29 @@ void arenas_init_reserve() noexcept;
 // Releases every arena we reserved (destroy_on_exit).
 void arenas_unsafe_destroy_all() noexcept;
 
-// Per-node arena statistics (mi_numa_stats): bytes and event counts.
-struct NodeArenaStats {
-  size_t reserved, committed, in_use, purged;
-  size_t huge_pages_reserved, huge_pages_in_use;
-  size_t local_segments, remote_segments, fallbacks;
+// One arena as the statistics see it.
+struct ArenaInfo {
+  int id;
+  int numa_node;         // -1: bound to no node
+  int account;           // the account its bytes are counted for (types.h)
+  size_t reserved;       // bytes of address space
+  size_t blocks_in_use;  // blocks held by segments (or by a purge running now)
+  size_t purge_pending;  // committed bytes of free blocks waiting for their purge
+  bool is_huge;          // on 1 GiB pages
+  bool is_pinned;        // on huge or large OS pages (never purged)
+  bool exclusive;
 };
-bool arenas_node_stats(int node, NodeArenaStats* out) noexcept;
+// Calls fn for each arena (statistics). Reads the bitmaps without a lock: a
+// claim or free running meanwhile may or may not be seen.
+void arenas_visit(void (*fn)(const ArenaInfo& info, void* arg), void* arg) noexcept;
+// A node's placement counters (mi_numa_stats): segments for the node's
+// threads served from it and from another node, and the times it could not
+// give memory. Zeros for an invalid node.
+void arenas_node_placement(int node, size_t* local, size_t* remote, size_t* fallbacks) noexcept;
 
 // fork(): the reservation lock is held across fork.
 void arenas_fork_prepare() noexcept;
 void arenas_fork_parent() noexcept;
 void arenas_fork_child() noexcept;
-
-// For statistics: arena count and bytes reserved / in use.
-void arenas_stats(size_t* count, size_t* reserved, size_t* in_use, size_t* huge_pages) noexcept;
 
 }  // namespace mi

@@ -409,6 +409,7 @@ bool option_value_of(const OptionDesc& d, const Value& v, long* out, const char*
     case OptionKind::size_kib: *expected = "a size: a string with a unit (\"64MiB\", \"1GiB\", \"512k\") or bytes"; break;
     case OptionKind::duration_ms: *expected = "a duration: a string with a unit (\"10ms\", \"2s\") or milliseconds"; break;
     case OptionKind::choice: *expected = "one of \"none\", \"preferred\", \"strict\""; break;
+    case OptionKind::path: *expected = "a quoted file name"; break;
   }
   return false;
 }
@@ -429,6 +430,16 @@ void key_option(Parser& p, const char* key, const Value& v) {
   long value;
   const char* expected = nullptr;
   char got[96];
+  if (d->kind == OptionKind::path) {  // a string option (stats_file): its text is the value
+    if (v.type != VType::string) {
+      option_check_string(*d, "?", &expected);
+      problem(p, "option '%s': expected %s, not %s; ignored", key, expected, describe(v, got, sizeof(got)));
+    } else if (!(p.apply ? option_set_string(d->option, v.s, OptionSource::config_file, p.name, p.line, &expected)
+                         : option_check_string(*d, v.s, &expected))) {
+      problem(p, "option '%s': expected %s, not %s; ignored", key, expected, describe(v, got, sizeof(got)));
+    }
+    return;
+  }
   if (!option_value_of(*d, v, &value, &expected)) {
     problem(p, "option '%s': expected %s, not %s; ignored", key, expected, describe(v, got, sizeof(got)));
     return;

@@ -65,6 +65,7 @@ constexpr OptionDesc option_table[] = {
   {"purge_thread",              mi_option_purge_thread,              K::flag,        0,          0,   1,      false, nullptr,                  nullptr,           "a background thread purges memory of an idle process"},
   {"allow_thp",                 mi_option_allow_thp,                 K::flag,        0,          0,   1,      true,  nullptr,                  nullptr,           "advise transparent huge pages (MADV_HUGEPAGE) on committed arena memory"},
   {"numa_bind",                 mi_option_numa_bind,                 K::choice,      2,          0,   2,      false, nullptr,                  numa_bind_choices, "bind arena memory to its node: none, preferred, strict"},
+  {"stats_file",                mi_option_stats_file,                K::path,        0,          0,   1,      true,  nullptr,                  nullptr,           "write the statistics at exit to this file instead of stderr (%p pid, %n program name, %t start time)"},
 };
 // clang-format on
 
@@ -121,6 +122,27 @@ constexpr std::array<RangeText, OPTION_COUNT> make_range_texts() {
   return texts;
 }
 constexpr std::array<RangeText, OPTION_COUNT> range_texts = make_range_texts();
+
+// The text of the string options, one slot each (in table order), guarded by
+// a spin lock: mi_option_set_string may run while the exit report reads it.
+constexpr int string_option_count() {
+  int n = 0;
+  for (const OptionDesc& d : option_table) n += (d.kind == K::path);
+  return n;
+}
+constexpr int string_slot(int option) {
+  int n = 0;
+  for (int i = 0; i < option; i++) n += (option_table[i].kind == K::path);
+  return n;
+}
+char string_values[string_option_count() > 0 ? string_option_count() : 1][OPTION_STRING_MAX];
+std::atomic<bool> string_lock{false};
+
+void string_lock_take() {
+  while (string_lock.exchange(true, std::memory_order_acquire)) {
+  }
+}
+void string_lock_give() { string_lock.store(false, std::memory_order_release); }
 
 struct SourceInfo {
   OptionSource source;
@@ -273,6 +295,21 @@ void options_read_environment() {
     }
     const char* text = eq + 1;
     if (*skip_space(text) == 0) continue;  // set but empty: treat as unset (like mimalloc)
+    if (desc->kind == K::path) {
+      if (os_is_secure()) {
+        // a set-user-ID program would write where a less privileged user says
+        warning_message("environment variable %.*s is ignored: this program runs set-user-ID or set-group-ID (AT_SECURE); "
+                        "set %s in /etc/mimalloc-numa.toml instead",
+                        static_cast<int>(eq - entry), entry, desc->name);
+        continue;
+      }
+      const char* expected = nullptr;
+      if (!option_set_string(desc->option, text, OptionSource::environment, nullptr, 0, &expected)) {
+        warning_message("environment variable %.*s has an invalid value \"%s\": expected %s; ignored",
+                        static_cast<int>(eq - entry), entry, text, expected);
+      }
+      continue;
+    }
     long value;
     const char* expected = nullptr;
     if (!option_parse_value(*desc, text, &value, &expected)) {
@@ -356,6 +393,11 @@ bool option_parse_value(const OptionDesc& desc, const char* text, long* value, c
       *expected = "one of none, preferred, strict";
       break;
     }
+    case K::path:
+      // the text itself is kept by option_set_string; here only whether it is set
+      ok = option_check_string(desc, text, expected);
+      v = (*skip_space(text) != 0) ? 1 : 0;
+      break;
   }
   if (!ok) return false;
   if (v < desc.min || v > desc.max) {
@@ -380,6 +422,68 @@ OptionSource option_source(mi_option_t option, const char** file, int* line) noe
   if (file != nullptr) *file = option_sources[i].file;
   if (line != nullptr) *line = option_sources[i].line;
   return option_sources[i].source;
+}
+
+bool option_check_string(const OptionDesc& desc, const char* text, const char** expected) noexcept {
+  *expected = "an absolute file name (e.g. \"/var/log/mimalloc-numa/%p.txt\"; patterns: %p pid, %n program name, "
+              "%t start time, %% a percent sign), or \"\" for stderr";
+  if (desc.kind != K::path) {
+    *expected = "a value of the option's type (it is not a string option)";
+    return false;
+  }
+  if (text == nullptr || *text == 0) return true;
+  if (text[0] != '/') return false;
+  size_t n = 0;
+  for (const char* c = text; *c != 0; c++, n++) {
+    const unsigned char ch = static_cast<unsigned char>(*c);
+    if (ch < 0x20 || ch == 0x7F) return false;
+    if (ch == '%') {
+      const char k = c[1];
+      if (k != 'p' && k != 'n' && k != 't' && k != '%') return false;
+      c++;
+      n++;
+    }
+  }
+  if (n >= OPTION_STRING_MAX) {
+    *expected = "a file name shorter than 1024 bytes";
+    return false;
+  }
+  return true;
+}
+
+bool option_set_string(mi_option_t option, const char* text, OptionSource source, const char* file, int line,
+                       const char** expected) noexcept {
+  const int i = static_cast<int>(option);
+  if (i < 0 || i >= OPTION_COUNT) {
+    *expected = "a known option";
+    return false;
+  }
+  const OptionDesc& d = option_table[i];
+  if (text == nullptr) text = "";
+  if (!option_check_string(d, text, expected)) return false;
+  char* slot = string_values[string_slot(i)];
+  string_lock_take();
+  size_t n = strlen(text);
+  memcpy(slot, text, n + 1);  // n < OPTION_STRING_MAX: checked
+  string_lock_give();
+  option_set_from(option, n > 0 ? 1 : 0, source, file, line);
+  return true;
+}
+
+size_t option_get_string(mi_option_t option, char* buf, size_t size) noexcept {
+  const int i = static_cast<int>(option);
+  if (buf != nullptr && size > 0) buf[0] = 0;
+  if (i < 0 || i >= OPTION_COUNT || option_table[i].kind != K::path) return 0;
+  const char* slot = string_values[string_slot(i)];
+  string_lock_take();
+  const size_t n = strlen(slot);
+  if (buf != nullptr && size > 0) {
+    const size_t copy = (n < size) ? n : size - 1;
+    memcpy(buf, slot, copy);
+    buf[copy] = 0;
+  }
+  string_lock_give();
+  return n;
 }
 
 size_t option_get_size(mi_option_t option) noexcept {
@@ -415,12 +519,20 @@ void options_print_all() noexcept {
     const char* file = nullptr;
     int line = 0;
     OptionSource src = option_source(d.option, &file, &line);
-    char value_text[48];
+    char value_text[256];
     switch (d.kind) {
       case K::flag: format(value_text, sizeof(value_text), "%s", v != 0 ? "true" : "false"); break;
       case K::size_kib: format_bytes(value_text, sizeof(value_text), static_cast<int64_t>(v) * 1024); break;
       case K::duration_ms: format(value_text, sizeof(value_text), "%ld ms", v); break;
       case K::choice: format(value_text, sizeof(value_text), "%s", (v >= 0 && v <= d.max) ? d.choices[v] : "?"); break;
+      case K::path: {
+        // the file name itself may be long: shown quoted, cut to the line
+        char path[OPTION_STRING_MAX];
+        option_get_string(d.option, path, sizeof(path));
+        if (path[0] == 0) format(value_text, sizeof(value_text), "(none)");
+        else format(value_text, sizeof(value_text), "\"%.200s%s\"", path, strlen(path) > 200 ? "..." : "");
+        break;
+      }
       default: format(value_text, sizeof(value_text), "%ld", v); break;
     }
     if (src == OptionSource::config_file && file != nullptr) {
@@ -453,8 +565,15 @@ size_t mi_option_get_size(mi_option_t option) { return option_valid(option) ? mi
 
 void mi_option_set(mi_option_t option, long value) {
   if (static_cast<int>(option) < 0 || option >= _mi_option_last) return;
-  mi::option_set_from(option, value, mi::OptionSource::runtime, nullptr, 0);
   const mi::OptionDesc& d = mi::option_desc(option);
+  if (d.kind == mi::OptionKind::path) {
+    // a long cannot name a file: 0 unsets it, anything else is a mistake
+    const char* expected = nullptr;
+    if (value == 0) mi::option_set_string(option, "", mi::OptionSource::runtime, nullptr, 0, &expected);
+    else mi::warning_message("mi_option_set(%s, %ld): this option takes a file name; use mi_option_set_string (0 unsets it)", d.name, value);
+    return;
+  }
+  mi::option_set_from(option, value, mi::OptionSource::runtime, nullptr, 0);
   if (!d.runtime && mi::startup_done.load(std::memory_order_acquire)) {
     mi::verbose_message("mi_option_set(%s): this option is read at start-up (set it in the environment or the "
                         "configuration file); the new value changes nothing already set up",
@@ -466,6 +585,7 @@ void mi_option_set_default(mi_option_t option, long value) {
   if (static_cast<int>(option) < 0 || option >= _mi_option_last) return;
   // Only a value nobody set yet is changed (as in mimalloc).
   if (mi::option_source(option, nullptr, nullptr) != mi::OptionSource::default_) return;
+  if (mi::option_desc(option).kind == mi::OptionKind::path) return;  // unset is its only default
   std::atomic_ref<long>(mi::option_values[static_cast<size_t>(option)]).store(value, std::memory_order_relaxed);
 }
 
@@ -480,5 +600,21 @@ void mi_option_enable(mi_option_t option) { mi_option_set_enabled(option, true);
 void mi_option_disable(mi_option_t option) { mi_option_set_enabled(option, false); }
 
 void mi_options_print(void) mi_attr_noexcept { mi::options_print_all(); }
+
+bool mi_option_set_string(mi_option_t option, const char* value) mi_attr_noexcept {
+  if (!option_valid(option)) return false;
+  const mi::OptionDesc& d = mi::option_desc(option);
+  const char* expected = nullptr;
+  if (!mi::option_set_string(option, value, mi::OptionSource::runtime, nullptr, 0, &expected)) {
+    mi::warning_message("mi_option_set_string(%s, \"%s\"): expected %s; the option keeps its value", d.name,
+                        value != nullptr ? value : "", expected);
+    return false;
+  }
+  return true;
+}
+
+size_t mi_option_get_string(mi_option_t option, char* buf, size_t size) mi_attr_noexcept {
+  return option_valid(option) ? mi::option_get_string(option, buf, size) : 0;
+}
 
 }  // extern "C"

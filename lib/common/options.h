@@ -23,6 +23,7 @@ enum class OptionKind : unsigned char {
   size_kib,     // a size; stored in KiB (as mimalloc does); accepts 64MiB, 1GiB, 512k, bytes
   duration_ms,  // a duration in ms; accepts 10ms, 2s, 1min, bare = ms
   choice,       // one of named values (e.g. numa_bind = none | preferred | strict)
+  path,         // a string: an absolute file name pattern (stats_file); its long value is 1 when set
 };
 
 enum class OptionSource : unsigned char { default_, config_file, environment, runtime };
@@ -69,6 +70,19 @@ bool options_initialized() noexcept;
 bool option_parse_value(const OptionDesc& desc, const char* text, long* value, const char** expected) noexcept;
 void option_set_from(mi_option_t option, long value, OptionSource source, const char* file, int line) noexcept;
 OptionSource option_source(mi_option_t option, const char** file, int* line) noexcept;
+
+// String options (OptionKind::path). The text is kept in a fixed slot of
+// OPTION_STRING_MAX bytes; the option's long value says whether it is set.
+constexpr size_t OPTION_STRING_MAX = 1024;
+// Checks a value for a path option: "" (unset), or an absolute file name of
+// printable characters whose only % patterns are %p, %n, %t and %%. On a bad
+// value returns false and points *expected at what was expected.
+bool option_check_string(const OptionDesc& desc, const char* text, const char** expected) noexcept;
+// Checks and sets; false (*expected set) leaves the option as it was.
+bool option_set_string(mi_option_t option, const char* text, OptionSource source, const char* file, int line,
+                       const char** expected) noexcept;
+// Copies the value into buf (cut to size-1 bytes); returns its full length.
+size_t option_get_string(mi_option_t option, char* buf, size_t size) noexcept;
 
 // Prints every option's effective value and where it came from (verbose).
 void options_print_all() noexcept;

@@ -1,6 +1,8 @@
 // stats.cpp: see stats.h.
 #include "stats.h"
 
+#include <time.h>
+
 #include "../heap/size_class.h"
 #include "../os/os.h"
 
@@ -11,6 +13,13 @@ constinit GlobalStats stats_global{};
 namespace {
 
 std::atomic<int64_t> process_start_ms{0};
+std::atomic<int64_t> process_start_s{0};  // wall clock, seconds since the epoch
+
+int64_t wall_clock_s() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec);
+}
 
 void raise_peak(std::atomic<int64_t>& peak, int64_t v) {
   int64_t old = peak.load(std::memory_order_relaxed);
@@ -63,19 +72,31 @@ void stats_reset() noexcept {
   stats_global.huge_alloc_bytes.store(0);
   stats_global.segments_reclaimed.store(0);
   stats_global.pages_abandoned.store(0);
-  for (StatGauge* g : {&stats_global.segments, &stats_global.pages, &stats_global.huge_bytes,
+  for (StatGauge* g : {&stats_global.segments, &stats_global.pages, &stats_global.huge_bytes, &stats_global.huge_blocks,
                        &stats_global.segments_abandoned, &stats_global.threads}) {
     g->peak.store(g->current.load(std::memory_order_relaxed), std::memory_order_relaxed);
     g->total.store(0, std::memory_order_relaxed);
   }
   os_counters.reserved_peak.store(os_counters.reserved.load());
   os_counters.committed_peak.store(os_counters.committed.load());
+  for (AccountCounters& a : os_counters.accounts) a.committed_peak.store(a.committed.load());
 }
 
 void stats_set_process_start() noexcept {
   int64_t zero = 0;
-  process_start_ms.compare_exchange_strong(zero, os_clock_ms());
+  if (process_start_ms.compare_exchange_strong(zero, os_clock_ms())) process_start_s.store(wall_clock_s());
 }
+
+void stats_fork_child() noexcept {
+  // A forked server process (PostgreSQL's backends) reports its own time and
+  // what it did, not its parent's: the inherited totals and peaks go; the
+  // memory it inherited is still there and stays in the figures.
+  process_start_ms.store(os_clock_ms(), std::memory_order_relaxed);
+  process_start_s.store(wall_clock_s(), std::memory_order_relaxed);
+  stats_reset();
+}
+
+int64_t stats_start_time_s() noexcept { return process_start_s.load(std::memory_order_relaxed); }
 
 int64_t stats_elapsed_ms() noexcept {
   int64_t start = process_start_ms.load(std::memory_order_relaxed);

@@ -1,10 +1,11 @@
 // stats.h: process-wide statistics and the statistics report.
 //
-// Owns: gauges (segments, pages, huge bytes, abandoned segments, threads) as
-// atomics updated on slow paths; the totals merged from threads' counters
-// (allocations by size class and events); the report printed at exit with
-// MIMALLOC_SHOW_STATS=1 or by mi_stats_print. Memory counters (reserved,
-// committed) are the OS layer's (os_counters).
+// Owns: gauges (segments, pages, bytes of blocks over 2 MiB, abandoned
+// segments, threads) as atomics updated on slow paths; the totals merged from
+// threads' counters (allocations by size class and events); when the process
+// started (a fork child starts anew). Memory figures (reserved, committed,
+// blocks) are read in one place, api/stats_snapshot.h, from the OS layer's
+// counters and the segments; the report is api/stats_report.cpp.
 // Thread-safe: atomics; merging takes a thread's own counters (owner only).
 #pragma once
 
@@ -25,7 +26,8 @@ struct StatGauge {
 struct GlobalStats {
   StatGauge segments;
   StatGauge pages;
-  StatGauge huge_bytes;
+  StatGauge huge_bytes;   // bytes of live blocks over 2 MiB (LARGE_OBJ_SIZE_MAX), a segment each
+  StatGauge huge_blocks;  // ... and their number
   StatGauge segments_abandoned;
   StatGauge threads;
   std::atomic<int64_t> segments_reclaimed;
@@ -53,13 +55,22 @@ inline void stat_counter(std::atomic<int64_t>& c, int64_t n) noexcept { c.fetch_
 void stats_merge_thread(Tld* tld) noexcept;
 void stats_merge_heap(Heap* heap) noexcept;
 
-// Prints the report (to `out`, or the registered output when null).
-// `thread_tld` non-null: its not-yet-merged counters are included.
+// Prints the report (api/stats_report.cpp) to `out`, or to the registered
+// output when null, written in one piece.
 void stats_print(mi_output_fun* out, void* arg) noexcept;
+// The report at process exit: to the stats_file option's file, else to the
+// registered output (stderr), written in one piece.
+void stats_print_at_exit() noexcept;
+// Peaks restart from the current values, totals from zero.
 void stats_reset() noexcept;
 
-// Milliseconds since process start-up (for mi_process_info).
+// The process's start: set once at process init; a fork child sets it again
+// (and resets the totals and peaks it inherited: its statistics are its own).
 void stats_set_process_start() noexcept;
+void stats_fork_child() noexcept;
+// Milliseconds since the process started (for mi_process_info and the report).
 int64_t stats_elapsed_ms() noexcept;
+// The start in seconds since the epoch (the stats_file pattern %t).
+int64_t stats_start_time_s() noexcept;
 
 }  // namespace mi

@@ -142,6 +142,21 @@ struct Page {
 };
 
 // ---------------------------------------------------------------------------
+// Memory accounts
+// ---------------------------------------------------------------------------
+// Every byte the allocator maps is counted (reserved, committed, purged) for
+// exactly one account, so that the rows of the statistics add up to the
+// totals: a NUMA node's arenas, the arenas bound to no node, segments mapped
+// outside arenas, and the allocator's own metadata. The statistics fold the
+// unbound arenas into node 0 on a one-node machine (stats_snapshot.h).
+constexpr int ACCOUNT_NODES = 64;                // one per NUMA node (topology.h: NUMA_MAX_NODES)
+constexpr int ACCOUNT_UNBOUND = ACCOUNT_NODES;   // arenas bound to no node
+constexpr int ACCOUNT_OS = ACCOUNT_NODES + 1;    // segments mapped outside arenas
+constexpr int ACCOUNT_META = ACCOUNT_NODES + 2;  // the allocator's own metadata (thread data, arena bitmaps)
+constexpr int ACCOUNT_COUNT = ACCOUNT_NODES + 3;
+constexpr int account_of_node(int node) { return (node >= 0 && node < ACCOUNT_NODES) ? node : ACCOUNT_UNBOUND; }
+
+// ---------------------------------------------------------------------------
 // Memory provenance
 // ---------------------------------------------------------------------------
 enum class MemKind : uint8_t {
@@ -161,6 +176,7 @@ struct MemId {
   bool initially_zero;       // all of it known to be zero
   bool is_accessible;        // mapped read-write and never protected: "commit" is only accounting
   int numa_node;             // node the memory is bound to, -1 if none
+  uint8_t account = ACCOUNT_META;  // what its bytes are counted for (ACCOUNT_*)
   uint32_t arena_index;      // for MemKind::arena
   uint32_t block_index;
   uint32_t block_count;
@@ -195,6 +211,9 @@ struct Segment {
   Segment* purge_next;
   Segment* purge_prev;
   std::atomic<uint32_t> state_lock;  // guards the page masks against a purge from another thread
+  // Every live segment, for the statistics (segment.cpp: segments_visit)
+  Segment* all_next;
+  Segment* all_prev;
   // Abandoned list (segment/abandon.cpp), protected by its lock
   Segment* abandoned_next;
   Segment* abandoned_prev;

@@ -69,7 +69,10 @@ void heap_free_struct(Heap* heap) {
 void heap_destroy_pages(Heap* heap) {
   heap_for_each_page(heap, [&](PageQueue* pq, Page* page) {
     page_use_delayed_free(page, Delayed::never_delayed_free, false);
-    if (page_segment(page)->page_kind == PageKind::huge) stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
+    if (page_segment(page)->page_kind == PageKind::huge) {
+      stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
+      stat_decrease(stats_global.huge_blocks, 1);
+    }
     page_queue_remove(heap, pq, page);
     page->used = 0;
     segment_page_free(page, &heap->tld->segments);
@@ -293,7 +296,9 @@ void* mi_zalloc_on_node(size_t size, int node) mi_attr_noexcept {
 int mi_numa_node_of(const void* p) mi_attr_noexcept {
   if (p == nullptr) return -1;
   Segment* segment = segmap_segment_of(p);
-  return (segment != nullptr) ? segment->numa_node : -1;
+  if (segment == nullptr) return -1;
+  // all memory of a one-node machine is node 0's, bound or not
+  return (segment->numa_node < 0 && numa_node_count() == 1) ? 0 : segment->numa_node;
 }
 
 }  // extern "C"

@@ -220,6 +220,7 @@ Page* huge_page_alloc(Heap* heap, size_t size, size_t huge_alignment) {
   page_init(heap, page);
   page_queue_push(heap, &heap->pages[BIN_HUGE], page);
   stat_increase(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
+  stat_increase(stats_global.huge_blocks, 1);
   return page;
 }
 
@@ -401,6 +402,7 @@ void page_free(Page* page, PageQueue* pq) noexcept {
   MI_ASSERT(heap != nullptr);
   if (page->segment_in_use && page_segment(page)->page_kind == PageKind::huge) {
     stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
+    stat_decrease(stats_global.huge_blocks, 1);
   }
   page_queue_remove(heap, pq, page);
   segment_page_free(page, &heap->tld->segments);

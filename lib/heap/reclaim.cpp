@@ -32,7 +32,10 @@ bool reclaim_segment(Heap* heap, Segment* segment, size_t block_size, bool* has_
     page->xheap.store(target, std::memory_order_release);
     page_free_collect(page, false);
     if (page->used == 0) {
-      if (segment->page_kind == PageKind::huge) stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
+      if (segment->page_kind == PageKind::huge) {
+        stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
+        stat_decrease(stats_global.huge_blocks, 1);
+      }
       if (segment_page_free(page, tld)) return right_page;  // that was the last page: segment freed
       continue;
     }
@@ -106,7 +109,10 @@ void collect_foreign_segment(Heap* heap, Segment* segment) {
     if (!page->segment_in_use) continue;
     page_free_collect(page, false);
     if (page->used == 0) {
-      if (segment->page_kind == PageKind::huge) stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
+      if (segment->page_kind == PageKind::huge) {
+        stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
+        stat_decrease(stats_global.huge_blocks, 1);
+      }
       if (segment_page_free(page, tld, false)) return;  // the segment is gone (never kept: not of our node)
     }
   }

@@ -225,6 +225,10 @@ void fork_child() {
     }
     td = next;
   }
+  // the child's statistics start now (elapsed, totals, peaks): its counts so
+  // far are its parent's
+  if (mine != nullptr) stats_merge_thread(&mine->tld);
+  stats_fork_child();
 }
 
 }  // namespace
@@ -325,7 +329,7 @@ void process_done() noexcept {
     heap_collect(heap, Collect::normal);
     stats_merge_thread(heap->tld);
   }
-  if (option_is_enabled(mi_option_show_stats) || option_is_enabled(mi_option_verbose)) mi_stats_print_out(nullptr, nullptr);
+  if (option_is_enabled(mi_option_show_stats) || option_is_enabled(mi_option_verbose)) stats_print_at_exit();
   if (option_is_enabled(mi_option_destroy_on_exit)) {
     // Everything goes, including blocks still in use: only for programs that
     // unload us and promise not to touch our memory again.

@@ -84,14 +84,33 @@ void* page_range(void* p, size_t size, bool conservative, size_t* out_size) {
 
 }  // namespace
 
-void os_stat_committed(int64_t delta) noexcept {
+namespace {
+AccountCounters& account_counters(int account) {
+  // a bad account is a bug of ours; count it as metadata rather than write out of bounds
+  if (account < 0 || account >= ACCOUNT_COUNT) account = ACCOUNT_META;
+  return os_counters.accounts[account];
+}
+}  // namespace
+
+void os_stat_committed(int64_t delta, int account) noexcept {
+  AccountCounters& a = account_counters(account);
+  const int64_t mine = a.committed.fetch_add(delta, std::memory_order_relaxed) + delta;
+  if (delta > 0) stat_raise_peak(a.committed_peak, mine);
   int64_t now = os_counters.committed.fetch_add(delta, std::memory_order_relaxed) + delta;
   if (delta > 0) stat_raise_peak(os_counters.committed_peak, now);
 }
 
-void os_stat_reserved(int64_t delta) noexcept {
+void os_stat_reserved(int64_t delta, int account) noexcept {
+  account_counters(account).reserved.fetch_add(delta, std::memory_order_relaxed);
   int64_t now = os_counters.reserved.fetch_add(delta, std::memory_order_relaxed) + delta;
   if (delta > 0) stat_raise_peak(os_counters.reserved_peak, now);
+}
+
+void* os_map_scratch(size_t size) noexcept {
+  if (size == 0) return nullptr;
+  // not mmap_raw: the report it is for must not count its own buffer among the mmap calls
+  void* p = mmap(nullptr, align_up(size, page_size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return (p == MAP_FAILED) ? nullptr : p;
 }
 
 void os_init() noexcept {
@@ -108,9 +127,10 @@ size_t os_large_page_size() noexcept { return large_page_size; }
 bool os_has_overcommit() noexcept { return has_overcommit; }
 
 void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid,
-                       bool account_commit) noexcept {
+                       bool account_commit, int account) noexcept {
   *memid = MemId{};
   memid->numa_node = -1;
+  memid->account = static_cast<uint8_t>(account);
   if (size == 0) return nullptr;
   if (alignment < page_size) alignment = page_size;
   size = align_up(size, page_size);
@@ -119,7 +139,7 @@ void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_la
 
   // 2 MiB pages, when asked for and the size fits them: pinned, committed.
   if (allow_large && commit && option_is_enabled(mi_option_allow_large_os_pages) && (size % large_page_size) == 0) {
-    void* p = os_alloc_large_pages(size, memid, alignment);
+    void* p = os_alloc_large_pages(size, memid, alignment, account);
     if (p != nullptr) return p;
     // counted, and said once: never a silent fallback to 4 KiB pages
     stat_counter(stats_global.large_page_fallbacks, 1);
@@ -153,8 +173,8 @@ void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_la
     return nullptr;
   }
   if (commit && option_is_enabled(mi_option_allow_thp)) os_advise_thp(p, size);
-  os_stat_reserved(static_cast<int64_t>(size));
-  if (commit && account_commit) os_stat_committed(static_cast<int64_t>(size));
+  os_stat_reserved(static_cast<int64_t>(size), account);
+  if (commit && account_commit) os_stat_committed(static_cast<int64_t>(size), account);
   memid->kind = MemKind::os;
   memid->os_base = p;
   memid->os_size = size;
@@ -164,16 +184,17 @@ void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_la
   return p;
 }
 
-void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment) noexcept {
+void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment, int account) noexcept {
   *memid = MemId{};
   memid->numa_node = -1;
+  memid->account = static_cast<uint8_t>(account);
   if (size == 0 || size % large_page_size != 0) return nullptr;
   if (alignment < large_page_size) alignment = large_page_size;
   // An aligned reservation first, then the 2 MiB pages mapped into it.
   MemId rid;
-  uint8_t* base = static_cast<uint8_t*>(os_alloc_aligned(size, alignment, false, false, &rid));
+  uint8_t* base = static_cast<uint8_t*>(os_alloc_aligned(size, alignment, false, false, &rid, true, account));
   if (base == nullptr) return nullptr;
-  os_stat_reserved(-static_cast<int64_t>(size));  // re-accounted below if kept
+  os_stat_reserved(-static_cast<int64_t>(size), account);  // re-accounted below if kept
   void* p = mmap_raw(base, size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_HUGETLB | MAP_HUGE_2MB);
   if (p == nullptr) {
@@ -182,8 +203,8 @@ void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment) noexcept
     errno = saved;
     return nullptr;
   }
-  os_stat_reserved(static_cast<int64_t>(size));
-  os_stat_committed(static_cast<int64_t>(size));
+  os_stat_reserved(static_cast<int64_t>(size), account);
+  os_stat_committed(static_cast<int64_t>(size), account);
   memid->kind = MemKind::os;
   memid->os_base = p;
   memid->os_size = size;
@@ -220,18 +241,19 @@ bool os_move_mapping(void* from, void* to, size_t size) noexcept {
 void os_unmap(void* p, size_t size) noexcept { munmap_raw(p, size); }
 
 void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped, MemId* memid, int os_node,
-                          int policy) noexcept {
+                          int policy, int account) noexcept {
   *pages_mapped = 0;
   *memid = MemId{};
   memid->numa_node = -1;
+  memid->account = static_cast<uint8_t>(account);
   if (pages == 0) return nullptr;
   // Reserve the whole range first, aligned to 1 GiB, then map the pages into
   // it one by one so that a shortage leaves a usable prefix.
   size_t total = pages * HUGE_OS_PAGE_SIZE;
   MemId rid;
-  uint8_t* base = static_cast<uint8_t*>(os_alloc_aligned(total, HUGE_OS_PAGE_SIZE, false, false, &rid));
+  uint8_t* base = static_cast<uint8_t*>(os_alloc_aligned(total, HUGE_OS_PAGE_SIZE, false, false, &rid, true, account));
   if (base == nullptr) return nullptr;
-  os_stat_reserved(-static_cast<int64_t>(total));  // re-accounted below for what is kept
+  os_stat_reserved(-static_cast<int64_t>(total), account);  // re-accounted below for what is kept
   int64_t start_ms = os_clock_ms();
   size_t mapped = 0;
   for (; mapped < pages; mapped++) {
@@ -255,8 +277,8 @@ void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped
   *pages_mapped = mapped;
   if (mapped == 0) return nullptr;
   size_t size = mapped * HUGE_OS_PAGE_SIZE;
-  os_stat_reserved(static_cast<int64_t>(size));
-  os_stat_committed(static_cast<int64_t>(size));
+  os_stat_reserved(static_cast<int64_t>(size), account);
+  os_stat_committed(static_cast<int64_t>(size), account);
   os_counters.huge_pages_reserved.fetch_add(static_cast<int64_t>(mapped), std::memory_order_relaxed);
   memid->kind = MemKind::os;
   memid->os_base = base;
@@ -335,8 +357,10 @@ void os_free(void* p, size_t size, const MemId& memid) noexcept {
   void* base = (memid.os_base != nullptr) ? memid.os_base : p;
   size_t len = (memid.os_size != 0) ? memid.os_size : size;
   if (munmap_raw(base, len)) {
-    os_stat_reserved(-static_cast<int64_t>(len));
-    if ((memid.initially_committed && !memid.is_accessible) || memid.is_pinned) os_stat_committed(-static_cast<int64_t>(len));
+    os_stat_reserved(-static_cast<int64_t>(len), memid.account);
+    if ((memid.initially_committed && !memid.is_accessible) || memid.is_pinned) {
+      os_stat_committed(-static_cast<int64_t>(len), memid.account);
+    }
     if (memid.is_huge) {
       os_counters.huge_pages_reserved.fetch_sub(static_cast<int64_t>(len / HUGE_OS_PAGE_SIZE),
                                                std::memory_order_relaxed);
@@ -344,7 +368,7 @@ void os_free(void* p, size_t size, const MemId& memid) noexcept {
   }
 }
 
-bool os_commit(void* p, size_t size, bool* is_zero) noexcept {
+bool os_commit(void* p, size_t size, bool* is_zero, int account) noexcept {
   if (is_zero != nullptr) *is_zero = false;
   size_t csize;
   void* start = page_range(p, size, false, &csize);
@@ -355,11 +379,11 @@ bool os_commit(void* p, size_t size, bool* is_zero) noexcept {
     return false;
   }
   if (option_is_enabled(mi_option_allow_thp)) os_advise_thp(start, csize);
-  os_stat_committed(static_cast<int64_t>(csize));
+  os_stat_committed(static_cast<int64_t>(csize), account);
   return true;
 }
 
-bool os_decommit(void* p, size_t size, bool account) noexcept {
+bool os_decommit(void* p, size_t size, bool uncount, int account) noexcept {
   size_t csize;
   void* start = page_range(p, size, true, &csize);
   if (csize == 0) return true;
@@ -373,12 +397,13 @@ bool os_decommit(void* p, size_t size, bool account) noexcept {
   // Debug builds also protect it, so a use after purge faults where it happens.
   (void)mprotect(start, csize, PROT_NONE);
 #endif
-  if (account) os_stat_committed(-static_cast<int64_t>(csize));
+  if (uncount) os_stat_committed(-static_cast<int64_t>(csize), account);
   os_counters.purged.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
+  account_counters(account).purged.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
   return true;
 }
 
-bool os_reset(void* p, size_t size) noexcept {
+bool os_reset(void* p, size_t size, int account) noexcept {
   size_t csize;
   void* start = page_range(p, size, true, &csize);
   if (csize == 0) return true;
@@ -394,12 +419,13 @@ bool os_reset(void* p, size_t size) noexcept {
     return false;
   }
   os_counters.reset.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
+  account_counters(account).purged.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
   return true;
 }
 
-bool os_purge(void* p, size_t size, bool account) noexcept {
-  if (option_is_enabled(mi_option_purge_decommits)) return os_decommit(p, size, account);
-  os_reset(p, size);
+bool os_purge(void* p, size_t size, bool uncount, int account) noexcept {
+  if (option_is_enabled(mi_option_purge_decommits)) return os_decommit(p, size, uncount, account);
+  os_reset(p, size, account);
   return false;
 }
 

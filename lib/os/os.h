@@ -2,7 +2,9 @@
 //
 // Owns: virtual memory (reserve, commit, decommit, reset, release), huge OS
 // pages, the clock, environment and file reads into caller buffers, and the
-// process-wide counters of reserved and committed bytes.
+// counters of reserved, committed and purged bytes, per memory account
+// (types.h: a node's arenas, unbound arenas, segments outside arenas,
+// metadata) and in total.
 //
 // Contract:
 //   - Nothing here allocates with malloc; nothing aborts. Every failure returns
@@ -15,6 +17,9 @@
 //     undefined; "purge" = decommit or reset, per the purge_decommits option.
 //   - Sizes and addresses passed to commit/decommit/reset are rounded inward
 //     (commit: outward) to OS pages.
+//   - Every call that changes what is reserved, committed or purged names the
+//     memory account it changes (`account`, ACCOUNT_* of types.h); a mapping
+//     remembers its account in its MemId, so that os_free uncounts it there.
 //   - Thread-safe; the counters are atomics.
 #pragma once
 
@@ -38,25 +43,26 @@ bool os_has_overcommit() noexcept;     // the kernel overcommits (vm.overcommit_
 // when the allow_large_os_pages option is on. Fills *memid (kind os).
 // account_commit=false: a committed mapping is not counted as committed yet
 // (arenas count their blocks as they hand them out); 2 MiB pages always are.
+// `account`: what the mapping is counted for (metadata unless said).
 void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid,
-                       bool account_commit = true) noexcept;
+                       bool account_commit = true, int account = ACCOUNT_META) noexcept;
 // Releases memory from os_alloc_aligned (or os_alloc_huge_pages).
 void os_free(void* p, size_t size, const MemId& memid) noexcept;
 
 // Commits [p, p+size): afterwards readable and writable. *is_zero: known zero.
-bool os_commit(void* p, size_t size, bool* is_zero) noexcept;
+bool os_commit(void* p, size_t size, bool* is_zero, int account) noexcept;
 // Decommits: physical pages returned, the range reads back as zero, and it
 // must be committed again (os_commit) before use; debug builds protect it so
-// a use-after-purge faults at once. `account`: subtract it from the committed
-// bytes (false when the caller already did).
-bool os_decommit(void* p, size_t size, bool account) noexcept;
+// a use-after-purge faults at once. `uncount`: subtract it from the committed
+// bytes of `account` (false when the caller already did).
+bool os_decommit(void* p, size_t size, bool uncount, int account) noexcept;
 // Resets: the kernel may reclaim the pages lazily; contents undefined; the
 // range stays committed.
-bool os_reset(void* p, size_t size) noexcept;
+bool os_reset(void* p, size_t size, int account) noexcept;
 // Purges per the purge_decommits option. Returns true if the range was
 // decommitted (it reads as zero and must be recommitted before use), false if
 // it was only reset (still committed, contents undefined) or nothing happened.
-bool os_purge(void* p, size_t size, bool account) noexcept;
+bool os_purge(void* p, size_t size, bool uncount, int account) noexcept;
 // Advises transparent huge pages on a range (the allow_thp option).
 void os_advise_thp(void* p, size_t size) noexcept;
 
@@ -66,10 +72,10 @@ void os_advise_thp(void* p, size_t size) noexcept;
 // With os_node >= 0 each page is bound to that node (per `policy`, as in
 // os_numa_bind) and faulted in before the next one is tried.
 void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped, MemId* memid, int os_node = -1,
-                          int policy = 0) noexcept;
+                          int policy = 0, int account = ACCOUNT_UNBOUND) noexcept;
 // Maps `size` bytes (a multiple of 2 MiB) of 2 MiB pages (MAP_HUGETLB),
 // aligned to `alignment`, or nullptr (errno from the kernel).
-void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment = 0) noexcept;
+void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment = 0, int account = ACCOUNT_UNBOUND) noexcept;
 
 // fork() support for mappings of huge OS pages (lib/arena: fork):
 // os_copy_to_regular copies the byte ranges of [start, start+size) that
@@ -100,24 +106,39 @@ bool os_populate(void* p, size_t size) noexcept;
 // Free memory of a kernel node in bytes (from its meminfo; -1 if unknown).
 int64_t os_numa_node_free(int os_node) noexcept;
 
-// Process-wide memory counters (bytes), read by the statistics.
+// Bytes of one memory account.
+struct AccountCounters {
+  std::atomic<int64_t> reserved;   // address space mapped
+  std::atomic<int64_t> committed;  // of it, counted as committed
+  std::atomic<int64_t> committed_peak;
+  std::atomic<int64_t> purged;     // given back to the OS in total (decommitted or reset)
+};
+
+// Memory counters (bytes), read by the statistics: per account, and the
+// process totals (the sums of the accounts; kept for their peaks).
 struct OsCounters {
   std::atomic<int64_t> reserved;
   std::atomic<int64_t> reserved_peak;
   std::atomic<int64_t> committed;
   std::atomic<int64_t> committed_peak;
-  std::atomic<int64_t> purged;       // bytes purged in total
+  std::atomic<int64_t> purged;       // bytes decommitted in total
   std::atomic<int64_t> reset;        // bytes reset in total
   std::atomic<int64_t> mmap_calls;
   std::atomic<int64_t> commit_calls;
   std::atomic<int64_t> purge_calls;
   std::atomic<int64_t> huge_pages_reserved;  // 1 GiB pages mapped
+  AccountCounters accounts[ACCOUNT_COUNT];
 };
 extern OsCounters os_counters;
 // Accounts committed bytes (also used when memory we manage changes state
 // without a syscall, e.g. memory handed in by mi_manage_os_memory).
-void os_stat_committed(int64_t delta) noexcept;
-void os_stat_reserved(int64_t delta) noexcept;
+void os_stat_committed(int64_t delta, int account) noexcept;
+void os_stat_reserved(int64_t delta, int account) noexcept;
+
+// A scratch mapping for text the library builds (the statistics report):
+// read-write, not counted in any account (it is not memory of the program),
+// unmapped with os_unmap. nullptr when the kernel has none.
+void* os_map_scratch(size_t size) noexcept;
 
 // The process runs set-user-ID or set-group-ID, or with added capabilities
 // (the kernel's AT_SECURE): variables that name files to read

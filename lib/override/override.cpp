@@ -12,6 +12,7 @@
 
 #include "../api/alloc_inline.h"
 #include "../api/api_internal.h"
+#include "../api/glibc_introspection.h"
 #include "../api/new_inline.h"
 
 #define MI_OVERRIDE __attribute__((visibility("default")))
@@ -44,11 +45,15 @@ MI_OVERRIDE void* __libc_pvalloc(size_t size) noexcept { return mi_pvalloc(size)
 MI_OVERRIDE int __posix_memalign(void** p, size_t alignment, size_t size) noexcept { return mi_posix_memalign(p, alignment, size); }
 
 // glibc's malloc_trim returns memory to the OS: ours does the same.
-MI_OVERRIDE int malloc_trim(size_t pad) noexcept {
-  (void)pad;
-  mi_collect(true);
-  return 1;
-}
+MI_OVERRIDE int malloc_trim(size_t pad) noexcept { return glibc_malloc_trim(pad); }
+
+// glibc's introspection, from our own figures (api/glibc_introspection.h):
+// without these, programs and monitoring agents read glibc's empty arenas.
+MI_OVERRIDE struct mallinfo2 mallinfo2(void) noexcept { return glibc_mallinfo2(); }
+MI_OVERRIDE struct mallinfo mallinfo(void) noexcept { return glibc_mallinfo(); }
+MI_OVERRIDE void malloc_stats(void) noexcept { glibc_malloc_stats(); }
+MI_OVERRIDE int malloc_info(int options, FILE* fp) noexcept { return glibc_malloc_info(options, fp); }
+MI_OVERRIDE int mallopt(int param, int value) noexcept { return glibc_mallopt(param, value); }
 
 // Our own malloc, bound inside this library (hidden: never interposed).
 void* mi_override_malloc(size_t size) noexcept __attribute__((alias("malloc"), visibility("hidden"), malloc, alloc_size(1)));

@@ -118,6 +118,12 @@ int heap_numa_node(const Heap* heap) noexcept;
 // Does the heap's arena / node restriction accept this segment?
 bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept;
 
+// Calls fn for every live segment of every thread (abandoned ones too), with
+// a lock held that keeps segments from being released meanwhile: fn may read
+// a segment's header and page table, never allocate or free. Their owners
+// keep changing them: fields read there may be a moment old (statistics).
+void segments_visit(void (*fn)(const Segment* segment, void* arg), void* arg) noexcept;
+
 // Invariant walker (MI_ASSERT_EXPENSIVE).
 bool segment_is_valid(const Segment* segment) noexcept;
 

@@ -144,6 +144,8 @@ def shown_value(text):
     sizes in KiB ("64.0 MiB"), durations in ms ("10 ms"), choices by index."""
     if text in ("true", "false"):
         return 1 if text == "true" else 0
+    if text.startswith('"') or text == "(none)":  # a file name (stats_file): set or not
+        return 0 if text == "(none)" else 1
     if text in ("none", "preferred", "strict"):
         return ("none", "preferred", "strict").index(text)
     m = re.fullmatch(r"(-?\d+) ms", text)

@@ -24,6 +24,13 @@
 //   huge-reserve  huge-reserve-stats, huge-reserve, huge-use
 //                                      MIMALLOC_RESERVE_HUGE_OS_PAGES=<nodes> reserves one
 //                                      1 GiB page per node, used by that node's threads
+//   stats         stats-identities, stats-nodes, stats-mallinfo
+//                                      after a mixed workload on every node: the rows of
+//                                      mi_numa_stats add up to the total, blocks <= in_use
+//                                      <= committed <= reserved in each; each node's row
+//                                      holds its threads' blocks and at least the memory
+//                                      the kernel has on that node for them; mallinfo2
+//                                      agrees with the total
 //
 // Output protocol (read by run-numa-vm.sh from the serial console): detail
 // lines, then one line per check
@@ -43,6 +50,7 @@
 // check verifies mi_numa_node_os_index(n) == n.
 #include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
 #include <numa.h>
 #include <numaif.h>
 #include <sched.h>
@@ -982,12 +990,172 @@ void test_huge_reserve_child(int argc, char** argv) {
     for (Block& b : v) mi_free(b.p);
 }
 
+// ---------------------------------------------------------------------------
+// stats: the figures agree with each other and with the kernel
+// ---------------------------------------------------------------------------
+constexpr int kStatsRows[] = {MI_NUMA_STATS_UNBOUND, MI_NUMA_STATS_OUTSIDE, MI_NUMA_STATS_METADATA};
+
+bool same_stats(const mi_numa_stats_t& a, const mi_numa_stats_t& b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+// Every row (the nodes, then kStatsRows) and the total, read while nothing
+// allocates (the total read before and after agree).
+bool read_rows(std::vector<mi_numa_stats_t>* rows, mi_numa_stats_t* total) {
+  const size_t n = static_cast<size_t>(g_topo.n) + 3;
+  rows->assign(n, mi_numa_stats_t{});
+  for (int attempt = 0; attempt < 100; attempt++) {
+    mi_numa_stats_t before;
+    if (api.stats(MI_NUMA_STATS_TOTAL, &before) != 0) return false;
+    for (size_t i = 0; i < n; i++) {
+      const int row = (i < static_cast<size_t>(g_topo.n)) ? static_cast<int>(i) : kStatsRows[i - static_cast<size_t>(g_topo.n)];
+      if (api.stats(row, &(*rows)[i]) != 0) return false;
+    }
+    if (api.stats(MI_NUMA_STATS_TOTAL, total) != 0) return false;
+    if (same_stats(before, *total)) return true;
+  }
+  return false;
+}
+
+std::string check_identities(const char* when) {
+  std::vector<mi_numa_stats_t> rows;
+  mi_numa_stats_t t;
+  if (!read_rows(&rows, &t)) return strf(" %s: mi_numa_stats failed or never held still;", when);
+  std::string why;
+  mi_numa_stats_t sum;
+  std::memset(&sum, 0, sizeof sum);
+  for (size_t i = 0; i < rows.size(); i++) {
+    const mi_numa_stats_t& r = rows[i];
+    info("%s: row %d: reserved=%zu committed=%zu in_use=%zu blocks=%zu purged=%zu big=%zu/%zu local=%zu remote=%zu",
+         when, r.node, r.reserved, r.committed, r.in_use, r.blocks, r.purged, r.big_blocks, r.big_block_bytes,
+         r.local_segments, r.remote_segments);
+    if (!(r.blocks <= r.in_use && r.in_use <= r.committed && r.committed <= r.reserved)) {
+      why += strf(" %s: row %d is not blocks <= in_use <= committed <= reserved;", when, r.node);
+    }
+    sum.reserved += r.reserved;
+    sum.committed += r.committed;
+    sum.in_use += r.in_use;
+    sum.blocks += r.blocks;
+    sum.block_count += r.block_count;
+    sum.purged += r.purged;
+    sum.big_block_bytes += r.big_block_bytes;
+    sum.huge_pages_reserved += r.huge_pages_reserved;
+    sum.local_segments += r.local_segments;
+    sum.remote_segments += r.remote_segments;
+  }
+  info("%s: total: reserved=%zu committed=%zu in_use=%zu blocks=%zu", when, t.reserved, t.committed, t.in_use, t.blocks);
+  if (sum.reserved != t.reserved || sum.committed != t.committed || sum.in_use != t.in_use || sum.blocks != t.blocks ||
+      sum.block_count != t.block_count || sum.purged != t.purged || sum.big_block_bytes != t.big_block_bytes ||
+      sum.huge_pages_reserved != t.huge_pages_reserved || sum.local_segments != t.local_segments ||
+      sum.remote_segments != t.remote_segments) {
+    why += strf(" %s: the rows do not add up to the total (reserved %zu/%zu committed %zu/%zu in_use %zu/%zu blocks %zu/%zu);",
+                when, sum.reserved, t.reserved, sum.committed, t.committed, sum.in_use, t.in_use, sum.blocks, t.blocks);
+  }
+  if (!(t.blocks <= t.in_use && t.in_use <= t.committed && t.committed <= t.reserved)) why += strf(" %s: the total is out of order;", when);
+  return why;
+}
+
+void test_stats() {
+  const char* names[] = {"stats-identities", "stats-nodes", "stats-mallinfo"};
+  if (api.stats == nullptr) {
+    for (const char* n : names) verdict(n, false, "library lacks mi_numa_stats");
+    return;
+  }
+  std::string why = check_identities("at start");
+  // a mixed workload: threads on every node allocate all kinds of sizes and
+  // touch them; half of each node's blocks are freed by the next node's
+  // thread; heaps for a node from a thread elsewhere; one block beyond the
+  // arenas' limit (outside arenas)
+  const size_t sizes[] = {24, 200, 3000, 40 * KiB, 200 * KiB, MiB + 7, 3 * MiB, 12 * MiB};
+  std::vector<std::vector<Block>> mine(static_cast<size_t>(g_topo.n)), theirs(static_cast<size_t>(g_topo.n));
+  bool pinned = on_each_node([&](int n) {
+    for (size_t s : sizes) {
+      const int count = s < 10 * KiB ? 2000 : (s < 2 * MiB ? 24 : 3);
+      for (int i = 0; i < count; i++) {
+        void* p = mi_malloc(s);
+        if (p == nullptr) continue;
+        touch(p, s);
+        ((i % 2) ? mine : theirs)[static_cast<size_t>(n)].push_back(Block{p, s});
+      }
+    }
+  });
+  on_each_node([&](int n) {  // frees of another node's blocks
+    for (Block& b : theirs[static_cast<size_t>((n + 1) % g_topo.n)]) mi_free(b.p);
+  });
+  std::vector<Block> on_node_blocks;
+  if (api.heap_new_on_node != nullptr) {
+    on_each_node([&](int n) {
+      const int target = (n + 2) % g_topo.n;
+      mi_heap_t* h = api.heap_new_on_node(target);
+      for (size_t s : sizes) {
+        void* p = (h != nullptr) ? mi_heap_malloc(h, s) : nullptr;
+        if (p != nullptr) touch(p, s);
+        std::lock_guard<std::mutex> lock(g_out_mu);
+        if (p != nullptr) on_node_blocks.push_back(Block{p, s});
+      }
+    });
+  }
+  void* beyond = mi_malloc(300 * MiB);  // never touched
+  why += check_identities("with blocks live");
+  verdict("stats-identities", why.empty(), "rows add up, blocks <= in_use <= committed <= reserved in each row, "
+          "at start and after a mixed workload on %d nodes;%s", g_topo.n, why.c_str());
+
+  // each node's row holds its threads' blocks, and at least the memory the
+  // kernel has on the node for them
+  {
+    std::vector<mi_numa_stats_t> rows;
+    mi_numa_stats_t t;
+    std::string nwhy;
+    if (!read_rows(&rows, &t)) nwhy = " mi_numa_stats failed;";
+    for (int n = 0; n < g_topo.n && nwhy.empty(); n++) {
+      size_t bytes = 0;
+      for (const Block& b : mine[static_cast<size_t>(n)]) bytes += b.size;
+      std::vector<Block> all = mine[static_cast<size_t>(n)];
+      Census cs = census(all);
+      const size_t on_n = cs.on_node(n) * kPage;
+      const mi_numa_stats_t& r = rows[static_cast<size_t>(n)];
+      info("node %d: its threads hold %zu bytes, %zu of their pages' bytes are on the node; row: blocks=%zu committed=%zu",
+           n, bytes, on_n, r.blocks, r.committed);
+      if (r.blocks < bytes) nwhy += strf(" node %d: blocks %zu < %zu held by its threads;", n, r.blocks, bytes);
+      if (r.committed < on_n) nwhy += strf(" node %d: committed %zu < %zu resident on the node;", n, r.committed, on_n);
+      if (g_topo.n > 1 && r.local_segments == 0) nwhy += strf(" node %d: no local segment counted;", n);
+    }
+    if (!pinned) nwhy += " threads could not be pinned;";
+    verdict("stats-nodes", nwhy.empty(), "each node's row holds its threads' blocks and the memory the kernel has there for them;%s",
+            nwhy.c_str());
+  }
+
+  // mallinfo2 from the same figures
+  {
+    std::string mwhy;
+    struct mallinfo2 m;
+    mi_numa_stats_t before, after;
+    bool still = false;
+    for (int attempt = 0; attempt < 100 && !still; attempt++) {
+      api.stats(MI_NUMA_STATS_TOTAL, &before);
+      m = mallinfo2();
+      api.stats(MI_NUMA_STATS_TOTAL, &after);
+      still = same_stats(before, after);
+    }
+    info("mallinfo2: arena=%zu uordblks=%zu fordblks=%zu hblks=%zu hblkhd=%zu keepcost=%zu", m.arena, m.uordblks,
+         m.fordblks, m.hblks, m.hblkhd, m.keepcost);
+    if (!still) mwhy += " the figures never held still;";
+    if (m.arena + m.hblkhd != after.committed) mwhy += " arena + hblkhd != committed;";
+    if (m.uordblks + after.big_block_bytes != after.blocks) mwhy += " uordblks + big blocks != blocks;";
+    if (m.uordblks + m.fordblks != m.arena) mwhy += " uordblks + fordblks != arena;";
+    if (m.hblks != after.big_blocks) mwhy += " hblks != big blocks;";
+    verdict("stats-mallinfo", mwhy.empty(), "mallinfo2 agrees with mi_numa_stats(MI_NUMA_STATS_TOTAL);%s", mwhy.c_str());
+  }
+  for (auto& v : mine)
+    for (Block& b : v) mi_free(b.p);
+  for (Block& b : on_node_blocks) mi_free(b.p);
+  mi_free(beyond);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s vm-sanity|topology|placement|on-node|remote-free|spill|huge-reserve\n", argv[0]);
+    std::fprintf(stderr, "usage: %s vm-sanity|topology|placement|on-node|remote-free|spill|huge-reserve|stats\n", argv[0]);
     return 2;
   }
   resolve_api();
@@ -1002,6 +1170,7 @@ int main(int argc, char** argv) {
   else if (mode == "spill-child") test_spill_child();
   else if (mode == "huge-reserve") test_huge_reserve();
   else if (mode == "huge-reserve-child") test_huge_reserve_child(argc, argv);
+  else if (mode == "stats") test_stats();
   else {
     std::fprintf(stderr, "%s: unknown mode %s\n", argv[0], argv[1]);
     return 2;

@@ -28,7 +28,7 @@ set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROG= LIB= CACHE="${NUMA_VM_CACHE:-}" TESTS="${NUMA_VM_TESTS:-}" TMO="${NUMA_VM_TIMEOUT:-280}"
-ALL_TESTS="vm-sanity topology placement on-node remote-free spill huge-reserve"
+ALL_TESTS="vm-sanity topology placement on-node remote-free spill huge-reserve stats"
 NODES=4 MEM_PER_NODE=4096 TEST_TIMEOUT="${NUMA_VM_TEST_TIMEOUT:-60}"
 
 skip() { echo "numa-vm: SKIP: $*"; exit 77; }

@@ -25,6 +25,27 @@
 
 namespace {
 
+// Arena count, bytes reserved and bytes held by segments, from arenas_visit
+// (what the statistics read).
+void arenas_stats(size_t* count, size_t* reserved, size_t* in_use, size_t* huge_pages) {
+  struct Sum {
+    size_t count, reserved, in_use, huge;
+  } sum{};
+  mi::arenas_visit(
+      [](const mi::ArenaInfo& a, void* arg) {
+        Sum* s = static_cast<Sum*>(arg);
+        s->count++;
+        s->reserved += a.reserved;
+        s->in_use += a.blocks_in_use * mi::ARENA_BLOCK_SIZE;
+        if (a.is_huge) s->huge += a.reserved / mi::HUGE_OS_PAGE_SIZE;
+      },
+      &sum);
+  *count = sum.count;
+  *reserved = sum.reserved;
+  *in_use = sum.in_use;
+  *huge_pages = sum.huge;
+}
+
 using mi::ARENA_BLOCK_SIZE;
 constexpr size_t MiB = 1024 * 1024;
 
@@ -99,17 +120,17 @@ TEST_F(ArenaTest, ReserveExclusive) {
 
 TEST_F(ArenaTest, StatsCountTheArena) {
   size_t count0, reserved0, in_use0, huge0;
-  mi::arenas_stats(&count0, &reserved0, &in_use0, &huge0);
+  arenas_stats(&count0, &reserved0, &in_use0, &huge0);
   reserve(16 * MiB);
   size_t count1, reserved1, in_use1, huge1;
-  mi::arenas_stats(&count1, &reserved1, &in_use1, &huge1);
+  arenas_stats(&count1, &reserved1, &in_use1, &huge1);
   EXPECT_EQ(count1, count0 + 1);
   EXPECT_EQ(reserved1, reserved0 + 16 * MiB);
   mi::MemId memid;
   void* p = mi::arena_alloc(2 * ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &memid);
   ASSERT_NE(p, nullptr);
   size_t count2, reserved2, in_use2, huge2;
-  mi::arenas_stats(&count2, &reserved2, &in_use2, &huge2);
+  arenas_stats(&count2, &reserved2, &in_use2, &huge2);
   EXPECT_EQ(in_use2, in_use1 + 2 * ARENA_BLOCK_SIZE);
   mi::arena_free(p, 2 * ARENA_BLOCK_SIZE, 2 * ARENA_BLOCK_SIZE, memid);
 }
@@ -527,10 +548,10 @@ TEST(ArenaChild, DISABLED_StartupReservation) {
   // fill it: the next arena reserved on demand has the arena_reserve size
   std::vector<void*> blocks;
   size_t count0 = 0, reserved0 = 0, in_use0 = 0, huge0 = 0;
-  mi::arenas_stats(&count0, &reserved0, &in_use0, &huge0);
+  arenas_stats(&count0, &reserved0, &in_use0, &huge0);
   for (int i = 0; i < 20; i++) blocks.push_back(mi_malloc(7 * MiB));  // 8 MiB segments
   size_t count1 = 0, reserved1 = 0, in_use1 = 0, huge1 = 0;
-  mi::arenas_stats(&count1, &reserved1, &in_use1, &huge1);
+  arenas_stats(&count1, &reserved1, &in_use1, &huge1);
   EXPECT_GT(count1, count0);
   for (size_t id = count0 + 1; id <= count1; id++) {
     size_t sz = 0;
@@ -562,7 +583,7 @@ TEST(ArenaChild, DISABLED_DisallowOsAlloc) {
   EXPECT_EQ(too_big, nullptr) << "memory beyond the reserved arena came from the OS";
   EXPECT_EQ(errno, ENOMEM);
   size_t count = 0, reserved = 0, in_use = 0, huge = 0;
-  mi::arenas_stats(&count, &reserved, &in_use, &huge);
+  arenas_stats(&count, &reserved, &in_use, &huge);
   EXPECT_EQ(count, 1u) << "a new arena was reserved";
   mi_free(small);
   mi_free(mid);

@@ -26,6 +26,9 @@ constexpr size_t MiB = 1024 * KiB;
 
 int64_t reserved() { return mi::os_counters.reserved.load(); }
 int64_t committed() { return mi::os_counters.committed.load(); }
+int64_t account_reserved(int a) { return mi::os_counters.accounts[a].reserved.load(); }
+int64_t account_committed(int a) { return mi::os_counters.accounts[a].committed.load(); }
+int64_t account_purged(int a) { return mi::os_counters.accounts[a].purged.load(); }
 
 struct OptionGuard {
   mi_option_t o;
@@ -88,6 +91,8 @@ TEST(Os, AllocAlignedWithoutCommitAccounting) {
 TEST(Os, ReserveCommitDecommit) {
   const size_t ps = mi::os_page_size();
   const int64_t r0 = reserved(), c0 = committed();
+  const int64_t meta_r0 = account_reserved(mi::ACCOUNT_META), meta_c0 = account_committed(mi::ACCOUNT_META);
+  const int64_t meta_p0 = account_purged(mi::ACCOUNT_META);
   mi::MemId memid;
   uint8_t* p = static_cast<uint8_t*>(mi::os_alloc_aligned(16 * MiB, 4 * MiB, false, false, &memid));
   ASSERT_NE(p, nullptr);
@@ -98,36 +103,41 @@ TEST(Os, ReserveCommitDecommit) {
 
   // commit rounds outward to OS pages
   bool zero = true;
-  ASSERT_TRUE(mi::os_commit(p + 100, 10, &zero));
+  ASSERT_TRUE(mi::os_commit(p + 100, 10, &zero, memid.account));
   EXPECT_EQ(committed() - c0, static_cast<int64_t>(ps));
   EXPECT_FALSE(zero);
   p[0] = 1;
   p[ps - 1] = 2;  // the whole first page is usable
-  ASSERT_TRUE(mi::os_commit(p + MiB, MiB, nullptr));
+  ASSERT_TRUE(mi::os_commit(p + MiB, MiB, nullptr, memid.account));
   EXPECT_EQ(committed() - c0, static_cast<int64_t>(ps + MiB));
   memset(p + MiB, 0x7e, MiB);
   EXPECT_EQ(unit::resident_pages(p + MiB, MiB), MiB / ps);
 
   // decommit rounds inward: a range inside one page does nothing
   const int64_t purged0 = mi::os_counters.purged.load();
-  ASSERT_TRUE(mi::os_decommit(p + 100, 200, true));
+  ASSERT_TRUE(mi::os_decommit(p + 100, 200, true, memid.account));
   EXPECT_EQ(committed() - c0, static_cast<int64_t>(ps + MiB));
   EXPECT_EQ(mi::os_counters.purged.load(), purged0);
   // a real decommit: RSS goes, the counters follow
-  ASSERT_TRUE(mi::os_decommit(p + MiB, MiB, true));
+  ASSERT_TRUE(mi::os_decommit(p + MiB, MiB, true, memid.account));
   EXPECT_EQ(committed() - c0, static_cast<int64_t>(ps));
   EXPECT_EQ(mi::os_counters.purged.load() - purged0, static_cast<int64_t>(MiB));
   EXPECT_EQ(unit::resident_pages(p + MiB, MiB), 0u);
   // committed again, it reads as zero
-  ASSERT_TRUE(mi::os_commit(p + MiB, MiB, nullptr));
+  ASSERT_TRUE(mi::os_commit(p + MiB, MiB, nullptr, memid.account));
   for (size_t i = 0; i < MiB; i += 512) ASSERT_EQ(p[MiB + i], 0) << i;
   // account=false leaves the counter to the caller
   const int64_t c1 = committed();
-  ASSERT_TRUE(mi::os_decommit(p + MiB, MiB, false));
+  ASSERT_TRUE(mi::os_decommit(p + MiB, MiB, false, memid.account));
   EXPECT_EQ(committed(), c1);
-  mi::os_stat_committed(-static_cast<int64_t>(MiB));
-  ASSERT_TRUE(mi::os_decommit(p, ps, true));
+  mi::os_stat_committed(-static_cast<int64_t>(MiB), memid.account);
+  ASSERT_TRUE(mi::os_decommit(p, ps, true, memid.account));
   EXPECT_EQ(committed(), c0);
+  // the mapping's account moved with the totals: metadata, since it did not name another
+  EXPECT_EQ(memid.account, mi::ACCOUNT_META);
+  EXPECT_EQ(account_committed(mi::ACCOUNT_META), meta_c0);
+  EXPECT_EQ(account_reserved(mi::ACCOUNT_META) - meta_r0, static_cast<int64_t>(16 * MiB));
+  EXPECT_EQ(account_purged(mi::ACCOUNT_META) - meta_p0, static_cast<int64_t>(2 * MiB + ps));
   mi::os_free(p, 16 * MiB, memid);
   EXPECT_EQ(reserved(), r0);
   EXPECT_EQ(committed(), c0) << "os_free of a reservation must not uncount commits it never counted";
@@ -139,7 +149,7 @@ TEST(Os, ResetKeepsTheRangeCommitted) {
   ASSERT_NE(p, nullptr);
   memset(p, 0x11, 2 * MiB);
   const int64_t c0 = committed(), reset0 = mi::os_counters.reset.load();
-  ASSERT_TRUE(mi::os_reset(p, 2 * MiB));
+  ASSERT_TRUE(mi::os_reset(p, 2 * MiB, memid.account));
   EXPECT_EQ(committed(), c0) << "reset is not decommit";
   EXPECT_EQ(mi::os_counters.reset.load() - reset0, static_cast<int64_t>(2 * MiB));
   memset(p, 0x22, 2 * MiB);  // still writable: no fault
@@ -155,15 +165,15 @@ TEST(Os, PurgeFollowsPurgeDecommits) {
   memset(p, 0x33, 2 * MiB);
   mi_option_set(mi_option_purge_decommits, 1);
   const int64_t c0 = committed();
-  EXPECT_TRUE(mi::os_purge(p, MiB, true)) << "decommitted";
+  EXPECT_TRUE(mi::os_purge(p, MiB, true, memid.account)) << "decommitted";
   EXPECT_EQ(c0 - committed(), static_cast<int64_t>(MiB));
   EXPECT_EQ(unit::resident_pages(p, MiB), 0u);
   mi_option_set(mi_option_purge_decommits, 0);
   const int64_t reset0 = mi::os_counters.reset.load();
-  EXPECT_FALSE(mi::os_purge(p + MiB, MiB, true)) << "only reset";
+  EXPECT_FALSE(mi::os_purge(p + MiB, MiB, true, memid.account)) << "only reset";
   EXPECT_EQ(mi::os_counters.reset.load() - reset0, static_cast<int64_t>(MiB));
   EXPECT_EQ(c0 - committed(), static_cast<int64_t>(MiB));
-  ASSERT_TRUE(mi::os_commit(p, MiB, nullptr));
+  ASSERT_TRUE(mi::os_commit(p, MiB, nullptr, memid.account));
   mi::os_free(p, 2 * MiB, memid);
 }
 

@@ -53,6 +53,7 @@ std::string value_text(const mi::OptionDesc& d, long v) {
       }
       return buf;
     case mi::OptionKind::choice: return std::string("\"") + d.choices[v] + "\"";
+    case mi::OptionKind::path: return "\"\"";  // unset: its only default
     default: snprintf(buf, sizeof(buf), "%ld", v); return buf;
   }
 }
@@ -64,12 +65,14 @@ const char* kind_text(mi::OptionKind k) {
     case mi::OptionKind::size_kib: return "size";
     case mi::OptionKind::duration_ms: return "duration";
     case mi::OptionKind::choice: return "choice";
+    case mi::OptionKind::path: return "path";
   }
   return "?";
 }
 
 std::string range_text(const mi::OptionDesc& d) {
   if (d.kind == mi::OptionKind::flag) return "";
+  if (d.kind == mi::OptionKind::path) return "an absolute file name, or \"\" (stderr)";
   if (d.kind == mi::OptionKind::choice) {
     std::string r;
     for (int i = 0; d.choices[i] != nullptr; i++) r += (i ? ", " : "") + std::string(d.choices[i]);
