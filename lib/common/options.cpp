@@ -10,6 +10,7 @@
 #include "config.h"
 #include "format.h"
 #include "messages.h"
+#include "../../include/mimalloc-numa.h"  // mi_option_set_string, mi_option_get_string: exported
 
 extern char** environ;
 
