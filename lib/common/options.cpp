@@ -125,7 +125,8 @@ constexpr std::array<RangeText, OPTION_COUNT> range_texts = make_range_texts();
 struct SourceInfo {
   OptionSource source;
   int line;
-  const char* file;  // points into static storage owned by the config reader
+  const char* file;     // points into static storage owned by the config reader
+  const char* program;  // a [program.NAME] table's NAME (lib/common/program's storage), or nullptr
 };
 SourceInfo option_sources[OPTION_COUNT];
 std::atomic<bool> initialized{false};
@@ -367,18 +368,20 @@ bool option_parse_value(const OptionDesc& desc, const char* text, long* value, c
   return true;
 }
 
-void option_set_from(mi_option_t option, long value, OptionSource source, const char* file, int line) noexcept {
+void option_set_from(mi_option_t option, long value, OptionSource source, const char* file, int line,
+                     const char* program) noexcept {
   int i = static_cast<int>(option);
   if (i < 0 || i >= OPTION_COUNT) return;
   std::atomic_ref<long>(option_values[static_cast<size_t>(i)]).store(value, std::memory_order_relaxed);
-  option_sources[i] = SourceInfo{source, line, file};
+  option_sources[i] = SourceInfo{source, line, file, program};
 }
 
-OptionSource option_source(mi_option_t option, const char** file, int* line) noexcept {
+OptionSource option_source(mi_option_t option, const char** file, int* line, const char** program) noexcept {
   int i = static_cast<int>(option);
   if (i < 0 || i >= OPTION_COUNT) i = 0;
   if (file != nullptr) *file = option_sources[i].file;
   if (line != nullptr) *line = option_sources[i].line;
+  if (program != nullptr) *program = option_sources[i].program;
   return option_sources[i].source;
 }
 
@@ -396,7 +399,7 @@ long option_get_clamp(mi_option_t option, long min, long max) noexcept {
 
 void options_init() noexcept {
   if (initialized.exchange(true)) return;
-  // default < config file < environment < mi_option_set
+  // default < config file ([options] < [program.NAME]) < environment < mi_option_set
   config_load_startup();
   options_read_environment();
 }
@@ -413,8 +416,9 @@ void options_print_all() noexcept {
   for (const OptionDesc& d : option_table) {
     long v = option_get(d.option);
     const char* file = nullptr;
+    const char* program = nullptr;
     int line = 0;
-    OptionSource src = option_source(d.option, &file, &line);
+    OptionSource src = option_source(d.option, &file, &line, &program);
     char value_text[48];
     switch (d.kind) {
       case K::flag: format(value_text, sizeof(value_text), "%s", v != 0 ? "true" : "false"); break;
@@ -423,7 +427,11 @@ void options_print_all() noexcept {
       case K::choice: format(value_text, sizeof(value_text), "%s", (v >= 0 && v <= d.max) ? d.choices[v] : "?"); break;
       default: format(value_text, sizeof(value_text), "%ld", v); break;
     }
-    if (src == OptionSource::config_file && file != nullptr) {
+    if (src == OptionSource::config_file && file != nullptr && program != nullptr) {
+      char table[PROGRAM_TABLE_TEXT_MAX];
+      config_program_table_text(table, sizeof(table), program);
+      output("mimalloc-numa:   %-28s %-12s (%s:%d %s)\n", d.name, value_text, file, line, table);
+    } else if (src == OptionSource::config_file && file != nullptr) {
       output("mimalloc-numa:   %-28s %-12s (%s:%d)\n", d.name, value_text, file, line);
     } else {
       output("mimalloc-numa:   %-28s %-12s (%s)\n", d.name, value_text, source_name(src));
