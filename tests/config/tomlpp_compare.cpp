@@ -2,12 +2,16 @@
 // with our reader (lib/common/config.cpp), and checks that they agree:
 //
 //   (a) a file toml++ rejects gives at least one problem from ours;
-//   (b) for a file toml++ accepts, every key under [options], [node.N] and
-//       [reserve] is either applied by ours with the value toml++ reads
-//       (converted as the option table says: sizes in KiB, durations in ms,
-//       booleans 0/1), from the line toml++ says, or reported as a problem
-//       at that line; every option ours applied is a key toml++ sees; any
-//       other key or table is reported.
+//   (b) for a file toml++ accepts, every key under [options], [node.N],
+//       [reserve], [program.NAME] and [program.NAME.node.N] is either
+//       applied by ours with the value toml++ reads (converted as the option
+//       table says: sizes in KiB, durations in ms, booleans 0/1), from the
+//       line toml++ says, or reported as a problem at that line; every
+//       option ours applied is a key toml++ sees; any other key or table is
+//       reported. This program is "postgres" (argv[0]) and "mariadbd" (the
+//       executable): their tables win over [options] and [node.N] (the last
+//       in the file over the others), every other program's table is only
+//       checked.
 //
 //   tomlpp_compare FILE|DIR... every file (a directory: its files, sorted) as it is, with CRLF line ends, and
 //                              without its final newline
