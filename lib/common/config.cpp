@@ -812,7 +812,7 @@ int program_scope(Parser& p, const char* name) {
   ProgramScope& ps = p.programs[p.program_count];
   memset(static_cast<void*>(&ps), 0, sizeof(ps));
   memcpy(ps.name, name, strlen(name) + 1);  // shorter than KEY_LEN_MAX (parse_key)
-  ps.matched = program_match(name);
+  ps.matched = p.apply ? program_match(name) : nullptr;  // checking a file needs no names
   return p.program_count++;
 }
 
@@ -1220,7 +1220,6 @@ int config_parse_file(const char* path, bool apply, mi_output_fun* out, void* ar
 }
 
 void config_load_startup() noexcept {
-  program_identify();
   char buf[sizeof(startup_path)];
   const bool named = os_getenv("MIMALLOC_CONFIG", buf, sizeof(buf)) && buf[0] != 0;
   if (named && os_is_secure()) {

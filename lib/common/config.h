@@ -59,9 +59,9 @@ constexpr int CONFIG_MAX_PROGRAMS = 32;
 // Room for "[program.NAME]" with NAME quoted and escaped (config_program_table_text).
 constexpr size_t PROGRAM_TABLE_TEXT_MAX = 1100;
 
-// Finds out which program this is (lib/common/program), then reads the
-// start-up config file and applies it. Called from options_init before the
-// environment is read.
+// Reads the start-up config file and applies it (the program's names are
+// read then if the file has a [program.NAME] table: lib/common/program).
+// Called from options_init before the environment is read.
 void config_load_startup() noexcept;
 
 // Parses `len` bytes named `name` (for messages). apply: set the options and

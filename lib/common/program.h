@@ -1,8 +1,10 @@
 // program.h: which program this process runs, for the [program.NAME] tables
 // of the configuration file (config.h).
 //
-// Owns: the two names of the program, read once at start-up without
-// allocating:
+// Owns: the two names of the program, read without allocating when first
+// asked for (at start-up, by the config reader when the file has a
+// [program.NAME] table, or by the verbose output; a process that needs
+// neither never reads them):
 //   - the base name of argv[0], as the program was started
 //     (/proc/self/cmdline; glibc's program_invocation_name where /proc is not
 //     mounted): "mysqld" for a server started through the mysqld -> mariadbd
@@ -13,9 +15,9 @@
 // (exactly; case matters, as in file names). /proc/self/comm is not used: the
 // kernel cuts it to 15 bytes.
 //
-// Thread-safety: program_identify runs once in process start-up, before other
-// threads exist; the getters then only read. A fork child keeps the names of
-// its parent (PostgreSQL's backends are "postgres"); an exec reads them anew.
+// Thread-safety: the first caller reads the names, concurrent callers wait
+// for it; afterwards they are only read. A fork child keeps the names of its
+// parent (PostgreSQL's backends are "postgres"); an exec reads them anew.
 #pragma once
 
 #include <cstddef>
@@ -24,7 +26,8 @@ namespace mi {
 
 constexpr size_t PROGRAM_NAME_MAX = 256;  // a file name (NAME_MAX) and its NUL
 
-// Reads both names. Called from config_load_startup, before the file is read.
+// Reads both names now (again, if they were read before). The getters below
+// read them on their first call; this is for tests that set other names.
 void program_identify() noexcept;
 
 // argv[0]'s base name and the executable's base name ("" where unknown).
