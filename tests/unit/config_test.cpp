@@ -275,6 +275,19 @@ void expect_message(const Reading& r, int line, std::initializer_list<const char
   for (const char* part : parts) EXPECT_NE(m.find(part), std::string::npos) << "\"" << part << "\" not in: " << m;
 }
 
+// The [program.NAME] tables applied by the last file, as "NAME:LINE" in order.
+std::vector<std::string> applied_programs() {
+  std::vector<std::string> v;
+  const int n = mi::config_applied_program(0, nullptr, nullptr);
+  for (int i = 0; i < n; i++) {
+    const char* name = nullptr;
+    int line = 0;
+    mi::config_applied_program(i, &name, &line);
+    v.push_back(std::string(name != nullptr ? name : "(null)") + ":" + std::to_string(line));
+  }
+  return v;
+}
+
 // --- units --------------------------------------------------------------------
 
 TEST(ConfigUnits, FromFile) {
@@ -1109,6 +1122,29 @@ TEST(ConfigFiles, SampleConfigReadsCleanly) {
   }
 }
 
+TEST(ConfigFiles, SampleProgramExampleWorksUncommented) {
+  // the commented [program.postgres] example of the sample, uncommented and
+  // appended to it, reads cleanly and applies to postgres
+  OptionsSnapshot snap;
+  mi::program_set_names("postgres", "postgres");
+  const std::string sample = read_file(std::string(MI_SOURCE_ROOT) + "/config/mimalloc-numa.toml");
+  const size_t at = sample.find("\n# [program.postgres]\n");
+  ASSERT_NE(at, std::string::npos) << "the sample has no [program.postgres] example";
+  std::string example;
+  for (size_t pos = at + 1; pos < sample.size() && sample.compare(pos, 2, "# ") == 0;) {
+    const size_t end = sample.find('\n', pos);
+    example += sample.substr(pos + 2, end - pos - 2) + "\n";
+    pos = end + 1;
+  }
+  static const std::string name = "sample-example.toml";
+  const std::string text = sample + example;
+  Reading r = run_text(name, text);
+  EXPECT_EQ(r.checked, 0) << example << r.all();
+  const int line = static_cast<int>(std::count(sample.begin(), sample.end(), '\n')) + 2;
+  expect_from_program("show_stats", 1, name, line, "postgres");
+  EXPECT_EQ(applied_programs().size(), 1u);
+}
+
 TEST(ConfigFiles, NodeAndReserveTables) {
   OptionsSnapshot snap;
   const std::string path = fixture("valid/nodes.toml");
@@ -1165,19 +1201,6 @@ TEST(ConfigFiles, NodeAndReserveTables) {
 }
 
 // --- [program.NAME] tables ---------------------------------------------------------
-
-// The [program.NAME] tables applied by the last file, as "NAME:LINE" in order.
-std::vector<std::string> applied_programs() {
-  std::vector<std::string> v;
-  const int n = mi::config_applied_program(0, nullptr, nullptr);
-  for (int i = 0; i < n; i++) {
-    const char* name = nullptr;
-    int line = 0;
-    mi::config_applied_program(i, &name, &line);
-    v.push_back(std::string(name != nullptr ? name : "(null)") + ":" + std::to_string(line));
-  }
-  return v;
-}
 
 TEST(ConfigPrograms, ThisProgramsNames) {
   // read from /proc at start-up: this test binary is unit_config; argv[0] is
