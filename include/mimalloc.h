@@ -67,7 +67,10 @@ mi_decl_export void* mi_expand(void* p, size_t newsize) mi_attr_noexcept mi_attr
 mi_decl_export void mi_free(void* p) mi_attr_noexcept;
 mi_decl_nodiscard mi_decl_export mi_decl_restrict char* mi_strdup(const char* s) mi_attr_noexcept mi_attr_malloc;
 mi_decl_nodiscard mi_decl_export mi_decl_restrict char* mi_strndup(const char* s, size_t n) mi_attr_noexcept mi_attr_malloc;
-mi_decl_nodiscard mi_decl_export mi_decl_restrict char* mi_realpath(const char* fname, char* resolved_name) mi_attr_noexcept mi_attr_malloc;
+/* Not mi_attr_malloc: with a buffer it returns that buffer, and a compiler told
+   the result aliases nothing folds `mi_realpath(f, buf) == buf` to false
+   (clang does; later mimalloc versions dropped the attribute too). */
+mi_decl_nodiscard mi_decl_export char* mi_realpath(const char* fname, char* resolved_name) mi_attr_noexcept;
 
 /* ---------------------------------------------------------------------------
    Extended functionality
@@ -155,7 +158,7 @@ mi_decl_nodiscard mi_decl_export void* mi_heap_reallocf(mi_heap_t* heap, void* p
 
 mi_decl_nodiscard mi_decl_export mi_decl_restrict char* mi_heap_strdup(mi_heap_t* heap, const char* s) mi_attr_noexcept mi_attr_malloc;
 mi_decl_nodiscard mi_decl_export mi_decl_restrict char* mi_heap_strndup(mi_heap_t* heap, const char* s, size_t n) mi_attr_noexcept mi_attr_malloc;
-mi_decl_nodiscard mi_decl_export mi_decl_restrict char* mi_heap_realpath(mi_heap_t* heap, const char* fname, char* resolved_name) mi_attr_noexcept mi_attr_malloc;
+mi_decl_nodiscard mi_decl_export char* mi_heap_realpath(mi_heap_t* heap, const char* fname, char* resolved_name) mi_attr_noexcept; /* (see mi_realpath) */
 
 mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_heap_malloc_aligned(mi_heap_t* heap, size_t size, size_t alignment) mi_attr_noexcept mi_attr_malloc mi_attr_alloc_size(2) mi_attr_alloc_align(3);
 mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_heap_malloc_aligned_at(mi_heap_t* heap, size_t size, size_t alignment, size_t offset) mi_attr_noexcept mi_attr_malloc mi_attr_alloc_size(2);
@@ -236,6 +239,27 @@ mi_decl_nodiscard mi_decl_export mi_heap_t* mi_heap_new_ex(int heap_tag, bool al
 
 /* Deprecated */
 mi_decl_export int mi_reserve_huge_os_pages(size_t pages, double max_secs, size_t* pages_reserved) mi_attr_noexcept;
+
+/* ---------------------------------------------------------------------------
+   Typed allocation: a block for one object of type `tp` (or `n` of them),
+   returned as a `tp*`.  Each is one call of the function it names with
+   sizeof(tp); the counted forms (calloc, mallocn, reallocn, recalloc) check
+   n * sizeof(tp) for overflow as those functions do.  `p` and `hp` are
+   evaluated once.
+--------------------------------------------------------------------------- */
+#define mi_malloc_tp(tp) ((tp*)mi_malloc(sizeof(tp)))
+#define mi_zalloc_tp(tp) ((tp*)mi_zalloc(sizeof(tp)))
+#define mi_calloc_tp(tp, n) ((tp*)mi_calloc((n), sizeof(tp)))
+#define mi_mallocn_tp(tp, n) ((tp*)mi_mallocn((n), sizeof(tp)))
+#define mi_reallocn_tp(p, tp, n) ((tp*)mi_reallocn((p), (n), sizeof(tp)))
+#define mi_recalloc_tp(p, tp, n) ((tp*)mi_recalloc((p), (n), sizeof(tp)))
+
+#define mi_heap_malloc_tp(hp, tp) ((tp*)mi_heap_malloc((hp), sizeof(tp)))
+#define mi_heap_zalloc_tp(hp, tp) ((tp*)mi_heap_zalloc((hp), sizeof(tp)))
+#define mi_heap_calloc_tp(hp, tp, n) ((tp*)mi_heap_calloc((hp), (n), sizeof(tp)))
+#define mi_heap_mallocn_tp(hp, tp, n) ((tp*)mi_heap_mallocn((hp), (n), sizeof(tp)))
+#define mi_heap_reallocn_tp(hp, p, tp, n) ((tp*)mi_heap_reallocn((hp), (p), (n), sizeof(tp)))
+#define mi_heap_recalloc_tp(hp, p, tp, n) ((tp*)mi_heap_recalloc((hp), (p), (n), sizeof(tp)))
 
 /* ---------------------------------------------------------------------------
    Options.  Names and values follow mimalloc 2.1; our own options follow its
@@ -395,8 +419,8 @@ template <class T> struct mi_stl_allocator {
   mi_stl_allocator select_on_container_copy_construction() const { return *this; }
 
   void deallocate(T* p, size_type) { mi_free(p); }
-  [[nodiscard]] T* allocate(size_type count) { return static_cast<T*>(mi_new_n(count, sizeof(T))); }
-  [[nodiscard]] T* allocate(size_type count, const void*) { return allocate(count); }
+  mi_decl_nodiscard T* allocate(size_type count) { return static_cast<T*>(mi_new_n(count, sizeof(T))); }
+  mi_decl_nodiscard T* allocate(size_type count, const void*) { return allocate(count); }
 
   template <class U, class... Args> void construct(U* p, Args&&... args) { ::new (p) U(std::forward<Args>(args)...); }
   template <class U> void destroy(U* p) mi_attr_noexcept { p->~U(); }
@@ -408,6 +432,9 @@ template <class T> struct mi_stl_allocator {
 
 template <class T1, class T2> bool operator==(const mi_stl_allocator<T1>&, const mi_stl_allocator<T2>&) mi_attr_noexcept { return true; }
 template <class T1, class T2> bool operator!=(const mi_stl_allocator<T1>&, const mi_stl_allocator<T2>&) mi_attr_noexcept { return false; }
+
+/* The heap allocators below exist (C++11 and later: they share a heap through std::shared_ptr). */
+#define MI_HAS_HEAP_STL_ALLOCATOR 1
 
 #include <memory> /* std::shared_ptr */
 
@@ -462,7 +489,7 @@ template <class T> struct mi_heap_stl_allocator : public _mi_heap_stl_allocator_
   mi_heap_stl_allocator select_on_container_copy_construction() const { return *this; }
   void deallocate(T* p, size_type) { mi_free(p); }
   template <class U> struct rebind { typedef mi_heap_stl_allocator<U> other; };
-  [[nodiscard]] T* allocate(size_type count) { return static_cast<T*>(mi_heap_alloc_new_n(this->heap.get(), count, sizeof(T))); }
+  mi_decl_nodiscard T* allocate(size_type count) { return static_cast<T*>(mi_heap_alloc_new_n(this->heap.get(), count, sizeof(T))); }
 };
 
 template <class T1, class T2> bool operator==(const mi_heap_stl_allocator<T1>& x, const mi_heap_stl_allocator<T2>& y) mi_attr_noexcept { return (x.is_equal(y)); }
@@ -480,7 +507,7 @@ template <class T> struct mi_heap_destroy_stl_allocator : public _mi_heap_stl_al
   mi_heap_destroy_stl_allocator select_on_container_copy_construction() const { return *this; }
   void deallocate(T*, size_type) { /* blocks are released when the heap is destroyed */ }
   template <class U> struct rebind { typedef mi_heap_destroy_stl_allocator<U> other; };
-  [[nodiscard]] T* allocate(size_type count) { return static_cast<T*>(mi_heap_alloc_new_n(this->heap.get(), count, sizeof(T))); }
+  mi_decl_nodiscard T* allocate(size_type count) { return static_cast<T*>(mi_heap_alloc_new_n(this->heap.get(), count, sizeof(T))); }
 };
 
 template <class T1, class T2> bool operator==(const mi_heap_destroy_stl_allocator<T1>& x, const mi_heap_destroy_stl_allocator<T2>& y) mi_attr_noexcept { return (x.is_equal(y)); }

@@ -14,6 +14,7 @@
 #include "format.h"
 #include "messages.h"
 #include "options.h"
+#include "program.h"
 
 namespace mi {
 
@@ -25,7 +26,18 @@ namespace {
 constinit long node_huge_pages[CONFIG_MAX_NODES]{};      // valid where node_huge_set
 constinit bool node_huge_set[CONFIG_MAX_NODES]{};
 constinit long node_reserve_kib[CONFIG_MAX_NODES]{};     // 0: not set
+constinit const char* node_huge_program[CONFIG_MAX_NODES]{};     // set by [program.NAME.node.N]: NAME
+constinit const char* node_reserve_program[CONFIG_MAX_NODES]{};
 constinit char startup_path[4096]{};
+
+// The [program.NAME] tables of the last file applied that name this program,
+// in file order: NAME (lib/common/program's storage) and the line that opened it.
+struct AppliedProgram {
+  const char* name;
+  int line;
+};
+constinit AppliedProgram applied_programs[CONFIG_MAX_PROGRAMS]{};
+constinit int applied_program_count = 0;
 
 enum class NodeKey { reserve_huge_os_pages, arena_reserve, count };
 constexpr ConfigKey node_keys[] = {
@@ -59,7 +71,9 @@ struct Value {
   char s[CONFIG_LINE_MAX];
 };
 
-constexpr int KEY_PARTS_MAX = 4;
+// [program.NAME.node.N] key: five parts (a key path longer than that names
+// no known table anyway)
+constexpr int KEY_PARTS_MAX = 5;
 constexpr size_t KEY_LEN_MAX = 128;
 
 struct KeyPath {
@@ -75,6 +89,40 @@ struct SpanSkip {
   char string;
 };
 
+// What TOML allows once, of one scope: the file's own [options] and [node.N]
+// tables, or the [program.NAME] and [program.NAME.node.N] tables of one NAME.
+// "table": defined by a [header]; "dotted": created by a dotted key
+// ("options.verbose = 1" at the root). TOML forbids a [header] for a table
+// that exists already in either way, and dotted keys that add to a table
+// defined by a [header]; and each key once.
+struct ScopeSeen {
+  uint64_t options[2];                  // options set in [options] / [program.NAME]
+  uint8_t node_keys[CONFIG_MAX_NODES];  // keys set in [node.N] / [program.NAME.node.N]
+  uint64_t node_table, node_dotted;     // by node
+  bool table, dotted;                   // [options] / [program.NAME]
+  bool node_parent_table, node_parent_dotted;  // [node] / [program.NAME.node]
+};
+
+// A [program.NAME] table: its name as the file writes it, what was seen of
+// it, and whether it names this program (the name of the program it
+// matched, in lib/common/program's storage, or nullptr).
+struct ProgramScope {
+  char name[KEY_LEN_MAX];
+  const char* matched;
+  bool recorded;  // listed in applied_programs (apply pass)
+  ScopeSeen seen;
+};
+
+// The tables this reader knows.
+enum class TableKind { root, options, reserve, node_parent, node, program_parent, program, program_node_parent, program_node, unknown };
+
+struct TableRef {
+  TableKind kind;
+  int node;          // node, program_node
+  int program;       // program*: the index in Parser::programs
+  const char* why;   // unknown: why not, or nullptr for a table of another name
+};
+
 struct Parser {
   const char* name;
   bool apply;
@@ -85,16 +133,17 @@ struct Parser {
   int problems;
   KeyPath table;       // the current [table]
   bool table_known;    // a table whose keys we know (else they are skipped silently)
-  // each key once (TOML forbids duplicates); tables once
-  uint64_t seen_options[2];
-  uint8_t seen_node[CONFIG_MAX_NODES];
+  // each key once and each table once (TOML), by scope
+  ScopeSeen global;
   uint8_t seen_reserve;
-  bool seen_table_options, seen_table_reserve, seen_table_node_parent;
-  uint64_t seen_table_node;
-  // tables created by dotted keys ("options.verbose = 1" at the root): TOML
-  // forbids a [header] for them afterwards
-  bool dotted_options, dotted_reserve, dotted_node_parent;
-  uint64_t dotted_node;
+  bool reserve_table, reserve_dotted, program_parent_table, program_parent_dotted;
+  ProgramScope programs[CONFIG_MAX_PROGRAMS];
+  int program_count;
+  // What a [program.NAME] table of this program set (apply pass): the same
+  // option or node key in [options] or [node.N] does not apply, before or
+  // after it in the file (default < [options] < [program.NAME]).
+  uint64_t program_options[2];
+  uint8_t program_node_keys[CONFIG_MAX_NODES];
   // the problem being reported is in [reserve] (ConfigReserve::reserve_problems)
   bool in_reserve;
   // A value this reader does not accept that spans lines (a multi-line
@@ -414,56 +463,116 @@ bool option_value_of(const OptionDesc& d, const Value& v, long* out, const char*
   return false;
 }
 
-void key_option(Parser& p, const char* key, const Value& v) {
+// Where a key goes: the file's own tables ([options], [node.N]) or those of
+// one program ([program.NAME], [program.NAME.node.N]).
+struct Scope {
+  ScopeSeen* seen;
+  ProgramScope* program;  // nullptr: the file's own
+};
+
+bool bit_test(const uint64_t* bits, int i) { return (bits[i / 64] & (uint64_t{1} << (i % 64))) != 0; }
+void bit_set(uint64_t* bits, int i) { bits[i / 64] |= uint64_t{1} << (i % 64); }
+
+// "[options]" or "[program.NAME]"; "[node.N]" or "[program.NAME.node.N]"
+// (program: NAME, or nullptr for the file's own tables).
+const char* options_table_text(const char* program, char* buf, size_t size) {
+  if (program == nullptr) return "[options]";
+  config_program_table_text(buf, size, program);
+  return buf;
+}
+const char* node_table_text(const char* program, int node, char* buf, size_t size) {
+  if (program == nullptr) {
+    format(buf, size, "[node.%d]", node);
+  } else {
+    size_t n = config_program_table_text(buf, size, program);
+    if (n > 0) format(buf + n - 1, size - (n - 1), ".node.%d]", node);  // over the closing bracket
+  }
+  return buf;
+}
+const char* name_of(const Scope& sc) { return sc.program != nullptr ? sc.program->name : nullptr; }
+
+// A [program.NAME] table that names this program, first used in this apply
+// pass: listed for the verbose output (config_print).
+void record_program(Parser& p, ProgramScope& prog) {
+  if (!p.apply || prog.matched == nullptr || prog.recorded) return;
+  prog.recorded = true;
+  if (applied_program_count < CONFIG_MAX_PROGRAMS) applied_programs[applied_program_count++] = AppliedProgram{prog.matched, p.line};
+}
+
+void key_option(Parser& p, Scope sc, const char* key, const Value& v) {
+  char table[PROGRAM_TABLE_TEXT_MAX];
   const OptionDesc* d = option_find(key, strlen(key));
   if (d == nullptr) {
-    problem(p, "unknown option '%s' in [options]; ignored (MIMALLOC_VERBOSE=1 lists the options)", key);
+    problem(p, "unknown option '%s' in %s; ignored (MIMALLOC_VERBOSE=1 lists the options)", key,
+            options_table_text(name_of(sc), table, sizeof(table)));
     return;
   }
-  int idx = static_cast<int>(d->option);
-  uint64_t bit = uint64_t{1} << (idx % 64);
-  if ((p.seen_options[idx / 64] & bit) != 0) {
-    problem(p, "option '%s' is set twice (TOML does not allow that); the first value stays", key);
-    return;
-  }
-  p.seen_options[idx / 64] |= bit;
-  long value;
-  const char* expected = nullptr;
-  char got[96];
-  if (d->kind == OptionKind::path) {  // a string option (stats_file): its text is the value
-    if (v.type != VType::string) {
-      option_check_string(*d, "?", &expected);
-      problem(p, "option '%s': expected %s, not %s; ignored", key, expected, describe(v, got, sizeof(got)));
-    } else if (!(p.apply ? option_set_string(d->option, v.s, OptionSource::config_file, p.name, p.line, &expected)
-                         : option_check_string(*d, v.s, &expected))) {
-      problem(p, "option '%s': expected %s, not %s; ignored", key, expected, describe(v, got, sizeof(got)));
+  const int idx = static_cast<int>(d->option);
+  if (bit_test(sc.seen->options, idx)) {
+    if (sc.program == nullptr) {
+      problem(p, "option '%s' is set twice (TOML does not allow that); the first value stays", key);
+    } else {
+      problem(p, "option '%s' is set twice in %s (TOML does not allow that); the first value stays", key,
+              options_table_text(name_of(sc), table, sizeof(table)));
     }
     return;
   }
-  if (!option_value_of(*d, v, &value, &expected)) {
-    problem(p, "option '%s': expected %s, not %s; ignored", key, expected, describe(v, got, sizeof(got)));
+  bit_set(sc.seen->options, idx);
+  long value = 0;
+  const char* expected = nullptr;
+  char got[96];
+  // [options] applies where no [program.NAME] of this program set the option;
+  // a [program.NAME] of this program always (a later one over an earlier one)
+  const bool applies = (sc.program == nullptr) ? !bit_test(p.program_options, idx) : sc.program->matched != nullptr;
+  const char* program = (sc.program != nullptr) ? sc.program->matched : nullptr;
+  bool valid;
+  if (d->kind == OptionKind::path) {  // a string option (stats_file): its text is the value
+    valid = v.type == VType::string &&
+            ((p.apply && applies) ? option_set_string(d->option, v.s, OptionSource::config_file, p.name, p.line,
+                                                      &expected, program)
+                                  : option_check_string(*d, v.s, &expected));
+    if (v.type != VType::string) option_check_string(*d, "?", &expected);
+  } else {
+    valid = option_value_of(*d, v, &value, &expected);
+    if (valid && p.apply && applies) option_set_from(d->option, value, OptionSource::config_file, p.name, p.line, program);
+  }
+  if (!valid) {
+    if (sc.program == nullptr) {
+      problem(p, "option '%s': expected %s, not %s; ignored", key, expected, describe(v, got, sizeof(got)));
+    } else {
+      problem(p, "%s option '%s': expected %s, not %s; ignored", options_table_text(name_of(sc), table, sizeof(table)), key,
+              expected, describe(v, got, sizeof(got)));
+    }
     return;
   }
-  if (p.apply) option_set_from(d->option, value, OptionSource::config_file, p.name, p.line);
-  if (p.reserve != nullptr && d->option == mi_option_reserve_huge_os_pages) p.reserve->options_huge_pages = value;
-  if (p.reserve != nullptr && d->option == mi_option_reserve_huge_os_pages_at) p.reserve->options_huge_pages_at = value;
-  if (p.reserve != nullptr && d->option == mi_option_use_numa_nodes) p.reserve->options_use_numa_nodes = value;
+  if (p.apply && applies && sc.program != nullptr) {
+    bit_set(p.program_options, idx);
+    record_program(p, *sc.program);
+  }
+  // mi-reserve plans the boot pool from the file's own values ([program.NAME] is one server's share)
+  if (sc.program == nullptr && p.reserve != nullptr) {
+    if (d->option == mi_option_reserve_huge_os_pages) p.reserve->options_huge_pages = value;
+    if (d->option == mi_option_reserve_huge_os_pages_at) p.reserve->options_huge_pages_at = value;
+    if (d->option == mi_option_use_numa_nodes) p.reserve->options_use_numa_nodes = value;
+  }
 }
 
-void key_node(Parser& p, int node, const char* key, const Value& v) {
+void key_node(Parser& p, Scope sc, int node, const char* key, const Value& v) {
+  char table[PROGRAM_TABLE_TEXT_MAX + 32];
   int k = -1;
   for (int i = 0; i < static_cast<int>(NodeKey::count); i++) {
     if (strcmp(key, node_key_names[i]) == 0) k = i;
   }
   if (k < 0) {
-    problem(p, "unknown key '%s' in [node.%d] (known: reserve_huge_os_pages, arena_reserve); ignored", key, node);
+    problem(p, "unknown key '%s' in %s (known: reserve_huge_os_pages, arena_reserve); ignored", key,
+            node_table_text(name_of(sc), node, table, sizeof(table)));
     return;
   }
-  if ((p.seen_node[node] & (1u << k)) != 0) {
-    problem(p, "key '%s' of [node.%d] is set twice; the first value stays", key, node);
+  if ((sc.seen->node_keys[node] & (1u << k)) != 0) {
+    problem(p, "key '%s' of %s is set twice; the first value stays", key, node_table_text(name_of(sc), node, table, sizeof(table)));
     return;
   }
-  p.seen_node[node] |= static_cast<uint8_t>(1u << k);
+  sc.seen->node_keys[node] |= static_cast<uint8_t>(1u << k);
   char got[96];
   const char* expected = nullptr;
   long value = 0;
@@ -474,16 +583,28 @@ void key_node(Parser& p, int node, const char* key, const Value& v) {
     ok = option_value_of(option_desc(mi_option_arena_reserve), v, &value, &expected);
   }
   if (!ok) {
-    problem(p, "[node.%d] '%s': expected %s, not %s; ignored", node, key, expected, describe(v, got, sizeof(got)));
+    problem(p, "%s '%s': expected %s, not %s; ignored", node_table_text(name_of(sc), node, table, sizeof(table)), key, expected,
+            describe(v, got, sizeof(got)));
     return;
   }
-  if (p.reserve != nullptr && k == static_cast<int>(NodeKey::reserve_huge_os_pages)) p.reserve->node_pages[node] = value;
-  if (!p.apply) return;
+  if (sc.program == nullptr && p.reserve != nullptr && k == static_cast<int>(NodeKey::reserve_huge_os_pages)) {
+    p.reserve->node_pages[node] = value;
+  }
+  const uint8_t bit = static_cast<uint8_t>(1u << k);
+  const bool applies = (sc.program == nullptr) ? (p.program_node_keys[node] & bit) == 0 : sc.program->matched != nullptr;
+  if (!p.apply || !applies) return;
+  const char* from = sc.program != nullptr ? sc.program->matched : nullptr;
   if (k == static_cast<int>(NodeKey::reserve_huge_os_pages)) {
     node_huge_pages[node] = value;
     node_huge_set[node] = true;
+    node_huge_program[node] = from;
   } else {
     node_reserve_kib[node] = value;
+    node_reserve_program[node] = from;
+  }
+  if (sc.program != nullptr) {
+    p.program_node_keys[node] |= bit;
+    record_program(p, *sc.program);
   }
 }
 
@@ -672,6 +793,172 @@ bool table_is_reserve(const Parser& p) {
   return p.table_known && p.table.parts == 1 && strcmp(p.table.part[0], "reserve") == 0;
 }
 
+// Appends a key part to buf as TOML writes it: bare when it can be, else
+// quoted with '"' and '\' escaped (control characters are escaped later,
+// by problem()). Returns the new length.
+size_t put_key_part(char* buf, size_t size, size_t n, const char* part) {
+  bool bare = part[0] != 0;
+  for (const char* c = part; *c != 0; c++) bare = bare && is_bare(*c);
+  if (bare) return n + format(buf + n, size - n, "%s", part);
+  if (n + 1 < size) buf[n++] = '"';
+  for (const char* c = part; *c != 0 && n + 2 < size; c++) {
+    if (*c == '"' || *c == '\\') buf[n++] = '\\';
+    buf[n++] = *c;
+  }
+  if (n + 1 < size) buf[n++] = '"';
+  buf[n] = 0;
+  return n;
+}
+
+// The first `parts` parts of path, dotted: "node.0", "program.\"python3.11\"".
+const char* path_text(const KeyPath& path, int parts, char* buf, size_t size) {
+  size_t n = 0;
+  buf[0] = 0;
+  for (int i = 0; i < parts; i++) {
+    if (i > 0 && n + 1 < size) {
+      buf[n++] = '.';
+      buf[n] = 0;
+    }
+    n = put_key_part(buf, size, n, path.part[i]);
+  }
+  return buf;
+}
+
+// Why a [program.NAME] cannot name a program (nullptr: it can).
+const char* program_name_problem(const char* name) {
+  if (name[0] == 0) return "an empty program name matches no program";
+  if (strchr(name, '/') != nullptr) return "a program is named by its file name, without a directory ([program.postgres])";
+  return nullptr;
+}
+
+// The ProgramScope of NAME, found or added; -1 when the file has too many.
+int program_scope(Parser& p, const char* name) {
+  for (int i = 0; i < p.program_count; i++) {
+    if (strcmp(p.programs[i].name, name) == 0) return i;
+  }
+  if (p.program_count >= CONFIG_MAX_PROGRAMS) return -1;
+  ProgramScope& ps = p.programs[p.program_count];
+  memset(static_cast<void*>(&ps), 0, sizeof(ps));
+  memcpy(ps.name, name, strlen(name) + 1);  // shorter than KEY_LEN_MAX (parse_key)
+  ps.matched = p.apply ? program_match(name) : nullptr;  // checking a file needs no names
+  return p.program_count++;
+}
+
+static_assert(CONFIG_MAX_PROGRAMS == 32, "the message below says 32");
+static_assert(CONFIG_MAX_NODES == 64, "the messages below say 0 to 63");
+
+// What the first `parts` parts of `path` name (a [program.NAME] seen for the
+// first time gets its scope).
+TableRef table_ref(Parser& p, const KeyPath& path, int parts) {
+  TableRef r{TableKind::unknown, 0, -1, nullptr};
+  if (parts == 0) {
+    r.kind = TableKind::root;
+    return r;
+  }
+  const char* first = path.part[0];
+  if (strcmp(first, "options") == 0 || strcmp(first, "reserve") == 0) {
+    if (parts == 1) r.kind = (first[0] == 'o') ? TableKind::options : TableKind::reserve;
+    return r;
+  }
+  if (strcmp(first, "node") == 0) {
+    if (parts == 1) {
+      r.kind = TableKind::node_parent;
+    } else if (parts == 2 && parse_node_index(path.part[1], &r.node)) {
+      r.kind = TableKind::node;
+    } else if (parts == 2) {
+      r.why = "nodes are numbered 0 to 63";
+    }
+    return r;
+  }
+  if (strcmp(first, "program") != 0) return r;
+  if (parts == 1) {
+    r.kind = TableKind::program_parent;
+    return r;
+  }
+  r.why = program_name_problem(path.part[1]);
+  if (r.why != nullptr) return r;
+  if (parts > 4 || (parts > 2 && strcmp(path.part[2], "node") != 0)) return r;
+  if (parts == 4 && !parse_node_index(path.part[3], &r.node)) {
+    r.why = "nodes are numbered 0 to 63";
+    return r;
+  }
+  r.program = program_scope(p, path.part[1]);
+  if (r.program < 0) {
+    r.why = "more than 32 [program.NAME] tables in one file";
+    return r;
+  }
+  r.kind = (parts == 2) ? TableKind::program : (parts == 3) ? TableKind::program_node_parent : TableKind::program_node;
+  return r;
+}
+
+// Whether a known table was defined by a [header] and whether dotted keys
+// created it; and marking it so.
+struct Marks {
+  bool header;
+  bool dotted;
+};
+
+Marks table_marks(Parser& p, const TableRef& r) {
+  ScopeSeen& g = (r.program >= 0) ? p.programs[r.program].seen : p.global;
+  const uint64_t bit = uint64_t{1} << r.node;
+  switch (r.kind) {
+    case TableKind::options:
+    case TableKind::program: return Marks{g.table, g.dotted};
+    case TableKind::reserve: return Marks{p.reserve_table, p.reserve_dotted};
+    case TableKind::program_parent: return Marks{p.program_parent_table, p.program_parent_dotted};
+    case TableKind::node_parent:
+    case TableKind::program_node_parent: return Marks{g.node_parent_table, g.node_parent_dotted};
+    case TableKind::node:
+    case TableKind::program_node: return Marks{(g.node_table & bit) != 0, (g.node_dotted & bit) != 0};
+    default: return Marks{false, false};
+  }
+}
+
+void mark_table(Parser& p, const TableRef& r, bool header) {
+  ScopeSeen& g = (r.program >= 0) ? p.programs[r.program].seen : p.global;
+  const uint64_t bit = uint64_t{1} << r.node;
+  switch (r.kind) {
+    case TableKind::options:
+    case TableKind::program: (header ? g.table : g.dotted) = true; break;
+    case TableKind::reserve: (header ? p.reserve_table : p.reserve_dotted) = true; break;
+    case TableKind::program_parent: (header ? p.program_parent_table : p.program_parent_dotted) = true; break;
+    case TableKind::node_parent:
+    case TableKind::program_node_parent: (header ? g.node_parent_table : g.node_parent_dotted) = true; break;
+    case TableKind::node:
+    case TableKind::program_node: (header ? g.node_table : g.node_dotted) |= bit; break;
+    default: break;
+  }
+  if (r.program >= 0) record_program(p, p.programs[r.program]);
+}
+
+constexpr const char* KNOWN_TABLES = "[options], [node.N], [reserve], [program.NAME], [program.NAME.node.N]";
+
+// The problem with a table (or key) path that names no known table.
+void unknown_table_problem(Parser& p, const KeyPath& path, int parts, const TableRef& r, const char* what) {
+  char text[KEY_PARTS_MAX * (2 * KEY_LEN_MAX + 3)];
+  path_text(path, parts, text, sizeof(text));
+  if (r.why != nullptr && strcmp(path.part[0], "node") == 0 && parts == 2) {
+    // (the text of the first reader, kept: "table [node.64]: nodes are numbered 0 to 63")
+    problem(p, "table [node.%s]: %s; %s", path.part[1], r.why, what);
+  } else if (r.why != nullptr) {
+    problem(p, "table [%s]: %s; %s", text, r.why, what);
+  } else if (strcmp(path.part[0], "program") == 0 && parts >= 3) {
+    // [program.python3.11] is [program.python3] with a table "11" in it
+    char name[KEY_PARTS_MAX * (2 * KEY_LEN_MAX + 3)];
+    size_t n = 0;
+    for (int i = 1; i < parts; i++) n += format(name + n, sizeof(name) - n, "%s%s", i > 1 ? "." : "", path.part[i]);
+    KeyPath quoted;
+    quoted.parts = 2;
+    memcpy(quoted.part[0], "program", 8);
+    format(quoted.part[1], KEY_LEN_MAX, "%s", name);
+    char hint[sizeof(text)];
+    problem(p, "unknown table [%s]; %s (a program name with a dot is quoted: [%s]; known: %s)", text, what,
+            path_text(quoted, 2, hint, sizeof(hint)), KNOWN_TABLES);
+  } else {
+    problem(p, "unknown table [%s]; %s (known: %s)", text, what, KNOWN_TABLES);
+  }
+}
+
 void parse_header(Parser& p, const char* c) {
   p.in_reserve = false;  // a header's problems are [reserve]'s only when it is [reserve] (twice)
   c++;  // '['
@@ -694,39 +981,19 @@ void parse_header(Parser& p, const char* c) {
     return;
   }
   p.table = path;
-  int node = 0;
-  bool known = false;
-  bool twice = false;
-  if (path.parts == 1 && strcmp(path.part[0], "options") == 0) {
-    known = true;
-    twice = p.seen_table_options || p.dotted_options;
-    p.seen_table_options = true;
-  } else if (path.parts == 1 && strcmp(path.part[0], "reserve") == 0) {
-    known = true;
-    twice = p.seen_table_reserve || p.dotted_reserve;
-    p.seen_table_reserve = true;
-    p.in_reserve = true;
-  } else if (path.parts == 1 && strcmp(path.part[0], "node") == 0) {
-    known = true;  // [node] with dotted keys "0.arena_reserve = ..."
-    twice = p.seen_table_node_parent || p.dotted_node_parent;
-    p.seen_table_node_parent = true;
-  } else if (path.parts == 2 && strcmp(path.part[0], "node") == 0 && parse_node_index(path.part[1], &node)) {
-    known = true;
-    uint64_t bit = uint64_t{1} << node;
-    twice = ((p.seen_table_node | p.dotted_node) & bit) != 0;
-    p.seen_table_node |= bit;
+  const TableRef r = table_ref(p, path, path.parts);
+  p.table_known = r.kind != TableKind::unknown;
+  p.in_reserve = r.kind == TableKind::reserve;
+  if (!p.table_known) {
+    unknown_table_problem(p, path, path.parts, r, "its keys are ignored");
+    return;
   }
-  p.table_known = known;
-  if (!known) {
-    if (path.parts == 2 && strcmp(path.part[0], "node") == 0) {
-      problem(p, "table [node.%s]: nodes are numbered 0 to %d; its keys are ignored", path.part[1], CONFIG_MAX_NODES - 1);
-    } else {
-      problem(p, "unknown table [%s%s%s]; its keys are ignored (known: [options], [node.N], [reserve])", path.part[0],
-              path.parts > 1 ? "." : "", path.parts > 1 ? path.part[1] : "");
-    }
-  } else if (twice) {
-    problem(p, "table [%s%s%s] is defined twice (TOML does not allow that); its keys still apply", path.part[0],
-            path.parts > 1 ? "." : "", path.parts > 1 ? path.part[1] : "");
+  const Marks m = table_marks(p, r);
+  mark_table(p, r, true);
+  if (m.header || m.dotted) {
+    char text[KEY_PARTS_MAX * (2 * KEY_LEN_MAX + 3)];
+    problem(p, "table [%s] is defined twice (TOML does not allow that); its keys still apply",
+            path_text(path, path.parts, text, sizeof(text)));
   }
 }
 
@@ -795,34 +1062,51 @@ void parse_key_value(Parser& p, const char* c) {
     }
     memcpy(full.part[full.parts++], key.part[i], KEY_LEN_MAX);
   }
-  int node = 0;
-  // a dotted key that names a table creates it (TOML: no [header] for it later)
-  if (key.parts > 1 || p.table.parts == 0) {
-    if (full.parts >= 2 && strcmp(full.part[0], "options") == 0 && p.table.parts == 0) p.dotted_options = true;
-    if (full.parts >= 2 && strcmp(full.part[0], "reserve") == 0 && p.table.parts == 0) p.dotted_reserve = true;
-    if (full.parts >= 2 && strcmp(full.part[0], "node") == 0 && p.table.parts == 0) p.dotted_node_parent = true;
-    if (full.parts >= 3 && strcmp(full.part[0], "node") == 0 && p.table.parts < 2 && parse_node_index(full.part[1], &node)) {
-      const uint64_t bit = uint64_t{1} << node;
-      // and a dotted key cannot add to a table that has a [header] (TOML)
-      if ((p.seen_table_node & bit) != 0) {
-        problem(p, "table [node.%d] has a [node.%d] header above; TOML does not allow dotted keys to add to it; the key still applies",
-                node, node);
-      }
-      p.dotted_node |= bit;
+  char text[KEY_PARTS_MAX * (2 * KEY_LEN_MAX + 3)];
+  // The tables a dotted key creates (TOML: no [header] for them later, and
+  // none may have had a [header] before).
+  for (int i = p.table.parts + 1; i < full.parts; i++) {
+    const TableRef r = table_ref(p, full, i);
+    if (r.kind == TableKind::unknown) break;  // reported below
+    if (table_marks(p, r).header) {
+      path_text(full, i, text, sizeof(text));
+      problem(p, "table [%s] has a [%s] header above; TOML does not allow dotted keys to add to it; the key still applies",
+              text, text);
     }
+    mark_table(p, r, false);
   }
-  if (full.parts == 2 && strcmp(full.part[0], "options") == 0) {
-    key_option(p, full.part[1], v);
-  } else if (full.parts == 2 && strcmp(full.part[0], "reserve") == 0) {
-    key_reserve(p, full.part[1], v);
-  } else if (full.parts == 3 && strcmp(full.part[0], "node") == 0 && parse_node_index(full.part[1], &node)) {
-    key_node(p, node, full.part[2], v);
-  } else if (full.parts == 1) {
-    problem(p, "key '%s' outside a table; put options under [options]; ignored", full.part[0]);
-  } else {
-    problem(p, "unknown key '%s.%s%s%s'; ignored (known tables: [options], [node.N], [reserve])", full.part[0],
-            full.part[1], full.parts > 2 ? "." : "", full.parts > 2 ? full.part[2] : "");
+  const TableRef r = table_ref(p, full, full.parts - 1);
+  const char* last = full.part[full.parts - 1];
+  switch (r.kind) {
+    case TableKind::options: key_option(p, Scope{&p.global, nullptr}, last, v); return;
+    case TableKind::reserve: key_reserve(p, last, v); return;
+    case TableKind::node: key_node(p, Scope{&p.global, nullptr}, r.node, last, v); return;
+    case TableKind::program: {
+      ProgramScope& ps = p.programs[r.program];
+      key_option(p, Scope{&ps.seen, &ps}, last, v);
+      return;
+    }
+    case TableKind::program_node: {
+      ProgramScope& ps = p.programs[r.program];
+      key_node(p, Scope{&ps.seen, &ps}, r.node, last, v);
+      return;
+    }
+    case TableKind::root:
+      problem(p, "key '%s' outside a table; put options under [options]; ignored", last);
+      return;
+    case TableKind::program_parent:
+      problem(p, "key '%s' in [program] names no program: use [program.NAME] (e.g. [program.postgres]); ignored",
+              path_text(full, full.parts, text, sizeof(text)));
+      return;
+    case TableKind::unknown:
+      if (r.why != nullptr) {
+        problem(p, "key '%s': %s; ignored", path_text(full, full.parts, text, sizeof(text)), r.why);
+        return;
+      }
+      break;
+    default: break;
   }
+  problem(p, "unknown key '%s'; ignored (known tables: %s)", path_text(full, full.parts, text, sizeof(text)), KNOWN_TABLES);
 }
 
 // pre: s[len] == 0; `crlf`: the line ended with a line feed (a CR before it
@@ -919,6 +1203,7 @@ void parser_init(Parser& p, const char* name, bool apply, mi_output_fun* out, vo
   p.out = out;
   p.arg = arg;
   p.table_known = true;  // keys before any header are in the root table (reported as such)
+  if (apply) applied_program_count = 0;  // the list is of the file applied last
 }
 
 }  // namespace
@@ -1053,14 +1338,52 @@ void config_print() noexcept {
     return;
   }
   output("mimalloc-numa: configuration file %s\n", startup_path);
+  // which [program.NAME] tables name this program, so that an operator sees
+  // why a table did or did not apply
+  char table[PROGRAM_TABLE_TEXT_MAX];
+  output("mimalloc-numa:   program names: argv[0] \"%s\", executable \"%s\"; %s\n", program_argv0_name(),
+         program_exe_name(), applied_program_count == 0 ? "no [program.NAME] table names them" : "tables that apply:");
+  for (int i = 0; i < applied_program_count; i++) {
+    config_program_table_text(table, sizeof(table), applied_programs[i].name);
+    output("mimalloc-numa:     %s (line %d)\n", table, applied_programs[i].line);
+  }
+  char node_table[PROGRAM_TABLE_TEXT_MAX + 32];
   for (int n = 0; n < CONFIG_MAX_NODES; n++) {
-    if (node_huge_set[n]) output("mimalloc-numa:   [node.%d] reserve_huge_os_pages = %ld\n", n, node_huge_pages[n]);
+    if (node_huge_set[n]) {
+      output("mimalloc-numa:   %s reserve_huge_os_pages = %ld\n",
+             node_table_text(node_huge_program[n], n, node_table, sizeof(node_table)), node_huge_pages[n]);
+    }
     if (node_reserve_kib[n] > 0) {
       char size[32];
       format_bytes(size, sizeof(size), static_cast<int64_t>(node_reserve_kib[n]) * 1024);
-      output("mimalloc-numa:   [node.%d] arena_reserve = %s\n", n, size);
+      output("mimalloc-numa:   %s arena_reserve = %s\n", node_table_text(node_reserve_program[n], n, node_table, sizeof(node_table)),
+             size);
     }
   }
+}
+
+size_t config_program_table_text(char* buf, size_t size, const char* name) noexcept {
+  if (size == 0) return 0;
+  size_t n = format(buf, size, "[program.");
+  n = put_key_part(buf, size, n, name);
+  n += format(buf + n, size - n, "]");
+  return n;
+}
+
+int config_applied_program(int index, const char** name, int* line) noexcept {
+  if (index >= 0 && index < applied_program_count) {
+    if (name != nullptr) *name = applied_programs[index].name;
+    if (line != nullptr) *line = applied_programs[index].line;
+  }
+  return applied_program_count;
+}
+
+const char* config_node_huge_pages_program(int node) noexcept {
+  return (node >= 0 && node < CONFIG_MAX_NODES && node_huge_set[node]) ? node_huge_program[node] : nullptr;
+}
+
+const char* config_node_arena_reserve_program(int node) noexcept {
+  return (node >= 0 && node < CONFIG_MAX_NODES && node_reserve_kib[node] > 0) ? node_reserve_program[node] : nullptr;
 }
 
 void config_reset_nodes() noexcept {
@@ -1068,6 +1391,8 @@ void config_reset_nodes() noexcept {
     node_huge_pages[n] = 0;
     node_huge_set[n] = false;
     node_reserve_kib[n] = 0;
+    node_huge_program[n] = nullptr;
+    node_reserve_program[n] = nullptr;
   }
 }
 

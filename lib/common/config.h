@@ -2,8 +2,9 @@
 //
 // Owns: reading the config file at start-up (MIMALLOC_CONFIG, else
 // /etc/mimalloc-numa.toml if it exists), checking a file for operators
-// (mi_config_check, behind `mi-reserve --check-config`), and the per-node
-// settings of its [node.N] tables.
+// (mi_config_check, behind `mi-reserve --check-config`), the per-node
+// settings of its [node.N] tables, and which [program.NAME] tables apply to
+// this program.
 //
 // The file is TOML, of which this reads the subset a configuration needs:
 // comments, blank lines, [table] headers (also dotted, [node.0]), key = value
@@ -23,10 +24,20 @@
 //   [node.N]   per-node settings: reserve_huge_os_pages, arena_reserve
 //   [reserve]  mi-reserve's boot-time reservation (checked here, used there):
 //              pages, page_size, nodes, per_node, timeout, on_shortfall
+//   [program.NAME]         every key of [options], for one program only
+//   [program.NAME.node.N]  every key of [node.N], for one program only
+// NAME is matched against argv[0]'s base name and the executable's base name
+// (lib/common/program.h): [program.postgres], [program.mariadbd] (also
+// [program.mysqld] when started through that link); a name with a dot is
+// quoted, [program."python3.11"]. Every table that names the program applies,
+// in file order (a later table's key wins); the others are checked, not
+// applied.
 //
 // Bad input never stops anything: each problem is one warning naming the
 // file, the line, the key and what was expected; the rest of the file applies.
-// Precedence: default < config file < environment < mi_option_set.
+// Precedence: default < [options] (and [node.N]) < [program.NAME] (and
+// [program.NAME.node.N]), wherever each sits in the file < environment <
+// mi_option_set.
 //
 // No allocation: the file is read in chunks into a fixed buffer, a line at a
 // time (lines up to CONFIG_LINE_MAX bytes). Thread-safety: the start-up read
@@ -42,9 +53,15 @@ namespace mi {
 
 constexpr size_t CONFIG_LINE_MAX = 4096;
 constexpr int CONFIG_MAX_NODES = 64;
+// Distinct [program.NAME] tables in one file (each costs 248 bytes of the
+// reader's stack, 8.8 KB in all); a table beyond them is reported and ignored.
+constexpr int CONFIG_MAX_PROGRAMS = 32;
+// Room for "[program.NAME]" with NAME quoted and escaped (config_program_table_text).
+constexpr size_t PROGRAM_TABLE_TEXT_MAX = 1100;
 
-// Reads the start-up config file and applies it. Called from options_init
-// before the environment is read.
+// Reads the start-up config file and applies it (the program's names are
+// read then if the file has a [program.NAME] table: lib/common/program).
+// Called from options_init before the environment is read.
 void config_load_startup() noexcept;
 
 // Parses `len` bytes named `name` (for messages). apply: set the options and
@@ -74,6 +91,10 @@ bool config_any_node_huge_pages() noexcept;
 // Forgets the [node.N] settings applied so far (tests, between two files;
 // never called by the library).
 void config_reset_nodes() noexcept;
+// Where a [node.N] setting came from: the NAME of the [program.NAME.node.N]
+// table that set it, or nullptr ([node.N], or not set).
+const char* config_node_huge_pages_program(int node) noexcept;
+const char* config_node_arena_reserve_program(int node) noexcept;
 
 // [reserve] on_shortfall: what mi-reserve does when the kernel gives fewer
 // pages than asked. keep: hold what it got; release: give it all back;
@@ -110,7 +131,16 @@ struct ConfigReserve {
 // [reserve]).
 int config_read_reserve(const char* path, ConfigReserve* reserve, mi_output_fun* out, void* arg) noexcept;
 
-// Prints the file read at start-up and its [node.N] settings (verbose).
+// Prints the file read at start-up, the program's names and the
+// [program.NAME] tables that apply, and the [node.N] settings (verbose).
 void config_print() noexcept;
+
+// "[program.NAME]" as TOML writes the table: NAME bare when it can be,
+// else quoted with escapes ([program."python3.11"]). Returns the length.
+size_t config_program_table_text(char* buf, size_t size, const char* name) noexcept;
+
+// The [program.NAME] tables of the last file applied that name this program,
+// in file order: NAME, and the line where the table starts. Returns the count.
+int config_applied_program(int index, const char** name, int* line) noexcept;
 
 }  // namespace mi

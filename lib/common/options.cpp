@@ -148,7 +148,8 @@ void string_lock_give() { string_lock.store(false, std::memory_order_release); }
 struct SourceInfo {
   OptionSource source;
   int line;
-  const char* file;  // points into static storage owned by the config reader
+  const char* file;     // points into static storage owned by the config reader
+  const char* program;  // a [program.NAME] table's NAME (lib/common/program's storage), or nullptr
 };
 SourceInfo option_sources[OPTION_COUNT];
 std::atomic<bool> initialized{false};
@@ -410,18 +411,20 @@ bool option_parse_value(const OptionDesc& desc, const char* text, long* value, c
   return true;
 }
 
-void option_set_from(mi_option_t option, long value, OptionSource source, const char* file, int line) noexcept {
+void option_set_from(mi_option_t option, long value, OptionSource source, const char* file, int line,
+                     const char* program) noexcept {
   int i = static_cast<int>(option);
   if (i < 0 || i >= OPTION_COUNT) return;
   std::atomic_ref<long>(option_values[static_cast<size_t>(i)]).store(value, std::memory_order_relaxed);
-  option_sources[i] = SourceInfo{source, line, file};
+  option_sources[i] = SourceInfo{source, line, file, program};
 }
 
-OptionSource option_source(mi_option_t option, const char** file, int* line) noexcept {
+OptionSource option_source(mi_option_t option, const char** file, int* line, const char** program) noexcept {
   int i = static_cast<int>(option);
   if (i < 0 || i >= OPTION_COUNT) i = 0;
   if (file != nullptr) *file = option_sources[i].file;
   if (line != nullptr) *line = option_sources[i].line;
+  if (program != nullptr) *program = option_sources[i].program;
   return option_sources[i].source;
 }
 
@@ -453,7 +456,7 @@ bool option_check_string(const OptionDesc& desc, const char* text, const char** 
 }
 
 bool option_set_string(mi_option_t option, const char* text, OptionSource source, const char* file, int line,
-                       const char** expected) noexcept {
+                       const char** expected, const char* program) noexcept {
   const int i = static_cast<int>(option);
   if (i < 0 || i >= OPTION_COUNT) {
     *expected = "a known option";
@@ -467,7 +470,7 @@ bool option_set_string(mi_option_t option, const char* text, OptionSource source
   size_t n = strlen(text);
   memcpy(slot, text, n + 1);  // n < OPTION_STRING_MAX: checked
   string_lock_give();
-  option_set_from(option, n > 0 ? 1 : 0, source, file, line);
+  option_set_from(option, n > 0 ? 1 : 0, source, file, line, program);
   return true;
 }
 
@@ -501,7 +504,7 @@ long option_get_clamp(mi_option_t option, long min, long max) noexcept {
 
 void options_init() noexcept {
   if (initialized.exchange(true)) return;
-  // default < config file < environment < mi_option_set
+  // default < config file ([options] < [program.NAME]) < environment < mi_option_set
   config_load_startup();
   options_read_environment();
 }
@@ -518,8 +521,9 @@ void options_print_all() noexcept {
   for (const OptionDesc& d : option_table) {
     long v = option_get(d.option);
     const char* file = nullptr;
+    const char* program = nullptr;
     int line = 0;
-    OptionSource src = option_source(d.option, &file, &line);
+    OptionSource src = option_source(d.option, &file, &line, &program);
     char value_text[256];
     switch (d.kind) {
       case K::flag: format(value_text, sizeof(value_text), "%s", v != 0 ? "true" : "false"); break;
@@ -536,7 +540,11 @@ void options_print_all() noexcept {
       }
       default: format(value_text, sizeof(value_text), "%ld", v); break;
     }
-    if (src == OptionSource::config_file && file != nullptr) {
+    if (src == OptionSource::config_file && file != nullptr && program != nullptr) {
+      char table[PROGRAM_TABLE_TEXT_MAX];
+      config_program_table_text(table, sizeof(table), program);
+      output("mimalloc-numa:   %-28s %-12s (%s:%d %s)\n", d.name, value_text, file, line, table);
+    } else if (src == OptionSource::config_file && file != nullptr) {
       output("mimalloc-numa:   %-28s %-12s (%s:%d)\n", d.name, value_text, file, line);
     } else {
       output("mimalloc-numa:   %-28s %-12s (%s)\n", d.name, value_text, source_name(src));

@@ -4,8 +4,8 @@
 // changes at run time, description), the current values and where each came
 // from. Everything else (environment parsing, the mi_option_* API, the printed
 // option list) is derived from the table in options.cpp.
-// Precedence: built-in default < config file (config.h) < environment
-// (MIMALLOC_<NAME>) < mi_option_set.
+// Precedence: built-in default < config file [options] < config file
+// [program.NAME] (config.h) < environment (MIMALLOC_<NAME>) < mi_option_set.
 // Thread-safe: values are read and written atomically (relaxed); options_init
 // runs once, in process init, before other threads exist.
 #pragma once
@@ -68,8 +68,11 @@ bool options_initialized() noexcept;
 // value, returns false and points *expected at a description of what was
 // expected; the option keeps its value.
 bool option_parse_value(const OptionDesc& desc, const char* text, long* value, const char** expected) noexcept;
-void option_set_from(mi_option_t option, long value, OptionSource source, const char* file, int line) noexcept;
-OptionSource option_source(mi_option_t option, const char** file, int* line) noexcept;
+// `program`: for a value from a [program.NAME] table of the file, NAME (in
+// storage that outlives the option; lib/common/program); else nullptr.
+void option_set_from(mi_option_t option, long value, OptionSource source, const char* file, int line,
+                     const char* program = nullptr) noexcept;
+OptionSource option_source(mi_option_t option, const char** file, int* line, const char** program = nullptr) noexcept;
 
 // String options (OptionKind::path). The text is kept in a fixed slot of
 // OPTION_STRING_MAX bytes; the option's long value says whether it is set.
@@ -80,7 +83,7 @@ constexpr size_t OPTION_STRING_MAX = 1024;
 bool option_check_string(const OptionDesc& desc, const char* text, const char** expected) noexcept;
 // Checks and sets; false (*expected set) leaves the option as it was.
 bool option_set_string(mi_option_t option, const char* text, OptionSource source, const char* file, int line,
-                       const char** expected) noexcept;
+                       const char** expected, const char* program = nullptr) noexcept;
 // Copies the value into buf (cut to size-1 bytes); returns its full length.
 size_t option_get_string(mi_option_t option, char* buf, size_t size) noexcept;
 

@@ -492,6 +492,18 @@ long os_read_file(const char* path, char* buf, size_t size) noexcept {
   return static_cast<long>(total);
 }
 
+long os_read_link(const char* path, char* buf, size_t size) noexcept {
+  if (size == 0) return -1;
+  const ssize_t n = readlink(path, buf, size);
+  if (n < 0) return -1;
+  if (static_cast<size_t>(n) >= size) {  // cut: readlink does not say so itself
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  buf[n] = 0;
+  return static_cast<long>(n);
+}
+
 void os_write_stderr(const char* msg, size_t len) noexcept {
   while (len > 0) {
     ssize_t n = write(STDERR_FILENO, msg, len);

@@ -157,6 +157,10 @@ bool os_getenv(const char* name, char* buf, size_t size) noexcept;
 // Reads up to size-1 bytes of a file into buf, NUL-terminated. Returns the
 // byte count, or -1 (errno set) if it cannot be opened or read.
 long os_read_file(const char* path, char* buf, size_t size) noexcept;
+// Reads the target of the symbolic link `path` into buf, NUL-terminated.
+// Returns its length, or -1 (errno set) if it is not a link, cannot be read
+// or does not fit in size-1 bytes (ENAMETOOLONG).
+long os_read_link(const char* path, char* buf, size_t size) noexcept;
 // Writes to standard error, retrying on EINTR; never fails loudly.
 void os_write_stderr(const char* msg, size_t len) noexcept;
 

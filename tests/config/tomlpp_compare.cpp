@@ -2,12 +2,16 @@
 // with our reader (lib/common/config.cpp), and checks that they agree:
 //
 //   (a) a file toml++ rejects gives at least one problem from ours;
-//   (b) for a file toml++ accepts, every key under [options], [node.N] and
-//       [reserve] is either applied by ours with the value toml++ reads
-//       (converted as the option table says: sizes in KiB, durations in ms,
-//       booleans 0/1), from the line toml++ says, or reported as a problem
-//       at that line; every option ours applied is a key toml++ sees; any
-//       other key or table is reported.
+//   (b) for a file toml++ accepts, every key under [options], [node.N],
+//       [reserve], [program.NAME] and [program.NAME.node.N] is either
+//       applied by ours with the value toml++ reads (converted as the option
+//       table says: sizes in KiB, durations in ms, booleans 0/1), from the
+//       line toml++ says, or reported as a problem at that line; every
+//       option ours applied is a key toml++ sees; any other key or table is
+//       reported. This program is "postgres" (argv[0]) and "mariadbd" (the
+//       executable): their tables win over [options] and [node.N] (the last
+//       in the file over the others), every other program's table is only
+//       checked.
 //
 //   tomlpp_compare FILE|DIR... every file (a directory: its files, sorted) as it is, with CRLF line ends, and
 //                              without its final newline
@@ -42,6 +46,7 @@
 #include "common/config.h"
 #include "common/messages.h"
 #include "common/options.h"
+#include "common/program.h"
 
 #ifndef HAVE_TOMLPP
 int main() {
@@ -53,7 +58,7 @@ int main() {
 namespace {
 
 int failures = 0;
-int files_checked = 0, files_rejected = 0, keys_compared = 0;
+int files_checked = 0, files_rejected = 0, keys_compared = 0, program_values = 0;
 
 struct Problem {
   long line;
@@ -162,93 +167,160 @@ Maybe expected_value(const mi::OptionDesc& d, const toml::node& n) {
 
 long line_of(const toml::node& n) { return static_cast<long>(n.source().begin.line); }
 
+// This program's names for the reader (lib/common/program): [program.postgres]
+// and [program.mariadbd] apply, every other [program.NAME] is only checked.
+const char* const PROGRAM_ARGV0 = "postgres";
+const char* const PROGRAM_EXE = "mariadbd";
+
+bool names_this_program(const std::string& name) { return name == PROGRAM_ARGV0 || name == PROGRAM_EXE; }
+
 void reset_everything() {
   for (int i = 0; i < mi::OPTION_COUNT; i++) {
     const mi_option_t o = static_cast<mi_option_t>(i);
     mi::option_set_from(o, mi::option_desc(o).default_value, mi::OptionSource::default_, nullptr, 0);
   }
   mi::config_reset_nodes();
+  mi::program_set_names(PROGRAM_ARGV0, PROGRAM_EXE);
   // every problem printed (a file may set these; then it is what it says)
   mi::option_set_from(mi_option_show_errors, 1, mi::OptionSource::default_, nullptr, 0);
   mi::option_set_from(mi_option_max_warnings, -1, mi::OptionSource::default_, nullptr, 0);
   mi::option_set_from(mi_option_verbose, 0, mi::OptionSource::default_, nullptr, 0);
 }
 
-void compare_options(const std::string& name, const toml::table& opts) {
+// The [program.NAME] tables toml++ sees that name this program.
+struct ProgramTable {
+  std::string name;
+  const toml::table* table;
+};
+
+// One key of a table that names an option.
+struct OptionKey {
+  std::string key;
+  const toml::node* node;
+  std::string program;  // "" for [options]
+};
+
+// In line order, the keys of one table that name option i: a key ours
+// reported (a value it does not read, or the option set a second time) is
+// skipped; the first other is the one applied (and must be valid), and
+// there must be no other. Returns it, or nullptr.
+const OptionKey* applied_key(const std::string& name, const mi::OptionDesc& d, std::vector<OptionKey>& keys,
+                             const std::string& table) {
+  std::sort(keys.begin(), keys.end(), [](const OptionKey& a, const OptionKey& b) { return line_of(*a.node) < line_of(*b.node); });
+  const OptionKey* applied = nullptr;
+  for (const OptionKey& k : keys) {
+    const long line = line_of(*k.node);
+    keys_compared++;
+    if (problem_at(line)) continue;
+    if (applied != nullptr) {
+      fail(name, "option " + std::string(d.name) + " set again in " + table + " by '" + k.key + "' at line " +
+                     std::to_string(line) + " without a problem");
+      continue;
+    }
+    applied = &k;
+    if (!expected_value(d, *k.node)) {
+      fail(name, std::string("invalid value of ") + d.name + " at line " + std::to_string(line) + " was not reported");
+    }
+  }
+  return applied;
+}
+
+// The keys of `opts` by option; unknown keys must be reported.
+std::map<int, std::vector<OptionKey>> keys_by_option(const std::string& name, const toml::table& opts, const std::string& program) {
   // keys of the file that name each option (a legacy name or another case names it too)
-  std::map<int, std::vector<std::pair<std::string, const toml::node*>>> by_option;
+  std::map<int, std::vector<OptionKey>> by_option;
   for (auto&& [k, v] : opts) {
     const std::string key(k.str());
     const mi::OptionDesc* d = mi::option_find(key.c_str(), key.size());
     const long line = line_of(v);
+    if (program != "" && key == "node" && v.is_table()) continue;  // [program.NAME.node.N]: compare_nodes
     if (d == nullptr || key.find('\0') != std::string::npos) {
       if (!problem_at(line)) fail(name, "unknown option '" + printable(key) + "' (line " + std::to_string(line) + ") was not reported");
       continue;
     }
-    by_option[static_cast<int>(d->option)].push_back({key, &v});
+    by_option[static_cast<int>(d->option)].push_back({key, &v, program});
+  }
+  return by_option;
+}
+
+// Every option: the value of the last valid key of this program's
+// [program.NAME] tables (in file order), else of [options], else none; and
+// the tables of other programs only checked.
+void compare_options(const std::string& name, const toml::table& opts, const std::vector<ProgramTable>& mine,
+                     const std::vector<ProgramTable>& others) {
+  std::map<int, std::vector<OptionKey>> global = keys_by_option(name, opts, "");
+  std::vector<std::map<int, std::vector<OptionKey>>> programs;
+  for (const ProgramTable& t : mine) programs.push_back(keys_by_option(name, *t.table, t.name));
+  for (const ProgramTable& t : others) {
+    for (auto& [i, keys] : keys_by_option(name, *t.table, t.name)) {
+      applied_key(name, mi::option_desc(static_cast<mi_option_t>(i)), keys, "[program." + t.name + "]");
+    }
   }
   for (int i = 0; i < mi::OPTION_COUNT; i++) {
     const mi_option_t o = static_cast<mi_option_t>(i);
     const mi::OptionDesc& d = mi::option_desc(o);
     const char* file = nullptr;
+    const char* program = nullptr;
     int our_line = 0;
-    const mi::OptionSource src = mi::option_source(o, &file, &our_line);
-    auto it = by_option.find(i);
-    if (it == by_option.end()) {
+    const mi::OptionSource src = mi::option_source(o, &file, &our_line, &program);
+    // the candidates: each table's applied key; a program's last one wins
+    const OptionKey* want_key = nullptr;
+    for (size_t t = 0; t < programs.size(); t++) {
+      auto it = programs[t].find(i);
+      if (it == programs[t].end()) continue;
+      const OptionKey* k = applied_key(name, d, it->second, "[program." + mine[t].name + "]");
+      if (k != nullptr && expected_value(d, *k->node) && (want_key == nullptr || line_of(*k->node) > line_of(*want_key->node))) {
+        want_key = k;
+      }
+    }
+    auto git = global.find(i);
+    const OptionKey* global_key = (git != global.end()) ? applied_key(name, d, git->second, "[options]") : nullptr;
+    if (want_key == nullptr && global_key != nullptr && expected_value(d, *global_key->node)) want_key = global_key;
+    if (want_key == nullptr) {
       if (src == mi::OptionSource::config_file) {
-        fail(name, std::string("option ") + d.name + " applied from line " + std::to_string(our_line) +
-                       ", but toml++ has no such key under [options]");
+        fail(name, std::string(d.name) + " applied from line " + std::to_string(our_line) +
+                       (global_key != nullptr || git == global.end() ? ", but toml++ has no valid key for it that applies"
+                                                                       : ", a line ours reported"));
       }
       continue;
     }
-    // In line order: a key ours reported (a value it does not read, or the
-    // option set a second time) is skipped; the first other key is the one
-    // applied, and there must be no other.
-    auto& keys = it->second;
-    std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return line_of(*a.second) < line_of(*b.second); });
-    const toml::node* applied = nullptr;
-    for (const auto& [key, node] : keys) {
-      const long line = line_of(*node);
-      keys_compared++;
-      if (problem_at(line)) continue;
-      if (applied != nullptr) {
-        fail(name, "option " + std::string(d.name) + " set again by '" + key + "' at line " + std::to_string(line) +
-                       " without a problem");
-        continue;
-      }
-      applied = node;
-      if (!expected_value(d, *node)) {
-        fail(name, std::string("invalid value of ") + d.name + " at line " + std::to_string(line) + " was not reported");
-      }
-    }
-    if (applied == nullptr) {
-      if (src == mi::OptionSource::config_file) {
-        fail(name, std::string(d.name) + " applied from line " + std::to_string(our_line) + ", a line ours reported");
-      }
-      continue;
-    }
-    const long line = line_of(*applied);
-    Maybe want = expected_value(d, *applied);
-    if (!want) continue;  // reported above
+    const long line = line_of(*want_key->node);
+    const long want = *expected_value(d, *want_key->node);
+    const std::string where = want_key->program.empty() ? "[options]" : "[program." + want_key->program + "]";
     if (src != mi::OptionSource::config_file) {
-      fail(name, std::string(d.name) + " = " + std::to_string(*want) + " (toml++, line " + std::to_string(line) +
+      fail(name, std::string(d.name) + " = " + std::to_string(want) + " (toml++, line " + std::to_string(line) + ", " + where +
                      ") was neither applied nor reported");
       continue;
     }
     if (our_line != line) {
       fail(name, std::string(d.name) + ": applied from line " + std::to_string(our_line) + ", toml++ says line " +
-                     std::to_string(line));
+                     std::to_string(line) + " (" + where + ")");
     }
     if (file == nullptr || name != file) fail(name, std::string(d.name) + ": the source file is not the file's name");
-    if (mi::option_get(o) != *want) {
-      fail(name, std::string(d.name) + ": ours " + std::to_string(mi::option_get(o)) + ", toml++ " + std::to_string(*want) +
+    if (!want_key->program.empty()) program_values++;
+    const std::string our_program = program != nullptr ? program : "";
+    if (our_program != want_key->program) {
+      fail(name, std::string(d.name) + ": applied from [program." + our_program + "], toml++ says " + where);
+    }
+    if (mi::option_get(o) != want) {
+      fail(name, std::string(d.name) + ": ours " + std::to_string(mi::option_get(o)) + ", toml++ " + std::to_string(want) +
                      " (line " + std::to_string(line) + ")");
     }
   }
 }
 
-void compare_nodes(const std::string& name, const toml::table& nodes) {
-  std::set<int> compared;
+// A node key of a [node.N] or [program.NAME.node.N] table.
+struct NodeKeyValue {
+  long line;
+  Maybe value;
+  std::string program;
+};
+
+// The keys of one [node] (or [program.NAME.node]) table, checked: what each
+// valid one sets, by node and key (0: reserve_huge_os_pages, 1: arena_reserve).
+void node_keys_of(const std::string& name, const toml::table& nodes, const std::string& program,
+                  std::map<std::pair<int, int>, NodeKeyValue>* out) {
+  const std::string prefix = program.empty() ? "[node." : "[program." + program + ".node.";
   for (auto&& [k, v] : nodes) {
     const std::string key(k.str());
     const long line = line_of(v);
@@ -257,41 +329,102 @@ void compare_nodes(const std::string& name, const toml::table& nodes) {
     const int node = numeric ? atoi(key.c_str()) : -1;
     const toml::table* t = v.as_table();
     if (node < 0 || node >= mi::CONFIG_MAX_NODES || t == nullptr) {
-      if (!problem_at(line) && !problem_mentions("node")) fail(name, "[node." + printable(key) + "] was not reported");
+      if (!problem_at(line) && !problem_mentions("node")) fail(name, prefix + printable(key) + "] was not reported");
       continue;
     }
-    compared.insert(node);
     for (auto&& [nk, nv] : *t) {
       const std::string nkey(nk.str());
       const long nline = line_of(nv);
+      int which;
       Maybe want;
-      long ours;
       if (nkey == "reserve_huge_os_pages") {
+        which = 0;
         want = expected_value(mi::option_desc(mi_option_reserve_huge_os_pages), nv);
-        ours = mi::config_node_huge_pages(node);
       } else if (nkey == "arena_reserve") {
+        which = 1;
         want = expected_value(mi::option_desc(mi_option_arena_reserve), nv);
-        ours = static_cast<long>(mi::config_node_arena_reserve(node) / 1024);
-        if (ours == 0) ours = -1;
       } else {
-        if (!problem_at(nline)) fail(name, "unknown key '" + printable(nkey) + "' of [node." + key + "] was not reported");
+        if (!problem_at(nline)) fail(name, "unknown key '" + printable(nkey) + "' of " + prefix + key + "] was not reported");
         continue;
       }
       keys_compared++;
       if (!want) {
-        if (!problem_at(nline)) fail(name, "invalid [node." + key + "] " + nkey + " (line " + std::to_string(nline) + ") was not reported");
-        if (ours != -1) fail(name, "invalid [node." + key + "] " + nkey + " was applied");
-      } else if (ours == -1 && problem_at(nline)) {
-        // not read, but reported
-      } else if (ours != *want) {
-        fail(name, "[node." + key + "] " + nkey + ": ours " + std::to_string(ours) + ", toml++ " + std::to_string(*want));
+        if (!problem_at(nline)) fail(name, "invalid " + prefix + key + "] " + nkey + " (line " + std::to_string(nline) + ") was not reported");
+        continue;
+      }
+      if (problem_at(nline)) continue;  // not read, but reported
+      NodeKeyValue& slot = (*out)[{node, which}];
+      if (slot.line == 0 || nline > slot.line) slot = NodeKeyValue{nline, want, program};
+    }
+  }
+}
+
+// Every node setting: this program's [program.NAME.node.N] value (the last
+// in file order), else the [node.N] value; the others' only checked.
+void compare_nodes(const std::string& name, const toml::table& nodes, const std::vector<ProgramTable>& mine,
+                   const std::vector<ProgramTable>& others) {
+  std::map<std::pair<int, int>, NodeKeyValue> global, program, ignored;
+  node_keys_of(name, nodes, "", &global);
+  for (const ProgramTable& t : mine) {
+    if (const toml::table* n = t.table->get_as<toml::table>("node")) node_keys_of(name, *n, t.name, &program);
+  }
+  for (const ProgramTable& t : others) {
+    if (const toml::table* n = t.table->get_as<toml::table>("node")) node_keys_of(name, *n, t.name, &ignored);
+  }
+  for (int n = 0; n < mi::CONFIG_MAX_NODES; n++) {
+    for (int which = 0; which < 2; which++) {
+      const NodeKeyValue* want = nullptr;
+      auto p = program.find({n, which});
+      auto g = global.find({n, which});
+      if (p != program.end()) want = &p->second;
+      else if (g != global.end()) want = &g->second;
+      long ours;
+      const char* from;
+      if (which == 0) {
+        ours = mi::config_node_huge_pages(n);
+        from = mi::config_node_huge_pages_program(n);
+      } else {
+        ours = static_cast<long>(mi::config_node_arena_reserve(n) / 1024);
+        if (ours == 0) ours = -1;
+        from = mi::config_node_arena_reserve_program(n);
+      }
+      const std::string what = "node " + std::to_string(n) + (which == 0 ? " reserve_huge_os_pages" : " arena_reserve");
+      if (want == nullptr) {
+        if (ours != -1) fail(name, what + " applied (" + std::to_string(ours) + ") that toml++ does not see");
+        continue;
+      }
+      if (!want->program.empty()) program_values++;
+      if (ours != *want->value) {
+        fail(name, what + ": ours " + std::to_string(ours) + ", toml++ " + std::to_string(*want->value) + " (line " +
+                       std::to_string(want->line) + ")");
+      }
+      if ((from != nullptr ? std::string(from) : std::string()) != want->program) {
+        fail(name, what + ": from [program." + (from != nullptr ? from : "") + "], toml++ says from " +
+                       (want->program.empty() ? "[node." + std::to_string(n) + "]" : "[program." + want->program + "]"));
       }
     }
   }
-  for (int n = 0; n < mi::CONFIG_MAX_NODES; n++) {
-    if (compared.count(n) == 0 && (mi::config_node_huge_pages(n) != -1 || mi::config_node_arena_reserve(n) != 0)) {
-      fail(name, "[node." + std::to_string(n) + "] settings applied that toml++ does not see");
+}
+
+// [program]: the tables of this program and of the others; a key that is
+// not a table, or a name that names no program, must be reported.
+void split_programs(const std::string& name, const toml::table& programs, std::vector<ProgramTable>* mine,
+                    std::vector<ProgramTable>* others) {
+  for (auto&& [k, v] : programs) {
+    const std::string key(k.str());
+    const toml::table* t = v.as_table();
+    const bool nameable = !key.empty() && key.find('/') == std::string::npos && key.find('\0') == std::string::npos;
+    if (t == nullptr || !nameable) {
+      if (!problem_at(line_of(v)) && !problem_mentions("program")) {
+        fail(name, "[program] key or table '" + printable(key) + "' (line " + std::to_string(line_of(v)) + ") was not reported");
+      }
+      continue;
     }
+    // a table ours does not read: a program beyond the 32 a file may have (reported at its first line)
+    bool beyond = false;
+    for (const Problem& p : problems) beyond = beyond || (p.line == line_of(v) && p.text.find("more than 32 [program.NAME]") != std::string::npos);
+    if (beyond) continue;
+    (names_this_program(key) ? mine : others)->push_back({key, t});
   }
 }
 
@@ -388,22 +521,29 @@ void compare(const std::string& name, const std::string& path, const std::string
     return;
   }
   const size_t failures_before = failures;
+  const toml::table empty;
+  const toml::table* options = &empty;
+  const toml::table* nodes = &empty;
+  std::vector<ProgramTable> mine, others;
   for (auto&& [k, v] : tbl) {
     const std::string key(k.str());
     if (key == "options") {
-      if (const toml::table* t = v.as_table()) compare_options(name, *t);
+      if (const toml::table* t = v.as_table()) options = t;
       else if (!problem_at(line_of(v))) fail(name, "'options' is not a table, not reported");
     } else if (key == "node") {
-      if (const toml::table* t = v.as_table()) compare_nodes(name, *t);
+      if (const toml::table* t = v.as_table()) nodes = t;
       else if (!problem_at(line_of(v))) fail(name, "'node' is not a table, not reported");
+    } else if (key == "program") {
+      if (const toml::table* t = v.as_table()) split_programs(name, *t, &mine, &others);
+      else if (!problem_at(line_of(v))) fail(name, "'program' is not a table, not reported");
     } else if (key == "reserve") {
       if (!v.is_table() && !problem_at(line_of(v))) fail(name, "'reserve' is not a table, not reported");
     } else if (!problem_mentions(key) && !problem_at(line_of(v))) {
       fail(name, "the key or table '" + printable(key) + "' was not reported");
     }
   }
-  if (tbl.get("options") == nullptr) compare_options(name, toml::table{});
-  if (tbl.get("node") == nullptr) compare_nodes(name, toml::table{});
+  compare_options(name, *options, mine, others);
+  compare_nodes(name, *nodes, mine, others);
   compare_reserve(name, path, tbl.get_as<toml::table>("reserve"));
   if (static_cast<size_t>(failures) != failures_before) dump_problems();
 }
@@ -490,9 +630,16 @@ std::string random_key() {
   static const std::vector<std::string> keys = {
       "verbose", "os_tag", "purge_delay", "arena_reserve", "numa_bind", "show_stats", "max_errors", "decommit_delay",
       "Verbose", "reserve_huge_os_pages", "pages", "page_size", "nodes", "timeout", "per_node", "x", "0", "1", "63", "64",
-      "01", "node", "options", "reserve", "guarded_min", "eager_commit", "max_segment_reclaim", "reset_delay"};
+      "01", "node", "options", "reserve", "guarded_min", "eager_commit", "max_segment_reclaim", "reset_delay",
+      "program", "postgres", "mariadbd", "other"};
+  // prefixes that reach into [program.NAME] and [program.NAME.node.N] tables
+  static const std::vector<std::string> prefixes = {
+      "program.postgres.", "program.mariadbd.", "program.other.", "postgres.", "mariadbd.", "node.0.", "node.1.",
+      "program.postgres.node.0.", "postgres.node.1.", "program.\"python3.11\".", "program.\"\".", "program.\"/x\"."};
   std::string k = pick(keys);
-  switch (rng() % 8) {
+  switch (rng() % 10) {
+    case 8:
+    case 9: return pick(prefixes) + k;
     case 0: return "\"" + k + "\"";
     case 1: return "'" + k + "'";
     case 2: return pick(keys) + "." + k;
@@ -518,7 +665,11 @@ std::string random_value() {
 std::string random_line() {
   static const std::vector<std::string> headers = {
       "[options]", "[node]", "[node.0]", "[node.1]", "[node.63]", "[node.64]", "[node.01]", "[reserve]", "[ options ]",
-      "[\"options\"]", "[node.\"2\"]", "[node . 3]", "[[options]]", "[options.x]", "[other]", "[options", "[]", "[node.0.x]"};
+      "[\"options\"]", "[node.\"2\"]", "[node . 3]", "[[options]]", "[options.x]", "[other]", "[options", "[]", "[node.0.x]",
+      "[program]", "[program.postgres]", "[program.mariadbd]", "[program.other]", "[program.\"python3.11\"]",
+      "[program.python3.11]", "[program.postgres.node]", "[program.postgres.node.0]", "[program.mariadbd.node.1]",
+      "[program.postgres.node.64]", "[program.\"\"]", "[program.\"/bin/x\"]", "[ program . postgres ]", "[program.postgres.x]",
+      "[[program.postgres]]"};
   static const std::vector<std::string> ws = {"", " ", "  ", "\t"};
   static const std::vector<std::string> inside = {
       "]", "],", "1,", "\"\"\",", "\"\"\"", "'''", "\"]\",", "[ 'a]', \"b]\" ],", "}", "\"\"\" ]", "''' }",
@@ -619,8 +770,8 @@ int main(int argc, char** argv) {
   }
   for (const char* f : {"plain.toml", "crlf.toml", "cut.toml", "random.toml"}) unlink((tmp_dir + "/" + f).c_str());
   rmdir(tmp_dir.c_str());
-  printf("tomlpp_compare: %d inputs (%d rejected by toml++), %d values compared, %d disagreements\n", files_checked,
-         files_rejected, keys_compared, failures);
+  printf("tomlpp_compare: %d inputs (%d rejected by toml++), %d values compared (%d applied from [program.NAME] tables), "
+         "%d disagreements\n", files_checked, files_rejected, keys_compared, program_values, failures);
   return failures == 0 ? 0 : 1;
 }
 

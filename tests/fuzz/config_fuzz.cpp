@@ -16,6 +16,11 @@
 // of the input, in order, without control characters (a config file must not
 // be able to write escape sequences or fake lines to the terminal).
 //
+// [program.NAME] tables: this program is "postgres" (argv[0]) and
+// "mariadbd" (the executable), set once (lib/common/program), so that the
+// apply pass applies those two tables and only checks the others; an option
+// applied from a program table must name one of the two.
+//
 // State between inputs: apply=true changes the global option values; before
 // each apply pass every option goes back to its table default (source
 // "default"), then show_errors=1 and max_warnings=-1 so that every problem is
@@ -39,6 +44,7 @@
 #include "common/config.h"
 #include "common/messages.h"
 #include "common/options.h"
+#include "common/program.h"
 
 namespace {
 
@@ -182,6 +188,7 @@ void check_reserve(const mi::ConfigReserve& r) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   mi_register_output(&registered_output, nullptr);
+  mi::program_set_names("postgres", "mariadbd");
   return 0;
 }
 
@@ -219,16 +226,36 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto option = static_cast<mi_option_t>(i);
     const mi::OptionDesc& d = mi::option_desc(option);
     const char* file = nullptr;
+    const char* program = nullptr;
     int line = 0;
-    if (mi::option_source(option, &file, &line) != mi::OptionSource::config_file) continue;
+    if (mi::option_source(option, &file, &line, &program) != mi::OptionSource::config_file) continue;
     long v = mi::option_get(option);
     FUZZ_CHECK(v >= d.min && v <= d.max, "an option applied out of its range", d.name);
     FUZZ_CHECK(file != nullptr && strcmp(file, NAME) == 0 && line >= 1 && line <= lines, "option source", d.name);
+    FUZZ_CHECK(program == nullptr || strcmp(program, "postgres") == 0 || strcmp(program, "mariadbd") == 0,
+               "an option applied from the table of another program", d.name);
   }
   for (int node = 0; node < mi::CONFIG_MAX_NODES; node++) {
     long pages = mi::config_node_huge_pages(node);
     FUZZ_CHECK(pages >= -1 && pages <= 1048576, "[node.N] reserve_huge_os_pages applied out of range", nullptr);
+    for (const char* from : {mi::config_node_huge_pages_program(node), mi::config_node_arena_reserve_program(node)}) {
+      FUZZ_CHECK(from == nullptr || strcmp(from, "postgres") == 0 || strcmp(from, "mariadbd") == 0,
+                 "a [node.N] setting applied from the table of another program", nullptr);
+    }
   }
+  // the tables listed as applied: this program's, each once, in line order
+  const int applied_programs = mi::config_applied_program(0, nullptr, nullptr);
+  FUZZ_CHECK(applied_programs >= 0 && applied_programs <= mi::CONFIG_MAX_PROGRAMS, "applied [program.NAME] count", nullptr);
+  int last_line = 0;
+  for (int i = 0; i < applied_programs; i++) {
+    const char* name = nullptr;
+    int line = 0;
+    mi::config_applied_program(i, &name, &line);
+    FUZZ_CHECK(name != nullptr && (strcmp(name, "postgres") == 0 || strcmp(name, "mariadbd") == 0), "applied program name", name);
+    FUZZ_CHECK(line >= last_line && line >= 1 && line <= lines, "applied program line", name);
+    last_line = line;
+  }
+  FUZZ_CHECK(applied_programs <= 2, "a program's table listed twice", nullptr);
   options_reset();
   return 0;
 }

@@ -39,6 +39,7 @@
 
 #include "common/messages.h"
 #include "common/options.h"
+#include "common/program.h"
 #include "unit_util.h"
 
 #ifndef MI_CONFIG_FIXTURES
@@ -122,7 +123,7 @@ class OptionsSnapshot {
     for (int i = 0; i < mi::OPTION_COUNT; i++) {
       const mi_option_t o = static_cast<mi_option_t>(i);
       saved_[i].value = mi::option_get(o);
-      saved_[i].source = mi::option_source(o, &saved_[i].file, &saved_[i].line);
+      saved_[i].source = mi::option_source(o, &saved_[i].file, &saved_[i].line, &saved_[i].program);
       mi::option_set_from(o, mi::option_desc(o).default_value, OptionSource::default_, nullptr, 0);
     }
     mi::option_set_from(mi_option_max_warnings, -1, OptionSource::default_, nullptr, 0);
@@ -131,9 +132,11 @@ class OptionsSnapshot {
   ~OptionsSnapshot() {
     mi_register_output(nullptr, nullptr);
     for (int i = 0; i < mi::OPTION_COUNT; i++) {
-      mi::option_set_from(static_cast<mi_option_t>(i), saved_[i].value, saved_[i].source, saved_[i].file, saved_[i].line);
+      mi::option_set_from(static_cast<mi_option_t>(i), saved_[i].value, saved_[i].source, saved_[i].file, saved_[i].line,
+                          saved_[i].program);
     }
     mi::config_reset_nodes();
+    mi::program_identify();  // this program's own names again (a test may have set others)
   }
   OptionsSnapshot(const OptionsSnapshot&) = delete;
   OptionsSnapshot& operator=(const OptionsSnapshot&) = delete;
@@ -144,6 +147,7 @@ class OptionsSnapshot {
     OptionSource source;
     const char* file;
     int line;
+    const char* program;
   } saved_[mi::OPTION_COUNT];
 };
 
@@ -236,11 +240,26 @@ long lines_of(const std::string& data) {
 void expect_from_file(const char* option, long value, const std::string& name, int line) {
   const OptionDesc& d = desc(option);
   const char* file = nullptr;
+  const char* program = nullptr;
   int at = 0;
-  EXPECT_EQ(mi::option_source(d.option, &file, &at), OptionSource::config_file) << option;
+  EXPECT_EQ(mi::option_source(d.option, &file, &at, &program), OptionSource::config_file) << option;
   EXPECT_EQ(mi::option_get(d.option), value) << option;
   EXPECT_EQ(at, line) << option;
   EXPECT_STREQ(file, name.c_str()) << option;
+  EXPECT_EQ(program, nullptr) << option << " came from [program." << program << "], not [options]";
+}
+
+// The option has `value` from line `line` of the file `name`, table [program.PROGRAM].
+void expect_from_program(const char* option, long value, const std::string& name, int line, const char* program) {
+  const OptionDesc& d = desc(option);
+  const char* file = nullptr;
+  const char* from = nullptr;
+  int at = 0;
+  EXPECT_EQ(mi::option_source(d.option, &file, &at, &from), OptionSource::config_file) << option;
+  EXPECT_EQ(mi::option_get(d.option), value) << option;
+  EXPECT_EQ(at, line) << option;
+  EXPECT_STREQ(file, name.c_str()) << option;
+  EXPECT_STREQ(from, program) << option;
 }
 
 void expect_not_applied(const char* option) {
@@ -254,6 +273,19 @@ void expect_message(const Reading& r, int line, std::initializer_list<const char
   const std::string m = r.at(line);
   ASSERT_FALSE(m.empty()) << "no message for line " << line << "; messages:\n" << r.all();
   for (const char* part : parts) EXPECT_NE(m.find(part), std::string::npos) << "\"" << part << "\" not in: " << m;
+}
+
+// The [program.NAME] tables applied by the last file, as "NAME:LINE" in order.
+std::vector<std::string> applied_programs() {
+  std::vector<std::string> v;
+  const int n = mi::config_applied_program(0, nullptr, nullptr);
+  for (int i = 0; i < n; i++) {
+    const char* name = nullptr;
+    int line = 0;
+    mi::config_applied_program(i, &name, &line);
+    v.push_back(std::string(name != nullptr ? name : "(null)") + ":" + std::to_string(line));
+  }
+  return v;
 }
 
 // --- units --------------------------------------------------------------------
@@ -792,6 +824,85 @@ TEST_F(ConfigError, ReserveTable) {
   EXPECT_EQ(msgs, run_.check_messages);
 }
 
+// [program.NAME] tables: the same checks as [options] and [node.N], for
+// every program table, whether or not it names this program.
+TEST_F(ConfigError, ProgramUnknownKey) {
+  read("program-unknown-key.toml");
+  expect_one(5, {"unknown option 'purge_dely' in [program.postgres]", "ignored"}, false);
+  expect_from_file("os_tag", 101, path_, 3);
+}
+
+TEST_F(ConfigError, ProgramWrongType) {
+  read("program-wrong-type.toml");
+  EXPECT_EQ(run_.checked, 2) << run_.all();
+  expect_message(run_, 6, {"[program.postgres] option 'guarded_sample_seed': expected an integer, not the string \"seven\"; ignored"});
+  expect_message(run_, 8, {"[program.postgres.node.0] 'arena_reserve': expected a size", "not the boolean true"});
+  expect_from_file("os_tag", 101, path_, 4);
+}
+
+TEST_F(ConfigError, ProgramNameThatNamesNoProgram) {
+  read("program-bad-name.toml");
+  EXPECT_EQ(run_.checked, 3) << run_.all();
+  expect_message(run_, 5, {"table [program.\"\"]: an empty program name matches no program; its keys are ignored"});
+  expect_message(run_, 7, {"table [program.\"/usr/bin/postgres\"]: a program is named by its file name, without a directory"});
+  expect_message(run_, 10, {"key 'program.\"\".guarded_sample_seed': an empty program name matches no program; ignored"});
+  expect_not_applied("verbose");
+  expect_not_applied("show_stats");
+  expect_not_applied("guarded_sample_seed");
+}
+
+TEST_F(ConfigError, ProgramNameWithAnUnquotedDot) {
+  mi::program_set_names("python3", "python3.11");
+  read("program-dotted-name.toml");
+  expect_one(4, {"unknown table [program.python3.11]", "a program name with a dot is quoted: [program.\"python3.11\"]"}, false);
+  expect_not_applied("show_stats");
+  expect_from_file("os_tag", 101, path_, 3);
+  expect_from_program("guarded_sample_rate", 77, path_, 7, "python3.11");
+}
+
+TEST_F(ConfigError, ProgramTableDefinedTwice) {
+  mi::program_set_names("postgres", "postgres");
+  read("program-duplicate-table.toml");
+  expect_one(6, {"table [program.postgres] is defined twice", "its keys still apply"}, false);
+  expect_from_program("guarded_sample_seed", 1, path_, 5, "postgres");
+  expect_from_program("guarded_sample_rate", 77, path_, 7, "postgres");
+}
+
+TEST_F(ConfigError, ProgramOptionSetTwice) {
+  mi::program_set_names("postgres", "postgres");
+  read("program-duplicate-key.toml");
+  expect_one(7, {"option 'os_tag' is set twice in [program.postgres]", "the first value stays"}, false);
+  expect_from_program("os_tag", 102, path_, 6, "postgres");
+}
+
+TEST_F(ConfigError, ProgramKeyInTheParentTable) {
+  read("program-key-in-parent.toml");
+  expect_one(5, {"key 'program.show_stats' in [program] names no program: use [program.NAME]"}, false);
+  expect_not_applied("show_stats");
+}
+
+TEST_F(ConfigError, ProgramNodeOutOfRange) {
+  mi::program_set_names("postgres", "postgres");
+  read("program-node-out-of-range.toml");
+  expect_one(4, {"table [program.postgres.node.64]: nodes are numbered 0 to 63; its keys are ignored"}, false);
+  EXPECT_EQ(mi::config_node_arena_reserve(63), size_t{16} << 20);
+  EXPECT_STREQ(mi::config_node_arena_reserve_program(63), "postgres");
+}
+
+TEST_F(ConfigError, ProgramDottedKeyAddsToATableWithAHeader) {
+  mi::program_set_names("postgres", "postgres");
+  read("program-dotted-after-header.toml");
+  expect_one(8, {"table [program.postgres] has a [program.postgres] header above", "the key still applies"}, false);
+  expect_from_program("guarded_sample_rate", 77, path_, 8, "postgres");
+}
+
+TEST_F(ConfigError, ProgramTablesBeyondThirtyTwo) {
+  mi::program_set_names("p32", "p31");
+  read("program-too-many.toml");
+  expect_one(68, {"table [program.p32]: more than 32 [program.NAME] tables in one file; its keys are ignored"}, false);
+  expect_from_program("guarded_sample_seed", 5, path_, 67, "p31");  // the 32nd applies; the 33rd does not
+}
+
 TEST_F(ConfigError, UnreadableFile) {
   // a file that does not exist: one problem naming it; nothing applies
   const std::string missing = fixture("errors/no-such-file.toml");
@@ -1012,6 +1123,29 @@ TEST(ConfigFiles, SampleConfigReadsCleanly) {
   }
 }
 
+TEST(ConfigFiles, SampleProgramExampleWorksUncommented) {
+  // the commented [program.postgres] example of the sample, uncommented and
+  // appended to it, reads cleanly and applies to postgres
+  OptionsSnapshot snap;
+  mi::program_set_names("postgres", "postgres");
+  const std::string sample = read_file(std::string(MI_SOURCE_ROOT) + "/config/mimalloc-numa.toml");
+  const size_t at = sample.find("\n# [program.postgres]\n");
+  ASSERT_NE(at, std::string::npos) << "the sample has no [program.postgres] example";
+  std::string example;
+  for (size_t pos = at + 1; pos < sample.size() && sample.compare(pos, 2, "# ") == 0;) {
+    const size_t end = sample.find('\n', pos);
+    example += sample.substr(pos + 2, end - pos - 2) + "\n";
+    pos = end + 1;
+  }
+  static const std::string name = "sample-example.toml";
+  const std::string text = sample + example;
+  Reading r = run_text(name, text);
+  EXPECT_EQ(r.checked, 0) << example << r.all();
+  const int line = static_cast<int>(std::count(sample.begin(), sample.end(), '\n')) + 2;
+  expect_from_program("show_stats", 1, name, line, "postgres");
+  EXPECT_EQ(applied_programs().size(), 1u);
+}
+
 TEST(ConfigFiles, NodeAndReserveTables) {
   OptionsSnapshot snap;
   const std::string path = fixture("valid/nodes.toml");
@@ -1065,6 +1199,176 @@ TEST(ConfigFiles, NodeAndReserveTables) {
   EXPECT_EQ(mi::config_node_arena_reserve(2), size_t{8} << 20);
   expect_from_file("arena_purge_mult", 7, node_table, 8);
   expect_from_file("os_tag", 9, node_table, 9);
+}
+
+// --- [program.NAME] tables ---------------------------------------------------------
+
+TEST(ConfigPrograms, ThisProgramsNames) {
+  // read from /proc at start-up: this test binary is unit_config; argv[0] is
+  // what started it (glibc keeps a copy)
+  mi::program_identify();
+  EXPECT_STREQ(mi::program_exe_name(), "unit_config");
+  const char* slash = strrchr(program_invocation_name, '/');
+  EXPECT_STREQ(mi::program_argv0_name(), slash != nullptr ? slash + 1 : program_invocation_name);
+  EXPECT_STREQ(mi::program_match("unit_config"), "unit_config");
+  EXPECT_EQ(mi::program_match("unit"), nullptr);
+  EXPECT_EQ(mi::program_match(""), nullptr);
+  OptionsSnapshot snap;  // gives the names back at its end
+  mi::program_set_names("/usr/sbin/mysqld", "mariadbd");  // a path: its base name
+  EXPECT_STREQ(mi::program_argv0_name(), "mysqld");
+  EXPECT_EQ(mi::program_match("mysqld"), mi::program_argv0_name());
+  EXPECT_EQ(mi::program_match("mariadbd"), mi::program_exe_name());
+  EXPECT_EQ(mi::program_match("/usr/sbin/mysqld"), nullptr);
+  EXPECT_EQ(mi::program_match("MySQLd"), nullptr) << "names are matched as file names: case matters";
+}
+
+TEST(ConfigPrograms, TheTableOfThisProgramWinsOverOptionsWhereverItIs) {
+  // as PostgreSQL: [program.postgres] above [options] still wins
+  OptionsSnapshot snap;
+  mi::program_set_names("postgres", "postgres");
+  const std::string path = fixture("valid/programs.toml");
+  Reading r = run_file(path);
+  EXPECT_EQ(r.checked, 0) << r.all();
+  EXPECT_EQ(r.applied, 0) << r.all();
+  expect_from_program("os_tag", 12, path, 4, "postgres");
+  expect_from_program("guarded_sample_seed", 13, path, 5, "postgres");
+  expect_from_file("guarded_sample_rate", 1000, path, 9);  // [options]: [program.mariadbd] is another program's
+  expect_not_applied("max_segment_reclaim");               // [program.mysqld]'s
+  // [program.postgres.node.0] over [node.0], before or after it
+  EXPECT_EQ(mi::config_node_arena_reserve(0), size_t{32} << 20);
+  EXPECT_STREQ(mi::config_node_arena_reserve_program(0), "postgres");
+  EXPECT_EQ(mi::config_node_huge_pages(0), 0);
+  EXPECT_STREQ(mi::config_node_huge_pages_program(0), "postgres");
+  EXPECT_EQ(mi::config_node_arena_reserve(1), 0u);  // [program.mariadbd.node.1]'s
+  EXPECT_EQ(applied_programs(), std::vector<std::string>({"postgres:3"}));
+}
+
+TEST(ConfigPrograms, EveryTableThatNamesTheProgramAppliesInFileOrder) {
+  // MariaDB started through the mysqld -> mariadbd link: argv[0] "mysqld",
+  // the executable "mariadbd"; both tables apply
+  OptionsSnapshot snap;
+  mi::program_set_names("mysqld", "mariadbd");
+  const std::string path = fixture("valid/programs.toml");
+  Reading r = run_file(path);
+  EXPECT_EQ(r.checked, 0) << r.all();
+  expect_from_file("os_tag", 11, path, 8);
+  expect_from_program("guarded_sample_rate", 2000, path, 12, "mariadbd");
+  expect_from_program("max_segment_reclaim", 20, path, 28, "mysqld");
+  expect_not_applied("guarded_sample_seed");
+  EXPECT_EQ(mi::config_node_arena_reserve(0), size_t{8} << 20);
+  EXPECT_EQ(mi::config_node_arena_reserve_program(0), nullptr);
+  EXPECT_EQ(mi::config_node_huge_pages(0), 1);
+  EXPECT_EQ(mi::config_node_arena_reserve(1), size_t{16} << 20);
+  EXPECT_STREQ(mi::config_node_arena_reserve_program(1), "mariadbd");
+  EXPECT_EQ(applied_programs(), std::vector<std::string>({"mariadbd:11", "mysqld:28"}));
+  // two tables that set the same option: the later one in the file wins
+  static const std::string name = "both.toml";
+  Reading both = run_text(name, "[program.mariadbd]\nos_tag = 1\narena_purge_mult = 7\n[program.mysqld]\nos_tag = 2\n");
+  EXPECT_EQ(both.checked, 0) << both.all();
+  expect_from_program("os_tag", 2, name, 5, "mysqld");
+  expect_from_program("arena_purge_mult", 7, name, 3, "mariadbd");
+  Reading swapped = run_text(name, "[program.mysqld]\nos_tag = 2\n[program.mariadbd]\nos_tag = 1\n");
+  EXPECT_EQ(swapped.checked, 0) << swapped.all();
+  expect_from_program("os_tag", 1, name, 4, "mariadbd");
+}
+
+TEST(ConfigPrograms, AQuotedNameWithADot) {
+  OptionsSnapshot snap;
+  mi::program_set_names("python3", "python3.11");
+  const std::string path = fixture("valid/programs.toml");
+  Reading r = run_file(path);
+  EXPECT_EQ(r.checked, 0) << r.all();
+  expect_from_program("os_tag", 14, path, 16, "python3.11");
+  EXPECT_EQ(applied_programs(), std::vector<std::string>({"python3.11:15"}));
+}
+
+TEST(ConfigPrograms, AProgramNoTableNamesGetsTheFilesOwnTables) {
+  OptionsSnapshot snap;
+  mi::program_set_names("cat", "cat");
+  const std::string path = fixture("valid/programs.toml");
+  Reading r = run_file(path);
+  EXPECT_EQ(r.checked, 0) << r.all();
+  expect_from_file("os_tag", 11, path, 8);
+  expect_from_file("guarded_sample_rate", 1000, path, 9);
+  expect_not_applied("guarded_sample_seed");
+  expect_not_applied("max_segment_reclaim");
+  EXPECT_EQ(mi::config_node_arena_reserve(0), size_t{8} << 20);
+  EXPECT_EQ(mi::config_node_huge_pages(0), 1);
+  EXPECT_EQ(mi::config_node_arena_reserve(1), 0u);
+  EXPECT_TRUE(applied_programs().empty());
+  // and a program table's bad value is reported though it is not this program's
+  Reading bad = run_text("bad.toml", "[program.postgres]\nos_tag = 300\n");
+  EXPECT_EQ(bad.checked, 1);
+  expect_message(bad, 2, {"[program.postgres] option 'os_tag': expected a value from 0 to 255, not the integer 300"});
+}
+
+TEST(ConfigPrograms, AFileNameOptionFollowsTheSamePrecedence) {
+  // stats_file is a string: the same rules as the other options (a table of
+  // another program does not apply; this program's wins over [options], before
+  // or after it in the file)
+  OptionsSnapshot snap;
+  mi::program_set_names("postgres", "postgres");
+  char value[64];
+  Reading other = run_text("s1.toml", "[program.mariadbd]\nstats_file = \"/tmp/a\"\n[options]\nstats_file = \"/tmp/b\"\n");
+  EXPECT_EQ(other.checked, 0) << other.all();
+  mi::option_get_string(mi_option_stats_file, value, sizeof(value));
+  EXPECT_STREQ(value, "/tmp/b");
+  expect_from_program("stats_file", 1, "s1.toml", 4, nullptr);
+  Reading mine = run_text("s2.toml", "[program.postgres]\nstats_file = \"/tmp/c\"\n[options]\nstats_file = \"/tmp/d\"\n");
+  EXPECT_EQ(mine.checked, 0) << mine.all();
+  mi::option_get_string(mi_option_stats_file, value, sizeof(value));
+  EXPECT_STREQ(value, "/tmp/c");
+  expect_from_program("stats_file", 1, "s2.toml", 2, "postgres");
+}
+
+TEST(ConfigPrograms, EveryOptionWorksInAProgramTable) {
+  // the [options] key handler serves [program.NAME]: every option, by its
+  // table name and by a legacy name
+  OptionsSnapshot snap;
+  mi::program_set_names("postgres", "postgres");
+  static const std::string name = "every.toml";
+  std::string text = "[program.postgres]\n";
+  for (int i = 0; i < mi::OPTION_COUNT; i++) {
+    const OptionDesc& d = mi::option_desc(static_cast<mi_option_t>(i));
+    if (d.option == mi_option_disallow_os_alloc || d.option == mi_option_show_errors || d.option == mi_option_max_warnings) {
+      text += "# " + std::string(d.name) + "\n";  // would change how this test runs
+      continue;
+    }
+    // a file name (stats_file) is a string; the option's value says it is set
+    text += std::string(d.name) + " = " + (d.kind == OptionKind::path ? "\"/tmp/every-%p.txt\"" : toml_of(d, d.min)) + "\n";
+  }
+  Reading r = run_text(name, text);
+  EXPECT_EQ(r.checked, 0) << r.all();
+  for (int i = 0; i < mi::OPTION_COUNT; i++) {
+    const OptionDesc& d = mi::option_desc(static_cast<mi_option_t>(i));
+    if (d.option == mi_option_disallow_os_alloc || d.option == mi_option_show_errors || d.option == mi_option_max_warnings) continue;
+    expect_from_program(d.name, d.kind == OptionKind::path ? 1 : d.min, name, i + 2, "postgres");
+    if (d.kind == OptionKind::path) {
+      char value[64];
+      mi::option_get_string(d.option, value, sizeof(value));
+      EXPECT_STREQ(value, "/tmp/every-%p.txt") << d.name;
+    }
+  }
+  Reading legacy = run_text(name, "[program.postgres]\ndecommit_delay = \"7ms\"\n");
+  EXPECT_EQ(legacy.checked, 0) << legacy.all();
+  expect_from_program("purge_delay", 7, name, 2, "postgres");
+}
+
+TEST(ConfigPrograms, OptionListNamesTheTable) {
+  OptionsSnapshot snap;
+  mi::program_set_names("postgres", "python3.11");
+  static const std::string name = "/etc/programs.toml";
+  Reading r = run_text(name, "[options]\nos_tag = 5\n[program.postgres]\narena_purge_mult = 6\n[program.\"python3.11\"]\nguarded_sample_seed = 7\n");
+  ASSERT_EQ(r.checked, 0) << r.all();
+  std::vector<std::string> out;
+  mi_register_output(&capture, &out);
+  mi_options_print();
+  mi_register_output(nullptr, nullptr);
+  std::string all;
+  for (const std::string& o : out) all += o;
+  EXPECT_NE(all.find(" (/etc/programs.toml:2)\n"), std::string::npos) << all;
+  EXPECT_NE(all.find(" (/etc/programs.toml:4 [program.postgres])\n"), std::string::npos) << all;
+  EXPECT_NE(all.find(" (/etc/programs.toml:6 [program.\"python3.11\"])\n"), std::string::npos) << all;
 }
 
 // --- run time: mi_option_set ----------------------------------------------------------
@@ -1228,9 +1532,12 @@ TEST(ConfigChild, DISABLED_Report) {
   for (int i = 0; i < mi::OPTION_COUNT; i++) {
     const mi_option_t o = static_cast<mi_option_t>(i);
     int line = 0;
-    const mi::OptionSource s = mi::option_source(o, nullptr, &line);
-    printf("@@%s=%ld,%d,%d\n", mi::option_desc(o).name, mi_option_get(o), static_cast<int>(s), line);
+    const char* program = nullptr;
+    const mi::OptionSource s = mi::option_source(o, nullptr, &line, &program);
+    printf("@@%s=%ld,%d,%d,%s\n", mi::option_desc(o).name, mi_option_get(o), static_cast<int>(s), line,
+           program != nullptr ? program : "-");
   }
+  printf("@@program=%s,%s\n", mi::program_argv0_name(), mi::program_exe_name());
   fflush(stdout);
 }
 
@@ -1238,13 +1545,18 @@ struct Reported {
   long value = -999999;
   int source = -1;
   int line = -1;
+  std::string program;  // the [program.NAME] table's NAME, or "-"
 };
 
 Reported reported(const unit::ChildResult& r, const char* name) {
   Reported rep;
   const std::string key = std::string("@@") + name + "=";
   const size_t pos = r.out.find(key);
-  if (pos != std::string::npos) sscanf(r.out.c_str() + pos + key.size(), "%ld,%d,%d", &rep.value, &rep.source, &rep.line);
+  char program[300] = "";
+  if (pos != std::string::npos) {
+    sscanf(r.out.c_str() + pos + key.size(), "%ld,%d,%d,%299[^\n]", &rep.value, &rep.source, &rep.line, program);
+  }
+  rep.program = program;
   return rep;
 }
 
@@ -1367,6 +1679,44 @@ TEST(ConfigPrecedence, VerboseShowsEverySource) {
     const char* name = mi::option_desc(static_cast<mi_option_t>(i)).name;
     EXPECT_FALSE(line_of(std::string("mimalloc-numa:   ") + name + " ").empty()) << name;
   }
+}
+
+TEST(ConfigPrecedence, ProgramTableAtStartUp) {
+  // the start-up path: this binary is "unit_config" (the executable, read
+  // from /proc; run_child starts it as /proc/self/exe, so argv[0] is "exe");
+  // its table applies over [options] wherever it sits, the environment over
+  // both, and another program's table not at all
+  TempFile f("[program.unit_config]\nos_tag = 42\nguarded_sample_rate = 43\n"
+             "[options]\nos_tag = 41\narena_purge_mult = 4\n"
+             "[program.postgres]\narena_purge_mult = 3\nmax_segment_reclaim = 30\n");
+  unit::ChildResult r = unit::run_child("ConfigChild.DISABLED_Report",
+                                        {"MIMALLOC_CONFIG=" + f.path, "MIMALLOC_GUARDED_SAMPLE_RATE=9", "MIMALLOC_VERBOSE=1"});
+  ASSERT_EQ(r.status, 0) << r.describe();
+  EXPECT_NE(r.out.find("@@program=exe,unit_config\n"), std::string::npos) << r.out;
+  const Reported os_tag = reported(r, "os_tag");
+  EXPECT_EQ(os_tag.value, 42) << r.describe();
+  EXPECT_EQ(os_tag.source, SRC_FILE);
+  EXPECT_EQ(os_tag.line, 2);
+  EXPECT_EQ(os_tag.program, "unit_config");
+  EXPECT_EQ(reported(r, "guarded_sample_rate").value, 9);
+  EXPECT_EQ(reported(r, "guarded_sample_rate").source, SRC_ENV);
+  EXPECT_EQ(reported(r, "arena_purge_mult").value, 4);
+  EXPECT_EQ(reported(r, "arena_purge_mult").program, "-");
+  EXPECT_EQ(reported(r, "max_segment_reclaim").source, SRC_DEFAULT);
+  // MIMALLOC_VERBOSE: the names, the table that applies, each value's table
+  EXPECT_NE(r.err.find("program names: argv[0] \"exe\", executable \"unit_config\"; tables that apply:\n"
+                       "mimalloc-numa:     [program.unit_config] (line 1)\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("(" + f.path + ":2 [program.unit_config])\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(" + f.path + ":6)\n"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("warning:"), std::string::npos) << r.err;
+  // a file without a table for it says so
+  TempFile g("[program.postgres]\nos_tag = 7\n");
+  unit::ChildResult none = unit::run_child("ConfigChild.DISABLED_Report", {"MIMALLOC_CONFIG=" + g.path, "MIMALLOC_VERBOSE=1"});
+  ASSERT_EQ(none.status, 0) << none.describe();
+  EXPECT_EQ(reported(none, "os_tag").source, SRC_DEFAULT);
+  EXPECT_NE(none.err.find("executable \"unit_config\"; no [program.NAME] table names them\n"), std::string::npos) << none.err;
 }
 
 }  // namespace

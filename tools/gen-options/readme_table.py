@@ -4,7 +4,7 @@
 usage: readme_table.py GEN_OPTIONS README [--check]
 
 Runs `GEN_OPTIONS --markdown` (the generated docs/options.md) and puts its
-tables (options, [node.N], [reserve], with their headings) between the lines
+tables (options, [node.N], [program.NAME], [reserve], with their headings) between the lines
 <!-- options-table: ... --> and <!-- options-table-end --> of README. With
 --check it changes nothing and exits 1 when README differs (the meson test
 readme-options-in-sync), printing the command that brings it up to date.
