@@ -82,10 +82,8 @@ command -v qemu-img >/dev/null || need+=(qemu-utils)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v xz >/dev/null || need+=(xz-utils)
-if [ -n "$SOURCE" ]; then
-  command -v dpkg-buildpackage >/dev/null || need+=(dpkg-dev)
-  command -v dh >/dev/null || need+=(debhelper)
-fi
+command -v dpkg-architecture >/dev/null || need+=(dpkg-dev)  # mmdebstrap's eatmydata hook; dpkg-buildpackage
+[ -z "$SOURCE" ] || command -v dh >/dev/null || need+=(debhelper)
 if [ ${#need[@]} -gt 0 ]; then
   [ "${DEBIAN_VM_NO_INSTALL:-0}" = 1 ] && skip "missing ${need[*]} (DEBIAN_VM_NO_INSTALL=1)"
   command -v apt-get >/dev/null || skip "missing ${need[*]} and no apt-get"

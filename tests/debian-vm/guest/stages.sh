@@ -50,6 +50,7 @@ evidence() { sed 's/^/#   /'; }
 apt_evidence() { sed 's/(Reading database \.\.\. [0-9]*%//g' | tail -n 15 | evidence; }
 cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | sed 's/  */ /g; s/ $//' | cut -c1-70; }
 t_stage=$SECONDS
+mark() { echo "# -- $* ($((SECONDS - t_stage)) s into the stage)"; }
 
 # ---- helpers -------------------------------------------------------------------
 prop() { systemctl show -P "$2" "$1" 2>/dev/null; }
@@ -188,8 +189,10 @@ stage_install() {
   if [ -e /etc/mimalloc-numa.toml ]; then
     ok "/etc/mimalloc-numa.toml is shipped by the package ($(dpkg -S /etc/mimalloc-numa.toml 2>&1))"
   else
-    example=$(grep -E '/mimalloc-numa\.toml(\.example)?(\.gz)?$' "$STATE/files" | grep -v '^/etc/mimalloc-numa.toml$' |
-      sort -r | head -1)
+    # README's step: cp /etc/mimalloc-numa.toml.example /etc/mimalloc-numa.toml;
+    # failing that, the example among the package's documentation.
+    example=$( { grep -x /etc/mimalloc-numa.toml.example "$STATE/files"
+                 grep -E '/mimalloc-numa\.toml(\.example)?(\.gz)?$' "$STATE/files" | grep -v '^/etc/'; } | head -1)
     if [ -n "$example" ] && [ -f "$example" ]; then
       case "$example" in *.gz) zcat "$example" ;; *) cat "$example" ;; esac >/etc/mimalloc-numa.toml
       ok "the shipped example $example copied as is to /etc/mimalloc-numa.toml"
@@ -270,6 +273,7 @@ stage_servers() {
   for u in "${SERVER_UNITS[@]}"; do check_unit_active "$u"; done
 
   # PostgreSQL: the postmaster and two backends held open by psql sessions.
+  mark "the servers"
   local pm i bpids=() out rc
   pm=$(prop "$PG_UNIT" MainPID)
   check_on_allocator "the postmaster" "$pm"
@@ -312,6 +316,7 @@ stage_servers() {
     [ -z "$out" ] || echo "$out" | head -n 3 | evidence
   done
 
+  mark "purge"
   purge
   echo "end" >"$STATE/stage"
 }
@@ -336,11 +341,14 @@ purge() {
 
   # Every path the packages listed, unless another package owns it too (a
   # directory such as /usr/share/doc).
-  left=$(while read -r p; do
-           [ "$p" = /. ] && continue
-           [ -e "$p" ] || [ -L "$p" ] || continue
-           dpkg -S "$p" >/dev/null 2>&1 || echo "$p"
-         done <"$STATE/files")
+  # (one dpkg -S for all the paths still there: each call reads the whole database)
+  local still=()
+  while read -r p; do
+    [ "$p" != /. ] && { [ -e "$p" ] || [ -L "$p" ]; } && still+=("$p")
+  done <"$STATE/files"
+  left=
+  [ ${#still[@]} = 0 ] ||
+    left=$(LC_ALL=C dpkg-query -S "${still[@]}" 2>&1 >/dev/null | sed -n 's/^dpkg-query: no path found matching pattern //p')
   verdict "$([ -z "$left" ] && echo 0 || echo 1)" \
     "no path of the packages' $(wc -l <"$STATE/files") remains"
   [ -z "$left" ] || echo "$left" | head -n 20 | evidence
@@ -356,6 +364,7 @@ purge() {
   [ -z "$left" ] || echo "$left" | head -n 20 | evidence
 
   # The servers restart on glibc.
+  mark "restarting the servers"
   local since u pid
   since=$(date +%s)
   sleep 1
