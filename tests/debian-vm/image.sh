@@ -23,8 +23,9 @@
 # any of them builds a new image; older images in DIR are removed.
 #
 # The system comes from mmdebstrap (Debian package) run on the host, from the
-# host's own apt sources for bookworm (its Debian entries), so the guest gets
-# the same package versions the .debs were built against. Root is needed
+# host's own apt sources for bookworm (its Debian entries; DEBIAN_VM_MIRROR
+# overrides), so the guest gets the same package versions the .debs were
+# built against. Root is needed
 # (mmdebstrap --mode=root, mkfs.ext4 -d preserving owners).
 #
 # Exit status: 0 (the path printed), 77 with a reason on stdout when the
@@ -97,11 +98,17 @@ for t in mmdebstrap mkfs.ext4 xz dpkg-architecture; do
 done
 [ -d /usr/share/mmdebstrap/hooks/eatmydata ] || fail "mmdebstrap has no eatmydata hook (/usr/share/mmdebstrap/hooks/eatmydata)"
 
-# The host's Debian sources for bookworm (deb822 .sources or one-line .list files).
+# The host's Debian sources for bookworm (deb822 .sources or one-line .list
+# files), or DEBIAN_VM_MIRROR: mmdebstrap MIRROR arguments (a URL, a
+# sources.list line, or a file), separated by spaces.
 sources=()
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-  [ -f "$f" ] && grep -qs 'bookworm' "$f" && grep -qsE 'debian' "$f" && sources+=("$f")
-done
+if [ -n "${DEBIAN_VM_MIRROR:-}" ]; then
+  read -r -a sources <<<"$DEBIAN_VM_MIRROR"
+else
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && grep -qs 'bookworm' "$f" && grep -qsE 'debian' "$f" && sources+=("$f")
+  done
+fi
 [ ${#sources[@]} -gt 0 ] || sources=("http://deb.debian.org/debian")  # mmdebstrap adds updates and security
 
 rm -rf "$IMG.new" && mkdir -p "$IMG.new" || fail "cannot create $IMG.new"

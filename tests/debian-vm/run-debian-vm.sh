@@ -22,7 +22,8 @@
 #
 # Environment: DEBIAN_VM_CACHE (cache directory; default --cache, else
 # ./debian-vm-cache), DEBIAN_VM_BOOT_TIMEOUT (seconds per boot, default 420),
-# DEBIAN_VM_NO_INSTALL=1 (never call apt-get on the host),
+# DEBIAN_VM_NO_INSTALL=1 (never call apt-get on the host), DEBIAN_VM_MIRROR
+# (mmdebstrap MIRROR arguments instead of the host's apt sources),
 # DEBIAN_VM_PRE_<STAGE>='shell command' (run in the guest at the start of
 # stage install, example or servers, after the boot finished; debugging).
 set -uo pipefail

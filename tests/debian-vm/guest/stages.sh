@@ -409,6 +409,7 @@ sync
 # systemctl asks logind first, over D-Bus, which this minimal system does not
 # have ("Failed to connect to bus"), then has systemd do it: its messages are
 # shown only if it fails.
+touch /run/debian-vm/ending   # for the agent
 if [ "$(cat "$STATE/stage")" = end ]; then
   echo "@@ END"
   sleep 1
