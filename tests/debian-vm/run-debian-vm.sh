@@ -25,7 +25,9 @@
 # DEBIAN_VM_NO_INSTALL=1 (never call apt-get on the host), DEBIAN_VM_MIRROR
 # (mmdebstrap MIRROR arguments instead of the host's apt sources),
 # DEBIAN_VM_PRE_<STAGE>='shell command' (run in the guest at the start of
-# stage install, example or servers, after the boot finished; debugging).
+# stage install, example or servers, after the boot finished; debugging),
+# DEBIAN_VM_RESERVE_PAGES and DEBIAN_VM_PAGE_SIZE (the [reserve] written for
+# the third boot: per_node, default 8; page_size, default 2M).
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -146,6 +148,8 @@ timings+=("image $(since "$t") s")
 rm -rf "$RUN" && mkdir -p "$RUN/share/debs" || die "cannot create $RUN"
 cp "$here/guest/stages.sh" "$RUN/share/" && cp "$DEBS"/*.deb "$RUN/share/debs/" || die "cannot fill the share"
 rm -f "$RUN"/share/debs/*-dbgsym_*.deb
+printf 'RESERVE_PAGES=%d\nPAGE_SIZE=%q\n' "${DEBIAN_VM_RESERVE_PAGES:-8}" "${DEBIAN_VM_PAGE_SIZE:-2M}" \
+  >"$RUN/share/scenario.conf"
 for s in install example servers; do
   v="DEBIAN_VM_PRE_${s^^}"
   [ -z "${!v:-}" ] || printf '%s\n' "${!v}" >"$RUN/share/pre-$s.sh"

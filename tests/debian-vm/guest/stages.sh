@@ -33,6 +33,7 @@ mkdir -p "$STATE"
 export LC_ALL=C.UTF-8 SYSTEMD_PAGER= PAGER=cat DEBIAN_FRONTEND=noninteractive
 cd /
 
+# The [reserve] of the third boot (run-debian-vm.sh writes scenario.conf).
 RESERVE_PAGES=8 PAGE_SIZE=2M
 # shellcheck source=/dev/null
 [ -f "$SHARE/scenario.conf" ] && . "$SHARE/scenario.conf"
