@@ -78,7 +78,6 @@ need_mib=2048
 ls "$CACHE"/image-*/disk.raw >/dev/null 2>&1 || need_mib=6144
 [ "${free_mib:-0}" -ge "$need_mib" ] || skip "$CACHE has ${free_mib} MiB free; the image and a run need ${need_mib} MiB"
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v qemu-img >/dev/null || need+=(qemu-utils)
