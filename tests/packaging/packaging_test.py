@@ -540,8 +540,14 @@ def main():
     a = ap.parse_args()
     handlers = {"install": cmd_install, "units": cmd_units, "man-pages": cmd_man_pages,
                 "man-generated": cmd_man_generated, "subproject": cmd_subproject}
+    return run_test(handlers[a.cmd], a)
+
+
+def run_test(cmd, args):
+    """Runs one test command: 0 PASS, 1 FAIL, 77 SKIP (the reason printed); the
+    exit status of every tests/packaging script."""
     try:
-        handlers[a.cmd](a)
+        cmd(args)
     except Skip as s:
         log(f"SKIP: {s}")
         return SKIP
