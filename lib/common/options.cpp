@@ -509,6 +509,8 @@ void options_init() noexcept {
   options_read_environment();
 }
 
+void options_init_defaults() noexcept { initialized.store(true); }
+
 bool options_initialized() noexcept { return initialized.load(std::memory_order_relaxed); }
 
 std::atomic<bool> startup_done{false};
