@@ -351,7 +351,10 @@ int64_t os_numa_node_free(int os_node) noexcept {
   return kb * 1024;
 }
 
-void os_free(void* p, size_t size, const MemId& memid) noexcept {
+void os_free(void* p, size_t size, const MemId& memid_ref) noexcept {
+  // A copy: the MemId may live inside the mapping released here (an arena's
+  // own struct holds its meta_memid), and is read after the munmap.
+  const MemId memid = memid_ref;
   if (p == nullptr || size == 0) return;
   if (memid.kind != MemKind::os) return;
   void* base = (memid.os_base != nullptr) ? memid.os_base : p;

@@ -46,7 +46,8 @@ bool os_has_overcommit() noexcept;     // the kernel overcommits (vm.overcommit_
 // `account`: what the mapping is counted for (metadata unless said).
 void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid,
                        bool account_commit = true, int account = ACCOUNT_META) noexcept;
-// Releases memory from os_alloc_aligned (or os_alloc_huge_pages).
+// Releases memory from os_alloc_aligned (or os_alloc_huge_pages). `memid`
+// may lie inside the memory released.
 void os_free(void* p, size_t size, const MemId& memid) noexcept;
 
 // Commits [p, p+size): afterwards readable and writable. *is_zero: known zero.

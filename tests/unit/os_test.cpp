@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "common/options.h"
 #include "unit_util.h"
@@ -86,6 +87,21 @@ TEST(Os, AllocAlignedWithoutCommitAccounting) {
   memset(p, 1, 4 * MiB);
   mi::os_free(p, 4 * MiB, memid);
   EXPECT_EQ(committed(), c0);
+}
+
+// The MemId given to os_free may live in the memory it releases (an arena's
+// struct holds its own meta_memid): it was read after the munmap, and
+// destroy_on_exit crashed every program (SIGSEGV in os_free).
+TEST(Os, FreeWithItsMemIdInsideTheMemory) {
+  const int64_t r0 = account_reserved(mi::ACCOUNT_META), c0 = account_committed(mi::ACCOUNT_META);
+  mi::MemId memid;
+  void* p = mi::os_alloc_aligned(64 * KiB, mi::os_page_size(), true, false, &memid);
+  ASSERT_NE(p, nullptr);
+  const mi::MemId* inside = new (p) mi::MemId(memid);
+  mi::os_free(p, 64 * KiB, *inside);
+  EXPECT_EQ(unit::resident_pages(p, 64 * KiB), SIZE_MAX) << "still mapped after os_free";
+  EXPECT_EQ(account_reserved(mi::ACCOUNT_META), r0);
+  EXPECT_EQ(account_committed(mi::ACCOUNT_META), c0);
 }
 
 TEST(Os, ReserveCommitDecommit) {
