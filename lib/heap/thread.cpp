@@ -331,10 +331,21 @@ void process_done() noexcept {
   }
   if (option_is_enabled(mi_option_show_stats) || option_is_enabled(mi_option_verbose)) stats_print_at_exit();
   if (option_is_enabled(mi_option_destroy_on_exit)) {
-    // Everything goes, including blocks still in use: only for programs that
-    // unload us and promise not to touch our memory again.
-    heap_collect(heap, Collect::force);
-    arenas_unsafe_destroy_all();
+    if (heap_is_initialized(heap)) heap_collect(heap, Collect::force);
+    if (mi_is_redirected()) {
+      // We are the process's malloc (preloaded or linked): this destructor
+      // is not the end of the process's use of our memory. The C library
+      // flushes stdio's buffers (ours) after the last destructor, the other
+      // libraries' destructors run after ours, and other threads may still
+      // run: unmapping the arenas lost buffered output and crashed. What
+      // nobody uses is given back; the rest goes with the process.
+      arenas_try_purge(true, true);
+    } else {
+      // A copy of the library loaded for one plug-in (dlopen, not the
+      // process's malloc), unloaded now: everything goes, blocks still in
+      // use too; its users promised not to touch our memory again.
+      arenas_unsafe_destroy_all();
+    }
   }
 }
 
