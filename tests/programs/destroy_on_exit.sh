@@ -45,6 +45,19 @@ mi sort sort input.txt
 LC_ALL=${LC_ALL:-} sort input.txt >sorted.txt
 cmp -s sorted.txt "$LOGS/sort.out" || fail "sort: the output differs from sort's own ($(wc -c <"$LOGS/sort.out") of $(wc -c <sorted.txt) bytes)"
 
+# The option acts only where the library is not the process's malloc, so
+# mi_is_redirected() must say so under LD_PRELOAD, also in a non-PIE program
+# that takes malloc's address (Debian's python3: its PLT entry is malloc's
+# address for the whole process; comparing addresses said "not redirected",
+# the option then unmapped the arenas at exit and python3 crashed in 2 of 3
+# runs)
+mi redirected "$PYTHON" -c '
+import ctypes
+f = ctypes.CDLL(None).mi_is_redirected
+f.restype = ctypes.c_bool
+print("redirected" if f() else "not redirected")'
+expect_eq "python3: mi_is_redirected()" "redirected" "$(out redirected)"
+
 # python3: daemon threads still allocating when the interpreter exits
 mi python "$PYTHON" -c '
 import sys, threading
