@@ -168,8 +168,14 @@ void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_la
     }
   }
   if (p == nullptr) {
-    warning_message("could not reserve %zu bytes of address space (aligned to %zu): %s", size, alignment,
-                    errno_text(errno));
+    // A segment outside the arenas is a request's memory: the allocation
+    // slow path reports its failure once, after its retry (heap/page.cpp).
+    if (account == ACCOUNT_OS) {
+      verbose_message("could not map %zu bytes for a segment outside the arenas: %s", size, errno_text(errno));
+    } else {
+      warning_message("could not reserve %zu bytes of address space (aligned to %zu): %s", size, alignment,
+                      errno_text(errno));
+    }
     return nullptr;
   }
   if (commit && option_is_enabled(mi_option_allow_thp)) os_advise_thp(p, size);
