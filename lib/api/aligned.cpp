@@ -93,15 +93,10 @@ void* heap_realloc_aligned_at(Heap* heap, void* p, size_t newsize, size_t alignm
   if (newsize <= size && newsize >= size - size / 2 && ((reinterpret_cast<uintptr_t>(p) + offset) & (alignment - 1)) == 0) {
     return p;  // still fits, still aligned
   }
-  void* newp = heap_malloc_aligned_at(heap, newsize, alignment, offset, false);
+  // zeroing: allocated zeroed (see heap_realloc_zero in alloc.cpp)
+  void* newp = heap_malloc_aligned_at(heap, newsize, alignment, offset, zero);
   if (newp == nullptr) return nullptr;
   const size_t copy = (size < newsize) ? size : newsize;
-  if (zero) {
-    // Everything past the copied part is zero, up to the new block's usable
-    // size: a later in-place growth must find zeros there too (the old
-    // block's tail past the user's size is zero by the same rule).
-    memset(static_cast<uint8_t*>(newp) + copy, 0, usable_size_of(newp) - copy);
-  }
   memcpy(newp, p, copy);
   free_inline(p);
   return newp;

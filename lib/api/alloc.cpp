@@ -57,15 +57,13 @@ void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept
     // (size classes are 1/4 apart: this often skips one, and saves copies).
     if (newsize <= LARGE_OBJ_SIZE_MAX) alloc_size = newsize + newsize / 8;
   }
-  void* newp = heap_malloc_zero(heap, alloc_size, false);
+  // Zeroing: the new block is zero up to its usable size (a later in-place
+  // growth must find zeros there too; the old block's tail past the user's
+  // size is zero by the same rule). Allocated zeroed, not zeroed after: fresh
+  // OS memory is zero already, and a rezalloc to 5 GiB touched all of it.
+  void* newp = heap_malloc_zero(heap, alloc_size, zero);
   if (MI_UNLIKELY(newp == nullptr)) return nullptr;  // p stays valid
   const size_t copy = (size < newsize) ? size : newsize;
-  if (zero) {
-    // Everything past the copied part is zero, up to the new block's usable
-    // size: a later in-place growth must find zeros there too (the old
-    // block's tail past the user's size is zero by the same rule).
-    memset(static_cast<uint8_t*>(newp) + copy, 0, usable_size_of(newp) - copy);
-  }
   memcpy(newp, p, copy);
   free_inline(p);
   return newp;
