@@ -164,6 +164,32 @@ TEST(Overflow, BadAlignmentIsEinval) {
       EXPECT_EQ(r.err, EINVAL) << align;
     }
   }
+  // also when the block would fit in place (it was kept, "aligned" by a wrong mask)
+  for (size_t align : {size_t{24}, size_t{65535}, SIZE_MAX}) {
+    // a block of 128 bytes whose address the wrong mask (align - 1) passes
+    std::vector<void*> tried;
+    void* p = nullptr;
+    while (p == nullptr && tried.size() < 100000) {
+      void* q = mi_malloc(128);
+      ASSERT_NE(q, nullptr);
+      if ((reinterpret_cast<uintptr_t>(q) & (align - 1)) == 0 || ((reinterpret_cast<uintptr_t>(q) + 8) & (align - 1)) == 0) {
+        p = q;
+      } else {
+        tried.push_back(q);
+      }
+    }
+    for (void* q : tried) mi_free(q);
+    if (p == nullptr) continue;  // (SIZE_MAX - 1 as a mask: no address passes)
+    for (auto f : {mi_realloc_aligned, mi_rezalloc_aligned}) {
+      Result r = call([&] { return f(p, 100, opaque(align)); });
+      EXPECT_EQ(r.p, nullptr) << align;
+      EXPECT_EQ(r.err, EINVAL) << align;
+    }
+    Result r = call([&] { return mi_realloc_aligned_at(p, 90, opaque(align), 8); });
+    EXPECT_EQ(r.p, nullptr) << align;
+    EXPECT_EQ(r.err, EINVAL) << align;
+    mi_free(p);
+  }
 }
 
 namespace {
