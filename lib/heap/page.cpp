@@ -225,7 +225,11 @@ Page* huge_page_alloc(Heap* heap, size_t size, size_t huge_alignment) {
 }
 
 Page* find_page(Heap* heap, size_t size, size_t huge_alignment) {
-  if (MI_UNLIKELY(size > LARGE_OBJ_SIZE_MAX || huge_alignment > 0)) return huge_page_alloc(heap, size, huge_alignment);
+  if (MI_UNLIKELY(size > LARGE_OBJ_SIZE_MAX || huge_alignment > 0)) {
+    // (rounding an impossible size up would wrap: malloc_generic reports it)
+    if (MI_UNLIKELY(!alloc_request_possible(size, huge_alignment))) return nullptr;
+    return huge_page_alloc(heap, size, huge_alignment);
+  }
   return find_free_page(heap, &heap->pages[bin_of_size(size)]);
 }
 
@@ -501,8 +505,6 @@ void* alloc_impossible(size_t count, size_t size, size_t alignment) noexcept {
 }
 
 void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) noexcept {
-  // Before anything else: no collect, no retry, no message by default.
-  if (MI_UNLIKELY(!alloc_request_possible(size, huge_alignment))) return alloc_impossible(1, size, huge_alignment);
   if (MI_UNLIKELY(!heap_is_initialized(heap))) {
     heap = thread_heap_init();
     if (heap == nullptr) {
@@ -533,6 +535,10 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
 
   Page* page = find_page(heap, size, huge_alignment);
   if (MI_UNLIKELY(page == nullptr)) {
+    // Impossible: no collect, no retry, no message by default. (Tested only
+    // here, after find_page refused it: the slow path's common case pays
+    // nothing -- tools/fastpath-count.)
+    if (!alloc_request_possible(size, huge_alignment)) return alloc_impossible(1, size, huge_alignment);
     heap_collect(heap, Collect::force);  // give back what we can, then try once more
     const int saved = errno;
     errno = 0;  // so that a failure below names the OS's reason, not a stale one
