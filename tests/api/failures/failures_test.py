@@ -2,9 +2,9 @@
 """Impossible requests and a real shortage, as a program under LD_PRELOAD
 meets them (issue 10, defects 7 and 8).
 
-    misuse_test.py LIB C_PROG CXX_PROG
+    failures_test.py LIB C_PROG CXX_PROG
 
-C_PROG (misuse_prog.c) and CXX_PROG (misuse_new_prog.cpp) use the C library's
+C_PROG (failures_prog.c) and CXX_PROG (failures_new_prog.cpp) use the C library's
 and the C++ standard's names only. Each runs with LD_PRELOAD=LIB, with the
 default options (an empty configuration file, no MIMALLOC_* variable), and
 without LD_PRELOAD (glibc, libstdc++) for comparison:
@@ -50,7 +50,7 @@ def run(prog, mode, lib=None, verbose=False, config=None):
 
 UNABLE = re.compile(r"^mimalloc-numa: error: unable to allocate memory \((\d+) bytes\): Cannot allocate memory$")
 
-C_IMPOSSIBLE_CALLS = 12  # the lines misuse_prog impossible prints, one request each
+C_IMPOSSIBLE_CALLS = 12  # the lines failures_prog impossible prints, one request each
 
 CXX_IMPOSSIBLE = """\
 new(SIZE_MAX) threw bad_alloc
@@ -102,57 +102,57 @@ def main():
         # --- requests that can never be met: C ---
         g_rc, g_out, g_err = run(c_prog, "impossible")
         rc, out, err = run(c_prog, "impossible", lib, config=config)
-        print("misuse_prog impossible (ours):\n" + out)
+        print("failures_prog impossible (ours):\n" + out)
         if rc != 0 or g_rc != 0:
-            fail(f"misuse_prog impossible: exit {rc} (glibc {g_rc}): {out}{err}")
+            fail(f"failures_prog impossible: exit {rc} (glibc {g_rc}): {out}{err}")
         if out != g_out:
-            fail(f"misuse_prog impossible: results differ from glibc's:\nours:\n{out}\nglibc:\n{g_out}")
+            fail(f"failures_prog impossible: results differ from glibc's:\nours:\n{out}\nglibc:\n{g_out}")
         if len(out.splitlines()) != C_IMPOSSIBLE_CALLS:
-            fail(f"misuse_prog impossible: {len(out.splitlines())} results, {C_IMPOSSIBLE_CALLS} expected")
+            fail(f"failures_prog impossible: {len(out.splitlines())} results, {C_IMPOSSIBLE_CALLS} expected")
         for line in out.splitlines():
             if not (line.endswith(" NULL 12") or line.endswith(" unchanged 12")):
-                fail(f"misuse_prog impossible: {line!r}: NULL and ENOMEM (12) expected")
-        check_quiet("misuse_prog impossible", err)
+                fail(f"failures_prog impossible: {line!r}: NULL and ENOMEM (12) expected")
+        check_quiet("failures_prog impossible", err)
         # verbose: each request said once, not twice around a retry
         rc, out, err = run(c_prog, "impossible", lib, verbose=True, config=config)
         said = [l for l in err.splitlines() if "can never be met" in l or "overflows" in l]
         if len(said) != C_IMPOSSIBLE_CALLS:
-            fail(f"misuse_prog impossible, verbose: {len(said)} lines about the requests, "
+            fail(f"failures_prog impossible, verbose: {len(said)} lines about the requests, "
                  f"{C_IMPOSSIBLE_CALLS} expected:\n" + "\n".join(said))
         if any("unable to allocate" in l for l in err.splitlines()):
-            fail("misuse_prog impossible, verbose: an impossible request reported as out of memory")
+            fail("failures_prog impossible, verbose: an impossible request reported as out of memory")
 
         # --- requests that can never be met: C++ ---
         rc, out, err = run(cxx_prog, "impossible", lib, config=config)
-        print("misuse_new_prog impossible (ours):\n" + out)
+        print("failures_new_prog impossible (ours):\n" + out)
         if rc != 0 or out != CXX_IMPOSSIBLE:
-            fail(f"misuse_new_prog impossible: exit {rc}, got:\n{out}expected:\n{CXX_IMPOSSIBLE}")
-        check_quiet("misuse_new_prog impossible", err)
+            fail(f"failures_new_prog impossible: exit {rc}, got:\n{out}expected:\n{CXX_IMPOSSIBLE}")
+        check_quiet("failures_new_prog impossible", err)
 
         # --- a real shortage: C ---
         g_rc, g_out, g_err = run(c_prog, "oom")
         rc, out, err = run(c_prog, "oom", lib, config=config)
-        print("misuse_prog oom (ours):\n" + out + err)
+        print("failures_prog oom (ours):\n" + out + err)
         if rc != 0 or out != g_out:
-            fail(f"misuse_prog oom: exit {rc}, results differ from glibc's:\nours:\n{out}\nglibc:\n{g_out}")
+            fail(f"failures_prog oom: exit {rc}, results differ from glibc's:\nours:\n{out}\nglibc:\n{g_out}")
         if out.count("malloc(1GiB) NULL 12") != 2:
-            fail(f"misuse_prog oom: malloc(1GiB) did not fail twice with ENOMEM:\n{out}")
-        check_oom_lines("misuse_prog oom", err, 2)
+            fail(f"failures_prog oom: malloc(1GiB) did not fail twice with ENOMEM:\n{out}")
+        check_oom_lines("failures_prog oom", err, 2)
 
         # --- a real shortage: C++ ---
         g_rc, g_out, g_err = run(cxx_prog, "oom")
         rc, out, err = run(cxx_prog, "oom", lib, config=config)
-        print("misuse_new_prog oom (ours):\n" + out + err)
+        print("failures_new_prog oom (ours):\n" + out + err)
         if rc != 0 or out != CXX_OOM:
-            fail(f"misuse_new_prog oom: exit {rc} (std::terminate is -6), got:\n{out}expected:\n{CXX_OOM}")
+            fail(f"failures_new_prog oom: exit {rc} (std::terminate is -6), got:\n{out}expected:\n{CXX_OOM}")
         if g_out != CXX_OOM:
             print(f"note: libstdc++ over glibc printed:\n{g_out}")
-        check_oom_lines("misuse_new_prog oom", err, 6)  # one per failed new above
+        check_oom_lines("failures_new_prog oom", err, 6)  # one per failed new above
 
     if failures:
         print(f"{len(failures)} failure(s)")
         return 1
-    print("misuse: all checks passed")
+    print("failures: all checks passed")
     return 0
 
 

@@ -1,10 +1,10 @@
-// misuse_new_prog.cpp: operator new's failures in a C++ program, through the
+// failures_new_prog.cpp: operator new's failures in a C++ program, through the
 // standard operators only (no mimalloc header), run under LD_PRELOAD by
-// misuse_test.py, and without it (libstdc++ over glibc).
+// failures_test.py, and without it (libstdc++ over glibc).
 //
-//   misuse_new_prog impossible   requests that can never be met, with a
+//   failures_new_prog impossible   requests that can never be met, with a
 //                                new_handler installed that must not be called
-//   misuse_new_prog oom          under an address-space limit of what the
+//   failures_new_prog oom          under an address-space limit of what the
 //                                process has plus 256 MiB: new of 1 GiB without
 //                                a handler, with a handler that throws
 //                                std::bad_alloc (nothrow new: NULL), with one
@@ -74,7 +74,7 @@ size_t address_space() {
   FILE* f = std::fopen("/proc/self/statm", "r");
   unsigned long pages = 0;
   if (f == nullptr || std::fscanf(f, "%lu", &pages) != 1) {
-    std::fprintf(stderr, "misuse_new_prog: cannot read /proc/self/statm\n");
+    std::fprintf(stderr, "failures_new_prog: cannot read /proc/self/statm\n");
     std::exit(2);
   }
   std::fclose(f);
@@ -114,6 +114,6 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (argc == 2 && std::strcmp(argv[1], "impossible") == 0) return impossible();
   if (argc == 2 && std::strcmp(argv[1], "oom") == 0) return oom();
-  std::fprintf(stderr, "usage: misuse_new_prog impossible|oom\n");
+  std::fprintf(stderr, "usage: failures_new_prog impossible|oom\n");
   return 2;
 }

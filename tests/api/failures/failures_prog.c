@@ -1,11 +1,11 @@
-/* misuse_prog.c: requests that can never be met, and a real shortage, made
+/* failures_prog.c: requests that can never be met, and a real shortage, made
  * through the C library's own names (malloc.h, stdlib.h), as any program
- * does; run under LD_PRELOAD by misuse_test.py, and without it (glibc).
+ * does; run under LD_PRELOAD by failures_test.py, and without it (glibc).
  *
- *   misuse_prog impossible   each impossible request: "<call> <NULL|block> <errno>"
- *   misuse_prog oom          under an address-space limit (RLIMIT_AS) of what
- *                            the process has plus 256 MiB: malloc(1 GiB) twice,
- *                            then a small malloc works ("<call> ..." lines)
+ *   failures_prog impossible   each impossible request: "<call> <NULL|block> <errno>"
+ *   failures_prog oom          under an address-space limit (RLIMIT_AS) of what
+ *                              the process has plus 256 MiB: malloc(1 GiB) twice,
+ *                              then a small malloc works ("<call> ..." lines)
  * Built as plain C against the libc headers: not mimalloc.h.
  */
 #define _GNU_SOURCE
@@ -76,7 +76,7 @@ static size_t address_space(void) {
   FILE* f = fopen("/proc/self/statm", "r");
   unsigned long pages = 0;
   if (f == NULL || fscanf(f, "%lu", &pages) != 1) {
-    fprintf(stderr, "misuse_prog: cannot read /proc/self/statm\n");
+    fprintf(stderr, "failures_prog: cannot read /proc/self/statm\n");
     exit(2);
   }
   fclose(f);
@@ -102,6 +102,6 @@ int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc == 2 && strcmp(argv[1], "impossible") == 0) return impossible();
   if (argc == 2 && strcmp(argv[1], "oom") == 0) return oom();
-  fprintf(stderr, "usage: misuse_prog impossible|oom\n");
+  fprintf(stderr, "usage: failures_prog impossible|oom\n");
   return 2;
 }
