@@ -3,12 +3,12 @@
 // failures_test.py, and without it (libstdc++ over glibc).
 //
 //   failures_new_prog impossible   requests that can never be met, with a
-//                                new_handler installed that must not be called
+//                                  new_handler installed that must not be called
 //   failures_new_prog oom          under an address-space limit of what the
-//                                process has plus 256 MiB: new of 1 GiB without
-//                                a handler, with a handler that throws
-//                                std::bad_alloc (nothrow new: NULL), with one
-//                                that gives up on its second call
+//                                  process has plus 256 MiB: new of 1 GiB without
+//                                  a handler, with a handler that throws
+//                                  std::bad_alloc (nothrow new: NULL), with one
+//                                  that gives up on its second call
 // Each prints "<what> <outcome>" lines; the driver compares them.
 #include <sys/resource.h>
 #include <unistd.h>
