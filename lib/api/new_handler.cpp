@@ -10,6 +10,8 @@
 // C++ program, which has libstdc++; in a C program they stay null, and are
 // never used: without libstdc++ nothing can install a new_handler, so this
 // function is never called there (new.cpp calls it with an installed one).
+// (A C program that loads libstdc++ later, with dlopen, keeps them null: a
+// handler's exception then passes through, as it did before this file.)
 #include <new>
 
 #include "new_inline.h"
