@@ -530,7 +530,8 @@ void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, 
     }
   }
   if (option_is_enabled(mi_option_disallow_os_alloc)) {
-    error_message(ENOMEM, "out of arena memory for %zu bytes and disallow_os_alloc forbids OS memory", size);
+    // the allocation slow path reports it once, after its retry (heap/page.cpp)
+    verbose_message("out of arena memory for %zu bytes and disallow_os_alloc forbids OS memory", size);
     return nullptr;
   }
   // Plain OS memory: too big for an arena, or no arena could take it. Bound

@@ -178,8 +178,14 @@ void* alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large
   if (p == nullptr) {
     if (report) {
       const int err = errno;
-      warning_message("could not reserve %zu bytes of address space (aligned to %zu): %s", size, alignment,
-                      errno_text(err));
+      // A segment outside the arenas is a request's memory: the allocation
+      // slow path reports its failure once, after its retry (heap/page.cpp).
+      if (account == ACCOUNT_OS) {
+        verbose_message("could not map %zu bytes for a segment outside the arenas: %s", size, errno_text(err));
+      } else {
+        warning_message("could not reserve %zu bytes of address space (aligned to %zu): %s", size, alignment,
+                        errno_text(err));
+      }
       errno = err;
     }
     return nullptr;
