@@ -119,7 +119,7 @@ def check_files(debs, upstream_version):
     expect(set(files["libmimalloc-numa0"]) == lib_want,
            f"libmimalloc-numa0 holds {sorted(files['libmimalloc-numa0'])}, expected {sorted(lib_want)}")
     headers = {f"/usr/include/mimalloc-numa/{h}" for h in
-               ["mimalloc.h", "mimalloc-numa.h", "mimalloc-override.h", "mimalloc-new-delete.h"]}
+               ["mimalloc.h", "mimalloc-numa.h", "mimalloc-override.h", "mimalloc-new-delete.h", "mimalloc-numa-stats.h"]}
     dev_want = headers | {f"{libdir}/libmimalloc-numa.so", f"{libdir}/libmimalloc-numa.a",
                           f"{libdir}/pkgconfig/mimalloc-numa.pc"} | doc("libmimalloc-numa-dev")
     dev_extra = {f for f in files["libmimalloc-numa-dev"] if not f.startswith("/usr/include/mimalloc-numa/")}

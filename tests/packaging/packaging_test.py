@@ -150,7 +150,7 @@ class Layout:
             os.path.join(self.mandir, "man8", "mi-reserve.8" + man_ext),
             os.path.join(self.mandir, "man8", "mi-enable.8" + man_ext),
         ]
-        for h in ["mimalloc.h", "mimalloc-numa.h", "mimalloc-override.h", "mimalloc-new-delete.h"]:
+        for h in ["mimalloc.h", "mimalloc-numa.h", "mimalloc-override.h", "mimalloc-new-delete.h", "mimalloc-numa-stats.h"]:
             files.append(os.path.join(self.includedir, "mimalloc-numa", h))
         for unit in DROPIN_UNITS:
             files.append(os.path.join(self.examplesdir, unit + ".d", "mimalloc-numa.conf"))
