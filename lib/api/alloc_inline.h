@@ -37,7 +37,7 @@ template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc_small(Heap* heap, size_t
   if (MI_LIKELY(block != nullptr)) {
     page->free = block->next;
     page->used++;
-    heap->malloc_count_direct[wsize]++;
+    own_counter_inc(heap->malloc_count_direct[wsize]);
     if constexpr (Zero) {
       if (page->free_is_zero) block->next = nullptr;
       else memset(block, 0, page->block_size);

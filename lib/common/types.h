@@ -252,6 +252,27 @@ struct Segment {
 // Per-thread event counters (plain fields, merged into the process totals by
 // stats.cpp at thread exit and on mi_stats_merge/print). Quantities that go up
 // and down (pages, segments, bytes) are process-wide atomics in stats.h.
+// Counters a thread keeps for itself that the statistics publisher
+// (api/stats_publish) reads while the thread runs: written by their owner
+// only, as one relaxed load and store (no lock prefix, no shared cache
+// line), read with a relaxed load (never torn; a moment old at worst).
+inline void own_counter_add(int64_t& c, int64_t n) {
+  __atomic_store_n(&c, __atomic_load_n(&c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+inline int64_t own_counter_read(const int64_t& c) { return __atomic_load_n(&c, __ATOMIC_RELAXED); }
+inline void own_counter_zero(int64_t& c) { __atomic_store_n(&c, 0, __ATOMIC_RELAXED); }
+// The same add, for the malloc fast path. A compiler does not fold a relaxed
+// load and store into one instruction: on x86-64 that took 3 more
+// instructions per malloc (tools/fastpath-count), so there it is written as
+// the one memory add a plain `++` compiles to, which is a relaxed
+// read-modify-write by its owner (an aligned 8-byte access is never torn).
+// ThreadSanitizer builds keep the portable form, which it can see.
+#if defined(__x86_64__) && !MI_TSAN
+MI_ALWAYS_INLINE void own_counter_inc(int64_t& c) { __asm__ volatile("addq $1, %0" : "+m"(c)); }
+#else
+MI_ALWAYS_INLINE void own_counter_inc(int64_t& c) { own_counter_add(c, 1); }
+#endif
+
 struct ThreadStats {
   int64_t pages_extended;
   int64_t page_searches;
@@ -259,7 +280,14 @@ struct ThreadStats {
   int64_t pages_retired_kept;
   int64_t huge_allocs;
   int64_t huge_alloc_bytes;
-  int64_t bin_malloc[BIN_HUGE + 1];  // allocations by size class (bins above the direct sizes)
+  int64_t bin_malloc[BIN_HUGE + 1];  // allocations by size class (bins above the direct sizes): own_counter_*
+  // Frees by the memory account of the block's segment (a node, ...): own_counter_*.
+  // Remote: blocks other threads freed, counted when the owner collects them.
+  // Local: blocks the owner freed, counted when its page's local free list is
+  // collected or the page freed, and only while statistics are published
+  // (stats_counting_local_frees: the count walks the list).
+  int64_t remote_frees[ACCOUNT_COUNT];
+  int64_t local_frees[ACCOUNT_COUNT];
 };
 
 // ---------------------------------------------------------------------------

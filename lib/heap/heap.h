@@ -61,5 +61,9 @@ Heap* heap_by_tag(Heap* heap, uint8_t tag) noexcept;
 
 // Live threads that have allocated (for statistics).
 size_t thread_count() noexcept;
+// Calls fn for the Tld of every live thread, holding the live threads'
+// list's lock (a thread that exits meanwhile waits): for the statistics
+// publisher, which reads only the counters a thread keeps for it.
+void threads_visit_live(void (*fn)(const Tld* tld, void* arg), void* arg) noexcept;
 
 }  // namespace mi

@@ -52,6 +52,31 @@ Block* tf_block(uintptr_t tf) { return reinterpret_cast<Block*>(tf & ~DELAYED_MA
 Delayed tf_delayed(uintptr_t tf) { return static_cast<Delayed>(tf & DELAYED_MASK); }
 uintptr_t tf_make(const Block* b, Delayed d) { return reinterpret_cast<uintptr_t>(b) | static_cast<uintptr_t>(d); }
 
+// The counters of frees into `page` (ThreadStats): its owner's, or the
+// process's when the page has no heap (abandoned).
+int page_account(const Page* page) { return page_segment(page)->memid.account; }
+
+void count_frees(const Page* page, int64_t n, bool remote) {
+  Heap* heap = page_heap(page);
+  const int a = page_account(page);
+  if (heap != nullptr && heap->tld != nullptr) {
+    own_counter_add(remote ? heap->tld->stats.remote_frees[a] : heap->tld->stats.local_frees[a], n);
+  } else {
+    (remote ? stats_global.remote_frees[a] : stats_global.local_frees[a]).fetch_add(n, std::memory_order_relaxed);
+  }
+}
+
+// Counts the blocks of local_free as local frees when they leave it (to the
+// free list, or with the page): only while statistics are published, since
+// it walks the list. The other threads' frees that page_thread_free_collect
+// put there are taken off again (counted as remote frees there).
+void count_local_frees(const Page* page) {
+  if (!stats_counting_local_frees.load(std::memory_order_relaxed)) return;
+  int64_t n = 0;
+  for (const Block* b = page->local_free; b != nullptr; b = b->next) n++;
+  if (n != 0) count_frees(page, n, false);
+}
+
 // Moves the thread-free list to local_free (atomically taking it).
 void page_thread_free_collect(Page* page) {
   uintptr_t tfree = page->xthread_free.load(std::memory_order_relaxed);
@@ -75,6 +100,10 @@ void page_thread_free_collect(Page* page) {
   }
   tail->next = page->local_free;
   page->local_free = head;
+  count_frees(page, static_cast<int64_t>(count), true);
+  if (stats_counting_local_frees.load(std::memory_order_relaxed)) {
+    count_frees(page, -static_cast<int64_t>(count), false);  // count_local_frees counts them again
+  }
   MI_ASSERT(count <= page->used);
   page->used -= static_cast<uint32_t>(count);
 }
@@ -270,10 +299,12 @@ void page_free_collect(Page* page, bool force) noexcept {
   if (force || tf_block(page->xthread_free.load(std::memory_order_relaxed)) != nullptr) page_thread_free_collect(page);
   if (page->local_free != nullptr) {
     if (page->free == nullptr) {
+      count_local_frees(page);
       page->free = page->local_free;
       page->local_free = nullptr;
       page->free_is_zero = 0;
     } else if (force) {
+      count_local_frees(page);
       Block* tail = page->local_free;
       while (tail->next != nullptr) tail = tail->next;
       tail->next = page->free;
@@ -402,6 +433,7 @@ void page_free(Page* page, PageQueue* pq) noexcept {
     stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
     stat_decrease(stats_global.huge_blocks, 1);
   }
+  count_local_frees(page);
   page_queue_remove(heap, pq, page);
   segment_page_free(page, &heap->tld->segments);
 }
@@ -474,13 +506,13 @@ void heap_collect_retired(Heap* heap, bool force) noexcept {
 
 void heap_stat_malloc(Heap* heap, size_t size, const Page* page) noexcept {
   if (size <= SMALL_SIZE_MAX) {
-    heap->malloc_count_direct[wsize_of(size)]++;
+    own_counter_inc(heap->malloc_count_direct[wsize_of(size)]);
   } else if (page->block_size > LARGE_OBJ_SIZE_MAX) {
-    heap->tld->stats.bin_malloc[BIN_HUGE]++;
+    own_counter_add(heap->tld->stats.bin_malloc[BIN_HUGE], 1);
     heap->tld->stats.huge_allocs++;
     heap->tld->stats.huge_alloc_bytes += static_cast<int64_t>(size);
   } else {
-    heap->tld->stats.bin_malloc[bin_of_size(size)]++;
+    own_counter_add(heap->tld->stats.bin_malloc[bin_of_size(size)], 1);
   }
 }
 

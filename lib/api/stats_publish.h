@@ -1,0 +1,40 @@
+// stats_publish.h: the published statistics file (option stats_publish).
+//
+// Owns: the process's live statistics file, "<pid>-<starttime>.stats"
+// (include/mimalloc-numa-stats.h), in the first usable of
+//   /run/mimalloc-numa            made by the tools package's tmpfiles.d
+//                                 entry, mode 1777 and owned by root (root
+//                                 makes it when it is missing);
+//   $XDG_RUNTIME_DIR/mimalloc-numa  made mode 0700;
+//   /tmp/mimalloc-numa-UID          made mode 0700;
+// a directory we make or use must be a real directory (not a symbolic
+// link) owned by root or by us, and a directory of ours must be 0700.
+// The file is created O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode 0600, its
+// blocks allocated (a full disk is an error now, not a SIGBUS later), mapped
+// MAP_SHARED and refreshed from the background thread (segment/purger's
+// task) every stats_publish_interval ms, stretched so that a refresh costs
+// at most 1% of one core (the snapshot walks every segment: ~1 ms per GiB).
+// Writes follow the header's sequence lock. Stale files of this user (pid
+// gone, or its start time differs) are removed when the file is made. The
+// file goes at exit. A fork child unmaps its parent's mapping without
+// writing to it and makes its own file from its own background thread
+// (a child that execs at once makes none). A set-user-ID program never
+// publishes. Every failure is one warning naming the path and the error;
+// the program then runs on without publishing.
+// The functions called by heap/thread are declared in common/stats.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mi {
+
+// The path of this process's file, or "" while there is none. For tests and
+// the verbose message.
+size_t stats_publish_path(char* buf, size_t size) noexcept;
+
+// One refresh now (the background thread's task); returns the milliseconds
+// until the next, or -1 when not publishing.
+int64_t stats_publish_tick() noexcept;
+
+}  // namespace mi
