@@ -144,7 +144,7 @@ bool parse_name(const char* name, long* pid, uint64_t* ticks) {
 // Removes files of this user whose process is gone (a killed process's, or
 // one that exec'd: same pid and start time as ours, from before the exec).
 // getdents64 into a stack buffer: opendir would malloc.
-void remove_stale(int dirfd, uint64_t my_ticks) {
+void remove_stale(int dirfd) {
   struct Dirent64 {
     uint64_t d_ino;
     int64_t d_off;
@@ -179,16 +179,15 @@ void remove_stale(int dirfd, uint64_t my_ticks) {
         (void)unlinkat(dirfd, d->d_name, 0);
         verbose_message("stats_publish: removed the stale statistics file %s (its process is gone)", d->d_name);
       }
-      (void)my_ticks;
     }
   }
 }
 
 // --- the file -----------------------------------------------------------
 
-// Copies fill_buffer into the mapping under the sequence lock: seq odd,
-// every 8-byte word (relaxed stores), seq even again (release).
-void write_area(mi_stats_area_t* to, const mi_stats_area_t* from) {
+}  // namespace
+
+void stats_area_write(mi_stats_area_t* to, const mi_stats_area_t* from) noexcept {
   uint64_t* seq = &to->seq;
   const uint64_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
   __atomic_store_n(seq, s + 1, __ATOMIC_RELAXED);
@@ -203,6 +202,8 @@ void write_area(mi_stats_area_t* to, const mi_stats_area_t* from) {
   __atomic_store_n(seq, s + 2, __ATOMIC_RELEASE);
 }
 
+namespace {
+
 int64_t effective_interval(int64_t fill_ns) {
   int64_t ms = option_get_clamp(mi_option_stats_publish_interval, 10, 3600000);
   // at most 1% of one core: a refresh that took T ms waits 100 T ms
@@ -215,7 +216,7 @@ bool create_file() {
   const int dirfd = choose_dir(dir, sizeof(dir));
   if (dirfd < 0) return false;
   const uint64_t ticks = stats_start_ticks();
-  remove_stale(dirfd, ticks);
+  remove_stale(dirfd);
   char name[64];
   format(name, sizeof(name), "%ld-%llu%s", static_cast<long>(getpid()), static_cast<unsigned long long>(ticks),
          MI_STATS_AREA_SUFFIX);
@@ -280,7 +281,7 @@ int64_t stats_publish_tick() noexcept {
   pthread_mutex_lock(&area_lock);
   if (area != nullptr && state.load(std::memory_order_relaxed) == ACTIVE) {
     updates++;
-    write_area(area, &fill_buffer);
+    stats_area_write(area, &fill_buffer);
   }
   pthread_mutex_unlock(&area_lock);
   return interval;

@@ -27,7 +27,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../../include/mimalloc-numa-stats.h"
+
 namespace mi {
+
+// Copies `from` into the published `to` under the sequence lock: seq made
+// odd, every 8-byte word but seq stored (relaxed), seq made even (release).
+// `from`'s seq is not copied.
+void stats_area_write(mi_stats_area_t* to, const mi_stats_area_t* from) noexcept;
 
 // The path of this process's file, or "" while there is none. For tests and
 // the verbose message.

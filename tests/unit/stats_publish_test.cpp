@@ -1,0 +1,182 @@
+// Tests of the published statistics area (lib/api/stats_area, stats_publish)
+// from the inside: the layout of include/mimalloc-numa-stats.h, the sequence
+// lock under a writer (read with tests/api/publish/area_reader.h, the
+// header-only reader a monitoring tool uses), and the figures against the
+// snapshot the exit report reads and the counters kept for it. The program's
+// view (the file, stale files, fork, set-user-ID) is tests/api/publish.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstddef>
+#include <thread>
+#include <vector>
+
+#include "../../include/mimalloc-numa-stats.h"
+#include "../../include/mimalloc.h"
+#include "../api/publish/area_reader.h"
+#include "api/stats_area.h"
+#include "api/stats_publish.h"
+#include "api/stats_snapshot.h"
+#include "heap/size_class.h"
+
+namespace {
+
+// The layout is a contract with readers built separately (mi-stat, agents):
+// the header's fields sit where version 1 put them.
+static_assert(offsetof(mi_stats_area_t, magic) == 0);
+static_assert(offsetof(mi_stats_area_t, version) == 8);
+static_assert(offsetof(mi_stats_area_t, size) == 12);
+static_assert(offsetof(mi_stats_area_t, seq) == 16);
+static_assert(offsetof(mi_stats_area_t, pid) == 24);
+static_assert(offsetof(mi_stats_area_t, program) == 72);
+static_assert(offsetof(mi_stats_area_t, threads) == 136);
+static_assert(offsetof(mi_stats_area_t, totals) == 232);
+static_assert(offsetof(mi_stats_area_t, node_count) == 312);
+static_assert(offsetof(mi_stats_area_t, nodes) == 328);
+static_assert(sizeof(mi_stats_area_memory_t) == 80 && sizeof(mi_stats_area_bin_t) == 32);
+static_assert(offsetof(mi_stats_area_t, bins) == 328 + 80 * MI_STATS_AREA_NODES_MAX);
+static_assert(sizeof(mi_stats_area_t) == 328 + 80 * MI_STATS_AREA_NODES_MAX + 32 * MI_STATS_AREA_BINS_MAX);
+static_assert(sizeof(mi_stats_area_t) % 8 == 0, "copied as 8-byte words");
+static_assert(MI_STATS_AREA_MAGIC == 0x3154415453494d4dULL && MI_STATS_AREA_VERSION == 1);
+
+TEST(StatsArea, FillSetsTheHeader) {
+  static mi_stats_area_t a;
+  mi::stats_area_fill(&a, 7, 250);
+  EXPECT_EQ(a.magic, MI_STATS_AREA_MAGIC);
+  EXPECT_EQ(a.version, static_cast<uint32_t>(MI_STATS_AREA_VERSION));
+  EXPECT_EQ(a.size, sizeof(mi_stats_area_t));
+  EXPECT_EQ(a.nodes_offset, offsetof(mi_stats_area_t, nodes));
+  EXPECT_EQ(a.bins_offset, offsetof(mi_stats_area_t, bins));
+  EXPECT_EQ(a.seq, 0u);
+  EXPECT_EQ(a.pid, static_cast<int64_t>(getpid()));
+  EXPECT_EQ(a.start_ticks, mi::stats_start_ticks());
+  EXPECT_GT(a.start_ticks, 0u);
+  EXPECT_EQ(a.updates, 7);
+  EXPECT_EQ(a.interval_ms, 250);
+  EXPECT_STREQ(a.program, "unit_stats_publ");  // comm: 15 bytes of unit_stats_publish
+  EXPECT_GE(a.node_count, 1u);
+  EXPECT_EQ(a.bin_count, static_cast<uint32_t>(mi::BIN_HUGE + 1));
+  EXPECT_LE(a.start_unix_ms, a.updated_unix_ms);
+}
+
+// A quiet program: the area has the snapshot's figures, and the size class's
+// live blocks and allocations count what this test did.
+TEST(StatsArea, FiguresAgreeWithTheSnapshot) {
+  std::vector<void*> v;
+  v.reserve(5000);
+  const auto before = [] {
+    static mi_stats_area_t a;
+    mi::stats_area_fill(&a, 1, 0);
+    return a.bins[mi::bin_of_size(200)].allocations;
+  }();
+  for (int i = 0; i < 5000; i++) v.push_back(mi_malloc(200));
+  static mi_stats_area_t a;
+  mi::stats_area_fill(&a, 1, 0);
+  mi::MemorySnapshot snap;
+  mi::stats_snapshot(&snap);
+  EXPECT_EQ(a.totals.in_use, snap.rows[mi::ROW_TOTAL].blocks);
+  EXPECT_EQ(a.totals.committed, snap.rows[mi::ROW_TOTAL].committed);
+  EXPECT_EQ(a.totals.reserved, snap.rows[mi::ROW_TOTAL].reserved);
+  EXPECT_EQ(a.nodes[0].in_use, snap.rows[0].blocks);
+  EXPECT_EQ(a.metadata_committed, snap.rows[mi::ROW_META].committed);
+  const size_t bin = mi::bin_of_size(200);
+  EXPECT_GE(a.bins[bin].live_blocks, 5000);
+  EXPECT_EQ(a.bins[bin].live_bytes, a.bins[bin].live_blocks * a.bins[bin].block_size);
+  // counted by the thread itself, not merged yet: the publisher reads them live
+  EXPECT_EQ(a.bins[bin].allocations - before, 5000);
+  for (void* p : v) mi_free(p);
+}
+
+// Blocks freed by another thread count as remote frees of the node their
+// segment is on once the owner collects them.
+TEST(StatsArea, RemoteFreesAreCounted) {
+  static mi_stats_area_t a;
+  mi::stats_area_fill(&a, 1, 0);
+  const int64_t before = a.totals.remote_frees;
+  std::vector<void*> v;
+  for (int i = 0; i < 2000; i++) v.push_back(mi_malloc(48));
+  std::thread([&] {
+    for (void* p : v) mi_free(p);
+  }).join();
+  mi_collect(false);  // the owner takes the other thread's frees
+  mi::stats_area_fill(&a, 1, 0);
+  EXPECT_GE(a.totals.remote_frees - before, 2000);
+  if (a.node_count == 1) {
+    EXPECT_EQ(a.totals.remote_frees, a.nodes[0].remote_frees);
+  }
+}
+
+// With statistics published, blocks the owner frees count as local frees
+// once their page's local free list is collected (here: by the allocations
+// that reuse them, and mi_collect). Not remote ones.
+TEST(StatsArea, LocalFreesAreCountedWhilePublishing) {
+  mi::stats_counting_local_frees.store(true);
+  static mi_stats_area_t a;
+  mi::stats_area_fill(&a, 1, 0);
+  const int64_t local = a.totals.local_frees, remote = a.totals.remote_frees;
+  std::vector<void*> v;
+  for (int round = 0; round < 4; round++) {
+    for (int i = 0; i < 3000; i++) v.push_back(mi_malloc(72));
+    for (void* p : v) mi_free(p);
+    v.clear();
+  }
+  mi_collect(true);
+  mi::stats_area_fill(&a, 1, 0);
+  // 12000 freed, and a few blocks of the vector's and the test framework's
+  EXPECT_GE(a.totals.local_frees - local, 12000);
+  EXPECT_LE(a.totals.local_frees - local, 12500);
+  EXPECT_EQ(a.totals.remote_frees, remote);
+  mi::stats_counting_local_frees.store(false);
+}
+
+// The sequence lock: a reader that follows the header's protocol never
+// accepts a copy with words of two different writes. Every word of write k
+// (but seq) is k.
+TEST(StatsArea, ReaderNeverSeesATornArea) {
+  static mi_stats_area_t shared;  // the "mapping"
+  static mi_stats_area_t src;
+  auto pattern = [](mi_stats_area_t* a, uint64_t k) {
+    uint64_t* w = reinterpret_cast<uint64_t*>(a);
+    for (size_t i = 0; i < sizeof(*a) / 8; i++) w[i] = k;
+    a->magic = MI_STATS_AREA_MAGIC;  // so that area_copy takes it
+    a->version = MI_STATS_AREA_VERSION;
+    a->size = sizeof(*a);
+    a->nodes_offset = offsetof(mi_stats_area_t, nodes);
+    a->bins_offset = offsetof(mi_stats_area_t, bins);
+    a->node_count = 1;
+    a->bin_count = 1;
+  };
+  pattern(&src, 1);
+  mi::stats_area_write(&shared, &src);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (uint64_t k = 2; !stop.load(std::memory_order_relaxed); k++) {
+      pattern(&src, k);
+      mi::stats_area_write(&shared, &src);
+    }
+  });
+  static mi_stats_area_t copy;
+  long accepted = 0, torn = 0;
+  const size_t seq_word = offsetof(mi_stats_area_t, seq) / 8;
+  const size_t pid_word = offsetof(mi_stats_area_t, pid) / 8;
+  for (int i = 0; i < 20000; i++) {
+    if (area_copy(&shared, sizeof(shared), &copy, 1000000) != 0) continue;
+    accepted++;
+    const uint64_t* w = reinterpret_cast<const uint64_t*>(&copy);
+    const uint64_t k = w[pid_word];
+    for (size_t j = pid_word; j < sizeof(copy) / 8; j++) {
+      if (j != seq_word && j != offsetof(mi_stats_area_t, node_count) / 8 &&
+          j != offsetof(mi_stats_area_t, nodes_offset) / 8 && w[j] != k) {
+        torn++;
+        break;
+      }
+    }
+  }
+  stop = true;
+  writer.join();
+  EXPECT_EQ(torn, 0);
+  EXPECT_GT(accepted, 0);
+  EXPECT_EQ(shared.seq % 2, 0u);
+}
+
+}  // namespace
