@@ -177,6 +177,10 @@ bool free_delayed_block(Block* block) {
   // thread_free of a full page with nothing on the delayed list to notice them.
   if (!page_try_use_delayed_free(page, Delayed::use_delayed_free, false)) return false;
   page_free_collect(page, false);
+  // another thread's free, handed over through the heap's delayed list
+  // (counted before the page may go with its last block)
+  count_frees(page, 1, true);
+  if (stats_counting_local_frees.load(std::memory_order_relaxed)) count_frees(page, -1, false);
   page_free_block_local(page, block, true);
   return true;
 }
