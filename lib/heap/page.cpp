@@ -67,14 +67,29 @@ void count_frees(const Page* page, int64_t n, bool remote) {
 }
 
 // Counts the blocks of local_free as local frees when they leave it (to the
-// free list, or with the page): only while statistics are published, since
-// it walks the list. The other threads' frees that page_thread_free_collect
-// put there are taken off again (counted as remote frees there).
+// free list, or with the page): only while statistics are published. The
+// other threads' frees that page_thread_free_collect put there are taken off
+// again (counted as remote frees there).
+size_t local_free_length(const Page* page) {
+  size_t n = 0;
+  for (const Block* b = page->local_free; b != nullptr; b = b->next) n++;
+  return n;
+}
 void count_local_frees(const Page* page) {
   if (!stats_counting_local_frees.load(std::memory_order_relaxed)) return;
-  int64_t n = 0;
-  for (const Block* b = page->local_free; b != nullptr; b = b->next) n++;
-  if (n != 0) count_frees(page, n, false);
+  const size_t n = local_free_length(page);
+  if (n != 0) count_frees(page, static_cast<int64_t>(n), false);
+}
+// The same when the free list is empty, without the walk: every block made
+// available (capacity) is live (used, which still counts blocks in
+// thread_free and the heap's delayed list), in the free list or in
+// local_free, so with no free list local_free holds capacity - used.
+void count_local_frees_free_empty(const Page* page) {
+  if (!stats_counting_local_frees.load(std::memory_order_relaxed)) return;
+  MI_ASSERT(page->free == nullptr && page->used <= page->capacity);
+  const int64_t n = static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used);
+  MI_ASSERT_EXPENSIVE(static_cast<int64_t>(local_free_length(page)) == n);
+  if (n > 0) count_frees(page, n, false);
 }
 
 // Moves the thread-free list to local_free (atomically taking it).
@@ -303,7 +318,7 @@ void page_free_collect(Page* page, bool force) noexcept {
   if (force || tf_block(page->xthread_free.load(std::memory_order_relaxed)) != nullptr) page_thread_free_collect(page);
   if (page->local_free != nullptr) {
     if (page->free == nullptr) {
-      count_local_frees(page);
+      count_local_frees_free_empty(page);
       page->free = page->local_free;
       page->local_free = nullptr;
       page->free_is_zero = 0;
