@@ -26,6 +26,7 @@ namespace mi {
 namespace {
 
 constexpr size_t PATH_MAX_ = 512;
+constexpr long FIRST_PUBLISH_MS = 200;
 
 enum State : int { OFF = 0, WANTED = 1, ACTIVE = 2, FAILED = 3 };
 std::atomic<int> state{OFF};
@@ -267,6 +268,12 @@ void drop_mapping(bool remove_file) {
 int64_t stats_publish_tick() noexcept {
   int s = state.load(std::memory_order_acquire);
   if (s == WANTED) {
+    // A process publishes once it has lived one interval, at most 200 ms:
+    // the short commands a server runs in its environment (archive
+    // commands, shells) make and remove no file.
+    const int64_t first = option_get_clamp(mi_option_stats_publish_interval, 10, FIRST_PUBLISH_MS);
+    const int64_t age = stats_elapsed_ms();
+    if (age < first) return first - age;
     int expected = WANTED;
     if (!state.compare_exchange_strong(expected, create_file() ? ACTIVE : FAILED)) return -1;
     s = state.load(std::memory_order_acquire);

@@ -11,7 +11,8 @@
 // link) owned by root or by us, and a directory of ours must be 0700.
 // The file is created O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode 0600, its
 // blocks allocated (a full disk is an error now, not a SIGBUS later), mapped
-// MAP_SHARED and refreshed from the background thread (segment/purger's
+// MAP_SHARED once the process has lived one interval (at most 200 ms: short
+// commands make no file), and refreshed from the background thread (segment/purger's
 // task) every stats_publish_interval ms, stretched so that a refresh costs
 // at most 1% of one core (the snapshot walks every segment: ~1 ms per GiB).
 // Writes follow the header's sequence lock. Stale files of this user (pid

@@ -285,7 +285,7 @@ struct ThreadStats {
   // Remote: blocks other threads freed, counted when the owner collects them.
   // Local: blocks the owner freed, counted when its page's local free list is
   // collected or the page freed, and only while statistics are published
-  // (stats_counting_local_frees: the count walks the list).
+  // (stats_counting_local_frees: a freed page's count walks the list).
   int64_t remote_frees[ACCOUNT_COUNT];
   int64_t local_frees[ACCOUNT_COUNT];
 };

@@ -5,6 +5,8 @@
 TARGET (publish_target.c) runs on the library with MIMALLOC_STATS_PUBLISH=1,
 as a user sets it; AREA_READ (area_read.c) reads its file through
 mimalloc-numa-stats.h only, as mi-stat does. Checked:
+  - the first file after one interval, at most 200 ms (none for a short
+    command);
   - the file: in the first usable directory (/run/mimalloc-numa for root),
     named PID-STARTTIME.stats with the kernel's start time, mode 0600, owned
     by the process's user, a regular file; refreshed (updates go up); gone
@@ -193,6 +195,23 @@ def check_stale(target, reader):
             os.unlink(f)
 
 
+def check_first_publish(target):
+    """A process publishes once it has lived one interval, at most 200 ms: a
+    short command makes no file; one that lives on has its file by then."""
+    p, _ = start(target, "sleep", "0.08", MIMALLOC_STATS_PUBLISH_INTERVAL="1000")
+    seen = False
+    while p.poll() is None:
+        seen = seen or bool(files_of(p.pid))
+        time.sleep(0.005)
+    if seen:
+        fail("a process that lived 80 ms made a statistics file (the first comes after 200 ms)")
+    p, _ = start(target, "sleep", "1.5", MIMALLOC_STATS_PUBLISH_INTERVAL="1000")
+    f = wait_file(p.pid, timeout=1.2)
+    if f is None:
+        fail("a process with stats_publish_interval 1s had no file after 1.2 s (the first is due at 200 ms)")
+    p.wait(timeout=30)
+
+
 def check_fork(target, reader):
     p, _ = start(target, "fork", "1.5")
     parent_file = wait_file(p.pid)
@@ -283,6 +302,7 @@ def main():
     target, reader, secure = sys.argv[1:4]
     check_file_and_figures(target, reader)
     check_stale(target, reader)
+    check_first_publish(target)
     check_fork(target, reader)
     check_json(target)
     check_secure(secure)
