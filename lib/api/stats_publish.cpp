@@ -46,43 +46,6 @@ size_t map_size() { return align_up(sizeof(mi_stats_area_t), os_page_size()); }
 
 // --- the directory --------------------------------------------------------
 
-// A directory we may put the file in: a real directory (lstat: not a
-// symbolic link), owned by root or by us; ours must let nobody else in;
-// root's must be sticky when others may write it (/run/mimalloc-numa, 1777:
-// nobody removes another user's file). Then an O_DIRECTORY|O_NOFOLLOW fd.
-int open_dir(const char* path, bool ours_only) {
-  struct stat st;
-  if (lstat(path, &st) != 0) return -1;
-  if (!S_ISDIR(st.st_mode)) {
-    errno = ENOTDIR;
-    return -1;
-  }
-  const uid_t me = geteuid();
-  if (st.st_uid == me && me != 0) {
-    if ((st.st_mode & 077) != 0) {
-      errno = EPERM;  // mode not 0700: another user could swap our files
-      return -1;
-    }
-  } else if (st.st_uid == 0 && !ours_only) {
-    if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0) {
-      errno = EPERM;
-      return -1;
-    }
-  } else {
-    errno = EPERM;  // owned by someone else
-    return -1;
-  }
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return -1;
-  struct stat st2;
-  if (fstat(fd, &st2) != 0 || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev) {
-    close(fd);
-    errno = EAGAIN;  // replaced between the two looks
-    return -1;
-  }
-  return fd;
-}
-
 // Makes `path` (mode) if it does not exist; errors other than EEXIST stay in errno.
 bool make_dir(const char* path, mode_t mode) {
   if (mkdir(path, mode) == 0) {
@@ -99,7 +62,7 @@ int choose_dir(char* dir, size_t size) {
   format(dir, size, "%s", MI_STATS_AREA_DIR_RUN);
   if (geteuid() == 0) (void)make_dir(dir, 01777);
   if (access(dir, W_OK | X_OK) == 0) {
-    int fd = open_dir(dir, false);
+    int fd = stats_publish_open_dir(dir, false);
     if (fd >= 0) return fd;
   }
   // 2. $XDG_RUNTIME_DIR/mimalloc-numa (systemd's per-user runtime directory)
@@ -107,7 +70,7 @@ int choose_dir(char* dir, size_t size) {
   if (os_getenv("XDG_RUNTIME_DIR", xdg, sizeof(xdg)) && xdg[0] == '/') {
     format(dir, size, "%s/mimalloc-numa", xdg);
     if (make_dir(dir, 0700)) {
-      int fd = open_dir(dir, true);
+      int fd = stats_publish_open_dir(dir, true);
       if (fd >= 0) return fd;
     }
   }
@@ -115,7 +78,7 @@ int choose_dir(char* dir, size_t size) {
   format(dir, size, "/tmp/mimalloc-numa-%ld", static_cast<long>(geteuid()));
   int err = 0;
   if (make_dir(dir, 0700)) {
-    int fd = open_dir(dir, true);
+    int fd = stats_publish_open_dir(dir, true);
     if (fd >= 0) return fd;
   }
   err = errno;
@@ -187,6 +150,35 @@ void remove_stale(int dirfd) {
 // --- the file -----------------------------------------------------------
 
 }  // namespace
+
+// A directory we may put the file in: a real directory (lstat: not a
+// symbolic link). Ours (`ours`: $XDG_RUNTIME_DIR's, /tmp's) must be owned by
+// us and let nobody else in; the shared one (/run/mimalloc-numa) must be
+// root's, and sticky when others may write it (1777: nobody removes
+// another user's file). Then an O_DIRECTORY|O_NOFOLLOW fd.
+int stats_publish_open_dir(const char* path, bool ours) noexcept {
+  struct stat st;
+  if (lstat(path, &st) != 0) return -1;
+  if (!S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    return -1;
+  }
+  const bool ok = ours ? (st.st_uid == geteuid() && (st.st_mode & 077) == 0)
+                       : (st.st_uid == 0 && ((st.st_mode & S_IWOTH) == 0 || (st.st_mode & S_ISVTX) != 0));
+  if (!ok) {
+    errno = EPERM;  // someone else's, or open to others: another user could swap or remove our files
+    return -1;
+  }
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st2;
+  if (fstat(fd, &st2) != 0 || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev) {
+    close(fd);
+    errno = EAGAIN;  // replaced between the two looks
+    return -1;
+  }
+  return fd;
+}
 
 void stats_area_write(mi_stats_area_t* to, const mi_stats_area_t* from) noexcept {
   uint64_t* seq = &to->seq;

@@ -37,6 +37,14 @@ namespace mi {
 // `from`'s seq is not copied.
 void stats_area_write(mi_stats_area_t* to, const mi_stats_area_t* from) noexcept;
 
+// The directory `path` as an O_DIRECTORY|O_NOFOLLOW fd if the file may go
+// there, else -1 (errno: ENOTDIR for a symbolic link or a file, EPERM for
+// an owner or a mode that lets another user swap or remove our files):
+// `ours` ($XDG_RUNTIME_DIR/mimalloc-numa, /tmp/mimalloc-numa-UID) must be
+// owned by us and mode 0700 (no group or other bits); the shared one
+// (/run/mimalloc-numa) owned by root and sticky when others may write it.
+int stats_publish_open_dir(const char* path, bool ours) noexcept;
+
 // The path of this process's file, or "" while there is none. For tests and
 // the verbose message.
 size_t stats_publish_path(char* buf, size_t size) noexcept;

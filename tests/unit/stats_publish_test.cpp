@@ -6,8 +6,15 @@
 // view (the file, stale files, fork, set-user-ID) is tests/api/publish.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -131,6 +138,51 @@ TEST(StatsArea, LocalFreesAreCountedWhilePublishing) {
   EXPECT_LE(a.totals.local_frees - local, 12500);
   EXPECT_EQ(a.totals.remote_frees, remote);
   mi::stats_counting_local_frees.store(false);
+}
+
+// Which directories the file may go in: a directory of ours must be ours
+// and 0700 (root's own too: $XDG_RUNTIME_DIR of root), the shared one root's
+// and sticky when world-writable; never a symbolic link.
+TEST(StatsPublishDir, OwnerModeAndLinks) {
+  char tmpl[] = "/tmp/stats-publish-dir-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string base = tmpl;
+  auto usable = [](const std::string& path, bool ours) {
+    const int fd = mi::stats_publish_open_dir(path.c_str(), ours);
+    const int err = errno;
+    if (fd >= 0) close(fd);
+    return fd >= 0 ? 0 : err;
+  };
+  const std::string mine = base + "/mine";
+  ASSERT_EQ(mkdir(mine.c_str(), 0700), 0);
+  EXPECT_EQ(usable(mine, true), 0);  // ours, 0700 (as root: root's own)
+  chmod(mine.c_str(), 0750);
+  EXPECT_EQ(usable(mine, true), EPERM);  // others may look in
+  chmod(mine.c_str(), 0700);
+  const std::string link = base + "/link";
+  ASSERT_EQ(symlink(mine.c_str(), link.c_str()), 0);
+  EXPECT_EQ(usable(link, true), ENOTDIR);  // a symbolic link, even to a good directory
+  const std::string file = base + "/file";
+  close(open(file.c_str(), O_CREAT | O_WRONLY, 0600));
+  EXPECT_EQ(usable(file, true), ENOTDIR);
+  if (geteuid() == 0) {
+    const std::string shared = base + "/shared";
+    ASSERT_EQ(mkdir(shared.c_str(), 0755), 0);
+    chmod(shared.c_str(), 01777);
+    EXPECT_EQ(usable(shared, false), 0);  // root's, 1777
+    chmod(shared.c_str(), 0777);
+    EXPECT_EQ(usable(shared, false), EPERM);  // world-writable without the sticky bit
+    ASSERT_EQ(chown(shared.c_str(), 65534, 65534), 0);
+    chmod(shared.c_str(), 01777);
+    EXPECT_EQ(usable(shared, false), EPERM);  // not root's
+    ASSERT_EQ(chown(mine.c_str(), 65534, 65534), 0);
+    EXPECT_EQ(usable(mine, true), EPERM);  // someone else's
+    rmdir(shared.c_str());
+  }
+  unlink(file.c_str());
+  unlink(link.c_str());
+  rmdir(mine.c_str());
+  rmdir(base.c_str());
 }
 
 // The sequence lock: a reader that follows the header's protocol never
