@@ -46,7 +46,10 @@ missing. They leave nothing: clusters dropped, files removed, processes ended
 by their pid.
 """
 
+import glob
 import os
+import pwd
+import stat
 import re
 import shutil
 import signal
@@ -632,6 +635,11 @@ class PostgreSQL(RealServer):
             s.kill()
             s.wait()
         run(["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.cluster, "stop", "-m", "immediate"])
+        # an immediate stop ends the backends with _exit: their statistics files stay (the next
+        # publisher of the user would remove them); remove those whose process is gone
+        for f in glob.glob("/run/mimalloc-numa/*.stats"):
+            if not os.path.exists("/proc/" + os.path.basename(f).split("-")[0]):
+                os.unlink(f)
         enable("--off", self.unit)
         run(["pg_dropcluster", self.version, self.cluster], timeout=300)
         shutil.rmtree(f"/etc/systemd/system/{self.unit}.service.d", True)
@@ -685,6 +693,19 @@ class PostgreSQL(RealServer):
         self.assertIn(f"{len(rows)} processes, all with libmimalloc-numa mapped (postmaster {pm} and its children)",
                       p.stdout)
         self.assertEqual(self.psql("SELECT sum(g) FROM generate_series(1, 100000) g"), "5000050000")
+        # The live statistics (mi-enable turned stats_publish on): the postmaster and each
+        # backend publish their own file in /run/mimalloc-numa, as the server's user, 0600.
+        published = {}
+        for _ in range(50):
+            published = {int(os.path.basename(f).split("-")[0]): f for f in glob.glob("/run/mimalloc-numa/*.stats")}
+            if pm in published and all(int(r[0]) in published for r in backends):
+                break
+            time.sleep(0.1)
+        for pid in [pm] + [int(r[0]) for r in backends]:
+            self.assertIn(pid, published, f"no statistics file of {pid} in /run/mimalloc-numa: {sorted(published)}")
+            st = os.stat(published[pid])
+            self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (pwd.getpwnam("postgres").pw_uid, 0o600),
+                             published[pid])
 
         # Off, restarted by mi-enable (pg_ctlcluster without systemd): glibc's malloc (the control).
         p = enable("--off", "--now", self.unit)
