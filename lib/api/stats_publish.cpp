@@ -41,6 +41,10 @@ int64_t updates = 0;
 // The figures are filled here, off the mapping, then copied under the seq
 // lock: only the background thread uses it.
 mi_stats_area_t fill_buffer;
+// The directory this process published in; a fork child publishes in its
+// parent's (inherited_dir) or not at all.
+char published_dir[PATH_MAX_ - 64] = "";
+char inherited_dir[PATH_MAX_ - 64] = "";
 
 size_t map_size() { return align_up(sizeof(mi_stats_area_t), os_page_size()); }
 
@@ -55,9 +59,29 @@ bool make_dir(const char* path, mode_t mode) {
   return errno == EEXIST;
 }
 
+// A fork child's directory: its parent's, if it is still there and still
+// passes the checks. Gone (mimalloc-numa-tools purged while the server runs:
+// its postrm removes /run/mimalloc-numa) means no file, quietly: the child
+// must not start a new directory elsewhere that nothing will remove.
+int inherited_dir_fd(char* dir, size_t size) {
+  format(dir, size, "%s", inherited_dir);
+  const bool ours = strcmp(dir, MI_STATS_AREA_DIR_RUN) != 0;
+  const int fd = stats_publish_open_dir(dir, ours);
+  if (fd < 0 && errno == ENOENT) {
+    verbose_message("stats_publish: %s, where the parent process published, is gone; statistics are not published",
+                    dir);
+  } else if (fd < 0) {
+    warning_message("stats_publish: cannot use the directory %s for the statistics file: %s; statistics are not "
+                    "published",
+                    dir, errno_text(errno));
+  }
+  return fd;
+}
+
 // Finds the directory: an open fd and its path in dir; -1 after one
 // warning when none of the three will do.
 int choose_dir(char* dir, size_t size) {
+  if (inherited_dir[0] != 0) return inherited_dir_fd(dir, size);
   // 1. /run/mimalloc-numa: the package's (tmpfiles.d, 1777), or root makes it
   format(dir, size, "%s", MI_STATS_AREA_DIR_RUN);
   if (geteuid() == 0) (void)make_dir(dir, 01777);
@@ -217,6 +241,7 @@ bool create_file() {
   format(path, sizeof(path), "%s/%s", dir, name);
   const int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   close(dirfd);
+  format(published_dir, sizeof(published_dir), "%s", dir);
   if (fd < 0) {
     warning_message("stats_publish: cannot create the statistics file %s: %s; statistics are not published", path,
                     errno_text(errno));
@@ -326,6 +351,7 @@ void stats_publish_fork_child() noexcept {
   area = nullptr;
   area_path[0] = 0;
   updates = 0;
+  format(inherited_dir, sizeof(inherited_dir), "%s", published_dir);
   int s = state.load(std::memory_order_relaxed);
   if (s == ACTIVE || s == WANTED) state.store(WANTED, std::memory_order_relaxed);
 }

@@ -19,7 +19,9 @@
 // gone, or its start time differs) are removed when the file is made. The
 // file goes at exit. A fork child unmaps its parent's mapping without
 // writing to it and makes its own file from its own background thread
-// (a child that execs at once makes none). A set-user-ID program never
+// (a child that execs at once makes none), in the parent's directory: when
+// that is gone (the tools package purged under a running server), the
+// child does not publish. A set-user-ID program never
 // publishes. Every failure is one warning naming the path and the error;
 // the program then runs on without publishing.
 // The functions called by heap/thread are declared in common/stats.h.
