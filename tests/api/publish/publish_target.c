@@ -9,6 +9,8 @@
  *                  SECS seconds (its background thread restarts on the slow
  *                  path) and exits; the parent prints "child=PID", waits for
  *                  it, prints "child_status=N", waits for a line on stdin
+ *   fork-late WAIT SECS  as fork, but the parent first waits WAIT seconds
+ *                  (it publishes meanwhile), and exits after its child
  *   json           mi_stats_get_json(0, NULL) (mi_free'd), its buffer
  *                  form with a buffer too small (NULL, ERANGE), printed */
 #define _DEFAULT_SOURCE
@@ -64,11 +66,13 @@ int main(int argc, char** argv) {
     usleep((useconds_t)(atof(argv[2]) * 1e6));
     return 0;
   }
-  if (argc >= 3 && strcmp(argv[1], "fork") == 0) {
+  const int late = argc >= 4 && strcmp(argv[1], "fork-late") == 0;
+  if ((argc >= 3 && strcmp(argv[1], "fork") == 0) || late) {
     for (int i = 0; i < 1000; i++) blocks[i] = malloc(64 + (size_t)i);
     printf("ready\n");
     fflush(stdout);
-    const double secs = atof(argv[2]);
+    if (late) usleep((useconds_t)(atof(argv[2]) * 1e6));
+    const double secs = atof(argv[late ? 3 : 2]);
     pid_t pid = fork();
     if (pid < 0) return 5;
     if (pid == 0) {
@@ -83,7 +87,7 @@ int main(int argc, char** argv) {
     int status = 0;
     waitpid(pid, &status, 0);
     printf("child_status=%d\n", status);
-    wait_line();
+    if (!late) wait_line();
     return 0;
   }
   if (argc >= 2 && strcmp(argv[1], "json") == 0) {

@@ -18,7 +18,8 @@ mimalloc-numa-stats.h only, as mi-stat does. Checked:
     process's own file kept;
   - fork: the child publishes a file of its own (its pid, its start time),
     the parent's stays whole and keeps being refreshed; the child's goes when
-    it exits;
+    it exits; with the parent's directory removed, the child makes none (in
+    a mount namespace of its own);
   - show_stats=json: one line per process that parses, with the pid;
     mi_stats_get_json(0, NULL) parses; a buffer too small gives NULL;
   - a set-user-ID program never publishes (root only; SECURE, the library
@@ -247,6 +248,40 @@ def check_fork(target, reader):
     p.wait(timeout=30)
 
 
+def check_fork_parent_dir_gone(target):
+    """A fork child publishes in its parent's directory or not at all: with the
+    directory removed under the running parent (mimalloc-numa-tools purged),
+    the child makes no new one (/run/mimalloc-numa again, or /tmp/...). Root
+    only: in a mount namespace of its own with /run and /tmp on fresh tmpfs, so
+    that the host's directories are not touched."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        print("fork, parent's directory gone: skipped (needs root and unshare)")
+        return
+    script = f"""
+set -e
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+export MIMALLOC_STATS_PUBLISH=1 MIMALLOC_STATS_PUBLISH_INTERVAL=20
+{target} fork-late 0.5 1.0 > /tmp/out &
+pid=$!
+for i in $(seq 100); do ls /run/mimalloc-numa/$pid-*.stats >/dev/null 2>&1 && break; sleep 0.02; done
+ls /run/mimalloc-numa/$pid-*.stats >/dev/null 2>&1 && echo parent_published=1 || echo parent_published=0
+rm -rf /run/mimalloc-numa
+wait $pid
+cat /tmp/out
+ls -d /run/mimalloc-numa /tmp/mimalloc-numa-* 2>/dev/null | sed 's/^/left=/' || true
+"""
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], capture_output=True,
+                       text=True, timeout=60, env={k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")})
+    if r.returncode != 0 and "unshare failed" in r.stderr:
+        print("fork, parent's directory gone: skipped (no mount namespace here)")
+        return
+    if "parent_published=1" not in r.stdout or "child_status=0" not in r.stdout:
+        fail(f"fork, parent's directory gone: the run did not go as planned: {r.stdout}{r.stderr}")
+    elif "left=" in r.stdout:
+        fail(f"fork, parent's directory gone: the child made a directory again: {r.stdout}")
+
+
 def check_json(target):
     r = subprocess.run([target, "json"], capture_output=True, text=True, timeout=30,
                        env=env(MIMALLOC_STATS_PUBLISH="0", MIMALLOC_SHOW_STATS="json"))
@@ -304,6 +339,7 @@ def main():
     check_stale(target, reader)
     check_first_publish(target)
     check_fork(target, reader)
+    check_fork_parent_dir_gone(target)
     check_json(target)
     check_secure(secure)
     print(f"publish: {len(failures)} failures")
