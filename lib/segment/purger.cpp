@@ -30,6 +30,7 @@ pthread_t purger_thread;
 std::atomic<int64_t (*)() noexcept> purger_task{nullptr};
 
 constexpr int64_t NEVER = INT64_MAX;
+constexpr size_t PURGER_STACK_SIZE = 256 * 1024;
 
 void* purger_main(void*) {
   int64_t task_due = 0;  // os_clock_ms; a (re)started thread runs the task at once
@@ -72,6 +73,11 @@ bool purger_spawn() {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  // A small stack: the default (RLIMIT_STACK, 8 MiB) is address space every
+  // process on the allocator would carry for a thread that needs some 30 KiB
+  // (a purge; the statistics snapshot, ~20 KiB of locals); under ulimit -v
+  // it cost a program a 32 MiB block (tests/programs/reservations.sh).
+  pthread_attr_setstacksize(&attr, PURGER_STACK_SIZE);
   int err = pthread_create(&purger_thread, &attr, &purger_main, nullptr);
   pthread_attr_destroy(&attr);
   if (err != 0) {
