@@ -72,12 +72,12 @@ void* purger_main(void*) {
 bool purger_spawn() {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   // A small stack: the default (RLIMIT_STACK, 8 MiB) is address space every
   // process on the allocator would carry for a thread that needs some 30 KiB
-  // (a purge; the statistics snapshot, ~20 KiB of locals); under ulimit -v
-  // it cost a program a 32 MiB block (tests/programs/reservations.sh).
+  // (a purge; the statistics snapshot, ~20 KiB of locals); and a limit on it
+  // (ulimit -v, LimitAS=) counts that.
   pthread_attr_setstacksize(&attr, PURGER_STACK_SIZE);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   int err = pthread_create(&purger_thread, &attr, &purger_main, nullptr);
   pthread_attr_destroy(&attr);
   if (err != 0) {
