@@ -343,8 +343,9 @@ void stats_publish_stop() noexcept {
 void stats_publish_fork_child() noexcept {
   // The background thread of the parent did not come along: the lock may be
   // held by it. The parent's file stays the parent's: unmapped, not written,
-  // not removed. The child's own is made by its background thread when it
-  // starts (purger_poll), so a child that execs at once leaves nothing.
+  // not removed. The child's own is made by its own background thread,
+  // started here, once the child has lived one interval (at most 200 ms),
+  // so a child that execs at once leaves nothing.
   pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
   area_lock = fresh;
   if (area != nullptr) munmap(area, area_map_size);
@@ -353,7 +354,15 @@ void stats_publish_fork_child() noexcept {
   updates = 0;
   format(inherited_dir, sizeof(inherited_dir), "%s", published_dir);
   int s = state.load(std::memory_order_relaxed);
-  if (s == ACTIVE || s == WANTED) state.store(WANTED, std::memory_order_relaxed);
+  if (s == ACTIVE || s == WANTED) {
+    state.store(WANTED, std::memory_order_relaxed);
+    // The background thread now, not at the child's next allocator slow
+    // path: a child that seldom allocates (PostgreSQL's checkpointer,
+    // background writer, WAL writer) would otherwise never publish. A child
+    // that execs at once loses the thread with the exec, before its first
+    // refresh is due.
+    purger_poll();
+  }
 }
 
 }  // namespace mi

@@ -18,8 +18,8 @@
 // Writes follow the header's sequence lock. Stale files of this user (pid
 // gone, or its start time differs) are removed when the file is made. The
 // file goes at exit. A fork child unmaps its parent's mapping without
-// writing to it and makes its own file from its own background thread
-// (a child that execs at once makes none), in the parent's directory: when
+// writing to it and makes its own file from its own background thread,
+// started at the fork (a child that execs at once makes none), in the parent's directory: when
 // that is gone (the tools package purged under a running server), the
 // child does not publish. A set-user-ID program never
 // publishes. Every failure is one warning naming the path and the error;

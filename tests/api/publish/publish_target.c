@@ -9,6 +9,8 @@
  *                  SECS seconds (its background thread restarts on the slow
  *                  path) and exits; the parent prints "child=PID", waits for
  *                  it, prints "child_status=N", waits for a line on stdin
+ *   fork-quiet SECS  as fork, but the child makes no allocator call at all:
+ *                  it sleeps SECS seconds and exits
  *   fork-late WAIT SECS  as fork, but the parent first waits WAIT seconds
  *                  (it publishes meanwhile), and exits after its child
  *   json           mi_stats_get_json(0, NULL) (mi_free'd), its buffer
@@ -67,7 +69,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   const int late = argc >= 4 && strcmp(argv[1], "fork-late") == 0;
-  if ((argc >= 3 && strcmp(argv[1], "fork") == 0) || late) {
+  const int quiet = argc >= 3 && strcmp(argv[1], "fork-quiet") == 0;
+  if ((argc >= 3 && strcmp(argv[1], "fork") == 0) || late || quiet) {
     for (int i = 0; i < 1000; i++) blocks[i] = malloc(64 + (size_t)i);
     printf("ready\n");
     fflush(stdout);
@@ -75,6 +78,10 @@ int main(int argc, char** argv) {
     const double secs = atof(argv[late ? 3 : 2]);
     pid_t pid = fork();
     if (pid < 0) return 5;
+    if (pid == 0 && quiet) {
+      usleep((useconds_t)(secs * 1e6));
+      exit(0);
+    }
     if (pid == 0) {
       const double end = now() + secs;
       while (now() < end) {

@@ -248,6 +248,22 @@ def check_fork(target, reader):
     p.wait(timeout=30)
 
 
+def check_fork_quiet_child(target):
+    """A child that makes no allocator call after the fork (PostgreSQL's
+    checkpointer, background writer) publishes too: its background thread
+    starts at the fork, not at its next allocator slow path."""
+    p, _ = start(target, "fork-quiet", "1.5")
+    child = int(p.stdout.readline().strip().split("=")[1])
+    if wait_file(child, timeout=1.2) is None:
+        fail("fork: a child that does not allocate made no statistics file within 1.2 s")
+    status = p.stdout.readline().strip()
+    if status != "child_status=0":
+        fail(f"fork-quiet: the child ended with {status}")
+    p.stdin.write("go\n")
+    p.stdin.flush()
+    p.wait(timeout=30)
+
+
 def check_fork_parent_dir_gone(target):
     """A fork child publishes in its parent's directory or not at all: with the
     directory removed under the running parent (mimalloc-numa-tools purged),
@@ -339,6 +355,7 @@ def main():
     check_stale(target, reader)
     check_first_publish(target)
     check_fork(target, reader)
+    check_fork_quiet_child(target)
     check_fork_parent_dir_gone(target)
     check_json(target)
     check_secure(secure)
