@@ -268,24 +268,28 @@ def check_fork_parent_dir_gone(target):
     """A fork child publishes in its parent's directory or not at all: with the
     directory removed under the running parent (mimalloc-numa-tools purged),
     the child makes no new one (/run/mimalloc-numa again, or /tmp/...). Root
-    only: in a mount namespace of its own with /run and /tmp on fresh tmpfs, so
-    that the host's directories are not touched."""
+    only: in a mount namespace of its own with /run on a fresh tmpfs, so that
+    the host's directory is not touched (/tmp stays: the build may be there)."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         print("fork, parent's directory gone: skipped (needs root and unshare)")
         return
     script = f"""
 set -e
 mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
+tmpdir=/tmp/mimalloc-numa-0
+[ -e $tmpdir ] && tmp_before=1 || tmp_before=0
 export MIMALLOC_STATS_PUBLISH=1 MIMALLOC_STATS_PUBLISH_INTERVAL=20
-{target} fork-late 0.5 1.0 > /tmp/out &
+{target} fork-late 0.5 1.0 < /dev/null > /run/out &
 pid=$!
 for i in $(seq 100); do ls /run/mimalloc-numa/$pid-*.stats >/dev/null 2>&1 && break; sleep 0.02; done
 ls /run/mimalloc-numa/$pid-*.stats >/dev/null 2>&1 && echo parent_published=1 || echo parent_published=0
 rm -rf /run/mimalloc-numa
 wait $pid
-cat /tmp/out
-ls -d /run/mimalloc-numa /tmp/mimalloc-numa-* 2>/dev/null | sed 's/^/left=/' || true
+cat /run/out
+child=$(sed -n 's/^child=//p' /run/out)
+[ -e /run/mimalloc-numa ] && echo left=/run/mimalloc-numa
+[ $tmp_before = 0 ] && [ -e $tmpdir ] && echo left=$tmpdir
+ls $tmpdir/$child-*.stats 2>/dev/null | sed 's/^/left=/' || true
 """
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], capture_output=True,
                        text=True, timeout=60, env={k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")})
