@@ -53,14 +53,14 @@ template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc(Heap* heap, size_t size)
 }
 
 MI_ALWAYS_INLINE void free_block(Segment* segment, Page* page, void* p) noexcept {
-  if (MI_LIKELY(segment->thread_id.load(std::memory_order_relaxed) == thread_id())) {
-    if (MI_LIKELY(page->flags.full_aligned == 0)) {
-      Block* block = static_cast<Block*>(p);
-      block->next = page->local_free;
-      page->local_free = block;
-      if (MI_UNLIKELY(--page->used == 0)) page_retire(page);
-      return;
-    }
+  if (MI_LIKELY(is_thread_id(page->xowner.load(std::memory_order_relaxed)))) {
+    Block* block = static_cast<Block*>(p);
+    block->next = page->local_free;
+    page->local_free = block;
+    if (MI_UNLIKELY(--page->used == 0)) page_retire(page);
+    return;
+  }
+  if (page_owner(page) == thread_id()) {
     page_free_block_local_slow(page, static_cast<Block*>(p));
     return;
   }
@@ -78,15 +78,14 @@ MI_ALWAYS_INLINE void free_inline(void* p) noexcept {
     return;
   }
   Segment* segment = ptr_segment(p);
-  if (MI_LIKELY(segment->thread_id.load(std::memory_order_relaxed) == thread_id())) {
-    Page* page = &segment->pages[(reinterpret_cast<uintptr_t>(p) & SEGMENT_MASK) >> shift];
-    if (MI_LIKELY(page->flags.full_aligned == 0)) {
-      Block* block = static_cast<Block*>(p);
-      block->next = page->local_free;
-      page->local_free = block;
-      if (MI_UNLIKELY(--page->used == 0)) page_retire(page);
-      return;
-    }
+  Page* page = &segment->pages[(reinterpret_cast<uintptr_t>(p) & SEGMENT_MASK) >> shift];
+  // ours, and none of the flags that need the slow path (full, aligned blocks, a slice of a large page)
+  if (MI_LIKELY(is_thread_id(page->xowner.load(std::memory_order_relaxed)))) {
+    Block* block = static_cast<Block*>(p);
+    block->next = page->local_free;
+    page->local_free = block;
+    if (MI_UNLIKELY(--page->used == 0)) page_retire(page);
+    return;
   }
   free_not_fast(p);
 }

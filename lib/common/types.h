@@ -123,24 +123,32 @@ enum class Delayed : uintptr_t {
 };
 constexpr uintptr_t DELAYED_MASK = 3;
 
+// Page::xowner: the owner thread's id (thread_id(), 0 when the page is not in
+// use or its segment is abandoned) with, in its low bits, the flags that send
+// a free to the slow path. The free fast path is one load and one compare of
+// this word against the thread pointer: equal means "our page, no flag set".
+// The owner thread writes it (a reclaiming thread after taking the segment
+// under the abandoned-list lock); other threads only read it.
+enum PageFlag : uintptr_t {
+  PAGE_IN_FULL = 1,      // in the heap's full queue
+  PAGE_HAS_ALIGNED = 2,  // some block was handed out at an interior aligned pointer
+  PAGE_INNER_SLICE = 4,  // a later slice of a large page (slice_offset says where its page starts)
+};
+constexpr uintptr_t PAGE_FLAGS_MASK = 7;  // thread ids (the thread pointer) are 16-byte aligned at least
+
 struct Page {
   // --- hot: malloc fast path
   Block* free;        // blocks to allocate from
   uint32_t used;      // live blocks (including ones in xthread_free not yet collected)
-  union {
-    struct {
-      uint8_t in_full : 1;      // in the heap's full queue
-      uint8_t has_aligned : 1;  // some block was handed out at an interior aligned pointer
-    } x;
-    uint8_t full_aligned;  // both at once: the free fast path tests this byte
-  } flags;
   uint8_t free_is_zero : 1;  // every block in `free` is zero apart from its next pointer
   uint8_t is_zero_init : 1;  // the page's memory was zero when the page was set up
   uint8_t segment_in_use : 1;
   uint8_t retire_expire;  // generic calls a retired-but-kept empty page survives
   uint8_t heap_tag;
-  // --- owner thread, generic path
+  // --- hot: free fast path (with `used`)
+  std::atomic<uintptr_t> xowner;  // owner thread id | PageFlag bits
   Block* local_free;  // blocks freed by the owner thread
+  // --- owner thread, generic path
   size_t block_size;
   uint8_t* page_start;
   uint16_t capacity;  // blocks made available so far (free-list extended up to here)
@@ -154,7 +162,30 @@ struct Page {
   // --- owner thread: the page queue
   Page* next;
   Page* prev;
+  // to a power of two: free() finds a page's entry with a shift instead of a multiply
+  uint64_t unused[5];
 };
+static_assert(sizeof(Page) == 128, "free() indexes the page table with a shift");
+constexpr unsigned PAGE_ENTRY_SHIFT = 7;
+
+MI_ALWAYS_INLINE uintptr_t page_flags(const Page* page) {
+  return page->xowner.load(std::memory_order_relaxed) & PAGE_FLAGS_MASK;
+}
+MI_ALWAYS_INLINE bool page_in_full(const Page* page) { return (page_flags(page) & PAGE_IN_FULL) != 0; }
+MI_ALWAYS_INLINE bool page_has_aligned(const Page* page) { return (page_flags(page) & PAGE_HAS_ALIGNED) != 0; }
+// Sets or clears flag bits (the owner thread).
+MI_ALWAYS_INLINE void page_set_flag(Page* page, uintptr_t flag, bool on) {
+  const uintptr_t w = page->xowner.load(std::memory_order_relaxed);
+  page->xowner.store(on ? (w | flag) : (w & ~flag), std::memory_order_relaxed);
+}
+// Sets the owner thread id, keeping the flags.
+MI_ALWAYS_INLINE void page_set_owner(Page* page, uintptr_t tid) {
+  const uintptr_t w = page->xowner.load(std::memory_order_relaxed);
+  page->xowner.store(tid | (w & PAGE_FLAGS_MASK), std::memory_order_release);
+}
+MI_ALWAYS_INLINE uintptr_t page_owner(const Page* page) {
+  return page->xowner.load(std::memory_order_relaxed) & ~PAGE_FLAGS_MASK;
+}
 
 // ---------------------------------------------------------------------------
 // Memory accounts

@@ -485,7 +485,8 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   page->free = nullptr;
   page->local_free = nullptr;
   page->used = 0;
-  page->flags.full_aligned = 0;
+  // ours, no flag: frees take the fast path (the claiming thread owns s)
+  page->xowner.store(s->thread_id.load(std::memory_order_relaxed), std::memory_order_release);
   page->free_is_zero = 0;
   page->retire_expire = 0;
   page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
@@ -496,7 +497,7 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   for (size_t k = 1; k < n; k++) {
     Page* inner = &s->pages[i + k];
     inner->slice_offset = static_cast<uint8_t>(k);
-    inner->flags.full_aligned = 1;
+    inner->xowner.store(PAGE_INNER_SLICE, std::memory_order_relaxed);
   }
   stat_increase(stats_global.pages, 1);
   return page;
@@ -657,7 +658,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   MI_ASSERT(page->segment_in_use && s->used > 0);
   for (size_t k = 1; k < n; k++) {
     s->pages[i + k].slice_offset = 0;
-    s->pages[i + k].flags.full_aligned = 0;
+    s->pages[i + k].xowner.store(0, std::memory_order_relaxed);
   }
   page->slice_count = 0;
   page->segment_in_use = 0;
@@ -667,7 +668,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   page->used = 0;
   page->free = nullptr;
   page->local_free = nullptr;
-  page->flags.full_aligned = 0;
+  page->xowner.store(0, std::memory_order_relaxed);  // frees of its pointers take the slow path
   page->xheap.store(nullptr, std::memory_order_relaxed);
   page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
   segment_lock(s);
@@ -825,7 +826,7 @@ bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld*
   for (size_t k = n; k < n2; k++) {
     Page* inner = &s->pages[i + k];
     inner->slice_offset = static_cast<uint8_t>(k);
-    inner->flags.full_aligned = 1;
+    inner->xowner.store(PAGE_INNER_SLICE, std::memory_order_relaxed);
   }
   page->slice_count = static_cast<uint8_t>(n2);
   page->block_size = new_block_size;

@@ -224,7 +224,7 @@ TEST(Segment, LargePagesSpanSlices) {
   EXPECT_EQ(s->free_mask & mid_mask, mid_mask);
   for (size_t k = 0; k < mid_n; k++) {
     EXPECT_EQ(s->pages[mid_first + k].slice_offset, 0u);
-    EXPECT_EQ(s->pages[mid_first + k].flags.full_aligned, 0u);
+    EXPECT_EQ(mi::page_flags(&s->pages[mid_first + k]), 0u);
   }
   EXPECT_TRUE(mi::segment_is_valid(s));
   // a smaller large object fits the hole
