@@ -66,7 +66,6 @@ void* heap_malloc_aligned_at(Heap* heap, size_t size, size_t alignment, size_t o
     if (block != nullptr && ((reinterpret_cast<uintptr_t>(block) + offset) & mask) == 0) {
       page->free = block->next;
       page->used++;
-      heap->malloc_count_direct[wsize]++;
       if (zero) {
         if (page->free_is_zero) block->next = nullptr;
         else memset(block, 0, page->block_size);

@@ -37,19 +37,18 @@ template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc_small(Heap* heap, size_t
   if (MI_LIKELY(block != nullptr)) {
     page->free = block->next;
     page->used++;
-    heap->malloc_count_direct[wsize]++;
     if constexpr (Zero) {
       if (page->free_is_zero) block->next = nullptr;
       else memset(block, 0, page->block_size);
     }
     return block;
   }
-  return malloc_generic(heap, size, Zero, 0);
+  return malloc_slow(size, heap, Zero);
 }
 
 template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc(Heap* heap, size_t size) noexcept {
   if (MI_LIKELY(size <= SMALL_SIZE_MAX)) return heap_malloc_small<Zero>(heap, size);
-  return malloc_generic(heap, size, Zero, 0);
+  return malloc_slow(size, heap, Zero);
 }
 
 MI_ALWAYS_INLINE void free_block(Segment* segment, Page* page, void* p) noexcept {
@@ -84,7 +83,9 @@ MI_ALWAYS_INLINE void free_inline(void* p) noexcept {
     Block* block = static_cast<Block*>(p);
     block->next = page->local_free;
     page->local_free = block;
-    if (MI_UNLIKELY(--page->used == 0)) page_retire(page);
+    // the page is empty: retire it, unless it is kept empty for reuse already
+    // (a block allocated from and freed to it again: the loop of pairs immediate)
+    if (MI_UNLIKELY(--page->used == 0) && page->retire_expire == 0) page_retire(page);
     return;
   }
   free_not_fast(p);

@@ -156,6 +156,7 @@ struct Page {
   uint8_t segment_idx;
   uint8_t slice_count;   // large pages: 64 KiB slices the page spans (else 1)
   uint8_t slice_offset;  // a slice inside a large page: how far back its page starts (else 0)
+  uint8_t bin;           // size class of block_size (set by the heap layer: page_init)
   // --- shared with other threads
   std::atomic<uintptr_t> xthread_free;  // Block* | Delayed
   std::atomic<Heap*> xheap;             // owning heap, null when abandoned
@@ -290,7 +291,11 @@ struct ThreadStats {
   int64_t pages_retired_kept;
   int64_t huge_allocs;
   int64_t huge_alloc_bytes;
-  int64_t bin_malloc[BIN_HUGE + 1];  // allocations by size class (bins above the direct sizes)
+  // Allocations by size class. For the direct sizes (blocks up to
+  // SMALL_SIZE_MAX) plus the blocks in the free lists of the thread's pages
+  // of that class, counted when the slow path fills a free list (page.cpp:
+  // the fast path counts nothing); heap_stats_merge subtracts them.
+  int64_t bin_malloc[BIN_HUGE + 1];
 };
 
 // ---------------------------------------------------------------------------
@@ -347,8 +352,6 @@ struct mi_heap_s {
   mi_heap_s* next;     // in the thread's list of heaps
   bool no_reclaim;     // never reclaims abandoned segments (destroyable heaps)
   uint8_t tag;
-  // Allocation counts of the direct sizes (statistics); one add on the fast path.
-  int64_t malloc_count_direct[mi::PAGES_DIRECT];
   mi::DirectTable pages_free_direct = mi::empty_direct_table();  // wsize -> page with free blocks
   mi::PageQueue pages[mi::BIN_COUNT];
 };

@@ -52,6 +52,23 @@ Block* tf_block(uintptr_t tf) { return reinterpret_cast<Block*>(tf & ~DELAYED_MA
 Delayed tf_delayed(uintptr_t tf) { return static_cast<Delayed>(tf & DELAYED_MASK); }
 uintptr_t tf_make(const Block* b, Delayed d) { return reinterpret_cast<uintptr_t>(b) | static_cast<uintptr_t>(d); }
 
+// Allocation statistics of the direct sizes, without a count on the fast
+// path: blocks are counted as allocated when the slow path puts them in a
+// page's `free` list (page_stat_add), and the blocks still in `free` when the
+// list leaves the thread's hands (page freed or abandoned) are taken back.
+// So the thread's counter of a size class is its allocations plus the blocks
+// in the `free` lists of its pages of that class; the exact figure (merge,
+// thread report) subtracts those (heap_stats_settle). Pages of larger blocks
+// are allocated from by the slow path only, which counts each allocation
+// (heap_stat_malloc).
+bool page_counted_by_refill(const Page* page) { return page->block_size <= SMALL_SIZE_MAX; }
+
+void page_stat_add(Page* page, int64_t n) {
+  if (!page_counted_by_refill(page) || n == 0) return;
+  Heap* heap = page_heap(page);
+  if (heap != nullptr && heap->tld != nullptr) heap->tld->stats.bin_malloc[page->bin] += n;
+}
+
 // Moves the thread-free list to local_free (atomically taking it).
 void page_thread_free_collect(Page* page) {
   uintptr_t tfree = page->xthread_free.load(std::memory_order_relaxed);
@@ -98,12 +115,14 @@ void page_extend_free(Page* page) {
   page->free = first;
   page->free_is_zero = page->is_zero_init;
   page->capacity = static_cast<uint16_t>(page->capacity + extend);
+  page_stat_add(page, static_cast<int64_t>(extend));
   Heap* heap = page_heap(page);
   if (heap != nullptr && heap->tld != nullptr) heap->tld->stats.pages_extended++;
 }
 
 void page_init(Heap* heap, Page* page) {
   page->xheap.store(heap, std::memory_order_release);
+  page->bin = static_cast<uint8_t>(bin_of_size(page->block_size));
   page->heap_tag = heap->tag;
   page_extend_free(page);
   MI_ASSERT_EXPENSIVE(page_is_valid(page));
@@ -235,6 +254,49 @@ Page* find_page(Heap* heap, size_t size, size_t huge_alignment) {
 
 }  // namespace
 
+size_t page_free_count(const Page* page) noexcept {
+  // |free| = capacity - used - |local_free| (used counts the blocks in the
+  // thread-free list): walk whichever of free and local_free ends first
+  const Block* f = page->free;
+  const Block* l = page->local_free;
+  const size_t cap = page->capacity;
+  size_t n = 0;
+  for (; n <= cap; n++) {
+    if (f == nullptr) return n;
+    if (l == nullptr) {
+      if (page->used + n <= cap) return cap - page->used - n;
+      break;  // a count corrupted by a double free: walk `free` itself
+    }
+    f = f->next;
+    l = l->next;
+  }
+  return block_list_length(page->free, cap);
+}
+
+void page_stat_adopt(Page* page) noexcept { page_stat_add(page, static_cast<int64_t>(page_free_count(page))); }
+
+void page_stat_drop(Page* page) noexcept { page_stat_add(page, -static_cast<int64_t>(page_free_count(page))); }
+
+void heap_stats_merge(Tld* tld) noexcept {
+  if (tld == nullptr) return;
+  int64_t in_free[BIN_HUGE + 1];
+  heap_stats_settle(tld, in_free);
+  for (size_t b = 0; b <= BIN_HUGE; b++) tld->stats.bin_malloc[b] -= in_free[b];
+  stats_merge_thread(tld);  // adds the counters to the process's and zeroes them
+  for (size_t b = 0; b <= BIN_HUGE; b++) tld->stats.bin_malloc[b] = in_free[b];
+}
+
+void heap_stats_settle(Tld* tld, int64_t in_free[BIN_HUGE + 1]) noexcept {
+  for (size_t b = 0; b <= BIN_HUGE; b++) in_free[b] = 0;
+  for (Heap* heap = tld->heaps; heap != nullptr; heap = heap->next) {
+    for (size_t bin = 0; bin < BIN_COUNT; bin++) {
+      for (const Page* page = heap->pages[bin].first; page != nullptr; page = page->next) {
+        if (page_counted_by_refill(page)) in_free[page->bin] += static_cast<int64_t>(page_free_count(page));
+      }
+    }
+  }
+}
+
 size_t block_list_length(const Block* b, size_t limit) noexcept {
   size_t n = 0;
   while (b != nullptr && n <= limit) {
@@ -273,9 +335,16 @@ void page_free_collect(Page* page, bool force) noexcept {
       page->free = page->local_free;
       page->local_free = nullptr;
       page->free_is_zero = 0;
+      // every block not in use is in `free` now
+      page_stat_add(page, static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used));
     } else if (force) {
       Block* tail = page->local_free;
-      while (tail->next != nullptr) tail = tail->next;
+      int64_t n = 1;
+      while (tail->next != nullptr) {
+        tail = tail->next;
+        n++;
+      }
+      page_stat_add(page, n);
       tail->next = page->free;
       page->free = page->local_free;
       page->local_free = nullptr;
@@ -292,6 +361,7 @@ bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
   const size_t new_block_size = bin_block_sizes[bin_of_size(newsize)];
   PageQueue* pq = heap_page_queue_of(heap, page);
   if (!segment_large_page_try_grow(page, new_block_size, &heap->tld->segments)) return false;
+  page->bin = static_cast<uint8_t>(bin_of_size(new_block_size));
   // Its block size changed: it belongs to another bin now. It is full (its
   // one block is in use), so it goes to the full queue.
   if (!page_queue_is_full(pq)) {
@@ -402,6 +472,7 @@ void page_free(Page* page, PageQueue* pq) noexcept {
     stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
     stat_decrease(stats_global.huge_blocks, 1);
   }
+  page_stat_add(page, -static_cast<int64_t>(page_free_count(page)));
   page_queue_remove(heap, pq, page);
   segment_page_free(page, &heap->tld->segments);
 }
@@ -410,6 +481,7 @@ void page_abandon(Page* page, PageQueue* pq) noexcept {
   Heap* heap = page_heap(page);
   page_use_delayed_free(page, Delayed::never_delayed_free, false);
   page_set_owner(page, 0);  // from now on, this thread's frees into it are remote frees too
+  page_stat_add(page, -static_cast<int64_t>(page_free_count(page)));
   page->xheap.store(nullptr, std::memory_order_release);
   page_queue_remove(heap, pq, page);
   segment_page_abandon(page, &heap->tld->segments);
@@ -475,8 +547,8 @@ void heap_collect_retired(Heap* heap, bool force) noexcept {
 }
 
 void heap_stat_malloc(Heap* heap, size_t size, const Page* page) noexcept {
-  if (size <= SMALL_SIZE_MAX) {
-    heap->malloc_count_direct[wsize_of(size)]++;
+  if (page_counted_by_refill(page)) {
+    // counted when its free list was filled
   } else if (page->block_size > LARGE_OBJ_SIZE_MAX) {
     heap->tld->stats.bin_malloc[BIN_HUGE]++;
     heap->tld->stats.huge_allocs++;
@@ -504,6 +576,40 @@ void* alloc_impossible(size_t count, size_t size, size_t alignment) noexcept {
   }
   errno = ENOMEM;
   return nullptr;
+}
+
+void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
+  // The common case: the direct page of a small size has used up its free
+  // list, blocks this thread freed wait in its local_free, no other thread
+  // freed into it, and none of malloc_generic's other work is due (delayed
+  // frees, the deferred-free callback, the periodic purge and collect): the
+  // lists are swapped here, with none of the calls malloc_generic makes.
+  // (Its cost is paid once per free list: pairs cycle, with lists of 1 to 3
+  // blocks, calls this on a quarter of its allocations.)
+  if (MI_LIKELY(size <= SMALL_SIZE_MAX)) {
+    Page* page = heap->pages_free_direct[wsize_of(size)];
+    Block* block = page->local_free;  // page_empty (an uninitialised heap) has none
+    if (MI_LIKELY(block != nullptr && tf_block(page->xthread_free.load(std::memory_order_relaxed)) == nullptr &&
+                  heap->thread_delayed_free.load(std::memory_order_relaxed) == nullptr &&
+                  deferred_free_fun.load(std::memory_order_relaxed) == nullptr)) {
+      Tld* tld = heap->tld;
+      const long every = option_get(mi_option_generic_collect);
+      if (MI_LIKELY(((tld->heartbeat + 1) & 31) != 0 &&
+                    (every <= 0 || heap->generic_count + 1 < static_cast<size_t>(every)))) {
+        tld->heartbeat++;
+        heap->generic_count++;
+        page->retire_expire = 0;
+        page_stat_add(page, static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used));
+        page->local_free = nullptr;
+        page->free_is_zero = 0;
+        page->free = block->next;
+        page->used++;
+        if (zero) memset(block, 0, page->block_size);
+        return block;
+      }
+    }
+  }
+  return malloc_generic(heap, size, zero, 0);
 }
 
 void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) noexcept {

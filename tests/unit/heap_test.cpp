@@ -174,7 +174,10 @@ TEST(Heap, DeleteMovesLivePagesToTheBackingHeap) {
     const size_t moved = heap->page_count;
     const size_t backing_pages = backing->page_count;
     mi_heap_delete(heap);
-    EXPECT_EQ(backing->page_count, backing_pages + moved);
+    // the heap's own struct was a block of the backing heap: freeing it may
+    // free its page (when a moved page of its size class keeps the queue)
+    EXPECT_GE(backing->page_count, backing_pages + moved - 1);
+    EXPECT_LE(backing->page_count, backing_pages + moved);
     for (uint8_t* p : blocks) {
       ASSERT_EQ(page_of(p)->xheap.load(), backing);
       ASSERT_TRUE(mi_heap_contains_block(backing, p));
