@@ -60,8 +60,7 @@ void* heap_malloc_aligned_at(Heap* heap, size_t size, size_t alignment, size_t o
   if (alignment <= WORD_SIZE && (offset & (WORD_SIZE - 1) & mask) == 0) return heap_malloc_zero(heap, size, zero);
   // The next block of the direct page may happen to be aligned.
   if (size <= SMALL_SIZE_MAX && alignment <= size) {
-    const size_t wsize = wsize_of(size);
-    Page* page = heap->pages_free_direct[wsize];
+    Page* page = heap->pages_free_direct[size];
     Block* block = page->free;
     if (block != nullptr && ((reinterpret_cast<uintptr_t>(block) + offset) & mask) == 0) {
       page->free = block->next;

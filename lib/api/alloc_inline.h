@@ -31,8 +31,7 @@ void free_unknown(void* p) noexcept;
 size_t usable_size_of(const void* p) noexcept;
 
 template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc_small(Heap* heap, size_t size) noexcept {
-  const size_t wsize = wsize_of(size);
-  Page* page = heap->pages_free_direct[wsize];
+  Page* page = heap->pages_free_direct[size];
   Block* block = page->free;
   if (MI_LIKELY(block != nullptr)) {
     page->free = block->next;

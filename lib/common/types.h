@@ -60,10 +60,12 @@ constexpr size_t MEDIUM_OBJ_SIZE_MAX = MEDIUM_PAGE_SIZE / 4;  // 128 KiB
 constexpr size_t LARGE_OBJ_SIZE_MAX = SEGMENT_SIZE / 2;       // 2 MiB; beyond: huge
 constexpr size_t LARGE_OBJ_WSIZE_MAX = LARGE_OBJ_SIZE_MAX / WORD_SIZE;
 
-// Sizes up to SMALL_SIZE_MAX are looked up directly: heap->pages_free_direct[wsize].
+// Sizes up to SMALL_SIZE_MAX are looked up directly: heap->pages_free_direct[size].
+// Indexed by the size in bytes rather than words: malloc's fast path saves
+// the rounding to words (two instructions of its 15) for 8 KiB per heap.
 constexpr size_t SMALL_WSIZE_MAX = 128;
 constexpr size_t SMALL_SIZE_MAX = SMALL_WSIZE_MAX * WORD_SIZE;  // 1 KiB
-constexpr size_t PAGES_DIRECT = SMALL_WSIZE_MAX + 1;
+constexpr size_t PAGES_DIRECT = SMALL_SIZE_MAX + 1;
 
 // Free lists are extended lazily, at most this many bytes at a time, so a
 // page's untouched tail costs no RSS.
@@ -352,7 +354,7 @@ struct mi_heap_s {
   mi_heap_s* next;     // in the thread's list of heaps
   bool no_reclaim;     // never reclaims abandoned segments (destroyable heaps)
   uint8_t tag;
-  mi::DirectTable pages_free_direct = mi::empty_direct_table();  // wsize -> page with free blocks
+  mi::DirectTable pages_free_direct = mi::empty_direct_table();  // size -> page with free blocks
   mi::PageQueue pages[mi::BIN_COUNT];
 };
 

@@ -587,7 +587,7 @@ void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
   // (Its cost is paid once per free list: pairs cycle, with lists of 1 to 3
   // blocks, calls this on a quarter of its allocations.)
   if (MI_LIKELY(size <= SMALL_SIZE_MAX)) {
-    Page* page = heap->pages_free_direct[wsize_of(size)];
+    Page* page = heap->pages_free_direct[size];
     Block* block = page->local_free;  // page_empty (an uninitialised heap) has none
     if (MI_LIKELY(block != nullptr && tf_block(page->xthread_free.load(std::memory_order_relaxed)) == nullptr &&
                   heap->thread_delayed_free.load(std::memory_order_relaxed) == nullptr &&
@@ -598,8 +598,11 @@ void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
                     (every <= 0 || heap->generic_count + 1 < static_cast<size_t>(every)))) {
         tld->heartbeat++;
         heap->generic_count++;
-        page->retire_expire = 0;
-        page_stat_add(page, static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used));
+        // (a page kept empty for reuse stays marked so: its next free need
+        // not call page_retire again, and heap_collect_retired unmarks it
+        // while it has blocks in use)
+        // every block not in use is in `free` now (page_stat_add: a direct page is counted so)
+        tld->stats.bin_malloc[page->bin] += static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used);
         page->local_free = nullptr;
         page->free_is_zero = 0;
         page->free = block->next;
@@ -746,7 +749,10 @@ bool heap_is_valid(const Heap* heap) noexcept {
     if (pq->last != prev) return false;
     if (pq->block_size <= SMALL_SIZE_MAX && bin < BIN_HUGE) {
       const Page* expect = (pq->first != nullptr) ? pq->first : &page_empty;
-      if (heap->pages_free_direct[wsize_of(pq->block_size)] != expect) return false;
+      const size_t first = (bin <= 1) ? 0 : bin_wsize(bin - 1) * WORD_SIZE + 1;
+      for (size_t size = first; size <= pq->block_size; size++) {
+        if (heap->pages_free_direct[size] != expect) return false;
+      }
     }
   }
   return total == heap->page_count;

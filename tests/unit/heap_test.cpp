@@ -71,14 +71,14 @@ TEST(Heap, DirectTablePointsAtTheFirstPageOfEachSmallBin) {
   std::vector<void*> blocks;
   for (size_t size = 1; size <= mi::SMALL_SIZE_MAX; size += 7) blocks.push_back(mi_heap_malloc(heap, size));
   EXPECT_TRUE(mi::heap_is_valid(heap));
-  for (size_t w = 1; w <= mi::SMALL_WSIZE_MAX; w++) {
-    const size_t bin = mi::bin_of_wsize(w);
+  for (size_t size = 0; size <= mi::SMALL_SIZE_MAX; size++) {
+    const size_t bin = mi::bin_of_size(size);
     const Page* first = heap->pages[bin].first;
-    EXPECT_EQ(heap->pages_free_direct[w], first != nullptr ? first : &mi::page_empty) << "wsize " << w;
+    EXPECT_EQ(heap->pages_free_direct[size], first != nullptr ? first : &mi::page_empty) << "size " << size;
   }
   // the fast path serves from the direct page
   const size_t w = 5;
-  Page* direct = heap->pages_free_direct[w];
+  Page* direct = heap->pages_free_direct[w * 8];
   ASSERT_NE(direct, &mi::page_empty);
   mi::Block* expect = direct->free;
   if (expect != nullptr) {

@@ -394,7 +394,7 @@ TEST(PageRetire, CollectFreesKeptPages) {
   EXPECT_EQ(h.heap->pages[bin].first, nullptr);
   EXPECT_EQ(h.heap->page_count, 0u);
   EXPECT_EQ(mi::stats_global.pages.current.load(), pages0 - 1);
-  EXPECT_EQ(h.heap->pages_free_direct[mi::wsize_of(700)], &mi::page_empty);
+  EXPECT_EQ(h.heap->pages_free_direct[700], &mi::page_empty);
 }
 
 // --- zeroed memory ------------------------------------------------------------------
