@@ -224,7 +224,10 @@ TEST(Segment, LargePagesSpanSlices) {
   EXPECT_EQ(s->free_mask & mid_mask, mid_mask);
   for (size_t k = 0; k < mid_n; k++) {
     EXPECT_EQ(s->pages[mid_first + k].slice_offset, 0u);
-    EXPECT_EQ(s->pages[mid_first + k].flags.full_aligned, 0u);
+    // free slices: a free of a pointer into one is checked (and reported)
+    EXPECT_EQ(s->pages[mid_first + k].flags.x.free_checked, 1u);
+    EXPECT_EQ(s->pages[mid_first + k].flags.x.in_full, 0u);
+    EXPECT_EQ(s->pages[mid_first + k].flags.x.has_aligned, 0u);
   }
   EXPECT_TRUE(mi::segment_is_valid(s));
   // a smaller large object fits the hole
