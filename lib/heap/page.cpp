@@ -440,6 +440,10 @@ void page_retire(Page* page) noexcept {
                 pq->last == page && pq->first == page)) {
     heap->tld->stats.pages_retired_kept++;
     page->retire_expire = (page->block_size <= SMALL_OBJ_SIZE_MAX) ? RETIRE_CYCLES : RETIRE_CYCLES / 4;
+    // None of its blocks is in use: a free into it now is a double free, which
+    // the slow path reports instead of wrapping `used` below zero. The next
+    // local free after it is in use again clears this (free_check).
+    page->flags.x.free_checked = 1;
     size_t index = static_cast<size_t>(pq - heap->pages);
     if (index < heap->page_retired_min) heap->page_retired_min = index;
     if (index > heap->page_retired_max) heap->page_retired_max = index;
