@@ -152,8 +152,12 @@ struct Page {
   uintptr_t keys[2];   // free-list links are encoded with these (random per page)
   uint64_t block_div;  // block_size_divisor(block_size): is an offset a multiple of block_size, without a division
   uint64_t block_span; // capacity * block_size: the offsets of the blocks made available so far
+  uint64_t unused[2];  // to 128 bytes: free() finds a page's entry with a shift instead of a multiply
 #endif
 };
+#if MI_SECURE
+static_assert(sizeof(Page) == 128, "a power of two in the secure build");
+#endif
 
 // ---------------------------------------------------------------------------
 // Memory accounts

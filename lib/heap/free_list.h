@@ -116,15 +116,16 @@ MI_ALWAYS_INLINE Block* block_pop_next(const Page* page, Block* block) {
 }
 
 // Secure build, the free fast path: p is the start of a block of the page and
-// its first word does not decode to a link (a block of the page, or the end
-// of a list). A block in use had its link cleared when it was handed out, so
-// a match is a block that is free already (or, rarely, one whose first word
-// the program happened to set so): free_check() looks at the page's lists.
+// its first word does not decode to a link (the end of a list, or an address
+// in the page's blocks). A block in use had its link cleared when it was
+// handed out, so a match is a block that is free already (or, with a chance
+// of about 2^-40, one whose first word the program happened to set so):
+// free_check() looks for it on the page's lists.
 MI_ALWAYS_INLINE bool block_free_is_plain(const Page* page, const void* p) {
   const PageBlocks blocks = page_blocks(page);
   if (!blocks.has_block(p)) return false;
   const Block* next = block_next(page, static_cast<const Block*>(p));
-  return next != nullptr && !blocks.has_block(next);
+  return next != nullptr && !blocks.contains(next);
 }
 
 // The page that holds block b (any of our blocks, by its address).

@@ -175,7 +175,7 @@ bool free_check(Page* page, const void* p, bool local) noexcept {
   }
 #if MI_SECURE
   const Block* next = block_next(page, block);
-  if (next == nullptr || blocks.has_block(next)) {
+  if (next == nullptr || blocks.contains(next)) {
     // its first word decodes to a link: look for it on the page's lists
     const size_t limit = page->capacity;
     const Block* tfree = reinterpret_cast<const Block*>(page->xthread_free.load(std::memory_order_acquire) & ~DELAYED_MASK);
