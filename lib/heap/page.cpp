@@ -82,16 +82,17 @@ Block* link_blocks_shuffled(const Page* page, uint8_t* start, size_t n, Tld* tld
   uint16_t order[MAX_EXTEND_SIZE / WORD_SIZE];  // n <= MAX_EXTEND_SIZE / block size, or MIN_EXTEND
   for (size_t i = 0; i < n; i++) order[i] = static_cast<uint16_t>(i);
   uint64_t r = 0;
-  unsigned halves = 0;
-  for (size_t i = n - 1; i > 0; i--) {  // Fisher-Yates, 32 random bits per swap
-    if (halves == 0) {
+  unsigned left = 0;
+  for (size_t i = n - 1; i > 0; i--) {  // Fisher-Yates, 16 random bits per swap
+    if (left == 0) {
       r = tld_random(tld);
-      halves = 2;
+      left = 4;
     }
-    // j in [0, i], by a multiply instead of a division (a bias below 2^-22)
-    const size_t j = static_cast<size_t>((static_cast<uint64_t>(static_cast<uint32_t>(r)) * (i + 1)) >> 32);
-    r >>= 32;
-    halves--;
+    // j in [0, i], by a multiply instead of a division: each j is drawn with
+    // a chance within 1% of 1/(i+1) (i < 512); unpredictable is what counts
+    const size_t j = static_cast<size_t>(((r & 0xffff) * (i + 1)) >> 16);
+    r >>= 16;
+    left--;
     const uint16_t t = order[i];
     order[i] = order[j];
     order[j] = t;

@@ -6,15 +6,18 @@
 // header is committed with the segment and stays committed).
 // Guard pages (secure mode: Segment::guard_size): the OS page after the
 // header belongs to the header (committed with it, never purged) and is
-// protected for the segment's life; a page's guard is the last OS page of
-// its range (for a large page, of its last slice), protected when the page
-// is claimed. Small and medium pages keep their guards while free (their
-// place never changes; a commit that made one accessible again clears its
-// bit of guard_mask, and the next claim protects it again); a large page's
-// guard is lifted when the page is freed, since its slices may be part of a
-// longer page next. Every guard still protected is lifted before the
-// segment's memory goes back to its arena, which may hand it out again as
-// committed memory.
+// protected for the segment's life. A small or medium page's guard is the
+// last OS page of its range, protected when the page is first claimed and
+// kept while it is free (its place never changes; a commit that made it
+// accessible again clears its bit of guard_mask, and the next claim protects
+// it again). A large segment has one more guard only, the last OS page of the
+// segment (a page reaching the last slice leaves it out of its block): its
+// pages' spans vary, and moving a guard with every large page claimed and
+// freed made the mixed-size benchmark (tests/bench/mixed_bench) 3-7x slower
+// (one mprotect per large malloc and free). A huge segment's guard is its
+// last OS page. Every guard still protected is lifted before the segment's
+// memory goes back to its arena, which may hand it out again as committed
+// memory.
 #include "segment.h"
 
 #include <pthread.h>
@@ -131,6 +134,15 @@ void guard_unprotect(Segment* s, size_t k) {
 void page_flags_not_in_use(Page* page) {
   page->flags.full_aligned = 0;
   page->flags.x.free_checked = 1;
+}
+
+// The bytes a large page of `count` slices from slice `index` needs for a
+// block of block_size: page 0 starts after the header, and a page that
+// reaches the last slice ends before the segment's guard page.
+size_t large_span_need(const Segment* s, size_t index, size_t count, size_t block_size) {
+  const size_t head = (index == 0) ? page0_start_offset(s, block_size) : 0;
+  const size_t tail = (index + count == s->capacity) ? s->guard_size : 0;
+  return head + block_size + tail;
 }
 
 // ---------------------------------------------------------------------------
@@ -465,6 +477,7 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
     s->pages[i].segment_idx = static_cast<uint8_t>(i);
     page_flags_not_in_use(&s->pages[i]);
   }
+  if (kind == PageKind::large && guard > 0) guard_protect(s, capacity - 1);  // the segment's end (committed: large)
   s->thread_id.store(thread_id(), std::memory_order_release);
   segmap_register(s);
   all_add(s);
@@ -531,8 +544,10 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   uint8_t* start = base + i * segment_page_size(s);
   uint8_t* end = start + n * segment_page_size(s);
   if (i == 0) start = base + page0_start_offset(s, block_size);
-  const size_t page_size = static_cast<size_t>(end - start) - s->guard_size;  // the blocks end at the guard
-  if (s->guard_size > 0) guard_protect(s, i + n - 1);
+  // the blocks end at the page's guard (a large page: at the segment's, if it reaches it)
+  const size_t tail_guard = (s->page_kind == PageKind::large && i + n < s->capacity) ? 0 : s->guard_size;
+  const size_t page_size = static_cast<size_t>(end - start) - tail_guard;
+  if (tail_guard > 0) guard_protect(s, i + n - 1);
   page->segment_in_use = 1;
   page->page_start = start;
   page->is_zero_init = zero ? 1 : 0;
@@ -573,12 +588,18 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
 // `usable` (free ones, or free and committed ones); false if none.
 bool segment_find_span_in(const Segment* s, uint64_t usable, size_t block_size, size_t* index, size_t* count) {
   const size_t slice = size_t{1} << s->page_shift;
-  const size_t n = divide_up(block_size + s->guard_size, slice);
-  const size_t n0 = divide_up(page0_start_offset(s, block_size) + block_size + s->guard_size, slice);  // slice 0 holds the header
+  const size_t n = divide_up(block_size, slice);
+  const size_t n0 = divide_up(page0_start_offset(s, block_size) + block_size, slice);  // slice 0 holds the header
   uint64_t candidates = runs_of(usable, n) & ~uint64_t{1};
   if ((usable & 1) != 0 && n0 <= s->capacity) candidates |= runs_of(usable, n0) & 1;
   // a run must end inside the segment
   candidates &= (n >= 64) ? 0 : (~uint64_t{0} >> (n - 1));
+  if (s->guard_size > 0) {
+    // a run that reaches the last slice must leave room for the segment's guard page
+    const size_t last = s->capacity - n;
+    if (last > 0 && last < 64 && large_span_need(s, last, n, block_size) > n * slice) candidates &= ~bit(last);
+    if (n0 == s->capacity && large_span_need(s, 0, n0, block_size) > n0 * slice) candidates &= ~uint64_t{1};
+  }
   if (candidates == 0) return false;
   *index = bit_scan_forward(candidates);
   *count = (*index == 0) ? n0 : n;
@@ -724,8 +745,6 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   const size_t i = page->segment_idx;
   const size_t n = (page->slice_count > 0) ? page->slice_count : 1;
   MI_ASSERT(page->segment_in_use && s->used > 0);
-  // a large page's slices may make a longer page next time: its guard goes
-  if (s->page_kind == PageKind::large) guard_unprotect(s, i + n - 1);
   for (size_t k = 1; k < n; k++) {
     s->pages[i + k].slice_offset = 0;
     page_flags_not_in_use(&s->pages[i + k]);
@@ -872,7 +891,8 @@ bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld*
   const size_t i = page->segment_idx;
   const size_t n = page->slice_count;
   const size_t offset = static_cast<size_t>(page->page_start - (reinterpret_cast<uint8_t*>(s) + i * slice));
-  const size_t n2 = divide_up(offset + new_block_size + s->guard_size, slice);
+  size_t n2 = divide_up(offset + new_block_size, slice);
+  if (s->guard_size > 0 && i + n2 == s->capacity) n2 = divide_up(offset + new_block_size + s->guard_size, slice);
   if (n2 <= n) {
     page->block_size = new_block_size;  // fits the span already
     return true;
@@ -898,10 +918,7 @@ bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld*
     inner->slice_offset = static_cast<uint8_t>(k);
     page_flags_not_in_use(inner);
   }
-  if (s->guard_size > 0) {  // the guard moves to the new end
-    guard_unprotect(s, i + n - 1);
-    guard_protect(s, i + n2 - 1);
-  }
+  if (s->guard_size > 0 && i + n2 == s->capacity) guard_protect(s, i + n2 - 1);  // (again, if a commit lifted it)
   page->slice_count = static_cast<uint8_t>(n2);
   page->block_size = new_block_size;
   if (s->free_mask == 0) free_queue_remove(s, tld);
