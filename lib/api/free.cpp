@@ -55,11 +55,30 @@ void free_unknown(void* p) noexcept {
   free_block(segment, page, p);
 }
 
+namespace {
+
+// Out of line, so that the common case of free_not_fast needs no stack frame.
+MI_NOINLINE void free_checked(Segment* segment, Page* page, void* p) {
+  if (free_check(page, p, segment->thread_id.load(std::memory_order_relaxed) == thread_id())) free_block(segment, page, p);
+}
+
+}  // namespace
+
 void free_not_fast(void* p) noexcept {
   Segment* segment = ptr_segment(p);
   Page* page = segment_page_of(segment, p);
-  if (MI_SECURE != 0 || page->flags.x.free_checked) {
-    if (!free_check(page, p, segment->thread_id.load(std::memory_order_relaxed) == thread_id())) return;
+  if (page->flags.x.free_checked) {
+    // a large or huge block freed by its own pointer, the common case, costs
+    // five compares here; anything else (or any in the secure build) is
+    // checked whole
+    if (MI_SECURE != 0 || p != page->page_start || page->reserved != 1 || page->used != 1 || !page->segment_in_use) {
+      free_checked(segment, page, p);
+      return;
+    }
+  } else if (MI_SECURE != 0 && !block_free_is_plain(page, p)) {
+    // the secure build: the fast path's test (a cross-thread free, a full page), the whole check when it fails
+    free_checked(segment, page, p);
+    return;
   }
   free_block(segment, page, p);
 }

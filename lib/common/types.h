@@ -250,6 +250,7 @@ struct Segment {
   size_t guard_size;    // bytes of one guard (0: this segment has none)
   bool guard_protect;   // the guards are protected (not in pinned or 2 MiB-page memory)
   uint64_t guard_mask;  // pages (large: slices) whose last OS page is protected now
+  size_t blocks_start;  // where page 0's blocks may start: after the header (and its guard)
   // --- read on every free: keep together, just before the page table
   alignas(MI_CACHE_LINE) std::atomic<uintptr_t> thread_id;  // owner, 0 when abandoned
   size_t page_shift;

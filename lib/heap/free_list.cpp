@@ -41,12 +41,14 @@ Page* block_page(const Block* b) noexcept {
 
 Block* block_next_any(const Block* b) noexcept { return block_next(block_page(b), b); }
 
-size_t free_list_count(const Page* page, const Block* head, size_t limit, const Block** tail) noexcept {
-  const PageBlocks blocks = page_blocks(page);
+namespace {
+
+template <bool Exact>
+size_t count_blocks(const Page* page, const PageBlocks& blocks, const Block* head, size_t limit, const Block** tail) {
   size_t n = 0;
   const Block* last = nullptr;
   for (const Block* b = head; b != nullptr; b = block_next(page, b)) {
-    if (n >= limit || !blocks.has_block(b)) {
+    if (n >= limit || !(Exact ? blocks.has_block(b) : blocks.contains(b))) {
       if (tail != nullptr) *tail = last;
       return LIST_BAD;
     }
@@ -55,6 +57,15 @@ size_t free_list_count(const Page* page, const Block* head, size_t limit, const 
   }
   if (tail != nullptr) *tail = last;
   return n;
+}
+
+}  // namespace
+
+size_t free_list_count(const Page* page, const Block* head, size_t limit, const Block** tail, bool exact) noexcept {
+  if (exact) return count_blocks<true>(page, page_blocks(page), head, limit, tail);
+  const PageBlocks range{reinterpret_cast<uintptr_t>(page->page_start),
+                         static_cast<uint64_t>(page->capacity) * page->block_size, 1};
+  return count_blocks<false>(page, range, head, limit, tail);
 }
 
 bool free_list_contains(const Page* page, const Block* head, const Block* b, size_t limit) noexcept {

@@ -85,8 +85,10 @@ MI_ALWAYS_INLINE PageBlocks page_blocks(const Page* page) {
 #if MI_SECURE
   return PageBlocks{reinterpret_cast<uintptr_t>(page->page_start), page->block_span, page->block_div};
 #else
+  // a page of one block (large, huge): offset 0 is its only block, no division needed
   return PageBlocks{reinterpret_cast<uintptr_t>(page->page_start),
-                    static_cast<uint64_t>(page->capacity) * page->block_size, block_size_divisor(page->block_size)};
+                    static_cast<uint64_t>(page->capacity) * page->block_size,
+                    (page->reserved == 1) ? 1 : block_size_divisor(page->block_size)};
 #endif
 }
 
@@ -138,9 +140,11 @@ Block* block_next_any(const Block* b) noexcept;
 // of the page, and there must be at most `limit` of them. Returns how many
 // there are, or LIST_BAD (a link leads outside the page's blocks, or the list
 // is longer than `limit`: a loop, or blocks listed twice). *tail (if given):
-// the last block walked.
+// the last block walked. exact=false only checks that each link lies in the
+// page's blocks (two instructions a block, no division per walk).
 constexpr size_t LIST_BAD = SIZE_MAX;
-size_t free_list_count(const Page* page, const Block* head, size_t limit, const Block** tail = nullptr) noexcept;
+size_t free_list_count(const Page* page, const Block* head, size_t limit, const Block** tail = nullptr,
+                       bool exact = true) noexcept;
 // Whether b is on the list (walked as free_list_count does).
 bool free_list_contains(const Page* page, const Block* head, const Block* b, size_t limit) noexcept;
 

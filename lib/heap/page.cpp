@@ -63,10 +63,11 @@ MI_NOINLINE void page_thread_free_collect(Page* page) {
     tfreex = tf_make(nullptr, tf_delayed(tfree));
   } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_acq_rel, std::memory_order_relaxed));
   Block* head = tf_block(tfree);
-  // Walked anyway (for its tail and length): that it holds only blocks of
-  // the page, no more than are in use, costs a compare or two per block.
+  // Walked anyway (for its tail and length): that it holds no more blocks
+  // than are in use, each inside the page's blocks (on a block boundary in
+  // secure mode), costs a compare or two per block.
   const Block* tail = nullptr;
-  const size_t count = free_list_count(page, head, page->used, &tail);
+  const size_t count = free_list_count(page, head, page->used, &tail, MI_SECURE != 0 || secure_enabled());
   if (MI_UNLIKELY(count == LIST_BAD)) {
     thread_free_bad(page, head);  // a double free, or a corrupted link
     return;  // leak the list rather than corrupt the page further
@@ -136,6 +137,15 @@ void page_extend_free(Page* page) {
   page->capacity = static_cast<uint16_t>(page->capacity + extend);
   page_blocks_update(page);
   if (tld != nullptr) tld->stats.pages_extended++;
+}
+
+// A page kept empty for reuse (page_retire) is in use again: its frees take
+// the fast path again (other threads' frees too, which cannot clear this).
+void page_unretire(Page* page) {
+  if (page->retire_expire != 0) {
+    page->retire_expire = 0;
+    page->flags.x.free_checked = 0;
+  }
 }
 
 void page_init(Heap* heap, Page* page) {
@@ -237,7 +247,7 @@ Page* page_queue_find_free(Heap* heap, PageQueue* pq, bool first_try) {
     page_queue_remove(heap, pq, page);
     page_queue_push(heap, pq, page);
   }
-  if (page != nullptr) page->retire_expire = 0;
+  if (page != nullptr) page_unretire(page);
   return page;
 }
 
@@ -246,7 +256,7 @@ Page* find_free_page(Heap* heap, PageQueue* pq) {
   if (page != nullptr) {
     page_free_collect(page, false);  // cheap: often local_free has blocks
     if (page->free != nullptr) {
-      page->retire_expire = 0;
+      page_unretire(page);
       return page;
     }
   }
@@ -444,8 +454,9 @@ void page_retire(Page* page) noexcept {
     heap->tld->stats.pages_retired_kept++;
     page->retire_expire = (page->block_size <= SMALL_OBJ_SIZE_MAX) ? RETIRE_CYCLES : RETIRE_CYCLES / 4;
     // None of its blocks is in use: a free into it now is a double free, which
-    // the slow path reports instead of wrapping `used` below zero. The next
-    // local free after it is in use again clears this (free_check).
+    // the slow path reports instead of wrapping `used` below zero. Cleared
+    // when it is in use again: by the next allocation from it on the slow
+    // path (page_unretire) or the next local free (free_check).
     page->flags.x.free_checked = 1;
     size_t index = static_cast<size_t>(pq - heap->pages);
     if (index < heap->page_retired_min) heap->page_retired_min = index;
@@ -478,7 +489,7 @@ void page_reclaim(Heap* heap, Page* page) noexcept {
   page->xheap.store(heap, std::memory_order_release);
   page_use_delayed_free(page, Delayed::no_delayed_free, true);
   page->flags.x.in_full = 0;
-  page->retire_expire = 0;
+  page_unretire(page);
   PageQueue* pq = heap_page_queue_of(heap, page);
   page_queue_push(heap, pq, page);
   if (page_queue_is_huge(pq)) page_to_full(page, pq);  // its one block is live
@@ -525,7 +536,7 @@ void heap_collect_retired(Heap* heap, bool force) noexcept {
       if (bin < min) min = bin;
       if (bin > max) max = bin;
     } else {
-      page->retire_expire = 0;
+      page_unretire(page);
     }
   }
   heap->page_retired_min = min;

@@ -105,7 +105,7 @@ uint64_t runs_of(uint64_t m, size_t n) {
 // whose size is a multiple of a power of two (up to MAX_ALIGN_GUARANTEE)
 // are aligned to it, as in every other page.
 size_t page0_start_offset(const Segment* s, size_t block_size) {
-  size_t start = (s->guard_size > 0) ? segment_header_commit_size(s) : s->segment_info_size;
+  size_t start = s->blocks_start;
   if (s->page_kind != PageKind::huge) {
     size_t low = block_size & (~block_size + 1);
     if (low > MAX_ALIGN_GUARANTEE) low = MAX_ALIGN_GUARANTEE;
@@ -132,8 +132,9 @@ void guard_unprotect(Segment* s, size_t k) {
 // Every page flagged as not in use: a free of a pointer into one takes the
 // slow path, which reports it (types.h: Page::flags.free_checked).
 void page_flags_not_in_use(Page* page) {
-  page->flags.full_aligned = 0;
-  page->flags.x.free_checked = 1;
+  decltype(page->flags) flags{};  // one byte store
+  flags.x.free_checked = 1;
+  page->flags.full_aligned = flags.full_aligned;
 }
 
 // The bytes a large page of `count` slices from slice `index` needs for a
@@ -459,6 +460,7 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   s->page_shift = segment_page_shift(kind);
   s->numa_node = memid.numa_node;
   s->guard_size = guard;
+  s->blocks_start = (guard > 0) ? header_commit_size(info_size, guard) : info_size;
   // mprotect cannot split a 2 MiB or 1 GiB page: no guards in such memory (its layout keeps their room)
   s->guard_protect = guard > 0 && !memid.is_pinned && !memid.is_large;
   s->guard_mask = 0;
@@ -584,6 +586,27 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   return page;
 }
 
+// The first of the candidate runs (bit i: a run of n slices from i, or of n0
+// from 0); false if none.
+MI_ALWAYS_INLINE bool span_pick(const Segment* s, uint64_t candidates, size_t n, size_t n0, size_t* index, size_t* count) {
+  if (candidates == 0) return false;
+  *index = bit_scan_forward(candidates);
+  *count = (*index == 0) ? n0 : n;
+  return *index + *count <= s->capacity;
+}
+
+// Secure mode: span_pick, of the candidate runs that leave room for the
+// segment's guard page where they reach the last slice. Out of line (a tail
+// call): the common case needs no stack frame.
+MI_NOINLINE bool span_leaving_the_guard(const Segment* s, uint64_t candidates, size_t n, size_t n0, size_t block_size,
+                                        size_t* index, size_t* count) {
+  const size_t slice = size_t{1} << s->page_shift;
+  const size_t last = s->capacity - n;
+  if (last > 0 && last < 64 && large_span_need(s, last, n, block_size) > n * slice) candidates &= ~bit(last);
+  if (n0 == s->capacity && large_span_need(s, 0, n0, block_size) > n0 * slice) candidates &= ~uint64_t{1};
+  return span_pick(s, candidates, n, n0, index, count);
+}
+
 // A run of slices for a large page of block_size in s among the slices of
 // `usable` (free ones, or free and committed ones); false if none.
 bool segment_find_span_in(const Segment* s, uint64_t usable, size_t block_size, size_t* index, size_t* count) {
@@ -594,16 +617,8 @@ bool segment_find_span_in(const Segment* s, uint64_t usable, size_t block_size, 
   if ((usable & 1) != 0 && n0 <= s->capacity) candidates |= runs_of(usable, n0) & 1;
   // a run must end inside the segment
   candidates &= (n >= 64) ? 0 : (~uint64_t{0} >> (n - 1));
-  if (s->guard_size > 0) {
-    // a run that reaches the last slice must leave room for the segment's guard page
-    const size_t last = s->capacity - n;
-    if (last > 0 && last < 64 && large_span_need(s, last, n, block_size) > n * slice) candidates &= ~bit(last);
-    if (n0 == s->capacity && large_span_need(s, 0, n0, block_size) > n0 * slice) candidates &= ~uint64_t{1};
-  }
-  if (candidates == 0) return false;
-  *index = bit_scan_forward(candidates);
-  *count = (*index == 0) ? n0 : n;
-  return *index + *count <= s->capacity;
+  if (MI_UNLIKELY(s->guard_size > 0)) return span_leaving_the_guard(s, candidates, n, n0, block_size, index, count);
+  return span_pick(s, candidates, n, n0, index, count);
 }
 
 // A free run of slices for a large page of block_size in s; false if none.
