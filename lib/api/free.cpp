@@ -37,7 +37,9 @@ size_t page_usable_size(const Page* page, const void* p, const char* call) {
 
 }  // namespace
 
-void free_unknown(void* p) noexcept {
+// Out of line (though mi_free, in this file, could inline it): the fast path
+// that tail-calls it then needs no stack frame.
+MI_NOINLINE void free_unknown(void* p) noexcept {
   if (p == nullptr) return;
   Segment* segment = segmap_segment_of(p);
   if (segment == nullptr) {
