@@ -168,11 +168,6 @@ bool free_check(Page* page, const void* p, bool local) noexcept {
     misuse_report(Misuse::double_free, "free", p, page);
     return false;
   }
-  // An empty page kept for reuse (page_retire) is in use again: its frees
-  // take the fast path from now on. Only its owner changes its flags.
-  if (local && page->flags.x.free_checked && page_segment(page)->page_kind <= PageKind::medium) {
-    page->flags.x.free_checked = 0;
-  }
 #if MI_SECURE
   const Block* next = block_next(page, block);
   if (next == nullptr || blocks.contains(next)) {

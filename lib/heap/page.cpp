@@ -139,15 +139,6 @@ void page_extend_free(Page* page) {
   if (tld != nullptr) tld->stats.pages_extended++;
 }
 
-// A page kept empty for reuse (page_retire) is in use again: its frees take
-// the fast path again (other threads' frees too, which cannot clear this).
-void page_unretire(Page* page) {
-  if (page->retire_expire != 0) {
-    page->retire_expire = 0;
-    page->flags.x.free_checked = 0;
-  }
-}
-
 void page_init(Heap* heap, Page* page) {
   page->xheap.store(heap, std::memory_order_release);
   page->heap_tag = heap->tag;
@@ -247,7 +238,7 @@ Page* page_queue_find_free(Heap* heap, PageQueue* pq, bool first_try) {
     page_queue_remove(heap, pq, page);
     page_queue_push(heap, pq, page);
   }
-  if (page != nullptr) page_unretire(page);
+  if (page != nullptr) page->retire_expire = 0;
   return page;
 }
 
@@ -256,7 +247,7 @@ Page* find_free_page(Heap* heap, PageQueue* pq) {
   if (page != nullptr) {
     page_free_collect(page, false);  // cheap: often local_free has blocks
     if (page->free != nullptr) {
-      page_unretire(page);
+      page->retire_expire = 0;
       return page;
     }
   }
@@ -451,11 +442,6 @@ void page_retire(Page* page) noexcept {
                 pq->last == page && pq->first == page)) {
     heap->tld->stats.pages_retired_kept++;
     page->retire_expire = (page->block_size <= SMALL_OBJ_SIZE_MAX) ? RETIRE_CYCLES : RETIRE_CYCLES / 4;
-    // None of its blocks is in use: a free into it now is a double free, which
-    // the slow path reports instead of wrapping `used` below zero. Cleared
-    // when it is in use again: by the next allocation from it on the slow
-    // path (page_unretire) or the next local free (free_check).
-    page->flags.x.free_checked = 1;
     size_t index = static_cast<size_t>(pq - heap->pages);
     if (index < heap->page_retired_min) heap->page_retired_min = index;
     if (index > heap->page_retired_max) heap->page_retired_max = index;
@@ -487,7 +473,7 @@ void page_reclaim(Heap* heap, Page* page) noexcept {
   page->xheap.store(heap, std::memory_order_release);
   page_use_delayed_free(page, Delayed::no_delayed_free, true);
   page->flags.x.in_full = 0;
-  page_unretire(page);
+  page->retire_expire = 0;
   PageQueue* pq = heap_page_queue_of(heap, page);
   page_queue_push(heap, pq, page);
   if (page_queue_is_huge(pq)) page_to_full(page, pq);  // its one block is live
@@ -534,7 +520,7 @@ void heap_collect_retired(Heap* heap, bool force) noexcept {
       if (bin < min) min = bin;
       if (bin > max) max = bin;
     } else {
-      page_unretire(page);
+      page->retire_expire = 0;
     }
   }
   heap->page_retired_min = min;
