@@ -1,6 +1,7 @@
 // types.h: the core types of the allocator, in a few lines each. Read this first.
 //
-//   Block      a free block: one pointer, the next block in its list.
+//   Block      a free block: one word, the link to the next block in its list
+//              (heap/free_list.h: encoded in the secure build).
 //   Page       a run of memory holding blocks of one size class, with three
 //              free lists (free, local_free, thread_free) and a live count.
 //   Segment    an aligned chunk (SEGMENT_SIZE, or larger for huge objects)
@@ -107,8 +108,10 @@ constexpr bool alloc_request_possible(size_t size, size_t alignment) {
 // ---------------------------------------------------------------------------
 // Blocks, pages
 // ---------------------------------------------------------------------------
+// Read and written only through heap/free_list.h (block_next, block_set_next):
+// in the secure build (MI_SECURE) the link is encoded with the page's keys.
 struct Block {
-  Block* next;
+  uintptr_t link;
 };
 
 enum class PageKind : uint8_t { small, medium, large, huge };
@@ -135,8 +138,13 @@ enum PageFlag : uintptr_t {
   PAGE_IN_FULL = 1,      // in the heap's full queue
   PAGE_HAS_ALIGNED = 2,  // some block was handed out at an interior aligned pointer
   PAGE_INNER_SLICE = 4,  // a later slice of a large page (slice_offset says where its page starts)
+  // Every free of a pointer into this page is checked (api/free.cpp,
+  // free_not_fast): large and huge pages (one block, whose start is the only
+  // pointer that may be freed), pages not in use, and the later slices of a
+  // large page. Costs the fast path nothing: it compares the whole word anyway.
+  PAGE_FREE_CHECKED = 8,
 };
-constexpr uintptr_t PAGE_FLAGS_MASK = 7;  // thread ids (the thread pointer) are 16-byte aligned at least
+constexpr uintptr_t PAGE_FLAGS_MASK = 15;  // thread ids (the thread pointer) are 16-byte aligned at least
 
 struct Page {
   // --- hot: malloc fast path
@@ -165,9 +173,17 @@ struct Page {
   // --- owner thread: the page queue
   Page* next;
   Page* prev;
-  // to a power of two: free() finds a page's entry with a shift instead of a multiply
-  uint64_t unused[5];
+#if MI_SECURE
+  // --- the secure build (heap/free_list.h)
+  uintptr_t keys[2];   // free-list links are encoded with these (random per page)
+  uint64_t block_div;  // block_size_divisor(block_size): is an offset a multiple of block_size, without a division
+  uint64_t block_span; // capacity * block_size: the offsets of the blocks made available so far
+  uint64_t unused[1];  // to 128 bytes (below)
+#else
+  uint64_t unused[5];  // to 128 bytes (below)
+#endif
 };
+// To a power of two in both builds: free() finds a page's entry with a shift instead of a multiply.
 static_assert(sizeof(Page) == 128, "free() indexes the page table with a shift");
 constexpr unsigned PAGE_ENTRY_SHIFT = 7;
 
@@ -176,6 +192,7 @@ MI_ALWAYS_INLINE uintptr_t page_flags(const Page* page) {
 }
 MI_ALWAYS_INLINE bool page_in_full(const Page* page) { return (page_flags(page) & PAGE_IN_FULL) != 0; }
 MI_ALWAYS_INLINE bool page_has_aligned(const Page* page) { return (page_flags(page) & PAGE_HAS_ALIGNED) != 0; }
+MI_ALWAYS_INLINE bool page_free_checked(const Page* page) { return (page_flags(page) & PAGE_FREE_CHECKED) != 0; }
 // Sets or clears flag bits (the owner thread).
 MI_ALWAYS_INLINE void page_set_flag(Page* page, uintptr_t flag, bool on) {
   const uintptr_t w = page->xowner.load(std::memory_order_relaxed);
@@ -274,6 +291,14 @@ struct Segment {
   int arena_id;         // public id of its arena (0: OS memory)
   int exclusive_arena;  // arena_id if that arena is exclusive, else 0
   PageKind page_kind;
+  // Guard pages (the secure build, or the secure option: segment.cpp): an OS
+  // page after the header and at the end of every page is left inaccessible,
+  // so that a buffer overflow faults instead of reaching the next page's
+  // blocks or a segment header.
+  size_t guard_size;    // bytes of one guard (0: this segment has none)
+  bool guard_protect;   // the guards are protected (not in pinned or 2 MiB-page memory)
+  uint64_t guard_mask;  // pages (large: slices) whose last OS page is protected now
+  size_t blocks_start;  // where page 0's blocks may start: after the header (and its guard)
   // --- read on every free: keep together, just before the page table
   alignas(MI_CACHE_LINE) std::atomic<uintptr_t> thread_id;  // owner, 0 when abandoned
   size_t page_shift;
@@ -370,6 +395,7 @@ struct Tld {
   Heap* node_heaps[TLD_NODE_HEAPS];  // heaps of mi_malloc_on_node, created on first use
   SegmentsTld segments;
   ThreadStats stats;
+  uint64_t random;  // state of the thread's random numbers (heap/free_list.h); 0 until first used
 };
 
 }  // namespace mi
