@@ -646,30 +646,39 @@ void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
   if (MI_LIKELY(size <= SMALL_SIZE_MAX)) {
     Page* page = heap->pages_free_direct[size];
     Block* block = page->local_free;  // page_empty (an uninitialised heap) has none
-    // page_free_collect's tests for a double free (a wrapped count of blocks
-    // in use, a block freed twice in a row) and the secure option's walk of
-    // the lists: malloc_generic's collect makes them, and reports
     if (MI_LIKELY(block != nullptr && tf_block(page->xthread_free.load(std::memory_order_relaxed)) == nullptr &&
                   heap->thread_delayed_free.load(std::memory_order_relaxed) == nullptr &&
-                  deferred_free_fun.load(std::memory_order_relaxed) == nullptr && page->used <= page->capacity &&
-                  block_next(page, block) != block && (MI_SECURE != 0 || !option_is_enabled(mi_option_secure)))) {
+                  deferred_free_fun.load(std::memory_order_relaxed) == nullptr)) {
       Tld* tld = heap->tld;
       const long every = option_get(mi_option_generic_collect);
       if (MI_LIKELY(((tld->heartbeat + 1) & 31) != 0 &&
                     (every <= 0 || heap->generic_count + 1 < static_cast<size_t>(every)))) {
-        tld->heartbeat++;
-        heap->generic_count++;
-        // (a page kept empty for reuse stays marked so: its next free need
-        // not call page_retire again, and heap_collect_retired unmarks it
-        // while it has blocks in use)
-        // every block not in use is in `free` now (page_stat_add: a direct page is counted so)
-        tld->stats.bin_malloc[page->bin] += static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used);
-        page->local_free = nullptr;
-        page->free_is_zero = 0;
-        page->free = block_pop_next(page, block);
-        page->used++;
-        if (zero) memset(block, 0, page->block_size);
-        return block;
+        // the blocks not in use, all in local_free now (page_stat_add: a
+        // direct page's blocks are counted when they go to `free`)
+        const int64_t avail = static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used);
+        Block* const next = block_next(page, block);
+        // page_free_collect's tests for a double free (the count of blocks
+        // in use wrapped: none available; a block freed twice in a row: the
+        // list loops on its head) and the secure option's walk of the lists
+        // are malloc_generic's to make (it reports)
+        if (MI_LIKELY(avail > 0 && next != block && (MI_SECURE != 0 || !option_is_enabled(mi_option_secure)))) {
+          // (a page kept empty for reuse stays marked so: its next free need
+          // not call page_retire again, and heap_collect_retired unmarks it
+          // while it has blocks in use)
+#if MI_SECURE
+          page->free = block_pop_next(page, block);  // checks the link, clears it
+#else
+          page->free = next;
+#endif
+          page->local_free = nullptr;
+          page->free_is_zero = 0;
+          page->used++;
+          tld->heartbeat++;
+          heap->generic_count++;
+          tld->stats.bin_malloc[page->bin] += avail;
+          if (zero) memset(block, 0, page->block_size);
+          return block;
+        }
       }
     }
   }
