@@ -71,6 +71,16 @@ void page_stat_add(Page* page, int64_t n) {
   if (heap != nullptr && heap->tld != nullptr) heap->tld->stats.bin_malloc[page->bin] += n;
 }
 
+// page_local_free_check (misuse.h), with the blocks of a `free` list it drops
+// taken back from the allocations they were counted as ahead (page_stat_add):
+// dropped blocks are never handed out.
+bool local_free_check_counted(Page* page) {
+  const int64_t in_free = static_cast<int64_t>(page_free_count(page));
+  if (page_local_free_check(page)) return true;
+  page_stat_add(page, -in_free);
+  return false;
+}
+
 // Moves the thread-free list to local_free (atomically taking it).
 MI_NOINLINE void page_thread_free_collect(Page* page) {
   uintptr_t tfree = page->xthread_free.load(std::memory_order_relaxed);
@@ -387,7 +397,7 @@ void page_free_collect(Page* page, bool force) noexcept {
     // free+malloc, tools/fastpath-count.)
     if (MI_UNLIKELY((MI_SECURE == 0 && option_is_enabled(mi_option_secure)) || page->used > page->capacity ||
                     block_next(page, page->local_free) == page->local_free)) {
-      if (!page_local_free_check(page)) return;  // reported; the lists were dropped
+      if (!local_free_check_counted(page)) return;  // reported; the lists were dropped
     }
     if (page->free == nullptr) {
       page->free = page->local_free;
@@ -399,7 +409,7 @@ void page_free_collect(Page* page, bool force) noexcept {
       const Block* tail = nullptr;
       const size_t n = free_list_count(page, page->local_free, page->capacity, &tail);
       if (n == LIST_BAD) {
-        page_local_free_check(page);  // reports what is wrong, drops the lists
+        local_free_check_counted(page);  // reports what is wrong, drops the lists
         return;
       }
       page_stat_add(page, static_cast<int64_t>(n));
