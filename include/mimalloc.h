@@ -311,6 +311,7 @@ typedef enum mi_option_e {
   mi_option_allow_thp,                /* advise transparent huge pages (MADV_HUGEPAGE) on arenas */
   mi_option_numa_bind,                /* 0 = none, 1 = preferred, 2 = strict (MPOL_BIND) */
   mi_option_stats_file,               /* a file for the statistics at exit (a string: mimalloc-numa.h, mi_option_set_string) */
+  mi_option_secure,                   /* guard pages, random free-list order, free lists checked when collected, abort on detected misuse */
   mi_option_stats_publish,            /* keep live statistics in a file mapped in memory (mimalloc-numa-stats.h) */
   mi_option_stats_publish_interval,   /* ... refreshed every N milliseconds */
   _mi_option_last,

@@ -23,15 +23,9 @@ namespace {
 
 void add_live(const Tld* tld, void* arg) {
   LiveCounts* c = static_cast<LiveCounts*>(arg);
-  // The backing heap's direct sizes: heaps the program made (mi_heap_new)
-  // are counted when they are deleted or their thread exits (following the
-  // thread's list of heaps would race with their deletion).
-  const Heap* backing = tld->heap_backing;
-  if (backing != nullptr) {
-    for (size_t w = 0; w < PAGES_DIRECT; w++) {
-      c->bin_malloc[bin_of_wsize(w)] += own_counter_read(backing->malloc_count_direct[w]);
-    }
-  }
+  // The direct sizes are counted when a free list is filled (heap/page.cpp):
+  // ahead of their allocations by the blocks still waiting in the thread's
+  // free lists, which only the owner may walk (heap_stats_settle).
   for (size_t b = 0; b <= BIN_HUGE; b++) c->bin_malloc[b] += own_counter_read(tld->stats.bin_malloc[b]);
   for (int a = 0; a < ACCOUNT_COUNT; a++) {
     c->remote_frees[a] += own_counter_read(tld->stats.remote_frees[a]);

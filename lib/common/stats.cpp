@@ -52,28 +52,9 @@ void stat_increase(StatGauge& g, int64_t n) noexcept {
   raise_peak(g.peak, now);
 }
 
-namespace {
-void merge_heap_locked(Heap* heap) {
-  // the direct sizes are counted by word size; fold them into their bins
-  for (size_t w = 0; w < PAGES_DIRECT; w++) {
-    int64_t n = own_counter_read(heap->malloc_count_direct[w]);
-    if (n == 0) continue;
-    own_counter_zero(heap->malloc_count_direct[w]);
-    stats_global.bin_malloc[bin_of_wsize(w)].fetch_add(n, std::memory_order_relaxed);
-  }
-}
-}  // namespace
-
-void stats_merge_heap(Heap* heap) noexcept {
-  merge_lock_take();
-  merge_heap_locked(heap);
-  merge_lock_give();
-}
-
 void stats_merge_thread(Tld* tld) noexcept {
   if (tld == nullptr) return;
   merge_lock_take();
-  for (Heap* h = tld->heaps; h != nullptr; h = h->next) merge_heap_locked(h);
   ThreadStats& s = tld->stats;
   stat_counter(stats_global.pages_extended, s.pages_extended);
   stat_counter(stats_global.page_searches, s.page_searches);

@@ -1,6 +1,7 @@
 // types.h: the core types of the allocator, in a few lines each. Read this first.
 //
-//   Block      a free block: one pointer, the next block in its list.
+//   Block      a free block: one word, the link to the next block in its list
+//              (heap/free_list.h: encoded in the secure build).
 //   Page       a run of memory holding blocks of one size class, with three
 //              free lists (free, local_free, thread_free) and a live count.
 //   Segment    an aligned chunk (SEGMENT_SIZE, or larger for huge objects)
@@ -60,10 +61,12 @@ constexpr size_t MEDIUM_OBJ_SIZE_MAX = MEDIUM_PAGE_SIZE / 4;  // 128 KiB
 constexpr size_t LARGE_OBJ_SIZE_MAX = SEGMENT_SIZE / 2;       // 2 MiB; beyond: huge
 constexpr size_t LARGE_OBJ_WSIZE_MAX = LARGE_OBJ_SIZE_MAX / WORD_SIZE;
 
-// Sizes up to SMALL_SIZE_MAX are looked up directly: heap->pages_free_direct[wsize].
+// Sizes up to SMALL_SIZE_MAX are looked up directly: heap->pages_free_direct[size].
+// Indexed by the size in bytes rather than words: malloc's fast path saves
+// the rounding to words (two instructions of its 15) for 8 KiB per heap.
 constexpr size_t SMALL_WSIZE_MAX = 128;
 constexpr size_t SMALL_SIZE_MAX = SMALL_WSIZE_MAX * WORD_SIZE;  // 1 KiB
-constexpr size_t PAGES_DIRECT = SMALL_WSIZE_MAX + 1;
+constexpr size_t PAGES_DIRECT = SMALL_SIZE_MAX + 1;
 
 // Free lists are extended lazily, at most this many bytes at a time, so a
 // page's untouched tail costs no RSS.
@@ -105,8 +108,10 @@ constexpr bool alloc_request_possible(size_t size, size_t alignment) {
 // ---------------------------------------------------------------------------
 // Blocks, pages
 // ---------------------------------------------------------------------------
+// Read and written only through heap/free_list.h (block_next, block_set_next):
+// in the secure build (MI_SECURE) the link is encoded with the page's keys.
 struct Block {
-  Block* next;
+  uintptr_t link;
 };
 
 enum class PageKind : uint8_t { small, medium, large, huge };
@@ -123,24 +128,37 @@ enum class Delayed : uintptr_t {
 };
 constexpr uintptr_t DELAYED_MASK = 3;
 
+// Page::xowner: the owner thread's id (thread_id(), 0 when the page is not in
+// use or its segment is abandoned) with, in its low bits, the flags that send
+// a free to the slow path. The free fast path is one load and one compare of
+// this word against the thread pointer: equal means "our page, no flag set".
+// The owner thread writes it (a reclaiming thread after taking the segment
+// under the abandoned-list lock); other threads only read it.
+enum PageFlag : uintptr_t {
+  PAGE_IN_FULL = 1,      // in the heap's full queue
+  PAGE_HAS_ALIGNED = 2,  // some block was handed out at an interior aligned pointer
+  PAGE_INNER_SLICE = 4,  // a later slice of a large page (slice_offset says where its page starts)
+  // Every free of a pointer into this page is checked (api/free.cpp,
+  // free_not_fast): large and huge pages (one block, whose start is the only
+  // pointer that may be freed), pages not in use, and the later slices of a
+  // large page. Costs the fast path nothing: it compares the whole word anyway.
+  PAGE_FREE_CHECKED = 8,
+};
+constexpr uintptr_t PAGE_FLAGS_MASK = 15;  // thread ids (the thread pointer) are 16-byte aligned at least
+
 struct Page {
   // --- hot: malloc fast path
   Block* free;        // blocks to allocate from
   uint32_t used;      // live blocks (including ones in xthread_free not yet collected)
-  union {
-    struct {
-      uint8_t in_full : 1;      // in the heap's full queue
-      uint8_t has_aligned : 1;  // some block was handed out at an interior aligned pointer
-    } x;
-    uint8_t full_aligned;  // both at once: the free fast path tests this byte
-  } flags;
   uint8_t free_is_zero : 1;  // every block in `free` is zero apart from its next pointer
   uint8_t is_zero_init : 1;  // the page's memory was zero when the page was set up
   uint8_t segment_in_use : 1;
   uint8_t retire_expire;  // generic calls a retired-but-kept empty page survives
   uint8_t heap_tag;
-  // --- owner thread, generic path
+  // --- hot: free fast path (with `used`)
+  std::atomic<uintptr_t> xowner;  // owner thread id | PageFlag bits
   Block* local_free;  // blocks freed by the owner thread
+  // --- owner thread, generic path
   size_t block_size;
   uint8_t* page_start;
   uint16_t capacity;  // blocks made available so far (free-list extended up to here)
@@ -148,13 +166,46 @@ struct Page {
   uint8_t segment_idx;
   uint8_t slice_count;   // large pages: 64 KiB slices the page spans (else 1)
   uint8_t slice_offset;  // a slice inside a large page: how far back its page starts (else 0)
+  uint8_t bin;           // size class of block_size (set by the heap layer: page_init)
   // --- shared with other threads
   std::atomic<uintptr_t> xthread_free;  // Block* | Delayed
   std::atomic<Heap*> xheap;             // owning heap, null when abandoned
   // --- owner thread: the page queue
   Page* next;
   Page* prev;
+#if MI_SECURE
+  // --- the secure build (heap/free_list.h)
+  uintptr_t keys[2];   // free-list links are encoded with these (random per page)
+  uint64_t block_div;  // block_size_divisor(block_size): is an offset a multiple of block_size, without a division
+  uint64_t block_span; // capacity * block_size: the offsets of the blocks made available so far
+  uint64_t unused[1];  // to 128 bytes (below)
+#else
+  uint64_t unused[5];  // to 128 bytes (below)
+#endif
 };
+// To a power of two in both builds: free() finds a page's entry with a shift instead of a multiply.
+static_assert(sizeof(Page) == 128, "free() indexes the page table with a shift");
+constexpr unsigned PAGE_ENTRY_SHIFT = 7;
+
+MI_ALWAYS_INLINE uintptr_t page_flags(const Page* page) {
+  return page->xowner.load(std::memory_order_relaxed) & PAGE_FLAGS_MASK;
+}
+MI_ALWAYS_INLINE bool page_in_full(const Page* page) { return (page_flags(page) & PAGE_IN_FULL) != 0; }
+MI_ALWAYS_INLINE bool page_has_aligned(const Page* page) { return (page_flags(page) & PAGE_HAS_ALIGNED) != 0; }
+MI_ALWAYS_INLINE bool page_free_checked(const Page* page) { return (page_flags(page) & PAGE_FREE_CHECKED) != 0; }
+// Sets or clears flag bits (the owner thread).
+MI_ALWAYS_INLINE void page_set_flag(Page* page, uintptr_t flag, bool on) {
+  const uintptr_t w = page->xowner.load(std::memory_order_relaxed);
+  page->xowner.store(on ? (w | flag) : (w & ~flag), std::memory_order_relaxed);
+}
+// Sets the owner thread id, keeping the flags.
+MI_ALWAYS_INLINE void page_set_owner(Page* page, uintptr_t tid) {
+  const uintptr_t w = page->xowner.load(std::memory_order_relaxed);
+  page->xowner.store(tid | (w & PAGE_FLAGS_MASK), std::memory_order_release);
+}
+MI_ALWAYS_INLINE uintptr_t page_owner(const Page* page) {
+  return page->xowner.load(std::memory_order_relaxed) & ~PAGE_FLAGS_MASK;
+}
 
 // ---------------------------------------------------------------------------
 // Memory accounts
@@ -240,6 +291,14 @@ struct Segment {
   int arena_id;         // public id of its arena (0: OS memory)
   int exclusive_arena;  // arena_id if that arena is exclusive, else 0
   PageKind page_kind;
+  // Guard pages (the secure build, or the secure option: segment.cpp): an OS
+  // page after the header and at the end of every page is left inaccessible,
+  // so that a buffer overflow faults instead of reaching the next page's
+  // blocks or a segment header.
+  size_t guard_size;    // bytes of one guard (0: this segment has none)
+  bool guard_protect;   // the guards are protected (not in pinned or 2 MiB-page memory)
+  uint64_t guard_mask;  // pages (large: slices) whose last OS page is protected now
+  size_t blocks_start;  // where page 0's blocks may start: after the header (and its guard)
   // --- read on every free: keep together, just before the page table
   alignas(MI_CACHE_LINE) std::atomic<uintptr_t> thread_id;  // owner, 0 when abandoned
   size_t page_shift;
@@ -256,22 +315,21 @@ struct Segment {
 // (api/stats_publish) reads while the thread runs: written by their owner
 // only, as one relaxed load and store (no lock prefix, no shared cache
 // line), read with a relaxed load (never torn; a moment old at worst).
-inline void own_counter_add(int64_t& c, int64_t n) {
+// A compiler does not fold a relaxed load and store into one instruction:
+// on x86-64 the add is written as the one memory add a plain `+=` compiles
+// to (malloc_slow's refill counts its blocks on the path the golden
+// instruction counts measure), a relaxed read-modify-write by its owner (an
+// aligned 8-byte access is never torn). ThreadSanitizer builds keep the
+// portable form, which it can see.
+#if defined(__x86_64__) && !MI_TSAN
+MI_ALWAYS_INLINE void own_counter_add(int64_t& c, int64_t n) { __asm__ volatile("addq %1, %0" : "+m"(c) : "er"(n)); }
+#else
+MI_ALWAYS_INLINE void own_counter_add(int64_t& c, int64_t n) {
   __atomic_store_n(&c, __atomic_load_n(&c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
+#endif
 inline int64_t own_counter_read(const int64_t& c) { return __atomic_load_n(&c, __ATOMIC_RELAXED); }
 inline void own_counter_zero(int64_t& c) { __atomic_store_n(&c, 0, __ATOMIC_RELAXED); }
-// The same add, for the malloc fast path. A compiler does not fold a relaxed
-// load and store into one instruction: on x86-64 that took 3 more
-// instructions per malloc (tools/fastpath-count), so there it is written as
-// the one memory add a plain `++` compiles to, which is a relaxed
-// read-modify-write by its owner (an aligned 8-byte access is never torn).
-// ThreadSanitizer builds keep the portable form, which it can see.
-#if defined(__x86_64__) && !MI_TSAN
-MI_ALWAYS_INLINE void own_counter_inc(int64_t& c) { __asm__ volatile("addq $1, %0" : "+m"(c)); }
-#else
-MI_ALWAYS_INLINE void own_counter_inc(int64_t& c) { own_counter_add(c, 1); }
-#endif
 
 struct ThreadStats {
   int64_t pages_extended;
@@ -280,7 +338,13 @@ struct ThreadStats {
   int64_t pages_retired_kept;
   int64_t huge_allocs;
   int64_t huge_alloc_bytes;
-  int64_t bin_malloc[BIN_HUGE + 1];  // allocations by size class (bins above the direct sizes): own_counter_*
+  // Allocations by size class: own_counter_*. For the direct sizes (blocks
+  // up to SMALL_SIZE_MAX) plus the blocks in the free lists of the thread's
+  // pages of that class, counted when the slow path fills a free list
+  // (page.cpp: the fast path counts nothing); heap_stats_merge subtracts
+  // them. The publisher reads them live: ahead of the allocations by at most
+  // the blocks waiting in the thread's free lists.
+  int64_t bin_malloc[BIN_HUGE + 1];
   // Frees by the memory account of the block's segment (a node, ...): own_counter_*.
   // Remote: blocks other threads freed, counted when the owner collects them.
   // Local: blocks the owner freed, counted when its page's local free list is
@@ -344,9 +408,7 @@ struct mi_heap_s {
   mi_heap_s* next;     // in the thread's list of heaps
   bool no_reclaim;     // never reclaims abandoned segments (destroyable heaps)
   uint8_t tag;
-  // Allocation counts of the direct sizes (statistics); one add on the fast path.
-  int64_t malloc_count_direct[mi::PAGES_DIRECT];
-  mi::DirectTable pages_free_direct = mi::empty_direct_table();  // wsize -> page with free blocks
+  mi::DirectTable pages_free_direct = mi::empty_direct_table();  // size -> page with free blocks
   mi::PageQueue pages[mi::BIN_COUNT];
 };
 
@@ -362,6 +424,7 @@ struct Tld {
   Heap* node_heaps[TLD_NODE_HEAPS];  // heaps of mi_malloc_on_node, created on first use
   SegmentsTld segments;
   ThreadStats stats;
+  uint64_t random;  // state of the thread's random numbers (heap/free_list.h); 0 until first used
 };
 
 }  // namespace mi

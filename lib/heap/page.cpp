@@ -35,7 +35,9 @@
 #include "../os/os.h"
 #include "../segment/abandon.h"
 #include "../segment/segment.h"
+#include "free_list.h"
 #include "heap.h"
+#include "misuse.h"
 #include "page_queue.h"
 
 namespace mi {
@@ -69,16 +71,20 @@ void count_frees(const Page* page, int64_t n, bool remote) {
 // Counts the blocks of local_free as local frees when they leave it (to the
 // free list, or with the page): only while statistics are published. The
 // other threads' frees that page_thread_free_collect put there are taken off
-// again (counted as remote frees there).
+// again (counted as remote frees there). A list that misuse corrupted
+// (reported when it is reused) counts as empty.
 size_t local_free_length(const Page* page) {
-  size_t n = 0;
-  for (const Block* b = page->local_free; b != nullptr; b = b->next) n++;
-  return n;
+  const size_t n = free_list_count(page, page->local_free, page->capacity, nullptr, false);
+  return n == LIST_BAD ? 0 : n;
 }
 void count_local_frees(const Page* page) {
   if (!stats_counting_local_frees.load(std::memory_order_relaxed)) return;
   const size_t n = local_free_length(page);
   if (n != 0) count_frees(page, static_cast<int64_t>(n), false);
+}
+// The same when the caller walked local_free already (n blocks).
+void count_local_frees(const Page* page, size_t n) {
+  if (n != 0 && stats_counting_local_frees.load(std::memory_order_relaxed)) count_frees(page, static_cast<int64_t>(n), false);
 }
 // The same when the free list is empty, without the walk: every block made
 // available (capacity) is live (used, which still counts blocks in
@@ -92,8 +98,35 @@ void count_local_frees_free_empty(const Page* page) {
   if (n > 0) count_frees(page, n, false);
 }
 
+// Allocation statistics of the direct sizes, without a count on the fast
+// path: blocks are counted as allocated when the slow path puts them in a
+// page's `free` list (page_stat_add), and the blocks still in `free` when the
+// list leaves the thread's hands (page freed or abandoned) are taken back.
+// So the thread's counter of a size class is its allocations plus the blocks
+// in the `free` lists of its pages of that class; the exact figure (merge,
+// thread report) subtracts those (heap_stats_settle). Pages of larger blocks
+// are allocated from by the slow path only, which counts each allocation
+// (heap_stat_malloc).
+bool page_counted_by_refill(const Page* page) { return page->block_size <= SMALL_SIZE_MAX; }
+
+void page_stat_add(Page* page, int64_t n) {
+  if (!page_counted_by_refill(page) || n == 0) return;
+  Heap* heap = page_heap(page);
+  if (heap != nullptr && heap->tld != nullptr) own_counter_add(heap->tld->stats.bin_malloc[page->bin], n);
+}
+
+// page_local_free_check (misuse.h), with the blocks of a `free` list it drops
+// taken back from the allocations they were counted as ahead (page_stat_add):
+// dropped blocks are never handed out.
+bool local_free_check_counted(Page* page) {
+  const int64_t in_free = static_cast<int64_t>(page_free_count(page));
+  if (page_local_free_check(page)) return true;
+  page_stat_add(page, -in_free);
+  return false;
+}
+
 // Moves the thread-free list to local_free (atomically taking it).
-void page_thread_free_collect(Page* page) {
+MI_NOINLINE void page_thread_free_collect(Page* page) {
   uintptr_t tfree = page->xthread_free.load(std::memory_order_relaxed);
   uintptr_t tfreex;
   do {
@@ -101,19 +134,16 @@ void page_thread_free_collect(Page* page) {
     tfreex = tf_make(nullptr, tf_delayed(tfree));
   } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_acq_rel, std::memory_order_relaxed));
   Block* head = tf_block(tfree);
-  Block* tail = head;
-  size_t count = 1;
-  const size_t max = page->capacity;
-  while (tail->next != nullptr && count <= max) {
-    tail = tail->next;
-    count++;
-  }
-  if (count > max) {
-    error_message(EFAULT, "corrupted thread-free list in page %p (block size %zu): more blocks than the page holds",
-                  static_cast<void*>(page), page->block_size);
+  // Walked anyway (for its tail and length): that it holds no more blocks
+  // than are in use, each inside the page's blocks (on a block boundary in
+  // secure mode), costs a compare or two per block.
+  const Block* tail = nullptr;
+  const size_t count = free_list_count(page, head, page->used, &tail, MI_SECURE != 0 || secure_enabled());
+  if (MI_UNLIKELY(count == LIST_BAD)) {
+    thread_free_bad(page, head);  // a double free, or a corrupted link
     return;  // leak the list rather than corrupt the page further
   }
-  tail->next = page->local_free;
+  block_set_next(page, const_cast<Block*>(tail), page->local_free);
   page->local_free = head;
   count_frees(page, static_cast<int64_t>(count), true);
   if (stats_counting_local_frees.load(std::memory_order_relaxed)) {
@@ -121,6 +151,39 @@ void page_thread_free_collect(Page* page) {
   }
   MI_ASSERT(count <= page->used);
   page->used -= static_cast<uint32_t>(count);
+}
+
+// Links the n blocks from `start` into a list in a random order (the secure
+// mode): where the next malloc's block lies cannot be told from the last one.
+Block* link_blocks_shuffled(const Page* page, uint8_t* start, size_t n, Tld* tld) {
+  uint16_t order[MAX_EXTEND_SIZE / WORD_SIZE];  // n <= MAX_EXTEND_SIZE / block size, or MIN_EXTEND
+  for (size_t i = 0; i < n; i++) order[i] = static_cast<uint16_t>(i);
+  uint64_t r = 0;
+  unsigned left = 0;
+  for (size_t i = n - 1; i > 0; i--) {  // Fisher-Yates, 16 random bits per swap
+    if (left == 0) {
+      r = tld_random(tld);
+      left = 4;
+    }
+    // j in [0, i], by a multiply instead of a division: each j is drawn with
+    // a chance within 1% of 1/(i+1) (i < 512); unpredictable is what counts
+    const size_t j = static_cast<size_t>(((r & 0xffff) * (i + 1)) >> 16);
+    r >>= 16;
+    left--;
+    const uint16_t t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  const size_t bsize = page->block_size;
+  Block* first = reinterpret_cast<Block*>(start + order[0] * bsize);
+  Block* b = first;
+  for (size_t i = 1; i < n; i++) {
+    Block* next = reinterpret_cast<Block*>(start + order[i] * bsize);
+    block_set_next(page, b, next);
+    b = next;
+  }
+  block_set_next(page, b, nullptr);
+  return first;
 }
 
 void page_extend_free(Page* page) {
@@ -131,30 +194,43 @@ void page_extend_free(Page* page) {
   if (max_extend < MIN_EXTEND) max_extend = MIN_EXTEND;
   if (extend > max_extend) extend = max_extend;
   uint8_t* start = page->page_start + static_cast<size_t>(page->capacity) * bsize;
-  Block* first = reinterpret_cast<Block*>(start);
-  Block* b = first;
-  for (size_t i = 1; i < extend; i++) {
-    Block* next = reinterpret_cast<Block*>(start + i * bsize);
-    b->next = next;
-    b = next;
+  Heap* heap = page_heap(page);
+  Tld* tld = (heap != nullptr) ? heap->tld : nullptr;
+  if (extend > 1 && tld != nullptr && secure_enabled()) {
+    page->free = link_blocks_shuffled(page, start, extend, tld);
+  } else {
+    Block* first = reinterpret_cast<Block*>(start);
+    Block* b = first;
+    for (size_t i = 1; i < extend; i++) {
+      Block* next = reinterpret_cast<Block*>(start + i * bsize);
+      block_set_next(page, b, next);
+      b = next;
+    }
+    block_set_next(page, b, nullptr);
+    page->free = first;
   }
-  b->next = nullptr;
-  page->free = first;
   page->free_is_zero = page->is_zero_init;
   page->capacity = static_cast<uint16_t>(page->capacity + extend);
-  Heap* heap = page_heap(page);
-  if (heap != nullptr && heap->tld != nullptr) heap->tld->stats.pages_extended++;
+  page_blocks_update(page);
+  page_stat_add(page, static_cast<int64_t>(extend));
+  if (tld != nullptr) tld->stats.pages_extended++;
 }
 
 void page_init(Heap* heap, Page* page) {
   page->xheap.store(heap, std::memory_order_release);
+  page->bin = static_cast<uint8_t>(bin_of_size(page->block_size));
   page->heap_tag = heap->tag;
+#if MI_SECURE
+  page->keys[0] = tld_random(heap->tld);
+  page->keys[1] = tld_random(heap->tld) | 1;  // an odd rotation: never the identity
+#endif
+  page_blocks_update(page);
   page_extend_free(page);
   MI_ASSERT_EXPENSIVE(page_is_valid(page));
 }
 
 void page_to_full(Page* page, PageQueue* pq) {
-  if (page->flags.x.in_full) return;
+  if (page_in_full(page)) return;
   Heap* heap = page_heap(page);
   page_use_delayed_free(page, Delayed::use_delayed_free, false);
   page_queue_move_to_back(heap, &heap->pages[BIN_FULL], pq, page);
@@ -164,22 +240,22 @@ void page_to_full(Page* page, PageQueue* pq) {
 
 void page_unfull(Page* page) {
   page_use_delayed_free(page, Delayed::no_delayed_free, false);
-  if (!page->flags.x.in_full) return;
+  if (!page_in_full(page)) return;
   Heap* heap = page_heap(page);
   PageQueue* pqfull = &heap->pages[BIN_FULL];
-  page->flags.x.in_full = 0;  // so that heap_page_queue_of gives its bin
+  page_set_flag(page, PAGE_IN_FULL, false);  // so that heap_page_queue_of gives its bin
   PageQueue* pq = heap_page_queue_of(heap, page);
-  page->flags.x.in_full = 1;
+  page_set_flag(page, PAGE_IN_FULL, true);
   page_queue_move_to_back(heap, pq, pqfull, page);
 }
 
 void page_free_block_local(Page* page, Block* block, bool check_full) {
-  block->next = page->local_free;
+  block_set_next(page, block, page->local_free);
   page->local_free = block;
   MI_ASSERT(page->used > 0);
   if (MI_UNLIKELY(--page->used == 0)) {
     page_retire(page);
-  } else if (MI_UNLIKELY(check_full && page->flags.x.in_full)) {
+  } else if (MI_UNLIKELY(check_full && page_in_full(page))) {
     page_unfull(page);
   }
 }
@@ -283,11 +359,61 @@ Page* find_page(Heap* heap, size_t size, size_t huge_alignment) {
 
 }  // namespace
 
+size_t page_free_count(const Page* page) noexcept {
+  // |free| = capacity - used - |local_free| (used counts the blocks in the
+  // thread-free list): walk whichever of free and local_free ends first.
+  // Only links into the page's blocks are followed: a list or count that
+  // misuse corrupted (reported when the list is reused) ends the walk.
+  const PageBlocks blocks = page_blocks(page);
+  const Block* f = page->free;
+  const Block* l = page->local_free;
+  const size_t cap = page->capacity;
+  for (size_t n = 0; n <= cap; n++) {
+    if (f == nullptr) return n;
+    if (l == nullptr) {
+      if (page->used + n <= cap) return cap - page->used - n;
+      break;  // a count wrapped by a double free: walk `free` itself
+    }
+    if (!blocks.contains(f) || !blocks.contains(l)) break;
+    f = block_next(page, f);
+    l = block_next(page, l);
+  }
+  size_t n = 0;
+  for (f = page->free; f != nullptr && n < cap && blocks.contains(f); f = block_next(page, f)) n++;
+  return n;
+}
+
+void page_stat_adopt(Page* page) noexcept { page_stat_add(page, static_cast<int64_t>(page_free_count(page))); }
+
+void page_stat_drop(Page* page) noexcept { page_stat_add(page, -static_cast<int64_t>(page_free_count(page))); }
+
+void heap_stats_merge(Tld* tld) noexcept {
+  if (tld == nullptr) return;
+  int64_t in_free[BIN_HUGE + 1];
+  heap_stats_settle(tld, in_free);
+  // (the publisher reads bin_malloc meanwhile: it sees the exact count or
+  // the count ahead, never less than the allocations)
+  for (size_t b = 0; b <= BIN_HUGE; b++) own_counter_add(tld->stats.bin_malloc[b], -in_free[b]);
+  stats_merge_thread(tld);  // adds the counters to the process's and zeroes them
+  for (size_t b = 0; b <= BIN_HUGE; b++) own_counter_add(tld->stats.bin_malloc[b], in_free[b]);
+}
+
+void heap_stats_settle(Tld* tld, int64_t in_free[BIN_HUGE + 1]) noexcept {
+  for (size_t b = 0; b <= BIN_HUGE; b++) in_free[b] = 0;
+  for (Heap* heap = tld->heaps; heap != nullptr; heap = heap->next) {
+    for (size_t bin = 0; bin < BIN_COUNT; bin++) {
+      for (const Page* page = heap->pages[bin].first; page != nullptr; page = page->next) {
+        if (page_counted_by_refill(page)) in_free[page->bin] += static_cast<int64_t>(page_free_count(page));
+      }
+    }
+  }
+}
+
 size_t block_list_length(const Block* b, size_t limit) noexcept {
   size_t n = 0;
   while (b != nullptr && n <= limit) {
     n++;
-    b = b->next;
+    b = block_next_any(b);
   }
   return n;
 }
@@ -317,16 +443,34 @@ void page_use_delayed_free(Page* page, Delayed delay, bool override_never) noexc
 void page_free_collect(Page* page, bool force) noexcept {
   if (force || tf_block(page->xthread_free.load(std::memory_order_relaxed)) != nullptr) page_thread_free_collect(page);
   if (page->local_free != nullptr) {
+    // Before local_free's blocks are handed out again: two tests that cost a
+    // few instructions per collect and catch a double free in the common
+    // forms (the count of blocks in use wrapped below zero; a block freed
+    // twice in a row loops on itself); the whole lists with the secure
+    // option. (The secure build checks every free and every link it pops
+    // instead: walking the lists as well cost it 20 instructions per
+    // free+malloc, tools/fastpath-count.)
+    if (MI_UNLIKELY((MI_SECURE == 0 && option_is_enabled(mi_option_secure)) || page->used > page->capacity ||
+                    block_next(page, page->local_free) == page->local_free)) {
+      if (!local_free_check_counted(page)) return;  // reported; the lists were dropped
+    }
     if (page->free == nullptr) {
       count_local_frees_free_empty(page);
       page->free = page->local_free;
       page->local_free = nullptr;
       page->free_is_zero = 0;
+      // every block not in use is in `free` now
+      page_stat_add(page, static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used));
     } else if (force) {
-      count_local_frees(page);
-      Block* tail = page->local_free;
-      while (tail->next != nullptr) tail = tail->next;
-      tail->next = page->free;
+      const Block* tail = nullptr;
+      const size_t n = free_list_count(page, page->local_free, page->capacity, &tail);
+      if (n == LIST_BAD) {
+        local_free_check_counted(page);  // reports what is wrong, drops the lists
+        return;
+      }
+      count_local_frees(page, n);
+      page_stat_add(page, static_cast<int64_t>(n));
+      block_set_next(page, const_cast<Block*>(tail), page->free);
       page->free = page->local_free;
       page->local_free = nullptr;
       page->free_is_zero = 0;
@@ -335,13 +479,15 @@ void page_free_collect(Page* page, bool force) noexcept {
 }
 
 bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
-  if (p != page->page_start || page->flags.x.has_aligned || page->reserved != 1) return false;
+  if (p != page->page_start || page_has_aligned(page) || page->reserved != 1) return false;
   if (newsize > LARGE_OBJ_SIZE_MAX || page_segment(page)->page_kind != PageKind::large) return false;
   Heap* heap = page_heap(page);
   if (heap == nullptr || heap->tld == nullptr) return false;
   const size_t new_block_size = bin_block_sizes[bin_of_size(newsize)];
   PageQueue* pq = heap_page_queue_of(heap, page);
   if (!segment_large_page_try_grow(page, new_block_size, &heap->tld->segments)) return false;
+  page->bin = static_cast<uint8_t>(bin_of_size(new_block_size));
+  page_blocks_update(page);
   // Its block size changed: it belongs to another bin now. It is full (its
   // one block is in use), so it goes to the full queue.
   if (!page_queue_is_full(pq)) {
@@ -359,21 +505,19 @@ Block* page_ptr_unalign(const Page* page, const void* p) noexcept {
 }
 
 void page_free_block_local_slow(Page* page, Block* block) noexcept {
-  if (page->flags.x.has_aligned) block = page_ptr_unalign(page, block);
-#if MI_INVARIANTS
-  // a double free would create a cycle in the free lists: look for the block
-  for (const Block* b = page->local_free; b != nullptr; b = b->next) {
-    if (b == block) {
-      error_message(EAGAIN, "double free of block %p (size %zu)", static_cast<void*>(block), page->block_size);
-      return;
-    }
+  if (page_has_aligned(page)) block = page_ptr_unalign(page, block);
+  // A double free would make a loop of the free lists. The block freed last
+  // is one compare away; invariant builds look through the whole list.
+  if (MI_UNLIKELY(block == page->local_free) ||
+      (MI_INVARIANTS && free_list_contains(page, page->local_free, block, page->capacity))) {
+    misuse_report(Misuse::double_free, "free", block, page);
+    return;
   }
-#endif
   page_free_block_local(page, block, true);
 }
 
 void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
-  if (page->flags.x.has_aligned) block = page_ptr_unalign(page, block);
+  if (page_has_aligned(page)) block = page_ptr_unalign(page, block);
   if (segment->page_kind == PageKind::huge) segment_huge_block_reset(segment, page, block);
 
   // A segment of an exited thread: take it over if we can, then free locally.
@@ -398,7 +542,7 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
     if (MI_UNLIKELY(use_delayed)) {
       tfreex = tf_make(tf_block(tfree), Delayed::delayed_freeing);
     } else {
-      block->next = tf_block(tfree);
+      block_set_next(page, block, tf_block(tfree));
       tfreex = tf_make(block, tf_delayed(tfree));
     }
   } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
@@ -410,7 +554,7 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
     if (heap != nullptr) {
       Block* dfree = heap->thread_delayed_free.load(std::memory_order_relaxed);
       do {
-        block->next = dfree;
+        block_set_next(page, block, dfree);
       } while (!heap->thread_delayed_free.compare_exchange_weak(dfree, block, std::memory_order_release,
                                                                 std::memory_order_relaxed));
     }
@@ -419,7 +563,7 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
     do {
       tfreex = tf_make(tf_block(tfree), Delayed::no_delayed_free);
       if (heap == nullptr) {  // no owner after all: keep the block on the page
-        block->next = tf_block(tfree);
+        block_set_next(page, block, tf_block(tfree));
         tfreex = tf_make(block, Delayed::no_delayed_free);
       }
     } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
@@ -428,7 +572,7 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
 
 void page_retire(Page* page) noexcept {
   Heap* heap = page_heap(page);
-  page->flags.x.has_aligned = 0;
+  page_set_flag(page, PAGE_HAS_ALIGNED, false);
   PageQueue* pq = heap_page_queue_of(heap, page);
   // Keep the only page of a small/medium bin for a while: a program that
   // allocates and frees one block in a loop should not get and drop a page
@@ -453,6 +597,7 @@ void page_free(Page* page, PageQueue* pq) noexcept {
     stat_decrease(stats_global.huge_blocks, 1);
   }
   count_local_frees(page);
+  page_stat_add(page, -static_cast<int64_t>(page_free_count(page)));
   page_queue_remove(heap, pq, page);
   segment_page_free(page, &heap->tld->segments);
 }
@@ -460,6 +605,8 @@ void page_free(Page* page, PageQueue* pq) noexcept {
 void page_abandon(Page* page, PageQueue* pq) noexcept {
   Heap* heap = page_heap(page);
   page_use_delayed_free(page, Delayed::never_delayed_free, false);
+  page_set_owner(page, 0);  // from now on, this thread's frees into it are remote frees too
+  page_stat_add(page, -static_cast<int64_t>(page_free_count(page)));
   page->xheap.store(nullptr, std::memory_order_release);
   page_queue_remove(heap, pq, page);
   segment_page_abandon(page, &heap->tld->segments);
@@ -467,8 +614,9 @@ void page_abandon(Page* page, PageQueue* pq) noexcept {
 
 void page_reclaim(Heap* heap, Page* page) noexcept {
   page->xheap.store(heap, std::memory_order_release);
+  page_set_owner(page, thread_id());
   page_use_delayed_free(page, Delayed::no_delayed_free, true);
-  page->flags.x.in_full = 0;
+  page_set_flag(page, PAGE_IN_FULL, false);
   page->retire_expire = 0;
   PageQueue* pq = heap_page_queue_of(heap, page);
   page_queue_push(heap, pq, page);
@@ -482,12 +630,12 @@ bool heap_delayed_free_partial(Heap* heap) noexcept {
   }
   bool all_freed = true;
   while (block != nullptr) {
-    Block* next = block->next;
+    Block* next = block_next_any(block);  // each block's link is encoded with its own page's keys
     if (!free_delayed_block(block)) {
       all_freed = false;
       Block* dfree = heap->thread_delayed_free.load(std::memory_order_relaxed);
       do {
-        block->next = dfree;
+        block_set_next(block_page(block), block, dfree);
       } while (!heap->thread_delayed_free.compare_exchange_weak(dfree, block, std::memory_order_release,
                                                                 std::memory_order_relaxed));
     }
@@ -524,8 +672,8 @@ void heap_collect_retired(Heap* heap, bool force) noexcept {
 }
 
 void heap_stat_malloc(Heap* heap, size_t size, const Page* page) noexcept {
-  if (size <= SMALL_SIZE_MAX) {
-    own_counter_inc(heap->malloc_count_direct[wsize_of(size)]);
+  if (page_counted_by_refill(page)) {
+    // counted when its free list was filled
   } else if (page->block_size > LARGE_OBJ_SIZE_MAX) {
     own_counter_add(heap->tld->stats.bin_malloc[BIN_HUGE], 1);
     heap->tld->stats.huge_allocs++;
@@ -555,6 +703,59 @@ void* alloc_impossible(size_t count, size_t size, size_t alignment) noexcept {
   return nullptr;
 }
 
+void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
+  // The common case: the direct page of a small size has used up its free
+  // list, blocks this thread freed wait in its local_free, no other thread
+  // freed into it, and none of malloc_generic's other work is due (delayed
+  // frees, the deferred-free callback, the periodic purge and collect): the
+  // lists are swapped here, with none of the calls malloc_generic makes.
+  // (Its cost is paid once per free list: pairs cycle, with lists of 1 to 3
+  // blocks, calls this on a quarter of its allocations.)
+  if (MI_LIKELY(size <= SMALL_SIZE_MAX)) {
+    Page* page = heap->pages_free_direct[size];
+    Block* block = page->local_free;  // page_empty (an uninitialised heap) has none
+    if (MI_LIKELY(block != nullptr && tf_block(page->xthread_free.load(std::memory_order_relaxed)) == nullptr &&
+                  heap->thread_delayed_free.load(std::memory_order_relaxed) == nullptr &&
+                  deferred_free_fun.load(std::memory_order_relaxed) == nullptr)) {
+      Tld* tld = heap->tld;
+      const long every = option_get(mi_option_generic_collect);
+      if (MI_LIKELY(((tld->heartbeat + 1) & 31) != 0 &&
+                    (every <= 0 || heap->generic_count + 1 < static_cast<size_t>(every)))) {
+        // the blocks not in use, all in local_free now (page_stat_add: a
+        // direct page's blocks are counted when they go to `free`)
+        const int64_t avail = static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used);
+        Block* const next = block_next(page, block);
+        // page_free_collect's tests for a double free (the count of blocks
+        // in use wrapped: none available; a block freed twice in a row: the
+        // list loops on its head) and the secure option's walk of the lists
+        // are malloc_generic's to make (it reports)
+        if (MI_LIKELY(avail > 0 && next != block && (MI_SECURE != 0 || !option_is_enabled(mi_option_secure)))) {
+          // (a page kept empty for reuse stays marked so: its next free need
+          // not call page_retire again, and heap_collect_retired unmarks it
+          // while it has blocks in use)
+#if MI_SECURE
+          page->free = block_pop_next(page, block);  // checks the link, clears it
+#else
+          page->free = next;
+#endif
+          page->local_free = nullptr;
+          page->free_is_zero = 0;
+          page->used++;
+          tld->heartbeat++;
+          heap->generic_count++;
+          own_counter_add(tld->stats.bin_malloc[page->bin], avail);
+          // local_free's blocks were local frees (page_free_collect counts them
+          // the same way when it makes this swap)
+          if (MI_UNLIKELY(stats_counting_local_frees.load(std::memory_order_relaxed))) count_frees(page, avail, false);
+          if (zero) memset(block, 0, page->block_size);
+          return block;
+        }
+      }
+    }
+  }
+  return malloc_generic(heap, size, zero, 0);
+}
+
 void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) noexcept {
   if (MI_UNLIKELY(!heap_is_initialized(heap))) {
     heap = thread_heap_init();
@@ -567,7 +768,8 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   Tld* tld = heap->tld;
   tld->heartbeat++;
   heap_deferred_free(heap, false);
-  heap_delayed_free_partial(heap);
+  // tested here: an empty list (the common case) costs no call and no stack frame
+  if (heap->thread_delayed_free.load(std::memory_order_relaxed) != nullptr) heap_delayed_free_partial(heap);
 
   // Periodic work, cheap to test: purges that fell due, a full collect now
   // and then (option generic_collect).
@@ -619,10 +821,10 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   }
   MI_ASSERT(page->free != nullptr);
   Block* block = page->free;
-  page->free = block->next;
+  page->free = block_pop_next(page, block);
   page->used++;
   if (zero) {
-    if (page->free_is_zero) block->next = nullptr;
+    if (page->free_is_zero) block->link = 0;
     else memset(block, 0, page->block_size);
   }
   PageQueue* pq = heap_page_queue_of(heap, page);
@@ -647,7 +849,7 @@ bool block_in_page(const Page* page, const Block* b) {
 
 bool list_is_valid(const Page* page, const Block* b, size_t* count) {
   size_t n = 0;
-  for (; b != nullptr; b = b->next) {
+  for (; b != nullptr; b = block_next(page, b)) {
     if (!block_in_page(page, b)) return false;
     if (++n > page->capacity) return false;
   }
@@ -680,7 +882,7 @@ bool heap_is_valid(const Heap* heap) noexcept {
     for (const Page* p = pq->first; p != nullptr; p = p->next) {
       if (p->prev != prev) return false;
       if (p->xheap.load(std::memory_order_relaxed) != heap) return false;
-      if ((bin == BIN_FULL) != (p->flags.x.in_full != 0)) return false;
+      if ((bin == BIN_FULL) != page_in_full(p)) return false;
       if (bin < BIN_HUGE && p->block_size != pq->block_size) return false;
       if (!p->segment_in_use) return false;
       prev = p;
@@ -689,7 +891,10 @@ bool heap_is_valid(const Heap* heap) noexcept {
     if (pq->last != prev) return false;
     if (pq->block_size <= SMALL_SIZE_MAX && bin < BIN_HUGE) {
       const Page* expect = (pq->first != nullptr) ? pq->first : &page_empty;
-      if (heap->pages_free_direct[wsize_of(pq->block_size)] != expect) return false;
+      const size_t first = (bin <= 1) ? 0 : bin_wsize(bin - 1) * WORD_SIZE + 1;
+      for (size_t size = first; size <= pq->block_size; size++) {
+        if (heap->pages_free_direct[size] != expect) return false;
+      }
     }
   }
   return total == heap->page_count;

@@ -31,14 +31,21 @@ void segmap_unregister(const Segment* segment) noexcept {
   for (size_t i = 0; i < units && first + i < SEGMAP_ENTRIES; i++) segmap[first + i].store(0, std::memory_order_relaxed);
 }
 
+// Steps back over the largest segment the map holds: a unit at distance d
+// steps back 2^(min(log2 d, 14)) units at a time, so the farthest unit of
+// the map (huge blocks aligned to terabytes lie that far into their segment)
+// needs SEGMAP_ENTRIES / 2^14 steps, and at most 14 more. Only a broken map
+// could need more: the bound keeps a corrupted one from looping.
+constexpr size_t SEGMAP_WALK_STEPS_MAX = (SEGMAP_ENTRIES >> 14) + 15;
+
 Segment* segmap_segment_of(const void* p) noexcept {
   uintptr_t idx = reinterpret_cast<uintptr_t>(p) >> SEGMENT_SHIFT;
   if (idx >= SEGMAP_ENTRIES) return nullptr;
   uint8_t v = segmap[idx].load(std::memory_order_relaxed);
   // a later unit of a huge segment: step back towards its first unit
-  for (int steps = 0; v != 0 && v < SEGMAP_FIRST_MIN; steps++) {
+  for (size_t steps = 0; v != 0 && v < SEGMAP_FIRST_MIN; steps++) {
     uintptr_t back = uintptr_t{1} << (v - 1);
-    if (idx < back || steps > 64) return nullptr;
+    if (idx < back || steps > SEGMAP_WALK_STEPS_MAX) return nullptr;
     idx -= back;
     v = segmap[idx].load(std::memory_order_relaxed);
   }
