@@ -17,6 +17,7 @@
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/stats.h"
+#include "../heap/heap.h"
 #include "../os/os.h"
 #include "../segment/purger.h"
 #include "stats_area.h"
@@ -329,7 +330,7 @@ void stats_publish_start() noexcept {
   }
   int expected = OFF;
   if (!state.compare_exchange_strong(expected, WANTED)) return;
-  stats_counting_local_frees.store(true, std::memory_order_relaxed);
+  heap_count_local_frees(true);
   purger_set_task(&stats_publish_tick);
 }
 

@@ -47,7 +47,8 @@ struct GlobalStats {
 };
 
 // Whether local frees are counted (ThreadStats::local_frees): on while the
-// statistics are published (api/stats_publish sets it at start-up).
+// statistics are published (api/stats_publish sets it at start-up, through
+// heap_count_local_frees: heap/heap.h).
 extern std::atomic<bool> stats_counting_local_frees;
 
 // Held while a thread's counters move to stats_global (stats_merge_*), and

@@ -707,8 +707,9 @@ void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
   // The common case: the direct page of a small size has used up its free
   // list, blocks this thread freed wait in its local_free, no other thread
   // freed into it, and none of malloc_generic's other work is due (delayed
-  // frees, the deferred-free callback, the periodic purge and collect): the
-  // lists are swapped here, with none of the calls malloc_generic makes.
+  // frees, the deferred-free callback, the periodic purge and collect, the
+  // count of local frees while statistics are published: slow_swap_blockers):
+  // the lists are swapped here, with none of the calls malloc_generic makes.
   // (Its cost is paid once per free list: pairs cycle, with lists of 1 to 3
   // blocks, calls this on a quarter of its allocations.)
   if (MI_LIKELY(size <= SMALL_SIZE_MAX)) {
@@ -716,7 +717,7 @@ void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
     Block* block = page->local_free;  // page_empty (an uninitialised heap) has none
     if (MI_LIKELY(block != nullptr && tf_block(page->xthread_free.load(std::memory_order_relaxed)) == nullptr &&
                   heap->thread_delayed_free.load(std::memory_order_relaxed) == nullptr &&
-                  deferred_free_fun.load(std::memory_order_relaxed) == nullptr)) {
+                  slow_swap_blockers.load(std::memory_order_relaxed) == 0)) {
       Tld* tld = heap->tld;
       const long every = option_get(mi_option_generic_collect);
       if (MI_LIKELY(((tld->heartbeat + 1) & 31) != 0 &&
@@ -744,9 +745,6 @@ void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
           tld->heartbeat++;
           heap->generic_count++;
           own_counter_add(tld->stats.bin_malloc[page->bin], avail);
-          // local_free's blocks were local frees (page_free_collect counts them
-          // the same way when it makes this swap)
-          if (MI_UNLIKELY(stats_counting_local_frees.load(std::memory_order_relaxed))) count_frees(page, avail, false);
           if (zero) memset(block, 0, page->block_size);
           return block;
         }

@@ -35,6 +35,16 @@ constinit Heap heap_empty{};
 __thread Heap* tls_heap_default __attribute__((tls_model("initial-exec"))) = &heap_empty;
 
 constinit std::atomic<mi_deferred_free_fun*> deferred_free_fun{nullptr};
+constinit std::atomic<unsigned> slow_swap_blockers{0};
+
+void heap_count_local_frees(bool on) noexcept {
+  stats_counting_local_frees.store(on, std::memory_order_relaxed);
+  if (on) {
+    slow_swap_blockers.fetch_or(SWAP_COUNT_LOCAL, std::memory_order_relaxed);
+  } else {
+    slow_swap_blockers.fetch_and(~SWAP_COUNT_LOCAL, std::memory_order_relaxed);
+  }
+}
 
 namespace {
 
@@ -395,6 +405,11 @@ void mi_thread_done(void) mi_attr_noexcept {
 void mi_register_deferred_free(mi_deferred_free_fun* fn, void* arg) mi_attr_noexcept {
   deferred_free_arg.store(arg, std::memory_order_release);
   deferred_free_fun.store(fn, std::memory_order_release);
+  if (fn != nullptr) {
+    slow_swap_blockers.fetch_or(SWAP_DEFERRED_FREE, std::memory_order_release);
+  } else {
+    slow_swap_blockers.fetch_and(~SWAP_DEFERRED_FREE, std::memory_order_release);
+  }
 }
 
 }  // extern "C"

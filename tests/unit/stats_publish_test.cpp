@@ -152,7 +152,7 @@ TEST(StatsArea, RemoteFreesAreCounted) {
 // once their page's local free list is collected (here: by the allocations
 // that reuse them, and mi_collect). Not remote ones.
 TEST(StatsArea, LocalFreesAreCountedWhilePublishing) {
-  mi::stats_counting_local_frees.store(true);
+  mi::heap_count_local_frees(true);
   static mi_stats_area_t a;
   mi::stats_area_fill(&a, 1, 0);
   const int64_t local = a.totals.local_frees, remote = a.totals.remote_frees;
@@ -168,7 +168,7 @@ TEST(StatsArea, LocalFreesAreCountedWhilePublishing) {
   EXPECT_GE(a.totals.local_frees - local, 12000);
   EXPECT_LE(a.totals.local_frees - local, 12500);
   EXPECT_EQ(a.totals.remote_frees, remote);
-  mi::stats_counting_local_frees.store(false);
+  mi::heap_count_local_frees(false);
 }
 
 // Which directories the file may go in: a directory of ours must be ours
