@@ -703,51 +703,79 @@ void* alloc_impossible(size_t count, size_t size, size_t alignment) noexcept {
   return nullptr;
 }
 
+namespace {
+
+// malloc_slow's swap of a direct page's local_free into its free list, or
+// null when malloc_generic must do it. CountLocal: local frees are counted
+// (statistics published), in a copy of its own so that the common case tests
+// no flag for it.
+template <bool CountLocal>
+MI_ALWAYS_INLINE Block* slow_swap(Heap* heap, Page* page, Block* block, bool zero) {
+  Tld* tld = heap->tld;
+  const long every = option_get(mi_option_generic_collect);
+  if (MI_LIKELY(((tld->heartbeat + 1) & 31) != 0 &&
+                (every <= 0 || heap->generic_count + 1 < static_cast<size_t>(every)))) {
+    // the blocks not in use, all in local_free now (page_stat_add: a
+    // direct page's blocks are counted when they go to `free`)
+    const int64_t avail = static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used);
+    Block* const next = block_next(page, block);
+    // page_free_collect's tests for a double free (the count of blocks
+    // in use wrapped: none available; a block freed twice in a row: the
+    // list loops on its head) and the secure option's walk of the lists
+    // are malloc_generic's to make (it reports)
+    if (MI_LIKELY(avail > 0 && next != block && (MI_SECURE != 0 || !option_is_enabled(mi_option_secure)))) {
+      // (a page kept empty for reuse stays marked so: its next free need
+      // not call page_retire again, and heap_collect_retired unmarks it
+      // while it has blocks in use)
+#if MI_SECURE
+      page->free = block_pop_next(page, block);  // checks the link, clears it
+#else
+      page->free = next;
+#endif
+      page->local_free = nullptr;
+      page->free_is_zero = 0;
+      page->used++;
+      tld->heartbeat++;
+      heap->generic_count++;
+      own_counter_add(tld->stats.bin_malloc[page->bin], avail);
+      // local_free held the avail blocks: local frees (as page_free_collect
+      // counts them when it makes this swap)
+      if constexpr (CountLocal) count_frees(page, avail, false);
+      if (zero) memset(block, 0, page->block_size);
+      return block;
+    }
+  }
+  return nullptr;
+}
+
+MI_NOINLINE void* slow_swap_counted(size_t size, Heap* heap, Page* page, Block* block, bool zero) {
+  Block* b = slow_swap<true>(heap, page, block, zero);
+  return b != nullptr ? b : malloc_generic(heap, size, zero, 0);
+}
+
+}  // namespace
+
 void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
   // The common case: the direct page of a small size has used up its free
   // list, blocks this thread freed wait in its local_free, no other thread
   // freed into it, and none of malloc_generic's other work is due (delayed
-  // frees, the deferred-free callback, the periodic purge and collect, the
-  // count of local frees while statistics are published: slow_swap_blockers):
-  // the lists are swapped here, with none of the calls malloc_generic makes.
+  // frees, the deferred-free callback, the periodic purge and collect): the
+  // lists are swapped here, with none of the calls malloc_generic makes.
   // (Its cost is paid once per free list: pairs cycle, with lists of 1 to 3
-  // blocks, calls this on a quarter of its allocations.)
+  // blocks, calls this on a quarter of its allocations.) With statistics
+  // published the swap counts local frees, out of this path's way
+  // (slow_swap_blockers: one test for both).
   if (MI_LIKELY(size <= SMALL_SIZE_MAX)) {
     Page* page = heap->pages_free_direct[size];
     Block* block = page->local_free;  // page_empty (an uninitialised heap) has none
     if (MI_LIKELY(block != nullptr && tf_block(page->xthread_free.load(std::memory_order_relaxed)) == nullptr &&
-                  heap->thread_delayed_free.load(std::memory_order_relaxed) == nullptr &&
-                  slow_swap_blockers.load(std::memory_order_relaxed) == 0)) {
-      Tld* tld = heap->tld;
-      const long every = option_get(mi_option_generic_collect);
-      if (MI_LIKELY(((tld->heartbeat + 1) & 31) != 0 &&
-                    (every <= 0 || heap->generic_count + 1 < static_cast<size_t>(every)))) {
-        // the blocks not in use, all in local_free now (page_stat_add: a
-        // direct page's blocks are counted when they go to `free`)
-        const int64_t avail = static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used);
-        Block* const next = block_next(page, block);
-        // page_free_collect's tests for a double free (the count of blocks
-        // in use wrapped: none available; a block freed twice in a row: the
-        // list loops on its head) and the secure option's walk of the lists
-        // are malloc_generic's to make (it reports)
-        if (MI_LIKELY(avail > 0 && next != block && (MI_SECURE != 0 || !option_is_enabled(mi_option_secure)))) {
-          // (a page kept empty for reuse stays marked so: its next free need
-          // not call page_retire again, and heap_collect_retired unmarks it
-          // while it has blocks in use)
-#if MI_SECURE
-          page->free = block_pop_next(page, block);  // checks the link, clears it
-#else
-          page->free = next;
-#endif
-          page->local_free = nullptr;
-          page->free_is_zero = 0;
-          page->used++;
-          tld->heartbeat++;
-          heap->generic_count++;
-          own_counter_add(tld->stats.bin_malloc[page->bin], avail);
-          if (zero) memset(block, 0, page->block_size);
-          return block;
-        }
+                  heap->thread_delayed_free.load(std::memory_order_relaxed) == nullptr)) {
+      const unsigned blockers = slow_swap_blockers.load(std::memory_order_relaxed);
+      if (MI_LIKELY(blockers == 0)) {
+        Block* b = slow_swap<false>(heap, page, block, zero);
+        if (MI_LIKELY(b != nullptr)) return b;
+      } else if (blockers == SWAP_COUNT_LOCAL) {
+        return slow_swap_counted(size, heap, page, block, zero);
       }
     }
   }
