@@ -31,6 +31,11 @@
 //                                      holds its threads' blocks and at least the memory
 //                                      the kernel has on that node for them; mallinfo2
 //                                      agrees with the total
+//                 stats-published    (in a child with MIMALLOC_STATS_PUBLISH=1) threads on
+//                                      each node hold (n+1) x 14 MiB: the per-node in_use of
+//                                      the process's published area (what mi-stat shows) is
+//                                      where move_pages finds the pages, within 2% + 1 MiB;
+//                                      node 0's figure drops when its thread frees its blocks
 //
 // Output protocol (read by run-numa-vm.sh from the serial console): detail
 // lines, then one line per check
@@ -55,6 +60,10 @@
 #include <numaif.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +75,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -74,6 +84,7 @@
 
 #include <mimalloc.h>
 #include <mimalloc-numa.h>
+#include <mimalloc-numa-stats.h>
 
 namespace {
 
@@ -1148,6 +1159,223 @@ void test_stats() {
     for (Block& b : v) mi_free(b.p);
   for (Block& b : on_node_blocks) mi_free(b.p);
   mi_free(beyond);
+
+  // the published figures, in a fresh process that publishes (stats_publish is read at start-up)
+  run_child("stats-published-child", {},
+            {{"MIMALLOC_STATS_PUBLISH", "1"}, {"MIMALLOC_STATS_PUBLISH_INTERVAL", "100"}, {"XDG_RUNTIME_DIR", "/tmp"}},
+            {"stats-published"});
+}
+
+// ---------------------------------------------------------------------------
+// stats-published: the area a publishing process keeps for mi-stat
+// ---------------------------------------------------------------------------
+// The process's own published area, found as mi-stat finds it (the
+// directories of mimalloc-numa-stats.h, the file "<pid>-<starttime>.stats")
+// and mapped read-only.
+struct PublishedArea {
+  std::string path;
+  const void* map = nullptr;
+  size_t len = 0;
+};
+
+PublishedArea find_own_area(double timeout_s) {
+  PublishedArea a;
+  const std::string prefix = strf("%ld-", static_cast<long>(getpid()));
+  std::vector<std::string> dirs = {MI_STATS_AREA_DIR_RUN};
+  if (const char* x = std::getenv("XDG_RUNTIME_DIR")) dirs.push_back(std::string(x) + "/mimalloc-numa");
+  dirs.push_back(strf("/tmp/mimalloc-numa-%ld", static_cast<long>(getuid())));
+  for (int tries = 0; tries < static_cast<int>(timeout_s * 20) && a.path.empty(); tries++) {
+    for (const std::string& d : dirs) {
+      DIR* dir = opendir(d.c_str());
+      if (dir == nullptr) continue;
+      while (dirent* e = readdir(dir)) {
+        std::string name = e->d_name;
+        if (name.rfind(prefix, 0) == 0 && name.size() > 6 && name.substr(name.size() - 6) == MI_STATS_AREA_SUFFIX) {
+          a.path = d + "/" + name;
+        }
+      }
+      closedir(dir);
+      if (!a.path.empty()) break;
+    }
+    if (a.path.empty()) usleep(50000);
+  }
+  if (a.path.empty()) return a;
+  int fd = open(a.path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < sizeof(mi_stats_area_t)) {
+    if (fd >= 0) close(fd);
+    a.path += " (cannot be opened or too short)";
+    return a;
+  }
+  void* m = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (m != MAP_FAILED) {
+    a.map = m;
+    a.len = static_cast<size_t>(st.st_size);
+  }
+  return a;
+}
+
+// A consistent copy of the area under its sequence lock, as mi-stat reads it.
+bool read_area(const PublishedArea& a, mi_stats_area_t* out) {
+  const auto* live = static_cast<const mi_stats_area_t*>(a.map);
+  const uint64_t* src = static_cast<const uint64_t*>(a.map);
+  uint64_t* dst = reinterpret_cast<uint64_t*>(out);
+  for (int t = 0; t < 100000; t++) {
+    const uint64_t s1 = __atomic_load_n(&live->seq, __ATOMIC_ACQUIRE);
+    if (s1 & 1) continue;
+    for (size_t i = 0; i < sizeof(mi_stats_area_t) / 8; i++) dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&live->seq, __ATOMIC_RELAXED) != s1) continue;
+    return out->magic == MI_STATS_AREA_MAGIC && out->version == MI_STATS_AREA_VERSION &&
+           out->node_count <= MI_STATS_AREA_NODES_MAX;
+  }
+  return false;
+}
+
+// Waits until the background thread has refreshed the area twice more: the
+// second refresh began after everything done before the call.
+bool settled_area(const PublishedArea& a, mi_stats_area_t* out) {
+  if (!read_area(a, out)) return false;
+  const int64_t want = out->updates + 2;
+  for (int i = 0; i < 400; i++) {  // 20 s: the guest runs under TCG
+    usleep(50000);
+    if (!read_area(a, out)) return false;
+    if (out->updates >= want) return true;
+  }
+  return false;
+}
+
+// Blocks in storage of their own (mmap), so that keeping the list takes
+// nothing from the allocator on any node.
+struct BlockList {
+  Block* b = nullptr;
+  size_t n = 0, cap = 0;
+  explicit BlockList(size_t capacity) : cap(capacity) {
+    void* m = mmap(nullptr, capacity * sizeof(Block), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    b = (m == MAP_FAILED) ? nullptr : static_cast<Block*>(m);
+    if (b == nullptr) cap = 0;
+  }
+  ~BlockList() {
+    if (b != nullptr) munmap(b, cap * sizeof(Block));
+  }
+  BlockList(const BlockList&) = delete;
+  BlockList& operator=(const BlockList&) = delete;
+  void add(void* p, size_t size) {
+    if (n < cap) b[n++] = Block{p, size};
+  }
+};
+
+// What thread n holds: (n+1) x (2 MiB of 64 B blocks, 4 MiB of 64 KiB blocks,
+// 8 MiB of 1 MiB blocks), every byte written. The sizes are exact size
+// classes, so the bytes held are the published in_use (block sizes).
+constexpr SizeClass kPublishedUnit[] = {{"small", 64, 32768}, {"medium", 64 * KiB, 64}, {"large", 1 * MiB, 8}};
+constexpr size_t kPublishedUnitBytes = 14 * MiB;
+
+void test_stats_published_child() {
+  std::string why;
+  PublishedArea area = find_own_area(10.0);
+  if (area.map == nullptr) {
+    verdict("stats-published", false, "no published area of pid %ld found%s%s", static_cast<long>(getpid()),
+            area.path.empty() ? "" : ": ", area.path.c_str());
+    return;
+  }
+  info("published area: %s", area.path.c_str());
+  const int nodes = g_topo.n;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::unique_ptr<BlockList>> held;
+  bool pinned = true;
+  for (int n = 0; n < nodes; n++) {
+    size_t count = 0;
+    for (const SizeClass& c : kPublishedUnit) count += c.count * static_cast<size_t>(n + 1);
+    held.push_back(std::make_unique<BlockList>(count));
+    workers.push_back(std::make_unique<Worker>(n));
+    pinned = workers.back()->pinned() && pinned;
+  }
+  for (int n = 0; n < nodes; n++) {
+    BlockList& list = *held[static_cast<size_t>(n)];
+    workers[static_cast<size_t>(n)]->run([&list, n] {
+      for (const SizeClass& c : kPublishedUnit) {
+        for (size_t i = 0; i < c.count * static_cast<size_t>(n + 1); i++) {
+          void* p = mi_malloc(c.size);
+          if (p == nullptr) continue;
+          touch(p, c.size);
+          list.add(p, c.size);
+        }
+      }
+    });
+  }
+  mi_stats_area_t a;
+  if (!settled_area(area, &a)) {
+    verdict("stats-published", false, "the area was not refreshed twice within 20 s (updates %lld, interval %lld ms)",
+            static_cast<long long>(a.updates), static_cast<long long>(a.interval_ms));
+    return;
+  }
+  // Where the kernel has the pages of every block held, by node: blocks
+  // never move once written, so reading after the area is as good as at it.
+  // (the lists are freed before the next reading: they come from the main thread's node)
+  Census cs;
+  {
+    std::vector<Block> all;
+    for (const auto& l : held)
+      for (size_t i = 0; i < l->n; i++) all.push_back(l->b[i]);
+    cs = census(all);
+  }
+  info("published: %u nodes, updates %lld, interval %lld ms; the blocks' %zu pages by node: %s", a.node_count,
+       static_cast<long long>(a.updates), static_cast<long long>(a.interval_ms), cs.pages, cs.describe().c_str());
+  if (static_cast<int>(a.node_count) != nodes) why += strf(" node_count %u (the kernel: %d);", a.node_count, nodes);
+  int64_t sum = 0;
+  for (int n = 0; n < nodes && n < static_cast<int>(a.node_count); n++) {
+    const mi_stats_area_memory_t& m = a.nodes[n];
+    const int64_t resident = static_cast<int64_t>(cs.on_node(n) * kPage);
+    const int64_t tolerance = resident / 50 + static_cast<int64_t>(MiB);
+    const size_t expected = kPublishedUnitBytes * static_cast<size_t>(n + 1);
+    info("node %d: its thread holds %zu bytes; on the node per move_pages %lld; published in_use %lld committed %lld "
+         "(difference %+lld, tolerance %lld)", n, expected, static_cast<long long>(resident),
+         static_cast<long long>(m.in_use), static_cast<long long>(m.committed), static_cast<long long>(m.in_use - resident),
+         static_cast<long long>(tolerance));
+    if (held[static_cast<size_t>(n)]->n != held[static_cast<size_t>(n)]->cap) why += strf(" node %d: allocations failed;", n);
+    if (std::llabs(m.in_use - resident) > tolerance)
+      why += strf(" node %d: in_use %lld, pages on the node %lld;", n, static_cast<long long>(m.in_use),
+                  static_cast<long long>(resident));
+    if (m.committed < resident)
+      why += strf(" node %d: committed %lld < %lld resident;", n, static_cast<long long>(m.committed),
+                  static_cast<long long>(resident));
+    sum += m.in_use;
+  }
+  if (a.totals.in_use < sum) why += strf(" totals.in_use %lld < the nodes' %lld;", static_cast<long long>(a.totals.in_use),
+                                         static_cast<long long>(sum));
+  // The figure moves: node 0's thread frees what it holds.
+  BlockList& zero = *held[0];
+  workers[0]->run([&zero] {
+    for (size_t i = 0; i < zero.n; i++) mi_free(zero.b[i].p);
+    mi_collect(false);
+  });
+  const size_t freed = zero.n;
+  zero.n = 0;
+  const int64_t before0 = a.nodes[0].in_use, before1 = nodes > 1 ? a.nodes[1].in_use : 0;
+  if (!settled_area(area, &a)) {
+    why += " the area was not refreshed after the frees;";
+  } else {
+    info("after node 0's thread freed its %zu blocks: node 0 in_use %lld -> %lld; node 1 %lld -> %lld", freed,
+         static_cast<long long>(before0), static_cast<long long>(a.nodes[0].in_use), static_cast<long long>(before1),
+         nodes > 1 ? static_cast<long long>(a.nodes[1].in_use) : 0LL);
+    if (a.nodes[0].in_use > static_cast<int64_t>(MiB))
+      why += strf(" node 0 in_use %lld after its blocks were freed;", static_cast<long long>(a.nodes[0].in_use));
+    if (nodes > 1 && std::llabs(a.nodes[1].in_use - before1) > static_cast<int64_t>(MiB))
+      why += strf(" node 1 in_use moved %lld -> %lld;", static_cast<long long>(before1),
+                  static_cast<long long>(a.nodes[1].in_use));
+  }
+  if (!pinned) why += " threads could not be pinned;";
+  verdict("stats-published", why.empty(),
+          "per-node in_use of the published area agrees with move_pages on %d nodes (2%% + 1 MiB), "
+          "and follows the frees;%s", nodes, why.c_str());
+  for (int n = 1; n < nodes; n++) {
+    BlockList& l = *held[static_cast<size_t>(n)];
+    workers[static_cast<size_t>(n)]->run([&l] {
+      for (size_t i = 0; i < l.n; i++) mi_free(l.b[i].p);
+    });
+  }
 }
 
 }  // namespace
@@ -1171,6 +1399,7 @@ int main(int argc, char** argv) {
   else if (mode == "huge-reserve") test_huge_reserve();
   else if (mode == "huge-reserve-child") test_huge_reserve_child(argc, argv);
   else if (mode == "stats") test_stats();
+  else if (mode == "stats-published-child") test_stats_published_child();
   else {
     std::fprintf(stderr, "%s: unknown mode %s\n", argv[0], argv[1]);
     return 2;
