@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdarg>
 #include <cinttypes>
 #include <cstdio>
@@ -314,8 +315,13 @@ void family(std::string& out, const Family& f, const std::vector<Subject>& subje
   out += body;
 }
 
+// The shortest text that reads back as the same double: seconds as 3e-06
+// and 1796452483.693, not %.17g's 3.0000000000000001e-06 and
+// 1796452483.6930001 (the same numbers to a parser, noise to a reader).
 void sample(std::string& out, const std::string& name, const std::string& labels, double value) {
-  out += name + "{" + labels + "} " + printf_string("%.17g", value) + "\n";
+  char text[64];
+  const auto r = std::to_chars(text, text + sizeof(text), value);
+  out += name + "{" + labels + "} " + std::string(text, r.ptr) + "\n";
 }
 
 std::string openmetrics(const std::vector<Subject>& subjects, bool bins) {
