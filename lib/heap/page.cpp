@@ -77,12 +77,8 @@ size_t local_free_length(const Page* page) {
   const size_t n = free_list_count(page, page->local_free, page->capacity, nullptr, false);
   return n == LIST_BAD ? 0 : n;
 }
-void count_local_frees(const Page* page) {
-  if (!stats_counting_local_frees.load(std::memory_order_relaxed)) return;
-  const size_t n = local_free_length(page);
-  if (n != 0) count_frees(page, static_cast<int64_t>(n), false);
-}
-// The same when the caller walked local_free already (n blocks).
+// n blocks of local_free (the caller knows how many: walked, or the rest of
+// the page's blocks).
 void count_local_frees(const Page* page, size_t n) {
   if (n != 0 && stats_counting_local_frees.load(std::memory_order_relaxed)) count_frees(page, static_cast<int64_t>(n), false);
 }
@@ -596,8 +592,17 @@ void page_free(Page* page, PageQueue* pq) noexcept {
     stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
     stat_decrease(stats_global.huge_blocks, 1);
   }
-  count_local_frees(page);
-  page_stat_add(page, -static_cast<int64_t>(page_free_count(page)));
+  // Every block made available is in use (used, which counts the thread-free
+  // list too), in `free` or in local_free: the local frees are counted from
+  // the size of `free` (page_free_count walks the shorter list, and is needed
+  // here anyway) instead of walking local_free, which an emptied page holds
+  // whole: that walk was 0.9% of churn_bench's instructions while publishing
+  // (callgrind), half of what publishing cost it.
+  // (Counts that do not add up, a double free's, count none.)
+  const size_t in_free = page_free_count(page);
+  MI_ASSERT_EXPENSIVE(page->used + in_free + local_free_length(page) == page->capacity);
+  if (page->used + in_free <= page->capacity) count_local_frees(page, page->capacity - page->used - in_free);
+  page_stat_add(page, -static_cast<int64_t>(in_free));
   page_queue_remove(heap, pq, page);
   segment_page_free(page, &heap->tld->segments);
 }

@@ -171,6 +171,34 @@ TEST(StatsArea, LocalFreesAreCountedWhilePublishing) {
   mi::heap_count_local_frees(false);
 }
 
+// The local frees of a page freed as it empties (page_free, not kept for
+// reuse: other pages of the size class remain) are counted without walking
+// its local free list, from the blocks in use and in its free list; the
+// pages here hold both lists (the free list extended but not used up) when
+// they are freed. Exact: a thread of its own, no other frees meanwhile.
+TEST(StatsArea, LocalFreesOfFreedPagesAreExact) {
+  mi::heap_count_local_frees(true);
+  int64_t counted = -1;
+  std::thread([&counted] {
+    static mi_stats_area_t a;
+    static void* blocks[400];
+    mi_free(mi_malloc(1000));  // the thread's heap set up
+    mi_collect(true);
+    mi::stats_area_fill(&a, 1, 0);
+    const int64_t before = a.totals.local_frees;
+    for (int round = 0; round < 3; round++) {
+      for (void*& p : blocks) p = mi_malloc(1000);  // some 7 pages of 64 KiB
+      for (int i = 0; i < 400; i += 2) mi_free(blocks[i]);  // in a different order: pages empty at the end
+      for (int i = 1; i < 400; i += 2) mi_free(blocks[i]);
+    }
+    mi_collect(true);
+    mi::stats_area_fill(&a, 1, 0);
+    counted = a.totals.local_frees - before;
+  }).join();
+  EXPECT_EQ(counted, 1200);
+  mi::heap_count_local_frees(false);
+}
+
 // Which directories the file may go in: a directory of ours must be ours
 // and 0700 (root's own too: $XDG_RUNTIME_DIR of root), the shared one root's
 // and sticky when world-writable; never a symbolic link.
