@@ -802,6 +802,9 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   // tested here: an empty list (the common case) costs no call and no stack frame
   if (heap->thread_delayed_free.load(std::memory_order_relaxed) != nullptr) heap_delayed_free_partial(heap);
 
+  // The thread's first generic call: a background thread purger_start left
+  // for the process's first allocation (the statistics publisher) starts.
+  if (MI_UNLIKELY(tld->heartbeat == 1)) purger_poll();
   // Periodic work, cheap to test: purges that fell due, a full collect now
   // and then (option generic_collect).
   if ((tld->heartbeat & 31) == 0) {

@@ -9,13 +9,15 @@ namespace mi {
 void purger_start() noexcept;
 // In a fork() child: the thread did not come along; purger_poll restarts it.
 void purger_after_fork() noexcept;
-// Called now and then from the allocation slow path.
+// Called now and then from the allocation slow path (and at a thread's
+// first: it starts a thread purger_start left for the first allocation).
 void purger_poll() noexcept;
 bool purger_running() noexcept;
 // A task the thread runs besides purging (the statistics publisher,
 // api/stats_publish): called at once, then after the milliseconds it
 // returns (-1: never again). Set before purger_start, which then starts
-// the thread even with purge_thread off (it then only runs the task).
+// the thread even with purge_thread off (it then only runs the task; in a
+// process that has not allocated yet, at its first allocation).
 void purger_set_task(int64_t (*task)() noexcept) noexcept;
 
 }  // namespace mi

@@ -14,9 +14,14 @@
  *   fork-late WAIT SECS  as fork, but the parent first waits WAIT seconds
  *                  (it publishes meanwhile), and exits after its child
  *   json           mi_stats_get_json(0, NULL) (mi_free'd), its buffer
- *                  form with a buffer too small (NULL, ERANGE), printed */
+ *                  form with a buffer too small (NULL, ERANGE), printed
+ *   first-alloc SECS  makes no allocation at first (write(2), no stdio):
+ *                  prints "threads_before=N" (/proc/self/status), then
+ *                  mallocs once and prints "threads_after=N" once a second
+ *                  thread runs or after SECS seconds */
 #define _DEFAULT_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +34,25 @@
 
 static char json_buf[256 * 1024];
 static void* blocks[1 << 20];
+
+/* Threads: of /proc/self/status, read without allocating; -1 if unreadable. */
+static int threads_now(void) {
+  char buf[4096];
+  int fd = open("/proc/self/status", O_RDONLY);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  const char* t = strstr(buf, "\nThreads:");
+  return t == NULL ? -1 : atoi(t + 9);
+}
+
+static void say_number(const char* name, long v) {
+  char line[64];
+  int n = snprintf(line, sizeof(line), "%s=%ld\n", name, v);
+  if (write(1, line, (size_t)n) != n) exit(7);
+}
 
 static double now(void) {
   struct timespec ts;
@@ -44,6 +68,16 @@ static void wait_line(void) {
 }
 
 int main(int argc, char** argv) {
+  if (argc >= 3 && strcmp(argv[1], "first-alloc") == 0) {  /* before stdio allocates its buffer */
+    say_number("threads_before", threads_now());
+    volatile char* p = malloc(100);
+    p[0] = 1;
+    const double end = now() + atof(argv[2]);
+    while (threads_now() < 2 && now() < end) usleep(10000);
+    say_number("threads_after", threads_now());
+    free((void*)p);
+    return 0;
+  }
   setvbuf(stdout, NULL, _IOLBF, 0);
   printf("start\n");  /* stdout's buffer exists before the figures are taken */
   if (argc >= 4 && strcmp(argv[1], "quiet") == 0) {
