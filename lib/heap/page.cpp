@@ -600,7 +600,6 @@ void page_free(Page* page, PageQueue* pq) noexcept {
   // (callgrind), half of what publishing cost it.
   // (Counts that do not add up, a double free's, count none.)
   const size_t in_free = page_free_count(page);
-  MI_ASSERT_EXPENSIVE(page->used + in_free + local_free_length(page) == page->capacity);
   if (page->used + in_free <= page->capacity) count_local_frees(page, page->capacity - page->used - in_free);
   page_stat_add(page, -static_cast<int64_t>(in_free));
   page_queue_remove(heap, pq, page);
