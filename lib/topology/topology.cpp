@@ -425,12 +425,10 @@ int numa_current_node() noexcept {
   return node;
 }
 
-int numa_node_now() noexcept {
+int numa_node_at_cpu(int cpu) noexcept {
   const Topology& t = topology();
   if (t.node_count <= 1) return 0;
-  // glibc 2.35+ reads the CPU from the thread's rseq area (the kernel keeps
-  // it current), older ones from the vDSO: no system call either way
-  int node = numa_node_of_cpu(sched_getcpu());
+  int node = numa_node_of_cpu(cpu);
   if (node < 0 || node >= t.node_count) node = 0;
   if (node != node_cache.node) node_cache = NodeCache{node, os_clock_ms()};
   return node;

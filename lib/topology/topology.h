@@ -70,10 +70,11 @@ extern std::atomic<int> numa_nodes_in_use;
 // Node of the CPU the calling thread runs on (0 .. numa_node_count()-1),
 // cached per thread for a few milliseconds.
 int numa_current_node() noexcept;
-// The same, read now (the CPU from glibc's rseq area or the vDSO: no system
-// call), and the cache refreshed: the slow path's test whether its thread
-// moved to another node (heap/migrate).
-int numa_node_now() noexcept;
+// The node of `cpu`, the CPU the calling thread runs on now (sched_getcpu:
+// glibc 2.35+ reads it from the thread's rseq area, older ones from the
+// vDSO, no system call either way), with the per-thread cache refreshed:
+// the slow path's test whether its thread moved to another node (heap/migrate).
+int numa_node_at_cpu(int cpu) noexcept;
 // Node of a CPU (-1 if unknown).
 int numa_node_of_cpu(int cpu) noexcept;
 // Does the kernel have NUMA nodes to bind to (and more than one)?
