@@ -240,6 +240,33 @@ void anon_per_node(double* mib) {
   munmap(buf, SIZE);
 }
 
+// Prints (to stderr: the guest's console) the lines of /proc/self/numa_maps
+// with pages on nodes first..last-1: where a failed churn's memory is.
+void dump_mappings_on(int first, int last) {
+  constexpr size_t SIZE = 4 * MiB;
+  char* buf = static_cast<char*>(map(SIZE));
+  int fd = open("/proc/self/numa_maps", O_RDONLY);
+  size_t len = 0;
+  ssize_t r;
+  while (fd >= 0 && len < SIZE - 1 && (r = read(fd, buf + len, SIZE - 1 - len)) > 0) len += static_cast<size_t>(r);
+  if (fd >= 0) close(fd);
+  buf[len] = 0;
+  for (char* line = buf; line != nullptr && *line != 0;) {
+    char* end = strchr(line, '\n');
+    if (end != nullptr) *end = 0;
+    for (int n = first; n < last; n++) {
+      char key[16];
+      snprintf(key, sizeof(key), " N%d=", n);
+      if (strstr(line, key) != nullptr) {
+        fprintf(stderr, "numa_shapes: on node %d: %s\n", n, line);
+        break;
+      }
+    }
+    line = (end != nullptr) ? end + 1 : nullptr;
+  }
+  munmap(buf, SIZE);
+}
+
 inline uint64_t rnd(uint64_t& s) {
   s ^= s << 13;
   s ^= s >> 7;
@@ -489,6 +516,7 @@ Figures shape_churn() {
     if (all > 0) worst = std::min(worst, 100.0 - 100.0 * on_consumers / all);
   }
   f.locality = f.small = worst;
+  if (worst < 99) dump_mappings_on(pairs, g_nodes);  // what lies on the consumers' nodes (to the console)
   return f;
 }
 
