@@ -189,6 +189,7 @@ void print_report(Report& r) {
   print_gauge_row(r, "abandoned segments", stats_global.segments_abandoned);
   print_gauge_row(r, "threads", stats_global.threads);
   r.line("  %-22s %14s", "segments reclaimed", Count(load(stats_global.segments_reclaimed)).s);
+  r.line("  %-22s %14s", "thread node moves", Count(load(stats_global.node_moves)).s);
   const MemoryRow& t = snap.rows[ROW_TOTAL];
   r.line("arenas: %lld; 1 GiB pages: %lld reserved, %lld in use, %lld asked for but not given; "
          "2 MiB-page fallbacks to 4 KiB: %lld",

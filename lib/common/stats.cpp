@@ -94,6 +94,7 @@ void stats_reset() noexcept {
   stats_global.huge_alloc_bytes.store(0);
   stats_global.segments_reclaimed.store(0);
   stats_global.pages_abandoned.store(0);
+  stats_global.node_moves.store(0);
   for (StatGauge* g : {&stats_global.segments, &stats_global.pages, &stats_global.huge_bytes, &stats_global.huge_blocks,
                        &stats_global.segments_abandoned, &stats_global.threads}) {
     g->peak.store(g->current.load(std::memory_order_relaxed), std::memory_order_relaxed);

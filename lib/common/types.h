@@ -425,6 +425,8 @@ struct Tld {
   SegmentsTld segments;
   ThreadStats stats;
   uint64_t random;  // state of the thread's random numbers (heap/free_list.h); 0 until first used
+  int node;         // the node its heaps last allocated on (heap/migrate.cpp); -1 before its first slow path
+  int cpu;          // the CPU its last slow path ran on (-1: none yet)
 };
 
 }  // namespace mi

@@ -62,6 +62,11 @@ void heap_reclaim_all(Heap* heap) noexcept;
 // nodes, without taking their pages into this heap.
 void heap_collect_foreign_abandoned(Heap* heap, size_t max) noexcept;
 
+// The slow path found its thread on `node`, another node than tld->node:
+// the pages of other nodes leave the heaps that follow the thread (freed
+// when empty, else abandoned to their node's threads). heap/migrate.cpp.
+void heap_thread_moved(Tld* tld, int node) noexcept;
+
 // Process set-up and tear-down (idempotent).
 void process_init() noexcept;
 void process_done() noexcept;

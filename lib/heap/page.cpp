@@ -35,6 +35,7 @@
 #include "../os/os.h"
 #include "../segment/abandon.h"
 #include "../segment/segment.h"
+#include "../topology/topology.h"
 #include "free_list.h"
 #include "heap.h"
 #include "misuse.h"
@@ -797,6 +798,17 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   }
   Tld* tld = heap->tld;
   tld->heartbeat++;
+  // A thread moved to another node allocates there from its next slow path
+  // on (heap/migrate.cpp); one load on a one-node machine, else the CPU
+  // (rseq: a few instructions) compared with the last one seen
+  if (numa_nodes_in_use.load(std::memory_order_relaxed) > 1) {
+    const int cpu = sched_getcpu();
+    if (MI_UNLIKELY(cpu != tld->cpu)) {
+      tld->cpu = cpu;
+      const int node = numa_node_at_cpu(cpu);
+      if (node != tld->node) heap_thread_moved(tld, node);
+    }
+  }
   heap_deferred_free(heap, false);
   // tested here: an empty list (the common case) costs no call and no stack frame
   if (heap->thread_delayed_free.load(std::memory_order_relaxed) != nullptr) heap_delayed_free_partial(heap);

@@ -148,6 +148,8 @@ void tld_init(Tld* tld, Heap* backing) {
   tld->heap_backing = backing;
   tld->heaps = backing;
   tld->segments.stats = &tld->stats;
+  tld->node = -1;
+  tld->cpu = -1;
   long delay = option_get(mi_option_eager_commit_delay);
   tld->segments.eager_delay_left = (delay > 0) ? static_cast<size_t>(delay) : 0;
 }

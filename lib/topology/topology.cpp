@@ -16,6 +16,8 @@
 
 namespace mi {
 
+std::atomic<int> numa_nodes_in_use{1};
+
 namespace {
 
 // Published tables: the boot view, the hwloc view, a test's view. Each is
@@ -100,7 +102,10 @@ void topology_finish(Topology* t) {
   }
 }
 
-void publish(const Topology* t) { published.store(t, std::memory_order_release); }
+void publish(const Topology* t) {
+  published.store(t, std::memory_order_release);
+  numa_nodes_in_use.store(t->node_count, std::memory_order_relaxed);
+}
 
 // Parses "Node 0 MemTotal:   123456 kB" out of a node's meminfo.
 uint64_t parse_memtotal(const char* s) {
@@ -417,6 +422,15 @@ int numa_current_node() noexcept {
   int node = numa_node_of_cpu(cpu);
   if (node < 0 || node >= t.node_count) node = 0;
   node_cache = NodeCache{node, now};
+  return node;
+}
+
+int numa_node_at_cpu(int cpu) noexcept {
+  const Topology& t = topology();
+  if (t.node_count <= 1) return 0;
+  int node = numa_node_of_cpu(cpu);
+  if (node < 0 || node >= t.node_count) node = 0;
+  if (node != node_cache.node) node_cache = NodeCache{node, os_clock_ms()};
   return node;
 }
 

@@ -23,6 +23,7 @@
 // happens at init (and in tests) and swaps the whole table.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -63,8 +64,17 @@ bool topology_set_for_test(const Topology& t) noexcept;
 bool topology_load_hwloc_xml(const char* path) noexcept;
 
 int numa_node_count() noexcept;
-// Node of the CPU the calling thread runs on (0 .. numa_node_count()-1).
+// The published topology's node count, for the allocation slow path's test
+// "more than one node?" (one load, no call).
+extern std::atomic<int> numa_nodes_in_use;
+// Node of the CPU the calling thread runs on (0 .. numa_node_count()-1),
+// cached per thread for a few milliseconds.
 int numa_current_node() noexcept;
+// The node of `cpu`, the CPU the calling thread runs on now (sched_getcpu:
+// glibc 2.35+ reads it from the thread's rseq area, older ones from the
+// vDSO, no system call either way), with the per-thread cache refreshed:
+// the slow path's test whether its thread moved to another node (heap/migrate).
+int numa_node_at_cpu(int cpu) noexcept;
 // Node of a CPU (-1 if unknown).
 int numa_node_of_cpu(int cpu) noexcept;
 // Does the kernel have NUMA nodes to bind to (and more than one)?

@@ -28,31 +28,37 @@ for n in /sys/devices/system/node/node[0-9]*; do
        "2M nr=$(cat $m/nr_hugepages) distances=[$(cat $n/distance)]"
 done
 if [ -x /bin/numactl ]; then numactl --hardware; fi
+# The allocator's own placement is measured, not the kernel's later moves
+if [ -w /proc/sys/kernel/numa_balancing ]; then echo 0 >/proc/sys/kernel/numa_balancing; fi
+echo "@@ numa_balancing=$(cat /proc/sys/kernel/numa_balancing 2>/dev/null || echo absent)"
 if [ -s /t/pre.sh ]; then echo "@@ PRE $(cat /t/pre.sh)"; sh /t/pre.sh; echo "@@ PRE_EXIT $?"; fi
 
 # Leftovers of a mode that timed out (its child processes) are killed, so they
 # do not eat the next mode's CPU and memory.
 kill_leftovers() {
   for p in /proc/[0-9]*; do
-    [ "$(cat $p/comm 2>/dev/null)" = numa_vm_test ] && kill -9 "${p#/proc/}" 2>/dev/null
+    case "$(cat $p/comm 2>/dev/null)" in numa_vm_test|numa_shapes) kill -9 "${p#/proc/}" 2>/dev/null ;; esac
   done
 }
 # Runs one mode; after TEST_TIMEOUT seconds it prints where each thread of the
 # test processes waits (state, wchan, /proc/.../syscall: number, arguments, sp,
 # pc; map pc and a futex address with the maps lines) and kills the mode.
 run_mode() {
-  /t/numa_vm_test "$1" &
+  case "$1" in
+    shape-*) /t/numa_shapes "$1" & ;;   # issue 13's workload shapes (numa_shapes.cpp)
+    *) /t/numa_vm_test "$1" & ;;
+  esac
   pid=$! ticks=0
   while kill -0 $pid 2>/dev/null; do
     if [ $ticks -ge $((TEST_TIMEOUT * 2)) ]; then
       echo "@@ HANG $1: still running after ${TEST_TIMEOUT}s; its threads:"
       for p in /proc/[0-9]*; do
-        [ "$(cat $p/comm 2>/dev/null)" = numa_vm_test ] || continue
+        case "$(cat $p/comm 2>/dev/null)" in numa_vm_test|numa_shapes) ;; *) continue ;; esac
         for k in $p/task/*; do
           echo "   pid ${p#/proc/} tid ${k##*/} $(grep State: $k/status | tr -s '\t ' ' ') wchan=$(cat $k/wchan) syscall=$(cat $k/syscall)"
         done
       done
-      grep -E 'libmimalloc|numa_vm_test' /proc/$pid/maps | sed 's/^/   /'
+      grep -E 'libmimalloc|numa_vm_test|numa_shapes' /proc/$pid/maps | sed 's/^/   /'
       kill -TERM $pid
       sleep 1
       kill -KILL $pid 2>/dev/null
