@@ -264,6 +264,8 @@ def wait_until(pred: Callable[[], bool], timeout: float, what: str, proc: Option
         except (OSError, RunError):
             pass
         time.sleep(0.1)
+    if proc is not None:
+        stop_process(proc, signal.SIGKILL)
     raise RunError(f"{what}: not ready after {timeout:.0f} s" + _log_tail(logfile))
 
 
@@ -287,7 +289,20 @@ def chown_tree(path: str, user: Optional[str]) -> None:
             os.chown(os.path.join(dirpath, n), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
 
 
+# Every server started and not stopped yet: main() kills what is left when it
+# ends early (an exception, ^C), so that no server outlives the bench.
+LIVE: list[subprocess.Popen] = []
+
+
+def spawn(argv: list[str], **kw) -> subprocess.Popen:
+    p = subprocess.Popen(argv, **kw)
+    LIVE.append(p)
+    return p
+
+
 def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+    if proc in LIVE:
+        LIVE.remove(proc)
     if proc.poll() is not None:
         return
     try:
@@ -387,7 +402,7 @@ class MariaDB(Server):
         return a
 
     def _start(self, d: str, preload: Optional[str]) -> subprocess.Popen:
-        p = subprocess.Popen(self._args(d), env=self.server_env(preload), stdin=subprocess.DEVNULL,
+        p = spawn(self._args(d), env=self.server_env(preload), stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: subprocess.run([self.admin, "--no-defaults", f"--socket={d}/sock", "-uroot", "ping"],
                                           capture_output=True, env=base_env(), timeout=10).returncode == 0,
@@ -465,7 +480,7 @@ class PostgreSQL(Server):
                 "-c", f"logging_collector=off", "-c", "log_min_messages=warning"]
         logf = open(f"{d}/server.log", "w")
         try:
-            p = subprocess.Popen(args, env=self.server_env(preload), stdin=subprocess.DEVNULL, stdout=logf,
+            p = spawn(args, env=self.server_env(preload), stdin=subprocess.DEVNULL, stdout=logf,
                                  stderr=subprocess.STDOUT, user=self.user, cwd=d)
         finally:
             logf.close()
@@ -530,7 +545,7 @@ class Redis(Server):
 
     def measure(self, d: str, preload: Optional[str]) -> dict[str, Result]:
         sock = f"{d}/sock"
-        p = subprocess.Popen([self.server, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no",
+        p = spawn([self.server, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no",
                               "--dir", d, "--daemonize", "no", "--logfile", f"{d}/redis.log",
                               "--io-threads", "1"],
                              env=self.server_env(preload), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -856,6 +871,8 @@ def main(argv: list[str]) -> int:
                         if not args.keep:
                             shutil.rmtree(d, ignore_errors=True)
     finally:
+        for p in list(LIVE):
+            stop_process(p, signal.SIGKILL)
         if args.keep:
             log(f"kept {work}")
         else:
