@@ -53,7 +53,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -477,7 +476,7 @@ class PostgreSQL(Server):
     def _start(self, d: str, preload: Optional[str]) -> subprocess.Popen:
         args = [f"{self.bindir}/postgres", "-D", f"{d}/data", "-k", d, "-c", "listen_addresses=",
                 "-c", "shared_buffers=128MB", "-c", "synchronous_commit=off", "-c", "max_connections=40",
-                "-c", f"logging_collector=off", "-c", "log_min_messages=warning"]
+                "-c", "logging_collector=off", "-c", "log_min_messages=warning"]
         logf = open(f"{d}/server.log", "w")
         try:
             p = spawn(args, env=self.server_env(preload), stdin=subprocess.DEVNULL, stdout=logf,
