@@ -232,7 +232,6 @@ class Ctx:
     seconds: float
     threads: int
     smoke: bool
-    user: Optional[str]    # when root: the account servers that refuse root run as (per server)
     env: dict[str, str] = field(default_factory=base_env)
 
 
@@ -802,7 +801,7 @@ def main(argv: list[str]) -> int:
 
     work = tempfile.mkdtemp(prefix="run_servers.")
     os.chmod(work, 0o755)  # servers that run as their own account reach their directories
-    ctx = Ctx(work=work, seconds=args.seconds, threads=args.threads, smoke=args.smoke, user=None)
+    ctx = Ctx(work=work, seconds=args.seconds, threads=args.threads, smoke=args.smoke)
     # The libraries are copied next to the data: readable by the servers' accounts
     # whatever the permissions of the build tree.
     preload: dict[str, Optional[str]] = {}
