@@ -10,8 +10,14 @@
 //   * the amount of work is set by arguments (--name=value or --name value);
 //   * --smoke runs a tiny amount of work (well under a second) for `meson test --suite bench`;
 //   * one result line on stdout: "<name> key=value ..." (ops, elapsed_ms, checksum, ...),
-//     exit status 0; any failure (allocation failure, corrupted data) aborts with a message.
+//     exit status 0; any failure (allocation failure, corrupted data) aborts with a message;
+//   * BENCH_EXPECT_MALLOC_IN=TEXT in the environment: the program exits 1 unless the
+//     shared object that serves its malloc has TEXT in its path (the smoke tests
+//     preload libmimalloc-numa and set it, so that a run that silently fell back to
+//     glibc -- preload dropped, library not found -- fails instead of passing).
 #pragma once
+
+#include <dlfcn.h>
 
 #include <atomic>
 #include <chrono>
@@ -77,9 +83,12 @@ class Rng {
 // Command line: --smoke, --name=value, --name value.  Values accept a binary
 // K/M/G suffix (4K = 4096).  Unknown options are an error (exit 2).
 // ---------------------------------------------------------------------------
+inline void expect_allocator(const char* prog);
+
 class Args {
  public:
   Args(int argc, char** argv, const char* prog, const char* usage) : prog_(prog), usage_(usage) {
+    expect_allocator(prog);
     for (int i = 1; i < argc; i++) {
       std::string a = argv[i];
       if (a == "--help" || a == "-h") {
@@ -166,6 +175,21 @@ inline void* xrealloc(void* p, size_t n) {
   void* q = std::realloc(p, n);
   if (q == nullptr) die("realloc returned NULL");
   return q;
+}
+
+// BENCH_EXPECT_MALLOC_IN (see the top of this file): which object the dynamic
+// linker resolved `malloc` to, the way the program's own calls resolve it.
+inline void expect_allocator(const char* prog) {
+  const char* want = std::getenv("BENCH_EXPECT_MALLOC_IN");
+  if (want == nullptr || want[0] == '\0') return;
+  void* sym = dlsym(RTLD_DEFAULT, "malloc");
+  Dl_info info{};
+  const char* from = (sym != nullptr && dladdr(sym, &info) != 0 && info.dli_fname != nullptr) ? info.dli_fname : "?";
+  if (std::strstr(from, want) == nullptr) {
+    std::fprintf(stderr, "%s: malloc is served by %s, not by %s (BENCH_EXPECT_MALLOC_IN): preload not in effect\n",
+                 prog, from, want);
+    std::exit(1);
+  }
 }
 
 // Write to an object like a program initialising it: an 8-byte tag at the start,

@@ -18,6 +18,10 @@ Workloads (built from tests/bench/ by meson, `DIR/tests/bench/<name>_bench`):
   realloc  realloc growth from 8 B to several MiB (string builders, vectors)
   mixed    mixed sizes up to 1 MiB (log-uniform), 2 threads
   segment  segment-sized and huge objects (1-64 MiB), 2 threads: arena/purge paths
+  threadchurn  short-lived threads, 2 at a time, each handing its surviving blocks on
+  xfree    64 B blocks allocated by one thread, freed by the other in batches
+  mixed512k  1 thread, 10 000 live blocks, 8 B-512 KiB log-uniform, random replace
+  immediate  p = malloc(n); *p = 1; free(p) in a loop, 16-128 B
   startup  LD_PRELOAD start-up cost: /bin/true run many times, per-exec median
   dbsim    the `tools/dev run` demo workload (DIR/tools/dbsim/dbsim), when built
 
@@ -51,6 +55,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import chart  # noqa: E402  (tools/bench/chart.py, next to this script)
 
 # ---------------------------------------------------------------------------
 # Configuration
@@ -102,6 +109,16 @@ WORKLOADS = [
              ["--ops", "800000"], ["--ops", "200000"], prog="mixed_bench"),
     Workload("segment", "program", "1-64 MiB objects, 2 threads, page-touched (arena/purge)",
              ["--ops", "120"], ["--ops", "30"], prog="segment_bench", glibc_target=False),
+    # The four shapes of issue 12 where a peer was clearly ahead.
+    Workload("threadchurn", "program", "short-lived threads, 2 at a time: 4000 blocks 16-512 B, half handed on",
+             ["--generations", "1500"], ["--generations", "400"], prog="threadchurn_bench"),
+    Workload("xfree", "program", "64 B blocks allocated by one thread, freed by another, batches of 1000",
+             ["--frees", "10000000"], ["--frees", "2500000"], prog="xfree_bench"),
+    Workload("mixed512k", "program", "1 thread, 10 000 live blocks 8 B-512 KiB log-uniform, random replace",
+             ["--threads", "1", "--slots", "10000", "--max", "512K", "--ops", "200000"],
+             ["--threads", "1", "--slots", "10000", "--max", "512K", "--ops", "50000"], prog="mixed_bench"),
+    Workload("immediate", "program", "p = malloc(n); *p = 1; free(p), 16/32/64/128 B, 25 M each",
+             ["--ops", "25000000"], ["--ops", "6000000"], prog="immediate_bench"),
     Workload("startup", "startup", "LD_PRELOAD start-up: /bin/true, median per exec",
              ["/bin/true"], ["/bin/true"], repeat=200),
     Workload("dbsim", "dbsim", "the `tools/dev run` demo workload (tools/dbsim)",
@@ -404,6 +421,9 @@ def main(argv: list[str]) -> int:
                     help="skip the warm-up (one tiny run of each workload under each allocator)")
     ap.add_argument("--json", metavar="FILE", help="write the configuration and every run to FILE")
     ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    ap.add_argument("--chart", metavar="FILE.png",
+                    help="also draw each workload's median time, CPU time and peak RSS per allocator, "
+                         f"relative to {REFERENCE}'s, to FILE.png (gnuplot)")
     ap.add_argument("-q", "--quiet", action="store_true", help="no per-run progress on stderr")
     args = ap.parse_args(argv[1:])
 
@@ -672,6 +692,19 @@ def main(argv: list[str]) -> int:
               f"({summary['rows_pass']} of {len(summary['rows'])} workloads PASS)")
     print()
     print(f"total: {len(all_runs)} runs in {elapsed:.0f} s" + ("; SOME RUNS FAILED" if any_fail else ""))
+
+    if args.chart:
+        names = [w.name for w in workloads]
+        ref = REFERENCE if REFERENCE in allocs else allocs[0]
+        why = chart.write_chart(
+            args.chart, f"mimalloc-numa benchmarks: medians of {rounds} rounds, relative to {ref} (lower is better)",
+            names, allocs, ref,
+            [("time", {(w.name, a): cells[(w.name, a)].time() for w in workloads for a in allocs}),
+             ("CPU time", {(w.name, a): cells[(w.name, a)].cpu() for w in workloads for a in allocs}),
+             ("peak RSS", {(w.name, a): cells[(w.name, a)].rss_mib() for w in workloads for a in allocs})],
+            subtitle=f"{started.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, {rev or 'source unknown'}; "
+                     f"absolute figures: the table")
+        print(f"chart: {args.chart}" if why is None else f"chart: not written: {why}")
 
     if args.json:
         doc = {
