@@ -4,8 +4,8 @@
 //              (heap/free_list.h: encoded in the secure build).
 //   Page       a run of memory holding blocks of one size class, with three
 //              free lists (free, local_free, thread_free) and a live count.
-//   Segment    an aligned chunk (SEGMENT_SIZE, or larger for huge objects)
-//              from an arena or the OS; its header holds the page table, so a
+//   Segment    an aligned chunk (SEGMENT_SIZE; a huge object's is sized to
+//              it, to the OS page) from an arena or the OS; its header holds the page table, so a
 //              pointer finds its segment with a mask and its page by a shift.
 //   Heap       (mi_heap_t) per-thread allocation state: a page queue per size
 //              class and a direct table from small sizes to a page with free
