@@ -819,7 +819,7 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   // Periodic work, cheap to test: purges that fell due, a full collect now
   // and then (option generic_collect).
   if ((tld->heartbeat & 31) == 0) {
-    segments_try_purge(false);
+    segments_try_purge(false, false);
     arenas_try_purge(false, false);
     purger_poll();
     long target = option_get(mi_option_target_segments_per_thread);

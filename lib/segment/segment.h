@@ -102,7 +102,10 @@ void segment_reclaim_end(Segment* segment, SegmentsTld* tld) noexcept;
 
 // Purges free pages (of any thread's segments) whose purge delay has passed,
 // or all of them when force. Safe from any thread, the purge thread too.
-void segments_try_purge(bool force) noexcept;
+// Without visit_all it looks at a few segments only, those it has not
+// looked at for longest (the allocation slow path: bounded work per call);
+// the calls that follow go on until every segment was seen.
+void segments_try_purge(bool force, bool visit_all = true) noexcept;
 // Cheap test: is any page purge scheduled at all?
 bool segments_purge_pending() noexcept;
 // Milliseconds until the earliest scheduled page purge is due (-1: none).

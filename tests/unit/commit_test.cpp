@@ -129,7 +129,7 @@ TEST(CommitChild, DISABLED_ArenaEagerCommit) {
   int64_t calls_before = 0, calls_after = 0;
   for (int i = 0; i < 20 && area == nullptr; i++) {
     calls_before = commit_calls();
-    void* p = mi_malloc(3 * MiB);  // one arena block (a huge segment, committed when handed out)
+    void* p = mi_malloc(3 * MiB);  // one arena block (a huge segment of 3 MiB and its header, committed when handed out)
     calls_after = commit_calls();
     ASSERT_NE(p, nullptr);
     blocks.push_back(p);
@@ -148,15 +148,19 @@ TEST(CommitChild, DISABLED_ArenaEagerCommit) {
   const size_t seg_rw = bytes_with_perms_now(seg, seg->segment_size, "rw-p");
   EXPECT_EQ(seg_rw, seg->segment_size - guard_bytes_in(seg, seg->segment_size))
       << "the block handed out is committed (but its guard pages)";
-  EXPECT_TRUE(seg->memid.initially_committed);
+  EXPECT_EQ(seg->committed_bytes, seg->segment_size) << "committed at its size";
+  EXPECT_LT(seg->segment_size, 3 * MiB + 64 * 1024) << "a huge segment is sized to its block";
+  const size_t seg_span = mi::align_up(seg->segment_size, mi::os_page_size());
   if (at_once) {
     const size_t rw = bytes_with_perms_now(area, area_size, "rw-p");
-    EXPECT_EQ(rw, area_size - guard_bytes_in(area, area_size)) << "new arena:" << perms_of(area, area_size);
+    // (but the rest of the 2 MiB the huge block ends in: no transparent huge page across its end)
+    EXPECT_EQ(rw, area_size - guard_bytes_in(area, area_size) - seg->tail_protected) << "new arena:" << perms_of(area, area_size);
+    EXPECT_EQ(seg->tail_protected, mi::align_up(seg_span, 2 * MiB) - seg_span);
     EXPECT_EQ(calls_after - calls_before, 0) << "a committed arena hands out blocks without a system call";
   } else {
     const size_t none = bytes_with_perms_now(area, area_size, "---p");
-    EXPECT_EQ(none, area_size - mi::ARENA_BLOCK_SIZE + guard_bytes_in(area, area_size))
-        << "only the block handed out is committed; new arena:" << perms_of(area, area_size);
+    EXPECT_EQ(none, area_size - seg_span + guard_bytes_in(area, area_size))
+        << "only the block handed out is committed (not the rest of its arena block); new arena:" << perms_of(area, area_size);
     EXPECT_EQ(calls_after - calls_before, 1) << "the block is committed when handed out";
     // the next block: one more commit, one block less PROT_NONE
     int64_t c0 = commit_calls();
@@ -167,9 +171,10 @@ TEST(CommitChild, DISABLED_ArenaEagerCommit) {
     size_t sz = 0;
     EXPECT_EQ(arena_of(q, &sz), area);
     EXPECT_EQ(commit_calls() - c0, 1);
-    EXPECT_GE(mi::os_counters.committed.load() - committed0, static_cast<int64_t>(mi::ARENA_BLOCK_SIZE));
+    EXPECT_GE(mi::os_counters.committed.load() - committed0, static_cast<int64_t>(3 * MiB));
+    EXPECT_LE(mi::os_counters.committed.load() - committed0, static_cast<int64_t>(seg_span));
     const size_t none2 = bytes_with_perms_now(area, area_size, "---p");
-    EXPECT_EQ(none2, area_size - 2 * mi::ARENA_BLOCK_SIZE + guard_bytes_in(area, area_size)) << perms_of(area, area_size);
+    EXPECT_EQ(none2, area_size - 2 * seg_span + guard_bytes_in(area, area_size)) << perms_of(area, area_size);
   }
   for (void* p : blocks) mi_free(p);
 }

@@ -257,6 +257,54 @@ TEST(Segment, LargePagesSpanSlices) {
 // that memory use hovering at a segment boundary does not make and free
 // segments all the time; its pages are purged like any free page, and thread
 // exit or mi_collect(true) frees it.
+// Large segments with free slices are queued by their longest run of free
+// slices (types.h: SegmentsTld::large_free): a large page looks only at the
+// bins that may hold it, the shortest first, so it goes into the fullest
+// segment with room, however many segments have less room.
+TEST(Segment, LargeSegmentsAreQueuedByTheirLongestFreeRun) {
+  OwnArena a;
+  ASSERT_NE(a.heap, nullptr);
+  mi::SegmentsTld* tld = &a.heap->tld->segments;
+  auto queued_in = [&](const Segment* s) {
+    for (size_t b = 0; b < mi::LARGE_FREE_BINS; b++) {
+      for (const Segment* q = tld->large_free[b].first; q != nullptr; q = q->next) {
+        if (q == s) return static_cast<int>(b);
+      }
+    }
+    return -1;
+  };
+  // 1 MiB blocks: 17 slices at slice 0 (the header), 16 elsewhere
+  void* b1 = mi_heap_malloc(a.heap, MiB);
+  void* b2 = mi_heap_malloc(a.heap, MiB);
+  void* b3 = mi_heap_malloc(a.heap, MiB);
+  ASSERT_TRUE(b1 != nullptr && b2 != nullptr && b3 != nullptr);
+  Segment* full = seg(b1);
+  ASSERT_EQ(seg(b3), full);
+  EXPECT_EQ(queued_in(full), 14) << "15 slices left: bin 14";
+  EXPECT_NE(tld->large_free_bins & (uint64_t{1} << 14), 0u);
+  // a second segment with much room (31 slices): a block of 14 slices (896
+  // KiB, a size class) goes into the fuller one all the same
+  void* other = mi_heap_malloc(a.heap, 2 * MiB);
+  ASSERT_NE(other, nullptr);
+  Segment* roomy = seg(other);
+  ASSERT_NE(roomy, full);
+  EXPECT_EQ(queued_in(roomy), 30);
+  void* fit = mi_heap_malloc(a.heap, 14 * 64 * KiB);
+  ASSERT_NE(fit, nullptr);
+  EXPECT_EQ(seg(fit), full) << "the fullest segment with room first";
+  EXPECT_EQ(queued_in(full), 0) << "one slice left: bin 0";
+  EXPECT_EQ(tld->large_free_bins & (uint64_t{1} << 14), 0u) << "an empty bin leaves the bitmap";
+  EXPECT_EQ(__builtin_popcountll(full->free_mask), 1);
+  // freeing the middle block: a run of 16 slices, bin 15
+  mi_free(b2);
+  EXPECT_EQ(queued_in(full), 15);
+  EXPECT_TRUE(mi::segment_is_valid(full));
+  // and a block of 16 slices takes it back (not the roomy segment)
+  void* again = mi_heap_malloc(a.heap, MiB);
+  EXPECT_EQ(seg(again), full);
+  for (void* p : {b1, b3, other, fit, again}) mi_free(p);
+}
+
 TEST(Segment, KeepsOneEmptySegmentPerKind) {
   std::thread t([] {
     // two large segments of this (fresh) thread, emptied one after the other
@@ -292,11 +340,12 @@ TEST(Segment, HugeSegmentLayout) {
   Segment* s = seg(p);
   EXPECT_EQ(s->page_kind, mi::PageKind::huge);
   EXPECT_EQ(s->capacity, 1u);
-  EXPECT_EQ(s->segment_size % mi::SEGMENT_SIZE, 0u);
+  // sized to the block, to the OS page (not to SEGMENT_SIZE: a 4 MiB block took 8 MiB)
+  EXPECT_EQ(s->segment_size % mi::os_page_size(), 0u);
   // secure mode: the header's guard page after it, a guard page at the end
   const size_t g = s->guard_size;
   const size_t head = (g > 0) ? mi::align_up(s->segment_info_size, mi::os_page_size()) + g : s->segment_info_size;
-  EXPECT_EQ(s->segment_size, mi::align_up(head + sz + g, mi::SEGMENT_SIZE));
+  EXPECT_EQ(s->segment_size, mi::align_up(head + sz + g, mi::os_page_size()));
   EXPECT_EQ(mi_usable_size(p), mi::segment_huge_usable_size(sz));
   EXPECT_EQ(mi_usable_size(p), s->segment_size - head - g);
   EXPECT_EQ(static_cast<uint8_t*>(p), base(s) + head);
