@@ -114,8 +114,14 @@ void heap_collect(Heap* heap, Collect how) noexcept {
   heap_collect_retired(heap, force);
   // the empty segments the thread kept (segment_page_free) go at exit and on mi_collect(true)
   if (how != Collect::normal) segments_release_empty(&tld->segments);
-  segments_try_purge(force);
-  arenas_try_purge(force, force);
+  // Only mi_collect(true) purges before the delay. A thread's exit purges
+  // what is due, no more: forcing there purged every pending page of the
+  // process at each exit, pages the next thread faulted in again at once
+  // (thread churn: 0.15 s of 0.55 s CPU in the kernel, 20 K faults per
+  // 2000 threads against mimalloc's 2 K).
+  const bool purge_now = how == Collect::force;
+  segments_try_purge(purge_now);
+  arenas_try_purge(purge_now, purge_now);
 }
 
 }  // namespace mi

@@ -377,6 +377,37 @@ TEST(Segment, FreedPagesArePurgedAfterTheDelay) {
   mi_free(keep);
 }
 
+// A thread's exit purges only what is due: pages another thread freed a
+// moment ago wait for their delay (forcing every pending purge of the
+// process at each exit made thread churn fault them in again at once).
+TEST(Segment, AThreadExitDoesNotPurgePagesBeforeTheirDelay) {
+  OptionGuard g1(mi_option_purge_delay);
+  mi_option_set(mi_option_purge_delay, 60000);
+  OwnArena a;
+  ASSERT_NE(a.heap, nullptr);
+  uint8_t* keep = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 300 * KiB));  // keeps the large segment alive
+  uint8_t* big = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 600 * KiB));
+  ASSERT_TRUE(keep != nullptr && big != nullptr);
+  Segment* s = seg(big);
+  ASSERT_EQ(seg(keep), s);
+  memset(big, 0x66, 600 * KiB);
+  mi_free(big);
+  const uint64_t pending = s->purge_mask;
+  ASSERT_NE(pending, 0u) << "the freed slices wait for their purge";
+  const int64_t purged0 = mi::os_counters.purged.load();
+  std::thread([] {
+    void* p = mi_malloc(100);
+    mi_free(p);
+  }).join();
+  EXPECT_EQ(s->purge_mask & pending, pending) << "another thread's exit purged the pages before their delay";
+  EXPECT_EQ(s->commit_mask & pending, pending);
+  EXPECT_EQ(mi::os_counters.purged.load(), purged0) << "the exit purged memory that was not due";
+  mi_collect(true);  // an explicit forced collect still purges everything pending
+  EXPECT_EQ(s->purge_mask, 0u);
+  EXPECT_EQ(s->commit_mask & pending, 0u);
+  mi_free(keep);
+}
+
 TEST(Segment, PendingPagePurgeIsPutOffOnlyUpToTheDeadline) {
   // More frees put a pending page purge off by purge_extend_delay, but never
   // past purge_delay * arena_purge_mult from its first scheduling.
