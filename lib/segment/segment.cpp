@@ -637,7 +637,8 @@ void segment_abandon(Segment* s, SegmentsTld* tld) {
     segment_lock(s);
     segment_purge_pending(s, true, 0);
     segment_unlock(s);
-  }  // else its pending purges stay on the purge list: any thread may do them
+  }  // else (the default) its pending purges stay on the purge list: any thread
+     // does them when due, unless the next thread takes the pages first
   tld->count--;
   tld->current_size -= s->segment_size;
   stat_increase(stats_global.segments_abandoned, 1);

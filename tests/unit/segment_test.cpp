@@ -556,6 +556,52 @@ TEST(SegmentAbandon, ExitingThreadAbandonsAndAnotherReclaimsByAllocating) {
   EXPECT_EQ(mi::stats_global.segments_abandoned.current.load(), abandoned0);
 }
 
+// An exiting thread's free pages wait for their purge delay like any other
+// (abandoned_page_purge off, the default): the next thread that takes the
+// segment over reuses them still committed, without a purge and the page
+// faults after it (thread churn: 10-12 K faults per 2000 threads with the
+// purge at exit, 1.6 K without; mimalloc 2.0.9: 1.5-2 K).
+TEST(SegmentAbandon, AnExitedThreadsFreePagesAreReusedUnpurged) {
+  OptionGuard g1(mi_option_purge_delay);
+  mi_option_set(mi_option_purge_delay, 60000);
+  EXPECT_EQ(mi_option_get(mi_option_abandoned_page_purge), 0) << "the default";
+  mi_collect(true);
+  ASSERT_EQ(mi::abandoned_count(), 0u);
+  // A thread fills four small pages with 1 KiB blocks, frees all but one
+  // block of the first page and exits: three free pages, one abandoned.
+  void* survivor = nullptr;
+  std::thread([&] {
+    std::vector<void*> v;
+    for (size_t i = 0; i < 4 * 64; i++) {
+      v.push_back(mi_malloc(1000));
+      memset(v.back(), 0x33, 1000);
+    }
+    survivor = v[0];
+    for (size_t i = 1; i < v.size(); i++) mi_free(v[i]);
+  }).join();
+  Segment* s = seg(survivor);
+  ASSERT_EQ(s->thread_id.load(), 0u) << "abandoned";
+  const uint64_t pending = s->purge_mask;
+  EXPECT_GE(__builtin_popcountll(pending), 3) << "the emptied pages wait for their purge";
+  EXPECT_EQ(s->commit_mask & pending, pending) << "purged at the exit";
+  const int64_t purged0 = mi::os_counters.purged.load();
+  // the next thread allocates the same: it takes the segment over and fills
+  // the free pages, still committed
+  bool same = true;
+  std::thread([&] {
+    std::vector<void*> v;
+    for (size_t i = 0; i < 3 * 64; i++) {
+      v.push_back(mi_malloc(1000));
+      if (seg(v.back()) != s) same = false;
+    }
+    for (void* p : v) mi_free(p);
+  }).join();
+  EXPECT_TRUE(same) << "the next thread did not take the abandoned segment's pages";
+  EXPECT_EQ(mi::os_counters.purged.load(), purged0) << "pages were purged before the delay";
+  mi_free(survivor);
+  mi_collect(true);
+}
+
 TEST(SegmentAbandon, AFreeReclaimsTheSegment) {
   OptionGuard g(mi_option_abandoned_reclaim_on_free);
   mi_option_set(mi_option_abandoned_reclaim_on_free, 1);
