@@ -9,6 +9,7 @@
 #include "../../include/mimalloc-numa.h"
 #include "../segment/segment.h"
 #include "../topology/topology.h"
+#include "abandoned_purge.h"
 #include "free_list.h"
 #include "heap.h"
 #include "page.h"
@@ -122,6 +123,7 @@ void heap_collect(Heap* heap, Collect how) noexcept {
   const bool purge_now = how == Collect::force;
   segments_try_purge(purge_now);
   arenas_try_purge(purge_now, purge_now);
+  heap_purge_abandoned(purge_now);  // exited threads' free blocks (of other nodes, or that no thread took)
 }
 
 }  // namespace mi

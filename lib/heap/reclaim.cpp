@@ -10,6 +10,7 @@
 #include "../segment/abandon.h"
 #include "../segment/segment.h"
 #include "../topology/topology.h"
+#include "abandoned_purge.h"
 #include "heap.h"
 #include "page.h"
 
@@ -23,6 +24,7 @@ bool reclaim_segment(Heap* heap, Segment* segment, size_t block_size, bool* has_
   *has_room = false;
   SegmentsTld* tld = &heap->tld->segments;
   segment_reclaim_begin(segment, tld);
+  segment_free_unpark(segment);  // free lists a purge parked while it was abandoned
   bool right_page = false;
   for (size_t i = 0; i < segment->capacity; i++) {
     Page* page = &segment->pages[i];
@@ -106,6 +108,7 @@ namespace {
 void collect_foreign_segment(Heap* heap, Segment* segment) {
   SegmentsTld* tld = &heap->tld->segments;
   segment_reclaim_begin(segment, tld);
+  segment_free_unpark(segment);
   for (size_t i = 0; i < segment->capacity; i++) {
     Page* page = &segment->pages[i];
     if (!page->segment_in_use) continue;

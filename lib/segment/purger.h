@@ -1,6 +1,7 @@
 // purger.h: the background purge thread (option purge_thread); see purger.cpp.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace mi {
@@ -17,5 +18,8 @@ bool purger_running() noexcept;
 // returns (-1: never again). Set before purger_start, which then starts
 // the thread even with purge_thread off (it then only runs the task).
 void purger_set_task(int64_t (*task)() noexcept) noexcept;
+// The heap layer's share of the purging (heap/abandoned_purge: the free
+// blocks of exited threads' pages), called with the segments' purges.
+void purger_set_heap_purge(size_t (*purge)(bool force) noexcept) noexcept;
 
 }  // namespace mi

@@ -761,6 +761,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   const size_t i = page->segment_idx;
   const size_t n = (page->slice_count > 0) ? page->slice_count : 1;
   MI_ASSERT(page->segment_in_use && s->used > 0);
+  MI_ASSERT(!page->free_parked);  // unparked by whoever took the abandoned segment (heap/abandoned_purge)
   for (size_t k = 1; k < n; k++) {
     s->pages[i + k].slice_offset = 0;
     page_flags_not_in_use(&s->pages[i + k]);
