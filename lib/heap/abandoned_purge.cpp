@@ -135,6 +135,12 @@ void page_free_unpark(Page* page) noexcept {
   page->free = head;
 }
 
+void page_free_drop_parked(Page* page) noexcept {
+  page->next = page->prev = nullptr;
+  page->free_parked = 0;
+  page->free = nullptr;
+}
+
 void segment_free_unpark(Segment* segment) noexcept {
   for (size_t i = 0; i < segment->capacity; i++) {
     Page* page = &segment->pages[i];

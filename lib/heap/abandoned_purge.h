@@ -19,5 +19,7 @@ size_t heap_purge_abandoned(bool force) noexcept;
 // free lists. pre: the caller holds the segment alone.
 void page_free_unpark(Page* page) noexcept;
 void segment_free_unpark(Segment* segment) noexcept;
+// Forgets the parked list of a page about to be freed (no block in use).
+void page_free_drop_parked(Page* page) noexcept;
 
 }  // namespace mi
