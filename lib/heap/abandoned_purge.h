@@ -1,5 +1,5 @@
 // abandoned_purge.h: the free blocks of exited threads' pages go back to the
-// OS after purge_delay (see abandoned_purge.cpp).
+// OS after purge_delay * arena_purge_mult (see abandoned_purge.cpp).
 #pragma once
 
 #include <cstddef>
@@ -8,8 +8,8 @@
 
 namespace mi {
 
-// Purges the free blocks of abandoned segments abandoned purge_delay ago or
-// more (force: all of them), a few segments per call; each segment once per
+// Purges the free blocks of abandoned segments abandoned purge_delay *
+// arena_purge_mult ago or more (force: all of them), a few segments per call; each segment once per
 // abandonment. Any thread may call it (the allocation slow path, the
 // background thread). Returns the bytes discarded.
 size_t heap_purge_abandoned(bool force) noexcept;

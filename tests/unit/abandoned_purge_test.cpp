@@ -108,9 +108,9 @@ TEST(AbandonedPurge, FreeBlocksArePurgedAfterTheDelayNotBefore) {
   for (void* p : e.live) EXPECT_FALSE(page_of(p)->free_parked);
   EXPECT_EQ(resident_of(e.freed), resident0) << "purged before purge_delay";
 
-  // due (the delay shortened to 1 ms, abandoned longer ago than that)
+  // due (the delay shortened to 1 ms: due 10 ms after the exit, arena_purge_mult 10)
   mi_option_set(mi_option_purge_delay, 1);
-  usleep(5000);
+  usleep(30000);  // more than purge_delay * arena_purge_mult (10 ms)
   // any thread's collect (or allocation slow path) does it
   const int64_t purged0 = mi::os_counters.accounts[s->memid.account].purged.load();
   mi_collect(false);
@@ -182,7 +182,7 @@ TEST(AbandonedPurge, FreesIntoAParkedPageAreKept) {
   mi_option_set(mi_option_purge_delay, 1);
   mi_collect(true);
   Exited e = exit_with_sparse_pages();
-  usleep(5000);
+  usleep(30000);  // more than purge_delay * arena_purge_mult (10 ms)
   ASSERT_GT(mi::heap_purge_abandoned(false), 0u);
   Page* pg = page_of(e.live[1]);
   ASSERT_TRUE(pg->free_parked);

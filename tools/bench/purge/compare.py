@@ -34,6 +34,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--lib", action="append", default=[], help="NAME=PATH (default: ours=BUILD/lib/libmimalloc-numa.so)")
     ap.add_argument("--only", default="")
+    ap.add_argument("--no-peers", action="store_true", help="only the libraries given with --lib")
+    ap.add_argument("--quick", action="store_true", help="a third of the work (a loaded machine)")
     ap.add_argument("--env", action="append", default=[], help="NAME:KEY=VALUE, for one allocator's runs")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="purge-compare-")
@@ -52,9 +54,15 @@ def main():
         "dbsim": [f"{b}/tools/dbsim/dbsim", "--threads", "4", "--seed", "42", "--ops", "600000"],
         "stranded": [progs["stranded"], "256", "200"],
     }
+    if a.quick:
+        workloads["churn"][1] = "400"
+        workloads["larson"][2] = "300"
+        workloads["larson-replace"][2] = "700"
+        workloads["xthread"][2] = "1000000"
+        workloads["dbsim"][-1] = "200000"
     if a.only:
         workloads = {k: v for k, v in workloads.items() if k in a.only.split(",")}
-    allocs = list(PEERS)
+    allocs = [] if a.no_peers else list(PEERS)
     libs = a.lib or [f"ours={b}/lib/libmimalloc-numa.so"]
     for spec in libs:
         name, path = spec.split("=", 1)
