@@ -148,7 +148,9 @@ void segment_free_unpark(Segment* segment) noexcept {
   }
 }
 
-size_t heap_purge_abandoned(bool force) noexcept {
+namespace {
+
+size_t purge_abandoned(bool force, size_t max_segments) {
   if (abandoned_unpurged_n.load(std::memory_order_relaxed) == 0) return 0;
   const long delay = option_get(mi_option_purge_delay);
   if (delay < 0 && !force) return 0;
@@ -161,7 +163,7 @@ size_t heap_purge_abandoned(bool force) noexcept {
   const int64_t wait = static_cast<int64_t>(delay) * option_get_clamp(mi_option_arena_purge_mult, 1, 1000);
   const int64_t before = force ? INT64_MAX : os_clock_ms() - wait;
   size_t discarded = 0;
-  for (size_t k = 0; k < SEGMENTS_PER_CALL || force; k++) {
+  for (size_t k = 0; k < max_segments || force; k++) {
     Segment* segment = abandoned_pop_to_purge(before);
     if (segment == nullptr) break;
     discarded += segment_purge_free_blocks(segment);
@@ -169,5 +171,11 @@ size_t heap_purge_abandoned(bool force) noexcept {
   }
   return discarded;
 }
+
+}  // namespace
+
+size_t heap_purge_abandoned(bool force) noexcept { return purge_abandoned(force, SEGMENTS_PER_CALL); }
+
+size_t heap_purge_abandoned_all_due(bool force) noexcept { return purge_abandoned(force, SIZE_MAX); }
 
 }  // namespace mi

@@ -13,6 +13,8 @@ namespace mi {
 // abandonment. Any thread may call it (the allocation slow path, the
 // background thread). Returns the bytes discarded.
 size_t heap_purge_abandoned(bool force) noexcept;
+// The same for the background thread: every segment due, no bound.
+size_t heap_purge_abandoned_all_due(bool force) noexcept;
 
 // Rebuilds the free list a purge parked. Every taker of an abandoned segment
 // calls it (segment_free_unpark: all its pages) before touching the pages'

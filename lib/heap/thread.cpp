@@ -390,7 +390,7 @@ void mi_process_init(void) mi_attr_noexcept {
   if (numa_binding_possible()) os_numa_init();
   process_register_fork_handlers();
   stats_publish_start();  // registers its task with the background thread
-  purger_set_heap_purge(&heap_purge_abandoned);
+  purger_set_heap_purge(&heap_purge_abandoned_all_due);
   purger_start();
 }
 

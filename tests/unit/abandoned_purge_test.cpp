@@ -18,6 +18,7 @@
 #include "heap/page.h"
 #include "os/os.h"
 #include "segment/abandon.h"
+#include "segment/purger.h"
 #include "segment/segment.h"
 #include "unit_util.h"
 
@@ -211,6 +212,24 @@ TEST(AbandonedPurge, FreesIntoAParkedPageAreKept) {
     }
   }
   mi_collect(true);
+}
+
+// With the background thread (purge_thread), an idle process purges them
+// too: no thread allocates after the exit here. All that are due at once,
+// not a few per call as on the slow path.
+TEST(AbandonedPurgeChild, DISABLED_IdleProcessIsPurged) {
+  ASSERT_TRUE(mi::purger_running());
+  Exited e = exit_with_sparse_pages();
+  for (int i = 0; i < 3000 && !page_of(e.live[0])->free_parked; i++) usleep(1000);  // no allocation meanwhile
+  for (void* p : e.live) EXPECT_TRUE(page_of(p)->free_parked) << "not purged within 3 s";
+  EXPECT_EQ(resident_of(e.freed), 0u);
+  for (void* p : e.live) EXPECT_TRUE(intact(p));
+}
+
+TEST(AbandonedPurge, IdleProcessIsPurgedByTheBackgroundThread) {
+  unit::ChildResult r = unit::run_child("AbandonedPurgeChild.DISABLED_IdleProcessIsPurged",
+                                        {"MIMALLOC_PURGE_THREAD=1", "MIMALLOC_PURGE_DELAY=5", "MIMALLOC_ARENA_PURGE_MULT=1"});
+  EXPECT_EQ(r.status, 0) << r.describe();
 }
 
 }  // namespace
