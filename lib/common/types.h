@@ -153,6 +153,7 @@ struct Page {
   uint8_t free_is_zero : 1;  // every block in `free` is zero apart from its next pointer
   uint8_t is_zero_init : 1;  // the page's memory was zero when the page was set up
   uint8_t segment_in_use : 1;
+  uint8_t free_parked : 1;   // abandoned and purged: `free` is empty, its blocks are the bits in next/prev (heap/abandoned_purge)
   uint8_t retire_expire;  // generic calls a retired-but-kept empty page survives
   uint8_t heap_tag;
   // --- hot: free fast path (with `used`)
@@ -286,6 +287,8 @@ struct Segment {
   Segment* abandoned_prev;
   size_t abandoned;  // pages abandoned
   size_t abandoned_visits;
+  int64_t abandoned_ms;   // when it went on the abandoned list (os_clock_ms)
+  bool abandoned_purged;  // its pages' free blocks were purged since (heap/abandoned_purge)
   size_t used;       // pages in use
   size_t capacity;   // pages
   int numa_node;

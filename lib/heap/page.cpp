@@ -36,6 +36,7 @@
 #include "../segment/abandon.h"
 #include "../segment/segment.h"
 #include "../topology/topology.h"
+#include "abandoned_purge.h"
 #include "free_list.h"
 #include "heap.h"
 #include "misuse.h"
@@ -821,6 +822,7 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   if ((tld->heartbeat & 31) == 0) {
     segments_try_purge(false, false);
     arenas_try_purge(false, false);
+    if (abandoned_unpurged_n.load(std::memory_order_relaxed) != 0) heap_purge_abandoned(false);
     purger_poll();
     long target = option_get(mi_option_target_segments_per_thread);
     if (target > 0 && tld->segments.count > static_cast<size_t>(target)) segments_try_purge(true);

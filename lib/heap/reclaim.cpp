@@ -10,6 +10,7 @@
 #include "../segment/abandon.h"
 #include "../segment/segment.h"
 #include "../topology/topology.h"
+#include "abandoned_purge.h"
 #include "heap.h"
 #include "page.h"
 
@@ -23,6 +24,7 @@ bool reclaim_segment(Heap* heap, Segment* segment, size_t block_size, bool* has_
   *has_room = false;
   SegmentsTld* tld = &heap->tld->segments;
   segment_reclaim_begin(segment, tld);
+  segment_free_unpark(segment);  // free lists a purge parked while it was abandoned
   bool right_page = false;
   for (size_t i = 0; i < segment->capacity; i++) {
     Page* page = &segment->pages[i];
@@ -109,6 +111,15 @@ void collect_foreign_segment(Heap* heap, Segment* segment) {
   for (size_t i = 0; i < segment->capacity; i++) {
     Page* page = &segment->pages[i];
     if (!page->segment_in_use) continue;
+    if (page->free_parked) {
+      // Purged while abandoned: nothing to collect unless other threads
+      // freed into it since. Rebuilding its list would fault in an OS page
+      // per free block (4-node guest, tools/bench/purge/stranded.c: peak
+      // 353 MiB with every page rebuilt here).
+      if ((page->xthread_free.load(std::memory_order_acquire) & ~DELAYED_MASK) == 0 && page->used > 0) continue;
+      if (page->used == 0) page_free_drop_parked(page);  // freed below: its list is not needed
+      else page_free_unpark(page);
+    }
     page_free_collect(page, false);
     if (page->used == 0) {
       if (segment->page_kind == PageKind::huge) {

@@ -25,6 +25,7 @@
 #include "../segment/abandon.h"
 #include "../segment/segment.h"
 #include "../topology/topology.h"
+#include "abandoned_purge.h"
 #include "heap.h"
 #include "page.h"
 #include "size_class.h"
@@ -391,6 +392,7 @@ void mi_process_init(void) mi_attr_noexcept {
   if (numa_binding_possible()) os_numa_init();
   process_register_fork_handlers();
   stats_publish_start();  // registers its task with the background thread
+  purger_set_heap_purge(&heap_purge_abandoned_all_due);
   purger_start();
 }
 

@@ -461,6 +461,23 @@ bool os_reset(void* p, size_t size, int account) noexcept {
   return true;
 }
 
+bool os_discard(void* p, size_t size, int account) noexcept {
+  size_t csize;
+  void* start = page_range(p, size, true, &csize);
+  if (csize == 0) return true;
+  os_counters.purge_calls.fetch_add(1, std::memory_order_relaxed);
+  const int64_t t0 = os_clock_ns();
+  const int err = madvise(start, csize, MADV_DONTNEED);
+  os_counters.purge_ns.fetch_add(os_clock_ns() - t0, std::memory_order_relaxed);
+  if (err != 0) {
+    warning_message("cannot discard %zu bytes at %p (madvise DONTNEED): %s", csize, start, errno_text(errno));
+    return false;
+  }
+  os_counters.reset.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
+  account_counters(account).purged.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
+  return true;
+}
+
 bool os_purge(void* p, size_t size, bool uncount, int account) noexcept {
   if (option_is_enabled(mi_option_purge_decommits)) return os_decommit(p, size, uncount, account);
   os_reset(p, size, account);

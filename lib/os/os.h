@@ -70,6 +70,11 @@ bool os_decommit(void* p, size_t size, bool uncount, int account) noexcept;
 // Resets: the kernel may reclaim the pages lazily; contents undefined; the
 // range stays committed.
 bool os_reset(void* p, size_t size, int account) noexcept;
+// Discards the contents of [p, p+size) (rounded inward to OS pages): the
+// physical pages go back at once (MADV_DONTNEED, resident size lowered) and
+// the range reads as zero, but it stays committed and accessible, in debug
+// builds too: for free blocks inside a page whose other blocks are in use.
+bool os_discard(void* p, size_t size, int account) noexcept;
 // Purges per the purge_decommits option. Returns true if the range was
 // decommitted (it reads as zero and must be recommitted before use), false if
 // it was only reset (still committed, contents undefined) or nothing happened.

@@ -9,14 +9,28 @@
 // check costs one load. fork() is safe: the lock is taken around fork.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "../common/types.h"
 
 namespace mi {
 
 // pre: segment->thread_id == 0 and all its pages in use are abandoned.
+// Notes the time (abandoned_ms): its free blocks are purged after purge_delay.
 void abandoned_push(Segment* segment) noexcept;
+
+// Purging the free blocks of abandoned segments (heap/abandoned_purge.cpp):
+// removes and returns one segment abandoned at or before `before_ms` whose
+// blocks were not purged since, or nullptr. The caller holds it alone, as
+// a reclaim would, and gives it back with abandoned_push_purged. A cheap
+// test (no lock) answers most calls when none can be due.
+Segment* abandoned_pop_to_purge(int64_t before_ms) noexcept;
+void abandoned_push_purged(Segment* segment) noexcept;
+// Abandoned segments whose free blocks were not purged yet: the test the
+// allocation slow path makes before anything else (one load).
+extern std::atomic<size_t> abandoned_unpurged_n;
 
 // Removes and returns one abandoned segment that `accept` takes, visiting at
 // most `max_visits` segments; nullptr if none.

@@ -32,6 +32,7 @@ namespace {
 std::atomic<int> purger_state{0};  // 0 = not running, 1 = running, 2 = must (re)start
 pthread_t purger_thread;
 std::atomic<int64_t (*)() noexcept> purger_task{nullptr};
+std::atomic<size_t (*)(bool) noexcept> purger_heap_purge{nullptr};
 
 constexpr int64_t NEVER = INT64_MAX;
 constexpr size_t PURGER_STACK_SIZE = 256 * 1024;
@@ -68,6 +69,8 @@ void* purger_main(void*) {
     if (purging && option_get(mi_option_purge_delay) >= 0) {
       segments_try_purge(false);  // free pages of segments threads still own
       arenas_try_purge(false, true);
+      size_t (*heap_purge)(bool) noexcept = purger_heap_purge.load(std::memory_order_acquire);
+      if (heap_purge != nullptr) (void)heap_purge(false);  // and free blocks of exited threads' pages
     }
   }
   return nullptr;
@@ -108,6 +111,10 @@ bool purger_spawn() {
 }  // namespace
 
 void purger_set_task(int64_t (*task)() noexcept) noexcept { purger_task.store(task, std::memory_order_release); }
+
+void purger_set_heap_purge(size_t (*purge)(bool force) noexcept) noexcept {
+  purger_heap_purge.store(purge, std::memory_order_release);
+}
 
 void purger_start() noexcept {
   const bool purging = option_is_enabled(mi_option_purge_thread);

@@ -1,6 +1,7 @@
 // purger.h: the background purge thread (option purge_thread); see purger.cpp.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace mi {
@@ -19,5 +20,8 @@ bool purger_running() noexcept;
 // the thread even with purge_thread off (it then only runs the task; in a
 // process that has not allocated yet, at its first allocation).
 void purger_set_task(int64_t (*task)() noexcept) noexcept;
+// The heap layer's share of the purging (heap/abandoned_purge: the free
+// blocks of exited threads' pages), called with the segments' purges.
+void purger_set_heap_purge(size_t (*purge)(bool force) noexcept) noexcept;
 
 }  // namespace mi

@@ -742,7 +742,8 @@ void segment_abandon(Segment* s, SegmentsTld* tld) {
     segment_lock(s);
     segment_purge_pending(s, true, 0);
     segment_unlock(s);
-  }  // else its pending purges stay on the purge list: any thread may do them
+  }  // else (the default) its pending purges stay on the purge list: any thread
+     // does them when due, unless the next thread takes the pages first
   tld->count--;
   tld->current_size -= s->segment_size;
   stat_increase(stats_global.segments_abandoned, 1);
@@ -895,6 +896,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   const size_t i = page->segment_idx;
   const size_t n = (page->slice_count > 0) ? page->slice_count : 1;
   MI_ASSERT(page->segment_in_use && s->used > 0);
+  MI_ASSERT(!page->free_parked);  // unparked by whoever took the abandoned segment (heap/abandoned_purge)
   for (size_t k = 1; k < n; k++) {
     s->pages[i + k].slice_offset = 0;
     page_flags_not_in_use(&s->pages[i + k]);
