@@ -18,7 +18,8 @@
 # default 60), NUMA_VM_PRE='shell command' (run in the guest before the
 # tests, for debugging), NUMA_VM_EXTRA='FILE...' (more programs copied to
 # /t with the libraries ldd lists, for NUMA_VM_PRE), NUMA_VM_NO_INSTALL=1
-# (never call apt-get).
+# (never call apt-get), NUMA_SHAPES_STRICT=1 (issue 13's open peak targets fail
+# the shapes; README).
 #
 # The guest: 4 nodes (NUMA_VM_NODES), one vCPU (NUMA_VM_CPUS_PER_NODE) and 4 GiB each; distances 10 on the diagonal,
 # 20 between nodes 0-2 and 1-3, 30 otherwise (node 0's nearest is node 2, not
@@ -164,6 +165,7 @@ for f in ${NUMA_VM_EXTRA:-}; do cp "$f" "$R/t/" && copy_libs "$f"; done
 echo "$TESTS" >"$R/t/tests"
 echo "TEST_TIMEOUT=$TEST_TIMEOUT" >"$R/t/config"
 [ -z "${NUMA_VM_PRE:-}" ] || printf '%s\n' "$NUMA_VM_PRE" >"$R/t/pre.sh"
+[ "${NUMA_SHAPES_STRICT:-}" != 1 ] || echo 1 >"$R/t/shapes-strict"   # open peak targets fail (README)
 (cd "$R" && find . | cpio -o -H newc --quiet) >"$CACHE/initramfs.cpio" || die "cpio failed"
 T_INITRD=$(since "$T0")
 
