@@ -40,7 +40,7 @@ void* malloc_aligned_slow(Heap* heap, size_t size, size_t alignment, size_t offs
   if (aligned != p) {
     Segment* segment = ptr_segment(p);
     Page* page = (segment->capacity == 1) ? &segment->pages[0] : segment_page_of(segment, p);
-    page->flags.x.has_aligned = 1;  // the page is ours: we just allocated from it
+    page_flag_set(page, PAGE_HAS_ALIGNED, true);  // the page is ours: we just allocated from it
   }
   return aligned;
 }

@@ -54,7 +54,7 @@ template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc(Heap* heap, size_t size)
 
 MI_ALWAYS_INLINE void free_block(Segment* segment, Page* page, void* p) noexcept {
   if (MI_LIKELY(segment->thread_id.load(std::memory_order_relaxed) == thread_id())) {
-    if (MI_LIKELY(page->flags.full_aligned == 0)) {
+    if (MI_LIKELY(page->flags == 0)) {  // the owner: a plain read (types.h: page_flags)
       Block* block = static_cast<Block*>(p);
       block->next = page->local_free;
       page->local_free = block;
@@ -80,7 +80,7 @@ MI_ALWAYS_INLINE void free_inline(void* p) noexcept {
   Segment* segment = ptr_segment(p);
   if (MI_LIKELY(segment->thread_id.load(std::memory_order_relaxed) == thread_id())) {
     Page* page = &segment->pages[(reinterpret_cast<uintptr_t>(p) & SEGMENT_MASK) >> shift];
-    if (MI_LIKELY(page->flags.full_aligned == 0)) {
+    if (MI_LIKELY(page->flags == 0)) {  // the owner: a plain read (types.h: page_flags)
       Block* block = static_cast<Block*>(p);
       block->next = page->local_free;
       page->local_free = block;

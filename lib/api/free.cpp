@@ -32,7 +32,7 @@ void free_unknown(void* p) noexcept {
   }
   // A pointer beyond the first unit of a huge segment: an aligned huge block.
   Page* page = page_of_any(segment, p);
-  if (!points_into_blocks(page, p) || !page->flags.x.has_aligned) {
+  if (!points_into_blocks(page, p) || !page_has_aligned(page)) {
     if (once(Once::free_interior)) {
       warning_message("free(%p): the pointer is inside memory of mimalloc-numa but is not a block it handed out; ignored", p);
     }
@@ -64,7 +64,7 @@ size_t usable_size_of(const void* p) noexcept {
     page = page_of_any(segment, p);
   }
   const uint8_t* q = static_cast<const uint8_t*>(p);
-  if (MI_UNLIKELY(page->flags.x.has_aligned)) {
+  if (MI_UNLIKELY(page_has_aligned(page))) {
     const uint8_t* block = reinterpret_cast<const uint8_t*>(page_ptr_unalign(page, p));
     return page->block_size - static_cast<size_t>(q - block);
   }

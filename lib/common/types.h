@@ -112,13 +112,7 @@ struct Page {
   // --- hot: malloc fast path
   Block* free;        // blocks to allocate from
   uint32_t used;      // live blocks (including ones in xthread_free not yet collected)
-  union {
-    struct {
-      uint8_t in_full : 1;      // in the heap's full queue
-      uint8_t has_aligned : 1;  // some block was handed out at an interior aligned pointer
-    } x;
-    uint8_t full_aligned;  // both at once: the free fast path tests this byte
-  } flags;
+  uint8_t flags;  // PAGE_IN_FULL | ...: the free fast path tests for 0 (read and written as below)
   uint8_t free_is_zero : 1;  // every block in `free` is zero apart from its next pointer
   uint8_t is_zero_init : 1;  // the page's memory was zero when the page was set up
   uint8_t segment_in_use : 1;
@@ -140,6 +134,35 @@ struct Page {
   Page* next;
   Page* prev;
 };
+
+// Page::flags. The free fast path tests the whole byte: any bit sends it to
+// the slow path.
+constexpr uint8_t PAGE_IN_FULL = 1;      // in the heap's full queue
+constexpr uint8_t PAGE_HAS_ALIGNED = 2;  // some block was handed out at an interior aligned pointer
+constexpr uint8_t PAGE_INNER_SLICE = 4;  // a later slice of a large page (its entry points back: slice_offset)
+
+// Page::flags is written by the page's owner thread only and read by any
+// thread: a free from another thread, usable_size_of and free_unknown test
+// PAGE_HAS_ALIGNED. So every write, and every read that may come from another
+// thread, is a relaxed atomic access (GCC's __atomic builtins on the plain
+// byte, as std::atomic_ref does); only the owner's free fast path reads it
+// plainly (alloc_inline.h): the owner is the only writer, so that read
+// conflicts with nothing, and it stays one `cmpb $0` (an atomic load does
+// not fold into the compare: 1.9 instructions more per free+malloc). Relaxed
+// is enough for the others: PAGE_HAS_ALIGNED is set before the aligned block
+// is handed out (the program's hand-over of the pointer orders that before
+// their read) and cleared only when the page has no live block left; the
+// owner's other changes keep it. On x86-64 each access is a plain byte load
+// or store.
+MI_ALWAYS_INLINE uint8_t page_flags(const Page* page) { return __atomic_load_n(&page->flags, __ATOMIC_RELAXED); }
+inline bool page_is_in_full(const Page* page) { return (page_flags(page) & PAGE_IN_FULL) != 0; }
+inline bool page_has_aligned(const Page* page) { return (page_flags(page) & PAGE_HAS_ALIGNED) != 0; }
+// pre: the calling thread owns the page (the only writer: no read-modify-write needed)
+inline void page_flags_reset(Page* page, uint8_t flags = 0) { __atomic_store_n(&page->flags, flags, __ATOMIC_RELAXED); }
+inline void page_flag_set(Page* page, uint8_t flag, bool on) {
+  const uint8_t f = page->flags;
+  page_flags_reset(page, on ? static_cast<uint8_t>(f | flag) : static_cast<uint8_t>(f & ~flag));
+}
 
 // ---------------------------------------------------------------------------
 // Memory accounts
@@ -193,10 +216,12 @@ struct Segment {
   size_t segment_info_size;  // header bytes, page 0 starts after them
   size_t committed_bytes;    // bytes of this segment we count as committed
   // Lazy commit and delayed purge of free pages (segment.cpp). Bit i = page i.
-  uint64_t commit_mask;
+  // Written under state_lock (by the owner, or by a purge in another thread);
+  // the atomic two are also read without it, as hints (segment.cpp says where).
+  std::atomic<uint64_t> commit_mask;
   uint64_t purge_mask;        // free pages waiting for their purge (freed this interval)
   uint64_t purge_aged_mask;   // ... and free for a whole interval already: purged when it ends
-  int64_t purge_expire_ms;
+  std::atomic<int64_t> purge_expire_ms;  // when the pending purge is due (0: none)
   int64_t purge_deadline_ms;  // purge_expire_ms is never extended past this
   uint64_t purged_mask;       // pages purged by the last interval's purge, not committed since
   uint8_t purge_backoff;      // intervals are 2^backoff times longer while purged pages come back soon

@@ -110,7 +110,7 @@ void page_init(Heap* heap, Page* page) {
 }
 
 void page_to_full(Page* page, PageQueue* pq) {
-  if (page->flags.x.in_full) return;
+  if (page_is_in_full(page)) return;
   Heap* heap = page_heap(page);
   page_use_delayed_free(page, Delayed::use_delayed_free, false);
   page_queue_move_to_back(heap, &heap->pages[BIN_FULL], pq, page);
@@ -120,12 +120,12 @@ void page_to_full(Page* page, PageQueue* pq) {
 
 void page_unfull(Page* page) {
   page_use_delayed_free(page, Delayed::no_delayed_free, false);
-  if (!page->flags.x.in_full) return;
+  if (!page_is_in_full(page)) return;
   Heap* heap = page_heap(page);
   PageQueue* pqfull = &heap->pages[BIN_FULL];
-  page->flags.x.in_full = 0;  // so that heap_page_queue_of gives its bin
+  page_flag_set(page, PAGE_IN_FULL, false);  // so that heap_page_queue_of gives its bin
   PageQueue* pq = heap_page_queue_of(heap, page);
-  page->flags.x.in_full = 1;
+  page_flag_set(page, PAGE_IN_FULL, true);
   page_queue_move_to_back(heap, pq, pqfull, page);
 }
 
@@ -135,7 +135,7 @@ void page_free_block_local(Page* page, Block* block, bool check_full) {
   MI_ASSERT(page->used > 0);
   if (MI_UNLIKELY(--page->used == 0)) {
     page_retire(page);
-  } else if (MI_UNLIKELY(check_full && page->flags.x.in_full)) {
+  } else if (MI_UNLIKELY(check_full && page_is_in_full(page))) {
     page_unfull(page);
   }
 }
@@ -287,7 +287,7 @@ void page_free_collect(Page* page, bool force) noexcept {
 }
 
 bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
-  if (p != page->page_start || page->flags.x.has_aligned || page->reserved != 1) return false;
+  if (p != page->page_start || page_has_aligned(page) || page->reserved != 1) return false;
   if (newsize > LARGE_OBJ_SIZE_MAX || page_segment(page)->page_kind != PageKind::large) return false;
   Heap* heap = page_heap(page);
   if (heap == nullptr || heap->tld == nullptr) return false;
@@ -311,7 +311,7 @@ Block* page_ptr_unalign(const Page* page, const void* p) noexcept {
 }
 
 void page_free_block_local_slow(Page* page, Block* block) noexcept {
-  if (page->flags.x.has_aligned) block = page_ptr_unalign(page, block);
+  if (page_has_aligned(page)) block = page_ptr_unalign(page, block);
 #if MI_INVARIANTS
   // a double free would create a cycle in the free lists: look for the block
   for (const Block* b = page->local_free; b != nullptr; b = b->next) {
@@ -325,7 +325,7 @@ void page_free_block_local_slow(Page* page, Block* block) noexcept {
 }
 
 void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
-  if (page->flags.x.has_aligned) block = page_ptr_unalign(page, block);
+  if (page_has_aligned(page)) block = page_ptr_unalign(page, block);
   if (segment->page_kind == PageKind::huge) segment_huge_block_reset(segment, page, block);
 
   // A segment of an exited thread: take it over if we can, then free locally.
@@ -380,7 +380,7 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
 
 void page_retire(Page* page) noexcept {
   Heap* heap = page_heap(page);
-  page->flags.x.has_aligned = 0;
+  page_flag_set(page, PAGE_HAS_ALIGNED, false);
   PageQueue* pq = heap_page_queue_of(heap, page);
   // Keep the only page of a small/medium bin for a while: a program that
   // allocates and frees one block in a loop should not get and drop a page
@@ -419,7 +419,7 @@ void page_abandon(Page* page, PageQueue* pq) noexcept {
 void page_reclaim(Heap* heap, Page* page) noexcept {
   page->xheap.store(heap, std::memory_order_release);
   page_use_delayed_free(page, Delayed::no_delayed_free, true);
-  page->flags.x.in_full = 0;
+  page_flag_set(page, PAGE_IN_FULL, false);
   page->retire_expire = 0;
   PageQueue* pq = heap_page_queue_of(heap, page);
   page_queue_push(heap, pq, page);
@@ -588,7 +588,7 @@ bool heap_is_valid(const Heap* heap) noexcept {
     for (const Page* p = pq->first; p != nullptr; p = p->next) {
       if (p->prev != prev) return false;
       if (p->xheap.load(std::memory_order_relaxed) != heap) return false;
-      if ((bin == BIN_FULL) != (p->flags.x.in_full != 0)) return false;
+      if ((bin == BIN_FULL) != page_is_in_full(p)) return false;
       if (bin < BIN_HUGE && p->block_size != pq->block_size) return false;
       if (!p->segment_in_use) return false;
       prev = p;

@@ -3,7 +3,7 @@
 //
 // Invariants (checked by heap_is_valid): a page is in exactly one queue of its
 // heap; queue `bin` holds pages of that bin's block size, BIN_HUGE the huge
-// pages, BIN_FULL pages found full (flags.in_full); pages_free_direct[w]
+// pages, BIN_FULL pages found full (PAGE_IN_FULL); pages_free_direct[w]
 // points at the first page of bin(w)'s queue, or at page_empty.
 // Thread-safety: owner thread only.
 #pragma once
@@ -17,7 +17,7 @@ constexpr size_t QUEUE_HUGE_BLOCK_SIZE = LARGE_OBJ_SIZE_MAX + WORD_SIZE;
 constexpr size_t QUEUE_FULL_BLOCK_SIZE = LARGE_OBJ_SIZE_MAX + 2 * WORD_SIZE;
 
 inline size_t page_bin(const Page* page) {
-  if (page->flags.x.in_full) return BIN_FULL;
+  if (page_is_in_full(page)) return BIN_FULL;
   return bin_of_size(page->block_size);
 }
 
@@ -48,12 +48,12 @@ inline void page_queue_remove(Heap* heap, PageQueue* pq, Page* page) {
   }
   heap->page_count--;
   page->next = page->prev = nullptr;
-  page->flags.x.in_full = 0;
+  page_flag_set(page, PAGE_IN_FULL, false);
 }
 
 // Adds a page at the front: it is the one allocated from next.
 inline void page_queue_push(Heap* heap, PageQueue* pq, Page* page) {
-  page->flags.x.in_full = page_queue_is_full(pq) ? 1 : 0;
+  page_flag_set(page, PAGE_IN_FULL, page_queue_is_full(pq));
   page->next = pq->first;
   page->prev = nullptr;
   if (pq->first != nullptr) pq->first->prev = page;
@@ -80,7 +80,7 @@ inline void page_queue_move_to_back(Heap* heap, PageQueue* to, PageQueue* from, 
     heap_queue_first_update(heap, to);
   }
   to->last = page;
-  page->flags.x.in_full = page_queue_is_full(to) ? 1 : 0;
+  page_flag_set(page, PAGE_IN_FULL, page_queue_is_full(to));
 }
 
 }  // namespace mi

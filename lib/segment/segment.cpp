@@ -69,6 +69,23 @@ uint64_t all_pages_mask(size_t capacity) { return (capacity >= 64) ? ~uint64_t{0
 // Bits i .. i+n-1. pre: i + n <= 64
 uint64_t bits(size_t i, size_t n) { return (n >= 64) ? ~uint64_t{0} : ((bit(n) - 1) << i); }
 
+// commit_mask and purge_expire_ms change under the segment lock (by the
+// owner, or by a purge in another thread) and are also read without it, as
+// hints; relaxed atomics make those reads well defined (and cost nothing: a
+// plain load or store on x86-64), and nothing depends on their being fresh:
+//  - the owner reads commit_mask to prefer free pages that are still
+//    committed (segment_page_alloc); a purge clearing a bit meanwhile only
+//    makes that choice less good, as segment_page_claim commits under the lock;
+//  - segments_try_purge and segments_next_purge_in_ms read purge_expire_ms
+//    under the list lock only: a value a moment old makes a purge a little
+//    early or late, and the purge itself runs under the segment lock.
+uint64_t commit_mask_of(const Segment* s) { return s->commit_mask.load(std::memory_order_relaxed); }
+// pre: the segment lock is held (the only writers), or s is not published yet
+void commit_mask_set(Segment* s, uint64_t mask) { s->commit_mask.store(mask, std::memory_order_relaxed); }
+int64_t purge_expire_of(const Segment* s) { return s->purge_expire_ms.load(std::memory_order_relaxed); }
+// pre: the segment lock is held
+void purge_expire_set(Segment* s, int64_t ms) { s->purge_expire_ms.store(ms, std::memory_order_relaxed); }
+
 // Bit i is set iff bits i .. i+n-1 of m are all set (runs of free slices).
 uint64_t runs_of(uint64_t m, size_t n) {
   size_t len = 1;
@@ -150,7 +167,7 @@ void purge_due_lower(int64_t expire) {
 
 // pre: the segment lock is held (in_purge_queue only changes under both locks)
 void purge_list_add(Segment* s) {
-  purge_due_lower(s->purge_expire_ms);
+  purge_due_lower(purge_expire_of(s));
   if (s->in_purge_queue) return;  // already on it: no need for the list lock
   pthread_mutex_lock(&purge_list_lock);
   if (!s->in_purge_queue) {
@@ -235,7 +252,7 @@ void all_remove(Segment* s) {
 // Commit and purge of pages
 // ---------------------------------------------------------------------------
 bool page_ensure_committed(Segment* s, size_t i) {
-  if ((s->commit_mask & bit(i)) != 0) return true;
+  if ((commit_mask_of(s) & bit(i)) != 0) return true;
   if ((s->purged_mask & bit(i)) != 0) {
     // purged at the end of the last interval and wanted again already
     s->purged_mask &= ~bit(i);
@@ -249,18 +266,18 @@ bool page_ensure_committed(Segment* s, size_t i) {
     bool zero = false;
     if (size > 0 && !os_commit(start, size, &zero, s->memid.account)) return false;
   }
-  s->commit_mask |= bit(i);
+  commit_mask_set(s, commit_mask_of(s) | bit(i));
   s->committed_bytes += size;
   return true;
 }
 
 void page_purge_now(Segment* s, size_t i) {
-  if ((s->commit_mask & bit(i)) == 0) return;
+  if ((commit_mask_of(s) & bit(i)) == 0) return;
   size_t size;
   uint8_t* start = page_range(s, i, &size);
   if (size == 0) return;
   if (os_purge(start, size, true, s->memid.account)) {
-    s->commit_mask &= ~bit(i);
+    commit_mask_set(s, commit_mask_of(s) & ~bit(i));
     s->committed_bytes -= size;
     if (i != 0) s->dirty_mask &= ~bit(i);  // reads as zero again (page 0 shares memory with the header)
   }
@@ -273,7 +290,7 @@ constexpr uint8_t PURGE_BACKOFF_MAX = 3;  // intervals at most 8x longer (200 ms
 void purge_interval_start(Segment* s, int64_t now) {
   long delay = option_get(mi_option_purge_delay);
   if (delay < 0) delay = 0;
-  s->purge_expire_ms = now + (static_cast<int64_t>(delay) << s->purge_backoff);
+  purge_expire_set(s, now + (static_cast<int64_t>(delay) << s->purge_backoff));
   s->purge_deadline_ms = now + ((static_cast<int64_t>(delay) * option_get_clamp(mi_option_arena_purge_mult, 1, 1000)) << s->purge_backoff);
 }
 
@@ -291,7 +308,7 @@ void purge_interval_start(Segment* s, int64_t now) {
 // under load. Returns true when pages still wait (the segment stays on the
 // purge list). pre: the segment lock is held
 bool segment_purge_pending(Segment* s, bool all, int64_t now) {
-  uint64_t pending = (all ? (s->purge_mask | s->purge_aged_mask) : s->purge_aged_mask) & s->free_mask & s->commit_mask;
+  uint64_t pending = (all ? (s->purge_mask | s->purge_aged_mask) : s->purge_aged_mask) & s->free_mask & commit_mask_of(s);
   if (!all) {
     if (s->purge_regretted) {
       if (s->purge_backoff < PURGE_BACKOFF_MAX) s->purge_backoff++;
@@ -310,7 +327,7 @@ bool segment_purge_pending(Segment* s, bool all, int64_t now) {
     size_t size = static_cast<size_t>(last + sizen - start);
     if (size > 0 && os_purge(start, size, true, s->memid.account)) {
       uint64_t mask = bits(i, n);
-      s->commit_mask &= ~mask;
+      commit_mask_set(s, commit_mask_of(s) & ~mask);
       s->committed_bytes -= size;
       s->dirty_mask &= ~(mask & ~uint64_t{1});  // reads as zero again (page 0 shares memory with the header)
       s->purged_mask |= mask;
@@ -321,11 +338,11 @@ bool segment_purge_pending(Segment* s, bool all, int64_t now) {
     s->purge_mask = 0;
     s->purge_aged_mask = 0;
   } else {
-    s->purge_aged_mask = s->purge_mask & s->commit_mask;
+    s->purge_aged_mask = s->purge_mask & commit_mask_of(s);
     s->purge_mask = 0;
   }
   if (s->purge_aged_mask == 0) {
-    s->purge_expire_ms = 0;
+    purge_expire_set(s, 0);
     return false;
   }
   purge_interval_start(s, now);
@@ -336,7 +353,7 @@ bool segment_purge_pending(Segment* s, bool all, int64_t now) {
 // pre: the segment lock is held
 void page_schedule_purge(Segment* s, size_t i, size_t n) {
   if (s->memid.is_pinned) return;
-  const uint64_t mask = bits(i, n) & s->commit_mask;
+  const uint64_t mask = bits(i, n) & commit_mask_of(s);
   if (mask == 0) return;
   long delay = option_get(mi_option_purge_delay);
   if (delay < 0) return;
@@ -352,11 +369,11 @@ void page_schedule_purge(Segment* s, size_t i, size_t n) {
   // but never past purge_delay * arena_purge_mult from when it was first
   // scheduled, so memory is returned under continuous load too. Only the
   // first scheduling reads the clock (it showed up at 6% of that benchmark).
-  if (s->purge_expire_ms == 0) {
+  if (purge_expire_of(s) == 0) {
     purge_interval_start(s, os_clock_ms());
   } else {
-    int64_t extended = s->purge_expire_ms + option_get(mi_option_purge_extend_delay);
-    s->purge_expire_ms = (extended < s->purge_deadline_ms) ? extended : s->purge_deadline_ms;
+    int64_t extended = purge_expire_of(s) + option_get(mi_option_purge_extend_delay);
+    purge_expire_set(s, (extended < s->purge_deadline_ms) ? extended : s->purge_deadline_ms);
   }
   purge_list_add(s);
 }
@@ -407,10 +424,10 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   s->free_mask = all_pages_mask(capacity);
   s->dirty_mask = memid.initially_zero ? 0 : all_pages_mask(capacity);
   if (memid.initially_committed) {
-    s->commit_mask = all_pages_mask(capacity);
+    commit_mask_set(s, all_pages_mask(capacity));
     s->committed_bytes = segment_size;
   } else {
-    s->commit_mask = 0;
+    commit_mask_set(s, 0);
     s->committed_bytes = align_up(info_size, os_page_size());
   }
   for (size_t i = 0; i < capacity; i++) s->pages[i].segment_idx = static_cast<uint8_t>(i);
@@ -485,7 +502,7 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   page->free = nullptr;
   page->local_free = nullptr;
   page->used = 0;
-  page->flags.full_aligned = 0;
+  page_flags_reset(page);
   page->free_is_zero = 0;
   page->retire_expire = 0;
   page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
@@ -496,7 +513,7 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   for (size_t k = 1; k < n; k++) {
     Page* inner = &s->pages[i + k];
     inner->slice_offset = static_cast<uint8_t>(k);
-    inner->flags.full_aligned = 1;
+    page_flags_reset(inner, PAGE_INNER_SLICE);
   }
   stat_increase(stats_global.pages, 1);
   return page;
@@ -586,7 +603,7 @@ Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, b
     MI_ASSERT(s->free_mask != 0);
     // a page still committed first: taking a purged one while committed ones
     // wait for their purge means a purge and page faults for nothing
-    const uint64_t committed_free = s->free_mask & s->commit_mask;
+    const uint64_t committed_free = s->free_mask & commit_mask_of(s);
     size_t i = bit_scan_forward(committed_free != 0 ? committed_free : s->free_mask);
     page = segment_page_claim(s, i, 1, block_size);
     if (page != nullptr && s->free_mask == 0) free_queue_remove(s, tld);
@@ -600,7 +617,7 @@ Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, b
     size_t index = 0, count = 0;
     Segment* s = tld->large_free.first;
     for (; s != nullptr; s = s->next) {
-      if (segment_is_suitable(s, heap) && segment_find_span_in(s, s->free_mask & s->commit_mask, block_size, &index, &count)) {
+      if (segment_is_suitable(s, heap) && segment_find_span_in(s, s->free_mask & commit_mask_of(s), block_size, &index, &count)) {
         break;
       }
     }
@@ -657,7 +674,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   MI_ASSERT(page->segment_in_use && s->used > 0);
   for (size_t k = 1; k < n; k++) {
     s->pages[i + k].slice_offset = 0;
-    s->pages[i + k].flags.full_aligned = 0;
+    page_flags_reset(&s->pages[i + k]);
   }
   page->slice_count = 0;
   page->segment_in_use = 0;
@@ -667,7 +684,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   page->used = 0;
   page->free = nullptr;
   page->local_free = nullptr;
-  page->flags.full_aligned = 0;
+  page_flags_reset(page);
   page->xheap.store(nullptr, std::memory_order_relaxed);
   page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
   segment_lock(s);
@@ -715,7 +732,7 @@ void segment_reclaim_end(Segment* s, SegmentsTld* tld) noexcept {
   if (s->free_mask != 0) free_queue_push(s, tld);
   segment_lock(s);
   if ((s->purge_mask | s->purge_aged_mask) != 0) {
-    if (s->purge_expire_ms == 0) s->purge_expire_ms = os_clock_ms();
+    if (purge_expire_of(s) == 0) purge_expire_set(s, os_clock_ms());
     purge_list_add(s);
   }
   segment_unlock(s);
@@ -742,7 +759,8 @@ int64_t segments_next_purge_in_ms() noexcept {
   int64_t best = -1;
   pthread_mutex_lock(&purge_list_lock);
   for (const Segment* s = purge_list_first; s != nullptr; s = s->purge_next) {
-    int64_t in = (s->purge_expire_ms > now) ? s->purge_expire_ms - now : 0;
+    const int64_t expire = purge_expire_of(s);
+    int64_t in = (expire > now) ? expire - now : 0;
     if (best < 0 || in < best) best = in;
   }
   pthread_mutex_unlock(&purge_list_lock);
@@ -759,9 +777,9 @@ void segments_try_purge(bool force) noexcept {
   Segment* s = purge_list_first;
   while (s != nullptr && budget-- > 0) {
     Segment* next = s->purge_next;
-    // purge_expire_ms is written under the segment lock; a stale read here
-    // only makes this purge a little early or late
-    if ((force || now >= s->purge_expire_ms) && segment_try_lock(s)) {
+    // purge_expire_ms without the segment lock: a hint (commit_mask_of says why)
+    const int64_t expire = purge_expire_of(s);
+    if ((force || now >= expire) && segment_try_lock(s)) {
       purge_list_unlink(s);
       pthread_mutex_unlock(&purge_list_lock);
       // its owner waits for us if it needs the segment
@@ -771,7 +789,7 @@ void segments_try_purge(bool force) noexcept {
       pthread_mutex_lock(&purge_list_lock);
       next = purge_list_first;  // the list may have changed meanwhile
     } else {
-      purge_due_lower(s->purge_expire_ms);  // stays: remember when it is due
+      purge_due_lower(expire);  // stays: remember when it is due
     }
     s = next;
   }
@@ -825,7 +843,7 @@ bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld*
   for (size_t k = n; k < n2; k++) {
     Page* inner = &s->pages[i + k];
     inner->slice_offset = static_cast<uint8_t>(k);
-    inner->flags.full_aligned = 1;
+    page_flags_reset(inner, PAGE_INNER_SLICE);
   }
   page->slice_count = static_cast<uint8_t>(n2);
   page->block_size = new_block_size;
@@ -870,7 +888,12 @@ bool segment_is_valid(const Segment* s) noexcept {
   if (in_use != s->used) return false;
   if ((taken | s->free_mask) != all_pages_mask(s->capacity) || (taken & s->free_mask) != 0) return false;
   if (s->abandoned > s->used) return false;
-  if (((s->purge_mask | s->purge_aged_mask) & ~s->free_mask) != 0) return false;  // a claim cancels its purge
+  // the purge masks under the lock: a purge in another thread changes them
+  Segment* locked = const_cast<Segment*>(s);
+  segment_lock(locked);
+  const uint64_t purging = s->purge_mask | s->purge_aged_mask;
+  segment_unlock(locked);
+  if ((purging & ~s->free_mask) != 0) return false;  // a claim cancels its purge
   if (segmap_segment_of(reinterpret_cast<const uint8_t*>(s) + 1) != s) return false;
   return true;
 }

@@ -10,7 +10,9 @@
 //   small/medium, owned, and has a free page; abandoned == used when the
 //   segment is on the abandoned list; thread_id == 0 iff abandoned.
 // Thread-safety: a segment is touched only by its owner thread (thread_id),
-// except thread_id itself (atomic) and abandoned segments (abandon.cpp lock).
+// except thread_id itself (atomic), abandoned segments (abandon.cpp lock),
+// and the page masks, which a purge from any thread changes under the
+// segment's state lock (segment.cpp).
 #pragma once
 
 #include <cstddef>
@@ -124,7 +126,7 @@ bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept;
 // keep changing them: fields read there may be a moment old (statistics).
 void segments_visit(void (*fn)(const Segment* segment, void* arg), void* arg) noexcept;
 
-// Invariant walker (MI_ASSERT_EXPENSIVE).
+// Invariant walker (MI_ASSERT_EXPENSIVE). Takes the segment's state lock.
 bool segment_is_valid(const Segment* segment) noexcept;
 
 }  // namespace mi

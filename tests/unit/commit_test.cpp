@@ -174,7 +174,7 @@ TEST(CommitChild, DISABLED_EagerCommitDelay) {
       blocks.push_back(p);
       mi::Segment* s = mi::segmap_segment_of(p);
       if (seen.empty() || seen.back().seg != s) {
-        seen.push_back(SegSeen{s, s->memid.initially_committed, s->committed_bytes, s->commit_mask, commit_calls()});
+        seen.push_back(SegSeen{s, s->memid.initially_committed, s->committed_bytes, s->commit_mask.load(), commit_calls()});
       }
     }
     calls_end = commit_calls();

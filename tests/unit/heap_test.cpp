@@ -201,7 +201,7 @@ TEST(Heap, DeleteWhileAnotherThreadFreesIntoIt) {
     blocks.push_back(first);
     while (pg->used < pg->reserved) blocks.push_back(mi_heap_malloc(heap, 2048));
     blocks.push_back(mi_heap_malloc(heap, 2048));  // pg -> full queue
-    ASSERT_TRUE(pg->flags.x.in_full);
+    ASSERT_TRUE(mi::page_is_in_full(pg));
     std::thread([&] { mi_free(blocks[1]); }).join();
     ASSERT_NE(heap->thread_delayed_free.load(), nullptr);
     mi_heap_delete(heap);
