@@ -70,6 +70,7 @@ void* heap_malloc_aligned_at(Heap* heap, size_t size, size_t alignment, size_t o
       page->free = block->next;
       page->used++;
       heap->malloc_count_direct[wsize]++;
+      asan_block_alloc(page, block);
       if (zero) {
         if (page->free_is_zero) block->next = nullptr;
         else memset(block, 0, page->block_size);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "../../include/mimalloc.h"
+#include "../common/sanitizer.h"
 #include "../common/types.h"
 #include "../heap/heap.h"
 #include "../heap/page.h"
@@ -38,6 +39,7 @@ template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc_small(Heap* heap, size_t
     page->free = block->next;
     page->used++;
     heap->malloc_count_direct[wsize]++;
+    asan_block_alloc(page, block);
     if constexpr (Zero) {
       if (page->free_is_zero) block->next = nullptr;
       else memset(block, 0, page->block_size);
@@ -56,6 +58,7 @@ MI_ALWAYS_INLINE void free_block(Segment* segment, Page* page, void* p) noexcept
   if (MI_LIKELY(segment->thread_id.load(std::memory_order_relaxed) == thread_id())) {
     if (MI_LIKELY(page->flags == 0)) {  // the owner: a plain read (types.h: page_flags)
       Block* block = static_cast<Block*>(p);
+      asan_block_free(page, block);
       block->next = page->local_free;
       page->local_free = block;
       if (MI_UNLIKELY(--page->used == 0)) page_retire(page);
@@ -82,6 +85,7 @@ MI_ALWAYS_INLINE void free_inline(void* p) noexcept {
     Page* page = &segment->pages[(reinterpret_cast<uintptr_t>(p) & SEGMENT_MASK) >> shift];
     if (MI_LIKELY(page->flags == 0)) {  // the owner: a plain read (types.h: page_flags)
       Block* block = static_cast<Block*>(p);
+      asan_block_free(page, block);
       block->next = page->local_free;
       page->local_free = block;
       if (MI_UNLIKELY(--page->used == 0)) page_retire(page);

@@ -31,6 +31,7 @@
 #include "../segment/purger.h"
 #include "../common/messages.h"
 #include "../common/options.h"
+#include "../common/sanitizer.h"
 #include "../common/stats.h"
 #include "../os/os.h"
 #include "../segment/abandon.h"
@@ -89,8 +90,10 @@ void page_extend_free(Page* page) {
   uint8_t* start = page->page_start + static_cast<size_t>(page->capacity) * bsize;
   Block* first = reinterpret_cast<Block*>(start);
   Block* b = first;
+  asan_block_link(page, b);
   for (size_t i = 1; i < extend; i++) {
     Block* next = reinterpret_cast<Block*>(start + i * bsize);
+    asan_block_link(page, next);
     b->next = next;
     b = next;
   }
@@ -105,6 +108,7 @@ void page_extend_free(Page* page) {
 void page_init(Heap* heap, Page* page) {
   page->xheap.store(heap, std::memory_order_release);
   page->heap_tag = heap->tag;
+  asan_page_setup(page);
   page_extend_free(page);
   MI_ASSERT_EXPENSIVE(page_is_valid(page));
 }
@@ -130,6 +134,7 @@ void page_unfull(Page* page) {
 }
 
 void page_free_block_local(Page* page, Block* block, bool check_full) {
+  asan_block_free(page, block);
   block->next = page->local_free;
   page->local_free = block;
   MI_ASSERT(page->used > 0);
@@ -327,6 +332,7 @@ void page_free_block_local_slow(Page* page, Block* block) noexcept {
 void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
   if (page_has_aligned(page)) block = page_ptr_unalign(page, block);
   if (segment->page_kind == PageKind::huge) segment_huge_block_reset(segment, page, block);
+  asan_block_free(page, block);  // before another thread can take it
 
   // A segment of an exited thread: take it over if we can, then free locally.
   if (segment->thread_id.load(std::memory_order_relaxed) == 0 &&
@@ -529,6 +535,7 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   Block* block = page->free;
   page->free = block->next;
   page->used++;
+  asan_block_alloc(page, block);
   if (zero) {
     if (page->free_is_zero) block->next = nullptr;
     else memset(block, 0, page->block_size);

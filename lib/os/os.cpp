@@ -17,6 +17,7 @@
 #include "../common/format.h"
 #include "../common/messages.h"
 #include "../common/options.h"
+#include "../common/sanitizer.h"
 #include "../common/stats.h"
 
 #ifndef MAP_HUGE_SHIFT
@@ -224,7 +225,11 @@ void* os_copy_to_regular(const void* start, size_t size, bool (*copy)(void* arg,
   while (copy(arg, &offset, &len)) {
     if (offset >= size) break;
     if (len > size - offset) len = size - offset;
+#if MI_ASAN
+    copy_unchecked(static_cast<uint8_t*>(tmp) + offset, static_cast<const uint8_t*>(start) + offset, len);  // free blocks too
+#else
     memcpy(static_cast<uint8_t*>(tmp) + offset, static_cast<const uint8_t*>(start) + offset, len);
+#endif
     offset += len;
   }
   return tmp;

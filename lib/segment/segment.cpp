@@ -15,6 +15,7 @@
 #include "../arena/arena.h"
 #include "../common/messages.h"
 #include "../common/options.h"
+#include "../common/sanitizer.h"
 #include "../common/stats.h"
 #include "../os/os.h"
 #include "../topology/topology.h"
@@ -672,6 +673,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   const size_t i = page->segment_idx;
   const size_t n = (page->slice_count > 0) ? page->slice_count : 1;
   MI_ASSERT(page->segment_in_use && s->used > 0);
+  asan_page_release(page);
   for (size_t k = 1; k < n; k++) {
     s->pages[i + k].slice_offset = 0;
     page_flags_reset(&s->pages[i + k]);
