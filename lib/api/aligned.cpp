@@ -18,21 +18,21 @@ namespace mi {
 
 namespace {
 
+// Over-allocates so that some address p + adjust, adjust < alignment, has
+// (p + adjust + offset) a multiple of alignment and `size` bytes after it.
+// Only offset modulo alignment matters: the block need not reach the offset
+// (mi_malloc_aligned_at(64, 64, SIZE_MAX - 62) is a block of 64 bytes).
+// pre: alloc_request_possible(size, alignment), so nothing below overflows.
 void* malloc_aligned_slow(Heap* heap, size_t size, size_t alignment, size_t offset, bool zero) {
   const uintptr_t mask = alignment - 1;
   void* p;
   if (alignment > MAX_ALIGN_IN_PAGE) {
-    // a huge segment with `alignment` bytes to spare
+    // a huge segment with `alignment` bytes to spare after the block
     if (!heap_is_initialized(heap)) heap = thread_heap_init();
     if (heap == nullptr) return nullptr;
-    p = malloc_generic(heap, size + offset, zero, alignment);
+    p = malloc_generic(heap, size, zero, alignment);
   } else {
-    size_t oversize;
-    if (__builtin_add_overflow(size, alignment - 1 + offset, &oversize)) {
-      error_message(EOVERFLOW, "aligned allocation request is too large (%zu bytes, alignment %zu)", size, alignment);
-      return nullptr;
-    }
-    p = heap_malloc_zero(heap, oversize, zero);
+    p = heap_malloc_zero(heap, size + mask, zero);
   }
   if (p == nullptr) return nullptr;
   uintptr_t adjust = (alignment - ((reinterpret_cast<uintptr_t>(p) + offset) & mask)) & mask;
@@ -54,11 +54,8 @@ void* heap_malloc_aligned_at(Heap* heap, size_t size, size_t alignment, size_t o
     errno = EINVAL;
     return nullptr;
   }
-  if (MI_UNLIKELY(size > static_cast<size_t>(PTRDIFF_MAX) || alignment > static_cast<size_t>(PTRDIFF_MAX) / 2)) {
-    error_message(EOVERFLOW, "aligned allocation request is too large (size %zu, alignment %zu)", size, alignment);
-    errno = ENOMEM;
-    return nullptr;
-  }
+  // the room for the alignment counts: size + alignment within ALLOC_SIZE_MAX
+  if (MI_UNLIKELY(!alloc_request_possible(size, alignment))) return alloc_impossible(1, size, alignment);
   const uintptr_t mask = alignment - 1;
   if (alignment <= WORD_SIZE && (offset & (WORD_SIZE - 1) & mask) == 0) return heap_malloc_zero(heap, size, zero);
   // The next block of the direct page may happen to be aligned.
@@ -87,8 +84,9 @@ void* heap_malloc_aligned_at(Heap* heap, size_t size, size_t alignment, size_t o
 }
 
 void* heap_realloc_aligned_at(Heap* heap, void* p, size_t newsize, size_t alignment, size_t offset, bool zero) noexcept {
-  if (alignment <= WORD_SIZE && offset == 0) return heap_realloc_zero(heap, p, newsize, zero);
-  if (p == nullptr) return heap_malloc_aligned_at(heap, newsize, alignment, offset, zero);
+  if (alignment <= WORD_SIZE && offset == 0) return heap_realloc_zero(heap, p, newsize, zero);  // as mimalloc
+  // a bad alignment fails here, not after an "in place" test with a wrong mask
+  if (p == nullptr || !is_power_of_two(alignment)) return heap_malloc_aligned_at(heap, newsize, alignment, offset, zero);
   size_t size = usable_size_of(p);
   if (size == 0) {
     errno = EINVAL;
@@ -97,15 +95,10 @@ void* heap_realloc_aligned_at(Heap* heap, void* p, size_t newsize, size_t alignm
   if (newsize <= size && newsize >= size - size / 2 && ((reinterpret_cast<uintptr_t>(p) + offset) & (alignment - 1)) == 0) {
     return p;  // still fits, still aligned
   }
-  void* newp = heap_malloc_aligned_at(heap, newsize, alignment, offset, false);
+  // zeroing: allocated zeroed (see heap_realloc_zero in alloc.cpp)
+  void* newp = heap_malloc_aligned_at(heap, newsize, alignment, offset, zero);
   if (newp == nullptr) return nullptr;
   const size_t copy = (size < newsize) ? size : newsize;
-  if (zero) {
-    // Everything past the copied part is zero, up to the new block's usable
-    // size: a later in-place growth must find zeros there too (the old
-    // block's tail past the user's size is zero by the same rule).
-    memset(static_cast<uint8_t*>(newp) + copy, 0, usable_size_of(newp) - copy);
-  }
   memcpy(newp, p, copy);
   free_inline(p);
   return newp;
@@ -131,10 +124,7 @@ void* mi_heap_zalloc_aligned(mi_heap_t* heap, size_t size, size_t alignment) mi_
 }
 void* mi_heap_calloc_aligned_at(mi_heap_t* heap, size_t count, size_t size, size_t alignment, size_t offset) mi_attr_noexcept {
   size_t total;
-  if (mul_overflow(count, size, &total)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
+  if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
   return heap_malloc_aligned_at(heap, total, alignment, offset, true);
 }
 void* mi_heap_calloc_aligned(mi_heap_t* heap, size_t count, size_t size, size_t alignment) mi_attr_noexcept {
@@ -154,10 +144,7 @@ void* mi_heap_rezalloc_aligned(mi_heap_t* heap, void* p, size_t newsize, size_t 
 }
 void* mi_heap_recalloc_aligned_at(mi_heap_t* heap, void* p, size_t count, size_t size, size_t alignment, size_t offset) mi_attr_noexcept {
   size_t total;
-  if (mul_overflow(count, size, &total)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
+  if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
   return heap_realloc_aligned_at(heap, p, total, alignment, offset, true);
 }
 void* mi_heap_recalloc_aligned(mi_heap_t* heap, void* p, size_t count, size_t size, size_t alignment) mi_attr_noexcept {

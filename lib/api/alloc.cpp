@@ -19,11 +19,7 @@ void* heap_malloc_zero(Heap* heap, size_t size, bool zero) noexcept {
 
 void* heap_mallocn(Heap* heap, size_t count, size_t size, bool zero) noexcept {
   size_t total;
-  if (MI_UNLIKELY(mul_overflow(count, size, &total))) {
-    error_message(EOVERFLOW, "allocation request is too large (%zu * %zu bytes)", count, size);
-    errno = ENOMEM;
-    return nullptr;
-  }
+  if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
   return heap_malloc_zero(heap, total, zero);
 }
 
@@ -61,15 +57,13 @@ void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept
     // (size classes are 1/4 apart: this often skips one, and saves copies).
     if (newsize <= LARGE_OBJ_SIZE_MAX) alloc_size = newsize + newsize / 8;
   }
-  void* newp = heap_malloc_zero(heap, alloc_size, false);
+  // Zeroing: the new block is zero up to its usable size (a later in-place
+  // growth must find zeros there too; the old block's tail past the user's
+  // size is zero by the same rule). Allocated zeroed, not zeroed after: fresh
+  // OS memory is zero already, and a rezalloc to 5 GiB touched all of it.
+  void* newp = heap_malloc_zero(heap, alloc_size, zero);
   if (MI_UNLIKELY(newp == nullptr)) return nullptr;  // p stays valid
   const size_t copy = (size < newsize) ? size : newsize;
-  if (zero) {
-    // Everything past the copied part is zero, up to the new block's usable
-    // size: a later in-place growth must find zeros there too (the old
-    // block's tail past the user's size is zero by the same rule).
-    memset(static_cast<uint8_t*>(newp) + copy, 0, usable_size_of(newp) - copy);
-  }
   memcpy(newp, p, copy);
   free_inline(p);
   return newp;
@@ -95,6 +89,7 @@ char* heap_realpath_impl(Heap* heap, const char* fname, char* resolved) noexcept
 
 size_t good_size(size_t size) noexcept {
   if (size <= LARGE_OBJ_SIZE_MAX) return good_block_size(size);
+  if (!alloc_request_possible(size, 0)) return size;  // never a block: rounding up would wrap
   return segment_huge_usable_size(size);
 }
 
@@ -120,10 +115,7 @@ void* mi_realloc(void* p, size_t newsize) mi_attr_noexcept { return heap_realloc
 
 void* mi_reallocn(void* p, size_t count, size_t size) mi_attr_noexcept {
   size_t total;
-  if (mul_overflow(count, size, &total)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
+  if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
   return mi_realloc(p, total);
 }
 
@@ -137,10 +129,7 @@ void* mi_rezalloc(void* p, size_t newsize) mi_attr_noexcept { return heap_reallo
 
 void* mi_recalloc(void* p, size_t count, size_t size) mi_attr_noexcept {
   size_t total;
-  if (mul_overflow(count, size, &total)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
+  if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
   return mi_rezalloc(p, total);
 }
 
@@ -172,10 +161,7 @@ void* mi_heap_zalloc_small(mi_heap_t* heap, size_t size) mi_attr_noexcept {
 void* mi_heap_realloc(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcept { return heap_realloc_zero(heap, p, newsize, false); }
 void* mi_heap_reallocn(mi_heap_t* heap, void* p, size_t count, size_t size) mi_attr_noexcept {
   size_t total;
-  if (mul_overflow(count, size, &total)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
+  if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
   return heap_realloc_zero(heap, p, total, false);
 }
 void* mi_heap_reallocf(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcept {
@@ -186,10 +172,7 @@ void* mi_heap_reallocf(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcep
 void* mi_heap_rezalloc(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcept { return heap_realloc_zero(heap, p, newsize, true); }
 void* mi_heap_recalloc(mi_heap_t* heap, void* p, size_t count, size_t size) mi_attr_noexcept {
   size_t total;
-  if (mul_overflow(count, size, &total)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
+  if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
   return heap_realloc_zero(heap, p, total, true);
 }
 

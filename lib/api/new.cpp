@@ -1,6 +1,14 @@
-// new.cpp: the C++ allocation forms (mi_new and family): on failure they call
-// the installed std::new_handler and retry, and throw std::bad_alloc when
-// there is none (the nothrow forms return NULL instead).
+// new.cpp: the C++ allocation forms (mi_new and family), with the C++ rules
+// for failure:
+//   - a request that can never be met (count * size overflows, a size beyond
+//     ALLOC_SIZE_MAX, an alignment that is not a power of two) throws at once
+//     (std::bad_array_new_length for a count, else std::bad_alloc), or the
+//     nothrow forms return NULL: no new_handler can make it possible, and a
+//     handler that returns would be called forever;
+//   - a real shortage calls the installed std::new_handler and tries again
+//     for as long as the handler returns; with none installed, it throws
+//     std::bad_alloc (nothrow: returns NULL). A nothrow form whose handler
+//     throws std::bad_alloc returns NULL (new_handler.cpp catches it).
 //
 // The library does not depend on libstdc++: a C program (git, sqlite3, the
 // PostgreSQL server) then starts as fast as with glibc's malloc (measured by
@@ -17,17 +25,18 @@
 
 #include "../os/os.h"
 
-// libstdc++'s std::get_new_handler() and std::__throw_bad_alloc(), by their
-// mangled names, weakly.
+// libstdc++'s std::get_new_handler(), std::__throw_bad_alloc() and
+// std::__throw_bad_array_new_length() (GCC 11), by their mangled names, weakly.
 extern "C" std::new_handler mi_std_get_new_handler() noexcept __asm__("_ZSt15get_new_handlerv") __attribute__((weak));
 extern "C" [[noreturn]] void mi_std_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((weak));
-// The library is compiled without exception handling of its own: exceptions
-// thrown by a new_handler or by __throw_bad_alloc pass through our frames
-// (they have unwind tables). So a nothrow form whose new_handler throws lets
-// the exception out (std::terminate, as it is noexcept) where libstdc++ would
-// catch it and return NULL: only with a throwing handler and no memory left.
+extern "C" [[noreturn]] void mi_std_throw_bad_array_new_length() __asm__("_ZSt28__throw_bad_array_new_lengthv")
+    __attribute__((weak));
+// The library is compiled without exception handling of its own (but with
+// unwind tables): exceptions thrown by a new_handler or by the functions
+// above pass through our frames to the caller of mi_new or operator new.
 
 #include "../common/messages.h"
+#include "../heap/page.h"
 #include "alloc_inline.h"
 #include "api_internal.h"
 #include "new_inline.h"
@@ -38,45 +47,81 @@ namespace {
 
 using throw_fn = void (*)();
 
-[[noreturn]] void throw_bad_alloc() {
-  if (&mi_std_throw_bad_alloc != nullptr) mi_std_throw_bad_alloc();
-  // libstdc++ may have come later, with dlopen (a C++ plug-in of a C program)
-  throw_fn late = reinterpret_cast<throw_fn>(dlsym(RTLD_DEFAULT, "_ZSt17__throw_bad_allocv"));
-  if (late != nullptr) {
-    late();
-    __builtin_unreachable();
-  }
+// The libstdc++ function `name`: linked (weak), or loaded later with dlopen
+// (a C++ plug-in of a C program).
+template <class F> F* std_function(F* linked, const char* name) {
+  if (linked != nullptr) return linked;
+  return reinterpret_cast<F*>(dlsym(RTLD_DEFAULT, name));
+}
+
+[[noreturn]] void no_cxx_runtime() {
   static const char msg[] = "mimalloc-numa: out of memory in mi_new and no C++ runtime to throw std::bad_alloc: aborting\n";
   os_write_stderr(msg, sizeof(msg) - 1);
   abort();
 }
 
-}  // namespace
-
-bool new_handler_retry(bool nothrow) {
-  std::new_handler h = nullptr;
-  if (&mi_std_get_new_handler != nullptr) {
-    h = mi_std_get_new_handler();
-  } else {
-    using get_fn = std::new_handler (*)();
-    get_fn late = reinterpret_cast<get_fn>(dlsym(RTLD_DEFAULT, "_ZSt15get_new_handlerv"));
-    if (late != nullptr) h = late();
-  }
-  if (h == nullptr) {
-    if (!nothrow) throw_bad_alloc();
-    return false;
-  }
-  h();  // may free memory, throw, or abort
-  return true;
+[[noreturn]] void throw_bad_alloc() {
+  throw_fn f = std_function<void()>(&mi_std_throw_bad_alloc, "_ZSt17__throw_bad_allocv");
+  if (f != nullptr) f();
+  no_cxx_runtime();
 }
 
-void* new_slow(size_t size, size_t alignment, bool nothrow) {
+// As `new T[n]` and std::allocator<T>::allocate(n) do for an n too large.
+[[noreturn]] void throw_bad_array_new_length() {
+  throw_fn f = std_function<void()>(&mi_std_throw_bad_array_new_length, "_ZSt28__throw_bad_array_new_lengthv");
+  if (f != nullptr) f();
+  throw_bad_alloc();  // a libstdc++ before GCC 11: its base class
+}
+
+std::new_handler current_new_handler() {
+  using get_fn = std::new_handler();
+  get_fn* get = std_function<get_fn>(&mi_std_get_new_handler, "_ZSt15get_new_handlerv");
+  return (get != nullptr) ? get() : nullptr;
+}
+
+void* fail(bool nothrow) {
+  if (!nothrow) throw_bad_alloc();
+  return nullptr;
+}
+
+// Could this request ever be met? (else no handler is called)
+bool new_request_possible(size_t size, size_t alignment) {
+  return (alignment == 0 || is_power_of_two(alignment)) && alloc_request_possible(size, alignment);
+}
+
+// The new_handler loop for a request that failed: `alloc()` tries again.
+// `shortage`: whether the failure was one of memory (not of the request).
+// The first failure was reported; the retries are quiet (the same request).
+template <class Alloc> void* new_retry(bool shortage, bool nothrow, Alloc alloc) {
+  if (!shortage) return fail(nothrow);
   for (;;) {
-    if (!new_handler_retry(nothrow)) return nullptr;
-    void* p = (alignment > 0) ? heap_malloc_aligned_at(heap_get_default(), size, alignment, 0, false)
-                              : heap_malloc<false>(heap_get_default(), size);
+    std::new_handler h = current_new_handler();
+    if (h == nullptr) return fail(nothrow);
+    if (nothrow) {
+      if (!new_handler_call_nothrow(h)) return nullptr;  // it threw std::bad_alloc
+    } else {
+      h();  // may free memory, throw, or abort
+    }
+    alloc_failures_quiet(true);
+    void* p = alloc();
+    alloc_failures_quiet(false);
     if (p != nullptr) return p;
   }
+}
+
+// The failure of a count * size request.
+[[noreturn]] void throw_count_overflow(size_t count, size_t size) {
+  alloc_impossible(count, size, 0);  // the error callback and verbose hear of it, as for mi_mallocn
+  throw_bad_array_new_length();
+}
+
+}  // namespace
+
+void* new_slow(size_t size, size_t alignment, bool nothrow) {
+  return new_retry(new_request_possible(size, alignment), nothrow, [=] {
+    return (alignment > 0) ? heap_malloc_aligned_at(heap_get_default(), size, alignment, 0, false)
+                           : heap_malloc<false>(heap_get_default(), size);
+  });
 }
 
 }  // namespace mi
@@ -107,47 +152,33 @@ void* mi_new_aligned_nothrow(size_t size, size_t alignment) mi_attr_noexcept {
 
 void* mi_new_n(size_t count, size_t size) {
   size_t total;
-  if (MI_UNLIKELY(mul_overflow(count, size, &total))) {
-    error_message(EOVERFLOW, "allocation request is too large (%zu * %zu bytes)", count, size);
-    new_handler_retry(false);  // throws when there is no handler
-    return mi_new_n(count, size);
-  }
+  if (MI_UNLIKELY(mul_overflow(count, size, &total))) throw_count_overflow(count, size);
   return mi_new(total);
 }
 
 void* mi_new_realloc(void* p, size_t newsize) {
-  for (;;) {
-    void* q = mi_realloc(p, newsize);
-    if (MI_LIKELY(q != nullptr)) return q;
-    new_handler_retry(false);
-  }
+  void* q = mi_realloc(p, newsize);
+  if (MI_LIKELY(q != nullptr)) return q;
+  // a pointer that is not ours (EINVAL) is no shortage either
+  const bool shortage = new_request_possible(newsize, 0) && errno == ENOMEM;
+  return new_retry(shortage, false, [=] { return mi_realloc(p, newsize); });
 }
 
 void* mi_new_reallocn(void* p, size_t newcount, size_t size) {
   size_t total;
-  if (MI_UNLIKELY(mul_overflow(newcount, size, &total))) {
-    error_message(EOVERFLOW, "allocation request is too large (%zu * %zu bytes)", newcount, size);
-    new_handler_retry(false);
-    return mi_new_reallocn(p, newcount, size);
-  }
+  if (MI_UNLIKELY(mul_overflow(newcount, size, &total))) throw_count_overflow(newcount, size);
   return mi_new_realloc(p, total);
 }
 
 void* mi_heap_alloc_new(mi_heap_t* heap, size_t size) {
-  for (;;) {
-    void* p = heap_malloc<false>(heap, size);
-    if (MI_LIKELY(p != nullptr)) return p;
-    new_handler_retry(false);
-  }
+  void* p = heap_malloc<false>(heap, size);
+  if (MI_LIKELY(p != nullptr)) return p;
+  return new_retry(new_request_possible(size, 0), false, [=] { return heap_malloc<false>(heap, size); });
 }
 
 void* mi_heap_alloc_new_n(mi_heap_t* heap, size_t count, size_t size) {
   size_t total;
-  if (MI_UNLIKELY(mul_overflow(count, size, &total))) {
-    error_message(EOVERFLOW, "allocation request is too large (%zu * %zu bytes)", count, size);
-    new_handler_retry(false);
-    return mi_heap_alloc_new_n(heap, count, size);
-  }
+  if (MI_UNLIKELY(mul_overflow(count, size, &total))) throw_count_overflow(count, size);
   return mi_heap_alloc_new(heap, total);
 }
 

@@ -2,16 +2,20 @@
 // override of operator new).
 #pragma once
 
+#include <new>
+
 #include "alloc_inline.h"
 
 namespace mi {
 
-// Calls the std::new_handler and retries until memory comes or the handler
-// is gone (then throws std::bad_alloc, or returns nullptr when nothrow).
+// After a failed allocation of `size` bytes (at `alignment`, 0 for none):
+// the C++ rules of new.cpp (throw or return NULL at once for a request that
+// can never be met; the std::new_handler loop for a shortage).
 void* new_slow(size_t size, size_t alignment, bool nothrow);
-// One round of the new_handler protocol: false if there is no handler (and
-// nothrow); throws std::bad_alloc when there is none and !nothrow.
-bool new_handler_retry(bool nothrow);
+
+// Calls new_handler h; false if it threw std::bad_alloc (new_handler.cpp,
+// the one file compiled with exception handling).
+bool new_handler_call_nothrow(std::new_handler h);
 
 MI_ALWAYS_INLINE void* new_inline(size_t size) {
   void* p = heap_malloc<false>(heap_get_default(), size);

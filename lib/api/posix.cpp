@@ -25,8 +25,10 @@ size_t mi_malloc_good_size(size_t size) mi_attr_noexcept { return good_size(size
 int mi_posix_memalign(void** p, size_t alignment, size_t size) mi_attr_noexcept {
   if (p == nullptr) return EINVAL;
   if (alignment % sizeof(void*) != 0 || !is_power_of_two(alignment)) return EINVAL;
+  const int saved = errno;  // POSIX: the result is the error, errno stays as it was
   void* q = heap_malloc_aligned_at(heap_get_default(), size, alignment, 0, false);
-  if (q == nullptr && size != 0) return ENOMEM;
+  errno = saved;
+  if (q == nullptr) return ENOMEM;
   *p = q;
   return 0;
 }
@@ -40,13 +42,10 @@ void* mi_valloc(size_t size) mi_attr_noexcept {
 }
 
 void* mi_pvalloc(size_t size) mi_attr_noexcept {
-  size_t psize = os_page_size();
-  if (size >= SIZE_MAX - psize) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  size_t asize = align_up(size, psize);
-  return heap_malloc_aligned_at(heap_get_default(), asize, psize, 0, false);
+  const size_t psize = os_page_size();
+  // rounding up to whole pages must not wrap (pvalloc(SIZE_MAX) is not 0 bytes)
+  if (MI_UNLIKELY(!alloc_request_possible(size, psize))) return alloc_impossible(1, size, psize);
+  return heap_malloc_aligned_at(heap_get_default(), align_up(size, psize), psize, 0, false);
 }
 
 void* mi_aligned_alloc(size_t alignment, size_t size) mi_attr_noexcept {
@@ -60,10 +59,7 @@ void* mi_aligned_alloc(size_t alignment, size_t size) mi_attr_noexcept {
 
 void* mi_reallocarray(void* p, size_t count, size_t size) mi_attr_noexcept {
   size_t total;
-  if (mul_overflow(count, size, &total)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
+  if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
   return mi_realloc(p, total);
 }
 
@@ -75,11 +71,18 @@ int mi_reallocarr(void* p, size_t count, size_t size) mi_attr_noexcept {
   void** op = static_cast<void**>(p);
   size_t total;
   if (mul_overflow(count, size, &total)) {  // mimalloc reports ENOMEM (NetBSD would say EOVERFLOW)
-    errno = ENOMEM;
+    alloc_impossible(count, size, 0);          // errno = ENOMEM, as mimalloc's
     return ENOMEM;
   }
+  // The result is this realloc's error, not an earlier errno.
+  const int saved = errno;
+  errno = 0;
   void* newp = mi_realloc(*op, total);
-  if (newp == nullptr && total != 0) return errno != 0 ? errno : ENOMEM;
+  if (newp == nullptr) {
+    if (errno == 0) errno = ENOMEM;
+    return errno;
+  }
+  errno = saved;
   *op = newp;
   return 0;
 }

@@ -20,6 +20,7 @@
 
 #include "../../include/mimalloc-numa.h"
 #include "../common/config.h"
+#include "../common/format.h"
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/stats.h"
@@ -295,6 +296,57 @@ size_t node_room(int node, size_t want, size_t need) {
   return (room >= need) ? room : 0;
 }
 
+// After a reservation had to shrink: the size that was had (0: none had to).
+// The next arena tries twice that at most, not the full size again: under an
+// address-space limit (ulimit -v) the full 1 GiB failed for every new
+// segment, with a warning each time. Guarded by reserve_lock.
+size_t reserve_shrunk_to = 0;
+std::atomic<bool> reserve_shrink_said{false};
+
+void say_reservation_shrank(size_t wanted, int err, size_t got) {
+  if (reserve_shrink_said.exchange(true)) return;
+  char w[32], g[32];
+  format_bytes(w, sizeof(w), static_cast<int64_t>(wanted));
+  format_bytes(g, sizeof(g), static_cast<int64_t>(got));
+  warning_message("could not reserve %s of address space for an arena (%s); %s%s%s. Later arenas too take what they "
+                  "can get, without a further warning",
+                  w, errno_text(err), got > 0 ? "reserved " : "memory is mapped as it is needed", got > 0 ? g : "",
+                  got > 0 ? " instead" : "");
+}
+
+// Reserves `size` bytes for an arena, or less if the OS does not give that
+// much. Returns the mapping and its size in *got, or nullptr (errno set).
+// `need` (a multiple of ARENA_BLOCK_SIZE) is what the segment asking for it
+// takes. A reservation for segments of ARENA_BLOCK_SIZE halves down to that;
+// one for a larger (huge) segment does not shrink: an arena smaller than the
+// full size but larger than the segment leaves address space nobody can use
+// where it is scarce (32 MiB blocks under ulimit -v 262144: 4 instead of 6),
+// and the segment is mapped by itself instead (arena_alloc's fallback).
+void* arena_reserve_shrinking(size_t size, size_t need, bool commit, bool allow_large, int node, MemId* memid,
+                              size_t* got) {
+  const size_t wanted = size;
+  if (reserve_shrunk_to != 0 && size / 2 > reserve_shrunk_to) size = align_up(2 * reserve_shrunk_to, ARENA_BLOCK_SIZE);
+  int err = 0;
+  for (;;) {
+    void* p = os_try_alloc_aligned(size, ARENA_BLOCK_SIZE, commit, allow_large, memid, MI_DEBUG != 0,
+                                   account_of_node(node));
+    if (p != nullptr) {
+      reserve_shrunk_to = (size < wanted) ? size : 0;
+      if (size < wanted) say_reservation_shrank(wanted, err != 0 ? err : ENOMEM, size);
+      *got = size;
+      return p;
+    }
+    err = errno;
+    if (size <= need || need > ARENA_BLOCK_SIZE) break;
+    size = align_down(size / 2, ARENA_BLOCK_SIZE);
+    if (size < need) size = need;
+  }
+  if (need <= ARENA_BLOCK_SIZE) reserve_shrunk_to = need;  // not even one segment: the next try starts there
+  say_reservation_shrank(wanted, err, 0);
+  errno = err;
+  return nullptr;
+}
+
 // Reserves a fresh arena on `node` (-1: unbound) big enough for `blocks`;
 // returns its id or 0.
 int arena_reserve_for(size_t blocks, bool allow_large, int node) {
@@ -316,7 +368,7 @@ int arena_reserve_for(size_t blocks, bool allow_large, int node) {
   long eager = option_get(mi_option_arena_eager_commit);
   bool commit = (eager == 1) || (eager == 2 && os_has_overcommit());
   MemId memid;
-  void* p = os_alloc_aligned(reserve, ARENA_BLOCK_SIZE, commit, allow_large, &memid, MI_DEBUG != 0, account_of_node(node));
+  void* p = arena_reserve_shrinking(reserve, need, commit, allow_large, node, &memid, &reserve);
   if (p == nullptr) return 0;
   const Topology& t = topology();
   long policy = option_get(mi_option_numa_bind);
@@ -478,13 +530,16 @@ void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, 
     }
   }
   if (option_is_enabled(mi_option_disallow_os_alloc)) {
-    error_message(ENOMEM, "out of arena memory for %zu bytes and disallow_os_alloc forbids OS memory", size);
+    // the allocation slow path reports it once, after its retry (heap/page.cpp)
+    verbose_message("out of arena memory for %zu bytes and disallow_os_alloc forbids OS memory", size);
     return nullptr;
   }
   // Plain OS memory: too big for an arena, or no arena could take it. Bound
   // to the home node when that is possible.
-  void* p = os_alloc_aligned(size, alignment < ARENA_BLOCK_SIZE ? ARENA_BLOCK_SIZE : alignment, commit, allow_large, memid,
-                             true, ACCOUNT_OS);
+  // Not reported here: a failure is the allocation's, reported once where it
+  // fails (the arena reservation before it would have said the same).
+  void* p = os_try_alloc_aligned(size, alignment < ARENA_BLOCK_SIZE ? ARENA_BLOCK_SIZE : alignment, commit, allow_large,
+                                 memid, true, ACCOUNT_OS);
   if (p != nullptr && home >= 0) {
     long policy = option_get(mi_option_numa_bind);
     // (not when it fits an arena: then every node's arenas were full)

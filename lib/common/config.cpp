@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstdarg>
@@ -1186,6 +1188,12 @@ struct LineFeeder {
     }
   }
 
+  // Forgets the line being read (the file is cut inside it).
+  void drop_line() {
+    len = 0;
+    too_long = false;
+  }
+
   void finish() {
     if (len > 0 || too_long) end_line(false);  // the last line had no newline
     if (p.skipping) {
@@ -1219,24 +1227,72 @@ int config_parse(const char* name, const char* data, size_t len, bool apply, mi_
 }
 
 namespace {
-// Reads the file at `path` through the parser; an unreadable file is one problem.
+// What a path names when it is not a regular file, for the message.
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a file";
+}
+
+bool is_null_device(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3); }
+
+void report_not_regular(Parser& p, mode_t mode) {
+  p.in_reserve = true;  // for mi-reserve, a file it cannot read says nothing of [reserve] either
+  problem(p, "cannot read the configuration file: it is %s, not a regular file; the defaults apply", file_kind(mode));
+}
+
+// Reads the file at `path` through the parser; an unreadable file is one
+// problem. This runs in every program's start-up, so it must never block or
+// spin, whatever the path names: only a regular file is read (a FIFO blocked
+// the open for ever, /dev/zero and /dev/urandom never ended), the path is
+// checked with stat() before it is opened (opening some devices acts:
+// /dev/watchdog arms the watchdog) and again on the open descriptor (it may
+// have been replaced in between), the open does not wait (O_NONBLOCK: a read
+// that would wait fails instead) nor take a terminal (O_NOCTTY), and at most
+// CONFIG_FILE_MAX bytes are read (a 1 GB sparse file took 3.4 s).
 int parse_fd_or_report(Parser& p, const char* path) {
+  struct stat st;
+  if (path != nullptr && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    // /dev/null is the usual way to say "no file" (MIMALLOC_CONFIG=/dev/null
+    // keeps /etc/mimalloc-numa.toml out): read as the empty file it is
+    if (!is_null_device(st)) report_not_regular(p, st.st_mode);
+    return p.problems;
+  }
   int fd = -1;
   if (path != nullptr) {
     do {
-      fd = open(path, O_RDONLY | O_CLOEXEC);
+      fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     } while (fd < 0 && errno == EINTR);
   }
   if (fd < 0) {
-    p.in_reserve = true;  // for mi-reserve, a file it cannot read says nothing of [reserve] either
+    p.in_reserve = true;
     problem(p, "cannot read the configuration file: %s; the defaults apply", errno_text(errno));
+    return p.problems;
+  }
+  if (fstat(fd, &st) != 0) {
+    p.in_reserve = true;
+    problem(p, "cannot read the configuration file: %s; the defaults apply", errno_text(errno));
+    close(fd);
+    return p.problems;
+  }
+  if (!S_ISREG(st.st_mode)) {  // replaced since the stat() above
+    if (!is_null_device(st)) report_not_regular(p, st.st_mode);
+    close(fd);
     return p.problems;
   }
   char chunk[4096];
   char line[CONFIG_LINE_MAX + 1];
   LineFeeder f{p, line};
+  size_t total = 0;
+  bool cut = false;
   for (;;) {
-    ssize_t n = read(fd, chunk, sizeof(chunk));
+    // one byte past the limit at most: it tells a file of exactly the limit from a longer one
+    size_t want = sizeof(chunk);
+    if (want > CONFIG_FILE_MAX + 1 - total) want = CONFIG_FILE_MAX + 1 - total;
+    ssize_t n = read(fd, chunk, want);
     if (n < 0) {
       if (errno == EINTR) continue;
       p.in_reserve = true;
@@ -1244,9 +1300,28 @@ int parse_fd_or_report(Parser& p, const char* path) {
       break;
     }
     if (n == 0) break;
-    f.feed(chunk, static_cast<size_t>(n));
+    const size_t got = static_cast<size_t>(n);
+    if (total + got > CONFIG_FILE_MAX) {
+      f.feed(chunk, CONFIG_FILE_MAX - total);
+      cut = true;
+      break;
+    }
+    f.feed(chunk, got);
+    total += got;
   }
   close(fd);
+  if (cut) {
+    // The line the limit falls in is dropped, not parsed as if it ended
+    // there ("arena_reserve = 1024" cut to "arena_reserve = 10").
+    f.drop_line();
+    p.line++;
+    p.in_reserve = true;
+    problem(p, "the configuration file is longer than %zu MiB, the most that is read; this line and the rest of the "
+               "file are ignored",
+            CONFIG_FILE_MAX / MiB);
+    p.skipping = false;  // a value still open at the limit: said above
+    return p.problems;
+  }
   f.finish();
   return p.problems;
 }

@@ -39,6 +39,8 @@
 // [program.NAME.node.N]), wherever each sits in the file < environment <
 // mi_option_set.
 //
+// Only a regular file is read, without waiting (a FIFO or a device is one
+// problem, never opened or read), and at most CONFIG_FILE_MAX bytes of it.
 // No allocation: the file is read in chunks into a fixed buffer, a line at a
 // time (lines up to CONFIG_LINE_MAX bytes). Thread-safety: the start-up read
 // runs once, before other threads; config_check is reentrant.
@@ -52,6 +54,13 @@
 namespace mi {
 
 constexpr size_t CONFIG_LINE_MAX = 4096;
+// The most of a configuration file that is read: 1 MiB, 170 times the full
+// sample (config/mimalloc-numa.toml, every option with its comment: 6 KB),
+// read and parsed in about 3 ms. Every program reads the file at start-up,
+// so a file named by mistake (a log, a data file, a 1 GB sparse file that
+// took 3.4 s) must not cost more than that; the line the limit falls in and
+// everything after it are ignored, with a warning.
+constexpr size_t CONFIG_FILE_MAX = size_t{1} << 20;
 constexpr int CONFIG_MAX_NODES = 64;
 // Distinct [program.NAME] tables in one file (each costs 248 bytes of the
 // reader's stack, 8.8 KB in all); a table beyond them is reported and ignored.

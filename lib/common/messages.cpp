@@ -96,6 +96,17 @@ void error_message(int err, const char* fmt, ...) noexcept {
   if (fun != nullptr) fun(err, error_arg.load(std::memory_order_acquire));
 }
 
+void error_quiet(int err, const char* fmt, ...) noexcept {
+  if (option_is_enabled(mi_option_verbose)) {
+    va_list args;
+    va_start(args, fmt);
+    emit("mimalloc-numa: error: ", fmt, args);
+    va_end(args);
+  }
+  mi_error_fun* fun = error_fun.load(std::memory_order_acquire);
+  if (fun != nullptr) fun(err, error_arg.load(std::memory_order_acquire));
+}
+
 bool once(Once kind) noexcept {
   return !once_flags[static_cast<int>(kind)].exchange(true, std::memory_order_relaxed);
 }

@@ -48,7 +48,7 @@ constexpr OptionDesc option_table[] = {
   {"max_errors",                mi_option_max_errors,                K::number,      16,         -1,  NO_MAX, true,  nullptr,                  nullptr,           "print at most N error messages (-1: no limit)"},
   {"max_warnings",              mi_option_max_warnings,              K::number,      16,         -1,  NO_MAX, true,  nullptr,                  nullptr,           "print at most N warnings (-1: no limit)"},
   {"max_segment_reclaim",       mi_option_max_segment_reclaim,       K::number,      10,         0,   100,    true,  nullptr,                  nullptr,           "reclaim at most N percent of the abandoned segments per try"},
-  {"destroy_on_exit",           mi_option_destroy_on_exit,           K::flag,        0,          0,   1,      true,  nullptr,                  nullptr,           "release all memory at process exit (for plug-ins that are unloaded)"},
+  {"destroy_on_exit",           mi_option_destroy_on_exit,           K::flag,        0,          0,   1,      true,  nullptr,                  nullptr,           "release all memory when a plug-in's copy (dlopen) is unloaded (as the process's malloc: no effect)"},
   {"arena_reserve",             mi_option_arena_reserve,             K::size_kib,    1048576,    4096,NO_MAX, true,  nullptr,                  nullptr,           "address space reserved for each new arena (1 GiB)"},
   {"arena_purge_mult",          mi_option_arena_purge_mult,          K::number,      10,         0,   100000, true,  nullptr,                  nullptr,           "arena memory is purged after purge_delay times this"},
   {"purge_extend_delay",        mi_option_purge_extend_delay,        K::duration_ms, 1,          0,   NO_MAX, true,  "decommit_extend_delay",  nullptr,           "extend a pending purge by this much when more memory is freed"},
@@ -274,9 +274,55 @@ const char* source_name(OptionSource s) {
   return "?";
 }
 
+// Under AT_SECURE (a set-user-ID or set-group-ID program, or one with added
+// capabilities) the MIMALLOC_* variables come from a less privileged user
+// and none is honoured, as glibc ignores its malloc tunables there: verbose
+// would show that user the program's addresses, show_stats its memory use
+// (the sizes it allocates follow its private input), reserve_os_memory make a
+// root program reserve what the user says, stats_file write where the user
+// says. The file /etc/mimalloc-numa.toml still applies. One warning names the
+// variables ignored (the names the user set, never a value).
+class IgnoredVariables {
+ public:
+  // name: the variable's name as set (MIMALLOC_VERBOSE), len bytes
+  void add(const char* name, size_t len) {
+    count_++;
+    if (count_ > NAMES_SHOWN) return;
+    if (n_ > 0) put(", ");
+    for (size_t i = 0; i < len && n_ + 1 < sizeof(text_); i++) {
+      const char c = name[i];
+      const bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+      text_[n_++] = plain ? c : '?';  // a name may hold any byte but '=': never echo control characters
+    }
+    text_[n_] = 0;
+  }
+
+  void report() const {
+    if (count_ == 0) return;
+    const int more = count_ > NAMES_SHOWN ? count_ - NAMES_SHOWN : 0;
+    char tail[48] = "";
+    if (more > 0) format(tail, sizeof(tail), " and %d more", more);
+    warning_message("environment variable%s %s%s %s ignored: this program runs set-user-ID or set-group-ID (AT_SECURE); "
+                    "only /etc/mimalloc-numa.toml sets its options",
+                    count_ > 1 ? "s" : "", text_, tail, count_ > 1 ? "are" : "is");
+  }
+
+ private:
+  static constexpr int NAMES_SHOWN = 4;
+  void put(const char* s) {
+    while (*s != 0 && n_ + 1 < sizeof(text_)) text_[n_++] = *s++;
+    text_[n_] = 0;
+  }
+  char text_[256] = "";
+  size_t n_ = 0;
+  int count_ = 0;
+};
+
 // Reads MIMALLOC_* variables of the environment.
 void options_read_environment() {
   if (environ == nullptr) return;
+  const bool secure = os_is_secure();
+  IgnoredVariables ignored;
   for (char** e = environ; *e != nullptr; e++) {
     const char* entry = *e;
     if (!starts_with_nocase(entry, "MIMALLOC_")) continue;
@@ -284,9 +330,14 @@ void options_read_environment() {
     const char* eq = strchr(name, '=');
     if (eq == nullptr) continue;
     size_t len = static_cast<size_t>(eq - name);
-    // variables that are not options
+    // variables that are not options (MIMALLOC_CONFIG: config.cpp, which
+    // says itself when it is ignored)
     if (name_equals(name, len, "config") || name_equals(name, len, "disable_redirect") ||
         name_equals(name, len, "disable_override")) {
+      continue;
+    }
+    if (secure) {
+      if (*skip_space(eq + 1) != 0) ignored.add(entry, static_cast<size_t>(eq - entry));  // empty: as if unset
       continue;
     }
     const OptionDesc* desc = option_find(name, len);
@@ -298,13 +349,6 @@ void options_read_environment() {
     const char* text = eq + 1;
     if (*skip_space(text) == 0) continue;  // set but empty: treat as unset (like mimalloc)
     if (desc->kind == K::path) {
-      if (os_is_secure()) {
-        // a set-user-ID program would write where a less privileged user says
-        warning_message("environment variable %.*s is ignored: this program runs set-user-ID or set-group-ID (AT_SECURE); "
-                        "set %s in /etc/mimalloc-numa.toml instead",
-                        static_cast<int>(eq - entry), entry, desc->name);
-        continue;
-      }
       const char* expected = nullptr;
       if (!option_set_string(desc->option, text, OptionSource::environment, nullptr, 0, &expected)) {
         warning_message("environment variable %.*s has an invalid value \"%s\": expected %s; ignored",
@@ -321,6 +365,7 @@ void options_read_environment() {
     }
     option_set_from(desc->option, value, OptionSource::environment, nullptr, 0);
   }
+  ignored.report();
 }
 
 }  // namespace
@@ -508,6 +553,8 @@ void options_init() noexcept {
   config_load_startup();
   options_read_environment();
 }
+
+void options_init_defaults() noexcept { initialized.store(true); }
 
 bool options_initialized() noexcept { return initialized.load(std::memory_order_relaxed); }
 

@@ -60,8 +60,15 @@ inline bool option_is_enabled(mi_option_t option) noexcept { return option_get(o
 size_t option_get_size(mi_option_t option) noexcept;
 long option_get_clamp(mi_option_t option, long min, long max) noexcept;
 
-// Reads the environment. Called once from process init.
+// Reads the configuration file, then the environment. Called once from
+// process init (later calls do nothing).
 void options_init() noexcept;
+// Instead of options_init, before it: the options keep their built-in
+// defaults; neither the file nor the environment is read, now or later, and
+// nothing is printed. For a program that embeds the allocator and reads the
+// configuration itself (mi-reserve: tools/mi-reserve/quiet_allocator.cpp).
+// Does nothing once options_init has run.
+void options_init_defaults() noexcept;
 bool options_initialized() noexcept;
 
 // Sets an option from a textual value (environment or config file). On a bad

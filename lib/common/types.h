@@ -87,6 +87,21 @@ constexpr size_t BIN_COUNT = BIN_FULL + 1;  // page queues per heap
 // Huge objects at least this large bypass arenas (direct OS mappings).
 constexpr size_t HUGE_OS_DIRECT_MIN = 256 * MiB;
 
+// The largest mapping asked of the OS (a huge segment): 64 TiB, half of
+// x86-64's user address space (47 bits; arm64's 48 bits give 256 TiB).
+constexpr size_t OS_ALLOC_MAX = size_t{1} << 46;
+// Where a request becomes impossible: its huge segment (header, block, room
+// for the alignment) would exceed OS_ALLOC_MAX. Such a request fails at once
+// with ENOMEM and prints nothing by default, as glibc and jemalloc do for a
+// request that can never be met; only a request below the line that finds no
+// memory is an out-of-memory error (heap/page.cpp, malloc_generic).
+constexpr size_t ALLOC_SIZE_MAX = OS_ALLOC_MAX - SEGMENT_SIZE;
+// Could a request of `size` bytes at `alignment` (0 or a power of two) ever be
+// met? Overflow-free for every argument.
+constexpr bool alloc_request_possible(size_t size, size_t alignment) {
+  return size <= ALLOC_SIZE_MAX && alignment <= ALLOC_SIZE_MAX - size;
+}
+
 // ---------------------------------------------------------------------------
 // Blocks, pages
 // ---------------------------------------------------------------------------

@@ -231,10 +231,8 @@ Page* huge_page_alloc(Heap* heap, size_t size, size_t huge_alignment) {
 
 Page* find_page(Heap* heap, size_t size, size_t huge_alignment) {
   if (MI_UNLIKELY(size > LARGE_OBJ_SIZE_MAX || huge_alignment > 0)) {
-    if (MI_UNLIKELY(size > static_cast<size_t>(PTRDIFF_MAX))) {
-      error_message(EOVERFLOW, "allocation request is too large (%zu bytes)", size);
-      return nullptr;
-    }
+    // (rounding an impossible size up would wrap: malloc_generic reports it)
+    if (MI_UNLIKELY(!alloc_request_possible(size, huge_alignment))) return nullptr;
     return huge_page_alloc(heap, size, huge_alignment);
   }
   return find_free_page(heap, &heap->pages[bin_of_size(size)]);
@@ -492,6 +490,26 @@ void heap_stat_malloc(Heap* heap, size_t size, const Page* page) noexcept {
   }
 }
 
+namespace {
+thread_local bool failures_quiet = false;  // alloc_failures_quiet
+}  // namespace
+
+void alloc_failures_quiet(bool on) noexcept { failures_quiet = on; }
+
+void* alloc_impossible(size_t count, size_t size, size_t alignment) noexcept {
+  if (count != 1) {
+    error_quiet(EOVERFLOW, "allocation request of %zu * %zu bytes overflows; returning NULL", count, size);
+  } else if (alignment > 0) {
+    error_quiet(EOVERFLOW, "allocation request of %zu bytes aligned to %zu can never be met (over %zu bytes); returning NULL",
+                size, alignment, ALLOC_SIZE_MAX);
+  } else {
+    error_quiet(EOVERFLOW, "allocation request of %zu bytes can never be met (over %zu bytes); returning NULL", size,
+                ALLOC_SIZE_MAX);
+  }
+  errno = ENOMEM;
+  return nullptr;
+}
+
 void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) noexcept {
   if (MI_UNLIKELY(!heap_is_initialized(heap))) {
     heap = thread_heap_init();
@@ -523,11 +541,34 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
 
   Page* page = find_page(heap, size, huge_alignment);
   if (MI_UNLIKELY(page == nullptr)) {
+    // Impossible: no collect, no retry, no message by default. (Tested only
+    // here, after find_page refused it: the slow path's common case pays
+    // nothing -- tools/fastpath-count.)
+    if (!alloc_request_possible(size, huge_alignment)) return alloc_impossible(1, size, huge_alignment);
     heap_collect(heap, Collect::force);  // give back what we can, then try once more
+    const int saved = errno;
+    errno = 0;  // so that a failure below names the OS's reason, not a stale one
     page = find_page(heap, size, huge_alignment);
+    if (page != nullptr) errno = saved;
   }
   if (MI_UNLIKELY(page == nullptr)) {
-    error_message(ENOMEM, "unable to allocate memory (%zu bytes)", size);
+    // A real shortage, said once here for both attempts (the layers below
+    // do not report a failed request themselves), with its cause.
+    const int os_err = errno;
+    if (failures_quiet) {
+      // a retry of a failure said already
+    } else if (heap->arena_id != 0) {
+      error_message(ENOMEM, "unable to allocate memory (%zu bytes): the heap's arena %d is full (a heap bound to an arena "
+                    "takes no other memory)", size, heap->arena_id);
+    } else if (option_is_enabled(mi_option_disallow_os_alloc)) {
+      error_message(ENOMEM, "unable to allocate memory (%zu bytes): the arenas are full and disallow_os_alloc forbids "
+                    "OS memory", size);
+    } else if (huge_alignment > 0) {
+      error_message(ENOMEM, "unable to allocate memory (%zu bytes aligned to %zu): %s", size, huge_alignment,
+                    errno_text(os_err != 0 ? os_err : ENOMEM));
+    } else {
+      error_message(ENOMEM, "unable to allocate memory (%zu bytes): %s", size, errno_text(os_err != 0 ? os_err : ENOMEM));
+    }
     errno = ENOMEM;
     return nullptr;
   }

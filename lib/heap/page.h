@@ -21,6 +21,14 @@ namespace mi {
 // not small. Initialises the thread on its first call. huge_alignment > 0
 // asks for a huge block with room for that alignment.
 void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) noexcept;
+// A request that can never be met (count * size overflows, or beyond
+// ALLOC_SIZE_MAX with its alignment): error callback EOVERFLOW, printed only
+// when verbose; errno ENOMEM; returns nullptr.
+void* alloc_impossible(size_t count, size_t size, size_t alignment) noexcept;
+// While on, this thread's failed allocations are not reported (message and
+// error callback): the C++ new_handler loop (api/new.cpp) retries a request
+// whose failure was reported once.
+void alloc_failures_quiet(bool on) noexcept;
 
 // Frees a block of a page owned by the calling thread, when the fast path
 // cannot (the page is full or has aligned blocks).

@@ -330,10 +330,19 @@ void process_done() noexcept {
     stats_merge_thread(heap->tld);
   }
   if (option_is_enabled(mi_option_show_stats) || option_is_enabled(mi_option_verbose)) stats_print_at_exit();
-  if (option_is_enabled(mi_option_destroy_on_exit)) {
-    // Everything goes, including blocks still in use: only for programs that
-    // unload us and promise not to touch our memory again.
-    heap_collect(heap, Collect::force);
+  // As the process's malloc (preloaded or linked), destroy_on_exit does
+  // nothing: this destructor is not the end of the process's use of our
+  // memory. The C library flushes stdio's buffers (ours) after the last
+  // destructor, other libraries' destructors run after ours, and other
+  // threads may still run: unmapping the arenas here lost buffered output
+  // and crashed programs with threads (python3 at exit, 2 runs in 3, when
+  // mi_is_redirected() still compared addresses). The kernel takes
+  // everything back a moment later anyway.
+  if (option_is_enabled(mi_option_destroy_on_exit) && !mi_is_redirected()) {
+    // A copy of the library loaded for one plug-in (dlopen, not the
+    // process's malloc), unloaded now: everything goes, blocks still in
+    // use too; its users promised not to touch our memory again.
+    if (heap_is_initialized(heap)) heap_collect(heap, Collect::force);
     arenas_unsafe_destroy_all();
   }
 }

@@ -134,8 +134,9 @@ size_t os_page_size() noexcept { return page_size; }
 size_t os_large_page_size() noexcept { return large_page_size; }
 bool os_has_overcommit() noexcept { return has_overcommit; }
 
-void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid,
-                       bool account_commit, int account) noexcept {
+namespace {
+void* alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid, bool account_commit,
+                    int account, bool report) {
   *memid = MemId{};
   memid->numa_node = -1;
   memid->account = static_cast<uint8_t>(account);
@@ -143,7 +144,14 @@ void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_la
   if (alignment < page_size) alignment = page_size;
   size = align_up(size, page_size);
   const int prot = commit ? (PROT_READ | PROT_WRITE) : PROT_NONE;
-  const int flags = MAP_PRIVATE | MAP_ANONYMOUS | (commit ? 0 : MAP_NORESERVE);
+  // MAP_NORESERVE, committed or not: what is touched is what counts. Under
+  // the kernel's default (heuristic) overcommit a writable mapping without it
+  // larger than RAM + swap is refused though nothing of it is used yet
+  // (MIMALLOC_RESERVE_OS_MEMORY=100GiB failed on a 24 GiB machine). Under
+  // vm.overcommit_memory=2 the kernel ignores the flag and charges writable
+  // mappings in full, which is why arenas are reserved PROT_NONE there and
+  // committed block by block (arena_eager_commit = 2).
+  const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 
   // 2 MiB pages, when asked for and the size fits them: pinned, committed.
   if (allow_large && commit && option_is_enabled(mi_option_allow_large_os_pages) && (size % large_page_size) == 0) {
@@ -176,8 +184,18 @@ void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_la
     }
   }
   if (p == nullptr) {
-    warning_message("could not reserve %zu bytes of address space (aligned to %zu): %s", size, alignment,
-                    errno_text(errno));
+    if (report) {
+      const int err = errno;
+      // A segment outside the arenas is a request's memory: the allocation
+      // slow path reports its failure once, after its retry (heap/page.cpp).
+      if (account == ACCOUNT_OS) {
+        verbose_message("could not map %zu bytes for a segment outside the arenas: %s", size, errno_text(err));
+      } else {
+        warning_message("could not reserve %zu bytes of address space (aligned to %zu): %s", size, alignment,
+                        errno_text(err));
+      }
+      errno = err;
+    }
     return nullptr;
   }
   if (commit && option_is_enabled(mi_option_allow_thp)) os_advise_thp(p, size);
@@ -191,6 +209,17 @@ void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_la
   memid->initially_zero = true;
   return p;
 }
+}  // namespace
+
+void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid,
+                       bool account_commit, int account) noexcept {
+  return alloc_aligned(size, alignment, commit, allow_large, memid, account_commit, account, true);
+}
+
+void* os_try_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid,
+                           bool account_commit, int account) noexcept {
+  return alloc_aligned(size, alignment, commit, allow_large, memid, account_commit, account, false);
+}
 
 void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment, int account) noexcept {
   *memid = MemId{};
@@ -198,9 +227,10 @@ void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment, int acco
   memid->account = static_cast<uint8_t>(account);
   if (size == 0 || size % large_page_size != 0) return nullptr;
   if (alignment < large_page_size) alignment = large_page_size;
-  // An aligned reservation first, then the 2 MiB pages mapped into it.
+  // An aligned reservation first, then the 2 MiB pages mapped into it. A
+  // failure of either is the caller's to report (nullptr, errno).
   MemId rid;
-  uint8_t* base = static_cast<uint8_t*>(os_alloc_aligned(size, alignment, false, false, &rid, true, account));
+  uint8_t* base = static_cast<uint8_t*>(alloc_aligned(size, alignment, false, false, &rid, true, account, false));
   if (base == nullptr) return nullptr;
   os_stat_reserved(-static_cast<int64_t>(size), account);  // re-accounted below if kept
   void* p = mmap_raw(base, size, PROT_READ | PROT_WRITE,
@@ -366,7 +396,10 @@ int64_t os_numa_node_free(int os_node) noexcept {
   return kb * 1024;
 }
 
-void os_free(void* p, size_t size, const MemId& memid) noexcept {
+void os_free(void* p, size_t size, const MemId& memid_ref) noexcept {
+  // A copy: the MemId may live inside the mapping released here (an arena's
+  // own struct holds its meta_memid), and is read after the munmap.
+  const MemId memid = memid_ref;
   if (p == nullptr || size == 0) return;
   if (memid.kind != MemKind::os) return;
   void* base = (memid.os_base != nullptr) ? memid.os_base : p;

@@ -9,8 +9,12 @@
 // Contract:
 //   - Nothing here allocates with malloc; nothing aborts. Every failure returns
 //     false / nullptr (with errno set by the kernel) and is reported with a
-//     warning naming the call and the cause; the caller decides what to do.
-//   - "reserve" = address space only (PROT_NONE, MAP_NORESERVE);
+//     warning naming the call and the cause (but os_try_alloc_aligned);
+//     the caller decides what to do.
+//   - Mappings of regular pages are MAP_NORESERVE: where the kernel
+//     overcommits, what is touched counts, not what is mapped (huge and
+//     large OS pages are taken from the pool when mapped).
+//   - "reserve" = address space only (PROT_NONE);
 //     "commit" = readable and writable; "decommit" = give the physical pages
 //     back (MADV_DONTNEED; the range reads as zero afterwards); "reset" = the
 //     kernel may take the pages when it needs them (MADV_FREE), contents
@@ -46,7 +50,14 @@ bool os_has_overcommit() noexcept;     // the kernel overcommits (vm.overcommit_
 // `account`: what the mapping is counted for (metadata unless said).
 void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid,
                        bool account_commit = true, int account = ACCOUNT_META) noexcept;
-// Releases memory from os_alloc_aligned (or os_alloc_huge_pages).
+// The same, but a failure is not reported (errno says why): for a caller that
+// tries again with less, or reports the failure itself (an arena reservation
+// that shrinks on failure; a segment the allocation path reports as out of
+// memory).
+void* os_try_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid,
+                           bool account_commit = true, int account = ACCOUNT_META) noexcept;
+// Releases memory from os_alloc_aligned (or os_alloc_huge_pages). `memid`
+// may lie inside the memory released.
 void os_free(void* p, size_t size, const MemId& memid) noexcept;
 
 // Commits [p, p+size): afterwards readable and writable. *is_zero: known zero.

@@ -19,6 +19,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <new>
 
 #include "../api/alloc_inline.h"
@@ -110,14 +111,25 @@ MI_OVERRIDE void malloc_stats(void) noexcept { glibc_malloc_stats(); }
 MI_OVERRIDE int malloc_info(int options, FILE* fp) noexcept { return glibc_malloc_info(options, fp); }
 MI_OVERRIDE int mallopt(int param, int value) noexcept { return glibc_mallopt(param, value); }
 
-// Our own malloc, bound inside this library (hidden: never interposed).
-void* mi_override_malloc(size_t size) noexcept __attribute__((alias("malloc"), visibility("hidden"), malloc, alloc_size(1)));
-
 bool mi_is_redirected(void) mi_attr_noexcept {
-  // `malloc` as the dynamic linker resolved it for everyone: ours when we are
-  // preloaded or linked ahead of libc, not when we were loaded late (dlopen).
-  void* (*volatile resolved)(size_t) = &malloc;
-  return reinterpret_cast<void*>(resolved) == reinterpret_cast<void*>(&mi_override_malloc);
+  // Whether `malloc`, as the dynamic linker resolved it for everyone, is ours
+  // (preloaded or linked ahead of libc; not when we were loaded late, with
+  // dlopen). Asked once, by calling it: comparing its address with ours is
+  // not enough, as a non-PIE executable that takes malloc's address (Debian's
+  // python3) makes its own PLT entry the address of malloc for the whole
+  // process, and that comparison said "not redirected" under LD_PRELOAD.
+  // 0: not asked yet, 1: no, 2: yes.
+  static std::atomic<int> answer{0};
+  int a = answer.load(std::memory_order_relaxed);
+  if (a == 0) {
+    void* (*volatile resolved_malloc)(size_t) = &malloc;
+    void (*volatile resolved_free)(void*) = &free;
+    void* p = resolved_malloc(1);
+    a = (p != nullptr && mi_is_in_heap_region(p)) ? 2 : 1;
+    resolved_free(p);  // the same allocator's free (a free of ours ignores a foreign pointer anyway)
+    answer.store(a, std::memory_order_relaxed);
+  }
+  return a == 2;
 }
 
 }  // extern "C"

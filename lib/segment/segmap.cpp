@@ -3,7 +3,16 @@
 
 namespace mi {
 
-constinit std::atomic<uint8_t> segmap[SEGMAP_ENTRIES]{};
+// constinit: no dynamic initialiser may zero the map after a segment was
+// registered. Clang cannot check it (it evaluates 32 M constructors and hits
+// its constexpr step limit), but when optimising it puts the array in .bss
+// like gcc; only the API fuzzer builds the allocator with clang (tests/fuzz).
+#if !defined(__clang__)
+constinit
+#elif !defined(__OPTIMIZE__)
+#error "clang without optimisation would zero the segment map in a dynamic initialiser"
+#endif
+std::atomic<uint8_t> segmap[SEGMAP_ENTRIES]{};
 
 void segmap_register(const Segment* segment) noexcept {
   uintptr_t first = reinterpret_cast<uintptr_t>(segment) >> SEGMENT_SHIFT;

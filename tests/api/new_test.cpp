@@ -8,6 +8,15 @@
 // std::new_handler (it binds its own weak std::get_new_handler stub) and calls
 // abort() where a C++ build throws std::bad_alloc.  mimalloc.h promises the
 // C++ behaviour: try the new_handler, then throw std::bad_alloc.
+//
+// The rules (lib/api/new.cpp): a request that can never be met (count * size
+// overflows, more than the address space could give, an alignment that is not
+// a power of two) throws at once (std::bad_array_new_length for a count), or
+// returns NULL from a nothrow form, without calling the new_handler, which
+// cannot make it possible; a real shortage calls the handler for as long as it
+// returns, and a nothrow form whose handler throws std::bad_alloc returns
+// NULL. A real shortage here: a heap bound to a small exclusive arena, which
+// takes no other memory (ArenaHeap).
 #include <mimalloc.h>
 
 #include <gtest/gtest.h>
@@ -62,12 +71,76 @@ void counting_handler() {
   if (++g_handler_calls >= 3) std::set_new_handler(nullptr);
 }
 
+// A new_handler that returns without doing anything: the C++ rules call it
+// again and again, so only a real shortage may call it. It gives up after
+// 1000 calls, so that a test of a request it must never see cannot hang.
+void returning_handler() {
+  if (++g_handler_calls >= 1000) std::set_new_handler(nullptr);
+}
+
+void throwing_handler() {
+  ++g_handler_calls;
+  throw std::bad_alloc();
+}
+
+void throwing_derived_handler() {
+  ++g_handler_calls;
+  throw std::bad_array_new_length();
+}
+
 struct HandlerGuard {
-  HandlerGuard() {
+  explicit HandlerGuard(std::new_handler h = &counting_handler) {
     g_handler_calls = 0;
-    std::set_new_handler(&counting_handler);
+    std::set_new_handler(h);
   }
   ~HandlerGuard() { std::set_new_handler(nullptr); }
+};
+
+// A heap bound to an exclusive arena of 64 MiB, filled with blocks of kChunk
+// bytes until it holds no more: a request of kChunk is then a real shortage,
+// and freeing one block (release_one, as a new_handler would) ends it.
+constexpr size_t kChunk = size_t{8} << 20;
+struct ArenaHeap {
+  mi_heap_t* heap = nullptr;
+  void* blocks[16] = {};
+  size_t count = 0;
+  ArenaHeap() {
+    static mi_arena_id_t id = [] {
+      mi_arena_id_t arena = 0;
+      EXPECT_EQ(mi_reserve_os_memory_ex(size_t{64} << 20, false, false, true, &arena), 0);
+      return arena;
+    }();
+    heap = mi_heap_new_in_arena(id);
+    EXPECT_NE(heap, nullptr);
+    fill();
+    EXPECT_GT(count, 0u);
+  }
+  void fill() {
+    while (count < 16 && (blocks[count] = mi_heap_malloc(heap, kChunk)) != nullptr) count++;
+    EXPECT_LT(count, 16u) << "the arena did not fill";
+  }
+  bool release_one() {
+    if (count == 0) return false;
+    mi_free(blocks[--count]);
+    return true;
+  }
+  ~ArenaHeap() {
+    while (release_one()) {
+    }
+    mi_heap_delete(heap);
+  }
+};
+ArenaHeap* g_arena_heap = nullptr;
+void releasing_handler() {
+  ++g_handler_calls;
+  if (g_arena_heap == nullptr || !g_arena_heap->release_one()) std::set_new_handler(nullptr);
+}
+
+// Makes the arena heap the default heap: operator new and mi_new use it.
+struct DefaultHeapGuard {
+  mi_heap_t* old;
+  explicit DefaultHeapGuard(mi_heap_t* heap) : old(mi_heap_set_default(heap)) {}
+  ~DefaultHeapGuard() { mi_heap_set_default(old); }
 };
 
 struct alignas(128) OverAligned {
@@ -284,6 +357,47 @@ TEST(NewCpp, ImpossibleSizesThrowBadAlloc) {
   mi_heap_delete(heap);
 }
 
+TEST(NewCpp, CountOverflowThrowsBadArrayNewLength) {
+  // as `new T[n]` and std::allocator<T>::allocate(n) do
+  HandlerGuard guard(&returning_handler);
+  EXPECT_THROW(escape(mi_new_n(impossible(), 4)), std::bad_array_new_length);
+  EXPECT_THROW(escape(mi_new_n(opaque(size_t{1} << 32), opaque(size_t{1} << 32))), std::bad_array_new_length);
+  mi_heap_t* heap = mi_heap_new();
+  ASSERT_NE(heap, nullptr);
+  EXPECT_THROW(escape(mi_heap_alloc_new_n(heap, opaque(SIZE_MAX), 2)), std::bad_array_new_length);
+  mi_heap_delete(heap);
+  void* p = mi_new(64);
+  fill_pattern(p, 64, 3);
+  EXPECT_THROW(escape(mi_new_reallocn(p, opaque(SIZE_MAX / 2), 3)), std::bad_array_new_length);
+  EXPECT_TRUE(check_pattern(p, 64, 3));
+  mi_free(p);
+  EXPECT_EQ(g_handler_calls, 0) << "no new_handler can fix a count overflow (issue 10: it was called forever)";
+}
+
+TEST(NewCpp, ImpossibleRequestsDoNotCallTheNewHandler) {
+  HandlerGuard guard(&returning_handler);
+  EXPECT_THROW(escape(mi_new(impossible())), std::bad_alloc);
+  EXPECT_THROW(escape(mi_new(opaque(SIZE_MAX))), std::bad_alloc);
+  EXPECT_THROW(escape(mi_new_aligned(too_large(), 128)), std::bad_alloc);
+  EXPECT_THROW(escape(mi_new_aligned(100, opaque(size_t{24}))), std::bad_alloc) << "not a power of two";
+  EXPECT_THROW(escape(::operator new(impossible())), std::bad_alloc);
+  EXPECT_THROW(escape(::operator new[](too_large())), std::bad_alloc);
+  EXPECT_THROW(escape(::operator new(too_large(), std::align_val_t(256))), std::bad_alloc);
+  EXPECT_EQ(mi_new_nothrow(impossible()), nullptr);
+  EXPECT_EQ(mi_new_aligned_nothrow(too_large(), 256), nullptr);
+  EXPECT_EQ(::operator new(opaque(SIZE_MAX), std::nothrow), nullptr);
+  mi_heap_t* heap = mi_heap_new();
+  ASSERT_NE(heap, nullptr);
+  EXPECT_THROW(escape(mi_heap_alloc_new(heap, impossible())), std::bad_alloc);
+  mi_heap_delete(heap);
+  void* p = mi_new(64);
+  fill_pattern(p, 64, 8);
+  EXPECT_THROW(escape(mi_new_realloc(p, impossible())), std::bad_alloc);
+  EXPECT_TRUE(check_pattern(p, 64, 8));
+  mi_free(p);
+  EXPECT_EQ(g_handler_calls, 0) << "a request that can never be met is no shortage a new_handler could end";
+}
+
 TEST(NewCpp, ReallocThrowsAndKeepsBlock) {
   void* p = mi_new(64);
   fill_pattern(p, 64, 8);
@@ -294,42 +408,98 @@ TEST(NewCpp, ReallocThrowsAndKeepsBlock) {
   mi_free(p);
 }
 
-TEST(NewCpp, NewHandlerIsCalledBeforeThrowing) {
+TEST(NewCpp, ShortageCallsTheNewHandlerUntilItIsGone) {
+  ArenaHeap arena;
   {
     HandlerGuard guard;
-    EXPECT_THROW(escape(mi_new(impossible())), std::bad_alloc);
-    EXPECT_EQ(g_handler_calls, 3) << "mi_new retries through the new_handler until none is installed";
+    EXPECT_THROW(escape(mi_heap_alloc_new(arena.heap, kChunk)), std::bad_alloc);
+    EXPECT_EQ(g_handler_calls, 3) << "the new_handler is called until it uninstalls itself";
   }
   {
     HandlerGuard guard;
-    EXPECT_THROW(escape(mi_new_aligned(too_large(), 128)), std::bad_alloc);
+    EXPECT_THROW(escape(mi_heap_alloc_new_n(arena.heap, kChunk / 64, 64)), std::bad_alloc);
+    EXPECT_EQ(g_handler_calls, 3);
+  }
+  DefaultHeapGuard use(arena.heap);
+  {
+    HandlerGuard guard;
+    EXPECT_THROW(escape(mi_new(kChunk)), std::bad_alloc);
     EXPECT_EQ(g_handler_calls, 3);
   }
   {
     HandlerGuard guard;
-    mi_heap_t* heap = mi_heap_new();
-    ASSERT_NE(heap, nullptr);
-    EXPECT_THROW(escape(mi_heap_alloc_new(heap, impossible())), std::bad_alloc);
+    EXPECT_THROW(escape(::operator new(kChunk)), std::bad_alloc);
     EXPECT_EQ(g_handler_calls, 3);
-    mi_heap_delete(heap);
+  }
+  {
+    HandlerGuard guard;
+    EXPECT_THROW(escape(::operator new[](kChunk, std::align_val_t(4096))), std::bad_alloc);
+    EXPECT_EQ(g_handler_calls, 3);
+  }
+  {
+    HandlerGuard guard;
+    EXPECT_EQ(mi_new_nothrow(kChunk), nullptr);
+    EXPECT_EQ(g_handler_calls, 3);
+  }
+  {
+    HandlerGuard guard;
+    void* p = mi_new(64);
+    EXPECT_THROW(escape(mi_new_realloc(p, kChunk)), std::bad_alloc);
+    EXPECT_EQ(g_handler_calls, 3);
+    mi_free(p);
   }
 }
 
-TEST(NewCpp, GlobalOperatorNewThrows) {
-  EXPECT_THROW(escape(::operator new(impossible())), std::bad_alloc);
-  EXPECT_THROW(escape(::operator new[](too_large())), std::bad_alloc);
-  EXPECT_THROW(escape(::operator new(too_large(), std::align_val_t(256))), std::bad_alloc);
-  HandlerGuard guard;
-  EXPECT_THROW(escape(::operator new(impossible())), std::bad_alloc);
-  EXPECT_EQ(g_handler_calls, 3);
+TEST(NewCpp, NewHandlerThatFreesMemoryEndsTheShortage) {
+  ArenaHeap arena;
+  g_arena_heap = &arena;
+  {
+    HandlerGuard guard(&releasing_handler);
+    void* p = mi_heap_alloc_new(arena.heap, kChunk);
+    EXPECT_NE(p, nullptr);
+    EXPECT_EQ(g_handler_calls, 1);
+    mi_free(p);
+  }
+  arena.fill();
+  {
+    DefaultHeapGuard use(arena.heap);
+    HandlerGuard guard(&releasing_handler);
+    void* p = ::operator new(kChunk);
+    escape(p);
+    EXPECT_EQ(g_handler_calls, 1);
+    EXPECT_TRUE(mi_heap_contains_block(arena.heap, p));
+    ::operator delete(p);
+  }
+  g_arena_heap = nullptr;
+}
+
+TEST(NewCpp, NothrowReturnsNullWhenTheNewHandlerThrows) {
+  // issue 10, defect 7: std::terminate instead of NULL
+  ArenaHeap arena;
+  DefaultHeapGuard use(arena.heap);
+  for (std::new_handler h : {&throwing_handler, &throwing_derived_handler}) {
+    HandlerGuard guard(h);
+    EXPECT_EQ(::operator new(kChunk, std::nothrow), nullptr);
+    EXPECT_EQ(::operator new[](kChunk, std::nothrow), nullptr);
+    EXPECT_EQ(::operator new(kChunk, std::align_val_t(256), std::nothrow), nullptr);
+    EXPECT_EQ(::operator new[](kChunk, std::align_val_t(1 << 20), std::nothrow), nullptr);
+    EXPECT_EQ(mi_new_nothrow(kChunk), nullptr);
+    EXPECT_EQ(mi_new_aligned_nothrow(kChunk, 64), nullptr);
+    EXPECT_EQ(g_handler_calls, 6) << "once each, then NULL";
+    // the throwing forms let the handler's exception out
+    EXPECT_THROW(escape(::operator new(kChunk)), std::bad_alloc);
+    EXPECT_THROW(escape(mi_new(kChunk)), std::bad_alloc);
+  }
 }
 
 TEST(NewCpp, NothrowCallsNewHandlerFirst) {
+  ArenaHeap arena;
+  DefaultHeapGuard use(arena.heap);
   HandlerGuard guard;
-  EXPECT_EQ(mi_new_nothrow(impossible()), nullptr);
+  EXPECT_EQ(mi_new_nothrow(kChunk), nullptr);
   EXPECT_EQ(g_handler_calls, 3) << "the new_handler is retried until it uninstalls itself";
   g_handler_calls = 0;
   std::set_new_handler(&counting_handler);
-  EXPECT_EQ(mi_new_aligned_nothrow(too_large(), 256), nullptr);
+  EXPECT_EQ(mi_new_aligned_nothrow(kChunk, 256), nullptr);
   EXPECT_EQ(g_handler_calls, 3);
 }

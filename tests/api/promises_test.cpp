@@ -3,13 +3,16 @@
 //  - internal waste of the size classes stays under 25% above 128 bytes (4 classes per doubling);
 //  - calloc with an overflowing count * size sets errno to ENOMEM (POSIX);
 //  - mi_process_info reports plausible values (current RSS > 0 and at most
-//    the peak RSS).
+//    the peak RSS);
+//  - a zeroing re-allocation to a huge size does not touch the fresh memory
+//    it zeroes (mimalloc memsets it: a rezalloc to 5 GiB made 5 GiB resident).
 #include <mimalloc.h>
 
 #include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -90,4 +93,43 @@ TEST(Promises, ProcessInfoIsPlausible) {
   mi_process_info(&elapsed2, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
   EXPECT_GE(elapsed2, elapsed) << "elapsed time goes forward";
   mi_free(big);
+}
+
+namespace {
+size_t resident_bytes() {
+  FILE* f = fopen("/proc/self/statm", "r");
+  unsigned long size = 0, resident = 0;
+  if (f == nullptr) return 0;
+  if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+  fclose(f);
+  return static_cast<size_t>(resident) * 4096;  // (pages of the base size)
+}
+}  // namespace
+
+TEST(Promises, ZeroingReallocDoesNotTouchFreshMemory) {
+  constexpr size_t kHuge = size_t{1} << 30;  // beyond the arenas: fresh from the OS, zero already
+  using Grow = void* (*)(void*);
+  const Grow forms[] = {
+      [](void* p) { return mi_rezalloc(p, kHuge); },
+      [](void* p) { return mi_recalloc(p, kHuge / 16, 16); },
+      [](void* p) { return mi_rezalloc_aligned(p, kHuge, 4096); },
+      [](void* p) { return mi_recalloc_aligned_at(p, kHuge / 8, 8, 64, 16); },
+  };
+  for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+    unsigned char* p = static_cast<unsigned char*>(mi_zalloc(100));
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 0x5A, 100);
+    const size_t before = resident_bytes();
+    unsigned char* q = static_cast<unsigned char*>(forms[i](p));
+    ASSERT_NE(q, nullptr) << "form " << i;
+    const size_t after = resident_bytes();
+    EXPECT_LT(after, before + (size_t{64} << 20)) << "form " << i << ": " << (after - before) / (1 << 20)
+                                                  << " MiB made resident by growing to 1 GiB";
+    EXPECT_EQ(q[0], 0x5A);
+    EXPECT_EQ(q[99], 0x5A);
+    EXPECT_EQ(q[100], 0);
+    EXPECT_EQ(q[kHuge / 2], 0);
+    EXPECT_EQ(q[kHuge - 1], 0);
+    mi_free(q);
+  }
 }

@@ -201,8 +201,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   int problems = mi::config_parse(NAME, text, size, false, &check_message, &check);
   FUZZ_CHECK(problems >= 0 && check.messages == problems, "check pass: one message per problem", nullptr);
 
-  // 2. the file reader, as mi-reserve uses it
-  if (memfd_write(data, size)) {
+  // 2. the file reader, as mi-reserve uses it (which reads CONFIG_FILE_MAX
+  // bytes at most: a longer input is one problem more there)
+  if (size <= mi::CONFIG_FILE_MAX && memfd_write(data, size)) {
     mi::ConfigReserve reserve;
     memset(&reserve, 0x5A, sizeof(reserve));  // the reader sets every field
     Sink file = sink_for(memfd_path, CHECK_MESSAGE_MAX, lines);

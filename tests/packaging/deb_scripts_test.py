@@ -43,11 +43,10 @@ import re
 import shutil
 import sys
 
-from packaging_test import Failure, Scratch, Skip, expect, log, run
+from packaging_test import Failure, Scratch, Skip, expect, log, run, run_test
 import chroot as C
 import debs as D
 
-SKIP = 77
 WORK = "/root/mimalloc-numa-test"  # the test's own files inside the chroot
 PAGES_PER_NODE = 2
 OPERATOR_DROPIN = "/etc/systemd/system/operator-db.service.d/preload.conf"
@@ -414,16 +413,7 @@ def main():
     ap.add_argument("--build", required=True)
     a = ap.parse_args()
     a.source = os.path.abspath(a.source)
-    try:
-        cmd(a)
-    except Skip as s:
-        log(f"SKIP: {s}")
-        return SKIP
-    except Failure as f:
-        log(f"FAIL: {f}")
-        return 1
-    log("PASS")
-    return 0
+    return run_test(cmd, a)
 
 
 if __name__ == "__main__":

@@ -40,11 +40,10 @@ import shutil
 import subprocess
 import sys
 
-from packaging_test import (Failure, Layout, Scratch, Skip, check_layout, check_shipped_config,
+from packaging_test import (Failure, Layout, Scratch, Skip, run_test, check_layout, check_shipped_config,
                             check_tree_works, expect, find_units, log, run, verify_units)
 import debs as D
 
-SKIP = 77
 
 # Tags lintian 2.116 (Debian 12) still prints with --display-info --pedantic
 # --display-experimental, and why they stay:
@@ -120,7 +119,7 @@ def check_files(debs, upstream_version):
     expect(set(files["libmimalloc-numa0"]) == lib_want,
            f"libmimalloc-numa0 holds {sorted(files['libmimalloc-numa0'])}, expected {sorted(lib_want)}")
     headers = {f"/usr/include/mimalloc-numa/{h}" for h in
-               ["mimalloc.h", "mimalloc-numa.h", "mimalloc-override.h", "mimalloc-new-delete.h"]}
+               ["mimalloc.h", "mimalloc-numa.h", "mimalloc-override.h", "mimalloc-new-delete.h", "mimalloc-numa-stats.h"]}
     dev_want = headers | {f"{libdir}/libmimalloc-numa.so", f"{libdir}/libmimalloc-numa.a",
                           f"{libdir}/pkgconfig/mimalloc-numa.pc"} | doc("libmimalloc-numa-dev")
     dev_extra = {f for f in files["libmimalloc-numa-dev"] if not f.startswith("/usr/include/mimalloc-numa/")}
@@ -276,16 +275,7 @@ def main():
     p.add_argument("--build", required=True)
     a = ap.parse_args()
     a.source = os.path.abspath(a.source)
-    try:
-        {"contents": cmd_contents, "lintian": cmd_lintian}[a.cmd](a)
-    except Skip as s:
-        log(f"SKIP: {s}")
-        return SKIP
-    except Failure as f:
-        log(f"FAIL: {f}")
-        return 1
-    log("PASS")
-    return 0
+    return run_test({"contents": cmd_contents, "lintian": cmd_lintian}[a.cmd], a)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 //     message names file:line, the key and what was expected, and the rest
 //     of the file still applies;
 //   - files: CRLF line ends, no final newline, a byte order mark, a 1 MB
-//     file, random bytes, the file reader's chunk boundaries, unreadable files;
+//     file, random bytes, the file reader's chunk boundaries, unreadable files,
+//     FIFOs and devices, files over the reader's 1 MiB limit;
 //   - precedence: every option from the file, from the environment, from
 //     both (child processes: options are read once, at start-up), and
 //     mi_option_set at run time above all; MIMALLOC_VERBOSE shows sources;
@@ -27,8 +28,10 @@
 #include <mimalloc-numa.h>
 #include <mimalloc.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -921,13 +924,13 @@ TEST_F(ConfigError, UnreadableFile) {
   EXPECT_EQ(r.check_messages[0], missing + ":0: cannot read the configuration file: No such file or directory; the defaults apply\n");
   ASSERT_EQ(r.warnings.size(), 1u);
   EXPECT_EQ(r.warnings[0], WARNING + r.check_messages[0]);
-  // a directory opens but cannot be read
+  // a directory is not read (FileKinds: the other kinds)
   const std::string dir = fixture("errors");
   r = run_file(dir);
   EXPECT_EQ(r.checked, 1);
   ASSERT_EQ(r.check_messages.size(), 1u);
-  EXPECT_NE(r.check_messages[0].find(dir + ":0: cannot read the configuration file: Is a directory"), std::string::npos)
-      << r.check_messages[0];
+  EXPECT_EQ(r.check_messages[0],
+            dir + ":0: cannot read the configuration file: it is a directory, not a regular file; the defaults apply\n");
   // the public check, as mi-reserve --check-config calls it
   std::vector<std::string> msgs;
   EXPECT_EQ(mi_config_check(missing.c_str(), &capture, &msgs), 1);
@@ -940,6 +943,115 @@ TEST_F(ConfigError, UnreadableFile) {
   for (int i = 0; i < mi::OPTION_COUNT; i++) {
     EXPECT_EQ(mi::option_source(static_cast<mi_option_t>(i), nullptr, nullptr), OptionSource::default_);
   }
+}
+
+// Only regular files are read: the start-up of every program reads the file,
+// and a FIFO blocked it for ever (in open), /dev/zero spun at 100% CPU and
+// /dev/urandom never ended. Each is one problem, at once, and nothing applies.
+// (tests/config/startup_test.py: the same under LD_PRELOAD, with a timeout.)
+TEST_F(ConfigError, FileKinds) {
+  char dir_template[] = "/tmp/mi-config-kinds-XXXXXX";
+  const char* dir = mkdtemp(dir_template);
+  ASSERT_NE(dir, nullptr);
+  const std::string fifo = std::string(dir) + "/fifo.toml";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::string link = std::string(dir) + "/link.toml";  // a link to a device: what it names counts
+  ASSERT_EQ(symlink("/dev/zero", link.c_str()), 0);
+  const std::pair<std::string, const char*> cases[] = {
+      {fifo, "a FIFO"},
+      {"/dev/zero", "a character device"},
+      {"/dev/urandom", "a character device"},
+      {link, "a character device"},
+      {dir, "a directory"},
+  };
+  for (const auto& [path, kind] : cases) {
+    SCOPED_TRACE(path);
+    const auto t0 = std::chrono::steady_clock::now();
+    Reading r = run_file(path);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(seconds, 1.0);
+    EXPECT_EQ(r.checked, 1);
+    EXPECT_EQ(r.applied, 1);
+    ASSERT_EQ(r.check_messages.size(), 1u) << r.all();
+    EXPECT_EQ(r.check_messages[0], path + ":0: cannot read the configuration file: it is " + kind +
+                                       ", not a regular file; the defaults apply\n");
+    ASSERT_EQ(r.warnings.size(), 1u);
+    EXPECT_EQ(r.warnings[0], WARNING + r.check_messages[0]);
+  }
+  // the null device is the empty file it reads as (MIMALLOC_CONFIG=/dev/null: no file), without a word
+  Reading r = run_file("/dev/null");
+  EXPECT_EQ(r.checked, 0) << r.all();
+  EXPECT_EQ(r.applied, 0);
+  EXPECT_TRUE(r.warnings.empty());
+  for (int i = 0; i < mi::OPTION_COUNT; i++) {
+    EXPECT_EQ(mi::option_source(static_cast<mi_option_t>(i), nullptr, nullptr), OptionSource::default_);
+  }
+  unlink(link.c_str());
+  unlink(fifo.c_str());
+  rmdir(dir);
+}
+
+// At most CONFIG_FILE_MAX bytes are read: a file of exactly that size is read
+// whole; of a longer one, the lines before the limit apply, the line the
+// limit falls in does not (cut, it would read as another value), nor any
+// after it, and one problem names that line.
+TEST_F(ConfigError, FileLongerThanTheLimit) {
+  const size_t max = mi::CONFIG_FILE_MAX;
+  // `head` followed by comment lines up to exactly `until` bytes
+  auto padded = [](std::string head, size_t until) {
+    while (head.size() + 64 <= until) head += "# " + std::string(61, '.') + "\n";
+    const size_t rest = until - head.size();
+    if (rest == 1) head += "\n";
+    else if (rest > 1) head += "#" + std::string(rest - 2, '.') + "\n";
+    return head;
+  };
+  auto lines_in = [](const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); };
+
+  // exactly the limit, its last line a key: read whole, no problem
+  {
+    const std::string key = "os_tag = 7\n";
+    const std::string data = padded("[options]\n", max - key.size()) + key;
+    ASSERT_EQ(data.size(), max);
+    TempFile f(data);
+    Reading r = run_file(f.path);
+    EXPECT_EQ(r.checked, 0) << r.all();
+    EXPECT_EQ(mi_option_get(mi_option_os_tag), 7);
+    mi::option_set_from(mi_option_os_tag, desc("os_tag").default_value, OptionSource::default_, nullptr, 0);
+  }
+  // longer: "os_tag = 7" inside, "guarded_sample_rate = 1000" cut after "= 10", "retry_on_oom = 5" beyond
+  {
+    const std::string cut_part = "guarded_sample_rate = 10";
+    std::string data = padded("[options]\nos_tag = 7\n", max - cut_part.size());
+    const int cut_line = lines_in(data) + 1;
+    data += "guarded_sample_rate = 1000\nretry_on_oom = 5\n";
+    ASSERT_EQ(data.compare(max - cut_part.size(), cut_part.size(), cut_part), 0);
+    TempFile f(data);
+    Reading r = run_file(f.path);
+    EXPECT_EQ(r.checked, 1) << r.all();
+    EXPECT_EQ(r.applied, 1);
+    ASSERT_EQ(r.check_messages.size(), 1u) << r.all();
+    EXPECT_EQ(r.check_messages[0], f.path + ":" + std::to_string(cut_line) +
+                                       ": the configuration file is longer than 1 MiB, the most that is read; this line "
+                                       "and the rest of the file are ignored\n");
+    EXPECT_EQ(mi_option_get(mi_option_os_tag), 7);
+    EXPECT_EQ(mi::option_source(mi_option_guarded_sample_rate, nullptr, nullptr), OptionSource::default_)
+        << "the cut line was read as guarded_sample_rate = " << mi_option_get(mi_option_guarded_sample_rate);
+    EXPECT_EQ(mi::option_source(mi_option_retry_on_oom, nullptr, nullptr), OptionSource::default_);
+  }
+}
+
+// A 1 GB sparse file (a disk image named by mistake) was read whole: 3.4 s.
+TEST_F(ConfigError, SparseFileOfOneGigabyte) {
+  TempFile f("");
+  ASSERT_EQ(truncate(f.path.c_str(), off_t{1} << 30), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  Reading r = run_file(f.path);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(seconds, 0.5) << "both passes together";
+  EXPECT_EQ(r.checked, 1) << r.all();
+  ASSERT_EQ(r.check_messages.size(), 1u);
+  EXPECT_EQ(r.check_messages[0], f.path + ":1: the configuration file is longer than 1 MiB, the most that is read; "
+                                          "this line and the rest of the file are ignored\n");
 }
 
 TEST(ConfigErrorFixtures, EveryFixtureHasAProblemAndEveryMessageIsOneLine) {
@@ -1037,20 +1149,25 @@ TEST(ConfigFiles, ByteOrderMark) {
   expect_from_file("os_tag", 44, path, 3);  // from the first file still
 }
 
+// Exactly CONFIG_FILE_MAX bytes (1 MiB), the most the file reader takes: a
+// key in the middle, and one on the last line, without a newline.
 std::string one_megabyte_file(int* key_line, int* last_line) {
+  const std::string last = "guarded_sample_rate = 1234";
   std::string s = "# a file of 1 MB\n[options]\n";
   int line = 2;
-  while (s.size() < (1u << 20) / 2) {
+  while (s.size() < mi::CONFIG_FILE_MAX / 2) {
     s += "# a comment that fills the file ..................................................\n";
     line++;
   }
   s += "os_tag = 99\n";
   *key_line = ++line;
-  while (s.size() < (1u << 20)) {
+  while (s.size() + last.size() + 100 < mi::CONFIG_FILE_MAX) {
     s += "\n   # more ..................................................................\n";
     line += 2;
   }
-  s += "guarded_sample_rate = 1234";  // the last line, without a newline
+  s += "#" + std::string(mi::CONFIG_FILE_MAX - last.size() - s.size() - 2, '.') + "\n";
+  line++;
+  s += last;
   *last_line = ++line;
   return s;
 }
@@ -1059,13 +1176,13 @@ TEST(ConfigFiles, OneMegabyte) {
   OptionsSnapshot snap;
   int key_line = 0, last_line = 0;
   const std::string data = one_megabyte_file(&key_line, &last_line);
-  ASSERT_GE(data.size(), 1u << 20);
+  ASSERT_EQ(data.size(), mi::CONFIG_FILE_MAX);
   const std::string name = "big.toml";
   Reading r = run_text(name, data);
   EXPECT_EQ(r.checked, 0) << r.all();
   expect_from_file("os_tag", 99, name, key_line);
   expect_from_file("guarded_sample_rate", 1234, name, last_line);
-  // through the file reader (lines across its 4 KiB reads)
+  // through the file reader (lines across its 4 KiB reads), which takes it whole
   TempFile f(data);
   Reading rf = run_file(f.path);
   EXPECT_EQ(rf.checked, 0) << rf.all();

@@ -5,7 +5,9 @@
 //    one while the process runs, and its segments are carved from that arena;
 //  - mi_reserve_huge_os_pages_at(1, 0, 1000) at run time: the same, on node 0;
 //  - when the kernel has no 1 GiB page: one warning with the numbers, 2 MiB or
-//    regular pages reserved instead, and the program runs on.
+//    regular pages reserved instead, and the program runs on;
+//  - MIMALLOC_DESTROY_ON_EXIT=1 on a 1 GiB page with threads still allocating
+//    at exit: the process exits 0 with its buffered output whole.
 //
 // Reserving pages needs root (writing
 // /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages); those tests skip
@@ -21,6 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <thread>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -344,6 +348,47 @@ TEST(HugePage, ShortfallWarnsOnceAndUsesOtherPages) {
   const char* numbers = w.c_str() + at + strlen(head);
   ASSERT_EQ(sscanf(numbers, "%lu MiB in 2 MiB pages and %lu MiB in regular pages", &large, &regular), 2) << w;
   EXPECT_EQ(large + regular, 1024u) << "1 GiB replaced in all: " << w;
+}
+
+// --- destroy_on_exit on a 1 GiB page, threads still running at exit -------------
+// Run with MIMALLOC_RESERVE_HUGE_OS_PAGES=1 and MIMALLOC_DESTROY_ON_EXIT=1.
+// Prints "huge arena: yes|no", then 1000 lines through stdio (stdout is a file
+// here: they sit in stdio's buffer, our memory, until exit() flushes it after
+// every destructor), and leaves 4 threads allocating when the process exits.
+TEST(HugePageChild, DISABLED_DestroyOnExitWithThreads) {
+  uint8_t* start = nullptr;
+  printf("huge arena: %s\n", find_huge_arena(&start) != 0 ? "yes" : "no");
+  static std::atomic<int> started{0};
+  for (int t = 0; t < 4; t++) {
+    std::thread([] {
+      started.fetch_add(1);
+      for (unsigned i = 0;; i++) {
+        void* v[32];
+        for (size_t k = 0; k < 32; k++) v[k] = mi_malloc(16 + (i * 7919 + k * 104729) % 30000);
+        for (void* p : v) mi_free(p);
+      }
+    }).detach();
+  }
+  while (started.load() < 4) {
+  }
+  for (int i = 0; i < 1000; i++) printf("line %d of the buffered output\n", i);
+}
+
+// The child ends whole: exit status 0, every line out, and the page is back
+// in the pool. destroy_on_exit crashed every program at exit (SIGSEGV), and
+// with that fixed, unmapping the arenas in the destructor lost the buffered
+// output and crashed the threads (tests/programs/destroy_on_exit.sh runs the
+// same with programs under LD_PRELOAD, on these pages where the pool has them).
+TEST(HugePage, DestroyOnExitWithThreadsOnAOneGiBPage) {
+  PoolGuard guard;
+  NEED_FREE_HUGE_PAGES(guard, 1);
+  const long before = pool_free();
+  unit::ChildResult r = unit::run_child("HugePageChild.DISABLED_DestroyOnExitWithThreads",
+                                        {"MIMALLOC_RESERVE_HUGE_OS_PAGES=1", "MIMALLOC_DESTROY_ON_EXIT=1"});
+  EXPECT_EQ(r.status, 0) << r.describe();
+  EXPECT_NE(r.out.find("huge arena: yes\n"), std::string::npos) << r.describe();
+  EXPECT_NE(r.out.find("line 999 of the buffered output\n"), std::string::npos) << "output lost\n" << r.describe();
+  EXPECT_EQ(pool_free(), before) << "the page went back to the pool when the child ended";
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <mimalloc.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -15,6 +17,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "common/options.h"
 #include "unit_util.h"
@@ -86,6 +89,47 @@ TEST(Os, AllocAlignedWithoutCommitAccounting) {
   memset(p, 1, 4 * MiB);
   mi::os_free(p, 4 * MiB, memid);
   EXPECT_EQ(committed(), c0);
+}
+
+// The MemId given to os_free may live in the memory it releases (an arena's
+// struct holds its own meta_memid): it was read after the munmap, and
+// destroy_on_exit crashed every program (SIGSEGV in os_free).
+TEST(Os, FreeWithItsMemIdInsideTheMemory) {
+  const int64_t r0 = account_reserved(mi::ACCOUNT_META), c0 = account_committed(mi::ACCOUNT_META);
+  mi::MemId memid;
+  void* p = mi::os_alloc_aligned(64 * KiB, mi::os_page_size(), true, false, &memid);
+  ASSERT_NE(p, nullptr);
+  const mi::MemId* inside = new (p) mi::MemId(memid);
+  mi::os_free(p, 64 * KiB, *inside);
+  EXPECT_EQ(unit::resident_pages(p, 64 * KiB), SIZE_MAX) << "still mapped after os_free";
+  EXPECT_EQ(account_reserved(mi::ACCOUNT_META), r0);
+  EXPECT_EQ(account_committed(mi::ACCOUNT_META), c0);
+}
+
+// A committed (writable) mapping larger than RAM + swap: the kernel's default
+// heuristic overcommit refuses it without MAP_NORESERVE, though nothing of it
+// is touched (MIMALLOC_RESERVE_OS_MEMORY=100GiB failed on a 24 GiB machine).
+TEST(Os, CommittedMappingLargerThanRamAndSwap) {
+  char mode[8] = "";
+  if (mi::os_read_file("/proc/sys/vm/overcommit_memory", mode, sizeof(mode)) <= 0 || mode[0] != '0') {
+    GTEST_SKIP() << "vm.overcommit_memory is not 0 (heuristic): " << mode;
+  }
+  struct rlimit as {};
+  if (getrlimit(RLIMIT_AS, &as) != 0 || as.rlim_cur != RLIM_INFINITY) GTEST_SKIP() << "the address space is limited";
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  struct sysinfo si {};
+  ASSERT_EQ(sysinfo(&si), 0);
+  const size_t ram_swap = static_cast<size_t>(pages) * mi::os_page_size() + static_cast<size_t>(si.totalswap) * si.mem_unit;
+  const size_t size = mi::align_up(2 * ram_swap, size_t{1} << 30);
+  const int64_t r0 = reserved();
+  mi::MemId memid;
+  uint8_t* p = static_cast<uint8_t*>(mi::os_alloc_aligned(size, 4 * MiB, true, false, &memid, false));
+  ASSERT_NE(p, nullptr) << "a writable mapping of " << (size >> 30) << " GiB was refused";
+  EXPECT_EQ(reserved() - r0, static_cast<int64_t>(size));
+  p[0] = 1;  // usable where touched
+  p[size - 1] = 2;
+  mi::os_free(p, size, memid);
+  EXPECT_EQ(reserved(), r0);
 }
 
 TEST(Os, ReserveCommitDecommit) {

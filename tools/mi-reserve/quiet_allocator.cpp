@@ -16,11 +16,9 @@
 // How: the allocator reads its options once (mi::options_init) at its first
 // use. The dynamic loader calls the executable's .preinit_array before any
 // other initialiser (libc's, libstdc++'s, the allocator's own constructor),
-// when nothing has allocated yet. From there this calls options_init with an
-// environment that holds only MIMALLOC_CONFIG=/dev/null, so it reads an
-// empty file and no variable, and puts the environment pointer back (libc's
-// own initialiser sets it afterwards). No allocation: the environment is a
-// static array.
+// when nothing has allocated yet. From there this calls
+// mi::options_init_defaults, after which the allocator's start-up reads
+// neither the file nor the environment.
 //
 // A second copy: with the shared library preloaded into mi-reserve as well
 // (LD_PRELOAD, /etc/ld.so.preload), the executable's own malloc still wins,
@@ -30,26 +28,15 @@
 // mi_option_set (its start-up messages, if any, are out already).
 // tests/mi-reserve (Quiet) checks both from the outside.
 #include <dlfcn.h>
-#include <unistd.h>
 
 #include "common/options.h"
-
-extern char** environ;
 
 namespace mireserve {
 
 namespace {
 
-char config_none[] = "MIMALLOC_CONFIG=/dev/null";
-char* defaults_only_environment[] = {config_none, nullptr};
-
 void allocator_on_defaults(int, char**, char**) {
-  if (!mi::options_initialized()) {
-    char** const real = environ;
-    environ = defaults_only_environment;
-    mi::options_init();
-    environ = real;
-  }
+  mi::options_init_defaults();
   // Had anything allocated before (it cannot, as the loader orders the
   // initialisers), the options would hold the file's and the environment's
   // values: the two that print are switched off in any case.
