@@ -31,14 +31,21 @@ void segmap_unregister(const Segment* segment) noexcept {
   for (size_t i = 0; i < units && first + i < SEGMAP_ENTRIES; i++) segmap[first + i].store(0, std::memory_order_relaxed);
 }
 
+// The most steps a walk back can take: 14 steps up to 2^14 units, then steps
+// of 2^14 units (the capped byte 15) across the whole map (2048 of them: a
+// huge segment can be as large as the address space; mi_malloc_aligned with
+// a 32 TiB alignment makes one whose block lies 32 TiB past its start). More
+// would mean a damaged map.
+constexpr size_t SEGMAP_WALK_MAX = 14 + (SEGMAP_ENTRIES >> 14);
+
 Segment* segmap_segment_of(const void* p) noexcept {
   uintptr_t idx = reinterpret_cast<uintptr_t>(p) >> SEGMENT_SHIFT;
   if (idx >= SEGMAP_ENTRIES) return nullptr;
   uint8_t v = segmap[idx].load(std::memory_order_relaxed);
   // a later unit of a huge segment: step back towards its first unit
-  for (int steps = 0; v != 0 && v < SEGMAP_FIRST_MIN; steps++) {
+  for (size_t steps = 0; v != 0 && v < SEGMAP_FIRST_MIN; steps++) {
     uintptr_t back = uintptr_t{1} << (v - 1);
-    if (idx < back || steps > 64) return nullptr;
+    if (idx < back || steps > SEGMAP_WALK_MAX) return nullptr;
     idx -= back;
     v = segmap[idx].load(std::memory_order_relaxed);
   }
