@@ -8,9 +8,10 @@
 // must then return NULL, or do without (a purge that did not happen), and
 // never crash, hang or hand out wrong data: tests/stress/fault_stress checks.
 //
-// Configuration, from MIMALLOC_FAULT_INJECT at process start (os_init) or
+// Configuration, from MI_FAULT_INJECT at process start (os_init) or
 // from mi_fault_inject_config() at any time, words separated by spaces or
-// commas:
+// commas (not a MIMALLOC_* name: those are the options of every build, and
+// the option reader warns about one it does not know):
 //   rate=R        each selected call fails with probability R (0.001 = 0.1%,
 //                 or 0.1%)
 //   nth=N         the N-th selected call fails (once), counted from now
@@ -35,7 +36,7 @@ enum class Fault : uint8_t { mmap, munmap, madvise, mprotect, mbind, mremap, hug
 #if MI_FAULT_INJECTION
 // True when this call of `kind` is to fail (and counts it).
 bool fault_inject(Fault kind) noexcept;
-// Reads MIMALLOC_FAULT_INJECT (from os_init).
+// Reads MI_FAULT_INJECT (from os_init).
 void fault_init() noexcept;
 #else
 constexpr bool fault_inject(Fault) noexcept { return false; }
