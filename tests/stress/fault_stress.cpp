@@ -17,8 +17,9 @@
        - calloc and mi_zalloc blocks read as zero; aligned ones are aligned;
        - realloc keeps the prefix, and a failed realloc leaves the old block
          as it was;
-       - the library injected failures at about the rate asked for, and with
-         expect_nulls some allocation did return NULL;
+       - the library injected failures, at about the rate asked for (within
+         a third to three times it, where 20 or more were expected), and
+         with expect_nulls some allocation did return NULL;
        - with injection off again, every allocation succeeds (the allocator
          recovered) and every block still held is intact.
      A crash or an abort of the library's invariant checks (the debug build
@@ -241,6 +242,19 @@ void* worker(void* argp) {
   return nullptr;
 }
 
+// The rate of a spec that is only "rate=R" or "rate=R%" (0 otherwise).
+double rate_of(const char* spec) {
+  if (std::strncmp(spec, "rate=", 5) != 0) return 0;
+  char* end = nullptr;
+  double r = std::strtod(spec + 5, &end);
+  if (end == spec + 5) return 0;
+  if (*end == '%') {
+    r /= 100;
+    end++;
+  }
+  return (*end == 0 && r > 0 && r <= 1) ? r : 0;
+}
+
 // Faults from the very start (MI_FAULT_INJECT in the environment): plain C
 // allocations only, so that nothing but the allocator can fail.
 int start_mode() {
@@ -369,6 +383,15 @@ int main(int argc, char** argv) {
 
   STRESS_CHECK(calls > 0, "no system call was counted: injection not in effect");
   STRESS_CHECK(failed > 0, "no system call failed although \"%s\" was asked for", spec);
+  // A plain rate: the share that failed is about the rate asked for, when
+  // enough calls were made to tell (20 failures expected: the share is then
+  // within a third to three times the rate but for a chance below 1e-3).
+  const double asked = rate_of(spec);
+  if (asked > 0 && static_cast<double>(calls) * asked >= 20) {
+    const double share = static_cast<double>(failed) / static_cast<double>(calls);
+    STRESS_CHECK(share >= asked / 3 && share <= asked * 3, "%llu of %llu calls failed (%.3f%%), asked for %.3f%%",
+                 failed, calls, 100 * share, 100 * asked);
+  }
   STRESS_CHECK(expect_nulls == 0 || total_nulls > 0, "no allocation returned NULL although %llu system calls failed",
                failed);
   std::printf("fault_stress: OK (%" PRIu64 " of %" PRIu64 " allocations NULL)\n", total_nulls, total_calls);
