@@ -31,9 +31,7 @@
 
 #define MI_OVERRIDE __attribute__((visibility("default")))
 
-#if MI_TSAN
-extern "C" bool mi_is_redirected(void) mi_attr_noexcept { return false; }
-#else
+#if !MI_TSAN  // (a TSan build defines none of them: above)
 
 using namespace mi;
 
@@ -110,27 +108,6 @@ MI_OVERRIDE struct mallinfo mallinfo(void) noexcept { return glibc_mallinfo(); }
 MI_OVERRIDE void malloc_stats(void) noexcept { glibc_malloc_stats(); }
 MI_OVERRIDE int malloc_info(int options, FILE* fp) noexcept { return glibc_malloc_info(options, fp); }
 MI_OVERRIDE int mallopt(int param, int value) noexcept { return glibc_mallopt(param, value); }
-
-bool mi_is_redirected(void) mi_attr_noexcept {
-  // Whether `malloc`, as the dynamic linker resolved it for everyone, is ours
-  // (preloaded or linked ahead of libc; not when we were loaded late, with
-  // dlopen). Asked once, by calling it: comparing its address with ours is
-  // not enough, as a non-PIE executable that takes malloc's address (Debian's
-  // python3) makes its own PLT entry the address of malloc for the whole
-  // process, and that comparison said "not redirected" under LD_PRELOAD.
-  // 0: not asked yet, 1: no, 2: yes.
-  static std::atomic<int> answer{0};
-  int a = answer.load(std::memory_order_relaxed);
-  if (a == 0) {
-    void* (*volatile resolved_malloc)(size_t) = &malloc;
-    void (*volatile resolved_free)(void*) = &free;
-    void* p = resolved_malloc(1);
-    a = (p != nullptr && mi_is_in_heap_region(p)) ? 2 : 1;
-    resolved_free(p);  // the same allocator's free (a free of ours ignores a foreign pointer anyway)
-    answer.store(a, std::memory_order_relaxed);
-  }
-  return a == 2;
-}
 
 }  // extern "C"
 

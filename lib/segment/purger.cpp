@@ -10,6 +10,7 @@
 #include "purger.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <time.h>
 
 #include <atomic>
@@ -56,7 +57,16 @@ bool purger_spawn() {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  // Every signal blocked in the thread (it inherits the mask it is created
+  // with): a signal sent to the process goes to a thread that does not block
+  // it, and ours has no handler's context. PostgreSQL's postmaster runs its
+  // main loop on SIGCHLD/SIGUSR1 and expects them in its own thread: one
+  // delivered to ours hung its start-up.
+  sigset_t all, before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &before);
   int err = pthread_create(&purger_thread, &attr, &purger_main, nullptr);
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
   pthread_attr_destroy(&attr);
   if (err != 0) {
     warning_message("purge_thread: cannot start the background purge thread: %s; memory is purged on allocation "

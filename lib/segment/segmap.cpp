@@ -31,12 +31,12 @@ void segmap_unregister(const Segment* segment) noexcept {
   for (size_t i = 0; i < units && first + i < SEGMAP_ENTRIES; i++) segmap[first + i].store(0, std::memory_order_relaxed);
 }
 
-// The most steps a walk back can take: 14 steps up to 2^14 units, then steps
-// of 2^14 units (the capped byte 15) across the whole map (2048 of them: a
-// huge segment can be as large as the address space; mi_malloc_aligned with
-// a 32 TiB alignment makes one whose block lies 32 TiB past its start). More
-// would mean a damaged map.
-constexpr size_t SEGMAP_WALK_MAX = 14 + (SEGMAP_ENTRIES >> 14);
+// Steps back over the largest segment the map holds: a unit at distance d
+// steps back 2^(min(log2 d, 14)) units at a time, so the farthest unit of
+// the map (huge blocks aligned to terabytes lie that far into their segment)
+// needs SEGMAP_ENTRIES / 2^14 steps, and at most 14 more. Only a broken map
+// could need more: the bound keeps a corrupted one from looping.
+constexpr size_t SEGMAP_WALK_STEPS_MAX = (SEGMAP_ENTRIES >> 14) + 15;
 
 Segment* segmap_segment_of(const void* p) noexcept {
   uintptr_t idx = reinterpret_cast<uintptr_t>(p) >> SEGMENT_SHIFT;
@@ -45,7 +45,7 @@ Segment* segmap_segment_of(const void* p) noexcept {
   // a later unit of a huge segment: step back towards its first unit
   for (size_t steps = 0; v != 0 && v < SEGMAP_FIRST_MIN; steps++) {
     uintptr_t back = uintptr_t{1} << (v - 1);
-    if (idx < back || steps > SEGMAP_WALK_MAX) return nullptr;
+    if (idx < back || steps > SEGMAP_WALK_STEPS_MAX) return nullptr;
     idx -= back;
     v = segmap[idx].load(std::memory_order_relaxed);
   }

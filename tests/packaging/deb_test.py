@@ -126,7 +126,8 @@ def check_files(debs, upstream_version):
     expect(dev_want <= set(files["libmimalloc-numa-dev"]) and dev_extra <= dev_want,
            f"libmimalloc-numa-dev holds {sorted(files['libmimalloc-numa-dev'])}, expected {sorted(dev_want)}")
     tools = files["mimalloc-numa-tools"]
-    tools_want = {"/usr/bin/mi-run", "/usr/sbin/mi-reserve", "/etc/mimalloc-numa.toml",
+    tools_want = {"/usr/bin/mi-run", "/usr/bin/mi-stat", "/usr/sbin/mi-reserve", "/etc/mimalloc-numa.toml",
+                  "/usr/share/man/man1/mi-stat.1.gz", "/usr/share/doc/mimalloc-numa/mi-stat.schema.json",
                   "/usr/share/man/man5/mimalloc-numa.toml.5.gz", "/usr/share/doc/mimalloc-numa/mimalloc-numa.toml",
                   "/usr/share/doc/mimalloc-numa/options.md"} | doc("mimalloc-numa-tools")
     expect(tools_want <= set(tools), f"mimalloc-numa-tools lacks {sorted(tools_want - set(tools))}")

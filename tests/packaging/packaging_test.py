@@ -141,11 +141,14 @@ class Layout:
             os.path.join(self.libdir, "libmimalloc-numa.a"),
             os.path.join(self.libdir, "pkgconfig", "mimalloc-numa.pc"),
             os.path.join(self.bindir, "mi-run"),
+            os.path.join(self.bindir, "mi-stat"),
             os.path.join(self.sbindir, "mi-reserve"),
             os.path.join(self.sbindir, "mi-enable"),
             self.config,
             os.path.join(self.docdir, "mimalloc-numa.toml"),
             os.path.join(self.mandir, "man1", "mi-run.1" + man_ext),
+            os.path.join(self.mandir, "man1", "mi-stat.1" + man_ext),
+            os.path.join(self.docdir, "mi-stat.schema.json"),
             os.path.join(self.mandir, "man5", "mimalloc-numa.toml.5" + man_ext),
             os.path.join(self.mandir, "man8", "mi-reserve.8" + man_ext),
             os.path.join(self.mandir, "man8", "mi-enable.8" + man_ext),
@@ -169,7 +172,8 @@ DROPIN_UNITS = {
 def check_layout(root, layout):
     missing = [f for f in layout.expected_files() if not os.path.lexists(under(root, f))]
     expect(not missing, "not installed:\n  " + "\n  ".join(missing))
-    for exe in [os.path.join(layout.bindir, "mi-run"), os.path.join(layout.sbindir, "mi-reserve"),
+    for exe in [os.path.join(layout.bindir, "mi-run"), os.path.join(layout.bindir, "mi-stat"),
+                os.path.join(layout.sbindir, "mi-reserve"),
                 os.path.join(layout.sbindir, "mi-enable")]:
         expect(os.access(under(root, exe), os.X_OK), f"{exe} is not executable")
     units = find_units(root)
@@ -208,6 +212,15 @@ def check_tree_works(root, layout, version, consumer_dir, work):
     lib = os.path.join(layout.libdir, "libmimalloc-numa.so.0")
     expect(f"Environment=LD_PRELOAD={lib}\n" in out, f"mi-enable does not preload {lib}:\n{out}")
     log(f"mi-enable --version, --print-dropin (preloads {lib}): OK")
+
+    # mi-stat: runs (on any malloc; it reads files only); its schema is where its page says.
+    mi_stat = under(root, os.path.join(layout.bindir, "mi-stat"))
+    _, out, _ = run([mi_stat, "--version"], env=env)
+    expect(version in out, f"mi-stat --version does not say {version}: {out}")
+    _, out, _ = run([mi_stat, "--dir", work, "--json"], env=env)
+    expect(json.loads(out)["processes"] == 0, f"mi-stat --dir (empty) --json: {out}")
+    expect(os.path.exists(under(root, os.path.join(layout.docdir, "mi-stat.schema.json"))), "no mi-stat.schema.json")
+    log("mi-stat --version, --json: OK")
 
     mi_run = under(root, os.path.join(layout.bindir, "mi-run"))
     _, out, _ = run([mi_run, "--version"], env=env)

@@ -7,11 +7,13 @@
 
 #include <gtest/gtest.h>
 #include <mimalloc.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -106,6 +108,47 @@ TEST(PurgerChild, DISABLED_IdleProcessIsPurged) {
   const int64_t t = idle_purge_time(6 * MiB, 5000);
   EXPECT_GE(t, 0) << "freed memory of an idle process was not purged within 5 s";
   EXPECT_GE(t, 19) << "purged before the 20 ms delay";
+}
+
+// The purge thread blocks every signal, so that a signal sent to the process
+// reaches the program's own threads (PostgreSQL's postmaster hung when its
+// SIGCHLD went to ours); the main thread's mask is as it was.
+TEST(PurgerChild, DISABLED_BlocksEverySignal) {
+  ASSERT_TRUE(mi::purger_running());
+  char path[64], buf[4096];
+  snprintf(path, sizeof(path), "/proc/self/task/%d/status", static_cast<int>(getpid()));
+  ASSERT_GT(mi::os_read_file(path, buf, sizeof(buf)), 0);
+  const char* main_blocked = strstr(buf, "SigBlk:");
+  ASSERT_NE(main_blocked, nullptr);
+  EXPECT_EQ(strtoull(main_blocked + 7, nullptr, 16), 0u) << "the main thread's mask changed";
+  int others = 0;
+  DIR* tasks = opendir("/proc/self/task");
+  ASSERT_NE(tasks, nullptr);
+  while (const struct dirent* e = readdir(tasks)) {  // the other task of this process
+    const int tid = atoi(e->d_name);
+    if (tid <= 0 || tid == getpid()) continue;
+    snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
+    if (mi::os_read_file(path, buf, sizeof(buf)) <= 0) continue;
+    others++;
+    const char* blocked = strstr(buf, "SigBlk:");
+    ASSERT_NE(blocked, nullptr);
+    // every signal but SIGKILL and SIGSTOP (the kernel never blocks those) and
+    // glibc's internal ones (32, 33: pthread_sigmask leaves them unblocked)
+    const unsigned long long mask = strtoull(blocked + 7, nullptr, 16);
+    for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGCHLD, SIGURG, SIGWINCH,
+                    SIGRTMIN, SIGRTMAX}) {
+      EXPECT_NE(mask & (1ull << (sig - 1)), 0u) << "signal " << sig << " not blocked in the purge thread (SigBlk "
+                                                << std::hex << mask << ")";
+    }
+  }
+  closedir(tasks);
+  // (TSan's own thread is one of the others; it blocks every signal too)
+  EXPECT_EQ(others, 1 + RUNTIME_THREADS) << "the purge thread was not found";
+}
+
+TEST(PurgerThread, BlocksEverySignal) {
+  unit::ChildResult r = unit::run_child("PurgerChild.DISABLED_BlocksEverySignal", {"MIMALLOC_PURGE_THREAD=1"});
+  EXPECT_EQ(r.status, 0) << r.describe();
 }
 
 TEST(PurgerThread, IdleProcessIsPurged) {

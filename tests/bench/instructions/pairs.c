@@ -1,0 +1,56 @@
+/* pairs.c: malloc+free pairs in the patterns the instruction counts are kept
+ * for (tests/bench/instruction_count.py). Plain C, only malloc and free:
+ * run under any allocator with LD_PRELOAD.
+ *
+ *   pairs immediate SIZE N   p = malloc(SIZE); *p = 1; free(p);  N times
+ *                            (the page empties on every free)
+ *   pairs ring SIZE N        1000 live blocks; each step frees the oldest
+ *                            and allocates a new one of SIZE
+ *   pairs cycle N            the same ring, sizes 16, 32, ..., 128 in turn
+ *
+ * The blocks are written so that no compiler removes a pair; the volatile
+ * pointer keeps the calls real (malloc/free elision is allowed in C). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RING 1000
+
+static void* volatile sink;
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: pairs immediate|ring SIZE N | pairs cycle N\n");
+    return 2;
+  }
+  const char* pattern = argv[1];
+  const int cycle = strcmp(pattern, "cycle") == 0;
+  size_t size = cycle ? 0 : (size_t)strtoull(argv[2], NULL, 10);
+  size_t n = (size_t)strtoull(argv[cycle ? 2 : 3], NULL, 10);
+  if (strcmp(pattern, "immediate") == 0) {
+    for (size_t i = 0; i < n; i++) {
+      char* p = malloc(size);
+      *p = 1;
+      sink = p;
+      free(sink);
+    }
+    return 0;
+  }
+  if (!cycle && strcmp(pattern, "ring") != 0) {
+    fprintf(stderr, "pairs: unknown pattern '%s'\n", pattern);
+    return 2;
+  }
+  static char* ring[RING];
+  for (size_t k = 0; k < RING; k++) ring[k] = malloc(cycle ? 16 + (k % 8) * 16 : size);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    sink = ring[k];
+    free(sink);
+    char* p = malloc(cycle ? 16 + (i % 8) * 16 : size);
+    *p = 1;
+    ring[k] = p;
+    if (++k == RING) k = 0;
+  }
+  for (k = 0; k < RING; k++) free(ring[k]);
+  return 0;
+}
