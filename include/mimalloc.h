@@ -311,6 +311,7 @@ typedef enum mi_option_e {
   mi_option_allow_thp,                /* advise transparent huge pages (MADV_HUGEPAGE) on arenas */
   mi_option_numa_bind,                /* 0 = none, 1 = preferred, 2 = strict (MPOL_BIND) */
   mi_option_stats_file,               /* a file for the statistics at exit (a string: mimalloc-numa.h, mi_option_set_string) */
+  mi_option_secure,                   /* guard pages, random free-list order, free lists checked when collected, abort on detected misuse */
   _mi_option_last,
   /* legacy option names (mimalloc 2.0 and earlier) */
   mi_option_large_os_pages = mi_option_allow_large_os_pages,

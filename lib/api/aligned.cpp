@@ -64,12 +64,12 @@ void* heap_malloc_aligned_at(Heap* heap, size_t size, size_t alignment, size_t o
     Page* page = heap->pages_free_direct[wsize];
     Block* block = page->free;
     if (block != nullptr && ((reinterpret_cast<uintptr_t>(block) + offset) & mask) == 0) {
-      page->free = block->next;
+      page->free = block_pop_next(page, block);
       page->used++;
       heap->malloc_count_direct[wsize]++;
       asan_block_alloc(page, block);
       if (zero) {
-        if (page->free_is_zero) block->next = nullptr;
+        if (page->free_is_zero) block->link = 0;
         else memset(block, 0, page->block_size);
       }
       return block;

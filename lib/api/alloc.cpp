@@ -38,7 +38,7 @@ bool realloc_grow_in_place(void* p, size_t newsize) {
 
 void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept {
   if (p == nullptr) return heap_malloc_zero(heap, newsize, zero);
-  size_t size = usable_size_of(p);
+  size_t size = usable_size_of(p, "realloc");
   if (MI_UNLIKELY(size == 0)) {  // not ours: we cannot know how much to copy
     errno = EINVAL;
     return nullptr;
@@ -135,7 +135,7 @@ void* mi_recalloc(void* p, size_t count, size_t size) mi_attr_noexcept {
 
 void* mi_expand(void* p, size_t newsize) mi_attr_noexcept {
   if (p == nullptr) return nullptr;
-  return (newsize <= usable_size_of(p)) ? p : nullptr;
+  return (newsize <= usable_size_of(p, "mi_expand")) ? p : nullptr;
 }
 
 char* mi_strdup(const char* s) mi_attr_noexcept { return heap_strndup_impl(heap_get_default(), s, SIZE_MAX); }

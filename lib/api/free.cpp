@@ -1,5 +1,7 @@
-// free.cpp: mi_free and the usable size of a block; foreign pointers.
+// free.cpp: mi_free and the usable size of a block; foreign pointers; the
+// pointers that are not a block's (heap/misuse.h checks and reports them).
 #include "../common/messages.h"
+#include "../heap/misuse.h"
 #include "alloc_inline.h"
 
 namespace mi {
@@ -10,16 +12,34 @@ Page* page_of_any(Segment* segment, const void* p) {
   return (segment->capacity == 1) ? &segment->pages[0] : segment_page_of(segment, p);
 }
 
-// Is p inside the used part of its page? (rejects header and tail pointers)
-bool points_into_blocks(const Page* page, const void* p) {
+// The bytes from p to the end of its block; 0 (reported) when p is not a
+// block start, nor in a page with aligned blocks any pointer into a block.
+size_t page_usable_size(const Page* page, const void* p, const char* call) {
+  if (MI_UNLIKELY(!page->segment_in_use)) {
+    misuse_report(Misuse::page_not_in_use, call, p, page);
+    return 0;
+  }
   const uint8_t* q = static_cast<const uint8_t*>(p);
-  return page->segment_in_use && q >= page->page_start &&
-         q < page->page_start + static_cast<size_t>(page->capacity) * page->block_size;
+  const size_t bsize = page->block_size;
+  if (MI_UNLIKELY(q < page->page_start ||
+                  static_cast<size_t>(q - page->page_start) >= static_cast<size_t>(page->capacity) * bsize)) {
+    misuse_report(Misuse::outside_blocks, call, p, page);
+    return 0;
+  }
+  const size_t offset = static_cast<size_t>(q - page->page_start);
+  const size_t in_block = ((bsize & (bsize - 1)) == 0) ? (offset & (bsize - 1)) : offset % bsize;
+  if (MI_UNLIKELY(in_block != 0 && !page_has_aligned(page))) {
+    misuse_report(Misuse::interior, call, p, page, q - in_block);
+    return 0;
+  }
+  return bsize - in_block;
 }
 
 }  // namespace
 
-void free_unknown(void* p) noexcept {
+// Out of line (though mi_free, in this file, could inline it): the fast path
+// that tail-calls it then needs no stack frame.
+MI_NOINLINE void free_unknown(void* p) noexcept {
   if (p == nullptr) return;
   Segment* segment = segmap_segment_of(p);
   if (segment == nullptr) {
@@ -30,23 +50,42 @@ void free_unknown(void* p) noexcept {
     }
     return;
   }
-  // A pointer beyond the first unit of a huge segment: an aligned huge block.
+  // A pointer beyond the first unit of a huge segment: an aligned huge block
+  // (or a pointer into one that is not: free_check says which).
   Page* page = page_of_any(segment, p);
-  if (!points_into_blocks(page, p) || !page_has_aligned(page)) {
-    if (once(Once::free_interior)) {
-      warning_message("free(%p): the pointer is inside memory of mimalloc-numa but is not a block it handed out; ignored", p);
+  if (!free_check(page, p, segment->thread_id.load(std::memory_order_relaxed) == thread_id())) return;
+  free_block(segment, page, p);
+}
+
+namespace {
+
+// Out of line, so that the common case of free_not_fast needs no stack frame.
+MI_NOINLINE void free_checked(Segment* segment, Page* page, void* p) {
+  if (free_check(page, p, segment->thread_id.load(std::memory_order_relaxed) == thread_id())) free_block(segment, page, p);
+}
+
+}  // namespace
+
+void free_not_fast(void* p) noexcept {
+  Segment* segment = ptr_segment(p);
+  Page* page = segment_page_of(segment, p);
+  if (page_flags(page) & PAGE_FREE_CHECKED) {  // any thread: an atomic read (types.h)
+    // a large or huge block freed by its own pointer, the common case, costs
+    // five compares here; anything else (or any in the secure build) is
+    // checked whole
+    if (MI_SECURE != 0 || p != page->page_start || page->reserved != 1 || page->used != 1 || !page->segment_in_use) {
+      free_checked(segment, page, p);
+      return;
     }
+  } else if (MI_SECURE != 0 && !block_free_is_plain(page, p)) {
+    // the secure build: the fast path's test (a cross-thread free, a full page), the whole check when it fails
+    free_checked(segment, page, p);
     return;
   }
   free_block(segment, page, p);
 }
 
-void free_not_fast(void* p) noexcept {
-  Segment* segment = ptr_segment(p);
-  free_block(segment, segment_page_of(segment, p), p);
-}
-
-size_t usable_size_of(const void* p) noexcept {
+size_t usable_size_of(const void* p, const char* call) noexcept {
   if (p == nullptr) return 0;
   Segment* segment;
   Page* page;
@@ -57,18 +96,13 @@ size_t usable_size_of(const void* p) noexcept {
     segment = segmap_segment_of(p);
     if (segment == nullptr) {
       if (once(Once::free_foreign)) {
-        warning_message("malloc_usable_size(%p): the pointer was not allocated by mimalloc-numa; returning 0", p);
+        warning_message("%s(%p): the pointer was not allocated by mimalloc-numa; returning 0", call, p);
       }
       return 0;
     }
     page = page_of_any(segment, p);
   }
-  const uint8_t* q = static_cast<const uint8_t*>(p);
-  if (MI_UNLIKELY(page_has_aligned(page))) {
-    const uint8_t* block = reinterpret_cast<const uint8_t*>(page_ptr_unalign(page, p));
-    return page->block_size - static_cast<size_t>(q - block);
-  }
-  return page->block_size;
+  return page_usable_size(page, p, call);
 }
 
 }  // namespace mi

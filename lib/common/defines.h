@@ -7,6 +7,12 @@
 //   - MI_ASSERT_EXPENSIVE: invariant builds only (-Dinvariants=true); may walk
 //     whole pages, queues and bitmaps.
 // Release builds still type-check every assertion expression.
+// The secure build (-Dsecure=true: MI_SECURE=1) hardens the heap's own
+// metadata: encoded free-list links checked when popped, every free checked
+// against its page's blocks and for a double free, plus what the `secure`
+// option turns on in any build (guard pages, random free-list order, free
+// lists checked when collected, abort on detected misuse). See
+// heap/free_list.h, heap/misuse.h and README.md, "The hardened mode".
 #pragma once
 
 #include <cstddef>
@@ -23,6 +29,9 @@
 
 #if !defined(MI_INVARIANTS)
 #define MI_INVARIANTS 0
+#endif
+#if !defined(MI_SECURE)
+#define MI_SECURE 0
 #endif
 #if !defined(MI_DEBUG)
 #if MI_INVARIANTS || !defined(NDEBUG)

@@ -2,6 +2,7 @@
 #include "messages.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <atomic>
@@ -94,6 +95,16 @@ void error_message(int err, const char* fmt, ...) noexcept {
   }
   mi_error_fun* fun = error_fun.load(std::memory_order_acquire);
   if (fun != nullptr) fun(err, error_arg.load(std::memory_order_acquire));
+}
+
+void fatal_message(int err, const char* fmt, ...) noexcept {
+  va_list args;
+  va_start(args, fmt);
+  emit("mimalloc-numa: error: ", fmt, args);
+  va_end(args);
+  mi_error_fun* fun = error_fun.load(std::memory_order_acquire);
+  if (fun != nullptr) fun(err, error_arg.load(std::memory_order_acquire));
+  abort();
 }
 
 void error_quiet(int err, const char* fmt, ...) noexcept {

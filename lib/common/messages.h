@@ -28,6 +28,10 @@ void warning_message(const char* fmt, ...) noexcept __attribute__((format(printf
 // Shown when show_errors or verbose is on, at most max_errors times; calls the
 // registered error callback with `err` (an errno value) in any case.
 void error_message(int err, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
+// Misuse detected in secure mode (heap/misuse.cpp): prints the error whatever
+// show_errors and max_errors say, calls the error callback with `err`, then
+// aborts the process.
+[[noreturn]] void fatal_message(int err, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
 // An error the caller expects and that needs no remedy (a request that can
 // never be met: glibc and jemalloc print nothing for it): shown only when
 // verbose is on; calls the registered error callback with `err` in any case.

@@ -67,6 +67,7 @@ constexpr OptionDesc option_table[] = {
   {"allow_thp",                 mi_option_allow_thp,                 K::flag,        0,          0,   1,      true,  nullptr,                  nullptr,           "advise transparent huge pages (MADV_HUGEPAGE) on committed arena memory"},
   {"numa_bind",                 mi_option_numa_bind,                 K::choice,      2,          0,   2,      false, nullptr,                  numa_bind_choices, "bind arena memory to its node: none, preferred, strict"},
   {"stats_file",                mi_option_stats_file,                K::path,        0,          0,   1,      true,  nullptr,                  nullptr,           "write the statistics at exit to this file instead of stderr (%p pid, %n program name, %t start time)"},
+  {"secure",                    mi_option_secure,                    K::flag,        0,          0,   1,      false, nullptr,                  nullptr,           "hardening chosen at run time, the fast paths unchanged: guard pages, random free-list order, free lists walked before reuse, abort on detected misuse; up to 3x the CPU time of allocation-heavy code (README: The hardened mode; always on in a -Dsecure=true build)"},
 };
 // clang-format on
 
@@ -552,6 +553,19 @@ void options_init() noexcept {
   // default < config file ([options] < [program.NAME]) < environment < mi_option_set
   config_load_startup();
   options_read_environment();
+#if MI_SECURE
+  // The hardened build cannot be softened by a setting: the option reads true.
+  if (!option_is_enabled(mi_option_secure)) {
+    const char* file = nullptr;
+    const char* program = nullptr;
+    int line = 0;
+    const OptionSource source = option_source(mi_option_secure, &file, &line, &program);
+    if (source != OptionSource::default_) {
+      warning_message("option 'secure': this library is the hardened build (-Dsecure=true); it stays on");
+    }
+    option_set_from(mi_option_secure, 1, source, file, line, program);
+  }
+#endif
 }
 
 void options_init_defaults() noexcept { initialized.store(true); }

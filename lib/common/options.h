@@ -14,6 +14,7 @@
 #include <atomic>
 
 #include "../../include/mimalloc.h"
+#include "defines.h"
 
 namespace mi {
 
@@ -56,6 +57,10 @@ inline long option_get(mi_option_t option) noexcept {
   return std::atomic_ref<long>(option_values[static_cast<size_t>(option)]).load(std::memory_order_relaxed);
 }
 inline bool option_is_enabled(mi_option_t option) noexcept { return option_get(option) != 0; }
+// The hardening that leaves the fast paths as they are (guard pages, random
+// free-list order, free lists walked before reuse, abort on detected
+// misuse): the secure build always, any build with the secure option.
+inline bool secure_enabled() noexcept { return MI_SECURE != 0 || option_is_enabled(mi_option_secure); }
 // Sizes stored in KiB, returned in bytes.
 size_t option_get_size(mi_option_t option) noexcept;
 long option_get_clamp(mi_option_t option, long min, long max) noexcept;

@@ -1,6 +1,7 @@
 // types.h: the core types of the allocator, in a few lines each. Read this first.
 //
-//   Block      a free block: one pointer, the next block in its list.
+//   Block      a free block: one word, the link to the next block in its list
+//              (heap/free_list.h: encoded in the secure build).
 //   Page       a run of memory holding blocks of one size class, with three
 //              free lists (free, local_free, thread_free) and a live count.
 //   Segment    an aligned chunk (SEGMENT_SIZE, or larger for huge objects)
@@ -105,8 +106,10 @@ constexpr bool alloc_request_possible(size_t size, size_t alignment) {
 // ---------------------------------------------------------------------------
 // Blocks, pages
 // ---------------------------------------------------------------------------
+// Read and written only through heap/free_list.h (block_next, block_set_next):
+// in the secure build (MI_SECURE) the link is encoded with the page's keys.
 struct Block {
-  Block* next;
+  uintptr_t link;
 };
 
 enum class PageKind : uint8_t { small, medium, large, huge };
@@ -148,13 +151,27 @@ struct Page {
   // --- owner thread: the page queue
   Page* next;
   Page* prev;
+#if MI_SECURE
+  // --- the secure build (heap/free_list.h)
+  uintptr_t keys[2];   // free-list links are encoded with these (random per page)
+  uint64_t block_div;  // block_size_divisor(block_size): is an offset a multiple of block_size, without a division
+  uint64_t block_span; // capacity * block_size: the offsets of the blocks made available so far
+  uint64_t unused[2];  // to 128 bytes: free() finds a page's entry with a shift instead of a multiply
+#endif
 };
+#if MI_SECURE
+static_assert(sizeof(Page) == 128, "a power of two in the secure build");
+#endif
 
 // Page::flags. The free fast path tests the whole byte: any bit sends it to
 // the slow path.
 constexpr uint8_t PAGE_IN_FULL = 1;      // in the heap's full queue
 constexpr uint8_t PAGE_HAS_ALIGNED = 2;  // some block was handed out at an interior aligned pointer
-constexpr uint8_t PAGE_INNER_SLICE = 4;  // a later slice of a large page (its entry points back: slice_offset)
+// Every free of a pointer into this page takes the slow path, which checks it
+// (api/free.cpp): large and huge pages (one block, whose start is the only
+// pointer that may be freed), pages not in use, and the later slices of a
+// large page. Costs the fast path nothing: it tests this byte anyway.
+constexpr uint8_t PAGE_FREE_CHECKED = 4;
 
 // Page::flags is written by the page's owner thread only and read by any
 // thread: a free from another thread, usable_size_of and free_unknown test
@@ -265,6 +282,14 @@ struct Segment {
   int arena_id;         // public id of its arena (0: OS memory)
   int exclusive_arena;  // arena_id if that arena is exclusive, else 0
   PageKind page_kind;
+  // Guard pages (the secure build, or the secure option: segment.cpp): an OS
+  // page after the header and at the end of every page is left inaccessible,
+  // so that a buffer overflow faults instead of reaching the next page's
+  // blocks or a segment header.
+  size_t guard_size;    // bytes of one guard (0: this segment has none)
+  bool guard_protect;   // the guards are protected (not in pinned or 2 MiB-page memory)
+  uint64_t guard_mask;  // pages (large: slices) whose last OS page is protected now
+  size_t blocks_start;  // where page 0's blocks may start: after the header (and its guard)
   // --- read on every free: keep together, just before the page table
   alignas(MI_CACHE_LINE) std::atomic<uintptr_t> thread_id;  // owner, 0 when abandoned
   size_t page_shift;
@@ -359,6 +384,7 @@ struct Tld {
   Heap* node_heaps[TLD_NODE_HEAPS];  // heaps of mi_malloc_on_node, created on first use
   SegmentsTld segments;
   ThreadStats stats;
+  uint64_t random;  // state of the thread's random numbers (heap/free_list.h); 0 until first used
 };
 
 }  // namespace mi

@@ -9,6 +9,7 @@
 #include "../../include/mimalloc-numa.h"
 #include "../segment/segment.h"
 #include "../topology/topology.h"
+#include "free_list.h"
 #include "heap.h"
 #include "page.h"
 #include "page_queue.h"
@@ -233,10 +234,13 @@ bool mi_heap_visit_blocks(const mi_heap_t* cheap, bool visit_blocks, mi_block_vi
       constexpr size_t MAP_WORDS = (SMALL_PAGE_SIZE / WORD_SIZE + 63) / 64;
       uint64_t free_map[MAP_WORDS] = {};
       const size_t cap = page->capacity;
+      const PageBlocks blocks = page_blocks(page);
       auto mark = [&](const Block* b) {
-        for (; b != nullptr; b = b->next) {
-          size_t i = static_cast<size_t>(reinterpret_cast<const uint8_t*>(b) - page->page_start) / page->block_size;
-          if (i < cap && i / 64 < MAP_WORDS) free_map[i / 64] |= uint64_t{1} << (i % 64);
+        // at most `cap` steps and only through blocks of the page: a list a
+        // double free made into a loop ends the walk
+        for (size_t n = 0; b != nullptr && n < cap && blocks.has_block(b); b = block_next(page, b), n++) {
+          size_t i = static_cast<size_t>(blocks.offset(b) / page->block_size);
+          if (i / 64 < MAP_WORDS) free_map[i / 64] |= uint64_t{1} << (i % 64);
         }
       };
       mark(page->free);

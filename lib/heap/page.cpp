@@ -36,7 +36,9 @@
 #include "../os/os.h"
 #include "../segment/abandon.h"
 #include "../segment/segment.h"
+#include "free_list.h"
 #include "heap.h"
+#include "misuse.h"
 #include "page_queue.h"
 
 namespace mi {
@@ -54,7 +56,7 @@ Delayed tf_delayed(uintptr_t tf) { return static_cast<Delayed>(tf & DELAYED_MASK
 uintptr_t tf_make(const Block* b, Delayed d) { return reinterpret_cast<uintptr_t>(b) | static_cast<uintptr_t>(d); }
 
 // Moves the thread-free list to local_free (atomically taking it).
-void page_thread_free_collect(Page* page) {
+MI_NOINLINE void page_thread_free_collect(Page* page) {
   uintptr_t tfree = page->xthread_free.load(std::memory_order_relaxed);
   uintptr_t tfreex;
   do {
@@ -62,22 +64,51 @@ void page_thread_free_collect(Page* page) {
     tfreex = tf_make(nullptr, tf_delayed(tfree));
   } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_acq_rel, std::memory_order_relaxed));
   Block* head = tf_block(tfree);
-  Block* tail = head;
-  size_t count = 1;
-  const size_t max = page->capacity;
-  while (tail->next != nullptr && count <= max) {
-    tail = tail->next;
-    count++;
-  }
-  if (count > max) {
-    error_message(EFAULT, "corrupted thread-free list in page %p (block size %zu): more blocks than the page holds",
-                  static_cast<void*>(page), page->block_size);
+  // Walked anyway (for its tail and length): that it holds no more blocks
+  // than are in use, each inside the page's blocks (on a block boundary in
+  // secure mode), costs a compare or two per block.
+  const Block* tail = nullptr;
+  const size_t count = free_list_count(page, head, page->used, &tail, MI_SECURE != 0 || secure_enabled());
+  if (MI_UNLIKELY(count == LIST_BAD)) {
+    thread_free_bad(page, head);  // a double free, or a corrupted link
     return;  // leak the list rather than corrupt the page further
   }
-  tail->next = page->local_free;
+  block_set_next(page, const_cast<Block*>(tail), page->local_free);
   page->local_free = head;
-  MI_ASSERT(count <= page->used);
   page->used -= static_cast<uint32_t>(count);
+}
+
+// Links the n blocks from `start` into a list in a random order (the secure
+// mode): where the next malloc's block lies cannot be told from the last one.
+Block* link_blocks_shuffled(const Page* page, uint8_t* start, size_t n, Tld* tld) {
+  uint16_t order[MAX_EXTEND_SIZE / WORD_SIZE];  // n <= MAX_EXTEND_SIZE / block size, or MIN_EXTEND
+  for (size_t i = 0; i < n; i++) order[i] = static_cast<uint16_t>(i);
+  uint64_t r = 0;
+  unsigned left = 0;
+  for (size_t i = n - 1; i > 0; i--) {  // Fisher-Yates, 16 random bits per swap
+    if (left == 0) {
+      r = tld_random(tld);
+      left = 4;
+    }
+    // j in [0, i], by a multiply instead of a division: each j is drawn with
+    // a chance within 1% of 1/(i+1) (i < 512); unpredictable is what counts
+    const size_t j = static_cast<size_t>(((r & 0xffff) * (i + 1)) >> 16);
+    r >>= 16;
+    left--;
+    const uint16_t t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  const size_t bsize = page->block_size;
+  Block* first = reinterpret_cast<Block*>(start + order[0] * bsize);
+  Block* b = first;
+  for (size_t i = 1; i < n; i++) {
+    Block* next = reinterpret_cast<Block*>(start + order[i] * bsize);
+    block_set_next(page, b, next);
+    b = next;
+  }
+  block_set_next(page, b, nullptr);
+  return first;
 }
 
 void page_extend_free(Page* page) {
@@ -88,26 +119,37 @@ void page_extend_free(Page* page) {
   if (max_extend < MIN_EXTEND) max_extend = MIN_EXTEND;
   if (extend > max_extend) extend = max_extend;
   uint8_t* start = page->page_start + static_cast<size_t>(page->capacity) * bsize;
-  Block* first = reinterpret_cast<Block*>(start);
-  Block* b = first;
-  asan_block_link(page, b);
-  for (size_t i = 1; i < extend; i++) {
-    Block* next = reinterpret_cast<Block*>(start + i * bsize);
-    asan_block_link(page, next);
-    b->next = next;
-    b = next;
+  // (ASan builds: the new blocks' link words, which either order writes)
+  for (size_t i = 0; i < extend; i++) asan_block_link(page, start + i * bsize);
+  Heap* heap = page_heap(page);
+  Tld* tld = (heap != nullptr) ? heap->tld : nullptr;
+  if (extend > 1 && tld != nullptr && secure_enabled()) {
+    page->free = link_blocks_shuffled(page, start, extend, tld);
+  } else {
+    Block* first = reinterpret_cast<Block*>(start);
+    Block* b = first;
+    for (size_t i = 1; i < extend; i++) {
+      Block* next = reinterpret_cast<Block*>(start + i * bsize);
+      block_set_next(page, b, next);
+      b = next;
+    }
+    block_set_next(page, b, nullptr);
+    page->free = first;
   }
-  b->next = nullptr;
-  page->free = first;
   page->free_is_zero = page->is_zero_init;
   page->capacity = static_cast<uint16_t>(page->capacity + extend);
-  Heap* heap = page_heap(page);
-  if (heap != nullptr && heap->tld != nullptr) heap->tld->stats.pages_extended++;
+  page_blocks_update(page);
+  if (tld != nullptr) tld->stats.pages_extended++;
 }
 
 void page_init(Heap* heap, Page* page) {
   page->xheap.store(heap, std::memory_order_release);
   page->heap_tag = heap->tag;
+#if MI_SECURE
+  page->keys[0] = tld_random(heap->tld);
+  page->keys[1] = tld_random(heap->tld) | 1;  // an odd rotation: never the identity
+#endif
+  page_blocks_update(page);
   asan_page_setup(page);
   page_extend_free(page);
   MI_ASSERT_EXPENSIVE(page_is_valid(page));
@@ -135,7 +177,7 @@ void page_unfull(Page* page) {
 
 void page_free_block_local(Page* page, Block* block, bool check_full) {
   asan_block_free(page, block);
-  block->next = page->local_free;
+  block_set_next(page, block, page->local_free);
   page->local_free = block;
   MI_ASSERT(page->used > 0);
   if (MI_UNLIKELY(--page->used == 0)) {
@@ -244,7 +286,7 @@ size_t block_list_length(const Block* b, size_t limit) noexcept {
   size_t n = 0;
   while (b != nullptr && n <= limit) {
     n++;
-    b = b->next;
+    b = block_next_any(b);
   }
   return n;
 }
@@ -274,14 +316,28 @@ void page_use_delayed_free(Page* page, Delayed delay, bool override_never) noexc
 void page_free_collect(Page* page, bool force) noexcept {
   if (force || tf_block(page->xthread_free.load(std::memory_order_relaxed)) != nullptr) page_thread_free_collect(page);
   if (page->local_free != nullptr) {
+    // Before local_free's blocks are handed out again: two tests that cost a
+    // few instructions per collect and catch a double free in the common
+    // forms (the count of blocks in use wrapped below zero; a block freed
+    // twice in a row loops on itself); the whole lists with the secure
+    // option. (The secure build checks every free and every link it pops
+    // instead: walking the lists as well cost it 20 instructions per
+    // free+malloc, tools/fastpath-count.)
+    if (MI_UNLIKELY((MI_SECURE == 0 && option_is_enabled(mi_option_secure)) || page->used > page->capacity ||
+                    block_next(page, page->local_free) == page->local_free)) {
+      if (!page_local_free_check(page)) return;  // reported; the lists were dropped
+    }
     if (page->free == nullptr) {
       page->free = page->local_free;
       page->local_free = nullptr;
       page->free_is_zero = 0;
     } else if (force) {
-      Block* tail = page->local_free;
-      while (tail->next != nullptr) tail = tail->next;
-      tail->next = page->free;
+      const Block* tail = nullptr;
+      if (free_list_count(page, page->local_free, page->capacity, &tail) == LIST_BAD) {
+        page_local_free_check(page);  // reports what is wrong, drops the lists
+        return;
+      }
+      block_set_next(page, const_cast<Block*>(tail), page->free);
       page->free = page->local_free;
       page->local_free = nullptr;
       page->free_is_zero = 0;
@@ -297,6 +353,7 @@ bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
   const size_t new_block_size = bin_block_sizes[bin_of_size(newsize)];
   PageQueue* pq = heap_page_queue_of(heap, page);
   if (!segment_large_page_try_grow(page, new_block_size, &heap->tld->segments)) return false;
+  page_blocks_update(page);
   // Its block size changed: it belongs to another bin now. It is full (its
   // one block is in use), so it goes to the full queue.
   if (!page_queue_is_full(pq)) {
@@ -315,15 +372,13 @@ Block* page_ptr_unalign(const Page* page, const void* p) noexcept {
 
 void page_free_block_local_slow(Page* page, Block* block) noexcept {
   if (page_has_aligned(page)) block = page_ptr_unalign(page, block);
-#if MI_INVARIANTS
-  // a double free would create a cycle in the free lists: look for the block
-  for (const Block* b = page->local_free; b != nullptr; b = b->next) {
-    if (b == block) {
-      error_message(EAGAIN, "double free of block %p (size %zu)", static_cast<void*>(block), page->block_size);
-      return;
-    }
+  // A double free would make a loop of the free lists. The block freed last
+  // is one compare away; invariant builds look through the whole list.
+  if (MI_UNLIKELY(block == page->local_free) ||
+      (MI_INVARIANTS && free_list_contains(page, page->local_free, block, page->capacity))) {
+    misuse_report(Misuse::double_free, "free", block, page);
+    return;
   }
-#endif
   page_free_block_local(page, block, true);
 }
 
@@ -354,7 +409,7 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
     if (MI_UNLIKELY(use_delayed)) {
       tfreex = tf_make(tf_block(tfree), Delayed::delayed_freeing);
     } else {
-      block->next = tf_block(tfree);
+      block_set_next(page, block, tf_block(tfree));
       tfreex = tf_make(block, tf_delayed(tfree));
     }
   } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
@@ -366,7 +421,7 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
     if (heap != nullptr) {
       Block* dfree = heap->thread_delayed_free.load(std::memory_order_relaxed);
       do {
-        block->next = dfree;
+        block_set_next(page, block, dfree);
       } while (!heap->thread_delayed_free.compare_exchange_weak(dfree, block, std::memory_order_release,
                                                                 std::memory_order_relaxed));
     }
@@ -375,7 +430,7 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
     do {
       tfreex = tf_make(tf_block(tfree), Delayed::no_delayed_free);
       if (heap == nullptr) {  // no owner after all: keep the block on the page
-        block->next = tf_block(tfree);
+        block_set_next(page, block, tf_block(tfree));
         tfreex = tf_make(block, Delayed::no_delayed_free);
       }
     } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
@@ -437,12 +492,12 @@ bool heap_delayed_free_partial(Heap* heap) noexcept {
   }
   bool all_freed = true;
   while (block != nullptr) {
-    Block* next = block->next;
+    Block* next = block_next_any(block);  // each block's link is encoded with its own page's keys
     if (!free_delayed_block(block)) {
       all_freed = false;
       Block* dfree = heap->thread_delayed_free.load(std::memory_order_relaxed);
       do {
-        block->next = dfree;
+        block_set_next(block_page(block), block, dfree);
       } while (!heap->thread_delayed_free.compare_exchange_weak(dfree, block, std::memory_order_release,
                                                                 std::memory_order_relaxed));
     }
@@ -522,7 +577,8 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   Tld* tld = heap->tld;
   tld->heartbeat++;
   heap_deferred_free(heap, false);
-  heap_delayed_free_partial(heap);
+  // tested here: an empty list (the common case) costs no call and no stack frame
+  if (heap->thread_delayed_free.load(std::memory_order_relaxed) != nullptr) heap_delayed_free_partial(heap);
 
   // Periodic work, cheap to test: purges that fell due, a full collect now
   // and then (option generic_collect).
@@ -574,11 +630,11 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   }
   MI_ASSERT(page->free != nullptr);
   Block* block = page->free;
-  page->free = block->next;
+  page->free = block_pop_next(page, block);
   page->used++;
   asan_block_alloc(page, block);
   if (zero) {
-    if (page->free_is_zero) block->next = nullptr;
+    if (page->free_is_zero) block->link = 0;
     else memset(block, 0, page->block_size);
   }
   PageQueue* pq = heap_page_queue_of(heap, page);
@@ -603,7 +659,7 @@ bool block_in_page(const Page* page, const Block* b) {
 
 bool list_is_valid(const Page* page, const Block* b, size_t* count) {
   size_t n = 0;
-  for (; b != nullptr; b = b->next) {
+  for (; b != nullptr; b = block_next(page, b)) {
     if (!block_in_page(page, b)) return false;
     if (++n > page->capacity) return false;
   }

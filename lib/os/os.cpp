@@ -481,6 +481,33 @@ bool os_purge(void* p, size_t size, bool uncount, int account) noexcept {
   return false;
 }
 
+bool os_protect(void* p, size_t size, bool protect) noexcept {
+  size_t csize;
+  void* start = page_range(p, size, true, &csize);
+  if (csize == 0) return true;
+  if (mprotect(start, csize, protect ? PROT_NONE : (PROT_READ | PROT_WRITE)) != 0) {
+    // ENOMEM: most often vm.max_map_count (every guard page splits a mapping)
+    warning_message("cannot %s %zu bytes at %p (mprotect): %s", protect ? "protect" : "unprotect", csize, start,
+                    errno_text(errno));
+    return false;
+  }
+  return true;
+}
+
+uint64_t os_random_seed() noexcept {
+  uint64_t seed = 0;
+  // the kernel's generator; never blocks (GRND_NONBLOCK: early boot gives EAGAIN)
+  long n = syscall(SYS_getrandom, &seed, sizeof(seed), 0x0001 /* GRND_NONBLOCK */);
+  if (n != static_cast<long>(sizeof(seed)) || seed == 0) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    seed ^= static_cast<uint64_t>(ts.tv_nsec) * 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(ts.tv_sec) ^
+            (reinterpret_cast<uintptr_t>(&seed) << 16) ^ static_cast<uint64_t>(getpid());
+    if (seed == 0) seed = 1;
+  }
+  return seed;
+}
+
 void os_advise_thp(void* p, size_t size) noexcept {
 #ifdef MADV_HUGEPAGE
   size_t csize;

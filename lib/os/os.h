@@ -74,6 +74,13 @@ bool os_reset(void* p, size_t size, int account) noexcept;
 // decommitted (it reads as zero and must be recommitted before use), false if
 // it was only reset (still committed, contents undefined) or nothing happened.
 bool os_purge(void* p, size_t size, bool uncount, int account) noexcept;
+// Makes [p, p+size) inaccessible (protect) or readable and writable again
+// (guard pages of the hardened mode). Rounded inward to OS pages. Counts
+// nothing: a guard page stays part of the memory it guards.
+bool os_protect(void* p, size_t size, bool protect) noexcept;
+// 64 random bits from the kernel (getrandom, never blocking); a mix of the
+// clock, the pid and an address where it has none. Never 0.
+uint64_t os_random_seed() noexcept;
 // Advises transparent huge pages on a range (the allow_thp option).
 void os_advise_thp(void* p, size_t size) noexcept;
 

@@ -4,6 +4,20 @@
 // except that page 0 starts after the header (segment_info_size). Commit and
 // purge work on a page's range with the header excluded from page 0 (the
 // header is committed with the segment and stays committed).
+// Guard pages (secure mode: Segment::guard_size): the OS page after the
+// header belongs to the header (committed with it, never purged) and is
+// protected for the segment's life. A small or medium page's guard is the
+// last OS page of its range, protected when the page is first claimed and
+// kept while it is free (its place never changes; a commit that made it
+// accessible again clears its bit of guard_mask, and the next claim protects
+// it again). A large segment has one more guard only, the last OS page of the
+// segment (a page reaching the last slice leaves it out of its block): its
+// pages' spans vary, and moving a guard with every large page claimed and
+// freed made the mixed-size benchmark (tests/bench/mixed_bench) 3-7x slower
+// (one mprotect per large malloc and free). A huge segment's guard is its
+// last OS page. Every guard still protected is lifted before the segment's
+// memory goes back to its arena, which may hand it out again as committed
+// memory.
 #include "segment.h"
 
 #include <pthread.h>
@@ -49,8 +63,15 @@ size_t segment_info_size(size_t capacity) {
   return align_up(offsetof(Segment, pages) + capacity * sizeof(Page), MI_CACHE_LINE);
 }
 
-// The part of the header that is committed with the segment (OS pages).
-size_t segment_header_commit_size(const Segment* s) { return align_up(s->segment_info_size, os_page_size()); }
+// The part of the header that is committed with the segment (OS pages), its guard page included.
+size_t header_commit_size(size_t info_size, size_t guard) { return align_up(info_size, os_page_size()) + guard; }
+size_t segment_header_commit_size(const Segment* s) { return header_commit_size(s->segment_info_size, s->guard_size); }
+
+// The guard pages of a new segment: one OS page, in secure mode, where pages
+// are large enough to spare it.
+size_t segment_guard_size() {
+  return (secure_enabled() && os_page_size() <= SMALL_PAGE_SIZE / 8) ? os_page_size() : 0;
+}
 
 size_t segment_page_size(const Segment* s) {
   return (s->capacity == 1) ? s->segment_size : (size_t{1} << s->page_shift);
@@ -102,13 +123,41 @@ uint64_t runs_of(uint64_t m, size_t n) {
 // whose size is a multiple of a power of two (up to MAX_ALIGN_GUARANTEE)
 // are aligned to it, as in every other page.
 size_t page0_start_offset(const Segment* s, size_t block_size) {
-  size_t start = s->segment_info_size;
+  size_t start = s->blocks_start;
   if (s->page_kind != PageKind::huge) {
     size_t low = block_size & (~block_size + 1);
     if (low > MAX_ALIGN_GUARANTEE) low = MAX_ALIGN_GUARANTEE;
     if (low > MI_CACHE_LINE) start = align_up(start, low);
   }
   return start;
+}
+
+// The guard of page (or slice) k: the last OS page of its range.
+uint8_t* guard_of(const Segment* s, size_t k) {
+  return reinterpret_cast<uint8_t*>(const_cast<Segment*>(s)) + (k + 1) * segment_page_size(s) - s->guard_size;
+}
+
+void guard_protect(Segment* s, size_t k) {
+  if (!s->guard_protect || (s->guard_mask & bit(k)) != 0) return;
+  if (os_protect(guard_of(s, k), s->guard_size, true)) s->guard_mask |= bit(k);
+}
+
+void guard_unprotect(Segment* s, size_t k) {
+  if ((s->guard_mask & bit(k)) == 0) return;
+  if (os_protect(guard_of(s, k), s->guard_size, false)) s->guard_mask &= ~bit(k);
+}
+
+// Every page flagged as not in use: a free of a pointer into one takes the
+// slow path, which reports it (types.h: PAGE_FREE_CHECKED).
+void page_flags_not_in_use(Page* page) { page_flags_reset(page, PAGE_FREE_CHECKED); }
+
+// The bytes a large page of `count` slices from slice `index` needs for a
+// block of block_size: page 0 starts after the header, and a page that
+// reaches the last slice ends before the segment's guard page.
+size_t large_span_need(const Segment* s, size_t index, size_t count, size_t block_size) {
+  const size_t head = (index == 0) ? page0_start_offset(s, block_size) : 0;
+  const size_t tail = (index + count == s->capacity) ? s->guard_size : 0;
+  return head + block_size + tail;
 }
 
 // ---------------------------------------------------------------------------
@@ -266,6 +315,7 @@ bool page_ensure_committed(Segment* s, size_t i) {
   } else {
     bool zero = false;
     if (size > 0 && !os_commit(start, size, &zero, s->memid.account)) return false;
+    s->guard_mask &= ~bit(i);  // the commit made the page's guard accessible too
   }
   commit_mask_set(s, commit_mask_of(s) | bit(i));
   s->committed_bytes += size;
@@ -385,11 +435,13 @@ void page_schedule_purge(Segment* s, size_t i, size_t n) {
 Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_alignment, SegmentsTld* tld) {
   const size_t capacity = segment_capacity(kind);
   const size_t info_size = segment_info_size(capacity);
+  const size_t guard = segment_guard_size();
   size_t segment_size = SEGMENT_SIZE;
   if (kind == PageKind::huge) {
     size_t extra = (huge_alignment > MAX_ALIGN_IN_PAGE) ? huge_alignment : 0;
+    size_t header = (guard > 0) ? header_commit_size(info_size, guard) : info_size;
     size_t need;
-    if (__builtin_add_overflow(info_size + extra, required, &need) || need > (size_t{1} << 46)) return nullptr;
+    if (__builtin_add_overflow(header + extra + guard, required, &need) || need > (size_t{1} << 46)) return nullptr;
     segment_size = align_up(need, SEGMENT_SIZE);
   }
   // The first eager_commit_delay segments of a thread commit page by page, so
@@ -405,7 +457,7 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   if (!memid.initially_committed) {
     // commit the header now; pages are committed when handed out
     bool zero = false;
-    size_t header = align_up(info_size, os_page_size());
+    size_t header = header_commit_size(info_size, guard);
     if (memid.is_accessible) {
       os_stat_committed(static_cast<int64_t>(header), memid.account);
     } else if (!os_commit(s, header, &zero, memid.account)) {
@@ -421,6 +473,12 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   s->page_kind = kind;
   s->page_shift = segment_page_shift(kind);
   s->numa_node = memid.numa_node;
+  s->guard_size = guard;
+  s->blocks_start = (guard > 0) ? header_commit_size(info_size, guard) : info_size;
+  // mprotect cannot split a 2 MiB or 1 GiB page: no guards in such memory (its layout keeps their room)
+  s->guard_protect = guard > 0 && !memid.is_pinned && !memid.is_large;
+  s->guard_mask = 0;
+  if (s->guard_protect) (void)os_protect(reinterpret_cast<uint8_t*>(s) + align_up(info_size, os_page_size()), guard, true);
   arena_memid_ids(memid, &s->arena_id, &s->exclusive_arena);
   s->free_mask = all_pages_mask(capacity);
   s->dirty_mask = memid.initially_zero ? 0 : all_pages_mask(capacity);
@@ -429,9 +487,13 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
     s->committed_bytes = segment_size;
   } else {
     commit_mask_set(s, 0);
-    s->committed_bytes = align_up(info_size, os_page_size());
+    s->committed_bytes = header_commit_size(info_size, guard);
   }
-  for (size_t i = 0; i < capacity; i++) s->pages[i].segment_idx = static_cast<uint8_t>(i);
+  for (size_t i = 0; i < capacity; i++) {
+    s->pages[i].segment_idx = static_cast<uint8_t>(i);
+    page_flags_not_in_use(&s->pages[i]);
+  }
+  if (kind == PageKind::large && guard > 0) guard_protect(s, capacity - 1);  // the segment's end (committed: large)
   s->thread_id.store(thread_id(), std::memory_order_release);
   segmap_register(s);
   all_add(s);
@@ -457,6 +519,19 @@ void segment_free(Segment* s, SegmentsTld* tld) {
   tld->current_size -= s->segment_size;
   stat_decrease(stats_global.segments, 1);
   s->thread_id.store(0, std::memory_order_relaxed);
+  if (s->guard_protect && s->memid.kind != MemKind::os) {
+    // the arena may hand this memory out again, as committed memory: no guard may stay
+    (void)os_protect(reinterpret_cast<uint8_t*>(s) + align_up(s->segment_info_size, os_page_size()), s->guard_size,
+                     false);
+    for (uint64_t m = s->guard_mask; m != 0; m &= m - 1) guard_unprotect(s, bit_scan_forward(m));
+    if (s->guard_mask != 0) {
+      // mprotect failed (out of memory for the kernel's mapping records):
+      // keep the memory from being handed out with an inaccessible page in it
+      warning_message("segment at %p: a guard page could not be lifted; its %zu bytes are not reused", static_cast<void*>(s),
+                      s->segment_size);
+      return;
+    }
+  }
   MemId memid = s->memid;  // the header goes away with the memory
   arena_free(s, s->segment_size, s->committed_bytes, memid);
 }
@@ -485,7 +560,10 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   uint8_t* start = base + i * segment_page_size(s);
   uint8_t* end = start + n * segment_page_size(s);
   if (i == 0) start = base + page0_start_offset(s, block_size);
-  size_t page_size = static_cast<size_t>(end - start);
+  // the blocks end at the page's guard (a large page: at the segment's, if it reaches it)
+  const size_t tail_guard = (s->page_kind == PageKind::large && i + n < s->capacity) ? 0 : s->guard_size;
+  const size_t page_size = static_cast<size_t>(end - start) - tail_guard;
+  if (tail_guard > 0) guard_protect(s, i + n - 1);
   page->segment_in_use = 1;
   page->page_start = start;
   page->is_zero_init = zero ? 1 : 0;
@@ -503,7 +581,8 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   page->free = nullptr;
   page->local_free = nullptr;
   page->used = 0;
-  page_flags_reset(page);
+  // a large or huge page holds one block: frees of it are checked (api/free.cpp)
+  page_flags_reset(page, (s->page_kind == PageKind::large || s->page_kind == PageKind::huge) ? PAGE_FREE_CHECKED : 0);
   page->free_is_zero = 0;
   page->retire_expire = 0;
   page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
@@ -514,10 +593,31 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   for (size_t k = 1; k < n; k++) {
     Page* inner = &s->pages[i + k];
     inner->slice_offset = static_cast<uint8_t>(k);
-    page_flags_reset(inner, PAGE_INNER_SLICE);
+    page_flags_not_in_use(inner);
   }
   stat_increase(stats_global.pages, 1);
   return page;
+}
+
+// The first of the candidate runs (bit i: a run of n slices from i, or of n0
+// from 0); false if none.
+MI_ALWAYS_INLINE bool span_pick(const Segment* s, uint64_t candidates, size_t n, size_t n0, size_t* index, size_t* count) {
+  if (candidates == 0) return false;
+  *index = bit_scan_forward(candidates);
+  *count = (*index == 0) ? n0 : n;
+  return *index + *count <= s->capacity;
+}
+
+// Secure mode: span_pick, of the candidate runs that leave room for the
+// segment's guard page where they reach the last slice. Out of line (a tail
+// call): the common case needs no stack frame.
+MI_NOINLINE bool span_leaving_the_guard(const Segment* s, uint64_t candidates, size_t n, size_t n0, size_t block_size,
+                                        size_t* index, size_t* count) {
+  const size_t slice = size_t{1} << s->page_shift;
+  const size_t last = s->capacity - n;
+  if (last > 0 && last < 64 && large_span_need(s, last, n, block_size) > n * slice) candidates &= ~bit(last);
+  if (n0 == s->capacity && large_span_need(s, 0, n0, block_size) > n0 * slice) candidates &= ~uint64_t{1};
+  return span_pick(s, candidates, n, n0, index, count);
 }
 
 // A run of slices for a large page of block_size in s among the slices of
@@ -530,10 +630,8 @@ bool segment_find_span_in(const Segment* s, uint64_t usable, size_t block_size, 
   if ((usable & 1) != 0 && n0 <= s->capacity) candidates |= runs_of(usable, n0) & 1;
   // a run must end inside the segment
   candidates &= (n >= 64) ? 0 : (~uint64_t{0} >> (n - 1));
-  if (candidates == 0) return false;
-  *index = bit_scan_forward(candidates);
-  *count = (*index == 0) ? n0 : n;
-  return *index + *count <= s->capacity;
+  if (MI_UNLIKELY(s->guard_size > 0)) return span_leaving_the_guard(s, candidates, n, n0, block_size, index, count);
+  return span_pick(s, candidates, n, n0, index, count);
 }
 
 // A free run of slices for a large page of block_size in s; false if none.
@@ -564,8 +662,10 @@ void segment_abandon(Segment* s, SegmentsTld* tld) {
 }  // namespace
 
 size_t segment_huge_usable_size(size_t size) noexcept {
-  size_t info = segment_info_size(1);
-  return align_up(info + align_up(size, WORD_SIZE), SEGMENT_SIZE) - info;
+  const size_t info = segment_info_size(1);
+  const size_t guard = segment_guard_size();
+  const size_t header = (guard > 0) ? header_commit_size(info, guard) : info;
+  return align_up(header + align_up(size, WORD_SIZE) + guard, SEGMENT_SIZE) - header - guard;
 }
 
 int heap_numa_node(const Heap* heap) noexcept {
@@ -676,7 +776,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   asan_page_release(page);
   for (size_t k = 1; k < n; k++) {
     s->pages[i + k].slice_offset = 0;
-    page_flags_reset(&s->pages[i + k]);
+    page_flags_not_in_use(&s->pages[i + k]);
   }
   page->slice_count = 0;
   page->segment_in_use = 0;
@@ -686,7 +786,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   page->used = 0;
   page->free = nullptr;
   page->local_free = nullptr;
-  page_flags_reset(page);
+  page_flags_not_in_use(page);
   page->xheap.store(nullptr, std::memory_order_relaxed);
   page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
   segment_lock(s);
@@ -821,7 +921,8 @@ bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld*
   const size_t i = page->segment_idx;
   const size_t n = page->slice_count;
   const size_t offset = static_cast<size_t>(page->page_start - (reinterpret_cast<uint8_t*>(s) + i * slice));
-  const size_t n2 = divide_up(offset + new_block_size, slice);
+  size_t n2 = divide_up(offset + new_block_size, slice);
+  if (s->guard_size > 0 && i + n2 == s->capacity) n2 = divide_up(offset + new_block_size + s->guard_size, slice);
   if (n2 <= n) {
     page->block_size = new_block_size;  // fits the span already
     return true;
@@ -845,8 +946,9 @@ bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld*
   for (size_t k = n; k < n2; k++) {
     Page* inner = &s->pages[i + k];
     inner->slice_offset = static_cast<uint8_t>(k);
-    page_flags_reset(inner, PAGE_INNER_SLICE);
+    page_flags_not_in_use(inner);
   }
+  if (s->guard_size > 0 && i + n2 == s->capacity) guard_protect(s, i + n2 - 1);  // (again, if a commit lifted it)
   page->slice_count = static_cast<uint8_t>(n2);
   page->block_size = new_block_size;
   if (s->free_mask == 0) free_queue_remove(s, tld);

@@ -2,8 +2,9 @@
 //
 // Owns: creating and releasing segments (memory from the arena layer), handing
 // out free pages of a segment to heaps and taking them back, lazy commit of
-// pages and delayed purge of free pages, abandoning a segment when its thread
-// exits. The address -> segment -> page arithmetic used by free() is here.
+// pages and delayed purge of free pages, guard pages in secure mode,
+// abandoning a segment when its thread exits. The address -> segment -> page
+// arithmetic used by free() is here.
 // Invariants (checked by segment_is_valid):
 //   used == number of pages with segment_in_use; free_mask is its complement
 //   over `capacity`; a segment is in its owner's free queue iff it is

@@ -1650,6 +1650,7 @@ const EveryOption every_option[] = {
     {"allow_thp", "true", 1, "false", 0},
     {"numa_bind", "\"preferred\"", 1, "none", 0},
     {"stats_file", "\"/nonexistent/file-%p.txt\"", 1, "/nonexistent/env-%p.txt", 1},
+    {"secure", "true", 1, "yes", 1},  // on: the hardened build cannot turn it off (a warning)
 };
 
 // Reading in a child: "@@<name>=<value>,<source>,<line>" for every option.

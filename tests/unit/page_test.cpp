@@ -20,6 +20,7 @@
 
 #include "common/options.h"
 #include "common/stats.h"
+#include "heap/free_list.h"
 #include "heap/heap.h"
 #include "heap/page_queue.h"
 #include "heap/size_class.h"
@@ -56,7 +57,7 @@ bool all_zero(const uint8_t* p, size_t n) {
 }
 
 bool on_list(const mi::Block* list, const void* b) {
-  for (; list != nullptr; list = list->next) {
+  for (; list != nullptr; list = mi::block_next_any(list)) {
     if (list == b) return true;
   }
   return false;
@@ -102,8 +103,15 @@ void check_lazy_extension(size_t size) {
       EXPECT_EQ(pg->capacity - cap_before, std::min(step, static_cast<size_t>(pg->reserved) - cap_before))
           << "extended by more than 4 KiB of blocks at once";
     }
-    // blocks are handed out in address order from fresh memory
-    ASSERT_EQ(static_cast<uint8_t*>(p), pg->page_start + (pg->used - 1) * bsize);
+    if (mi::secure_enabled()) {
+      // in a random order (test PageSecure.FreshBlocksComeInARandomOrder), from the blocks made available
+      const size_t off = static_cast<size_t>(static_cast<uint8_t*>(p) - pg->page_start);
+      ASSERT_LT(off, pg->capacity * bsize);
+      ASSERT_EQ(off % bsize, 0u);
+    } else {
+      // blocks are handed out in address order from fresh memory
+      ASSERT_EQ(static_cast<uint8_t*>(p), pg->page_start + (pg->used - 1) * bsize);
+    }
     ASSERT_TRUE(mi::page_is_valid(pg));
   }
   EXPECT_EQ(pg->capacity, pg->reserved);
@@ -533,7 +541,7 @@ TEST(PageGrow, LargeBlockGrowsIntoFreeSlices) {
   EXPECT_EQ(s->free_mask & span_mask(pg), 0u) << "the new slices are taken";
   for (size_t k = 1; k < pg->slice_count; k++) {
     EXPECT_EQ(s->pages[pg->segment_idx + k].slice_offset, k);
-    EXPECT_EQ(mi::page_flags(&s->pages[pg->segment_idx + k]), mi::PAGE_INNER_SLICE);
+    EXPECT_EQ(mi::page_flags(&s->pages[pg->segment_idx + k]), mi::PAGE_FREE_CHECKED) << "a free into a later slice takes the slow path";
   }
   for (size_t off = 0; off < new_size; off += 32 * KiB) EXPECT_EQ(mi::segment_page_of(s, p + off), pg) << off;
   EXPECT_EQ(pg->reserved, 1u);
@@ -611,6 +619,35 @@ TEST(PageGrow, OnlyTheOwnerGrowsInPlace) {
   mi_free(moved);
   mi_heap_collect(a.heap, false);
   EXPECT_TRUE(mi::heap_is_valid(a.heap));
+}
+
+// --- secure mode: random free-list order -----------------------------------------------
+
+TEST(PageChild, DISABLED_RandomOrder) {
+  ASSERT_TRUE(mi::secure_enabled());
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  std::vector<uint8_t*> got;
+  for (int i = 0; i < 64; i++) got.push_back(static_cast<uint8_t*>(mi_heap_malloc(h.heap, 32)));
+  Page* pg = page_of(got[0]);
+  size_t ascending = 0;
+  std::set<uint8_t*> distinct;
+  for (size_t i = 0; i < got.size(); i++) {
+    ASSERT_EQ(page_of(got[i]), pg);
+    ASSERT_EQ((got[i] - pg->page_start) % 32, 0);
+    distinct.insert(got[i]);
+    if (i > 0 && got[i] == got[i - 1] + 32) ascending++;
+  }
+  EXPECT_EQ(distinct.size(), got.size());
+  // in address order 63 of the 63 steps go to the next block; a random
+  // permutation of 128 blocks makes that step about once
+  EXPECT_LT(ascending, 8u) << "the blocks come in address order";
+  for (uint8_t* p : got) mi_free(p);
+}
+
+TEST(PageSecure, FreshBlocksComeInARandomOrder) {
+  unit::ChildResult r = unit::run_child("PageChild.DISABLED_RandomOrder", {"MIMALLOC_SECURE=1"});
+  EXPECT_EQ(r.status, 0) << r.describe();
 }
 
 }  // namespace

@@ -11,10 +11,13 @@
 #include <gtest/gtest.h>
 #include <mimalloc.h>
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -25,6 +28,7 @@
 #include "heap/size_class.h"
 #include "os/os.h"
 #include "segment/abandon.h"
+#include "numa_util.h"
 #include "unit_util.h"
 
 namespace {
@@ -98,9 +102,15 @@ TEST(Segment, SmallSegmentLayout) {
   Page* pg = page_of(p);
   EXPECT_EQ(pg, &s->pages[0]);
   EXPECT_EQ(pg->segment_idx, 0u);
-  EXPECT_EQ(pg->page_start, base(s) + s->segment_info_size) << "page 0 starts right after the header";
-  EXPECT_EQ(static_cast<uint8_t*>(p), pg->page_start) << "the first block of a fresh page";
-  EXPECT_EQ(pg->reserved, (mi::SMALL_PAGE_SIZE - s->segment_info_size) / 64);
+  // secure mode: the header's guard page after it, a guard page at each page's end
+  const size_t g = s->guard_size;
+  const size_t page0 = (g > 0) ? mi::align_up(s->segment_info_size, mi::os_page_size()) + g : s->segment_info_size;
+  EXPECT_EQ(g, mi::secure_enabled() ? mi::os_page_size() : 0u);
+  EXPECT_EQ(pg->page_start, base(s) + page0) << "page 0 starts right after the header (and its guard)";
+  if (!mi::secure_enabled()) {  // (secure mode: a random one)
+    EXPECT_EQ(static_cast<uint8_t*>(p), pg->page_start) << "the first block of a fresh page";
+  }
+  EXPECT_EQ(pg->reserved, (mi::SMALL_PAGE_SIZE - page0 - g) / 64);
   EXPECT_TRUE(mi::page_is_valid(pg));
 
   // each new size class takes the lowest free page
@@ -114,7 +124,7 @@ TEST(Segment, SmallSegmentLayout) {
     EXPECT_EQ(pq->segment_idx, k + 1);
     EXPECT_EQ(pq->page_start, base(s) + (k + 1) * mi::SMALL_PAGE_SIZE);
     EXPECT_EQ(pq->block_size, mi::good_block_size(sizes[k]));
-    EXPECT_EQ(pq->reserved, mi::SMALL_PAGE_SIZE / pq->block_size);
+    EXPECT_EQ(pq->reserved, (mi::SMALL_PAGE_SIZE - g) / pq->block_size);
     EXPECT_EQ(s->used, k + 2);
     blocks.push_back(q);
   }
@@ -195,8 +205,12 @@ TEST(Segment, LargePagesSpanSlices) {
     const size_t first = pg->segment_idx;
     const size_t n = pg->slice_count;
     const size_t slice = mi::SMALL_PAGE_SIZE;
-    EXPECT_GE(n * slice, (first == 0 ? s->segment_info_size : 0) + bs) << "the span holds the block";
-    EXPECT_LT((n - 1) * slice, (first == 0 ? s->segment_info_size : 0) + bs) << "no more slices than needed";
+    // (secure mode: page 0 starts after the header's guard page, and a page
+    // that reaches the segment's last slice ends before its guard page)
+    const size_t g = (first + n == s->capacity) ? s->guard_size : 0;
+    const size_t head = (first == 0) ? static_cast<size_t>(pg->page_start - base(s)) : 0;
+    EXPECT_GE(n * slice, head + bs + g) << "the span holds the block";
+    EXPECT_LT((n - 1) * slice, head + bs + g) << "no more slices than needed";
     const uint64_t mask = (n >= 64 ? ~uint64_t{0} : ((uint64_t{1} << n) - 1)) << first;
     EXPECT_EQ(taken & mask, 0u) << "spans overlap";
     taken |= mask;
@@ -224,7 +238,8 @@ TEST(Segment, LargePagesSpanSlices) {
   EXPECT_EQ(s->free_mask & mid_mask, mid_mask);
   for (size_t k = 0; k < mid_n; k++) {
     EXPECT_EQ(s->pages[mid_first + k].slice_offset, 0u);
-    EXPECT_EQ(mi::page_flags(&s->pages[mid_first + k]), 0u);
+    // free slices: a free of a pointer into one is checked (and reported)
+    EXPECT_EQ(mi::page_flags(&s->pages[mid_first + k]), mi::PAGE_FREE_CHECKED);
   }
   EXPECT_TRUE(mi::segment_is_valid(s));
   // a smaller large object fits the hole
@@ -278,10 +293,13 @@ TEST(Segment, HugeSegmentLayout) {
   EXPECT_EQ(s->page_kind, mi::PageKind::huge);
   EXPECT_EQ(s->capacity, 1u);
   EXPECT_EQ(s->segment_size % mi::SEGMENT_SIZE, 0u);
-  EXPECT_EQ(s->segment_size, mi::align_up(s->segment_info_size + sz, mi::SEGMENT_SIZE));
+  // secure mode: the header's guard page after it, a guard page at the end
+  const size_t g = s->guard_size;
+  const size_t head = (g > 0) ? mi::align_up(s->segment_info_size, mi::os_page_size()) + g : s->segment_info_size;
+  EXPECT_EQ(s->segment_size, mi::align_up(head + sz + g, mi::SEGMENT_SIZE));
   EXPECT_EQ(mi_usable_size(p), mi::segment_huge_usable_size(sz));
-  EXPECT_EQ(mi_usable_size(p), s->segment_size - s->segment_info_size);
-  EXPECT_EQ(static_cast<uint8_t*>(p), base(s) + s->segment_info_size);
+  EXPECT_EQ(mi_usable_size(p), s->segment_size - head - g);
+  EXPECT_EQ(static_cast<uint8_t*>(p), base(s) + head);
   EXPECT_TRUE(mi::segment_is_valid(s));
   EXPECT_EQ(s->pages[0].reserved, 1u);
   mi_free(p);
@@ -597,6 +615,112 @@ TEST(SegmentAbandon, FreedAbandonedHugeBlockLeavesTheStatistics) {
   EXPECT_EQ(mi::abandoned_count(), 0u);
   EXPECT_EQ(mi::stats_global.pages.current.load(), pages0);
   EXPECT_EQ(mi::stats_global.huge_bytes.current.load(), huge0) << "the freed huge block is still counted";
+}
+
+// --- guard pages (secure mode) --------------------------------------------------------
+// The secure build, or the secure option (a child with MIMALLOC_SECURE=1):
+// the OS page after a segment's header and the last OS page of each page are
+// inaccessible; a large page's guard follows it when it grows, stays when it
+// is freed and goes when a longer page is claimed over it; no guard is left
+// when the segment goes back to its arena.
+
+bool is_guard(const void* p) { return numa_test::bytes_with_perms(p, mi::os_page_size(), "---p") == mi::os_page_size(); }
+bool is_open(const void* p) { return numa_test::bytes_with_perms(p, mi::os_page_size(), "rw-p") == mi::os_page_size(); }
+
+// Whether a write to p kills a process (a forked one) with SIGSEGV.
+bool write_faults(void* p) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    *static_cast<volatile char*>(p) = 1;
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+
+TEST(SegmentChild, DISABLED_GuardPages) {
+  ASSERT_TRUE(mi::secure_enabled());
+  const size_t ps = mi::os_page_size();
+  OwnArena a;
+  ASSERT_NE(a.heap, nullptr);
+
+  // a small page: its guard, the header's guard, the blocks before the guard
+  uint8_t* p = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 64));
+  Segment* s = seg(p);
+  Page* pg = page_of(p);
+  ASSERT_EQ(s->guard_size, ps);
+  ASSERT_TRUE(s->guard_protect);
+  uint8_t* header_guard = base(s) + mi::align_up(s->segment_info_size, ps);
+  uint8_t* page_guard = base(s) + (pg->segment_idx + 1) * mi::SMALL_PAGE_SIZE - ps;
+  EXPECT_TRUE(is_guard(header_guard));
+  EXPECT_TRUE(is_guard(page_guard));
+  EXPECT_TRUE(write_faults(page_guard));
+  EXPECT_TRUE(write_faults(header_guard));
+  EXPECT_LE(pg->page_start + pg->reserved * pg->block_size, page_guard) << "the blocks end at the guard";
+  EXPECT_TRUE(is_open(page_guard - ps));
+
+  // large pages: one guard, at the segment's end; a page that reaches the
+  // last slice ends before it (every block is written all through: a guard
+  // inside one would kill this process)
+  const size_t sizes[] = {130 * KiB, 200 * KiB, 260 * KiB, 300 * KiB, 450 * KiB, 700 * KiB, 900 * KiB, 1200 * KiB, 2 * MiB};
+  std::vector<uint8_t*> large;
+  std::set<Segment*> large_segments;
+  size_t reaching_end = 0;
+  for (size_t k = 0; k < 54; k++) {  // about 36 MiB of the arena's 64
+    uint8_t* q = static_cast<uint8_t*>(mi_heap_malloc(a.heap, sizes[k % 9]));
+    ASSERT_NE(q, nullptr);
+    Segment* ls = seg(q);
+    ASSERT_EQ(ls->page_kind, mi::PageKind::large);
+    Page* qp = page_of(q);
+    memset(q, 7, mi_usable_size(q));
+    uint8_t* end_guard = base(ls) + mi::SEGMENT_SIZE - ps;
+    EXPECT_LE(q + mi_usable_size(q), end_guard);
+    if (qp->segment_idx + qp->slice_count == ls->capacity) reaching_end++;
+    large_segments.insert(ls);
+    large.push_back(q);
+  }
+  EXPECT_GT(reaching_end, 0u) << "no page reached a segment's last slice: the case is not exercised";
+  for (Segment* ls : large_segments) {
+    EXPECT_TRUE(is_guard(base(ls) + mi::SEGMENT_SIZE - ps));
+    EXPECT_TRUE(is_guard(base(ls) + mi::align_up(ls->segment_info_size, ps)));
+  }
+  // grown in place up to the segment's end: the block stops before the guard
+  for (uint8_t* q : large) mi_free(q);
+  uint8_t* keep = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 2 * MiB));  // slices 0..32 of a segment
+  uint8_t* q = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 200 * KiB));
+  ASSERT_EQ(seg(q), seg(keep));
+  uint8_t* q2 = static_cast<uint8_t*>(mi_heap_realloc(a.heap, q, 1900 * KiB));
+  if (q2 == q) {
+    EXPECT_LE(q + mi_usable_size(q), base(seg(q)) + mi::SEGMENT_SIZE - ps);
+    memset(q, 7, mi_usable_size(q));
+  }
+  mi_free(q2);
+  mi_free(keep);
+
+  // a huge block: the guard right after it; none left once it is freed
+  uint8_t* h = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 9 * MiB));
+  Segment* hs = seg(h);
+  ASSERT_EQ(hs->page_kind, mi::PageKind::huge);
+  EXPECT_TRUE(is_guard(h + mi_usable_size(h)));
+  EXPECT_EQ(h + mi_usable_size(h), base(hs) + hs->segment_size - ps);
+  const size_t hsize = hs->segment_size;
+  mi_free(h);
+  EXPECT_EQ(numa_test::bytes_with_perms(hs, hsize, "---p"), 0u) << "the arena gets its memory back without guards";
+  mi_free(p);
+}
+
+TEST(SegmentSecure, GuardPages) {
+  unit::ChildResult r = unit::run_child("SegmentChild.DISABLED_GuardPages", {"MIMALLOC_SECURE=1", "MIMALLOC_PURGE_DELAY=-1"});
+  EXPECT_EQ(r.status, 0) << r.describe();
+}
+
+TEST(Segment, NoGuardPagesByDefault) {
+  if (mi::secure_enabled()) GTEST_SKIP() << "secure mode";
+  void* p = mi_malloc(64);
+  EXPECT_EQ(seg(p)->guard_size, 0u);
+  EXPECT_EQ(seg(p)->guard_mask, 0u);
+  mi_free(p);
 }
 
 }  // namespace
