@@ -172,6 +172,11 @@ constexpr uint8_t PAGE_HAS_ALIGNED = 2;  // some block was handed out at an inte
 // pointer that may be freed), pages not in use, and the later slices of a
 // large page. Costs the fast path nothing: it tests this byte anyway.
 constexpr uint8_t PAGE_FREE_CHECKED = 4;
+// The page is not in use (with PAGE_FREE_CHECKED). Beside segment_in_use,
+// for the threads that do not own the page (page_usable_size: realloc and
+// mi_usable_size of a block another thread allocated): that bit shares its
+// byte with free_is_zero, which the owner writes as it extends the page.
+constexpr uint8_t PAGE_NOT_IN_USE = 8;
 
 // Page::flags is written by the page's owner thread only and read by any
 // thread: a free from another thread, usable_size_of and free_unknown test
@@ -189,6 +194,11 @@ constexpr uint8_t PAGE_FREE_CHECKED = 4;
 MI_ALWAYS_INLINE uint8_t page_flags(const Page* page) { return __atomic_load_n(&page->flags, __ATOMIC_RELAXED); }
 inline bool page_is_in_full(const Page* page) { return (page_flags(page) & PAGE_IN_FULL) != 0; }
 inline bool page_has_aligned(const Page* page) { return (page_flags(page) & PAGE_HAS_ALIGNED) != 0; }
+inline bool page_is_in_use(const Page* page) { return (page_flags(page) & PAGE_NOT_IN_USE) == 0; }
+// Page::capacity, too, is written by the owner only (as it extends the page)
+// and read by any thread (page_usable_size): relaxed atomics, as flags.
+inline uint16_t page_capacity(const Page* page) { return __atomic_load_n(&page->capacity, __ATOMIC_RELAXED); }
+inline void page_capacity_set(Page* page, uint16_t capacity) { __atomic_store_n(&page->capacity, capacity, __ATOMIC_RELAXED); }
 // pre: the calling thread owns the page (the only writer: no read-modify-write needed)
 inline void page_flags_reset(Page* page, uint8_t flags = 0) { __atomic_store_n(&page->flags, flags, __ATOMIC_RELAXED); }
 inline void page_flag_set(Page* page, uint8_t flag, bool on) {

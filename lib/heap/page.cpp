@@ -137,7 +137,7 @@ void page_extend_free(Page* page) {
     page->free = first;
   }
   page->free_is_zero = page->is_zero_init;
-  page->capacity = static_cast<uint16_t>(page->capacity + extend);
+  page_capacity_set(page, static_cast<uint16_t>(page->capacity + extend));
   page_blocks_update(page);
   if (tld != nullptr) tld->stats.pages_extended++;
 }

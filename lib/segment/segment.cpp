@@ -149,7 +149,7 @@ void guard_unprotect(Segment* s, size_t k) {
 
 // Every page flagged as not in use: a free of a pointer into one takes the
 // slow path, which reports it (types.h: PAGE_FREE_CHECKED).
-void page_flags_not_in_use(Page* page) { page_flags_reset(page, PAGE_FREE_CHECKED); }
+void page_flags_not_in_use(Page* page) { page_flags_reset(page, PAGE_FREE_CHECKED | PAGE_NOT_IN_USE); }
 
 // The bytes a large page of `count` slices from slice `index` needs for a
 // block of block_size: page 0 starts after the header, and a page that
@@ -577,7 +577,7 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
     page->block_size = block_size;
     page->reserved = static_cast<uint16_t>(page_size / block_size);
   }
-  page->capacity = 0;
+  page_capacity_set(page, 0);
   page->free = nullptr;
   page->local_free = nullptr;
   page->used = 0;
@@ -781,7 +781,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   page->slice_count = 0;
   page->segment_in_use = 0;
   page->block_size = 0;
-  page->capacity = 0;
+  page_capacity_set(page, 0);
   page->reserved = 0;
   page->used = 0;
   page->free = nullptr;

@@ -541,7 +541,8 @@ TEST(PageGrow, LargeBlockGrowsIntoFreeSlices) {
   EXPECT_EQ(s->free_mask & span_mask(pg), 0u) << "the new slices are taken";
   for (size_t k = 1; k < pg->slice_count; k++) {
     EXPECT_EQ(s->pages[pg->segment_idx + k].slice_offset, k);
-    EXPECT_EQ(mi::page_flags(&s->pages[pg->segment_idx + k]), mi::PAGE_FREE_CHECKED) << "a free into a later slice takes the slow path";
+    EXPECT_EQ(mi::page_flags(&s->pages[pg->segment_idx + k]), mi::PAGE_FREE_CHECKED | mi::PAGE_NOT_IN_USE)
+        << "a free into a later slice takes the slow path";
   }
   for (size_t off = 0; off < new_size; off += 32 * KiB) EXPECT_EQ(mi::segment_page_of(s, p + off), pg) << off;
   EXPECT_EQ(pg->reserved, 1u);

@@ -239,7 +239,7 @@ TEST(Segment, LargePagesSpanSlices) {
   for (size_t k = 0; k < mid_n; k++) {
     EXPECT_EQ(s->pages[mid_first + k].slice_offset, 0u);
     // free slices: a free of a pointer into one is checked (and reported)
-    EXPECT_EQ(mi::page_flags(&s->pages[mid_first + k]), mi::PAGE_FREE_CHECKED);
+    EXPECT_EQ(mi::page_flags(&s->pages[mid_first + k]), mi::PAGE_FREE_CHECKED | mi::PAGE_NOT_IN_USE);
   }
   EXPECT_TRUE(mi::segment_is_valid(s));
   // a smaller large object fits the hole
