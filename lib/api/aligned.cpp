@@ -40,7 +40,7 @@ void* malloc_aligned_slow(Heap* heap, size_t size, size_t alignment, size_t offs
   if (aligned != p) {
     Segment* segment = ptr_segment(p);
     Page* page = (segment->capacity == 1) ? &segment->pages[0] : segment_page_of(segment, p);
-    page_flag_set(page, PAGE_HAS_ALIGNED, true);  // the page is ours: we just allocated from it
+    page_set_flag(page, PAGE_HAS_ALIGNED, true);  // the page is ours: we just allocated from it
   }
   return aligned;
 }
@@ -60,13 +60,11 @@ void* heap_malloc_aligned_at(Heap* heap, size_t size, size_t alignment, size_t o
   if (alignment <= WORD_SIZE && (offset & (WORD_SIZE - 1) & mask) == 0) return heap_malloc_zero(heap, size, zero);
   // The next block of the direct page may happen to be aligned.
   if (size <= SMALL_SIZE_MAX && alignment <= size) {
-    const size_t wsize = wsize_of(size);
-    Page* page = heap->pages_free_direct[wsize];
+    Page* page = heap->pages_free_direct[size];
     Block* block = page->free;
     if (block != nullptr && ((reinterpret_cast<uintptr_t>(block) + offset) & mask) == 0) {
       page->free = block_pop_next(page, block);
       page->used++;
-      heap->malloc_count_direct[wsize]++;
       asan_block_alloc(page, block);
       if (zero) {
         if (page->free_is_zero) block->link = 0;

@@ -15,7 +15,7 @@ Page* page_of_any(Segment* segment, const void* p) {
 // The bytes from p to the end of its block; 0 (reported) when p is not a
 // block start, nor in a page with aligned blocks any pointer into a block.
 size_t page_usable_size(const Page* page, const void* p, const char* call) {
-  // any thread: flags and capacity are read atomically (types.h)
+  // any thread: in use, capacity and flags are read atomically (types.h)
   if (MI_UNLIKELY(!page_is_in_use(page))) {
     misuse_report(Misuse::page_not_in_use, call, p, page);
     return 0;
@@ -70,10 +70,10 @@ MI_NOINLINE void free_checked(Segment* segment, Page* page, void* p) {
 void free_not_fast(void* p) noexcept {
   Segment* segment = ptr_segment(p);
   Page* page = segment_page_of(segment, p);
-  if (page_flags(page) & PAGE_FREE_CHECKED) {  // any thread: an atomic read (types.h)
+  if (page_free_checked(page)) {
     // a large or huge block freed by its own pointer, the common case, costs
     // five compares here; anything else (or any in the secure build) is
-    // checked whole (any thread: whether the page is in use from its flags,
+    // checked whole (any thread: whether the page is in use is
     // read atomically; the block's own fields were written before the block
     // was handed out)
     if (MI_SECURE != 0 || p != page->page_start || page->reserved != 1 || page->used != 1 || !page_is_in_use(page)) {

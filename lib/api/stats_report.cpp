@@ -22,6 +22,7 @@
 #include "../common/options.h"
 #include "../common/stats.h"
 #include "../heap/heap.h"
+#include "../heap/page.h"
 #include "../heap/size_class.h"
 #include "../os/os.h"
 #include "../topology/topology.h"
@@ -243,7 +244,7 @@ extern "C" {
 
 void mi_stats_merge(void) mi_attr_noexcept {
   Heap* heap = heap_get_default();
-  if (heap_is_initialized(heap)) stats_merge_thread(heap->tld);
+  if (heap_is_initialized(heap)) heap_stats_merge(heap->tld);
 }
 
 void mi_stats_print_out(mi_output_fun* out, void* arg) mi_attr_noexcept {
@@ -269,12 +270,10 @@ void mi_thread_stats_print_out(mi_output_fun* out, void* arg) mi_attr_noexcept {
     return;
   }
   int64_t total = 0;
-  int64_t by_bin[BIN_HUGE + 1] = {};
-  for (Heap* h = heap->tld->heaps; h != nullptr; h = h->next) {
-    for (size_t w = 0; w < PAGES_DIRECT; w++) by_bin[bin_of_wsize(w)] += h->malloc_count_direct[w];
-  }
+  int64_t by_bin[BIN_HUGE + 1];
+  heap_stats_settle(heap->tld, by_bin);  // blocks counted ahead of their allocation
   for (size_t b = 0; b <= BIN_HUGE; b++) {
-    by_bin[b] += heap->tld->stats.bin_malloc[b];
+    by_bin[b] = heap->tld->stats.bin_malloc[b] - by_bin[b];
     total += by_bin[b];
   }
   r.line("thread statistics (since the last merge): %s allocations, %lld free-list extensions, %lld page searches",

@@ -36,19 +36,8 @@ void stat_increase(StatGauge& g, int64_t n) noexcept {
   raise_peak(g.peak, now);
 }
 
-void stats_merge_heap(Heap* heap) noexcept {
-  // the direct sizes are counted by word size; fold them into their bins
-  for (size_t w = 0; w < PAGES_DIRECT; w++) {
-    int64_t n = heap->malloc_count_direct[w];
-    if (n == 0) continue;
-    heap->malloc_count_direct[w] = 0;
-    stats_global.bin_malloc[bin_of_wsize(w)].fetch_add(n, std::memory_order_relaxed);
-  }
-}
-
 void stats_merge_thread(Tld* tld) noexcept {
   if (tld == nullptr) return;
-  for (Heap* h = tld->heaps; h != nullptr; h = h->next) stats_merge_heap(h);
   ThreadStats& s = tld->stats;
   stat_counter(stats_global.pages_extended, s.pages_extended);
   stat_counter(stats_global.page_searches, s.page_searches);

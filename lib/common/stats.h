@@ -50,10 +50,10 @@ void stat_increase(StatGauge& g, int64_t n) noexcept;
 inline void stat_decrease(StatGauge& g, int64_t n) noexcept { g.current.fetch_sub(n, std::memory_order_relaxed); }
 inline void stat_counter(std::atomic<int64_t>& c, int64_t n) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
 
-// Adds a thread's counters (its Tld and the direct-size counts of its heaps)
-// to the process totals and zeroes them. pre: called by the owner thread.
+// Adds a thread's counters (its Tld) to the process totals and zeroes them.
+// pre: called by the owner thread, through heap_stats_merge (heap/page.h),
+// which makes the allocations of the direct sizes exact first.
 void stats_merge_thread(Tld* tld) noexcept;
-void stats_merge_heap(Heap* heap) noexcept;
 
 // Prints the report (api/stats_report.cpp) to `out`, or to the registered
 // output when null, written in one piece.

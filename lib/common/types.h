@@ -61,10 +61,12 @@ constexpr size_t MEDIUM_OBJ_SIZE_MAX = MEDIUM_PAGE_SIZE / 4;  // 128 KiB
 constexpr size_t LARGE_OBJ_SIZE_MAX = SEGMENT_SIZE / 2;       // 2 MiB; beyond: huge
 constexpr size_t LARGE_OBJ_WSIZE_MAX = LARGE_OBJ_SIZE_MAX / WORD_SIZE;
 
-// Sizes up to SMALL_SIZE_MAX are looked up directly: heap->pages_free_direct[wsize].
+// Sizes up to SMALL_SIZE_MAX are looked up directly: heap->pages_free_direct[size].
+// Indexed by the size in bytes rather than words: malloc's fast path saves
+// the rounding to words (two instructions of its 15) for 8 KiB per heap.
 constexpr size_t SMALL_WSIZE_MAX = 128;
 constexpr size_t SMALL_SIZE_MAX = SMALL_WSIZE_MAX * WORD_SIZE;  // 1 KiB
-constexpr size_t PAGES_DIRECT = SMALL_WSIZE_MAX + 1;
+constexpr size_t PAGES_DIRECT = SMALL_SIZE_MAX + 1;
 
 // Free lists are extended lazily, at most this many bytes at a time, so a
 // page's untouched tail costs no RSS.
@@ -126,18 +128,40 @@ enum class Delayed : uintptr_t {
 };
 constexpr uintptr_t DELAYED_MASK = 3;
 
+// Page::xowner: the owner thread's id (thread_id(), 0 when the page is not in
+// use or its segment is abandoned) with, in its low bits, the flags that send
+// a free to the slow path. The free fast path is one load and one compare of
+// this word against the thread pointer: equal means "our page, no flag set".
+// The owner thread writes it (a reclaiming thread after taking the segment
+// under the abandoned-list lock); other threads only read it.
+enum PageFlag : uintptr_t {
+  PAGE_IN_FULL = 1,      // in the heap's full queue
+  PAGE_HAS_ALIGNED = 2,  // some block was handed out at an interior aligned pointer
+  PAGE_INNER_SLICE = 4,  // a later slice of a large page (slice_offset says where its page starts)
+  // Every free of a pointer into this page is checked (api/free.cpp,
+  // free_not_fast): large and huge pages (one block, whose start is the only
+  // pointer that may be freed), pages not in use, and the later slices of a
+  // large page. Costs the fast path nothing: it compares the whole word anyway.
+  PAGE_FREE_CHECKED = 8,
+};
+constexpr uintptr_t PAGE_FLAGS_MASK = 15;  // thread ids (the thread pointer) are 16-byte aligned at least
+
 struct Page {
   // --- hot: malloc fast path
   Block* free;        // blocks to allocate from
   uint32_t used;      // live blocks (including ones in xthread_free not yet collected)
-  uint8_t flags;  // PAGE_IN_FULL | ...: the free fast path tests for 0 (read and written as below)
   uint8_t free_is_zero : 1;  // every block in `free` is zero apart from its next pointer
   uint8_t is_zero_init : 1;  // the page's memory was zero when the page was set up
-  uint8_t segment_in_use : 1;
   uint8_t retire_expire;  // generic calls a retired-but-kept empty page survives
   uint8_t heap_tag;
-  // --- owner thread, generic path
+  // A byte of its own, not a bit beside free_is_zero (which the owner writes
+  // as it extends the page): other threads read it (page_is_in_use, below).
+  // 0 or 1; fills what was padding before xowner.
+  uint8_t segment_in_use;
+  // --- hot: free fast path (with `used`)
+  std::atomic<uintptr_t> xowner;  // owner thread id | PageFlag bits
   Block* local_free;  // blocks freed by the owner thread
+  // --- owner thread, generic path
   size_t block_size;
   uint8_t* page_start;
   uint16_t capacity;  // blocks made available so far (free-list extended up to here)
@@ -145,6 +169,7 @@ struct Page {
   uint8_t segment_idx;
   uint8_t slice_count;   // large pages: 64 KiB slices the page spans (else 1)
   uint8_t slice_offset;  // a slice inside a large page: how far back its page starts (else 0)
+  uint8_t bin;           // size class of block_size (set by the heap layer: page_init)
   // --- shared with other threads
   std::atomic<uintptr_t> xthread_free;  // Block* | Delayed
   std::atomic<Heap*> xheap;             // owning heap, null when abandoned
@@ -156,55 +181,50 @@ struct Page {
   uintptr_t keys[2];   // free-list links are encoded with these (random per page)
   uint64_t block_div;  // block_size_divisor(block_size): is an offset a multiple of block_size, without a division
   uint64_t block_span; // capacity * block_size: the offsets of the blocks made available so far
-  uint64_t unused[2];  // to 128 bytes: free() finds a page's entry with a shift instead of a multiply
+  uint64_t unused[1];  // to 128 bytes (below)
+#else
+  uint64_t unused[5];  // to 128 bytes (below)
 #endif
 };
-#if MI_SECURE
-static_assert(sizeof(Page) == 128, "a power of two in the secure build");
-#endif
+// To a power of two in both builds: free() finds a page's entry with a shift instead of a multiply.
+static_assert(sizeof(Page) == 128, "free() indexes the page table with a shift");
+constexpr unsigned PAGE_ENTRY_SHIFT = 7;
 
-// Page::flags. The free fast path tests the whole byte: any bit sends it to
-// the slow path.
-constexpr uint8_t PAGE_IN_FULL = 1;      // in the heap's full queue
-constexpr uint8_t PAGE_HAS_ALIGNED = 2;  // some block was handed out at an interior aligned pointer
-// Every free of a pointer into this page takes the slow path, which checks it
-// (api/free.cpp): large and huge pages (one block, whose start is the only
-// pointer that may be freed), pages not in use, and the later slices of a
-// large page. Costs the fast path nothing: it tests this byte anyway.
-constexpr uint8_t PAGE_FREE_CHECKED = 4;
-// The page is not in use (with PAGE_FREE_CHECKED). Beside segment_in_use,
-// for the threads that do not own the page (page_usable_size: realloc and
-// mi_usable_size of a block another thread allocated): that bit shares its
-// byte with free_is_zero, which the owner writes as it extends the page.
-constexpr uint8_t PAGE_NOT_IN_USE = 8;
+MI_ALWAYS_INLINE uintptr_t page_flags(const Page* page) {
+  return page->xowner.load(std::memory_order_relaxed) & PAGE_FLAGS_MASK;
+}
+MI_ALWAYS_INLINE bool page_in_full(const Page* page) { return (page_flags(page) & PAGE_IN_FULL) != 0; }
+MI_ALWAYS_INLINE bool page_has_aligned(const Page* page) { return (page_flags(page) & PAGE_HAS_ALIGNED) != 0; }
+MI_ALWAYS_INLINE bool page_free_checked(const Page* page) { return (page_flags(page) & PAGE_FREE_CHECKED) != 0; }
+// Sets or clears flag bits (the owner thread).
+MI_ALWAYS_INLINE void page_set_flag(Page* page, uintptr_t flag, bool on) {
+  const uintptr_t w = page->xowner.load(std::memory_order_relaxed);
+  page->xowner.store(on ? (w | flag) : (w & ~flag), std::memory_order_relaxed);
+}
+// Sets the owner thread id, keeping the flags.
+MI_ALWAYS_INLINE void page_set_owner(Page* page, uintptr_t tid) {
+  const uintptr_t w = page->xowner.load(std::memory_order_relaxed);
+  page->xowner.store(tid | (w & PAGE_FLAGS_MASK), std::memory_order_release);
+}
+MI_ALWAYS_INLINE uintptr_t page_owner(const Page* page) {
+  return page->xowner.load(std::memory_order_relaxed) & ~PAGE_FLAGS_MASK;
+}
 
-// Page::flags is written by the page's owner thread only and read by any
-// thread: a free from another thread, usable_size_of and free_unknown test
-// PAGE_HAS_ALIGNED. So every write, and every read that may come from another
-// thread, is a relaxed atomic access (GCC's __atomic builtins on the plain
-// byte, as std::atomic_ref does); only the owner's free fast path reads it
-// plainly (alloc_inline.h): the owner is the only writer, so that read
-// conflicts with nothing, and it stays one `cmpb $0` (an atomic load does
-// not fold into the compare: 1.9 instructions more per free+malloc). Relaxed
-// is enough for the others: PAGE_HAS_ALIGNED is set before the aligned block
-// is handed out (the program's hand-over of the pointer orders that before
-// their read) and cleared only when the page has no live block left; the
-// owner's other changes keep it. On x86-64 each access is a plain byte load
-// or store.
-MI_ALWAYS_INLINE uint8_t page_flags(const Page* page) { return __atomic_load_n(&page->flags, __ATOMIC_RELAXED); }
-inline bool page_is_in_full(const Page* page) { return (page_flags(page) & PAGE_IN_FULL) != 0; }
-inline bool page_has_aligned(const Page* page) { return (page_flags(page) & PAGE_HAS_ALIGNED) != 0; }
-inline bool page_is_in_use(const Page* page) { return (page_flags(page) & PAGE_NOT_IN_USE) == 0; }
-// Page::capacity, too, is written by the owner only (as it extends the page)
-// and read by any thread (page_usable_size): relaxed atomics, as flags.
+// Fields the page's owner writes and any thread may read: whether the page
+// is in use and its capacity (page_usable_size: realloc and mi_usable_size of
+// a block another thread allocated; free_not_fast of a large block). The
+// owner's writes and the other threads' reads are relaxed atomics (GCC's
+// __atomic builtins on the plain fields, as std::atomic_ref does); the owner
+// may read them plainly, as the only writer. Relaxed is enough: a block's
+// page was set up before the block was handed out, and the program's
+// hand-over of the pointer orders that before the other thread's read. On
+// x86-64 each access is a plain load or store.
+inline bool page_is_in_use(const Page* page) { return __atomic_load_n(&page->segment_in_use, __ATOMIC_RELAXED) != 0; }
+inline void page_in_use_set(Page* page, bool in_use) {
+  __atomic_store_n(&page->segment_in_use, static_cast<uint8_t>(in_use ? 1 : 0), __ATOMIC_RELAXED);
+}
 inline uint16_t page_capacity(const Page* page) { return __atomic_load_n(&page->capacity, __ATOMIC_RELAXED); }
 inline void page_capacity_set(Page* page, uint16_t capacity) { __atomic_store_n(&page->capacity, capacity, __ATOMIC_RELAXED); }
-// pre: the calling thread owns the page (the only writer: no read-modify-write needed)
-inline void page_flags_reset(Page* page, uint8_t flags = 0) { __atomic_store_n(&page->flags, flags, __ATOMIC_RELAXED); }
-inline void page_flag_set(Page* page, uint8_t flag, bool on) {
-  const uint8_t f = page->flags;
-  page_flags_reset(page, on ? static_cast<uint8_t>(f | flag) : static_cast<uint8_t>(f & ~flag));
-}
 
 // ---------------------------------------------------------------------------
 // Memory accounts
@@ -319,7 +339,11 @@ struct ThreadStats {
   int64_t pages_retired_kept;
   int64_t huge_allocs;
   int64_t huge_alloc_bytes;
-  int64_t bin_malloc[BIN_HUGE + 1];  // allocations by size class (bins above the direct sizes)
+  // Allocations by size class. For the direct sizes (blocks up to
+  // SMALL_SIZE_MAX) plus the blocks in the free lists of the thread's pages
+  // of that class, counted when the slow path fills a free list (page.cpp:
+  // the fast path counts nothing); heap_stats_merge subtracts them.
+  int64_t bin_malloc[BIN_HUGE + 1];
 };
 
 // ---------------------------------------------------------------------------
@@ -376,9 +400,7 @@ struct mi_heap_s {
   mi_heap_s* next;     // in the thread's list of heaps
   bool no_reclaim;     // never reclaims abandoned segments (destroyable heaps)
   uint8_t tag;
-  // Allocation counts of the direct sizes (statistics); one add on the fast path.
-  int64_t malloc_count_direct[mi::PAGES_DIRECT];
-  mi::DirectTable pages_free_direct = mi::empty_direct_table();  // wsize -> page with free blocks
+  mi::DirectTable pages_free_direct = mi::empty_direct_table();  // size -> page with free blocks
   mi::PageQueue pages[mi::BIN_COUNT];
 };
 

@@ -46,7 +46,6 @@ void heap_absorb(Heap* to, Heap* from) {
     }
   }
   heap_delayed_free_all(from);  // blocks that reached `from` meanwhile
-  stats_merge_heap(from);
 }
 
 void heap_free_struct(Heap* heap) {
@@ -74,6 +73,7 @@ void heap_destroy_pages(Heap* heap) {
       stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
       stat_decrease(stats_global.huge_blocks, 1);
     }
+    page_stat_drop(page);
     page_queue_remove(heap, pq, page);
     page->used = 0;
     segment_page_free(page, &heap->tld->segments);
@@ -169,7 +169,6 @@ void mi_heap_destroy(mi_heap_t* heap) {
   Tld* tld = heap->tld;
   heap_destroy_pages(heap);
   segments_release_empty(&tld->segments);  // destroy frees everything, kept empty segments too
-  stats_merge_heap(heap);
   heap_free_struct(heap);
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 
+#include "../../include/mimalloc.h"
 #include "../common/types.h"
 
 namespace mi {
@@ -38,6 +39,7 @@ void heap_collect(Heap* heap, Collect how) noexcept;
 
 // Runs the registered deferred-free callback (mi_register_deferred_free).
 void heap_deferred_free(Heap* heap, bool force) noexcept;
+extern std::atomic<mi_deferred_free_fun*> deferred_free_fun;  // the callback, or null
 
 // Reclaims abandoned segments into `heap`. Returns true if some page of
 // `block_size` came with them (the caller should look in its queue again).

@@ -55,6 +55,33 @@ Block* tf_block(uintptr_t tf) { return reinterpret_cast<Block*>(tf & ~DELAYED_MA
 Delayed tf_delayed(uintptr_t tf) { return static_cast<Delayed>(tf & DELAYED_MASK); }
 uintptr_t tf_make(const Block* b, Delayed d) { return reinterpret_cast<uintptr_t>(b) | static_cast<uintptr_t>(d); }
 
+// Allocation statistics of the direct sizes, without a count on the fast
+// path: blocks are counted as allocated when the slow path puts them in a
+// page's `free` list (page_stat_add), and the blocks still in `free` when the
+// list leaves the thread's hands (page freed or abandoned) are taken back.
+// So the thread's counter of a size class is its allocations plus the blocks
+// in the `free` lists of its pages of that class; the exact figure (merge,
+// thread report) subtracts those (heap_stats_settle). Pages of larger blocks
+// are allocated from by the slow path only, which counts each allocation
+// (heap_stat_malloc).
+bool page_counted_by_refill(const Page* page) { return page->block_size <= SMALL_SIZE_MAX; }
+
+void page_stat_add(Page* page, int64_t n) {
+  if (!page_counted_by_refill(page) || n == 0) return;
+  Heap* heap = page_heap(page);
+  if (heap != nullptr && heap->tld != nullptr) heap->tld->stats.bin_malloc[page->bin] += n;
+}
+
+// page_local_free_check (misuse.h), with the blocks of a `free` list it drops
+// taken back from the allocations they were counted as ahead (page_stat_add):
+// dropped blocks are never handed out.
+bool local_free_check_counted(Page* page) {
+  const int64_t in_free = static_cast<int64_t>(page_free_count(page));
+  if (page_local_free_check(page)) return true;
+  page_stat_add(page, -in_free);
+  return false;
+}
+
 // Moves the thread-free list to local_free (atomically taking it).
 MI_NOINLINE void page_thread_free_collect(Page* page) {
   uintptr_t tfree = page->xthread_free.load(std::memory_order_relaxed);
@@ -139,11 +166,13 @@ void page_extend_free(Page* page) {
   page->free_is_zero = page->is_zero_init;
   page_capacity_set(page, static_cast<uint16_t>(page->capacity + extend));
   page_blocks_update(page);
+  page_stat_add(page, static_cast<int64_t>(extend));
   if (tld != nullptr) tld->stats.pages_extended++;
 }
 
 void page_init(Heap* heap, Page* page) {
   page->xheap.store(heap, std::memory_order_release);
+  page->bin = static_cast<uint8_t>(bin_of_size(page->block_size));
   page->heap_tag = heap->tag;
 #if MI_SECURE
   page->keys[0] = tld_random(heap->tld);
@@ -156,7 +185,7 @@ void page_init(Heap* heap, Page* page) {
 }
 
 void page_to_full(Page* page, PageQueue* pq) {
-  if (page_is_in_full(page)) return;
+  if (page_in_full(page)) return;
   Heap* heap = page_heap(page);
   page_use_delayed_free(page, Delayed::use_delayed_free, false);
   page_queue_move_to_back(heap, &heap->pages[BIN_FULL], pq, page);
@@ -166,12 +195,12 @@ void page_to_full(Page* page, PageQueue* pq) {
 
 void page_unfull(Page* page) {
   page_use_delayed_free(page, Delayed::no_delayed_free, false);
-  if (!page_is_in_full(page)) return;
+  if (!page_in_full(page)) return;
   Heap* heap = page_heap(page);
   PageQueue* pqfull = &heap->pages[BIN_FULL];
-  page_flag_set(page, PAGE_IN_FULL, false);  // so that heap_page_queue_of gives its bin
+  page_set_flag(page, PAGE_IN_FULL, false);  // so that heap_page_queue_of gives its bin
   PageQueue* pq = heap_page_queue_of(heap, page);
-  page_flag_set(page, PAGE_IN_FULL, true);
+  page_set_flag(page, PAGE_IN_FULL, true);
   page_queue_move_to_back(heap, pq, pqfull, page);
 }
 
@@ -182,7 +211,7 @@ void page_free_block_local(Page* page, Block* block, bool check_full) {
   MI_ASSERT(page->used > 0);
   if (MI_UNLIKELY(--page->used == 0)) {
     page_retire(page);
-  } else if (MI_UNLIKELY(check_full && page_is_in_full(page))) {
+  } else if (MI_UNLIKELY(check_full && page_in_full(page))) {
     page_unfull(page);
   }
 }
@@ -282,6 +311,54 @@ Page* find_page(Heap* heap, size_t size, size_t huge_alignment) {
 
 }  // namespace
 
+size_t page_free_count(const Page* page) noexcept {
+  // |free| = capacity - used - |local_free| (used counts the blocks in the
+  // thread-free list): walk whichever of free and local_free ends first.
+  // Only links into the page's blocks are followed: a list or count that
+  // misuse corrupted (reported when the list is reused) ends the walk.
+  const PageBlocks blocks = page_blocks(page);
+  const Block* f = page->free;
+  const Block* l = page->local_free;
+  const size_t cap = page->capacity;
+  for (size_t n = 0; n <= cap; n++) {
+    if (f == nullptr) return n;
+    if (l == nullptr) {
+      if (page->used + n <= cap) return cap - page->used - n;
+      break;  // a count wrapped by a double free: walk `free` itself
+    }
+    if (!blocks.contains(f) || !blocks.contains(l)) break;
+    f = block_next(page, f);
+    l = block_next(page, l);
+  }
+  size_t n = 0;
+  for (f = page->free; f != nullptr && n < cap && blocks.contains(f); f = block_next(page, f)) n++;
+  return n;
+}
+
+void page_stat_adopt(Page* page) noexcept { page_stat_add(page, static_cast<int64_t>(page_free_count(page))); }
+
+void page_stat_drop(Page* page) noexcept { page_stat_add(page, -static_cast<int64_t>(page_free_count(page))); }
+
+void heap_stats_merge(Tld* tld) noexcept {
+  if (tld == nullptr) return;
+  int64_t in_free[BIN_HUGE + 1];
+  heap_stats_settle(tld, in_free);
+  for (size_t b = 0; b <= BIN_HUGE; b++) tld->stats.bin_malloc[b] -= in_free[b];
+  stats_merge_thread(tld);  // adds the counters to the process's and zeroes them
+  for (size_t b = 0; b <= BIN_HUGE; b++) tld->stats.bin_malloc[b] = in_free[b];
+}
+
+void heap_stats_settle(Tld* tld, int64_t in_free[BIN_HUGE + 1]) noexcept {
+  for (size_t b = 0; b <= BIN_HUGE; b++) in_free[b] = 0;
+  for (Heap* heap = tld->heaps; heap != nullptr; heap = heap->next) {
+    for (size_t bin = 0; bin < BIN_COUNT; bin++) {
+      for (const Page* page = heap->pages[bin].first; page != nullptr; page = page->next) {
+        if (page_counted_by_refill(page)) in_free[page->bin] += static_cast<int64_t>(page_free_count(page));
+      }
+    }
+  }
+}
+
 size_t block_list_length(const Block* b, size_t limit) noexcept {
   size_t n = 0;
   while (b != nullptr && n <= limit) {
@@ -325,18 +402,22 @@ void page_free_collect(Page* page, bool force) noexcept {
     // free+malloc, tools/fastpath-count.)
     if (MI_UNLIKELY((MI_SECURE == 0 && option_is_enabled(mi_option_secure)) || page->used > page->capacity ||
                     block_next(page, page->local_free) == page->local_free)) {
-      if (!page_local_free_check(page)) return;  // reported; the lists were dropped
+      if (!local_free_check_counted(page)) return;  // reported; the lists were dropped
     }
     if (page->free == nullptr) {
       page->free = page->local_free;
       page->local_free = nullptr;
       page->free_is_zero = 0;
+      // every block not in use is in `free` now
+      page_stat_add(page, static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used));
     } else if (force) {
       const Block* tail = nullptr;
-      if (free_list_count(page, page->local_free, page->capacity, &tail) == LIST_BAD) {
-        page_local_free_check(page);  // reports what is wrong, drops the lists
+      const size_t n = free_list_count(page, page->local_free, page->capacity, &tail);
+      if (n == LIST_BAD) {
+        local_free_check_counted(page);  // reports what is wrong, drops the lists
         return;
       }
+      page_stat_add(page, static_cast<int64_t>(n));
       block_set_next(page, const_cast<Block*>(tail), page->free);
       page->free = page->local_free;
       page->local_free = nullptr;
@@ -353,6 +434,7 @@ bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
   const size_t new_block_size = bin_block_sizes[bin_of_size(newsize)];
   PageQueue* pq = heap_page_queue_of(heap, page);
   if (!segment_large_page_try_grow(page, new_block_size, &heap->tld->segments)) return false;
+  page->bin = static_cast<uint8_t>(bin_of_size(new_block_size));
   page_blocks_update(page);
   // Its block size changed: it belongs to another bin now. It is full (its
   // one block is in use), so it goes to the full queue.
@@ -439,7 +521,7 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
 
 void page_retire(Page* page) noexcept {
   Heap* heap = page_heap(page);
-  page_flag_set(page, PAGE_HAS_ALIGNED, false);
+  page_set_flag(page, PAGE_HAS_ALIGNED, false);
   PageQueue* pq = heap_page_queue_of(heap, page);
   // Keep the only page of a small/medium bin for a while: a program that
   // allocates and frees one block in a loop should not get and drop a page
@@ -463,6 +545,7 @@ void page_free(Page* page, PageQueue* pq) noexcept {
     stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
     stat_decrease(stats_global.huge_blocks, 1);
   }
+  page_stat_add(page, -static_cast<int64_t>(page_free_count(page)));
   page_queue_remove(heap, pq, page);
   segment_page_free(page, &heap->tld->segments);
 }
@@ -470,6 +553,8 @@ void page_free(Page* page, PageQueue* pq) noexcept {
 void page_abandon(Page* page, PageQueue* pq) noexcept {
   Heap* heap = page_heap(page);
   page_use_delayed_free(page, Delayed::never_delayed_free, false);
+  page_set_owner(page, 0);  // from now on, this thread's frees into it are remote frees too
+  page_stat_add(page, -static_cast<int64_t>(page_free_count(page)));
   page->xheap.store(nullptr, std::memory_order_release);
   page_queue_remove(heap, pq, page);
   segment_page_abandon(page, &heap->tld->segments);
@@ -477,8 +562,9 @@ void page_abandon(Page* page, PageQueue* pq) noexcept {
 
 void page_reclaim(Heap* heap, Page* page) noexcept {
   page->xheap.store(heap, std::memory_order_release);
+  page_set_owner(page, thread_id());
   page_use_delayed_free(page, Delayed::no_delayed_free, true);
-  page_flag_set(page, PAGE_IN_FULL, false);
+  page_set_flag(page, PAGE_IN_FULL, false);
   page->retire_expire = 0;
   PageQueue* pq = heap_page_queue_of(heap, page);
   page_queue_push(heap, pq, page);
@@ -534,8 +620,8 @@ void heap_collect_retired(Heap* heap, bool force) noexcept {
 }
 
 void heap_stat_malloc(Heap* heap, size_t size, const Page* page) noexcept {
-  if (size <= SMALL_SIZE_MAX) {
-    heap->malloc_count_direct[wsize_of(size)]++;
+  if (page_counted_by_refill(page)) {
+    // counted when its free list was filled
   } else if (page->block_size > LARGE_OBJ_SIZE_MAX) {
     heap->tld->stats.bin_malloc[BIN_HUGE]++;
     heap->tld->stats.huge_allocs++;
@@ -563,6 +649,57 @@ void* alloc_impossible(size_t count, size_t size, size_t alignment) noexcept {
   }
   errno = ENOMEM;
   return nullptr;
+}
+
+void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
+  // The common case: the direct page of a small size has used up its free
+  // list, blocks this thread freed wait in its local_free, no other thread
+  // freed into it, and none of malloc_generic's other work is due (delayed
+  // frees, the deferred-free callback, the periodic purge and collect): the
+  // lists are swapped here, with none of the calls malloc_generic makes.
+  // (Its cost is paid once per free list: pairs cycle, with lists of 1 to 3
+  // blocks, calls this on a quarter of its allocations.)
+  if (MI_LIKELY(size <= SMALL_SIZE_MAX)) {
+    Page* page = heap->pages_free_direct[size];
+    Block* block = page->local_free;  // page_empty (an uninitialised heap) has none
+    if (MI_LIKELY(block != nullptr && tf_block(page->xthread_free.load(std::memory_order_relaxed)) == nullptr &&
+                  heap->thread_delayed_free.load(std::memory_order_relaxed) == nullptr &&
+                  deferred_free_fun.load(std::memory_order_relaxed) == nullptr)) {
+      Tld* tld = heap->tld;
+      const long every = option_get(mi_option_generic_collect);
+      if (MI_LIKELY(((tld->heartbeat + 1) & 31) != 0 &&
+                    (every <= 0 || heap->generic_count + 1 < static_cast<size_t>(every)))) {
+        // the blocks not in use, all in local_free now (page_stat_add: a
+        // direct page's blocks are counted when they go to `free`)
+        const int64_t avail = static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used);
+        Block* const next = block_next(page, block);
+        // page_free_collect's tests for a double free (the count of blocks
+        // in use wrapped: none available; a block freed twice in a row: the
+        // list loops on its head) and the secure option's walk of the lists
+        // are malloc_generic's to make (it reports)
+        if (MI_LIKELY(avail > 0 && next != block && (MI_SECURE != 0 || !option_is_enabled(mi_option_secure)))) {
+          // (a page kept empty for reuse stays marked so: its next free need
+          // not call page_retire again, and heap_collect_retired unmarks it
+          // while it has blocks in use)
+#if MI_SECURE
+          page->free = block_pop_next(page, block);  // checks the link, clears it
+#else
+          page->free = next;
+#endif
+          page->local_free = nullptr;
+          page->free_is_zero = 0;
+          page->used++;
+          tld->heartbeat++;
+          heap->generic_count++;
+          tld->stats.bin_malloc[page->bin] += avail;
+          asan_block_alloc(page, block);
+          if (zero) memset(block, 0, page->block_size);
+          return block;
+        }
+      }
+    }
+  }
+  return malloc_generic(heap, size, zero, 0);
 }
 
 void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) noexcept {
@@ -692,7 +829,7 @@ bool heap_is_valid(const Heap* heap) noexcept {
     for (const Page* p = pq->first; p != nullptr; p = p->next) {
       if (p->prev != prev) return false;
       if (p->xheap.load(std::memory_order_relaxed) != heap) return false;
-      if ((bin == BIN_FULL) != page_is_in_full(p)) return false;
+      if ((bin == BIN_FULL) != page_in_full(p)) return false;
       if (bin < BIN_HUGE && p->block_size != pq->block_size) return false;
       if (!p->segment_in_use) return false;
       prev = p;
@@ -701,7 +838,10 @@ bool heap_is_valid(const Heap* heap) noexcept {
     if (pq->last != prev) return false;
     if (pq->block_size <= SMALL_SIZE_MAX && bin < BIN_HUGE) {
       const Page* expect = (pq->first != nullptr) ? pq->first : &page_empty;
-      if (heap->pages_free_direct[wsize_of(pq->block_size)] != expect) return false;
+      const size_t first = (bin <= 1) ? 0 : bin_wsize(bin - 1) * WORD_SIZE + 1;
+      for (size_t size = first; size <= pq->block_size; size++) {
+        if (heap->pages_free_direct[size] != expect) return false;
+      }
     }
   }
   return total == heap->page_count;

@@ -21,6 +21,10 @@ namespace mi {
 // not small. Initialises the thread on its first call. huge_alignment > 0
 // asks for a huge block with room for that alignment.
 void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) noexcept;
+// The fast path's fallback (api/alloc_inline.h): malloc_generic, after trying
+// its common case cheaply. The size comes first: it is in the first argument
+// register already, so the fast path passes the heap without moving the size.
+void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept;
 // A request that can never be met (count * size overflows, or beyond
 // ALLOC_SIZE_MAX with its alignment): error callback EOVERFLOW, printed only
 // when verbose; errno ENOMEM; returns nullptr.
@@ -75,7 +79,20 @@ bool heap_is_valid(const Heap* heap) noexcept;
 // Counts blocks in a free list (bounded by `limit`; returns limit+1 if longer).
 size_t block_list_length(const Block* b, size_t limit) noexcept;
 
-// Statistics: count one allocation of `size` in `heap`'s thread stats.
+// Statistics: count one allocation of `size` from `page` by the slow path
+// (pages of the direct sizes are counted when their free list is filled).
 void heap_stat_malloc(Heap* heap, size_t size, const Page* page) noexcept;
+// Blocks in page->free (walks at most the shorter of free and local_free).
+size_t page_free_count(const Page* page) noexcept;
+// A page joins (reclaim) or leaves (freed without page_free) the thread: the
+// blocks in its free list are counted as allocated in advance, or no more.
+void page_stat_adopt(Page* page) noexcept;
+void page_stat_drop(Page* page) noexcept;
+// in_free[bin]: blocks in the free lists of the thread's pages of each bin,
+// counted in its tld->stats.bin_malloc ahead of their allocation.
+void heap_stats_settle(Tld* tld, int64_t in_free[BIN_HUGE + 1]) noexcept;
+// Adds the thread's statistics to the process's (stats_merge_thread), with
+// the allocations of the direct sizes made exact first.
+void heap_stats_merge(Tld* tld) noexcept;
 
 }  // namespace mi

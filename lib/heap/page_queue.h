@@ -3,8 +3,8 @@
 //
 // Invariants (checked by heap_is_valid): a page is in exactly one queue of its
 // heap; queue `bin` holds pages of that bin's block size, BIN_HUGE the huge
-// pages, BIN_FULL pages found full (PAGE_IN_FULL); pages_free_direct[w]
-// points at the first page of bin(w)'s queue, or at page_empty.
+// pages, BIN_FULL pages found full (PAGE_IN_FULL); pages_free_direct[size]
+// points at the first page of bin_of_size(size)'s queue, or at page_empty.
 // Thread-safety: owner thread only.
 #pragma once
 
@@ -17,7 +17,7 @@ constexpr size_t QUEUE_HUGE_BLOCK_SIZE = LARGE_OBJ_SIZE_MAX + WORD_SIZE;
 constexpr size_t QUEUE_FULL_BLOCK_SIZE = LARGE_OBJ_SIZE_MAX + 2 * WORD_SIZE;
 
 inline size_t page_bin(const Page* page) {
-  if (page_is_in_full(page)) return BIN_FULL;
+  if (page_in_full(page)) return BIN_FULL;
   return bin_of_size(page->block_size);
 }
 
@@ -31,11 +31,10 @@ inline void heap_queue_first_update(Heap* heap, PageQueue* pq) {
   size_t size = pq->block_size;
   if (size > SMALL_SIZE_MAX) return;
   Page* page = (pq->first != nullptr) ? pq->first : &page_empty;
-  size_t last = wsize_of(size);
-  if (heap->pages_free_direct[last] == page) return;
+  if (heap->pages_free_direct[size] == page) return;
   size_t bin = static_cast<size_t>(pq - heap->pages);
-  size_t first = (bin <= 1) ? 0 : bin_wsize(bin - 1) + 1;
-  for (size_t w = first; w <= last; w++) heap->pages_free_direct[w] = page;
+  size_t first = (bin <= 1) ? 0 : bin_wsize(bin - 1) * WORD_SIZE + 1;
+  for (size_t s = first; s <= size; s++) heap->pages_free_direct[s] = page;
 }
 
 inline void page_queue_remove(Heap* heap, PageQueue* pq, Page* page) {
@@ -48,12 +47,12 @@ inline void page_queue_remove(Heap* heap, PageQueue* pq, Page* page) {
   }
   heap->page_count--;
   page->next = page->prev = nullptr;
-  page_flag_set(page, PAGE_IN_FULL, false);
+  page_set_flag(page, PAGE_IN_FULL, false);
 }
 
 // Adds a page at the front: it is the one allocated from next.
 inline void page_queue_push(Heap* heap, PageQueue* pq, Page* page) {
-  page_flag_set(page, PAGE_IN_FULL, page_queue_is_full(pq));
+  page_set_flag(page, PAGE_IN_FULL, page_queue_is_full(pq));
   page->next = pq->first;
   page->prev = nullptr;
   if (pq->first != nullptr) pq->first->prev = page;
@@ -80,7 +79,7 @@ inline void page_queue_move_to_back(Heap* heap, PageQueue* to, PageQueue* from, 
     heap_queue_first_update(heap, to);
   }
   to->last = page;
-  page_flag_set(page, PAGE_IN_FULL, page_queue_is_full(to));
+  page_set_flag(page, PAGE_IN_FULL, page_queue_is_full(to));
 }
 
 }  // namespace mi

@@ -30,8 +30,10 @@ bool reclaim_segment(Heap* heap, Segment* segment, size_t block_size, bool* has_
     Heap* target = heap_by_tag(heap, page->heap_tag);
     if (target == nullptr) target = heap;
     page->xheap.store(target, std::memory_order_release);
+    page_stat_adopt(page);  // its free list is ours to allocate from (and count) now
     page_free_collect(page, false);
     if (page->used == 0) {
+      page_stat_drop(page);
       if (segment->page_kind == PageKind::huge) {
         stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
         stat_decrease(stats_global.huge_blocks, 1);

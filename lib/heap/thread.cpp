@@ -34,6 +34,8 @@ namespace mi {
 constinit Heap heap_empty{};
 __thread Heap* tls_heap_default __attribute__((tls_model("initial-exec"))) = &heap_empty;
 
+constinit std::atomic<mi_deferred_free_fun*> deferred_free_fun{nullptr};
+
 namespace {
 
 struct ThreadData {
@@ -87,7 +89,6 @@ std::atomic<bool> thread_key_ready{false};
 std::atomic<int> process_state{0};
 std::atomic<uintptr_t> process_init_thread{0};
 
-std::atomic<mi_deferred_free_fun*> deferred_free_fun{nullptr};
 std::atomic<void*> deferred_free_arg{nullptr};
 
 size_t thread_data_size() { return align_up(sizeof(ThreadData), os_page_size()); }
@@ -169,7 +170,7 @@ void thread_done_heap(Heap* heap) {
     h = next;
   }
   heap_collect(backing, Collect::abandon);
-  stats_merge_thread(tld);
+  heap_stats_merge(tld);
   tls_heap_default = &heap_empty;
   live_threads.fetch_sub(1, std::memory_order_relaxed);
   stat_decrease(stats_global.threads, 1);
@@ -227,7 +228,7 @@ void fork_child() {
   }
   // the child's statistics start now (elapsed, totals, peaks): its counts so
   // far are its parent's
-  if (mine != nullptr) stats_merge_thread(&mine->tld);
+  if (mine != nullptr) heap_stats_merge(&mine->tld);
   stats_fork_child();
 }
 
@@ -327,7 +328,7 @@ void process_done() noexcept {
   Heap* heap = tls_heap_default;
   if (heap_is_initialized(heap)) {
     heap_collect(heap, Collect::normal);
-    stats_merge_thread(heap->tld);
+    heap_stats_merge(heap->tld);
   }
   if (option_is_enabled(mi_option_show_stats) || option_is_enabled(mi_option_verbose)) stats_print_at_exit();
   // As the process's malloc (preloaded or linked), destroy_on_exit does

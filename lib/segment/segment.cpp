@@ -147,9 +147,12 @@ void guard_unprotect(Segment* s, size_t k) {
   if (os_protect(guard_of(s, k), s->guard_size, false)) s->guard_mask &= ~bit(k);
 }
 
-// Every page flagged as not in use: a free of a pointer into one takes the
-// slow path, which reports it (types.h: PAGE_FREE_CHECKED).
-void page_flags_not_in_use(Page* page) { page_flags_reset(page, PAGE_FREE_CHECKED | PAGE_NOT_IN_USE); }
+// A page not in use, or a later slice of a large page (PAGE_INNER_SLICE in
+// `flags`): no owner, and a free of a pointer into it takes the slow path,
+// which reports it or (a slice) follows it to its page (types.h: PAGE_FREE_CHECKED).
+void page_flags_not_in_use(Page* page, uintptr_t flags = 0) {
+  page->xowner.store(PAGE_FREE_CHECKED | flags, std::memory_order_relaxed);
+}
 
 // The bytes a large page of `count` slices from slice `index` needs for a
 // block of block_size: page 0 starts after the header, and a page that
@@ -564,7 +567,7 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   const size_t tail_guard = (s->page_kind == PageKind::large && i + n < s->capacity) ? 0 : s->guard_size;
   const size_t page_size = static_cast<size_t>(end - start) - tail_guard;
   if (tail_guard > 0) guard_protect(s, i + n - 1);
-  page->segment_in_use = 1;
+  page_in_use_set(page, true);
   page->page_start = start;
   page->is_zero_init = zero ? 1 : 0;
   page->slice_count = static_cast<uint8_t>(n);
@@ -581,8 +584,10 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   page->free = nullptr;
   page->local_free = nullptr;
   page->used = 0;
-  // a large or huge page holds one block: frees of it are checked (api/free.cpp)
-  page_flags_reset(page, (s->page_kind == PageKind::large || s->page_kind == PageKind::huge) ? PAGE_FREE_CHECKED : 0);
+  // ours (the claiming thread owns s): frees take the fast path, but for a
+  // large or huge page, which holds one block: its frees are checked (api/free.cpp)
+  const uintptr_t checked = (s->page_kind == PageKind::large || s->page_kind == PageKind::huge) ? uintptr_t{PAGE_FREE_CHECKED} : 0;
+  page->xowner.store(s->thread_id.load(std::memory_order_relaxed) | checked, std::memory_order_release);
   page->free_is_zero = 0;
   page->retire_expire = 0;
   page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
@@ -593,7 +598,7 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   for (size_t k = 1; k < n; k++) {
     Page* inner = &s->pages[i + k];
     inner->slice_offset = static_cast<uint8_t>(k);
-    page_flags_not_in_use(inner);
+    page_flags_not_in_use(inner, PAGE_INNER_SLICE);
   }
   stat_increase(stats_global.pages, 1);
   return page;
@@ -779,14 +784,14 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
     page_flags_not_in_use(&s->pages[i + k]);
   }
   page->slice_count = 0;
-  page->segment_in_use = 0;
+  page_in_use_set(page, false);
   page->block_size = 0;
   page_capacity_set(page, 0);
   page->reserved = 0;
   page->used = 0;
   page->free = nullptr;
   page->local_free = nullptr;
-  page_flags_not_in_use(page);
+  page_flags_not_in_use(page);  // no owner: frees of its pointers take the slow path, which reports them
   page->xheap.store(nullptr, std::memory_order_relaxed);
   page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
   segment_lock(s);
@@ -946,7 +951,7 @@ bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld*
   for (size_t k = n; k < n2; k++) {
     Page* inner = &s->pages[i + k];
     inner->slice_offset = static_cast<uint8_t>(k);
-    page_flags_not_in_use(inner);
+    page_flags_not_in_use(inner, PAGE_INNER_SLICE);
   }
   if (s->guard_size > 0 && i + n2 == s->capacity) guard_protect(s, i + n2 - 1);  // (again, if a commit lifted it)
   page->slice_count = static_cast<uint8_t>(n2);

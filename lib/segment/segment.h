@@ -36,6 +36,19 @@ MI_ALWAYS_INLINE uintptr_t thread_id() noexcept {
 #endif
 }
 
+// word == thread_id(), with the thread pointer read by the compare itself
+// (x86-64: `cmp %fs:0, reg`, one instruction instead of a load and a compare:
+// the free fast path's owner test).
+MI_ALWAYS_INLINE bool is_thread_id(uintptr_t word) noexcept {
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+  bool equal;
+  __asm__("cmpq %%fs:0, %1" : "=@ccz"(equal) : "r"(word) : );
+  return equal;
+#else
+  return word == thread_id();
+#endif
+}
+
 // The segment of a block pointer. pre: p is a block start we handed out whose
 // segmap byte is 1 (the segment's first unit).
 MI_ALWAYS_INLINE Segment* ptr_segment(const void* p) {

@@ -71,14 +71,14 @@ TEST(Heap, DirectTablePointsAtTheFirstPageOfEachSmallBin) {
   std::vector<void*> blocks;
   for (size_t size = 1; size <= mi::SMALL_SIZE_MAX; size += 7) blocks.push_back(mi_heap_malloc(heap, size));
   EXPECT_TRUE(mi::heap_is_valid(heap));
-  for (size_t w = 1; w <= mi::SMALL_WSIZE_MAX; w++) {
-    const size_t bin = mi::bin_of_wsize(w);
+  for (size_t size = 0; size <= mi::SMALL_SIZE_MAX; size++) {
+    const size_t bin = mi::bin_of_size(size);
     const Page* first = heap->pages[bin].first;
-    EXPECT_EQ(heap->pages_free_direct[w], first != nullptr ? first : &mi::page_empty) << "wsize " << w;
+    EXPECT_EQ(heap->pages_free_direct[size], first != nullptr ? first : &mi::page_empty) << "size " << size;
   }
   // the fast path serves from the direct page
   const size_t w = 5;
-  Page* direct = heap->pages_free_direct[w];
+  Page* direct = heap->pages_free_direct[w * 8];
   ASSERT_NE(direct, &mi::page_empty);
   mi::Block* expect = direct->free;
   if (expect != nullptr) {
@@ -174,7 +174,10 @@ TEST(Heap, DeleteMovesLivePagesToTheBackingHeap) {
     const size_t moved = heap->page_count;
     const size_t backing_pages = backing->page_count;
     mi_heap_delete(heap);
-    EXPECT_EQ(backing->page_count, backing_pages + moved);
+    // the heap's own struct was a block of the backing heap: freeing it may
+    // free its page (when a moved page of its size class keeps the queue)
+    EXPECT_GE(backing->page_count, backing_pages + moved - 1);
+    EXPECT_LE(backing->page_count, backing_pages + moved);
     for (uint8_t* p : blocks) {
       ASSERT_EQ(page_of(p)->xheap.load(), backing);
       ASSERT_TRUE(mi_heap_contains_block(backing, p));
@@ -201,7 +204,7 @@ TEST(Heap, DeleteWhileAnotherThreadFreesIntoIt) {
     blocks.push_back(first);
     while (pg->used < pg->reserved) blocks.push_back(mi_heap_malloc(heap, 2048));
     blocks.push_back(mi_heap_malloc(heap, 2048));  // pg -> full queue
-    ASSERT_TRUE(mi::page_is_in_full(pg));
+    ASSERT_TRUE(mi::page_in_full(pg));
     std::thread([&] { mi_free(blocks[1]); }).join();
     ASSERT_NE(heap->thread_delayed_free.load(), nullptr);
     mi_heap_delete(heap);

@@ -149,7 +149,7 @@ TEST(PageFull, FullPageMovesToTheFullQueueAndBackOnLocalFree) {
   Page* P = nullptr;
   std::vector<void*> pblocks = fill_page(h.heap, size, &P);
   ASSERT_EQ(P->used, P->reserved);
-  EXPECT_FALSE(mi::page_is_in_full(P)) << "full, but not yet found full by a search";
+  EXPECT_FALSE(mi::page_in_full(P)) << "full, but not yet found full by a search";
   EXPECT_TRUE(in_queue(h.heap->pages[bin], P));
 
   // the next allocation finds P full: P moves to the full queue, a new page Q serves it
@@ -157,7 +157,7 @@ TEST(PageFull, FullPageMovesToTheFullQueueAndBackOnLocalFree) {
   ASSERT_NE(q0, nullptr);
   Page* Q = page_of(q0);
   ASSERT_NE(Q, P);
-  EXPECT_TRUE(mi::page_is_in_full(P));
+  EXPECT_TRUE(mi::page_in_full(P));
   EXPECT_TRUE(in_queue(h.heap->pages[mi::BIN_FULL], P));
   EXPECT_FALSE(in_queue(h.heap->pages[bin], P));
   EXPECT_EQ(h.heap->pages[bin].first, Q);
@@ -167,7 +167,7 @@ TEST(PageFull, FullPageMovesToTheFullQueueAndBackOnLocalFree) {
   // a local free brings it back to its bin (at the end)
   void* back = pblocks[5];
   mi_free(back);
-  EXPECT_FALSE(mi::page_is_in_full(P));
+  EXPECT_FALSE(mi::page_in_full(P));
   EXPECT_TRUE(in_queue(h.heap->pages[bin], P));
   EXPECT_FALSE(in_queue(h.heap->pages[mi::BIN_FULL], P));
   EXPECT_EQ(h.heap->pages[bin].last, P);
@@ -194,7 +194,7 @@ TEST(PageFull, DelayedFreeHandshakeWithAnotherThread) {
   Page* P = nullptr;
   std::vector<void*> pblocks = fill_page(h.heap, size, &P);
   void* q0 = mi_heap_malloc(h.heap, size);  // P -> full queue
-  ASSERT_TRUE(mi::page_is_in_full(P));
+  ASSERT_TRUE(mi::page_in_full(P));
   ASSERT_EQ(tf_state(P), mi::Delayed::use_delayed_free);
   ASSERT_EQ(h.heap->thread_delayed_free.load(), nullptr);
 
@@ -206,14 +206,14 @@ TEST(PageFull, DelayedFreeHandshakeWithAnotherThread) {
   EXPECT_EQ(h.heap->thread_delayed_free.load(), freed);
   EXPECT_EQ(tf_state(P), mi::Delayed::no_delayed_free);
   EXPECT_EQ(tf_block(P), nullptr);
-  EXPECT_TRUE(mi::page_is_in_full(P));
+  EXPECT_TRUE(mi::page_in_full(P));
   EXPECT_EQ(P->used, P->reserved) << "not counted as free before the owner processes it";
 
   // the owner's next allocation processes the list: P leaves the full queue
   void* q1 = mi_heap_malloc(h.heap, size);
   ASSERT_NE(q1, nullptr);
   EXPECT_EQ(h.heap->thread_delayed_free.load(), nullptr);
-  EXPECT_FALSE(mi::page_is_in_full(P));
+  EXPECT_FALSE(mi::page_in_full(P));
   EXPECT_TRUE(in_queue(h.heap->pages[bin], P));
   EXPECT_EQ(P->used, P->reserved - 1u);
   EXPECT_TRUE(mi::heap_is_valid(h.heap));
@@ -237,7 +237,7 @@ TEST(PageFull, ManyThreadsFreeIntoAFullPage) {
   Page* P = nullptr;
   std::vector<void*> pblocks = fill_page(h.heap, size, &P);
   void* q0 = mi_heap_malloc(h.heap, size);
-  ASSERT_TRUE(mi::page_is_in_full(P));
+  ASSERT_TRUE(mi::page_in_full(P));
   const size_t n = pblocks.size();
   std::vector<std::thread> ts;
   for (size_t t = 0; t < 4; t++) {
@@ -267,7 +267,7 @@ TEST(PageThreadFree, CollectedByTheOwner) {
   Page* pg = page_of(blocks[0]);
   for (void* b : blocks) ASSERT_EQ(page_of(b), pg);
   ASSERT_EQ(pg->used, 64u);
-  ASSERT_FALSE(mi::page_is_in_full(pg));
+  ASSERT_FALSE(mi::page_in_full(pg));
 
   std::set<void*> freed;
   for (size_t i = 0; i < blocks.size(); i += 2) freed.insert(blocks[i]);
@@ -376,7 +376,7 @@ TEST(PageRetire, NotKeptWhenTheBinHasOtherPages) {
   void* q = mi_heap_malloc(h.heap, size);  // a second page
   Page* Q = page_of(q);
   ASSERT_NE(Q, P);
-  ASSERT_TRUE(mi::page_is_in_full(P));
+  ASSERT_TRUE(mi::page_in_full(P));
   mi_free(pblocks[0]);  // P back in the bin, behind Q
   pblocks[0] = nullptr;
   ASSERT_EQ(h.heap->pages[bin].first, Q);
@@ -402,7 +402,7 @@ TEST(PageRetire, CollectFreesKeptPages) {
   EXPECT_EQ(h.heap->pages[bin].first, nullptr);
   EXPECT_EQ(h.heap->page_count, 0u);
   EXPECT_EQ(mi::stats_global.pages.current.load(), pages0 - 1);
-  EXPECT_EQ(h.heap->pages_free_direct[mi::wsize_of(700)], &mi::page_empty);
+  EXPECT_EQ(h.heap->pages_free_direct[700], &mi::page_empty);
 }
 
 // --- zeroed memory ------------------------------------------------------------------
@@ -486,7 +486,7 @@ TEST(PageHuge, FreedByAnotherThreadThroughTheDelayedList) {
   memset(p, 0x42, size);
   mi::Segment* s = mi::segmap_segment_of(p);
   Page* pg = &s->pages[0];
-  EXPECT_TRUE(mi::page_is_in_full(pg)) << "a huge page has one block: it is full at once";
+  EXPECT_TRUE(mi::page_in_full(pg)) << "a huge page has one block: it is full at once";
   EXPECT_TRUE(in_queue(h.heap->pages[mi::BIN_FULL], pg));
   std::thread([&] { mi_free(p); }).join();
   EXPECT_EQ(h.heap->thread_delayed_free.load(), reinterpret_cast<mi::Block*>(p));
@@ -541,8 +541,9 @@ TEST(PageGrow, LargeBlockGrowsIntoFreeSlices) {
   EXPECT_EQ(s->free_mask & span_mask(pg), 0u) << "the new slices are taken";
   for (size_t k = 1; k < pg->slice_count; k++) {
     EXPECT_EQ(s->pages[pg->segment_idx + k].slice_offset, k);
-    EXPECT_EQ(mi::page_flags(&s->pages[pg->segment_idx + k]), mi::PAGE_FREE_CHECKED | mi::PAGE_NOT_IN_USE)
+    EXPECT_EQ(mi::page_flags(&s->pages[pg->segment_idx + k]), mi::PAGE_INNER_SLICE | mi::PAGE_FREE_CHECKED)
         << "a free into a later slice takes the slow path";
+    EXPECT_EQ(mi::page_owner(&s->pages[pg->segment_idx + k]), 0u);
   }
   for (size_t off = 0; off < new_size; off += 32 * KiB) EXPECT_EQ(mi::segment_page_of(s, p + off), pg) << off;
   EXPECT_EQ(pg->reserved, 1u);

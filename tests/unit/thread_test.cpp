@@ -63,10 +63,10 @@ TEST(ThreadMain, MainThreadHeapIsValid) {
   ASSERT_TRUE(mi::heap_is_initialized(heap));
   EXPECT_EQ(heap, heap->tld->heap_backing);
   EXPECT_TRUE(mi::heap_is_valid(heap));
-  for (size_t w = 1; w <= mi::SMALL_WSIZE_MAX; w++) {
-    const mi::PageQueue& pq = heap->pages[mi::bin_of_wsize(w)];
+  for (size_t size = 0; size <= mi::SMALL_SIZE_MAX; size++) {
+    const mi::PageQueue& pq = heap->pages[mi::bin_of_size(size)];
     const mi::Page* expect = (pq.first != nullptr) ? pq.first : &mi::page_empty;
-    EXPECT_EQ(heap->pages_free_direct[w], expect) << "direct table entry for " << w * 8 << " bytes";
+    EXPECT_EQ(heap->pages_free_direct[size], expect) << "direct table entry for " << size << " bytes";
   }
 }
 
@@ -85,7 +85,7 @@ TEST(ThreadMain, SmallAllocationsOfTheMainThreadTakeTheFastPath) {
   const uint64_t beat = heap->tld->heartbeat;
   void* p = mi_malloc(48);
   EXPECT_EQ(heap->tld->heartbeat, beat) << "a small allocation with a free block at hand took the slow path";
-  EXPECT_EQ(heap->pages_free_direct[mi::wsize_of(48)], heap->pages[mi::bin_of_size(48)].first);
+  EXPECT_EQ(heap->pages_free_direct[48], heap->pages[mi::bin_of_size(48)].first);
   mi_free(p);
   for (void* w : warm) mi_free(w);
 }
