@@ -99,6 +99,17 @@ typedef struct mi_numa_stats_s {
    segments: about a millisecond per GiB in use. */
 mi_decl_export int mi_numa_stats(int node, mi_numa_stats_t* stats) mi_attr_noexcept;
 
+/* The process's statistics now as one line of JSON (as in mimalloc 3): the
+   figures of the published statistics area (mimalloc-numa-stats.h, option
+   stats_publish), with its field names; the schema is docs/stats-json.md.
+   With buf NULL (or buf_size 0) the text is allocated with mi_malloc: free
+   it with mi_free. Else it is written into buf, NUL-terminated, and buf is
+   returned; when it does not fit in buf_size bytes, buf holds "" and the
+   result is NULL with errno ERANGE (a cut document would not parse), about
+   32 KiB always fit. NULL with errno ENOMEM when no memory was had. Walks
+   the live segments: about a millisecond per GiB in use. */
+mi_decl_nodiscard mi_decl_export char* mi_stats_get_json(size_t buf_size, char* buf) mi_attr_noexcept;
+
 /* ---------------------------------------------------------------------------
    Options with a string value (mi_option_stats_file)
 --------------------------------------------------------------------------- */

@@ -269,7 +269,7 @@ mi_decl_export int mi_reserve_huge_os_pages(size_t pages, double max_secs, size_
 typedef enum mi_option_e {
   /* stable options */
   mi_option_show_errors,              /* print error messages */
-  mi_option_show_stats,               /* print statistics at exit */
+  mi_option_show_stats,               /* print statistics at exit: 1 = the text report, 2 = JSON (mimalloc-numa) */
   mi_option_verbose,                  /* print verbose messages */
   /* advanced options */
   mi_option_eager_commit,             /* commit segments eagerly (after eager_commit_delay segments) */
@@ -312,6 +312,8 @@ typedef enum mi_option_e {
   mi_option_numa_bind,                /* 0 = none, 1 = preferred, 2 = strict (MPOL_BIND) */
   mi_option_stats_file,               /* a file for the statistics at exit (a string: mimalloc-numa.h, mi_option_set_string) */
   mi_option_secure,                   /* guard pages, random free-list order, free lists checked when collected, abort on detected misuse */
+  mi_option_stats_publish,            /* keep live statistics in a file mapped in memory (mimalloc-numa-stats.h) */
+  mi_option_stats_publish_interval,   /* ... refreshed every N milliseconds */
   _mi_option_last,
   /* legacy option names (mimalloc 2.0 and earlier) */
   mi_option_large_os_pages = mi_option_allow_large_os_pages,

@@ -95,6 +95,7 @@ void visit_arena(const ArenaInfo& info, void* arg) {
   MemoryRow& r = w->rows[stats_row_of_account(info.account, w->node_count)];
   r.arenas++;
   r.purge_pending += static_cast<int64_t>(info.purge_pending);
+  if (info.is_pinned && !info.is_huge) r.large_page_bytes += static_cast<int64_t>(info.reserved);
   if (info.is_huge) {
     r.huge_pages += static_cast<int64_t>(info.reserved / HUGE_OS_PAGE_SIZE);
     r.huge_pages_in_use += static_cast<int64_t>(divide_up(info.blocks_in_use * ARENA_BLOCK_SIZE, HUGE_OS_PAGE_SIZE));

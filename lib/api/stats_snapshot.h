@@ -48,6 +48,7 @@ struct MemoryRow {
   int64_t arenas;
   int64_t huge_pages;        // 1 GiB pages reserved in arenas
   int64_t huge_pages_in_use; // of those, 1 GiB worth of blocks held by segments
+  int64_t large_page_bytes;  // bytes of arenas on 2 MiB pages
   int64_t local_segments;    // nodes: segments for the node's threads served from the node
   int64_t remote_segments;   // ... from another node
   int64_t fallbacks;         // times the node could not give memory

@@ -442,7 +442,8 @@ bool option_value_of(const OptionDesc& d, const Value& v, long* out, const char*
     case VType::string:
       return option_parse_value(d, v.s, out, expected);
     case VType::boolean:
-      if (d.kind == OptionKind::flag || (d.kind == OptionKind::number && d.min == 0 && d.max == 1)) {
+      if (d.kind == OptionKind::flag || (d.kind == OptionKind::number && d.min == 0 && d.max == 1) ||
+          option_choice_is_flag(d)) {
         *out = v.b ? 1 : 0;
         return true;
       }
@@ -459,7 +460,7 @@ bool option_value_of(const OptionDesc& d, const Value& v, long* out, const char*
     case OptionKind::number: *expected = "an integer"; break;
     case OptionKind::size_kib: *expected = "a size: a string with a unit (\"64MiB\", \"1GiB\", \"512k\") or bytes"; break;
     case OptionKind::duration_ms: *expected = "a duration: a string with a unit (\"10ms\", \"2s\") or milliseconds"; break;
-    case OptionKind::choice: *expected = "one of \"none\", \"preferred\", \"strict\""; break;
+    case OptionKind::choice: *expected = option_choices_text(d, true); break;
     case OptionKind::path: *expected = "a quoted file name"; break;
   }
   return false;

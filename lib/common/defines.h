@@ -27,6 +27,18 @@
 #define MI_HIDDEN __attribute__((visibility("hidden")))
 #define MI_CACHE_LINE 64
 
+// ThreadSanitizer builds (gcc says __SANITIZE_THREAD__, clang has the feature).
+#if defined(__SANITIZE_THREAD__)
+#define MI_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MI_TSAN 1
+#endif
+#endif
+#if !defined(MI_TSAN)
+#define MI_TSAN 0
+#endif
+
 #if !defined(MI_INVARIANTS)
 #define MI_INVARIANTS 0
 #endif

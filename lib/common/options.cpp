@@ -19,6 +19,9 @@ namespace mi {
 namespace {
 
 constexpr const char* numa_bind_choices[] = {"none", "preferred", "strict", nullptr};
+// show_stats was a flag (mimalloc's): false and true keep their meaning (and
+// every word a flag takes, choice_is_flag), "json" is the third value.
+constexpr const char* show_stats_choices[] = {"false", "true", "json", nullptr};
 
 constexpr long NO_MAX = 0x7fffffffL;
 using K = OptionKind;
@@ -27,7 +30,7 @@ using K = OptionKind;
 constexpr OptionDesc option_table[] = {
   // name                       option                                kind            default    min  max     runtime legacy name              choices            description
   {"show_errors",               mi_option_show_errors,               K::flag,        1,          0,   1,      true,  nullptr,                  nullptr,           "print warnings and error messages"},
-  {"show_stats",                mi_option_show_stats,                K::flag,        0,          0,   1,      true,  nullptr,                  nullptr,           "print statistics at process exit"},
+  {"show_stats",                mi_option_show_stats,                K::choice,      0,          0,   2,      true,  nullptr,                  show_stats_choices,"print statistics at process exit: false, true (the text report), json (one line of JSON)"},
   {"verbose",                   mi_option_verbose,                   K::flag,        0,          0,   1,      true,  nullptr,                  nullptr,           "print verbose messages (option values, arenas, fallbacks)"},
   {"eager_commit",              mi_option_eager_commit,              K::flag,        1,          0,   1,      true,  nullptr,                  nullptr,           "commit a thread's segments at once (after eager_commit_delay segments)"},
   {"arena_eager_commit",        mi_option_arena_eager_commit,        K::number,      2,          0,   2,      true,  "eager_region_commit",    nullptr,           "commit arenas when reserved: 0 no, 1 yes, 2 only where the kernel overcommits"},
@@ -68,6 +71,8 @@ constexpr OptionDesc option_table[] = {
   {"numa_bind",                 mi_option_numa_bind,                 K::choice,      2,          0,   2,      false, nullptr,                  numa_bind_choices, "bind arena memory to its node: none, preferred, strict"},
   {"stats_file",                mi_option_stats_file,                K::path,        0,          0,   1,      true,  nullptr,                  nullptr,           "write the statistics at exit to this file instead of stderr (%p pid, %n program name, %t start time)"},
   {"secure",                    mi_option_secure,                    K::flag,        0,          0,   1,      false, nullptr,                  nullptr,           "hardening chosen at run time, the fast paths unchanged: guard pages, random free-list order, free lists walked before reuse, abort on detected misuse; up to 3x the CPU time of allocation-heavy code (README: The hardened mode; always on in a -Dsecure=true build)"},
+  {"stats_publish",             mi_option_stats_publish,             K::flag,        0,          0,   1,      false, nullptr,                  nullptr,           "keep live statistics in /run/mimalloc-numa/PID-START.stats for mi-stat (mimalloc-numa-stats.h)"},
+  {"stats_publish_interval",    mi_option_stats_publish_interval,    K::duration_ms, 1000,       10,  3600000,true,  nullptr,                  nullptr,           "refresh the published statistics this often (stretched so that it takes at most 1% of a core)"},
 };
 // clang-format on
 
@@ -124,6 +129,28 @@ constexpr std::array<RangeText, OPTION_COUNT> make_range_texts() {
   return texts;
 }
 constexpr std::array<RangeText, OPTION_COUNT> range_texts = make_range_texts();
+
+// "one of none, preferred, strict" of every choice option, made at compile
+// time for the same reason.
+constexpr std::array<RangeText, OPTION_COUNT> make_choice_texts(bool quoted) {
+  std::array<RangeText, OPTION_COUNT> texts{};
+  for (int i = 0; i < OPTION_COUNT; i++) {
+    RangeText& r = texts[static_cast<size_t>(i)];
+    size_t n = 0;
+    const char* const* c = option_table[i].choices;
+    range_text_put(r, n, "one of ");
+    for (int k = 0; c != nullptr && c[k] != nullptr; k++) {
+      if (k > 0) range_text_put(r, n, ", ");
+      if (quoted) range_text_put(r, n, "\"");
+      range_text_put(r, n, c[k]);
+      if (quoted) range_text_put(r, n, "\"");
+    }
+    r.text[n] = 0;
+  }
+  return texts;
+}
+constexpr std::array<RangeText, OPTION_COUNT> choice_texts = make_choice_texts(false);
+constexpr std::array<RangeText, OPTION_COUNT> choice_texts_quoted = make_choice_texts(true);  // as TOML strings
 
 // The text of the string options, one slot each (in table order), guarded by
 // a spin lock: mi_option_set_string may run while the exit report reads it.
@@ -379,6 +406,18 @@ const OptionDesc& option_desc(mi_option_t option) noexcept {
   return option_table[i];
 }
 
+const char* option_choices_text(const OptionDesc& desc, bool quoted) noexcept {
+  const int i = static_cast<int>(desc.option);
+  if (i < 0 || i >= OPTION_COUNT) return "a known value";
+  return quoted ? choice_texts_quoted[static_cast<size_t>(i)].text : choice_texts[static_cast<size_t>(i)].text;
+}
+
+bool option_choice_is_flag(const OptionDesc& desc) noexcept {
+  const char* const* c = desc.choices;
+  return desc.kind == K::choice && c != nullptr && c[0] != nullptr && strcmp(c[0], "false") == 0 &&
+         c[1] != nullptr && strcmp(c[1], "true") == 0;
+}
+
 const OptionDesc* option_find(const char* name, size_t len) noexcept {
   for (const OptionDesc& d : option_table) {
     if (name_equals(name, len, d.name) || name_equals(name, len, d.legacy_name)) return &d;
@@ -438,7 +477,8 @@ bool option_parse_value(const OptionDesc& desc, const char* text, long* value, c
         ok = (end != nullptr && rest_is_empty(end));
         v = ok ? static_cast<long>(n) : 0;
       }
-      *expected = "one of none, preferred, strict";
+      if (!ok && option_choice_is_flag(desc)) ok = parse_flag(text, &v);  // on/off, yes/no: as the flag it was
+      *expected = option_choices_text(desc, false);
       break;
     }
     case K::path:

@@ -23,7 +23,7 @@ enum class OptionKind : unsigned char {
   number,       // integer
   size_kib,     // a size; stored in KiB (as mimalloc does); accepts 64MiB, 1GiB, 512k, bytes
   duration_ms,  // a duration in ms; accepts 10ms, 2s, 1min, bare = ms
-  choice,       // one of named values (e.g. numa_bind = none | preferred | strict)
+  choice,       // one of named values (e.g. numa_bind = none | preferred | strict), or their numbers
   path,         // a string: an absolute file name pattern (stats_file); its long value is 1 when set
 };
 
@@ -48,6 +48,12 @@ constexpr int OPTION_COUNT = static_cast<int>(_mi_option_last);
 const OptionDesc& option_desc(mi_option_t option) noexcept;
 // Finds an option by name (case-insensitive; accepts legacy names). nullptr if unknown.
 const OptionDesc* option_find(const char* name, size_t len) noexcept;
+
+// A choice option that was a flag (show_stats: false, true, json): it also
+// takes every word of a flag, and a TOML boolean.
+bool option_choice_is_flag(const OptionDesc& desc) noexcept;
+// "one of none, preferred, strict" (quoted: of "none", ... as TOML writes them).
+const char* option_choices_text(const OptionDesc& desc, bool quoted) noexcept;
 
 // Current values, indexed by mi_option_t; defaults are in place before
 // options_init (constant-initialised), so reads are always valid.

@@ -1,6 +1,8 @@
 // stats.cpp: see stats.h.
 #include "stats.h"
 
+#include <sched.h>
+#include <string.h>
 #include <time.h>
 
 #include "../heap/size_class.h"
@@ -9,6 +11,7 @@
 namespace mi {
 
 constinit GlobalStats stats_global{};
+constinit std::atomic<bool> stats_counting_local_frees{false};
 
 namespace {
 
@@ -28,7 +31,20 @@ void raise_peak(std::atomic<int64_t>& peak, int64_t v) {
 }
 
 
+// Held while a thread's counters move to stats_global and while the
+// publisher adds the live threads' counters to it: each is counted once.
+std::atomic<bool> merge_lock{false};
+void merge_lock_take() {
+  while (merge_lock.exchange(true, std::memory_order_acquire)) sched_yield();
+}
+void merge_lock_give() { merge_lock.store(false, std::memory_order_release); }
+
 }  // namespace
+
+void stats_merge_lock_take() noexcept { merge_lock_take(); }
+void stats_merge_lock_give() noexcept { merge_lock_give(); }
+
+void stats_fork_child_unlock() noexcept { merge_lock.store(false, std::memory_order_relaxed); }
 
 void stat_increase(StatGauge& g, int64_t n) noexcept {
   int64_t now = g.current.fetch_add(n, std::memory_order_relaxed) + n;
@@ -38,6 +54,7 @@ void stat_increase(StatGauge& g, int64_t n) noexcept {
 
 void stats_merge_thread(Tld* tld) noexcept {
   if (tld == nullptr) return;
+  merge_lock_take();
   ThreadStats& s = tld->stats;
   stat_counter(stats_global.pages_extended, s.pages_extended);
   stat_counter(stats_global.page_searches, s.page_searches);
@@ -46,13 +63,29 @@ void stats_merge_thread(Tld* tld) noexcept {
   stat_counter(stats_global.huge_allocs, s.huge_allocs);
   stat_counter(stats_global.huge_alloc_bytes, s.huge_alloc_bytes);
   for (size_t b = 0; b <= BIN_HUGE; b++) {
-    if (s.bin_malloc[b] != 0) stats_global.bin_malloc[b].fetch_add(s.bin_malloc[b], std::memory_order_relaxed);
+    const int64_t n = own_counter_read(s.bin_malloc[b]);
+    if (n == 0) continue;
+    stats_global.bin_malloc[b].fetch_add(n, std::memory_order_relaxed);
+    own_counter_zero(s.bin_malloc[b]);
   }
-  s = ThreadStats{};
+  for (int a = 0; a < ACCOUNT_COUNT; a++) {
+    const int64_t r = own_counter_read(s.remote_frees[a]);
+    const int64_t l = own_counter_read(s.local_frees[a]);
+    if (r != 0) stats_global.remote_frees[a].fetch_add(r, std::memory_order_relaxed);
+    if (l != 0) stats_global.local_frees[a].fetch_add(l, std::memory_order_relaxed);
+    if (r != 0) own_counter_zero(s.remote_frees[a]);
+    if (l != 0) own_counter_zero(s.local_frees[a]);
+  }
+  // the rest is the owner's alone
+  s.pages_extended = s.page_searches = s.page_search_steps = s.pages_retired_kept = 0;
+  s.huge_allocs = s.huge_alloc_bytes = 0;
+  merge_lock_give();
 }
 
 void stats_reset() noexcept {
   for (auto& b : stats_global.bin_malloc) b.store(0, std::memory_order_relaxed);
+  for (auto& f : stats_global.remote_frees) f.store(0, std::memory_order_relaxed);
+  for (auto& f : stats_global.local_frees) f.store(0, std::memory_order_relaxed);
   stats_global.pages_extended.store(0);
   stats_global.page_searches.store(0);
   stats_global.page_search_steps.store(0);

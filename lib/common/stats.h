@@ -42,7 +42,23 @@ struct GlobalStats {
   std::atomic<int64_t> huge_allocs;
   std::atomic<int64_t> huge_alloc_bytes;
   std::atomic<int64_t> bin_malloc[BIN_HUGE + 1];
+  std::atomic<int64_t> remote_frees[ACCOUNT_COUNT];  // ThreadStats' of exited threads
+  std::atomic<int64_t> local_frees[ACCOUNT_COUNT];
 };
+
+// Whether local frees are counted (ThreadStats::local_frees): on while the
+// statistics are published (api/stats_publish sets it at start-up, through
+// heap_count_local_frees: heap/heap.h).
+extern std::atomic<bool> stats_counting_local_frees;
+
+// Held while a thread's counters move to stats_global (stats_merge_*), and
+// by the publisher while it adds the live threads' counters to stats_global
+// (api/stats_area), so that each count is seen once.
+void stats_merge_lock_take() noexcept;
+void stats_merge_lock_give() noexcept;
+// In a fork child, first thing: the merge lock may have been held by a
+// thread that did not come along.
+void stats_fork_child_unlock() noexcept;
 
 extern GlobalStats stats_global;
 
@@ -61,6 +77,14 @@ void stats_print(mi_output_fun* out, void* arg) noexcept;
 // The report at process exit: to the stats_file option's file, else to the
 // registered output (stderr), written in one piece.
 void stats_print_at_exit() noexcept;
+// show_stats = "json": one line of JSON at exit (api/stats_json.cpp).
+void stats_json_print_at_exit() noexcept;
+// The published statistics file (api/stats_publish.cpp; option
+// stats_publish): started after process init, removed at exit; a fork
+// child drops its parent's and makes its own.
+void stats_publish_start() noexcept;
+void stats_publish_stop() noexcept;
+void stats_publish_fork_child() noexcept;
 // Peaks restart from the current values, totals from zero.
 void stats_reset() noexcept;
 

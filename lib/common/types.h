@@ -332,6 +332,26 @@ struct Segment {
 // Per-thread event counters (plain fields, merged into the process totals by
 // stats.cpp at thread exit and on mi_stats_merge/print). Quantities that go up
 // and down (pages, segments, bytes) are process-wide atomics in stats.h.
+// Counters a thread keeps for itself that the statistics publisher
+// (api/stats_publish) reads while the thread runs: written by their owner
+// only, as one relaxed load and store (no lock prefix, no shared cache
+// line), read with a relaxed load (never torn; a moment old at worst).
+// A compiler does not fold a relaxed load and store into one instruction:
+// on x86-64 the add is written as the one memory add a plain `+=` compiles
+// to (malloc_slow's refill counts its blocks on the path the golden
+// instruction counts measure), a relaxed read-modify-write by its owner (an
+// aligned 8-byte access is never torn). ThreadSanitizer builds keep the
+// portable form, which it can see.
+#if defined(__x86_64__) && !MI_TSAN
+MI_ALWAYS_INLINE void own_counter_add(int64_t& c, int64_t n) { __asm__ volatile("addq %1, %0" : "+m"(c) : "er"(n)); }
+#else
+MI_ALWAYS_INLINE void own_counter_add(int64_t& c, int64_t n) {
+  __atomic_store_n(&c, __atomic_load_n(&c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+#endif
+inline int64_t own_counter_read(const int64_t& c) { return __atomic_load_n(&c, __ATOMIC_RELAXED); }
+inline void own_counter_zero(int64_t& c) { __atomic_store_n(&c, 0, __ATOMIC_RELAXED); }
+
 struct ThreadStats {
   int64_t pages_extended;
   int64_t page_searches;
@@ -339,11 +359,20 @@ struct ThreadStats {
   int64_t pages_retired_kept;
   int64_t huge_allocs;
   int64_t huge_alloc_bytes;
-  // Allocations by size class. For the direct sizes (blocks up to
-  // SMALL_SIZE_MAX) plus the blocks in the free lists of the thread's pages
-  // of that class, counted when the slow path fills a free list (page.cpp:
-  // the fast path counts nothing); heap_stats_merge subtracts them.
+  // Allocations by size class: own_counter_*. For the direct sizes (blocks
+  // up to SMALL_SIZE_MAX) plus the blocks in the free lists of the thread's
+  // pages of that class, counted when the slow path fills a free list
+  // (page.cpp: the fast path counts nothing); heap_stats_merge subtracts
+  // them. The publisher reads them live: ahead of the allocations by at most
+  // the blocks waiting in the thread's free lists.
   int64_t bin_malloc[BIN_HUGE + 1];
+  // Frees by the memory account of the block's segment (a node, ...): own_counter_*.
+  // Remote: blocks other threads freed, counted when the owner collects them.
+  // Local: blocks the owner freed, counted when its page's local free list is
+  // collected or the page freed, and only while statistics are published
+  // (stats_counting_local_frees: a freed page's count walks the list).
+  int64_t remote_frees[ACCOUNT_COUNT];
+  int64_t local_frees[ACCOUNT_COUNT];
 };
 
 // ---------------------------------------------------------------------------

@@ -41,6 +41,16 @@ void heap_collect(Heap* heap, Collect how) noexcept;
 void heap_deferred_free(Heap* heap, bool force) noexcept;
 extern std::atomic<mi_deferred_free_fun*> deferred_free_fun;  // the callback, or null
 
+// What keeps malloc_slow from swapping a direct page's local_free into its
+// free list itself (malloc_generic does it then): one word, so that its
+// common case tests one load (pairs cycle in tests/bench/instructions: a
+// second flag tested there cost 0.6 instructions per malloc+free).
+constexpr unsigned SWAP_DEFERRED_FREE = 1;  // a deferred-free callback is registered
+constexpr unsigned SWAP_COUNT_LOCAL = 2;    // local frees are counted (stats_counting_local_frees)
+extern std::atomic<unsigned> slow_swap_blockers;
+// Turns the counting of local frees on or off (statistics published).
+void heap_count_local_frees(bool on) noexcept;
+
 // Reclaims abandoned segments into `heap`. Returns true if some page of
 // `block_size` came with them (the caller should look in its queue again).
 bool heap_reclaim_abandoned(Heap* heap, size_t block_size) noexcept;
@@ -63,5 +73,9 @@ Heap* heap_by_tag(Heap* heap, uint8_t tag) noexcept;
 
 // Live threads that have allocated (for statistics).
 size_t thread_count() noexcept;
+// Calls fn for the Tld of every live thread, holding the live threads'
+// list's lock (a thread that exits meanwhile waits): for the statistics
+// publisher, which reads only the counters a thread keeps for it.
+void threads_visit_live(void (*fn)(const Tld* tld, void* arg), void* arg) noexcept;
 
 }  // namespace mi

@@ -55,6 +55,50 @@ Block* tf_block(uintptr_t tf) { return reinterpret_cast<Block*>(tf & ~DELAYED_MA
 Delayed tf_delayed(uintptr_t tf) { return static_cast<Delayed>(tf & DELAYED_MASK); }
 uintptr_t tf_make(const Block* b, Delayed d) { return reinterpret_cast<uintptr_t>(b) | static_cast<uintptr_t>(d); }
 
+// The counters of frees into `page` (ThreadStats): its owner's, or the
+// process's when the page has no heap (abandoned).
+int page_account(const Page* page) { return page_segment(page)->memid.account; }
+
+void count_frees(const Page* page, int64_t n, bool remote) {
+  Heap* heap = page_heap(page);
+  const int a = page_account(page);
+  if (heap != nullptr && heap->tld != nullptr) {
+    own_counter_add(remote ? heap->tld->stats.remote_frees[a] : heap->tld->stats.local_frees[a], n);
+  } else {
+    (remote ? stats_global.remote_frees[a] : stats_global.local_frees[a]).fetch_add(n, std::memory_order_relaxed);
+  }
+}
+
+// Counts the blocks of local_free as local frees when they leave it (to the
+// free list, or with the page): only while statistics are published. The
+// other threads' frees that page_thread_free_collect put there are taken off
+// again (counted as remote frees there). A list that misuse corrupted
+// (reported when it is reused) counts as empty.
+size_t local_free_length(const Page* page) {
+  const size_t n = free_list_count(page, page->local_free, page->capacity, nullptr, false);
+  return n == LIST_BAD ? 0 : n;
+}
+void count_local_frees(const Page* page) {
+  if (!stats_counting_local_frees.load(std::memory_order_relaxed)) return;
+  const size_t n = local_free_length(page);
+  if (n != 0) count_frees(page, static_cast<int64_t>(n), false);
+}
+// The same when the caller walked local_free already (n blocks).
+void count_local_frees(const Page* page, size_t n) {
+  if (n != 0 && stats_counting_local_frees.load(std::memory_order_relaxed)) count_frees(page, static_cast<int64_t>(n), false);
+}
+// The same when the free list is empty, without the walk: every block made
+// available (capacity) is live (used, which still counts blocks in
+// thread_free and the heap's delayed list), in the free list or in
+// local_free, so with no free list local_free holds capacity - used.
+void count_local_frees_free_empty(const Page* page) {
+  if (!stats_counting_local_frees.load(std::memory_order_relaxed)) return;
+  MI_ASSERT(page->free == nullptr && page->used <= page->capacity);
+  const int64_t n = static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used);
+  MI_ASSERT_EXPENSIVE(static_cast<int64_t>(local_free_length(page)) == n);
+  if (n > 0) count_frees(page, n, false);
+}
+
 // Allocation statistics of the direct sizes, without a count on the fast
 // path: blocks are counted as allocated when the slow path puts them in a
 // page's `free` list (page_stat_add), and the blocks still in `free` when the
@@ -69,7 +113,7 @@ bool page_counted_by_refill(const Page* page) { return page->block_size <= SMALL
 void page_stat_add(Page* page, int64_t n) {
   if (!page_counted_by_refill(page) || n == 0) return;
   Heap* heap = page_heap(page);
-  if (heap != nullptr && heap->tld != nullptr) heap->tld->stats.bin_malloc[page->bin] += n;
+  if (heap != nullptr && heap->tld != nullptr) own_counter_add(heap->tld->stats.bin_malloc[page->bin], n);
 }
 
 // page_local_free_check (misuse.h), with the blocks of a `free` list it drops
@@ -102,6 +146,11 @@ MI_NOINLINE void page_thread_free_collect(Page* page) {
   }
   block_set_next(page, const_cast<Block*>(tail), page->local_free);
   page->local_free = head;
+  count_frees(page, static_cast<int64_t>(count), true);
+  if (stats_counting_local_frees.load(std::memory_order_relaxed)) {
+    count_frees(page, -static_cast<int64_t>(count), false);  // count_local_frees counts them again
+  }
+  MI_ASSERT(count <= page->used);
   page->used -= static_cast<uint32_t>(count);
 }
 
@@ -224,6 +273,10 @@ bool free_delayed_block(Block* block) {
   // thread_free of a full page with nothing on the delayed list to notice them.
   if (!page_try_use_delayed_free(page, Delayed::use_delayed_free, false)) return false;
   page_free_collect(page, false);
+  // another thread's free, handed over through the heap's delayed list
+  // (counted before the page may go with its last block)
+  count_frees(page, 1, true);
+  if (stats_counting_local_frees.load(std::memory_order_relaxed)) count_frees(page, -1, false);
   page_free_block_local(page, block, true);
   return true;
 }
@@ -343,9 +396,11 @@ void heap_stats_merge(Tld* tld) noexcept {
   if (tld == nullptr) return;
   int64_t in_free[BIN_HUGE + 1];
   heap_stats_settle(tld, in_free);
-  for (size_t b = 0; b <= BIN_HUGE; b++) tld->stats.bin_malloc[b] -= in_free[b];
+  // (the publisher reads bin_malloc meanwhile: it sees the exact count or
+  // the count ahead, never less than the allocations)
+  for (size_t b = 0; b <= BIN_HUGE; b++) own_counter_add(tld->stats.bin_malloc[b], -in_free[b]);
   stats_merge_thread(tld);  // adds the counters to the process's and zeroes them
-  for (size_t b = 0; b <= BIN_HUGE; b++) tld->stats.bin_malloc[b] = in_free[b];
+  for (size_t b = 0; b <= BIN_HUGE; b++) own_counter_add(tld->stats.bin_malloc[b], in_free[b]);
 }
 
 void heap_stats_settle(Tld* tld, int64_t in_free[BIN_HUGE + 1]) noexcept {
@@ -405,6 +460,7 @@ void page_free_collect(Page* page, bool force) noexcept {
       if (!local_free_check_counted(page)) return;  // reported; the lists were dropped
     }
     if (page->free == nullptr) {
+      count_local_frees_free_empty(page);
       page->free = page->local_free;
       page->local_free = nullptr;
       page->free_is_zero = 0;
@@ -417,6 +473,7 @@ void page_free_collect(Page* page, bool force) noexcept {
         local_free_check_counted(page);  // reports what is wrong, drops the lists
         return;
       }
+      count_local_frees(page, n);
       page_stat_add(page, static_cast<int64_t>(n));
       block_set_next(page, const_cast<Block*>(tail), page->free);
       page->free = page->local_free;
@@ -545,6 +602,7 @@ void page_free(Page* page, PageQueue* pq) noexcept {
     stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
     stat_decrease(stats_global.huge_blocks, 1);
   }
+  count_local_frees(page);
   page_stat_add(page, -static_cast<int64_t>(page_free_count(page)));
   page_queue_remove(heap, pq, page);
   segment_page_free(page, &heap->tld->segments);
@@ -623,11 +681,11 @@ void heap_stat_malloc(Heap* heap, size_t size, const Page* page) noexcept {
   if (page_counted_by_refill(page)) {
     // counted when its free list was filled
   } else if (page->block_size > LARGE_OBJ_SIZE_MAX) {
-    heap->tld->stats.bin_malloc[BIN_HUGE]++;
+    own_counter_add(heap->tld->stats.bin_malloc[BIN_HUGE], 1);
     heap->tld->stats.huge_allocs++;
     heap->tld->stats.huge_alloc_bytes += static_cast<int64_t>(size);
   } else {
-    heap->tld->stats.bin_malloc[bin_of_size(size)]++;
+    own_counter_add(heap->tld->stats.bin_malloc[bin_of_size(size)], 1);
   }
 }
 
@@ -651,6 +709,59 @@ void* alloc_impossible(size_t count, size_t size, size_t alignment) noexcept {
   return nullptr;
 }
 
+namespace {
+
+// malloc_slow's swap of a direct page's local_free into its free list, or
+// null when malloc_generic must do it. CountLocal: local frees are counted
+// (statistics published), in a copy of its own so that the common case tests
+// no flag for it.
+template <bool CountLocal>
+MI_ALWAYS_INLINE Block* slow_swap(Heap* heap, Page* page, Block* block, bool zero) {
+  Tld* tld = heap->tld;
+  const long every = option_get(mi_option_generic_collect);
+  if (MI_LIKELY(((tld->heartbeat + 1) & 31) != 0 &&
+                (every <= 0 || heap->generic_count + 1 < static_cast<size_t>(every)))) {
+    // the blocks not in use, all in local_free now (page_stat_add: a
+    // direct page's blocks are counted when they go to `free`)
+    const int64_t avail = static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used);
+    Block* const next = block_next(page, block);
+    // page_free_collect's tests for a double free (the count of blocks
+    // in use wrapped: none available; a block freed twice in a row: the
+    // list loops on its head) and the secure option's walk of the lists
+    // are malloc_generic's to make (it reports)
+    if (MI_LIKELY(avail > 0 && next != block && (MI_SECURE != 0 || !option_is_enabled(mi_option_secure)))) {
+      // (a page kept empty for reuse stays marked so: its next free need
+      // not call page_retire again, and heap_collect_retired unmarks it
+      // while it has blocks in use)
+#if MI_SECURE
+      page->free = block_pop_next(page, block);  // checks the link, clears it
+#else
+      page->free = next;
+#endif
+      page->local_free = nullptr;
+      page->free_is_zero = 0;
+      page->used++;
+      tld->heartbeat++;
+      heap->generic_count++;
+      own_counter_add(tld->stats.bin_malloc[page->bin], avail);
+      // local_free held the avail blocks: local frees (as page_free_collect
+      // counts them when it makes this swap)
+      if constexpr (CountLocal) count_frees(page, avail, false);
+      asan_block_alloc(page, block);
+      if (zero) memset(block, 0, page->block_size);
+      return block;
+    }
+  }
+  return nullptr;
+}
+
+MI_NOINLINE void* slow_swap_counted(size_t size, Heap* heap, Page* page, Block* block, bool zero) {
+  Block* b = slow_swap<true>(heap, page, block, zero);
+  return b != nullptr ? b : malloc_generic(heap, size, zero, 0);
+}
+
+}  // namespace
+
 void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
   // The common case: the direct page of a small size has used up its free
   // list, blocks this thread freed wait in its local_free, no other thread
@@ -658,44 +769,20 @@ void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
   // frees, the deferred-free callback, the periodic purge and collect): the
   // lists are swapped here, with none of the calls malloc_generic makes.
   // (Its cost is paid once per free list: pairs cycle, with lists of 1 to 3
-  // blocks, calls this on a quarter of its allocations.)
+  // blocks, calls this on a quarter of its allocations.) With statistics
+  // published the swap counts local frees, out of this path's way
+  // (slow_swap_blockers: one test for both).
   if (MI_LIKELY(size <= SMALL_SIZE_MAX)) {
     Page* page = heap->pages_free_direct[size];
     Block* block = page->local_free;  // page_empty (an uninitialised heap) has none
     if (MI_LIKELY(block != nullptr && tf_block(page->xthread_free.load(std::memory_order_relaxed)) == nullptr &&
-                  heap->thread_delayed_free.load(std::memory_order_relaxed) == nullptr &&
-                  deferred_free_fun.load(std::memory_order_relaxed) == nullptr)) {
-      Tld* tld = heap->tld;
-      const long every = option_get(mi_option_generic_collect);
-      if (MI_LIKELY(((tld->heartbeat + 1) & 31) != 0 &&
-                    (every <= 0 || heap->generic_count + 1 < static_cast<size_t>(every)))) {
-        // the blocks not in use, all in local_free now (page_stat_add: a
-        // direct page's blocks are counted when they go to `free`)
-        const int64_t avail = static_cast<int64_t>(page->capacity) - static_cast<int64_t>(page->used);
-        Block* const next = block_next(page, block);
-        // page_free_collect's tests for a double free (the count of blocks
-        // in use wrapped: none available; a block freed twice in a row: the
-        // list loops on its head) and the secure option's walk of the lists
-        // are malloc_generic's to make (it reports)
-        if (MI_LIKELY(avail > 0 && next != block && (MI_SECURE != 0 || !option_is_enabled(mi_option_secure)))) {
-          // (a page kept empty for reuse stays marked so: its next free need
-          // not call page_retire again, and heap_collect_retired unmarks it
-          // while it has blocks in use)
-#if MI_SECURE
-          page->free = block_pop_next(page, block);  // checks the link, clears it
-#else
-          page->free = next;
-#endif
-          page->local_free = nullptr;
-          page->free_is_zero = 0;
-          page->used++;
-          tld->heartbeat++;
-          heap->generic_count++;
-          tld->stats.bin_malloc[page->bin] += avail;
-          asan_block_alloc(page, block);
-          if (zero) memset(block, 0, page->block_size);
-          return block;
-        }
+                  heap->thread_delayed_free.load(std::memory_order_relaxed) == nullptr)) {
+      const unsigned blockers = slow_swap_blockers.load(std::memory_order_relaxed);
+      if (MI_LIKELY(blockers == 0)) {
+        Block* b = slow_swap<false>(heap, page, block, zero);
+        if (MI_LIKELY(b != nullptr)) return b;
+      } else if (blockers == SWAP_COUNT_LOCAL) {
+        return slow_swap_counted(size, heap, page, block, zero);
       }
     }
   }

@@ -35,6 +35,16 @@ constinit Heap heap_empty{};
 __thread Heap* tls_heap_default __attribute__((tls_model("initial-exec"))) = &heap_empty;
 
 constinit std::atomic<mi_deferred_free_fun*> deferred_free_fun{nullptr};
+constinit std::atomic<unsigned> slow_swap_blockers{0};
+
+void heap_count_local_frees(bool on) noexcept {
+  stats_counting_local_frees.store(on, std::memory_order_relaxed);
+  if (on) {
+    slow_swap_blockers.fetch_or(SWAP_COUNT_LOCAL, std::memory_order_relaxed);
+  } else {
+    slow_swap_blockers.fetch_and(~SWAP_COUNT_LOCAL, std::memory_order_relaxed);
+  }
+}
 
 namespace {
 
@@ -198,6 +208,7 @@ void fork_parent() {
 }
 
 void fork_child() {
+  stats_fork_child_unlock();
   arenas_fork_child();
   segments_fork_child();
   purger_after_fork();
@@ -230,6 +241,7 @@ void fork_child() {
   // far are its parent's
   if (mine != nullptr) heap_stats_merge(&mine->tld);
   stats_fork_child();
+  stats_publish_fork_child();
 }
 
 }  // namespace
@@ -281,6 +293,12 @@ void heap_deferred_free(Heap* heap, bool force) noexcept {
   heap->tld->recurse = false;
 }
 
+void threads_visit_live(void (*fn)(const Tld* tld, void* arg), void* arg) noexcept {
+  pthread_mutex_lock(&live_lock);
+  for (ThreadData* td = live_first; td != nullptr; td = td->live_next) fn(&td->tld, arg);
+  pthread_mutex_unlock(&live_lock);
+}
+
 bool process_is_initialized() noexcept { return process_state.load(std::memory_order_acquire) == 2; }
 
 void process_init() noexcept {
@@ -330,7 +348,11 @@ void process_done() noexcept {
     heap_collect(heap, Collect::normal);
     heap_stats_merge(heap->tld);
   }
-  if (option_is_enabled(mi_option_show_stats) || option_is_enabled(mi_option_verbose)) stats_print_at_exit();
+  stats_publish_stop();
+  // show_stats: 1 the text report (verbose too), 2 one line of JSON
+  const long show = option_get(mi_option_show_stats);
+  if (show == 2) stats_json_print_at_exit();
+  else if (show != 0 || option_is_enabled(mi_option_verbose)) stats_print_at_exit();
   // As the process's malloc (preloaded or linked), destroy_on_exit does
   // nothing: this destructor is not the end of the process's use of our
   // memory. The C library flushes stdio's buffers (ours) after the last
@@ -366,6 +388,7 @@ void mi_process_init(void) mi_attr_noexcept {
   topology_refine_with_hwloc();
   if (numa_binding_possible()) os_numa_init();
   process_register_fork_handlers();
+  stats_publish_start();  // registers its task with the background thread
   purger_start();
 }
 
@@ -382,6 +405,11 @@ void mi_thread_done(void) mi_attr_noexcept {
 void mi_register_deferred_free(mi_deferred_free_fun* fn, void* arg) mi_attr_noexcept {
   deferred_free_arg.store(arg, std::memory_order_release);
   deferred_free_fun.store(fn, std::memory_order_release);
+  if (fn != nullptr) {
+    slow_swap_blockers.fetch_or(SWAP_DEFERRED_FREE, std::memory_order_release);
+  } else {
+    slow_swap_blockers.fetch_and(~SWAP_DEFERRED_FREE, std::memory_order_release);
+  }
 }
 
 }  // extern "C"

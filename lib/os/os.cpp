@@ -437,7 +437,10 @@ bool os_decommit(void* p, size_t size, bool uncount, int account) noexcept {
   if (csize == 0) return true;
   os_counters.purge_calls.fetch_add(1, std::memory_order_relaxed);
   // MADV_DONTNEED lowers RSS at once and the range reads as zero afterwards.
-  if ((fault_inject(Fault::madvise) ? (errno = EAGAIN, -1) : madvise(start, csize, MADV_DONTNEED)) != 0) {
+  const int64_t t0 = os_clock_ns();
+  const int err = fault_inject(Fault::madvise) ? (errno = EAGAIN, -1) : madvise(start, csize, MADV_DONTNEED);
+  os_counters.purge_ns.fetch_add(os_clock_ns() - t0, std::memory_order_relaxed);
+  if (err != 0) {
     warning_message("cannot decommit %zu bytes at %p (madvise DONTNEED): %s", csize, start, errno_text(errno));
     return false;
   }
@@ -461,11 +464,13 @@ bool os_reset(void* p, size_t size, int account) noexcept {
     warning_message("cannot reset %zu bytes at %p (madvise): %s", csize, start, errno_text(EAGAIN));
     return false;
   }
+  const int64_t t0 = os_clock_ns();
   if (madv_free_works.load(std::memory_order_relaxed)) {
     err = madvise(start, csize, MADV_FREE);
     if (err != 0 && errno == EINVAL) madv_free_works.store(false, std::memory_order_relaxed);  // kernel < 4.5
   }
   if (err != 0) err = madvise(start, csize, MADV_DONTNEED);
+  os_counters.purge_ns.fetch_add(os_clock_ns() - t0, std::memory_order_relaxed);
   if (err != 0) {
     warning_message("cannot reset %zu bytes at %p (madvise): %s", csize, start, errno_text(errno));
     return false;
@@ -523,6 +528,12 @@ int64_t os_clock_ms() noexcept {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t os_clock_ns() noexcept {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 long os_thread_os_id() noexcept { return static_cast<long>(syscall(SYS_gettid)); }

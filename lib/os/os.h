@@ -143,7 +143,8 @@ struct OsCounters {
   std::atomic<int64_t> reset;        // bytes reset in total
   std::atomic<int64_t> mmap_calls;
   std::atomic<int64_t> commit_calls;
-  std::atomic<int64_t> purge_calls;
+  std::atomic<int64_t> purge_calls;  // madvise calls that purge (decommit or reset)
+  std::atomic<int64_t> purge_ns;     // their total time
   std::atomic<int64_t> huge_pages_reserved;  // 1 GiB pages mapped
   AccountCounters accounts[ACCOUNT_COUNT];
 };
@@ -164,8 +165,9 @@ void* os_map_scratch(size_t size) noexcept;
 // user and are not followed (a warning would echo the file's lines).
 bool os_is_secure() noexcept;
 
-// Monotonic clock in milliseconds.
+// Monotonic clock in milliseconds, and in nanoseconds.
 int64_t os_clock_ms() noexcept;
+int64_t os_clock_ns() noexcept;
 // Current thread's OS id (gettid), for messages.
 long os_thread_os_id() noexcept;
 

@@ -1,4 +1,5 @@
-// purger.cpp: the background purge thread (option purge_thread).
+// purger.cpp: the background purge thread (option purge_thread), which also
+// runs one task of the api layer (the statistics publisher, purger_set_task).
 //
 // Owns: one thread that sleeps until the earliest scheduled purge is due and
 // runs it: free pages of segments (whoever owns them: the purge list is
@@ -27,17 +28,33 @@ namespace {
 
 std::atomic<int> purger_state{0};  // 0 = not running, 1 = running, 2 = must (re)start
 pthread_t purger_thread;
+std::atomic<int64_t (*)() noexcept> purger_task{nullptr};
+
+constexpr int64_t NEVER = INT64_MAX;
+constexpr size_t PURGER_STACK_SIZE = 256 * 1024;
 
 void* purger_main(void*) {
+  int64_t task_due = 0;  // os_clock_ms; a (re)started thread runs the task at once
   for (;;) {
-    int64_t wait_ms = arenas_next_purge_in_ms();
-    int64_t pages_ms = segments_next_purge_in_ms();
+    const bool purging = option_is_enabled(mi_option_purge_thread);
+    int64_t (*task)() noexcept = purger_task.load(std::memory_order_acquire);
+    if (task != nullptr && task_due != NEVER && os_clock_ms() >= task_due) {
+      const int64_t next = task();
+      task_due = (next < 0) ? NEVER : os_clock_ms() + next;
+    }
+    int64_t wait_ms = purging ? arenas_next_purge_in_ms() : -1;
+    int64_t pages_ms = purging ? segments_next_purge_in_ms() : -1;
     if (pages_ms >= 0 && (wait_ms < 0 || pages_ms < wait_ms)) wait_ms = pages_ms;
+    if (wait_ms < 0 && !purging) wait_ms = 1000;
     if (wait_ms < 0) {
       // nothing scheduled: look again after the arena purge delay
       long delay = option_get(mi_option_purge_delay);
       long mult = option_get(mi_option_arena_purge_mult);
       wait_ms = (delay > 0) ? static_cast<int64_t>(delay) * (mult > 0 ? mult : 1) : 1000;
+    }
+    if (task_due != NEVER && task != nullptr) {
+      const int64_t task_ms = task_due - os_clock_ms();
+      if (task_ms < wait_ms) wait_ms = task_ms;
     }
     if (wait_ms < 1) wait_ms = 1;
     if (wait_ms > 1000) wait_ms = 1000;
@@ -45,7 +62,7 @@ void* purger_main(void*) {
     ts.tv_sec = static_cast<time_t>(wait_ms / 1000);
     ts.tv_nsec = static_cast<long>((wait_ms % 1000) * 1000000);
     nanosleep(&ts, nullptr);
-    if (option_get(mi_option_purge_delay) >= 0) {
+    if (purging && option_get(mi_option_purge_delay) >= 0) {
       segments_try_purge(false);  // free pages of segments threads still own
       arenas_try_purge(false, true);
     }
@@ -56,6 +73,11 @@ void* purger_main(void*) {
 bool purger_spawn() {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
+  // A small stack: the default (RLIMIT_STACK, 8 MiB) is address space every
+  // process on the allocator would carry for a thread that needs some 30 KiB
+  // (a purge; the statistics snapshot, ~20 KiB of locals); and a limit on it
+  // (ulimit -v, LimitAS=) counts that.
+  pthread_attr_setstacksize(&attr, PURGER_STACK_SIZE);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   // Every signal blocked in the thread (it inherits the mask it is created
   // with): a signal sent to the process goes to a thread that does not block
@@ -74,14 +96,18 @@ bool purger_spawn() {
                     errno_text(err));
     return false;
   }
-  verbose_message("purge_thread: background purge thread started");
+  verbose_message("background thread started (%s%s%s)", option_is_enabled(mi_option_purge_thread) ? "purge_thread" : "",
+                  option_is_enabled(mi_option_purge_thread) && purger_task.load() != nullptr ? ", " : "",
+                  purger_task.load() != nullptr ? "stats_publish" : "");
   return true;
 }
 
 }  // namespace
 
+void purger_set_task(int64_t (*task)() noexcept) noexcept { purger_task.store(task, std::memory_order_release); }
+
 void purger_start() noexcept {
-  if (!option_is_enabled(mi_option_purge_thread)) return;
+  if (!option_is_enabled(mi_option_purge_thread) && purger_task.load(std::memory_order_acquire) == nullptr) return;
   int expected = 0;
   if (!purger_state.compare_exchange_strong(expected, 1)) return;
   if (!purger_spawn()) purger_state.store(0);

@@ -148,6 +148,8 @@ def shown_value(text):
         return 0 if text == "(none)" else 1
     if text in ("none", "preferred", "strict"):
         return ("none", "preferred", "strict").index(text)
+    if text == "json":  # show_stats: false, true, json
+        return 2
     m = re.fullmatch(r"(-?\d+) ms", text)
     if m:
         return int(m.group(1))

@@ -136,7 +136,12 @@ struct Maybe {
 Maybe expected_value(const mi::OptionDesc& d, const toml::node& n) {
   long long v;
   if (auto b = n.as_boolean()) {
-    const bool flag_like = d.kind == mi::OptionKind::flag || (d.kind == mi::OptionKind::number && d.min == 0 && d.max == 1);
+    // a choice whose first two values are false and true (show_stats: false, true, json) takes booleans
+    const bool choice_flag = d.kind == mi::OptionKind::choice && d.choices != nullptr && d.choices[0] != nullptr &&
+                             std::string(d.choices[0]) == "false" && d.choices[1] != nullptr &&
+                             std::string(d.choices[1]) == "true";
+    const bool flag_like = d.kind == mi::OptionKind::flag || (d.kind == mi::OptionKind::number && d.min == 0 && d.max == 1) ||
+                           choice_flag;
     if (!flag_like) return Maybe{};
     v = b->get() ? 1 : 0;
   } else if (auto i = n.as_integer()) {

@@ -46,7 +46,10 @@ missing. They leave nothing: clusters dropped, files removed, processes ended
 by their pid.
 """
 
+import glob
 import os
+import pwd
+import stat
 import re
 import shutil
 import signal
@@ -61,6 +64,8 @@ MI_ENABLE = None
 LIB = None
 MARK = "# Written by mi-enable (mimalloc-numa)"
 LINE_MARK = "# mi-enable (mimalloc-numa)"
+# mi-enable turns the live statistics on (mi-stat reads them) unless --no-stats
+STATS_LINE = f"MIMALLOC_STATS_PUBLISH = '1'  {LINE_MARK}\n"
 
 
 def clean_env(extra=None):
@@ -197,7 +202,7 @@ class Files(TmpTest):
         self.assertIn("Wants=mi-reserve.service\nAfter=mi-reserve.service\n", dropin)
         # pg_ctlcluster empties the environment: the library is not named in the unit.
         self.assertNotIn("\nEnvironment=", dropin)
-        line = f"LD_PRELOAD = '{LIB}'  {LINE_MARK}\n"
+        line = f"LD_PRELOAD = '{LIB}'  {LINE_MARK}\n{STATS_LINE}"
         for c in ["main", "reports"]:
             self.assertEqual(read(self.r(f"/etc/postgresql/15/{c}/environment")), PG_ENV + line)
         common = read(self.r("/etc/postgresql-common/environment"))
@@ -227,13 +232,13 @@ class Files(TmpTest):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(os.path.exists(self.r("/etc/systemd/system/postgresql@15-reports.service.d/mimalloc-numa.conf")))
         self.assertEqual(read(self.r("/etc/postgresql/15/reports/environment")),
-                         PG_ENV + f"LD_PRELOAD = '{LIB}'  {LINE_MARK}\nMIMALLOC_CONFIG = '/etc/db.toml'  {LINE_MARK}\n")
+                         PG_ENV + f"LD_PRELOAD = '{LIB}'  {LINE_MARK}\n{STATS_LINE}MIMALLOC_CONFIG = '/etc/db.toml'  {LINE_MARK}\n")
         self.assertEqual(read(self.r("/etc/postgresql/15/main/environment")), PG_ENV)
         self.assertFalse(os.path.exists(self.r("/etc/postgresql-common/environment")))
         # Without --config now: the MIMALLOC_CONFIG line goes.
         p = self.en("postgresql@15-reports.service")
         self.assertEqual(read(self.r("/etc/postgresql/15/reports/environment")),
-                         PG_ENV + f"LD_PRELOAD = '{LIB}'  {LINE_MARK}\n")
+                         PG_ENV + f"LD_PRELOAD = '{LIB}'  {LINE_MARK}\n{STATS_LINE}")
         p = self.en("postgresql@15-nosuch")
         self.assertEqual(p.returncode, 1)
         self.assertIn("no cluster 15/nosuch", p.stderr)
@@ -255,11 +260,36 @@ class Files(TmpTest):
         self.assertTrue(os.path.exists(os.path.join(d, "environment")))   # the cluster's own file stays
         self.assertIn("nothing enabled", enable("--root", self.root, "--status").stdout)
 
+    def test_postgresql_stats_publish(self):
+        # on by default; --no-stats leaves it out (and takes out ours from before);
+        # an operator's own MIMALLOC_STATS_PUBLISH line wins and is kept
+        env = self.r("/etc/postgresql/15/main/environment")
+        self.assertEqual(self.en("postgresql@15-main").returncode, 0)
+        self.assertIn(STATS_LINE, read(env))
+        p = self.en("--no-stats", "postgresql@15-main")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(read(env), PG_ENV + f"LD_PRELOAD = '{LIB}'  {LINE_MARK}\n")
+        self.assertEqual(self.en("--off", "postgresql@15-main").returncode, 0)
+        write(env, PG_ENV + "MIMALLOC_STATS_PUBLISH = '0'\n")
+        self.assertEqual(self.en("postgresql@15-main").returncode, 0)
+        self.assertEqual(read(env), PG_ENV + f"MIMALLOC_STATS_PUBLISH = '0'\nLD_PRELOAD = '{LIB}'  {LINE_MARK}\n")
+        self.assertEqual(self.en("--off", "postgresql@15-main").returncode, 0)
+        self.assertEqual(read(env), PG_ENV + "MIMALLOC_STATS_PUBLISH = '0'\n")
+
+    def test_dropin_stats_publish(self):
+        self.assertEqual(self.en("mariadb").returncode, 0)
+        dropin = read(self.r("/etc/systemd/system/mariadb.service.d/mimalloc-numa.conf"))
+        self.assertIn("\nEnvironment=MIMALLOC_STATS_PUBLISH=1\nReadWritePaths=-/run/mimalloc-numa\n", dropin)
+        self.assertEqual(self.en("--no-stats", "mariadb").returncode, 0)
+        dropin = read(self.r("/etc/systemd/system/mariadb.service.d/mimalloc-numa.conf"))
+        self.assertNotIn("MIMALLOC_STATS_PUBLISH", dropin)
+        self.assertNotIn("ReadWritePaths", dropin)
+
     def test_operator_common_environment_kept(self):
         write(self.r("/etc/postgresql-common/environment"), "PGTZ = 'UTC'\n")
         self.assertEqual(self.en("postgresql").returncode, 0)
         self.assertEqual(read(self.r("/etc/postgresql-common/environment")),
-                         f"PGTZ = 'UTC'\nLD_PRELOAD = '{LIB}'  {LINE_MARK}\n")
+                         f"PGTZ = 'UTC'\nLD_PRELOAD = '{LIB}'  {LINE_MARK}\n{STATS_LINE}")
         self.assertEqual(self.en("--off", "postgresql").returncode, 0)
         self.assertEqual(read(self.r("/etc/postgresql-common/environment")), "PGTZ = 'UTC'\n")
 
@@ -605,6 +635,11 @@ class PostgreSQL(RealServer):
             s.kill()
             s.wait()
         run(["pg_ctlcluster", "--skip-systemctl-redirect", self.version, self.cluster, "stop", "-m", "immediate"])
+        # an immediate stop ends the backends with _exit: their statistics files stay (the next
+        # publisher of the user would remove them); remove those whose process is gone
+        for f in glob.glob("/run/mimalloc-numa/*.stats"):
+            if not os.path.exists("/proc/" + os.path.basename(f).split("-")[0]):
+                os.unlink(f)
         enable("--off", self.unit)
         run(["pg_dropcluster", self.version, self.cluster], timeout=300)
         shutil.rmtree(f"/etc/systemd/system/{self.unit}.service.d", True)
@@ -640,7 +675,7 @@ class PostgreSQL(RealServer):
     def test_postgresql_through_pg_ctlcluster(self):
         p = enable("--lib", self.lib, self.unit)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertEqual(read(self.env_file), self.env_before + f"LD_PRELOAD = '{self.lib}'  {LINE_MARK}\n")
+        self.assertEqual(read(self.env_file), self.env_before + f"LD_PRELOAD = '{self.lib}'  {LINE_MARK}\n{STATS_LINE}")
         self.start()
         self.hold_sessions(2)
         p = enable("--check", self.unit)
@@ -658,6 +693,19 @@ class PostgreSQL(RealServer):
         self.assertIn(f"{len(rows)} processes, all with libmimalloc-numa mapped (postmaster {pm} and its children)",
                       p.stdout)
         self.assertEqual(self.psql("SELECT sum(g) FROM generate_series(1, 100000) g"), "5000050000")
+        # The live statistics (mi-enable turned stats_publish on): the postmaster and each
+        # backend publish their own file in /run/mimalloc-numa, as the server's user, 0600.
+        published = {}
+        for _ in range(50):
+            published = {int(os.path.basename(f).split("-")[0]): f for f in glob.glob("/run/mimalloc-numa/*.stats")}
+            if pm in published and all(int(r[0]) in published for r in backends):
+                break
+            time.sleep(0.1)
+        for pid in [pm] + [int(r[0]) for r in backends]:
+            self.assertIn(pid, published, f"no statistics file of {pid} in /run/mimalloc-numa: {sorted(published)}")
+            st = os.stat(published[pid])
+            self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (pwd.getpwnam("postgres").pw_uid, 0o600),
+                             published[pid])
 
         # Off, restarted by mi-enable (pg_ctlcluster without systemd): glibc's malloc (the control).
         p = enable("--off", "--now", self.unit)

@@ -129,11 +129,13 @@ def check_files(debs, upstream_version):
     tools_want = {"/usr/bin/mi-run", "/usr/bin/mi-stat", "/usr/sbin/mi-reserve", "/etc/mimalloc-numa.toml",
                   "/usr/share/man/man1/mi-stat.1.gz", "/usr/share/doc/mimalloc-numa/mi-stat.schema.json",
                   "/usr/share/man/man5/mimalloc-numa.toml.5.gz", "/usr/share/doc/mimalloc-numa/mimalloc-numa.toml",
-                  "/usr/share/doc/mimalloc-numa/options.md"} | doc("mimalloc-numa-tools")
+                  "/usr/share/doc/mimalloc-numa/options.md",
+                  "/usr/lib/tmpfiles.d/mimalloc-numa.conf"} | doc("mimalloc-numa-tools")
     expect(tools_want <= set(tools), f"mimalloc-numa-tools lacks {sorted(tools_want - set(tools))}")
     expect(len([f for f in tools if f.endswith("/systemd/system/mi-reserve.service")]) == 1,
            f"mimalloc-numa-tools holds no mi-reserve.service: {sorted(tools)}")
     allowed = ("/etc/mimalloc-numa.toml", "/lib/systemd/system/", "/usr/lib/systemd/system/", "/usr/bin/", "/usr/sbin/",
+               "/usr/lib/tmpfiles.d/mimalloc-numa.conf",
                "/usr/share/man/", "/usr/share/doc/mimalloc-numa/", "/usr/share/doc/mimalloc-numa-tools/")
     stray = sorted(f for f in tools if not f.startswith(allowed))
     expect(not stray, f"mimalloc-numa-tools holds files outside its places: {stray}")

@@ -1651,6 +1651,8 @@ const EveryOption every_option[] = {
     {"numa_bind", "\"preferred\"", 1, "none", 0},
     {"stats_file", "\"/nonexistent/file-%p.txt\"", 1, "/nonexistent/env-%p.txt", 1},
     {"secure", "true", 1, "yes", 1},  // on: the hardened build cannot turn it off (a warning)
+    {"stats_publish", "\"off\"", 0, "no", 0},
+    {"stats_publish_interval", "\"2s\"", 2000, "500", 500},
 };
 
 // Reading in a child: "@@<name>=<value>,<source>,<line>" for every option.

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -154,6 +155,40 @@ TEST(PurgerThread, BlocksEverySignal) {
 TEST(PurgerThread, IdleProcessIsPurged) {
   unit::ChildResult r = unit::run_child("PurgerChild.DISABLED_IdleProcessIsPurged",
                                         {"MIMALLOC_PURGE_THREAD=1", "MIMALLOC_PURGE_DELAY=20", "MIMALLOC_ARENA_PURGE_MULT=1"});
+  EXPECT_EQ(r.status, 0) << r.describe();
+}
+
+// The thread runs on a small stack (256 KiB), not the default 8 MiB of
+// address space in every process (stats_publish starts the thread too):
+// the mapping that holds a local of the thread's task is at most 512 KiB.
+std::atomic<uintptr_t> task_local_address{0};
+int64_t record_stack_address() noexcept {
+  volatile char here = 0;
+  task_local_address.store(reinterpret_cast<uintptr_t>(&here));
+  return -1;
+}
+
+TEST(PurgerChild, DISABLED_SmallStack) {
+  ASSERT_TRUE(mi::purger_running());
+  mi::purger_set_task(&record_stack_address);
+  for (int i = 0; i < 300 && task_local_address.load() == 0; i++) sleep_ms(10);
+  const uintptr_t a = task_local_address.load();
+  ASSERT_NE(a, 0u) << "the thread did not run the task";
+  FILE* f = fopen("/proc/self/maps", "r");
+  ASSERT_NE(f, nullptr);
+  char line[512];
+  uintptr_t size = 0;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    unsigned long lo = 0, hi = 0;
+    if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && a >= lo && a < hi) size = hi - lo;
+  }
+  fclose(f);
+  EXPECT_GT(size, 0u);
+  EXPECT_LE(size, 512u * 1024) << "the background thread's stack mapping is " << size / 1024 << " KiB";
+}
+
+TEST(PurgerThread, SmallStack) {
+  unit::ChildResult r = unit::run_child("PurgerChild.DISABLED_SmallStack", {"MIMALLOC_PURGE_THREAD=1"});
   EXPECT_EQ(r.status, 0) << r.describe();
 }
 

@@ -171,9 +171,11 @@ def _parse_kv(line: str) -> dict[str, str]:
 
 
 class Runner:
-    def __init__(self, helper: Optional[str], env: dict[str, str], timeout: float, tmpdir: str):
+    def __init__(self, helper: Optional[str], env: dict[str, str], timeout: float, tmpdir: str,
+                 alloc_env: Optional[dict[str, dict[str, str]]] = None):
         self.helper = helper
         self.env = env
+        self.alloc_env = alloc_env or {}  # allocator -> variables for its runs only (--lib-env)
         self.timeout = timeout
         self.tmpdir = tmpdir
         self.count = 0
@@ -223,6 +225,8 @@ class Runner:
     def run(self, workload: str, allocator: str, preload: Optional[str], argv: list[str],
             repeat: int = 1, rnd: int = 0, position: int = 0) -> Run:
         self.count += 1
+        run_env = dict(self.env)
+        run_env.update(self.alloc_env.get(allocator, {}))
         base = os.path.join(self.tmpdir, f"run{self.count}")
         out_path, err_path, rep_path = base + ".out", base + ".err", base + ".report"
         if repeat > 1:
@@ -230,7 +234,7 @@ class Runner:
         if self.helper:
             full = [self.helper, "--preload", preload or "", "--repeat", str(repeat), "--report", rep_path, "--"]
             full += argv
-            status, ru, dt = self._spawn_wait(full, self.env, out_path, err_path)
+            status, ru, dt = self._spawn_wait(full, run_env, out_path, err_path)
             report = _parse_kv(_tail(rep_path)) if os.path.exists(rep_path) else {}
             if status is None:
                 st, ok = "timeout", False
@@ -244,7 +248,7 @@ class Runner:
             rss = int(report.get("maxrss_kb_median" if repeat > 1 else "maxrss_kb", "0")) if report else 0
             cpu = int(report["cpu_ns_median"]) / 1e9 if "cpu_ns_median" in report else None
         else:
-            env = dict(self.env)
+            env = run_env
             if preload:
                 env["LD_PRELOAD"] = preload
             walls, rsses, st, ok, dt, cpu = [], [], "exit:0", True, 0.0, None
@@ -387,6 +391,9 @@ def main(argv: list[str]) -> int:
                          "a new NAME adds an allocator")
     ap.add_argument("--subject", default="ours", metavar="NAME",
                     help="allocator whose targets the summary checks (default: ours)")
+    ap.add_argument("--lib-env", action="append", default=[], metavar="NAME:KEY=VALUE",
+                    help="set KEY=VALUE in the runs of allocator NAME only (e.g. two names for one library, "
+                         "--lib pub=build/lib/libmimalloc-numa.so --lib-env pub:MIMALLOC_STATS_PUBLISH=1)")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="set in every child's environment (allocator variables are otherwise removed)")
     ap.add_argument("--startup-execs", type=int, metavar="N",
@@ -434,6 +441,13 @@ def main(argv: list[str]) -> int:
         if not sep or not k:
             ap.error(f"--env expects KEY=VALUE, got '{spec}'")
         extra_env[k] = v
+    alloc_env: dict[str, dict[str, str]] = {}
+    for spec in args.lib_env:
+        name, sep, kv = spec.partition(":")
+        k, sep2, v = kv.partition("=")
+        if not sep or not sep2 or not name or not k:
+            ap.error(f"--lib-env expects NAME:KEY=VALUE, got '{spec}'")
+        alloc_env.setdefault(name, {})[k] = v
 
     notes: list[str] = []
     allocs: list[str] = []
@@ -495,7 +509,7 @@ def main(argv: list[str]) -> int:
     progress = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
 
     with tempfile.TemporaryDirectory(prefix="run_bench.") as tmpdir:
-        runner = Runner(helper_s, env, args.timeout, tmpdir)
+        runner = Runner(helper_s, env, args.timeout, tmpdir, alloc_env)
 
         # dbsim work size.
         dbsim_ops = 0

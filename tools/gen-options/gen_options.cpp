@@ -52,7 +52,10 @@ std::string value_text(const mi::OptionDesc& d, long v) {
         snprintf(buf, sizeof(buf), "\"%ldms\"", v);
       }
       return buf;
-    case mi::OptionKind::choice: return std::string("\"") + d.choices[v] + "\"";
+    case mi::OptionKind::choice:
+      // show_stats: false and true are TOML booleans, "json" a string
+      if (mi::option_choice_is_flag(d) && v <= 1) return v != 0 ? "true" : "false";
+      return std::string("\"") + d.choices[v] + "\"";
     case mi::OptionKind::path: return "\"\"";  // unset: its only default
     default: snprintf(buf, sizeof(buf), "%ld", v); return buf;
   }
