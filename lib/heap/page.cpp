@@ -33,6 +33,7 @@
 #include "../common/options.h"
 #include "../common/sanitizer.h"
 #include "../common/stats.h"
+#include "../common/test_point.h"
 #include "../os/os.h"
 #include "../segment/abandon.h"
 #include "../segment/segment.h"
@@ -554,6 +555,7 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
   } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
 
   if (MI_UNLIKELY(use_delayed)) {
+    test_point(TestPoint::delayed_freeing);  // tests/unit/fork_test.cpp forks here
     // The page is full in its owner's heap: tell the owner through its
     // delayed-free list, so it moves the page back to its bin.
     Heap* heap = page->xheap.load(std::memory_order_acquire);
@@ -627,6 +629,19 @@ void page_reclaim(Heap* heap, Page* page) noexcept {
   PageQueue* pq = heap_page_queue_of(heap, page);
   page_queue_push(heap, pq, page);
   if (page_queue_is_huge(pq)) page_to_full(page, pq);  // its one block is live
+}
+
+void heap_fork_child_orphan(Heap* heap) noexcept {
+  Block* block = heap->thread_delayed_free.exchange(nullptr, std::memory_order_relaxed);
+  while (block != nullptr) {
+    Block* next = block_next_any(block);  // each block's link is encoded with its own page's keys
+    Segment* segment = segmap_segment_of(block);
+    Page* page = (segment->capacity == 1) ? &segment->pages[0] : segment_page_of(segment, block);
+    const uintptr_t tf = page->xthread_free.load(std::memory_order_relaxed);
+    block_set_next(page, block, tf_block(tf));
+    page->xthread_free.store(tf_make(block, tf_delayed(tf)), std::memory_order_relaxed);
+    block = next;
+  }
 }
 
 bool heap_delayed_free_partial(Heap* heap) noexcept {

@@ -34,6 +34,7 @@
 #include "../os/os.h"
 #include "../topology/topology.h"
 #include "abandon.h"
+#include "../common/test_point.h"
 
 namespace mi {
 
@@ -510,16 +511,19 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   return s;
 }
 
+// tld: the owner's, or null for a segment of no live thread (a fork() child's).
 void segment_free(Segment* s, SegmentsTld* tld) {
   MI_ASSERT(s->used == 0);
-  free_queue_remove(s, tld);
+  if (tld != nullptr) free_queue_remove(s, tld);
   purge_list_remove(s);
   segment_lock(s);  // wait for a purge another thread may be running on it
   segment_unlock(s);
   all_remove(s);  // and for a statistics walk
   segmap_unregister(s);
-  tld->count--;
-  tld->current_size -= s->segment_size;
+  if (tld != nullptr) {
+    tld->count--;
+    tld->current_size -= s->segment_size;
+  }
   stat_decrease(stats_global.segments, 1);
   s->thread_id.store(0, std::memory_order_relaxed);
   if (s->guard_protect && s->memid.kind != MemKind::os) {
@@ -567,7 +571,6 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   const size_t tail_guard = (s->page_kind == PageKind::large && i + n < s->capacity) ? 0 : s->guard_size;
   const size_t page_size = static_cast<size_t>(end - start) - tail_guard;
   if (tail_guard > 0) guard_protect(s, i + n - 1);
-  page_in_use_set(page, true);
   page->page_start = start;
   page->is_zero_init = zero ? 1 : 0;
   page->slice_count = static_cast<uint8_t>(n);
@@ -600,6 +603,10 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
     inner->slice_offset = static_cast<uint8_t>(k);
     page_flags_not_in_use(inner, PAGE_INNER_SLICE);
   }
+  // In use once set up: a fork() child finds the pages of a thread that did
+  // not come along either in use and whole, or not in use (segments_fork_child
+  // gives the latter back to the segment).
+  page_in_use_set(page, true);
   stat_increase(stats_global.pages, 1);
   return page;
 }
@@ -794,6 +801,9 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   page_flags_not_in_use(page);  // no owner: frees of its pointers take the slow path, which reports them
   page->xheap.store(nullptr, std::memory_order_relaxed);
   page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
+  // (here, the page is neither in use nor free yet: the lock may be a purge's
+  // for a while; tests/unit/fork_test.cpp forks at this point)
+  test_point(TestPoint::segment_page_free);
   segment_lock(s);
   s->free_mask |= bits(i, n);
   s->used--;
@@ -911,12 +921,113 @@ void segments_fork_parent() noexcept {
   pthread_mutex_unlock(&all_lock);
   pthread_mutex_unlock(&purge_list_lock);
 }
-void segments_fork_child() noexcept {
+namespace {
+
+// A fork() child: the segment lock was held when the process forked, by a
+// thread that is not here. If that was a purge, a page may be decommitted
+// (inaccessible in debug builds) while its commit bit is still set: every
+// free page marked committed is made accessible again (the commit's own
+// call, without counting it: the bit says it was counted).
+void fork_child_recommit_free(Segment* s) {
+  if (s->memid.is_pinned) return;
+  for (uint64_t m = s->free_mask & commit_mask_of(s); m != 0; m &= m - 1) {
+    const size_t i = bit_scan_forward(m);
+    size_t size;
+    uint8_t* start = page_range(s, i, &size);
+    if (size > 0 && os_protect(start, size, false)) s->guard_mask &= ~bit(i);  // as page_ensure_committed
+  }
+}
+
+// A fork() child: s belongs to no thread of the child (its owner did not
+// come along, or it was between the abandoned list and a thread). Its owner
+// may have stopped half-way through claiming or freeing a page: such a page
+// is not in use (segment_page_claim marks it in use last) but is neither
+// free in free_mask nor left out of `used`. Its slices are given back; then
+// every page in use is abandoned as page_abandon would (no heap, no owner,
+// cross-thread frees to its own list), and the segment goes on the abandoned
+// list, or back to its arena when no page is in use.
+void fork_child_abandon(Segment* s, bool owned) {
+  const uint64_t all = all_pages_mask(s->capacity);
+  uint64_t taken = 0;
+  size_t in_use = 0;
+  for (size_t i = 0; i < s->capacity; i++) {
+    Page* page = &s->pages[i];
+    if (!page_is_in_use(page)) continue;
+    in_use++;
+    const size_t n = (page->slice_count > 0) ? page->slice_count : 1;
+    taken |= bits(i, n);
+    page->xheap.store(nullptr, std::memory_order_relaxed);
+    page_set_owner(page, 0);
+    // never_delayed_free, with the blocks other threads freed kept (a
+    // thread stopped in delayed_freeing left its block on no list: it stays
+    // in use, a leak of one block)
+    const uintptr_t tf = page->xthread_free.load(std::memory_order_relaxed);
+    page->xthread_free.store((tf & ~DELAYED_MASK) | static_cast<uintptr_t>(Delayed::never_delayed_free),
+                             std::memory_order_relaxed);
+  }
+  const uint64_t stray = all & ~taken & ~s->free_mask;
+  for (uint64_t m = stray; m != 0; m &= m - 1) {
+    Page* page = &s->pages[bit_scan_forward(m)];
+    page->slice_count = 0;
+    page->slice_offset = 0;
+    page_flags_not_in_use(page);
+  }
+  s->free_mask = all & ~taken;
+  s->purge_mask &= s->free_mask;
+  s->purge_aged_mask &= s->free_mask;
+  s->used = in_use;
+  s->abandoned = in_use;
+  s->abandoned_visits = 0;
+  s->in_free_queue = false;
+  s->next = s->prev = nullptr;
+  const bool listed = abandoned_contains(s);
+  s->thread_id.store(0, std::memory_order_release);
+  if (in_use == 0) {
+    if (listed) abandoned_remove(s);
+    segment_free(s, nullptr);
+  } else if (!listed) {
+    if (owned) stat_increase(stats_global.segments_abandoned, 1);  // (else counted when it was abandoned)
+    abandoned_push(s);
+  }
+}
+
+}  // namespace
+
+void segments_fork_child(uintptr_t self) noexcept {
   pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
   purge_list_lock = fresh;
   pthread_mutex_t fresh_all = PTHREAD_MUTEX_INITIALIZER;
   all_lock = fresh_all;
-  fork_epoch.fetch_add(1, std::memory_order_relaxed);
+  const uint32_t parent_epoch = fork_epoch.fetch_add(1, std::memory_order_relaxed) & 0x7fffffff;
+  // Every segment (the list is whole: all_lock was held across the fork).
+  // Only this thread came along; the others stopped wherever they were.
+  for (Segment* s = all_first; s != nullptr;) {
+    Segment* next = s->all_next;
+    const uint32_t lock = s->state_lock.load(std::memory_order_relaxed);
+    if ((lock & 1) != 0 && (lock >> 1) == parent_epoch) {
+      s->state_lock.store(0, std::memory_order_relaxed);
+      fork_child_recommit_free(s);
+    }
+    const uintptr_t owner = s->thread_id.load(std::memory_order_relaxed);
+    if (owner == self) {
+      // ours, whole (this thread was in fork()); a thread that stopped in the
+      // middle of a cross-thread free into a full page left it in
+      // delayed_freeing, which no thread would leave: back to use_delayed_free
+      // (the state that thread found), so that the next such free tells us.
+      // (Any thread may have been freeing, one that never allocated too.)
+      for (size_t i = 0; i < s->capacity; i++) {
+        Page* page = &s->pages[i];
+        const uintptr_t tf = page->xthread_free.load(std::memory_order_relaxed);
+        if (page_is_in_use(page) && static_cast<Delayed>(tf & DELAYED_MASK) == Delayed::delayed_freeing) {
+          page->xthread_free.store((tf & ~DELAYED_MASK) | static_cast<uintptr_t>(Delayed::use_delayed_free),
+                                   std::memory_order_relaxed);
+        }
+      }
+    } else if (owner != 0 || !abandoned_contains(s)) {
+      fork_child_abandon(s, owner != 0);
+    }
+    s = next;
+  }
 }
 
 bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* tld) noexcept {
