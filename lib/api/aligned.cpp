@@ -65,6 +65,7 @@ void* heap_malloc_aligned_at(Heap* heap, size_t size, size_t alignment, size_t o
     if (block != nullptr && ((reinterpret_cast<uintptr_t>(block) + offset) & mask) == 0) {
       page->free = block_pop_next(page, block);
       page->used++;
+      asan_block_alloc(page, block);
       if (zero) {
         if (page->free_is_zero) block->link = 0;
         else memset(block, 0, page->block_size);

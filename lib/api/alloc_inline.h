@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "../../include/mimalloc.h"
+#include "../common/sanitizer.h"
 #include "../common/types.h"
 #include "../heap/free_list.h"
 #include "../heap/heap.h"
@@ -50,6 +51,7 @@ template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc_small(Heap* heap, size_t
   if (MI_LIKELY(block != nullptr)) {
     page->free = block_pop_next(page, block);
     page->used++;
+    asan_block_alloc(page, block);
     if constexpr (Zero) {
       if (page->free_is_zero) block->link = 0;
       else memset(block, 0, page->block_size);
@@ -68,6 +70,7 @@ template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc(Heap* heap, size_t size)
 MI_ALWAYS_INLINE void free_block(Segment* segment, Page* page, void* p) noexcept {
   if (MI_LIKELY(is_thread_id(page->xowner.load(std::memory_order_relaxed)))) {
     Block* block = static_cast<Block*>(p);
+    asan_block_free(page, block);
     block_set_next(page, block, page->local_free);
     page->local_free = block;
     if (MI_UNLIKELY(--page->used == 0)) page_retire(page);
@@ -100,6 +103,7 @@ MI_ALWAYS_INLINE void free_inline(void* p) noexcept {
   if (MI_LIKELY(is_thread_id(page->xowner.load(std::memory_order_relaxed))) &&
       (MI_SECURE == 0 || MI_LIKELY(block_free_is_plain(page, p)))) {
     Block* block = static_cast<Block*>(p);
+    asan_block_free(page, block);
     block_set_next(page, block, page->local_free);
     page->local_free = block;
     // the page is empty: retire it, unless it is kept empty for reuse already

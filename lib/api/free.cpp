@@ -15,14 +15,15 @@ Page* page_of_any(Segment* segment, const void* p) {
 // The bytes from p to the end of its block; 0 (reported) when p is not a
 // block start, nor in a page with aligned blocks any pointer into a block.
 size_t page_usable_size(const Page* page, const void* p, const char* call) {
-  if (MI_UNLIKELY(!page->segment_in_use)) {
+  // any thread: in use, capacity and flags are read atomically (types.h)
+  if (MI_UNLIKELY(!page_is_in_use(page))) {
     misuse_report(Misuse::page_not_in_use, call, p, page);
     return 0;
   }
   const uint8_t* q = static_cast<const uint8_t*>(p);
   const size_t bsize = page->block_size;
   if (MI_UNLIKELY(q < page->page_start ||
-                  static_cast<size_t>(q - page->page_start) >= static_cast<size_t>(page->capacity) * bsize)) {
+                  static_cast<size_t>(q - page->page_start) >= static_cast<size_t>(page_capacity(page)) * bsize)) {
     misuse_report(Misuse::outside_blocks, call, p, page);
     return 0;
   }
@@ -72,8 +73,10 @@ void free_not_fast(void* p) noexcept {
   if (page_free_checked(page)) {
     // a large or huge block freed by its own pointer, the common case, costs
     // five compares here; anything else (or any in the secure build) is
-    // checked whole
-    if (MI_SECURE != 0 || p != page->page_start || page->reserved != 1 || page->used != 1 || !page->segment_in_use) {
+    // checked whole (any thread: whether the page is in use is
+    // read atomically; the block's own fields were written before the block
+    // was handed out)
+    if (MI_SECURE != 0 || p != page->page_start || page->reserved != 1 || page->used != 1 || !page_is_in_use(page)) {
       free_checked(segment, page, p);
       return;
     }

@@ -56,7 +56,7 @@ int64_t for_each_page(const Segment* s, F fn) {
     f.bin = huge ? BIN_HUGE : bin_of_size(static_cast<size_t>(f.block_size));
     fn(f);
   }
-  const uint64_t pending = (peek(s->purge_mask) | peek(s->purge_aged_mask)) & peek(s->commit_mask) & free_mask;
+  const uint64_t pending = (peek(s->purge_mask) | peek(s->purge_aged_mask)) & s->commit_mask.load(std::memory_order_relaxed) & free_mask;
   int64_t bytes = 0;
   for (size_t i = 0; i < capacity && i < 64; i++) {
     if (((pending >> i) & 1) == 0) continue;

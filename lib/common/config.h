@@ -76,7 +76,8 @@ void config_load_startup() noexcept;
 // Parses `len` bytes named `name` (for messages). apply: set the options and
 // node settings; otherwise only check. Each problem goes to `out` (the
 // registered output when null) as one line "name:line: ..."; with apply, as
-// warnings. Returns the number of problems.
+// warnings. Returns the number of problems. With apply, `name` must outlive
+// the settings: each option remembers the file it came from by this pointer.
 int config_parse(const char* name, const char* data, size_t len, bool apply, mi_output_fun* out, void* arg) noexcept;
 // The same over a file; an unreadable file is one problem.
 int config_parse_file(const char* path, bool apply, mi_output_fun* out, void* arg) noexcept;

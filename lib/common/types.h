@@ -152,10 +152,13 @@ struct Page {
   uint32_t used;      // live blocks (including ones in xthread_free not yet collected)
   uint8_t free_is_zero : 1;  // every block in `free` is zero apart from its next pointer
   uint8_t is_zero_init : 1;  // the page's memory was zero when the page was set up
-  uint8_t segment_in_use : 1;
   uint8_t free_parked : 1;   // abandoned and purged: `free` is empty, its blocks are the bits in next/prev (heap/abandoned_purge)
   uint8_t retire_expire;  // generic calls a retired-but-kept empty page survives
   uint8_t heap_tag;
+  // A byte of its own, not a bit beside free_is_zero (which the owner writes
+  // as it extends the page): other threads read it (page_is_in_use, below).
+  // 0 or 1; fills what was padding before xowner.
+  uint8_t segment_in_use;
   // --- hot: free fast path (with `used`)
   std::atomic<uintptr_t> xowner;  // owner thread id | PageFlag bits
   Block* local_free;  // blocks freed by the owner thread
@@ -207,6 +210,22 @@ MI_ALWAYS_INLINE void page_set_owner(Page* page, uintptr_t tid) {
 MI_ALWAYS_INLINE uintptr_t page_owner(const Page* page) {
   return page->xowner.load(std::memory_order_relaxed) & ~PAGE_FLAGS_MASK;
 }
+
+// Fields the page's owner writes and any thread may read: whether the page
+// is in use and its capacity (page_usable_size: realloc and mi_usable_size of
+// a block another thread allocated; free_not_fast of a large block). The
+// owner's writes and the other threads' reads are relaxed atomics (GCC's
+// __atomic builtins on the plain fields, as std::atomic_ref does); the owner
+// may read them plainly, as the only writer. Relaxed is enough: a block's
+// page was set up before the block was handed out, and the program's
+// hand-over of the pointer orders that before the other thread's read. On
+// x86-64 each access is a plain load or store.
+inline bool page_is_in_use(const Page* page) { return __atomic_load_n(&page->segment_in_use, __ATOMIC_RELAXED) != 0; }
+inline void page_in_use_set(Page* page, bool in_use) {
+  __atomic_store_n(&page->segment_in_use, static_cast<uint8_t>(in_use ? 1 : 0), __ATOMIC_RELAXED);
+}
+inline uint16_t page_capacity(const Page* page) { return __atomic_load_n(&page->capacity, __ATOMIC_RELAXED); }
+inline void page_capacity_set(Page* page, uint16_t capacity) { __atomic_store_n(&page->capacity, capacity, __ATOMIC_RELAXED); }
 
 // ---------------------------------------------------------------------------
 // Memory accounts
@@ -260,10 +279,12 @@ struct Segment {
   size_t segment_info_size;  // header bytes, page 0 starts after them
   size_t committed_bytes;    // bytes of this segment we count as committed
   // Lazy commit and delayed purge of free pages (segment.cpp). Bit i = page i.
-  uint64_t commit_mask;
+  // Written under state_lock (by the owner, or by a purge in another thread);
+  // the atomic two are also read without it, as hints (segment.cpp says where).
+  std::atomic<uint64_t> commit_mask;
   uint64_t purge_mask;        // free pages waiting for their purge (freed this interval)
   uint64_t purge_aged_mask;   // ... and free for a whole interval already: purged when it ends
-  int64_t purge_expire_ms;
+  std::atomic<int64_t> purge_expire_ms;  // when the pending purge is due (0: none)
   int64_t purge_deadline_ms;  // purge_expire_ms is never extended past this
   uint64_t purged_mask;       // pages purged by the last interval's purge, not committed since
   uint8_t purge_backoff;      // intervals are 2^backoff times longer while purged pages come back soon

@@ -31,7 +31,9 @@
 #include "../segment/purger.h"
 #include "../common/messages.h"
 #include "../common/options.h"
+#include "../common/sanitizer.h"
 #include "../common/stats.h"
+#include "../common/test_point.h"
 #include "../os/os.h"
 #include "../segment/abandon.h"
 #include "../segment/segment.h"
@@ -192,6 +194,8 @@ void page_extend_free(Page* page) {
   if (max_extend < MIN_EXTEND) max_extend = MIN_EXTEND;
   if (extend > max_extend) extend = max_extend;
   uint8_t* start = page->page_start + static_cast<size_t>(page->capacity) * bsize;
+  // (ASan builds: the new blocks' link words, which either order writes)
+  for (size_t i = 0; i < extend; i++) asan_block_link(page, start + i * bsize);
   Heap* heap = page_heap(page);
   Tld* tld = (heap != nullptr) ? heap->tld : nullptr;
   if (extend > 1 && tld != nullptr && secure_enabled()) {
@@ -208,7 +212,7 @@ void page_extend_free(Page* page) {
     page->free = first;
   }
   page->free_is_zero = page->is_zero_init;
-  page->capacity = static_cast<uint16_t>(page->capacity + extend);
+  page_capacity_set(page, static_cast<uint16_t>(page->capacity + extend));
   page_blocks_update(page);
   page_stat_add(page, static_cast<int64_t>(extend));
   if (tld != nullptr) tld->stats.pages_extended++;
@@ -223,6 +227,7 @@ void page_init(Heap* heap, Page* page) {
   page->keys[1] = tld_random(heap->tld) | 1;  // an odd rotation: never the identity
 #endif
   page_blocks_update(page);
+  asan_page_setup(page);
   page_extend_free(page);
   MI_ASSERT_EXPENSIVE(page_is_valid(page));
 }
@@ -248,6 +253,7 @@ void page_unfull(Page* page) {
 }
 
 void page_free_block_local(Page* page, Block* block, bool check_full) {
+  asan_block_free(page, block);
   block_set_next(page, block, page->local_free);
   page->local_free = block;
   MI_ASSERT(page->used > 0);
@@ -517,6 +523,7 @@ void page_free_block_local_slow(Page* page, Block* block) noexcept {
 void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
   if (page_has_aligned(page)) block = page_ptr_unalign(page, block);
   if (segment->page_kind == PageKind::huge) segment_huge_block_reset(segment, page, block);
+  asan_block_free(page, block);  // before another thread can take it
 
   // A segment of an exited thread: take it over if we can, then free locally.
   if (segment->thread_id.load(std::memory_order_relaxed) == 0 &&
@@ -546,6 +553,7 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
   } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
 
   if (MI_UNLIKELY(use_delayed)) {
+    test_point(TestPoint::delayed_freeing);  // tests/unit/fork_test.cpp forks here
     // The page is full in its owner's heap: tell the owner through its
     // delayed-free list, so it moves the page back to its bin.
     Heap* heap = page->xheap.load(std::memory_order_acquire);
@@ -627,6 +635,19 @@ void page_reclaim(Heap* heap, Page* page) noexcept {
   PageQueue* pq = heap_page_queue_of(heap, page);
   page_queue_push(heap, pq, page);
   if (page_queue_is_huge(pq)) page_to_full(page, pq);  // its one block is live
+}
+
+void heap_fork_child_orphan(Heap* heap) noexcept {
+  Block* block = heap->thread_delayed_free.exchange(nullptr, std::memory_order_relaxed);
+  while (block != nullptr) {
+    Block* next = block_next_any(block);  // each block's link is encoded with its own page's keys
+    Segment* segment = segmap_segment_of(block);
+    Page* page = (segment->capacity == 1) ? &segment->pages[0] : segment_page_of(segment, block);
+    const uintptr_t tf = page->xthread_free.load(std::memory_order_relaxed);
+    block_set_next(page, block, tf_block(tf));
+    page->xthread_free.store(tf_make(block, tf_delayed(tf)), std::memory_order_relaxed);
+    block = next;
+  }
 }
 
 bool heap_delayed_free_partial(Heap* heap) noexcept {
@@ -747,6 +768,7 @@ MI_ALWAYS_INLINE Block* slow_swap(Heap* heap, Page* page, Block* block, bool zer
       // local_free held the avail blocks: local frees (as page_free_collect
       // counts them when it makes this swap)
       if constexpr (CountLocal) count_frees(page, avail, false);
+      asan_block_alloc(page, block);
       if (zero) memset(block, 0, page->block_size);
       return block;
     }
@@ -870,6 +892,7 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   Block* block = page->free;
   page->free = block_pop_next(page, block);
   page->used++;
+  asan_block_alloc(page, block);
   if (zero) {
     if (page->free_is_zero) block->link = 0;
     else memset(block, 0, page->block_size);

@@ -60,6 +60,11 @@ void page_reclaim(Heap* heap, Page* page) noexcept;
 // Processes the heap's thread_delayed_free list; false if some block could not
 // be processed yet (another thread is mid-handshake).
 bool heap_delayed_free_partial(Heap* heap) noexcept;
+// A fork() child, for the heap of a thread that did not come along (its
+// pages abandoned already: segments_fork_child): the blocks other threads
+// freed onto its delayed list go to their pages' own lists, where the
+// thread that takes a page over finds them.
+void heap_fork_child_orphan(Heap* heap) noexcept;
 void heap_delayed_free_all(Heap* heap) noexcept;
 // Frees retired (kept) empty pages whose grace period ran out (all when force).
 void heap_collect_retired(Heap* heap, bool force) noexcept;

@@ -213,26 +213,26 @@ void fork_parent() {
 void fork_child() {
   stats_fork_child_unlock();
   arenas_fork_child();
-  segments_fork_child();
-  purger_after_fork();
   abandoned_fork_child();
-  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-  live_lock = fresh;
-  // Only the forking thread came along: the other threads' heaps give their
-  // segments up, as if those threads had exited (the child is single-threaded
-  // here, so touching their data is safe).
+  // Only the forking thread came along: the other threads' segments are
+  // abandoned, as if those threads had exited. Not through their heaps
+  // (heap_collect, as a thread's exit does): a thread stops at the fork
+  // wherever it is, and its heap's page queues or a page it was freeing into
+  // its segment may be half-changed (a child's collect of such a heap failed
+  // segment_is_valid: tests/unit/fork_test.cpp). The segments are walked
+  // instead, and mended where a page was in transit (segment.h).
   Heap* self = tls_heap_default;
   ThreadData* mine = heap_is_initialized(self) ? thread_data_of(self->tld->heap_backing) : nullptr;
+  segments_fork_child(thread_id());
+  purger_after_fork();
+  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+  live_lock = fresh;
   ThreadData* td = live_first;
   while (td != nullptr) {
     ThreadData* next = td->live_next;
     if (td != mine) {
-      Tld* tld = &td->tld;
-      for (Heap* h = tld->heaps; h != nullptr;) {
-        Heap* hn = h->next;
-        heap_collect(h, Collect::abandon);
-        h = hn;
-      }
+      // (the heap list changes by single stores: whole at any moment)
+      for (Heap* h = td->tld.heaps; h != nullptr; h = h->next) heap_fork_child_orphan(h);
       live_remove(td);
       live_threads.fetch_sub(1, std::memory_order_relaxed);
       stat_decrease(stats_global.threads, 1);

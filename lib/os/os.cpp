@@ -17,7 +17,9 @@
 #include "../common/format.h"
 #include "../common/messages.h"
 #include "../common/options.h"
+#include "../common/sanitizer.h"
 #include "../common/stats.h"
+#include "fault.h"
 
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT 26
@@ -52,6 +54,10 @@ void stat_raise_peak(std::atomic<int64_t>& peak, int64_t value) {
 }
 
 void* mmap_raw(void* addr, size_t size, int prot, int flags) {
+  if (fault_inject((flags & MAP_HUGETLB) != 0 ? Fault::huge : Fault::mmap)) {  // test builds (fault.h)
+    errno = ENOMEM;
+    return nullptr;
+  }
   os_counters.mmap_calls.fetch_add(1, std::memory_order_relaxed);
   void* p = mmap(addr, size, prot, flags, -1, 0);
   return (p == MAP_FAILED) ? nullptr : p;
@@ -59,7 +65,7 @@ void* mmap_raw(void* addr, size_t size, int prot, int flags) {
 
 bool munmap_raw(void* p, size_t size) {
   if (p == nullptr || size == 0) return true;
-  if (munmap(p, size) != 0) {
+  if ((fault_inject(Fault::munmap) ? (errno = ENOMEM, -1) : munmap(p, size)) != 0) {
     warning_message("munmap of %zu bytes at %p failed: %s", size, p, errno_text(errno));
     return false;
   }
@@ -109,11 +115,13 @@ void os_stat_reserved(int64_t delta, int account) noexcept {
 void* os_map_scratch(size_t size) noexcept {
   if (size == 0) return nullptr;
   // not mmap_raw: the report it is for must not count its own buffer among the mmap calls
+  if (fault_inject(Fault::mmap)) return nullptr;
   void* p = mmap(nullptr, align_up(size, page_size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return (p == MAP_FAILED) ? nullptr : p;
 }
 
 void os_init() noexcept {
+  fault_init();  // test builds (fault.h)
   long ps = sysconf(_SC_PAGESIZE);
   if (ps > 0 && is_power_of_two(static_cast<uintptr_t>(ps))) page_size = static_cast<size_t>(ps);
   char buf[64];
@@ -254,17 +262,23 @@ void* os_copy_to_regular(const void* start, size_t size, bool (*copy)(void* arg,
   while (copy(arg, &offset, &len)) {
     if (offset >= size) break;
     if (len > size - offset) len = size - offset;
+#if MI_ASAN
+    copy_unchecked(static_cast<uint8_t*>(tmp) + offset, static_cast<const uint8_t*>(start) + offset, len);  // free blocks too
+#else
     memcpy(static_cast<uint8_t*>(tmp) + offset, static_cast<const uint8_t*>(start) + offset, len);
+#endif
     offset += len;
   }
   return tmp;
 }
 
 bool os_set_dontfork(void* p, size_t size, bool dontfork) noexcept {
+  if (fault_inject(Fault::madvise)) return false;
   return madvise(p, size, dontfork ? MADV_DONTFORK : MADV_DOFORK) == 0;
 }
 
 bool os_move_mapping(void* from, void* to, size_t size) noexcept {
+  if (fault_inject(Fault::mremap)) return false;
   return mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED;
 }
 
@@ -352,7 +366,7 @@ bool os_numa_bind(void* p, size_t size, int os_node, int policy) noexcept {
   unsigned long mask[1024 / (8 * sizeof(unsigned long))] = {};
   mask[static_cast<unsigned>(os_node) / (8 * sizeof(unsigned long))] |= 1UL << (static_cast<unsigned>(os_node) % (8 * sizeof(unsigned long)));
   const int mode = (policy == 2) ? 2 /* MPOL_BIND */ : 1 /* MPOL_PREFERRED */;
-  long err = mbind_get()(p, size, mode, mask, 1024 + 1, 0);
+  long err = fault_inject(Fault::mbind) ? (errno = EIO, -1) : mbind_get()(p, size, mode, mask, 1024 + 1, 0);
   if (err != 0) {
     warning_message("cannot bind %zu bytes at %p to NUMA node %d (mbind): %s", size, p, os_node, errno_text(errno));
     return false;
@@ -364,6 +378,7 @@ bool os_populate(void* p, size_t size) noexcept {
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
+  if (fault_inject(Fault::madvise)) return false;
   return madvise(p, size, MADV_POPULATE_WRITE) == 0;
 }
 
@@ -407,7 +422,7 @@ bool os_commit(void* p, size_t size, bool* is_zero, int account) noexcept {
   void* start = page_range(p, size, false, &csize);
   if (csize == 0) return true;
   os_counters.commit_calls.fetch_add(1, std::memory_order_relaxed);
-  if (mprotect(start, csize, PROT_READ | PROT_WRITE) != 0) {
+  if ((fault_inject(Fault::mprotect) ? (errno = ENOMEM, -1) : mprotect(start, csize, PROT_READ | PROT_WRITE)) != 0) {
     warning_message("cannot commit %zu bytes at %p (mprotect): %s", csize, start, errno_text(errno));
     return false;
   }
@@ -423,7 +438,7 @@ bool os_decommit(void* p, size_t size, bool uncount, int account) noexcept {
   os_counters.purge_calls.fetch_add(1, std::memory_order_relaxed);
   // MADV_DONTNEED lowers RSS at once and the range reads as zero afterwards.
   const int64_t t0 = os_clock_ns();
-  const int err = madvise(start, csize, MADV_DONTNEED);
+  const int err = fault_inject(Fault::madvise) ? (errno = EAGAIN, -1) : madvise(start, csize, MADV_DONTNEED);
   os_counters.purge_ns.fetch_add(os_clock_ns() - t0, std::memory_order_relaxed);
   if (err != 0) {
     warning_message("cannot decommit %zu bytes at %p (madvise DONTNEED): %s", csize, start, errno_text(errno));
@@ -445,6 +460,10 @@ bool os_reset(void* p, size_t size, int account) noexcept {
   if (csize == 0) return true;
   os_counters.purge_calls.fetch_add(1, std::memory_order_relaxed);
   int err = -1;
+  if (fault_inject(Fault::madvise)) {
+    warning_message("cannot reset %zu bytes at %p (madvise): %s", csize, start, errno_text(EAGAIN));
+    return false;
+  }
   const int64_t t0 = os_clock_ns();
   if (madv_free_works.load(std::memory_order_relaxed)) {
     err = madvise(start, csize, MADV_FREE);

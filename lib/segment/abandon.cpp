@@ -107,6 +107,13 @@ bool abandoned_remove(Segment* segment) noexcept {
   return on_list;
 }
 
+bool abandoned_contains(const Segment* segment) noexcept {
+  pthread_mutex_lock(&abandoned_lock);
+  const bool on_list = segment->abandoned_prev != nullptr || abandoned_first == segment;
+  pthread_mutex_unlock(&abandoned_lock);
+  return on_list;
+}
+
 size_t abandoned_count() noexcept { return abandoned_n.load(std::memory_order_relaxed); }
 
 void abandoned_visit(bool (*visit)(Segment*, void*), void* arg) noexcept {

@@ -39,6 +39,10 @@ Segment* abandoned_pop(bool (*accept)(const Segment*, const void*), const void* 
 // Removes `segment` if it is still abandoned; true if it was (the caller now owns it).
 bool abandoned_remove(Segment* segment) noexcept;
 
+// Whether `segment` is on the list (a fork() child mends the segments that
+// were between the list and a thread when the process forked).
+bool abandoned_contains(const Segment* segment) noexcept;
+
 size_t abandoned_count() noexcept;
 
 // Calls visit(segment, arg) for each abandoned segment under the lock; stops

@@ -8,7 +8,8 @@
 //                shift (16 small, 19 medium, 22 large/huge), so free() gets
 //                the shift from the map instead of loading it from the header;
 //   1 .. 15      a later unit of a (huge) segment: the segment starts at least
-//                2^(v-1) units before (walk back; at most 15 steps).
+//                2^(v-1) units before (walk back that far and read again;
+//                capped at 15, so far units take many steps of 2^14).
 // Every block pointer we hand out lies in the first unit of its segment,
 // except huge blocks with a large alignment.
 // Why: free() must tell our pointers from foreign ones before it reads any

@@ -29,10 +29,12 @@
 #include "../arena/arena.h"
 #include "../common/messages.h"
 #include "../common/options.h"
+#include "../common/sanitizer.h"
 #include "../common/stats.h"
 #include "../os/os.h"
 #include "../topology/topology.h"
 #include "abandon.h"
+#include "../common/test_point.h"
 
 namespace mi {
 
@@ -89,6 +91,23 @@ uint64_t bit(size_t i) { return uint64_t{1} << i; }
 uint64_t all_pages_mask(size_t capacity) { return (capacity >= 64) ? ~uint64_t{0} : (bit(capacity) - 1); }
 // Bits i .. i+n-1. pre: i + n <= 64
 uint64_t bits(size_t i, size_t n) { return (n >= 64) ? ~uint64_t{0} : ((bit(n) - 1) << i); }
+
+// commit_mask and purge_expire_ms change under the segment lock (by the
+// owner, or by a purge in another thread) and are also read without it, as
+// hints; relaxed atomics make those reads well defined (and cost nothing: a
+// plain load or store on x86-64), and nothing depends on their being fresh:
+//  - the owner reads commit_mask to prefer free pages that are still
+//    committed (segment_page_alloc); a purge clearing a bit meanwhile only
+//    makes that choice less good, as segment_page_claim commits under the lock;
+//  - segments_try_purge and segments_next_purge_in_ms read purge_expire_ms
+//    under the list lock only: a value a moment old makes a purge a little
+//    early or late, and the purge itself runs under the segment lock.
+uint64_t commit_mask_of(const Segment* s) { return s->commit_mask.load(std::memory_order_relaxed); }
+// pre: the segment lock is held (the only writers), or s is not published yet
+void commit_mask_set(Segment* s, uint64_t mask) { s->commit_mask.store(mask, std::memory_order_relaxed); }
+int64_t purge_expire_of(const Segment* s) { return s->purge_expire_ms.load(std::memory_order_relaxed); }
+// pre: the segment lock is held
+void purge_expire_set(Segment* s, int64_t ms) { s->purge_expire_ms.store(ms, std::memory_order_relaxed); }
 
 // Bit i is set iff bits i .. i+n-1 of m are all set (runs of free slices).
 uint64_t runs_of(uint64_t m, size_t n) {
@@ -252,7 +271,7 @@ void purge_list_append(Segment* s) {
 
 // pre: the segment lock is held (in_purge_queue only changes under both locks)
 void purge_list_add(Segment* s) {
-  purge_due_lower(s->purge_expire_ms);
+  purge_due_lower(purge_expire_of(s));
   if (s->in_purge_queue) return;  // already on it: no need for the list lock
   pthread_mutex_lock(&purge_list_lock);
   if (!s->in_purge_queue) purge_list_append(s);
@@ -331,7 +350,7 @@ void all_remove(Segment* s) {
 // Commit and purge of pages
 // ---------------------------------------------------------------------------
 bool page_ensure_committed(Segment* s, size_t i) {
-  if ((s->commit_mask & bit(i)) != 0) return true;
+  if ((commit_mask_of(s) & bit(i)) != 0) return true;
   if ((s->purged_mask & bit(i)) != 0) {
     // purged at the end of the last interval and wanted again already
     s->purged_mask &= ~bit(i);
@@ -346,18 +365,18 @@ bool page_ensure_committed(Segment* s, size_t i) {
     if (size > 0 && !os_commit(start, size, &zero, s->memid.account)) return false;
     s->guard_mask &= ~bit(i);  // the commit made the page's guard accessible too
   }
-  s->commit_mask |= bit(i);
+  commit_mask_set(s, commit_mask_of(s) | bit(i));
   s->committed_bytes += size;
   return true;
 }
 
 void page_purge_now(Segment* s, size_t i) {
-  if ((s->commit_mask & bit(i)) == 0) return;
+  if ((commit_mask_of(s) & bit(i)) == 0) return;
   size_t size;
   uint8_t* start = page_range(s, i, &size);
   if (size == 0) return;
   if (os_purge(start, size, true, s->memid.account)) {
-    s->commit_mask &= ~bit(i);
+    commit_mask_set(s, commit_mask_of(s) & ~bit(i));
     s->committed_bytes -= size;
     if (i != 0) s->dirty_mask &= ~bit(i);  // reads as zero again (page 0 shares memory with the header)
   }
@@ -370,7 +389,7 @@ constexpr uint8_t PURGE_BACKOFF_MAX = 3;  // intervals at most 8x longer (200 ms
 void purge_interval_start(Segment* s, int64_t now) {
   long delay = option_get(mi_option_purge_delay);
   if (delay < 0) delay = 0;
-  s->purge_expire_ms = now + (static_cast<int64_t>(delay) << s->purge_backoff);
+  purge_expire_set(s, now + (static_cast<int64_t>(delay) << s->purge_backoff));
   s->purge_deadline_ms = now + ((static_cast<int64_t>(delay) * option_get_clamp(mi_option_arena_purge_mult, 1, 1000)) << s->purge_backoff);
 }
 
@@ -388,7 +407,7 @@ void purge_interval_start(Segment* s, int64_t now) {
 // under load. Returns true when pages still wait (the segment stays on the
 // purge list). pre: the segment lock is held
 bool segment_purge_pending(Segment* s, bool all, int64_t now) {
-  uint64_t pending = (all ? (s->purge_mask | s->purge_aged_mask) : s->purge_aged_mask) & s->free_mask & s->commit_mask;
+  uint64_t pending = (all ? (s->purge_mask | s->purge_aged_mask) : s->purge_aged_mask) & s->free_mask & commit_mask_of(s);
   if (!all) {
     if (s->purge_regretted) {
       if (s->purge_backoff < PURGE_BACKOFF_MAX) s->purge_backoff++;
@@ -407,7 +426,7 @@ bool segment_purge_pending(Segment* s, bool all, int64_t now) {
     size_t size = static_cast<size_t>(last + sizen - start);
     if (size > 0 && os_purge(start, size, true, s->memid.account)) {
       uint64_t mask = bits(i, n);
-      s->commit_mask &= ~mask;
+      commit_mask_set(s, commit_mask_of(s) & ~mask);
       s->committed_bytes -= size;
       s->dirty_mask &= ~(mask & ~uint64_t{1});  // reads as zero again (page 0 shares memory with the header)
       s->purged_mask |= mask;
@@ -418,11 +437,11 @@ bool segment_purge_pending(Segment* s, bool all, int64_t now) {
     s->purge_mask = 0;
     s->purge_aged_mask = 0;
   } else {
-    s->purge_aged_mask = s->purge_mask & s->commit_mask;
+    s->purge_aged_mask = s->purge_mask & commit_mask_of(s);
     s->purge_mask = 0;
   }
   if (s->purge_aged_mask == 0) {
-    s->purge_expire_ms = 0;
+    purge_expire_set(s, 0);
     return false;
   }
   purge_interval_start(s, now);
@@ -433,7 +452,7 @@ bool segment_purge_pending(Segment* s, bool all, int64_t now) {
 // pre: the segment lock is held
 void page_schedule_purge(Segment* s, size_t i, size_t n) {
   if (s->memid.is_pinned) return;
-  const uint64_t mask = bits(i, n) & s->commit_mask;
+  const uint64_t mask = bits(i, n) & commit_mask_of(s);
   if (mask == 0) return;
   long delay = option_get(mi_option_purge_delay);
   if (delay < 0) return;
@@ -449,11 +468,11 @@ void page_schedule_purge(Segment* s, size_t i, size_t n) {
   // but never past purge_delay * arena_purge_mult from when it was first
   // scheduled, so memory is returned under continuous load too. Only the
   // first scheduling reads the clock (it showed up at 6% of that benchmark).
-  if (s->purge_expire_ms == 0) {
+  if (purge_expire_of(s) == 0) {
     purge_interval_start(s, os_clock_ms());
   } else {
-    int64_t extended = s->purge_expire_ms + option_get(mi_option_purge_extend_delay);
-    s->purge_expire_ms = (extended < s->purge_deadline_ms) ? extended : s->purge_deadline_ms;
+    int64_t extended = purge_expire_of(s) + option_get(mi_option_purge_extend_delay);
+    purge_expire_set(s, (extended < s->purge_deadline_ms) ? extended : s->purge_deadline_ms);
   }
   purge_list_add(s);
 }
@@ -556,14 +575,14 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   s->dirty_mask = memid.initially_zero ? 0 : all_pages_mask(capacity);
   s->tail_protected = tail_protected;
   if (memid.initially_committed) {
-    s->commit_mask = all_pages_mask(capacity);
+    commit_mask_set(s, all_pages_mask(capacity));
     // (pinned memory: all of it, a huge segment's reach included)
     s->committed_bytes = (kind == PageKind::huge && memid.is_pinned) ? memid_reach(memid, segment_size) : segment_size;
   } else if (kind == PageKind::huge) {
-    s->commit_mask = all_pages_mask(capacity);  // committed above
+    commit_mask_set(s, all_pages_mask(capacity));  // committed above
     s->committed_bytes = segment_size;
   } else {
-    s->commit_mask = 0;
+    commit_mask_set(s, 0);
     s->committed_bytes = header_commit_size(info_size, guard);
   }
   for (size_t i = 0; i < capacity; i++) {
@@ -584,16 +603,19 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   return s;
 }
 
+// tld: the owner's, or null for a segment of no live thread (a fork() child's).
 void segment_free(Segment* s, SegmentsTld* tld) {
   MI_ASSERT(s->used == 0);
-  free_queue_remove(s, tld);
+  if (tld != nullptr) free_queue_remove(s, tld);
   purge_list_remove(s);
   segment_lock(s);  // wait for a purge another thread may be running on it
   segment_unlock(s);
   all_remove(s);  // and for a statistics walk
   segmap_unregister(s);
-  tld->count--;
-  tld->current_size -= s->segment_size;
+  if (tld != nullptr) {
+    tld->count--;
+    tld->current_size -= s->segment_size;
+  }
   stat_decrease(stats_global.segments, 1);
   s->thread_id.store(0, std::memory_order_relaxed);
   if (s->guard_protect && s->memid.kind != MemKind::os) {
@@ -654,7 +676,6 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   const size_t tail_guard = (s->page_kind == PageKind::large && i + n < s->capacity) ? 0 : s->guard_size;
   const size_t page_size = static_cast<size_t>(end - start) - tail_guard;
   if (tail_guard > 0) guard_protect(s, i + n - 1);
-  page->segment_in_use = 1;
   page->page_start = start;
   page->is_zero_init = zero ? 1 : 0;
   page->slice_count = static_cast<uint8_t>(n);
@@ -667,7 +688,7 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
     page->block_size = block_size;
     page->reserved = static_cast<uint16_t>(page_size / block_size);
   }
-  page->capacity = 0;
+  page_capacity_set(page, 0);
   page->free = nullptr;
   page->local_free = nullptr;
   page->used = 0;
@@ -687,6 +708,10 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
     inner->slice_offset = static_cast<uint8_t>(k);
     page_flags_not_in_use(inner, PAGE_INNER_SLICE);
   }
+  // In use once set up: a fork() child finds the pages of a thread that did
+  // not come along either in use and whole, or not in use (segments_fork_child
+  // gives the latter back to the segment).
+  page_in_use_set(page, true);
   stat_increase(stats_global.pages, 1);
   return page;
 }
@@ -777,7 +802,7 @@ Segment* large_segment_find(const Heap* heap, size_t block_size, SegmentsTld* tl
     for (Segment* s = tld->large_free[b].first; s != nullptr; s = s->next) {
       if (++looked > LARGE_SEARCH_MAX && fallback != nullptr) break;
       if (!segment_is_suitable(s, heap)) continue;
-      const uint64_t committed = s->free_mask & s->commit_mask;  // (a purge may clear bits meanwhile: claim commits)
+      const uint64_t committed = s->free_mask & commit_mask_of(s);  // (a purge may clear bits meanwhile: claim commits)
       if (segment_find_span_in(s, committed, block_size, index, count)) return s;
       if (fallback == nullptr && committed != s->free_mask &&
           segment_find_span(s, block_size, &fb_index, &fb_count)) {
@@ -838,7 +863,7 @@ Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, b
     MI_ASSERT(s->free_mask != 0);
     // a page still committed first: taking a purged one while committed ones
     // wait for their purge means a purge and page faults for nothing
-    const uint64_t committed_free = s->free_mask & s->commit_mask;
+    const uint64_t committed_free = s->free_mask & commit_mask_of(s);
     size_t i = bit_scan_forward(committed_free != 0 ? committed_free : s->free_mask);
     page = segment_page_claim(s, i, 1, block_size);
     if (page != nullptr && s->free_mask == 0) free_queue_remove(s, tld);
@@ -897,14 +922,15 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   const size_t n = (page->slice_count > 0) ? page->slice_count : 1;
   MI_ASSERT(page->segment_in_use && s->used > 0);
   MI_ASSERT(!page->free_parked);  // unparked by whoever took the abandoned segment (heap/abandoned_purge)
+  asan_page_release(page);
   for (size_t k = 1; k < n; k++) {
     s->pages[i + k].slice_offset = 0;
     page_flags_not_in_use(&s->pages[i + k]);
   }
   page->slice_count = 0;
-  page->segment_in_use = 0;
+  page_in_use_set(page, false);
   page->block_size = 0;
-  page->capacity = 0;
+  page_capacity_set(page, 0);
   page->reserved = 0;
   page->used = 0;
   page->free = nullptr;
@@ -912,6 +938,9 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   page_flags_not_in_use(page);  // no owner: frees of its pointers take the slow path, which reports them
   page->xheap.store(nullptr, std::memory_order_relaxed);
   page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
+  // (here, the page is neither in use nor free yet: the lock may be a purge's
+  // for a while; tests/unit/fork_test.cpp forks at this point)
+  test_point(TestPoint::segment_page_free);
   segment_lock(s);
   s->free_mask |= bits(i, n);
   s->used--;
@@ -957,7 +986,7 @@ void segment_reclaim_end(Segment* s, SegmentsTld* tld) noexcept {
   if (s->free_mask != 0) free_queue_push(s, tld);
   segment_lock(s);
   if ((s->purge_mask | s->purge_aged_mask) != 0) {
-    if (s->purge_expire_ms == 0) s->purge_expire_ms = os_clock_ms();
+    if (purge_expire_of(s) == 0) purge_expire_set(s, os_clock_ms());
     purge_list_add(s);
   }
   segment_unlock(s);
@@ -985,7 +1014,8 @@ int64_t segments_next_purge_in_ms() noexcept {
   int64_t best = -1;
   pthread_mutex_lock(&purge_list_lock);
   for (const Segment* s = purge_list_first; s != nullptr; s = s->purge_next) {
-    int64_t in = (s->purge_expire_ms > now) ? s->purge_expire_ms - now : 0;
+    const int64_t expire = purge_expire_of(s);
+    int64_t in = (expire > now) ? expire - now : 0;
     if (best < 0 || in < best) best = in;
   }
   pthread_mutex_unlock(&purge_list_lock);
@@ -1018,9 +1048,8 @@ void segments_try_purge(bool force, bool visit_all) noexcept {
   while (s != nullptr && budget > 0 && purge_walk_left > 0) {
     budget--;
     purge_walk_left--;
-    // purge_expire_ms is written under the segment lock; a stale read here
-    // only makes this purge a little early or late
-    const int64_t expire = s->purge_expire_ms;
+    // purge_expire_ms without the segment lock: a hint (commit_mask_of says why)
+    const int64_t expire = purge_expire_of(s);
     purge_list_unlink(s);
     if ((force || now >= expire) && segment_try_lock(s)) {
       pthread_mutex_unlock(&purge_list_lock);
@@ -1049,12 +1078,113 @@ void segments_fork_parent() noexcept {
   pthread_mutex_unlock(&all_lock);
   pthread_mutex_unlock(&purge_list_lock);
 }
-void segments_fork_child() noexcept {
+namespace {
+
+// A fork() child: the segment lock was held when the process forked, by a
+// thread that is not here. If that was a purge, a page may be decommitted
+// (inaccessible in debug builds) while its commit bit is still set: every
+// free page marked committed is made accessible again (the commit's own
+// call, without counting it: the bit says it was counted).
+void fork_child_recommit_free(Segment* s) {
+  if (s->memid.is_pinned) return;
+  for (uint64_t m = s->free_mask & commit_mask_of(s); m != 0; m &= m - 1) {
+    const size_t i = bit_scan_forward(m);
+    size_t size;
+    uint8_t* start = page_range(s, i, &size);
+    if (size > 0 && os_protect(start, size, false)) s->guard_mask &= ~bit(i);  // as page_ensure_committed
+  }
+}
+
+// A fork() child: s belongs to no thread of the child (its owner did not
+// come along, or it was between the abandoned list and a thread). Its owner
+// may have stopped half-way through claiming or freeing a page: such a page
+// is not in use (segment_page_claim marks it in use last) but is neither
+// free in free_mask nor left out of `used`. Its slices are given back; then
+// every page in use is abandoned as page_abandon would (no heap, no owner,
+// cross-thread frees to its own list), and the segment goes on the abandoned
+// list, or back to its arena when no page is in use.
+void fork_child_abandon(Segment* s, bool owned) {
+  const uint64_t all = all_pages_mask(s->capacity);
+  uint64_t taken = 0;
+  size_t in_use = 0;
+  for (size_t i = 0; i < s->capacity; i++) {
+    Page* page = &s->pages[i];
+    if (!page_is_in_use(page)) continue;
+    in_use++;
+    const size_t n = (page->slice_count > 0) ? page->slice_count : 1;
+    taken |= bits(i, n);
+    page->xheap.store(nullptr, std::memory_order_relaxed);
+    page_set_owner(page, 0);
+    // never_delayed_free, with the blocks other threads freed kept (a
+    // thread stopped in delayed_freeing left its block on no list: it stays
+    // in use, a leak of one block)
+    const uintptr_t tf = page->xthread_free.load(std::memory_order_relaxed);
+    page->xthread_free.store((tf & ~DELAYED_MASK) | static_cast<uintptr_t>(Delayed::never_delayed_free),
+                             std::memory_order_relaxed);
+  }
+  const uint64_t stray = all & ~taken & ~s->free_mask;
+  for (uint64_t m = stray; m != 0; m &= m - 1) {
+    Page* page = &s->pages[bit_scan_forward(m)];
+    page->slice_count = 0;
+    page->slice_offset = 0;
+    page_flags_not_in_use(page);
+  }
+  s->free_mask = all & ~taken;
+  s->purge_mask &= s->free_mask;
+  s->purge_aged_mask &= s->free_mask;
+  s->used = in_use;
+  s->abandoned = in_use;
+  s->abandoned_visits = 0;
+  s->in_free_queue = false;
+  s->next = s->prev = nullptr;
+  const bool listed = abandoned_contains(s);
+  s->thread_id.store(0, std::memory_order_release);
+  if (in_use == 0) {
+    if (listed) abandoned_remove(s);
+    segment_free(s, nullptr);
+  } else if (!listed) {
+    if (owned) stat_increase(stats_global.segments_abandoned, 1);  // (else counted when it was abandoned)
+    abandoned_push(s);
+  }
+}
+
+}  // namespace
+
+void segments_fork_child(uintptr_t self) noexcept {
   pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
   purge_list_lock = fresh;
   pthread_mutex_t fresh_all = PTHREAD_MUTEX_INITIALIZER;
   all_lock = fresh_all;
-  fork_epoch.fetch_add(1, std::memory_order_relaxed);
+  const uint32_t parent_epoch = fork_epoch.fetch_add(1, std::memory_order_relaxed) & 0x7fffffff;
+  // Every segment (the list is whole: all_lock was held across the fork).
+  // Only this thread came along; the others stopped wherever they were.
+  for (Segment* s = all_first; s != nullptr;) {
+    Segment* next = s->all_next;
+    const uint32_t lock = s->state_lock.load(std::memory_order_relaxed);
+    if ((lock & 1) != 0 && (lock >> 1) == parent_epoch) {
+      s->state_lock.store(0, std::memory_order_relaxed);
+      fork_child_recommit_free(s);
+    }
+    const uintptr_t owner = s->thread_id.load(std::memory_order_relaxed);
+    if (owner == self) {
+      // ours, whole (this thread was in fork()); a thread that stopped in the
+      // middle of a cross-thread free into a full page left it in
+      // delayed_freeing, which no thread would leave: back to use_delayed_free
+      // (the state that thread found), so that the next such free tells us.
+      // (Any thread may have been freeing, one that never allocated too.)
+      for (size_t i = 0; i < s->capacity; i++) {
+        Page* page = &s->pages[i];
+        const uintptr_t tf = page->xthread_free.load(std::memory_order_relaxed);
+        if (page_is_in_use(page) && static_cast<Delayed>(tf & DELAYED_MASK) == Delayed::delayed_freeing) {
+          page->xthread_free.store((tf & ~DELAYED_MASK) | static_cast<uintptr_t>(Delayed::use_delayed_free),
+                                   std::memory_order_relaxed);
+        }
+      }
+    } else if (owner != 0 || !abandoned_contains(s)) {
+      fork_child_abandon(s, owner != 0);
+    }
+    s = next;
+  }
 }
 
 bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* tld) noexcept {
@@ -1135,7 +1265,12 @@ bool segment_is_valid(const Segment* s) noexcept {
   if (in_use != s->used) return false;
   if ((taken | s->free_mask) != all_pages_mask(s->capacity) || (taken & s->free_mask) != 0) return false;
   if (s->abandoned > s->used) return false;
-  if (((s->purge_mask | s->purge_aged_mask) & ~s->free_mask) != 0) return false;  // a claim cancels its purge
+  // the purge masks under the lock: a purge in another thread changes them
+  Segment* locked = const_cast<Segment*>(s);
+  segment_lock(locked);
+  const uint64_t purging = s->purge_mask | s->purge_aged_mask;
+  segment_unlock(locked);
+  if ((purging & ~s->free_mask) != 0) return false;  // a claim cancels its purge
   if (segmap_segment_of(reinterpret_cast<const uint8_t*>(s) + 1) != s) return false;
   return true;
 }

@@ -11,7 +11,9 @@
 //   small/medium, owned, and has a free page; abandoned == used when the
 //   segment is on the abandoned list; thread_id == 0 iff abandoned.
 // Thread-safety: a segment is touched only by its owner thread (thread_id),
-// except thread_id itself (atomic) and abandoned segments (abandon.cpp lock).
+// except thread_id itself (atomic), abandoned segments (abandon.cpp lock),
+// and the page masks, which a purge from any thread changes under the
+// segment's state lock (segment.cpp).
 #pragma once
 
 #include <cstddef>
@@ -110,10 +112,16 @@ void segments_try_purge(bool force, bool visit_all = true) noexcept;
 bool segments_purge_pending() noexcept;
 // Milliseconds until the earliest scheduled page purge is due (-1: none).
 int64_t segments_next_purge_in_ms() noexcept;
-// fork(): the purge list lock is held across fork.
+// fork(): the purge list lock and the list of every segment are held across
+// fork. In the child (self: the forking thread, the only one there), the
+// segments of the threads that did not come along are abandoned, mended
+// where their owner stopped half-way through claiming or freeing a page; so
+// are segments between the abandoned list and a thread; segment locks held
+// at the fork are let go, and a page left in the middle of a cross-thread
+// free's hand-over (delayed_freeing) is reset.
 void segments_fork_prepare() noexcept;
 void segments_fork_parent() noexcept;
-void segments_fork_child() noexcept;
+void segments_fork_child(uintptr_t self) noexcept;
 
 // Grows a large page in place to hold a block of new_block_size, by claiming
 // the free slices that follow it. false if they are not free (or not large).
@@ -141,7 +149,7 @@ bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept;
 // keep changing them: fields read there may be a moment old (statistics).
 void segments_visit(void (*fn)(const Segment* segment, void* arg), void* arg) noexcept;
 
-// Invariant walker (MI_ASSERT_EXPENSIVE).
+// Invariant walker (MI_ASSERT_EXPENSIVE). Takes the segment's state lock.
 bool segment_is_valid(const Segment* segment) noexcept;
 
 }  // namespace mi

@@ -105,7 +105,7 @@ size_t serve_mail(Rng& rng, size_t max) {
     if (rng.chance(1, 2)) {
       mi_free(batch[i].p);
     } else {
-      std::free(batch[i].p);
+      libc_free(batch[i].p);
     }
     g_remote_frees.fetch_add(1, std::memory_order_relaxed);
     if (batch[i].ack != nullptr) batch[i].ack->fetch_sub(1, std::memory_order_release);
@@ -127,7 +127,7 @@ void free_survivors(Rng& rng, size_t max) {
     if (rng.chance(1, 2)) {
       mi_free(p);
     } else {
-      std::free(p);
+      libc_free(p);
     }
   }
   g_survivor_frees.fetch_add(mine.size(), std::memory_order_relaxed);

@@ -282,6 +282,54 @@ inline void check_zero_or_die(const char* what, const void* p, size_t size) {
 /* ------------------------------------------------------------------------
    Allocation front end
 ------------------------------------------------------------------------ */
+/* STRESS_MI_ONLY=1 (set by meson.build in a ThreadSanitizer build): the
+   library replaces no libc symbol there (lib/override/override.cpp says
+   why), so malloc and free are TSan's own; the libc entry points below then
+   go to their mi_* equivalents, so every block still comes from the
+   allocator under test. */
+#ifndef STRESS_MI_ONLY
+#define STRESS_MI_ONLY 0
+#endif
+#if STRESS_MI_ONLY && !STRESS_HAVE_MIMALLOC
+#error "STRESS_MI_ONLY needs STRESS_HAVE_MIMALLOC"
+#endif
+
+inline void* libc_malloc(size_t size) {
+#if STRESS_MI_ONLY
+  return mi_malloc(size);
+#else
+  return std::malloc(size);
+#endif
+}
+inline void* libc_calloc(size_t count, size_t size) {
+#if STRESS_MI_ONLY
+  return mi_calloc(count, size);
+#else
+  return std::calloc(count, size);
+#endif
+}
+inline int libc_posix_memalign(void** p, size_t align, size_t size) {
+#if STRESS_MI_ONLY
+  return mi_posix_memalign(p, align, size);
+#else
+  return posix_memalign(p, align, size);
+#endif
+}
+inline void* libc_realloc(void* p, size_t size) {
+#if STRESS_MI_ONLY
+  return mi_realloc(p, size);
+#else
+  return std::realloc(p, size);
+#endif
+}
+inline void libc_free(void* p) {
+#if STRESS_MI_ONLY
+  mi_free(p);
+#else
+  std::free(p);
+#endif
+}
+
 inline size_t usable_size(void* p) {
 #if STRESS_HAVE_MIMALLOC
   return mi_usable_size(p);
@@ -298,12 +346,12 @@ inline void* xalloc(Rng& rng, size_t size, bool* zeroed) {
   const unsigned how = static_cast<unsigned>(rng.below(16));
   switch (how) {
     case 0:
-      p = std::calloc(1, size);
+      p = libc_calloc(1, size);
       *zeroed = true;
       break;
     case 1: {
       const size_t align = size_t{16} << rng.below(STRESS_MAX_ALIGN_SHIFT - 3);  // 16..512
-      if (posix_memalign(&p, align, size) != 0) p = nullptr;
+      if (libc_posix_memalign(&p, align, size) != 0) p = nullptr;
       if (p != nullptr && (reinterpret_cast<uintptr_t>(p) % align) != 0) {
         fail("posix_memalign(%zu, %zu) returned misaligned %p", align, size, p);
       }
@@ -329,7 +377,7 @@ inline void* xalloc(Rng& rng, size_t size, bool* zeroed) {
     }
 #endif
     default:
-      p = std::malloc(size);
+      p = libc_malloc(size);
       break;
   }
   if (p == nullptr) fail("allocation of %zu bytes (entry point %u) returned NULL", size, how);
@@ -346,7 +394,7 @@ inline void xfree(Rng& rng, void* p) {
 #else
   (void)rng;
 #endif
-  std::free(p);
+  libc_free(p);
 }
 
 inline void* xrealloc(Rng& rng, void* p, size_t size) {
@@ -356,11 +404,11 @@ inline void* xrealloc(Rng& rng, void* p, size_t size) {
   if (rng.chance(1, 2)) {
     q = mi_realloc(p, size);
   } else {
-    q = std::realloc(p, size);
+    q = libc_realloc(p, size);
   }
 #else
   (void)rng;
-  q = std::realloc(p, size);
+  q = libc_realloc(p, size);
 #endif
   if (q == nullptr) fail("realloc(0x%" PRIxPTR ", %zu) returned NULL", old, size);
   return q;

@@ -117,7 +117,7 @@ void* free_only_thread(void* arg) {
   const FreeSlice* s = static_cast<const FreeSlice*>(arg);
   for (size_t i = 0; i < s->count; i++) {
     check_self_or_die("thread_churn: free-only thread", s->blocks[i], kMaxSize);
-    std::free(s->blocks[i]);
+    libc_free(s->blocks[i]);
   }
   return nullptr;
 }

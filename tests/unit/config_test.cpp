@@ -36,6 +36,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -181,12 +182,19 @@ struct Reading {
 
 // Reads `data` named `name` (the name outlives the options that point at it:
 // callers pass a std::string that lives as long as the snapshot).
+// The options applied remember the file's name (config.h): it must stay (ASan
+// found the options pointing into a test's dead temporary).
+const char* lasting_name(const std::string& name) {
+  static std::set<std::string> names;
+  return names.insert(name).first->c_str();
+}
+
 Reading run_text(const std::string& name, const std::string& data) {
   Reading r;
   r.name = name;
   r.checked = mi::config_parse(name.c_str(), data.data(), data.size(), false, &capture, &r.check_messages);
   mi_register_output(&capture, &r.warnings);
-  r.applied = mi::config_parse(name.c_str(), data.data(), data.size(), true, nullptr, nullptr);
+  r.applied = mi::config_parse(lasting_name(name), data.data(), data.size(), true, nullptr, nullptr);
   mi_register_output(nullptr, nullptr);
   return r;
 }
@@ -197,7 +205,7 @@ Reading run_file(const std::string& path) {
   r.name = path;
   r.checked = mi::config_parse_file(path.c_str(), false, &capture, &r.check_messages);
   mi_register_output(&capture, &r.warnings);
-  r.applied = mi::config_parse_file(path.c_str(), true, nullptr, nullptr);
+  r.applied = mi::config_parse_file(lasting_name(path), true, nullptr, nullptr);
   mi_register_output(nullptr, nullptr);
   return r;
 }

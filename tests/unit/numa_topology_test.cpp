@@ -19,9 +19,11 @@
 #include <mimalloc.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/options.h"
@@ -47,7 +49,13 @@ void expect_child_passes(const std::string& test, const std::vector<std::string>
 // The current node of a fresh thread pinned to `cpu` (-2 if it cannot run there).
 int current_node_on(int cpu) {
   int node = -2;
-  numa_test::on_cpu(cpu, [&] { node = mi_numa_current_node(); });
+  numa_test::on_cpu(cpu, [&] {
+    // The thread may have read its node before it was pinned (under ASan
+    // its set-up allocates with us, and that reads the node); the cached
+    // node is read again after 4 ms (topology.cpp: NODE_REFRESH_MS).
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    node = mi_numa_current_node();
+  });
   return node;
 }
 

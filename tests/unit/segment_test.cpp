@@ -482,7 +482,7 @@ TEST(Segment, PendingPagePurgeIsPutOffOnlyUpToTheDeadline) {
   const int64_t t0 = now_ms();
   mi_free(b1);
   mi_free(b2);  // more pages of the same segment: the purge is put off, capped
-  EXPECT_LE(s->purge_expire_ms, s->purge_deadline_ms);
+  EXPECT_LE(s->purge_expire_ms.load(), s->purge_deadline_ms);
   EXPECT_LE(s->purge_deadline_ms - t0, delay * mult + 1);
   EXPECT_GE(s->purge_deadline_ms - t0, delay * mult - 1);
   int64_t t_purged = -1;
@@ -511,12 +511,12 @@ TEST(Segment, LazyCommitOfPages) {
   ASSERT_NE(p, nullptr);
   Segment* s = seg(p);
   EXPECT_FALSE(s->memid.initially_committed);
-  EXPECT_EQ(s->commit_mask, 1u) << "only the page in use is committed";
+  EXPECT_EQ(s->commit_mask.load(), 1u) << "only the page in use is committed";
   const size_t committed0 = s->committed_bytes;
   EXPECT_LT(committed0, mi::SEGMENT_SIZE / 8);
   void* q = mi_heap_malloc(heap, 3000);
   ASSERT_NE(q, nullptr);
-  EXPECT_EQ(s->commit_mask, 3u);
+  EXPECT_EQ(s->commit_mask.load(), 3u);
   EXPECT_EQ(s->committed_bytes, committed0 + mi::SMALL_PAGE_SIZE);
   memset(q, 1, 3000);
   mi_free(p);

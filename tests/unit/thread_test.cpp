@@ -93,6 +93,7 @@ TEST(ThreadMain, SmallAllocationsOfTheMainThreadTakeTheFastPath) {
 // --- lazy init -----------------------------------------------------------------
 
 TEST(Thread, AThreadThatNeverAllocatesHasNoHeap) {
+  MI_SKIP_IF_ASAN_STARTS_THREADS();
   void* from_main = mi_malloc(64);
   const int64_t threads0 = threads_now();
   bool empty_at_start = false, empty_after_free = false, empty_after_free_null = false;
@@ -115,6 +116,7 @@ TEST(Thread, AThreadThatNeverAllocatesHasNoHeap) {
 }
 
 TEST(Thread, FirstAllocationInitialisesTheThread) {
+  MI_SKIP_IF_ASAN_STARTS_THREADS();
   const int64_t threads0 = threads_now();
   struct Seen {
     bool was_empty = false, initialised = false, backing = false, own_id = false, valid = false;

@@ -1,0 +1,30 @@
+// test_point.h: named points inside the allocator's multi-step operations
+// where a test can stop a thread (test builds only: -Dfault_injection=true,
+// as tools/dev's debug build). tests/unit/fork_test.cpp forks while another
+// thread stands at one, to test what a fork() child finds of a thread that
+// did not come along. In other builds a test point is nothing.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace mi {
+
+enum class TestPoint : uint8_t {
+  segment_page_free,  // segment_page_free: the page is out of use, not yet free in its segment
+  delayed_freeing,    // page_free_block_mt: a full page's state is delayed_freeing, its block not yet passed on
+};
+
+#if MI_FAULT_INJECTION
+using TestPointHook = void (*)(TestPoint point);
+// Called at every test point (null: none). Set by tests; not for programs.
+extern std::atomic<TestPointHook> test_point_hook;
+inline void test_point(TestPoint point) noexcept {
+  TestPointHook hook = test_point_hook.load(std::memory_order_acquire);
+  if (hook != nullptr) hook(point);
+}
+#else
+inline void test_point(TestPoint) noexcept {}
+#endif
+
+}  // namespace mi
