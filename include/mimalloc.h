@@ -298,7 +298,7 @@ typedef enum mi_option_e {
   mi_option_abandoned_reclaim_on_free,/* a free into an abandoned segment may reclaim it */
   mi_option_disallow_arena_alloc,     /* 1 = do not allocate from arenas (except by arena id) */
   mi_option_retry_on_oom,             /* retry for N ms on out-of-memory (Windows only; accepted) */
-  mi_option_visit_abandoned,          /* allow visiting blocks of abandoned segments */
+  mi_option_visit_abandoned,          /* mimalloc's; does nothing here (no call visits abandoned segments' blocks) */
   mi_option_guarded_min,              /* guarded builds only (accepted and ignored) */
   mi_option_guarded_max,
   mi_option_guarded_precise,

@@ -16,7 +16,7 @@ namespace mi {
 
 static_assert(BIN_HUGE + 1 <= MI_STATS_AREA_BINS_MAX, "every size class fits in the area");
 static_assert(NUMA_MAX_NODES <= MI_STATS_AREA_NODES_MAX, "every node fits in the area");
-static_assert(sizeof(mi_stats_area_memory_t) == 10 * 8 && sizeof(mi_stats_area_bin_t) == 4 * 8,
+static_assert(sizeof(mi_stats_area_memory_t) == 10 * sizeof(int64_t) && sizeof(mi_stats_area_bin_t) == 4 * sizeof(int64_t),
               "the area's records are int64_t only (no padding)");
 
 namespace {

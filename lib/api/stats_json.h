@@ -19,8 +19,9 @@ namespace mi {
 // (buf then holds a cut text: a caller checks).
 size_t stats_json_write(const mi_stats_area_t* area, char* buf, size_t size) noexcept;
 
-// stats_json_print_at_exit (common/stats.h): the document at exit
-// (show_stats = "json") to the stats_file option's file, else to the
-// registered output (stderr), with a newline, in one write.
+// The document at exit (show_stats = "json": api/process.cpp) to the
+// stats_file option's file, else to the registered output (stderr), with a
+// newline, in one write.
+void stats_json_print_at_exit() noexcept;
 
 }  // namespace mi

@@ -155,12 +155,10 @@ void remove_stale(int dirfd) {
       if (!parse_name(d->d_name, &pid, &ticks)) continue;
       struct stat st;
       if (fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid != me || !S_ISREG(st.st_mode)) continue;
-      bool stale;
-      if (pid == my_pid) {
-        stale = true;  // ours from before an exec (same start time), or an older process's with our pid
-      } else if (pid <= 0 || (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) {
-        stale = true;
-      } else {
+      // ours from before an exec (same start time), or an older process's
+      // with our pid; or its process is gone, or another has its pid now
+      bool stale = pid == my_pid || pid <= 0 || (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH);
+      if (!stale) {
         const uint64_t live = stats_start_ticks_of(pid);
         stale = (live != 0 && live != ticks);
       }

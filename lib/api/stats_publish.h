@@ -24,7 +24,6 @@
 // child does not publish. A set-user-ID program never
 // publishes. Every failure is one warning naming the path and the error;
 // the program then runs on without publishing.
-// The functions called by heap/thread are declared in common/stats.h.
 #pragma once
 
 #include <cstddef>
@@ -33,6 +32,13 @@
 #include "../../include/mimalloc-numa-stats.h"
 
 namespace mi {
+
+// Started after process init, stopped (the file removed) at exit, and in a
+// fork child: the parent's dropped, the child's own started
+// (api/process.cpp calls them).
+void stats_publish_start() noexcept;
+void stats_publish_stop() noexcept;
+void stats_publish_fork_child() noexcept;
 
 // Copies `from` into the published `to` under the sequence lock: seq made
 // odd, every 8-byte word but seq stored (relaxed), seq made even (release).

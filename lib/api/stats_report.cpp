@@ -27,6 +27,7 @@
 #include "../os/os.h"
 #include "../topology/topology.h"
 #include "stats_file.h"
+#include "stats_report.h"
 #include "stats_snapshot.h"
 
 namespace mi {
@@ -261,6 +262,7 @@ void mi_stats_print(void* out) mi_attr_noexcept {
 void mi_stats_reset(void) mi_attr_noexcept {
   mi_stats_merge();
   stats_reset();
+  os_counters_reset_peaks();
 }
 
 void mi_thread_stats_print_out(mi_output_fun* out, void* arg) mi_attr_noexcept {

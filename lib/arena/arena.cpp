@@ -67,6 +67,15 @@ pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 
 Arena* arena_at(size_t index) { return arenas[index].load(std::memory_order_acquire); }
 
+// The arenas added so far: indexes [0, arenas_added()) of `arenas` (a slot
+// may still be null while arena_add publishes it). arena_count may pass
+// ARENA_MAX_COUNT for a moment (arena_add takes its index first and gives it
+// back when the table is full).
+size_t arenas_added() {
+  const size_t count = arena_count.load(std::memory_order_acquire);
+  return (count > ARENA_MAX_COUNT) ? ARENA_MAX_COUNT : count;
+}
+
 // The node an arena is shown with: its own, or 0 for an unbound arena of a
 // one-node machine (all memory is node 0's there; -1 read as "no node").
 int arena_node_shown(const Arena* a) { return (a->numa_node < 0 && topology().node_count == 1) ? 0 : a->numa_node; }
@@ -245,8 +254,7 @@ constexpr int ANY_NODE = -2;
 // unbound ones when include_unbound); huge-page (pinned) arenas first, so
 // reserved 1 GiB pages are used before regular memory.
 void* arenas_try_alloc_node(size_t blocks, bool commit, bool allow_large, int node, bool include_unbound, MemId* memid) {
-  size_t count = arena_count.load(std::memory_order_acquire);
-  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  const size_t count = arenas_added();
   for (int pass = 0; pass < 2; pass++) {
     for (size_t i = 0; i < count; i++) {
       Arena* a = arena_at(i);
@@ -263,8 +271,7 @@ void* arenas_try_alloc_node(size_t blocks, bool commit, bool allow_large, int no
 // Bytes of arena address space bound to a node.
 size_t node_reserved_bytes(int node) {
   size_t total = 0;
-  size_t count = arena_count.load(std::memory_order_acquire);
-  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  const size_t count = arenas_added();
   for (size_t i = 0; i < count; i++) {
     Arena* a = arena_at(i);
     if (a != nullptr && a->numa_node == node) total += a->block_count * ARENA_BLOCK_SIZE;
@@ -582,8 +589,7 @@ void arena_free(void* p, size_t size, size_t committed_size, const MemId& memid)
 void arenas_try_purge(bool force, bool visit_all) noexcept {
   (void)visit_all;
   if (arena_purge_delay_ms() < 0 && !force) return;
-  size_t count = arena_count.load(std::memory_order_acquire);
-  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  const size_t count = arenas_added();
   int64_t now = os_clock_ms();
   for (size_t i = 0; i < count; i++) {
     Arena* a = arena_at(i);
@@ -592,8 +598,7 @@ void arenas_try_purge(bool force, bool visit_all) noexcept {
 }
 
 int64_t arenas_next_purge_in_ms() noexcept {
-  size_t count = arena_count.load(std::memory_order_acquire);
-  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  const size_t count = arenas_added();
   int64_t now = os_clock_ms();
   int64_t best = -1;
   for (size_t i = 0; i < count; i++) {
@@ -633,8 +638,7 @@ bool arena_id_is_valid(int arena_id) noexcept {
 }
 
 bool arena_contains(const void* p) noexcept {
-  size_t count = arena_count.load(std::memory_order_acquire);
-  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  const size_t count = arenas_added();
   for (size_t i = 0; i < count; i++) {
     Arena* a = arena_at(i);
     if (a != nullptr && static_cast<const uint8_t*>(p) >= a->start &&
@@ -646,8 +650,7 @@ bool arena_contains(const void* p) noexcept {
 }
 
 void arenas_visit(void (*fn)(const ArenaInfo& info, void* arg), void* arg) noexcept {
-  size_t count = arena_count.load(std::memory_order_acquire);
-  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  const size_t count = arenas_added();
   for (size_t i = 0; i < count; i++) {
     const Arena* a = arena_at(i);
     if (a == nullptr) continue;
@@ -744,8 +747,7 @@ void fork_copy_arena(size_t i, Arena* a) {
 
 template <typename F>
 void for_each_fork_copy(F f) {
-  size_t count = arena_count.load(std::memory_order_acquire);
-  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  const size_t count = arenas_added();
   for (size_t i = 0; i < count; i++) {
     if (fork_copies[i] != nullptr) f(i, arena_at(i));
   }
@@ -755,8 +757,7 @@ void for_each_fork_copy(F f) {
 
 void arenas_fork_prepare() noexcept {
   pthread_mutex_lock(&reserve_lock);  // no arena is added until the fork is done
-  size_t count = arena_count.load(std::memory_order_acquire);
-  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  const size_t count = arenas_added();
   for (size_t i = 0; i < count; i++) {
     fork_copies[i] = nullptr;
     Arena* a = arena_at(i);
@@ -792,8 +793,7 @@ void arenas_fork_child() noexcept {
 }
 
 void arenas_unsafe_destroy_all() noexcept {
-  size_t count = arena_count.load(std::memory_order_acquire);
-  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  const size_t count = arenas_added();
   for (size_t i = 0; i < count; i++) {
     Arena* a = arenas[i].exchange(nullptr, std::memory_order_acq_rel);
     if (a == nullptr) continue;
@@ -1046,8 +1046,7 @@ int mi_reserve_huge_os_pages(size_t pages, double max_secs, size_t* pages_reserv
 
 void mi_debug_show_arenas(bool show_inuse, bool show_abandoned, bool show_purge) mi_attr_noexcept {
   (void)show_abandoned;
-  size_t count = arena_count.load(std::memory_order_acquire);
-  if (count > ARENA_MAX_COUNT) count = ARENA_MAX_COUNT;
+  const size_t count = arenas_added();
   output("arenas: %zu\n", count);
   for (size_t i = 0; i < count; i++) {
     Arena* a = arena_at(i);

@@ -12,11 +12,11 @@
 
 #include <cstdarg>
 
-#include "../os/os.h"
 #include "format.h"
 #include "messages.h"
 #include "options.h"
 #include "program.h"
+#include "sys.h"
 
 namespace mi {
 
@@ -25,10 +25,10 @@ namespace {
 // ---------------------------------------------------------------------------
 // Per-node settings ([node.N]) and mi-reserve's keys ([reserve])
 // ---------------------------------------------------------------------------
-constinit long node_huge_pages[CONFIG_MAX_NODES]{};      // valid where node_huge_set
+constinit long node_huge_pages[CONFIG_MAX_NODES]{};  // valid where node_huge_set
 constinit bool node_huge_set[CONFIG_MAX_NODES]{};
-constinit long node_reserve_kib[CONFIG_MAX_NODES]{};     // 0: not set
-constinit const char* node_huge_program[CONFIG_MAX_NODES]{};     // set by [program.NAME.node.N]: NAME
+constinit long node_reserve_kib[CONFIG_MAX_NODES]{};          // 0: not set
+constinit const char* node_huge_program[CONFIG_MAX_NODES]{};  // set by [program.NAME.node.N]: NAME
 constinit const char* node_reserve_program[CONFIG_MAX_NODES]{};
 constinit char startup_path[4096]{};
 
@@ -43,19 +43,23 @@ constinit int applied_program_count = 0;
 
 enum class NodeKey { reserve_huge_os_pages, arena_reserve, count };
 constexpr ConfigKey node_keys[] = {
-  {"reserve_huge_os_pages", "0", "1 GiB pages to reserve on this node at start-up (the [options] count is spread over the other nodes)"},
-  {"arena_reserve", "\"1GiB\"", "address space of each new arena on this node (instead of [options] arena_reserve)"},
+    {"reserve_huge_os_pages", "0",
+     "1 GiB pages to reserve on this node at start-up (the [options] count is spread over the other nodes)"},
+    {"arena_reserve", "\"1GiB\"", "address space of each new arena on this node (instead of [options] arena_reserve)"},
 };
 constexpr const char* node_key_names[] = {"reserve_huge_os_pages", "arena_reserve"};
 
 enum class ReserveKey { pages, page_size, nodes, per_node, timeout, on_shortfall, count };
 constexpr ConfigKey reserve_keys[] = {
-  {"pages", "0", "mi-reserve: huge pages to reserve in all, interleaved over the nodes"},
-  {"page_size", "\"1G\"", "mi-reserve: \"1G\" or \"2M\""},
-  {"nodes", "\"all\"", "mi-reserve: the nodes to reserve on (\"all\" or a list such as \"0,2-3\")"},
-  {"per_node", "0", "mi-reserve: pages per node (instead of pages)"},
-  {"timeout", "\"30s\"", "mi-reserve: how long at most to keep compacting memory and retrying (it stops sooner once that gains nothing)"},
-  {"on_shortfall", "\"keep\"", "mi-reserve: when the kernel gives fewer pages than asked: \"keep\" what it gave, \"release\" it all, or \"fail\" (release it all; the unit fails)"},
+    {"pages", "0", "mi-reserve: huge pages to reserve in all, interleaved over the nodes"},
+    {"page_size", "\"1G\"", "mi-reserve: \"1G\" or \"2M\""},
+    {"nodes", "\"all\"", "mi-reserve: the nodes to reserve on (\"all\" or a list such as \"0,2-3\")"},
+    {"per_node", "0", "mi-reserve: pages per node (instead of pages)"},
+    {"timeout", "\"30s\"",
+     "mi-reserve: how long at most to keep compacting memory and retrying (it stops sooner once that gains nothing)"},
+    {"on_shortfall", "\"keep\"",
+     "mi-reserve: when the kernel gives fewer pages than asked: \"keep\" what it gave, \"release\" it all, or \"fail\" "
+     "(release it all; the unit fails)"},
 };
 constexpr const char* reserve_key_names[] = {"pages", "page_size", "nodes", "per_node", "timeout", "on_shortfall"};
 constexpr const char* shortfall_names[] = {"keep", "release", "fail"};
@@ -98,10 +102,10 @@ struct SpanSkip {
 // that exists already in either way, and dotted keys that add to a table
 // defined by a [header]; and each key once.
 struct ScopeSeen {
-  uint64_t options[2];                  // options set in [options] / [program.NAME]
-  uint8_t node_keys[CONFIG_MAX_NODES];  // keys set in [node.N] / [program.NAME.node.N]
-  uint64_t node_table, node_dotted;     // by node
-  bool table, dotted;                   // [options] / [program.NAME]
+  uint64_t options[2];                         // options set in [options] / [program.NAME]
+  uint8_t node_keys[CONFIG_MAX_NODES];         // keys set in [node.N] / [program.NAME.node.N]
+  uint64_t node_table, node_dotted;            // by node
+  bool table, dotted;                          // [options] / [program.NAME]
   bool node_parent_table, node_parent_dotted;  // [node] / [program.NAME.node]
 };
 
@@ -116,13 +120,24 @@ struct ProgramScope {
 };
 
 // The tables this reader knows.
-enum class TableKind { root, options, reserve, node_parent, node, program_parent, program, program_node_parent, program_node, unknown };
+enum class TableKind {
+  root,
+  options,
+  reserve,
+  node_parent,
+  node,
+  program_parent,
+  program,
+  program_node_parent,
+  program_node,
+  unknown
+};
 
 struct TableRef {
   TableKind kind;
-  int node;          // node, program_node
-  int program;       // program*: the index in Parser::programs
-  const char* why;   // unknown: why not, or nullptr for a table of another name
+  int node;         // node, program_node
+  int program;      // program*: the index in Parser::programs
+  const char* why;  // unknown: why not, or nullptr for a table of another name
 };
 
 struct Parser {
@@ -133,8 +148,8 @@ struct Parser {
   void* arg;
   int line;
   int problems;
-  KeyPath table;       // the current [table]
-  bool table_known;    // a table whose keys we know (else they are skipped silently)
+  KeyPath table;     // the current [table]
+  bool table_known;  // a table whose keys we know (else they are skipped silently)
   // each key once and each table once (TOML), by scope
   ScopeSeen global;
   uint8_t seen_reserve;
@@ -232,14 +247,24 @@ bool put_utf8(Value& v, uint32_t cp) {
   if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
   char tmp[4];
   size_t n;
-  if (cp < 0x80) { tmp[0] = static_cast<char>(cp); n = 1; }
-  else if (cp < 0x800) { tmp[0] = static_cast<char>(0xC0 | (cp >> 6)); tmp[1] = static_cast<char>(0x80 | (cp & 0x3F)); n = 2; }
-  else if (cp < 0x10000) {
-    tmp[0] = static_cast<char>(0xE0 | (cp >> 12)); tmp[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    tmp[2] = static_cast<char>(0x80 | (cp & 0x3F)); n = 3;
+  if (cp < 0x80) {
+    tmp[0] = static_cast<char>(cp);
+    n = 1;
+  } else if (cp < 0x800) {
+    tmp[0] = static_cast<char>(0xC0 | (cp >> 6));
+    tmp[1] = static_cast<char>(0x80 | (cp & 0x3F));
+    n = 2;
+  } else if (cp < 0x10000) {
+    tmp[0] = static_cast<char>(0xE0 | (cp >> 12));
+    tmp[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    tmp[2] = static_cast<char>(0x80 | (cp & 0x3F));
+    n = 3;
   } else {
-    tmp[0] = static_cast<char>(0xF0 | (cp >> 18)); tmp[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    tmp[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F)); tmp[3] = static_cast<char>(0x80 | (cp & 0x3F)); n = 4;
+    tmp[0] = static_cast<char>(0xF0 | (cp >> 18));
+    tmp[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    tmp[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    tmp[3] = static_cast<char>(0x80 | (cp & 0x3F));
+    n = 4;
   }
   if (v.len + n >= sizeof(v.s)) return false;
   memcpy(v.s + v.len, tmp, n);
@@ -439,8 +464,7 @@ bool parse_node_index(const char* s, int* node) {
 bool option_value_of(const OptionDesc& d, const Value& v, long* out, const char** expected) {
   char text[64];
   switch (v.type) {
-    case VType::string:
-      return option_parse_value(d, v.s, out, expected);
+    case VType::string: return option_parse_value(d, v.s, out, expected);
     case VType::boolean:
       if (d.kind == OptionKind::flag || (d.kind == OptionKind::number && d.min == 0 && d.max == 1) ||
           option_choice_is_flag(d)) {
@@ -458,8 +482,12 @@ bool option_value_of(const OptionDesc& d, const Value& v, long* out, const char*
   switch (d.kind) {
     case OptionKind::flag: *expected = "a boolean (true/false, or \"on\"/\"off\", 1/0)"; break;
     case OptionKind::number: *expected = "an integer"; break;
-    case OptionKind::size_kib: *expected = "a size: a string with a unit (\"64MiB\", \"1GiB\", \"512k\") or bytes"; break;
-    case OptionKind::duration_ms: *expected = "a duration: a string with a unit (\"10ms\", \"2s\") or milliseconds"; break;
+    case OptionKind::size_kib:
+      *expected = "a size: a string with a unit (\"64MiB\", \"1GiB\", \"512k\") or bytes";
+      break;
+    case OptionKind::duration_ms:
+      *expected = "a duration: a string with a unit (\"10ms\", \"2s\") or milliseconds";
+      break;
     case OptionKind::choice: *expected = option_choices_text(d, true); break;
     case OptionKind::path: *expected = "a quoted file name"; break;
   }
@@ -499,7 +527,8 @@ const char* name_of(const Scope& sc) { return sc.program != nullptr ? sc.program
 void record_program(Parser& p, ProgramScope& prog) {
   if (!p.apply || prog.matched == nullptr || prog.recorded) return;
   prog.recorded = true;
-  if (applied_program_count < CONFIG_MAX_PROGRAMS) applied_programs[applied_program_count++] = AppliedProgram{prog.matched, p.line};
+  if (applied_program_count < CONFIG_MAX_PROGRAMS)
+    applied_programs[applied_program_count++] = AppliedProgram{prog.matched, p.line};
 }
 
 void key_option(Parser& p, Scope sc, const char* key, const Value& v) {
@@ -531,20 +560,21 @@ void key_option(Parser& p, Scope sc, const char* key, const Value& v) {
   bool valid;
   if (d->kind == OptionKind::path) {  // a string option (stats_file): its text is the value
     valid = v.type == VType::string &&
-            ((p.apply && applies) ? option_set_string(d->option, v.s, OptionSource::config_file, p.name, p.line,
-                                                      &expected, program)
-                                  : option_check_string(*d, v.s, &expected));
+            ((p.apply && applies)
+                 ? option_set_string(d->option, v.s, OptionSource::config_file, p.name, p.line, &expected, program)
+                 : option_check_string(*d, v.s, &expected));
     if (v.type != VType::string) option_check_string(*d, "?", &expected);
   } else {
     valid = option_value_of(*d, v, &value, &expected);
-    if (valid && p.apply && applies) option_set_from(d->option, value, OptionSource::config_file, p.name, p.line, program);
+    if (valid && p.apply && applies)
+      option_set_from(d->option, value, OptionSource::config_file, p.name, p.line, program);
   }
   if (!valid) {
     if (sc.program == nullptr) {
       problem(p, "option '%s': expected %s, not %s; ignored", key, expected, describe(v, got, sizeof(got)));
     } else {
-      problem(p, "%s option '%s': expected %s, not %s; ignored", options_table_text(name_of(sc), table, sizeof(table)), key,
-              expected, describe(v, got, sizeof(got)));
+      problem(p, "%s option '%s': expected %s, not %s; ignored", options_table_text(name_of(sc), table, sizeof(table)),
+              key, expected, describe(v, got, sizeof(got)));
     }
     return;
   }
@@ -572,7 +602,8 @@ void key_node(Parser& p, Scope sc, int node, const char* key, const Value& v) {
     return;
   }
   if ((sc.seen->node_keys[node] & (1u << k)) != 0) {
-    problem(p, "key '%s' of %s is set twice; the first value stays", key, node_table_text(name_of(sc), node, table, sizeof(table)));
+    problem(p, "key '%s' of %s is set twice; the first value stays", key,
+            node_table_text(name_of(sc), node, table, sizeof(table)));
     return;
   }
   sc.seen->node_keys[node] |= static_cast<uint8_t>(1u << k);
@@ -586,15 +617,16 @@ void key_node(Parser& p, Scope sc, int node, const char* key, const Value& v) {
     ok = option_value_of(option_desc(mi_option_arena_reserve), v, &value, &expected);
   }
   if (!ok) {
-    problem(p, "%s '%s': expected %s, not %s; ignored", node_table_text(name_of(sc), node, table, sizeof(table)), key, expected,
-            describe(v, got, sizeof(got)));
+    problem(p, "%s '%s': expected %s, not %s; ignored", node_table_text(name_of(sc), node, table, sizeof(table)), key,
+            expected, describe(v, got, sizeof(got)));
     return;
   }
   if (sc.program == nullptr && p.reserve != nullptr && k == static_cast<int>(NodeKey::reserve_huge_os_pages)) {
     p.reserve->node_pages[node] = value;
   }
   const uint8_t bit = static_cast<uint8_t>(1u << k);
-  const bool applies = (sc.program == nullptr) ? (p.program_node_keys[node] & bit) == 0 : sc.program->matched != nullptr;
+  const bool applies =
+      (sc.program == nullptr) ? (p.program_node_keys[node] & bit) == 0 : sc.program->matched != nullptr;
   if (!p.apply || !applies) return;
   const char* from = sc.program != nullptr ? sc.program->matched : nullptr;
   if (k == static_cast<int>(NodeKey::reserve_huge_os_pages)) {
@@ -648,7 +680,9 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
     if (strcmp(key, reserve_key_names[i]) == 0) k = i;
   }
   if (k < 0) {
-    problem(p, "unknown key '%s' in [reserve] (known: pages, page_size, nodes, per_node, timeout, on_shortfall); ignored", key);
+    problem(p,
+            "unknown key '%s' in [reserve] (known: pages, page_size, nodes, per_node, timeout, on_shortfall); ignored",
+            key);
     return;
   }
   if ((p.seen_reserve & (1u << k)) != 0) {
@@ -662,7 +696,8 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
     case ReserveKey::pages:
     case ReserveKey::per_node:
       if (v.type != VType::integer || v.i < 0 || v.i > 1048576) {
-        problem(p, "[reserve] '%s': expected a number of pages from 0 to 1048576, not %s", key, describe(v, got, sizeof(got)));
+        problem(p, "[reserve] '%s': expected a number of pages from 0 to 1048576, not %s", key,
+                describe(v, got, sizeof(got)));
       } else if (r != nullptr) {
         (static_cast<ReserveKey>(k) == ReserveKey::pages ? r->pages : r->per_node) = static_cast<long>(v.i);
       }
@@ -676,7 +711,8 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
       break;
     case ReserveKey::nodes:
       if (v.type != VType::string || !is_node_list(v.s) || v.len >= sizeof(r->nodes)) {
-        problem(p, "[reserve] 'nodes': expected \"all\" or a node list like \"0,2-3\", not %s", describe(v, got, sizeof(got)));
+        problem(p, "[reserve] 'nodes': expected \"all\" or a node list like \"0,2-3\", not %s",
+                describe(v, got, sizeof(got)));
       } else if (r != nullptr) {
         memcpy(r->nodes, v.s, v.len + 1);
       }
@@ -695,7 +731,8 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
     case ReserveKey::on_shortfall: {
       ConfigShortfall value;
       if (v.type != VType::string || !config_shortfall_parse(v.s, &value)) {
-        problem(p, "[reserve] 'on_shortfall': expected \"keep\", \"release\" or \"fail\", not %s", describe(v, got, sizeof(got)));
+        problem(p, "[reserve] 'on_shortfall': expected \"keep\", \"release\" or \"fail\", not %s",
+                describe(v, got, sizeof(got)));
       } else if (r != nullptr) {
         r->on_shortfall = value;
       }
@@ -717,12 +754,20 @@ size_t utf8_length(const unsigned char* s, size_t left) {
   size_t n;
   unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
   if (b >= 0xC2 && b <= 0xDF) n = 2;
-  else if (b == 0xE0) { n = 3; lo = 0xA0; }
-  else if (b == 0xED) { n = 3; hi = 0x9F; }
-  else if (b >= 0xE1 && b <= 0xEF) n = 3;
-  else if (b == 0xF0) { n = 4; lo = 0x90; }
-  else if (b == 0xF4) { n = 4; hi = 0x8F; }
-  else if (b >= 0xF1 && b <= 0xF3) n = 4;
+  else if (b == 0xE0) {
+    n = 3;
+    lo = 0xA0;
+  } else if (b == 0xED) {
+    n = 3;
+    hi = 0x9F;
+  } else if (b >= 0xE1 && b <= 0xEF) n = 3;
+  else if (b == 0xF0) {
+    n = 4;
+    lo = 0x90;
+  } else if (b == 0xF4) {
+    n = 4;
+    hi = 0x8F;
+  } else if (b >= 0xF1 && b <= 0xF3) n = 4;
   else return 0;
   if (left < n || s[1] < lo || s[1] > hi) return 0;
   for (size_t i = 2; i < n; i++) {
@@ -732,9 +777,7 @@ size_t utf8_length(const unsigned char* s, size_t left) {
 }
 
 // A multi-line string ("""...""" or '''...''') starts at c.
-bool multiline_opens(const char* c) {
-  return (*c == '"' || *c == '\'') && c[1] == *c && c[2] == *c;
-}
+bool multiline_opens(const char* c) { return (*c == '"' || *c == '\'') && c[1] == *c && c[2] == *c; }
 
 // Scans the text of one line of a value (from its first character on the
 // first line), as TOML reads it: strings of all four kinds (escapes, the
@@ -830,7 +873,8 @@ const char* path_text(const KeyPath& path, int parts, char* buf, size_t size) {
 // Why a [program.NAME] cannot name a program (nullptr: it can).
 const char* program_name_problem(const char* name) {
   if (name[0] == 0) return "an empty program name matches no program";
-  if (strchr(name, '/') != nullptr) return "a program is named by its file name, without a directory ([program.postgres])";
+  if (strchr(name, '/') != nullptr)
+    return "a program is named by its file name, without a directory ([program.postgres])";
   return nullptr;
 }
 
@@ -842,7 +886,7 @@ int program_scope(Parser& p, const char* name) {
   if (p.program_count >= CONFIG_MAX_PROGRAMS) return -1;
   ProgramScope& ps = p.programs[p.program_count];
   memset(static_cast<void*>(&ps), 0, sizeof(ps));
-  memcpy(ps.name, name, strlen(name) + 1);  // shorter than KEY_LEN_MAX (parse_key)
+  memcpy(ps.name, name, strlen(name) + 1);               // shorter than KEY_LEN_MAX (parse_key)
   ps.matched = p.apply ? program_match(name) : nullptr;  // checking a file needs no names
   return p.program_count++;
 }
@@ -964,7 +1008,7 @@ void unknown_table_problem(Parser& p, const KeyPath& path, int parts, const Tabl
 
 void parse_header(Parser& p, const char* c) {
   p.in_reserve = false;  // a header's problems are [reserve]'s only when it is [reserve] (twice)
-  c++;  // '['
+  c++;                   // '['
   if (*c == '[') {
     problem(p, "[[arrays of tables]] are not accepted; the keys of this table are ignored");
     p.table_known = false;
@@ -1045,7 +1089,8 @@ void parse_key_value(Parser& p, const char* c) {
       problem(p, "syntax error: multi-line strings are not accepted%s; %s", key_text,
               ends_here ? "line ignored" : "ignored up to its closing quotes");
     } else {
-      problem(p, "syntax error: %s%s; %s", err, key_text, ends_here ? "line ignored" : "ignored up to its closing bracket");
+      problem(p, "syntax error: %s%s; %s", err, key_text,
+              ends_here ? "line ignored" : "ignored up to its closing bracket");
     }
     return;
   }
@@ -1057,7 +1102,8 @@ void parse_key_value(Parser& p, const char* c) {
   // the full path: the table's parts, then the key's
   KeyPath full;
   full.parts = 0;
-  for (int i = 0; i < p.table.parts && full.parts < KEY_PARTS_MAX; i++) memcpy(full.part[full.parts++], p.table.part[i], KEY_LEN_MAX);
+  for (int i = 0; i < p.table.parts && full.parts < KEY_PARTS_MAX; i++)
+    memcpy(full.part[full.parts++], p.table.part[i], KEY_LEN_MAX);
   for (int i = 0; i < key.parts; i++) {
     if (full.parts >= KEY_PARTS_MAX) {
       problem(p, "key '%s' has too many dotted parts; ignored", key.part[0]);
@@ -1073,7 +1119,8 @@ void parse_key_value(Parser& p, const char* c) {
     if (r.kind == TableKind::unknown) break;  // reported below
     if (table_marks(p, r).header) {
       path_text(full, i, text, sizeof(text));
-      problem(p, "table [%s] has a [%s] header above; TOML does not allow dotted keys to add to it; the key still applies",
+      problem(p,
+              "table [%s] has a [%s] header above; TOML does not allow dotted keys to add to it; the key still applies",
               text, text);
     }
     mark_table(p, r, false);
@@ -1094,9 +1141,7 @@ void parse_key_value(Parser& p, const char* c) {
       key_node(p, Scope{&ps.seen, &ps}, r.node, last, v);
       return;
     }
-    case TableKind::root:
-      problem(p, "key '%s' outside a table; put options under [options]; ignored", last);
-      return;
+    case TableKind::root: problem(p, "key '%s' outside a table; put options under [options]; ignored", last); return;
     case TableKind::program_parent:
       problem(p, "key '%s' in [program] names no program: use [program.NAME] (e.g. [program.postgres]); ignored",
               path_text(full, full.parts, text, sizeof(text)));
@@ -1109,13 +1154,14 @@ void parse_key_value(Parser& p, const char* c) {
       break;
     default: break;
   }
-  problem(p, "unknown key '%s'; ignored (known tables: %s)", path_text(full, full.parts, text, sizeof(text)), KNOWN_TABLES);
+  problem(p, "unknown key '%s'; ignored (known tables: %s)", path_text(full, full.parts, text, sizeof(text)),
+          KNOWN_TABLES);
 }
 
 // pre: s[len] == 0; `crlf`: the line ended with a line feed (a CR before it
 // is part of the line end).
 void parse_line(Parser& p, char* s, size_t len, bool crlf) {
-  if (crlf && len > 0 && s[len - 1] == '\r') s[--len] = 0;  // CRLF
+  if (crlf && len > 0 && s[len - 1] == '\r') s[--len] = 0;             // CRLF
   if (p.line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {  // a UTF-8 byte order mark
     s += 3;
     len -= 3;
@@ -1198,8 +1244,10 @@ struct LineFeeder {
   void finish() {
     if (len > 0 || too_long) end_line(false);  // the last line had no newline
     if (p.skipping) {
-      problem(p, "the value that starts in line %d does not end before the end of the file; the lines after it were ignored",
-              p.skip_from);
+      problem(
+          p,
+          "the value that starts in line %d does not end before the end of the file; the lines after it were ignored",
+          p.skip_from);
       p.skipping = false;
     }
   }
@@ -1211,7 +1259,7 @@ void parser_init(Parser& p, const char* name, bool apply, mi_output_fun* out, vo
   p.apply = apply;
   p.out = out;
   p.arg = arg;
-  p.table_known = true;  // keys before any header are in the root table (reported as such)
+  p.table_known = true;                  // keys before any header are in the root table (reported as such)
   if (apply) applied_program_count = 0;  // the list is of the file applied last
 }
 
@@ -1317,8 +1365,9 @@ int parse_fd_or_report(Parser& p, const char* path) {
     f.drop_line();
     p.line++;
     p.in_reserve = true;
-    problem(p, "the configuration file is longer than %zu MiB, the most that is read; this line and the rest of the "
-               "file are ignored",
+    problem(p,
+            "the configuration file is longer than %zu MiB, the most that is read; this line and the rest of the "
+            "file are ignored",
             CONFIG_FILE_MAX / MiB);
     p.skipping = false;  // a value still open at the limit: said above
     return p.problems;
@@ -1340,8 +1389,9 @@ void config_load_startup() noexcept {
   if (named && os_is_secure()) {
     // a set-user-ID program: the file is named by a less privileged user, and
     // every bad line would be echoed in a warning (MIMALLOC_CONFIG=/etc/shadow)
-    warning_message("MIMALLOC_CONFIG is ignored: this program runs set-user-ID or set-group-ID (AT_SECURE); "
-                    "only /etc/mimalloc-numa.toml is read");
+    warning_message(
+        "MIMALLOC_CONFIG is ignored: this program runs set-user-ID or set-group-ID (AT_SECURE); "
+        "only /etc/mimalloc-numa.toml is read");
   }
   if (named && !os_is_secure()) {
     memcpy(startup_path, buf, sizeof(buf));
@@ -1432,8 +1482,8 @@ void config_print() noexcept {
     if (node_reserve_kib[n] > 0) {
       char size[32];
       format_bytes(size, sizeof(size), static_cast<int64_t>(node_reserve_kib[n]) * 1024);
-      output("mimalloc-numa:   %s arena_reserve = %s\n", node_table_text(node_reserve_program[n], n, node_table, sizeof(node_table)),
-             size);
+      output("mimalloc-numa:   %s arena_reserve = %s\n",
+             node_table_text(node_reserve_program[n], n, node_table, sizeof(node_table)), size);
     }
   }
 }

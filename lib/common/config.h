@@ -50,6 +50,7 @@
 #include <cstdint>
 
 #include "../../include/mimalloc.h"
+#include "defines.h"
 
 namespace mi {
 
@@ -61,7 +62,7 @@ constexpr size_t CONFIG_LINE_MAX = 4096;
 // took 3.4 s) must not cost more than that; the line the limit falls in and
 // everything after it are ignored, with a warning.
 constexpr size_t CONFIG_FILE_MAX = size_t{1} << 20;
-constexpr int CONFIG_MAX_NODES = 64;
+constexpr int CONFIG_MAX_NODES = NUMA_MAX_NODES;  // [node.0] .. [node.63]
 // Distinct [program.NAME] tables in one file (each costs 248 bytes of the
 // reader's stack, 8.8 KB in all); a table beyond them is reported and ignored.
 constexpr int CONFIG_MAX_PROGRAMS = 32;
@@ -119,12 +120,12 @@ const char* config_shortfall_name(ConfigShortfall value) noexcept;  // "keep", .
 // reserve_huge_os_pages (the same reader as the library's, so the tool and
 // the allocator never disagree on a file). Fields not in the file keep -1 / "".
 struct ConfigReserve {
-  long pages;            // [reserve] pages
-  long per_node;         // [reserve] per_node
-  long page_size_kib;    // [reserve] page_size: 1048576 or 2048
-  long timeout_ms;       // [reserve] timeout
+  long pages;                         // [reserve] pages
+  long per_node;                      // [reserve] per_node
+  long page_size_kib;                 // [reserve] page_size: 1048576 or 2048
+  long timeout_ms;                    // [reserve] timeout
   ConfigShortfall on_shortfall;       // [reserve] on_shortfall
-  char nodes[256];       // [reserve] nodes: "all" or a list "0,2-3"
+  char nodes[256];                    // [reserve] nodes: "all" or a list "0,2-3"
   long node_pages[CONFIG_MAX_NODES];  // [node.N] reserve_huge_os_pages
   long options_huge_pages;            // [options] reserve_huge_os_pages
   long options_huge_pages_at;         // [options] reserve_huge_os_pages_at

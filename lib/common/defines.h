@@ -22,9 +22,6 @@
 #define MI_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define MI_ALWAYS_INLINE inline __attribute__((always_inline))
 #define MI_NOINLINE __attribute__((noinline))
-#define MI_COLD __attribute__((cold, noinline))
-#define MI_EXPORT __attribute__((visibility("default")))
-#define MI_HIDDEN __attribute__((visibility("hidden")))
 #define MI_CACHE_LINE 64
 
 // ThreadSanitizer builds (gcc says __SANITIZE_THREAD__, clang has the feature).
@@ -71,6 +68,12 @@ namespace mi {
 #endif
 
 namespace mi {
+
+// The most NUMA nodes the allocator tells apart (the topology's tables, the
+// per-node memory accounts and heaps, the config file's [node.N] tables):
+// one constant, so that they agree. The kernel's node numbers may be higher
+// (os_index); this counts the nodes in use.
+constexpr int NUMA_MAX_NODES = 64;
 
 constexpr size_t KiB = 1024;
 constexpr size_t MiB = KiB * KiB;

@@ -119,12 +119,15 @@ size_t format_v(char* buf, size_t size, const char* fmt, va_list args) noexcept 
       case 'd':
       case 'i': {
         int64_t v;
+        // NOLINTBEGIN(bugprone-branch-clone): long, long long and ptrdiff_t (size_t) are one type on
+        // x86-64 and arm64, not on every target: each length modifier reads its own type
         if (length == -1) v = static_cast<short>(va_arg(args, int));
         else if (length == -2) v = static_cast<signed char>(va_arg(args, int));
         else if (length == 0) v = va_arg(args, int);
         else if (length == 1) v = va_arg(args, long);
         else if (length == 2) v = va_arg(args, long long);
         else v = va_arg(args, ptrdiff_t);
+        // NOLINTEND(bugprone-branch-clone)
         uint64_t mag = (v < 0) ? (0 - static_cast<uint64_t>(v)) : static_cast<uint64_t>(v);
         put_number(out, mag, v < 0, 10, false, width, precision, left, zero_pad, sign_char, nullptr);
         break;
@@ -133,12 +136,15 @@ size_t format_v(char* buf, size_t size, const char* fmt, va_list args) noexcept 
       case 'x':
       case 'X': {
         uint64_t v;
+        // NOLINTBEGIN(bugprone-branch-clone): long, long long and ptrdiff_t (size_t) are one type on
+        // x86-64 and arm64, not on every target: each length modifier reads its own type
         if (length == -1) v = static_cast<unsigned short>(va_arg(args, unsigned));
         else if (length == -2) v = static_cast<unsigned char>(va_arg(args, unsigned));
         else if (length == 0) v = va_arg(args, unsigned);
         else if (length == 1) v = va_arg(args, unsigned long);
         else if (length == 2) v = va_arg(args, unsigned long long);
         else v = va_arg(args, size_t);
+        // NOLINTEND(bugprone-branch-clone)
         unsigned base = (conv == 'u') ? 10 : 16;
         put_number(out, v, false, base, conv == 'X', width, precision, left, zero_pad, 0, nullptr);
         break;

@@ -8,7 +8,7 @@
 #include <atomic>
 #include <cstdarg>
 
-#include "../os/os.h"
+#include "sys.h"
 #include "format.h"
 #include "options.h"
 

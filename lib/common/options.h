@@ -112,5 +112,6 @@ void options_print_all() noexcept;
 // on mi_option_set of an option that is read at start-up only says so
 // (verbose), since the new value changes nothing already set up.
 void options_mark_startup_done() noexcept;
+bool options_startup_done() noexcept;
 
 }  // namespace mi

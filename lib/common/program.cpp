@@ -12,7 +12,7 @@
 
 #include <atomic>
 
-#include "../os/os.h"
+#include "sys.h"
 
 namespace mi {
 

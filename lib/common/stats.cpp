@@ -5,8 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../heap/size_class.h"
-#include "../os/os.h"
+#include "sys.h"
 
 namespace mi {
 
@@ -100,9 +99,6 @@ void stats_reset() noexcept {
     g->peak.store(g->current.load(std::memory_order_relaxed), std::memory_order_relaxed);
     g->total.store(0, std::memory_order_relaxed);
   }
-  os_counters.reserved_peak.store(os_counters.reserved.load());
-  os_counters.committed_peak.store(os_counters.committed.load());
-  for (AccountCounters& a : os_counters.accounts) a.committed_peak.store(a.committed.load());
 }
 
 void stats_set_process_start() noexcept {

@@ -12,7 +12,6 @@
 #include <atomic>
 #include <cstdint>
 
-#include "../../include/mimalloc.h"
 #include "types.h"
 
 namespace mi {
@@ -72,21 +71,8 @@ inline void stat_counter(std::atomic<int64_t>& c, int64_t n) noexcept { c.fetch_
 // which makes the allocations of the direct sizes exact first.
 void stats_merge_thread(Tld* tld) noexcept;
 
-// Prints the report (api/stats_report.cpp) to `out`, or to the registered
-// output when null, written in one piece.
-void stats_print(mi_output_fun* out, void* arg) noexcept;
-// The report at process exit: to the stats_file option's file, else to the
-// registered output (stderr), written in one piece.
-void stats_print_at_exit() noexcept;
-// show_stats = "json": one line of JSON at exit (api/stats_json.cpp).
-void stats_json_print_at_exit() noexcept;
-// The published statistics file (api/stats_publish.cpp; option
-// stats_publish): started after process init, removed at exit; a fork
-// child drops its parent's and makes its own.
-void stats_publish_start() noexcept;
-void stats_publish_stop() noexcept;
-void stats_publish_fork_child() noexcept;
-// Peaks restart from the current values, totals from zero.
+// Peaks restart from the current values, totals from zero (the os layer's
+// byte counters: os_counters_reset_peaks).
 void stats_reset() noexcept;
 
 // The process's start: set once at process init; a fork child sets it again

@@ -235,7 +235,7 @@ inline void page_capacity_set(Page* page, uint16_t capacity) { __atomic_store_n(
 // totals: a NUMA node's arenas, the arenas bound to no node, segments mapped
 // outside arenas, and the allocator's own metadata. The statistics fold the
 // unbound arenas into node 0 on a one-node machine (stats_snapshot.h).
-constexpr int ACCOUNT_NODES = 64;                // one per NUMA node (topology.h: NUMA_MAX_NODES)
+constexpr int ACCOUNT_NODES = NUMA_MAX_NODES;    // one per NUMA node
 constexpr int ACCOUNT_UNBOUND = ACCOUNT_NODES;   // arenas bound to no node
 constexpr int ACCOUNT_OS = ACCOUNT_NODES + 1;    // segments mapped outside arenas
 constexpr int ACCOUNT_META = ACCOUNT_NODES + 2;  // the allocator's own metadata (thread data, arena bitmaps)
@@ -307,7 +307,6 @@ struct Segment {
   Segment* abandoned_next;
   Segment* abandoned_prev;
   size_t abandoned;  // pages abandoned
-  size_t abandoned_visits;
   int64_t abandoned_ms;   // when it went on the abandoned list (os_clock_ms)
   bool abandoned_purged;  // its pages' free blocks were purged since (heap/abandoned_purge)
   size_t used;       // pages in use
@@ -453,7 +452,7 @@ struct mi_heap_s {
 
 namespace mi {
 
-constexpr int TLD_NODE_HEAPS = 64;  // = NUMA_MAX_NODES
+constexpr int TLD_NODE_HEAPS = NUMA_MAX_NODES;  // a heap per node (mi_malloc_on_node)
 
 struct Tld {
   uint64_t heartbeat;   // generic-path calls (passed to deferred-free callbacks)

@@ -2,7 +2,9 @@
 //
 // Owns: the calling thread's default heap (a thread-local pointer), creating
 // and deleting heaps, collecting them, thread start/exit (lazy init, abandon
-// at exit), reclaiming abandoned segments, process init/exit and fork.
+// at exit), reclaiming abandoned segments, process init and fork (the
+// process's entry points, its exit and the fork handlers' registration are
+// api/process.cpp's).
 // Thread-safety: a heap is used by its owner thread only; the process-wide
 // parts (thread count, deferred-free callback) are atomics.
 #pragma once
@@ -67,11 +69,16 @@ void heap_collect_foreign_abandoned(Heap* heap, size_t max) noexcept;
 // when empty, else abandoned to their node's threads). heap/migrate.cpp.
 void heap_thread_moved(Tld* tld, int node) noexcept;
 
-// Process set-up and tear-down (idempotent).
+// Process set-up (idempotent; from the first allocation or mi_process_init).
 void process_init() noexcept;
-void process_done() noexcept;
-void process_register_fork_handlers() noexcept;
 bool process_is_initialized() noexcept;
+// fork(): the pthread_atfork handlers of the heap layer and those below
+// (locks held across the fork; in the child, the other threads' heaps
+// abandoned and the statistics restarted). api/process.cpp registers them,
+// with what the api layer does at a fork.
+void process_fork_prepare() noexcept;
+void process_fork_parent() noexcept;
+void process_fork_child() noexcept;
 
 // The thread's heap with the given tag (nullptr if none).
 Heap* heap_by_tag(Heap* heap, uint8_t tag) noexcept;

@@ -4,7 +4,8 @@
 // heap and Tld), taken from the OS (with a small cache so thread churn costs
 // no system call) or, for the first thread, from static storage; lazy thread
 // init on the first allocation; thread exit (a pthread key destructor)
-// abandoning the thread's segments; process init, exit (statistics) and fork.
+// abandoning the thread's segments; process init and the fork handlers
+// (registered, with the process's exit, by api/process.cpp).
 // Thread-safety: thread data belongs to its thread; the cache and counters are
 // atomics; process init is guarded by an atomic state (and is re-entrant: a
 // call from inside init, e.g. a library allocating, sees it as done).
@@ -196,57 +197,6 @@ void thread_key_destructor(void* value) {
   if (heap != nullptr) thread_done_heap(heap);
 }
 
-void fork_prepare() {
-  pthread_mutex_lock(&live_lock);
-  abandoned_fork_prepare();
-  segments_fork_prepare();
-  arenas_fork_prepare();
-}
-
-void fork_parent() {
-  arenas_fork_parent();
-  segments_fork_parent();
-  abandoned_fork_parent();
-  pthread_mutex_unlock(&live_lock);
-}
-
-void fork_child() {
-  stats_fork_child_unlock();
-  arenas_fork_child();
-  abandoned_fork_child();
-  // Only the forking thread came along: the other threads' segments are
-  // abandoned, as if those threads had exited. Not through their heaps
-  // (heap_collect, as a thread's exit does): a thread stops at the fork
-  // wherever it is, and its heap's page queues or a page it was freeing into
-  // its segment may be half-changed (a child's collect of such a heap failed
-  // segment_is_valid: tests/unit/fork_test.cpp). The segments are walked
-  // instead, and mended where a page was in transit (segment.h).
-  Heap* self = tls_heap_default;
-  ThreadData* mine = heap_is_initialized(self) ? thread_data_of(self->tld->heap_backing) : nullptr;
-  segments_fork_child(thread_id());
-  purger_after_fork();
-  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-  live_lock = fresh;
-  ThreadData* td = live_first;
-  while (td != nullptr) {
-    ThreadData* next = td->live_next;
-    if (td != mine) {
-      // (the heap list changes by single stores: whole at any moment)
-      for (Heap* h = td->tld.heaps; h != nullptr; h = h->next) heap_fork_child_orphan(h);
-      live_remove(td);
-      live_threads.fetch_sub(1, std::memory_order_relaxed);
-      stat_decrease(stats_global.threads, 1);
-      // its memory stays: blocks of its non-backing heaps' structs may still be referenced
-    }
-    td = next;
-  }
-  // the child's statistics start now (elapsed, totals, peaks): its counts so
-  // far are its parent's
-  if (mine != nullptr) heap_stats_merge(&mine->tld);
-  stats_fork_child();
-  stats_publish_fork_child();
-}
-
 }  // namespace
 
 void heap_init(Heap* heap, Tld* tld, int arena_id, bool no_reclaim, uint8_t tag) noexcept {
@@ -337,40 +287,54 @@ void process_init() noexcept {
   }
 }
 
-void process_register_fork_handlers() noexcept {
-  static std::atomic<bool> done{false};
-  if (done.exchange(true)) return;
-  pthread_atfork(&fork_prepare, &fork_parent, &fork_child);
+void process_fork_prepare() noexcept {
+  pthread_mutex_lock(&live_lock);
+  abandoned_fork_prepare();
+  segments_fork_prepare();
+  arenas_fork_prepare();
 }
 
-void process_done() noexcept {
-  static std::atomic<bool> done{false};
-  if (!process_is_initialized() || done.exchange(true)) return;
-  Heap* heap = tls_heap_default;
-  if (heap_is_initialized(heap)) {
-    heap_collect(heap, Collect::normal);
-    heap_stats_merge(heap->tld);
+void process_fork_parent() noexcept {
+  arenas_fork_parent();
+  segments_fork_parent();
+  abandoned_fork_parent();
+  pthread_mutex_unlock(&live_lock);
+}
+
+void process_fork_child() noexcept {
+  stats_fork_child_unlock();
+  arenas_fork_child();
+  abandoned_fork_child();
+  // Only the forking thread came along: the other threads' segments are
+  // abandoned, as if those threads had exited. Not through their heaps
+  // (heap_collect, as a thread's exit does): a thread stops at the fork
+  // wherever it is, and its heap's page queues or a page it was freeing into
+  // its segment may be half-changed (a child's collect of such a heap failed
+  // segment_is_valid: tests/unit/fork_test.cpp). The segments are walked
+  // instead, and mended where a page was in transit (segment.h).
+  Heap* self = tls_heap_default;
+  ThreadData* mine = heap_is_initialized(self) ? thread_data_of(self->tld->heap_backing) : nullptr;
+  segments_fork_child(thread_id());
+  purger_after_fork();
+  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+  live_lock = fresh;
+  ThreadData* td = live_first;
+  while (td != nullptr) {
+    ThreadData* next = td->live_next;
+    if (td != mine) {
+      // (the heap list changes by single stores: whole at any moment)
+      for (Heap* h = td->tld.heaps; h != nullptr; h = h->next) heap_fork_child_orphan(h);
+      live_remove(td);
+      live_threads.fetch_sub(1, std::memory_order_relaxed);
+      stat_decrease(stats_global.threads, 1);
+      // its memory stays: blocks of its non-backing heaps' structs may still be referenced
+    }
+    td = next;
   }
-  stats_publish_stop();
-  // show_stats: 1 the text report (verbose too), 2 one line of JSON
-  const long show = option_get(mi_option_show_stats);
-  if (show == 2) stats_json_print_at_exit();
-  else if (show != 0 || option_is_enabled(mi_option_verbose)) stats_print_at_exit();
-  // As the process's malloc (preloaded or linked), destroy_on_exit does
-  // nothing: this destructor is not the end of the process's use of our
-  // memory. The C library flushes stdio's buffers (ours) after the last
-  // destructor, other libraries' destructors run after ours, and other
-  // threads may still run: unmapping the arenas here lost buffered output
-  // and crashed programs with threads (python3 at exit, 2 runs in 3, when
-  // mi_is_redirected() still compared addresses). The kernel takes
-  // everything back a moment later anyway.
-  if (option_is_enabled(mi_option_destroy_on_exit) && !mi_is_redirected()) {
-    // A copy of the library loaded for one plug-in (dlopen, not the
-    // process's malloc), unloaded now: everything goes, blocks still in
-    // use too; its users promised not to touch our memory again.
-    if (heap_is_initialized(heap)) heap_collect(heap, Collect::force);
-    arenas_unsafe_destroy_all();
-  }
+  // the child's statistics start now (elapsed, totals, peaks): its counts so
+  // far are its parent's
+  if (mine != nullptr) heap_stats_merge(&mine->tld);
+  stats_fork_child();
 }
 
 }  // namespace mi
@@ -381,20 +345,6 @@ void process_done() noexcept {
 using namespace mi;
 
 extern "C" {
-
-void mi_process_init(void) mi_attr_noexcept {
-  process_init();
-  // Once, after init, from the library constructor (or the first explicit
-  // call): hwloc may allocate now.
-  static std::atomic<bool> done{false};
-  if (done.exchange(true)) return;
-  topology_refine_with_hwloc();
-  if (numa_binding_possible()) os_numa_init();
-  process_register_fork_handlers();
-  stats_publish_start();  // registers its task with the background thread
-  purger_set_heap_purge(&heap_purge_abandoned_all_due);
-  purger_start();
-}
 
 void mi_thread_init(void) mi_attr_noexcept { (void)heap_get_default_init(); }
 
@@ -421,8 +371,10 @@ void mi_register_deferred_free(mi_deferred_free_fun* fn, void* arg) mi_attr_noex
 namespace {
 
 // Runs when the library is loaded (before main for LD_PRELOAD and linked
-// programs) and when the process exits.
+// programs). Here, not in api/process.cpp with mi_process_init and the exit
+// handler: this file is linked into every program that allocates, also from
+// the static library, which links only the objects a program refers to;
+// this call brings api/process.cpp (and its destructor) along.
 __attribute__((constructor(101))) void mi_library_load() { mi_process_init(); }
-__attribute__((destructor(101))) void mi_library_unload() { process_done(); }
 
 }  // namespace

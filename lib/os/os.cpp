@@ -1,11 +1,11 @@
-// os.cpp: the Linux implementation of os.h (mmap, mprotect, madvise, clock,
-// environment, files). See os.h for the contract.
+// os.cpp: the Linux implementation of os.h (mmap, mprotect, madvise, mbind).
+// See os.h for the contract; the clock, environment and file reads are
+// common/sys.cpp's.
 #include "os.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -33,8 +33,6 @@
 #ifndef MADV_FREE
 #define MADV_FREE 8
 #endif
-
-extern char** environ;
 
 namespace mi {
 
@@ -110,6 +108,12 @@ void os_stat_reserved(int64_t delta, int account) noexcept {
   account_counters(account).reserved.fetch_add(delta, std::memory_order_relaxed);
   int64_t now = os_counters.reserved.fetch_add(delta, std::memory_order_relaxed) + delta;
   if (delta > 0) stat_raise_peak(os_counters.reserved_peak, now);
+}
+
+void os_counters_reset_peaks() noexcept {
+  os_counters.reserved_peak.store(os_counters.reserved.load());
+  os_counters.committed_peak.store(os_counters.committed.load());
+  for (AccountCounters& a : os_counters.accounts) a.committed_peak.store(a.committed.load());
 }
 
 void* os_map_scratch(size_t size) noexcept {
@@ -541,87 +545,7 @@ void os_advise_thp(void* p, size_t size) noexcept {
 #endif
 }
 
-int64_t os_clock_ms() noexcept {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t os_clock_ns() noexcept {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 long os_thread_os_id() noexcept { return static_cast<long>(syscall(SYS_gettid)); }
-
-bool os_is_secure() noexcept { return getauxval(AT_SECURE) != 0; }
-
-bool os_getenv(const char* name, char* buf, size_t size) noexcept {
-  if (name == nullptr || environ == nullptr || size == 0) return false;
-  size_t len = strlen(name);
-  for (char** e = environ; *e != nullptr; e++) {
-    const char* s = *e;
-    if (strncmp(s, name, len) == 0 && s[len] == '=') {
-      const char* v = s + len + 1;
-      size_t n = strlen(v);
-      if (n >= size) n = size - 1;
-      memcpy(buf, v, n);
-      buf[n] = 0;
-      return true;
-    }
-  }
-  return false;
-}
-
-long os_read_file(const char* path, char* buf, size_t size) noexcept {
-  if (size == 0) return -1;
-  int fd;
-  do {
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return -1;
-  size_t total = 0;
-  while (total + 1 < size) {
-    ssize_t n = read(fd, buf + total, size - 1 - total);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int saved = errno;
-      close(fd);
-      errno = saved;
-      return -1;
-    }
-    if (n == 0) break;
-    total += static_cast<size_t>(n);
-  }
-  buf[total] = 0;
-  close(fd);
-  return static_cast<long>(total);
-}
-
-long os_read_link(const char* path, char* buf, size_t size) noexcept {
-  if (size == 0) return -1;
-  const ssize_t n = readlink(path, buf, size);
-  if (n < 0) return -1;
-  if (static_cast<size_t>(n) >= size) {  // cut: readlink does not say so itself
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  buf[n] = 0;
-  return static_cast<long>(n);
-}
-
-void os_write_stderr(const char* msg, size_t len) noexcept {
-  while (len > 0) {
-    ssize_t n = write(STDERR_FILENO, msg, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    msg += n;
-    len -= static_cast<size_t>(n);
-  }
-}
 
 void os_process_rss(size_t* current, size_t* peak) noexcept {
   char buf[128];

@@ -1,7 +1,7 @@
 // os.h: the OS layer's contract. Everything above reaches the kernel through here.
 //
 // Owns: virtual memory (reserve, commit, decommit, reset, release), huge OS
-// pages, the clock, environment and file reads into caller buffers, and the
+// pages, NUMA binding, and the
 // counters of reserved, committed and purged bytes, per memory account
 // (types.h: a node's arenas, unbound arenas, segments outside arenas,
 // metadata) and in total.
@@ -25,11 +25,15 @@
 //     memory account it changes (`account`, ACCOUNT_* of types.h); a mapping
 //     remembers its account in its MemId, so that os_free uncounts it there.
 //   - Thread-safe; the counters are atomics.
+// The clock, the environment, file reads into caller buffers and stderr are
+// common/sys.h's (included here): the layer beside the stack, which os itself
+// uses to warn, reads them without depending on os.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "../common/sys.h"
 #include "../common/types.h"
 
 namespace mi {
@@ -158,36 +162,18 @@ extern OsCounters os_counters;
 // without a syscall, e.g. memory handed in by mi_manage_os_memory).
 void os_stat_committed(int64_t delta, int account) noexcept;
 void os_stat_reserved(int64_t delta, int account) noexcept;
+// The peaks of reserved and committed bytes restart from the current values
+// (mi_stats_reset, and a fork child's statistics, which start at the fork).
+void os_counters_reset_peaks() noexcept;
 
 // A scratch mapping for text the library builds (the statistics report):
 // read-write, not counted in any account (it is not memory of the program),
 // unmapped with os_unmap. nullptr when the kernel has none.
 void* os_map_scratch(size_t size) noexcept;
 
-// The process runs set-user-ID or set-group-ID, or with added capabilities
-// (the kernel's AT_SECURE): variables that name files to read
-// (MIMALLOC_CONFIG, HWLOC_XMLFILE, HWLOC_FSROOT) come from a less privileged
-// user and are not followed (a warning would echo the file's lines).
-bool os_is_secure() noexcept;
-
-// Monotonic clock in milliseconds, and in nanoseconds.
-int64_t os_clock_ms() noexcept;
-int64_t os_clock_ns() noexcept;
 // Current thread's OS id (gettid), for messages.
 long os_thread_os_id() noexcept;
 
-// Looks `name` up in the environment without allocating (scans `environ`).
-// Copies the value into buf (truncated to size-1); false if unset.
-bool os_getenv(const char* name, char* buf, size_t size) noexcept;
-// Reads up to size-1 bytes of a file into buf, NUL-terminated. Returns the
-// byte count, or -1 (errno set) if it cannot be opened or read.
-long os_read_file(const char* path, char* buf, size_t size) noexcept;
-// Reads the target of the symbolic link `path` into buf, NUL-terminated.
-// Returns its length, or -1 (errno set) if it is not a link, cannot be read
-// or does not fit in size-1 bytes (ENAMETOOLONG).
-long os_read_link(const char* path, char* buf, size_t size) noexcept;
-// Writes to standard error, retrying on EINTR; never fails loudly.
-void os_write_stderr(const char* msg, size_t len) noexcept;
 
 // Resident set size of the process in bytes (current and peak), from
 // /proc/self/statm and getrusage.

@@ -90,7 +90,6 @@ Segment* abandoned_pop(bool (*accept)(const Segment*, const void*), const void* 
       found = s;
       break;
     }
-    s->abandoned_visits++;
   }
   if (found != nullptr) unlink(found);
   pthread_mutex_unlock(&abandoned_lock);
@@ -115,14 +114,6 @@ bool abandoned_contains(const Segment* segment) noexcept {
 }
 
 size_t abandoned_count() noexcept { return abandoned_n.load(std::memory_order_relaxed); }
-
-void abandoned_visit(bool (*visit)(Segment*, void*), void* arg) noexcept {
-  pthread_mutex_lock(&abandoned_lock);
-  for (Segment* s = abandoned_first; s != nullptr; s = s->abandoned_next) {
-    if (!visit(s, arg)) break;
-  }
-  pthread_mutex_unlock(&abandoned_lock);
-}
 
 void abandoned_fork_prepare() noexcept { pthread_mutex_lock(&abandoned_lock); }
 void abandoned_fork_parent() noexcept { pthread_mutex_unlock(&abandoned_lock); }

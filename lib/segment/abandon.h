@@ -45,10 +45,6 @@ bool abandoned_contains(const Segment* segment) noexcept;
 
 size_t abandoned_count() noexcept;
 
-// Calls visit(segment, arg) for each abandoned segment under the lock; stops
-// when it returns false.
-void abandoned_visit(bool (*visit)(Segment*, void*), void* arg) noexcept;
-
 // fork(): take the lock before, release it after, in parent and child.
 void abandoned_fork_prepare() noexcept;
 void abandoned_fork_parent() noexcept;

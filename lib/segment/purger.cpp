@@ -35,7 +35,7 @@ std::atomic<int64_t (*)() noexcept> purger_task{nullptr};
 std::atomic<size_t (*)(bool) noexcept> purger_heap_purge{nullptr};
 
 constexpr int64_t NEVER = INT64_MAX;
-constexpr size_t PURGER_STACK_SIZE = 256 * 1024;
+constexpr size_t PURGER_STACK_SIZE = 256 * KiB;
 
 void* purger_main(void*) {
   int64_t task_due = 0;  // os_clock_ms; a (re)started thread runs the task at once

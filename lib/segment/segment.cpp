@@ -772,7 +772,6 @@ void segment_abandon(Segment* s, SegmentsTld* tld) {
   tld->count--;
   tld->current_size -= s->segment_size;
   stat_increase(stats_global.segments_abandoned, 1);
-  s->abandoned_visits = 0;
   s->thread_id.store(0, std::memory_order_release);
   abandoned_push(s);
 }
@@ -972,7 +971,6 @@ void segment_page_abandon(Page* page, SegmentsTld* tld) noexcept {
 void segment_reclaim_begin(Segment* s, SegmentsTld* tld) noexcept {
   s->thread_id.store(thread_id(), std::memory_order_release);
   s->abandoned = 0;
-  s->abandoned_visits = 0;
   s->in_free_queue = false;
   s->next = s->prev = nullptr;
   tld->count++;
@@ -1134,7 +1132,6 @@ void fork_child_abandon(Segment* s, bool owned) {
   s->purge_aged_mask &= s->free_mask;
   s->used = in_use;
   s->abandoned = in_use;
-  s->abandoned_visits = 0;
   s->in_free_queue = false;
   s->next = s->prev = nullptr;
   const bool listed = abandoned_contains(s);

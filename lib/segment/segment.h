@@ -49,8 +49,9 @@ MI_ALWAYS_INLINE bool is_thread_id(uintptr_t word) noexcept {
 #endif
 }
 
-// The segment of a block pointer. pre: p is a block start we handed out whose
-// segmap byte is 1 (the segment's first unit).
+// The segment of a block pointer. pre: p is a block start we handed out that
+// lies in its segment's first unit (segmap byte >= SEGMAP_FIRST_MIN: the byte
+// is then the page shift, segmap.h).
 MI_ALWAYS_INLINE Segment* ptr_segment(const void* p) {
   return reinterpret_cast<Segment*>(reinterpret_cast<uintptr_t>(p) & ~SEGMENT_MASK);
 }

@@ -27,9 +27,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../common/defines.h"  // NUMA_MAX_NODES
+
 namespace mi {
 
-constexpr int NUMA_MAX_NODES = 64;
 constexpr int NUMA_MAX_CPUS = 1024;
 
 struct NodeInfo {

@@ -16,12 +16,9 @@
 #include <thread>
 #include <vector>
 
-namespace {
+#include "opaque.h"
 
-template <class T> T opaque(T v) {
-  asm volatile("" : "+r"(v));
-  return v;
-}
+namespace {
 
 // Captures output without allocating inside the callback.
 struct Capture {

@@ -19,12 +19,9 @@
 #include <thread>
 #include <vector>
 
-namespace {
+#include "opaque.h"
 
-template <class T> T opaque(T v) {
-  asm volatile("" : "+r"(v));
-  return v;
-}
+namespace {
 
 size_t too_large() { return opaque(static_cast<size_t>(PTRDIFF_MAX) + 1); }
 

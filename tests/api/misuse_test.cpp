@@ -35,16 +35,13 @@
 #include <string>
 #include <thread>
 
+#include "opaque.h"
+
 #ifndef MI_TEST_SECURE
 #define MI_TEST_SECURE 0
 #endif
 
 namespace {
-
-template <class T> T opaque(T v) {
-  asm volatile("" : "+r"(v));
-  return v;
-}
 
 // What follows a detection: the secure build (or option) aborts after its message.
 const char* const ABORTS = "; aborting \\(secure mode\\)";

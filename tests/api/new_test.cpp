@@ -25,12 +25,9 @@
 #include <cstring>
 #include <new>
 
-namespace {
+#include "opaque.h"
 
-template <class T> T opaque(T v) {
-  asm volatile("" : "+r"(v));
-  return v;
-}
+namespace {
 
 // Makes the compiler believe `p` escapes, so new/delete pairs are not elided.
 void escape(void* p) { asm volatile("" : : "g"(p) : "memory"); }

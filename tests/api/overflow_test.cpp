@@ -26,12 +26,9 @@
 #include <string>
 #include <vector>
 
-namespace {
+#include "opaque.h"
 
-template <class T> T opaque(T v) {
-  asm volatile("" : "+r"(v));
-  return v;
-}
+namespace {
 
 void escape(void* p) { asm volatile("" : : "g"(p) : "memory"); }
 

@@ -17,12 +17,9 @@
 #include <cstring>
 #include <string>
 
-namespace {
+#include "opaque.h"
 
-template <class T> T opaque(T v) {
-  asm volatile("" : "+r"(v));
-  return v;
-}
+namespace {
 
 using calloc_fn = void* (*)(size_t, size_t);
 

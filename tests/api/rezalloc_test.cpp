@@ -15,12 +15,9 @@
 #include <string>
 #include <vector>
 
-namespace {
+#include "opaque.h"
 
-template <class T> T opaque(T v) {
-  asm volatile("" : "+r"(v));
-  return v;
-}
+namespace {
 
 bool is_aligned(const void* p, size_t a) { return (reinterpret_cast<uintptr_t>(p) % a) == 0; }
 

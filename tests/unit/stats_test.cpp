@@ -5,6 +5,7 @@
 // handed over in one piece), a fork child's own start and totals, two
 // children exiting at once, and the stats_file option (pattern, file mode,
 // from the environment and the config file, bad values, an unopenable file).
+#include "api/stats_report.h"
 #include "common/stats.h"
 
 #include <gtest/gtest.h>

@@ -74,9 +74,9 @@ namespace mireserve {
 namespace {
 
 constexpr int EXIT_DONE = 0;
-constexpr int EXIT_NOT_PERMITTED = 1;  // also: not supported; --check-config: problems
-constexpr int EXIT_USAGE = 2;          // also: a problem in [reserve]
-constexpr int EXIT_PARTIAL = 3;        // short and kept (on_shortfall = keep), or pages in use not given back
+constexpr int EXIT_NOT_PERMITTED = 1;   // also: not supported; --check-config: problems
+constexpr int EXIT_USAGE = 2;           // also: a problem in [reserve]
+constexpr int EXIT_PARTIAL = 3;         // short and kept (on_shortfall = keep), or pages in use not given back
 constexpr int EXIT_SHORT_RELEASED = 4;  // short and given back (on_shortfall = release)
 constexpr int EXIT_SHORT_FAILED = 5;    // short, given back, failed (on_shortfall = fail)
 
@@ -106,7 +106,9 @@ void say_verbose(const std::string& msg) {
   say_error(msg);
   throw Exit{code};
 }
-[[noreturn]] void usage_error(const std::string& msg) { fail(EXIT_USAGE, msg + " (mi-reserve --help lists the options)"); }
+[[noreturn]] void usage_error(const std::string& msg) {
+  fail(EXIT_USAGE, msg + " (mi-reserve --help lists the options)");
+}
 
 const char* const HELP_TEXT = &R"(
 usage: mi-reserve [--pages N | --per-node N] [--page-size 1G|2M] [--nodes LIST] [--timeout DURATION]
@@ -255,25 +257,25 @@ Paths paths_of(const Args& a) {
 
 Args parse_args(int argc, char** argv) {
   po::options_description desc;
-  desc.add_options()                                   //
-      ("help,h", "")                                   //
-      ("version", "")                                  //
-      ("verbose", "")                                  //
-      ("pages", po::value<std::string>())              //
-      ("per-node", po::value<std::string>())           //
-      ("page-size", po::value<std::string>())          //
-      ("nodes", po::value<std::string>())              //
-      ("timeout", po::value<std::string>())            //
-      ("on-shortfall", po::value<std::string>())       //
-      ("config", po::value<std::string>())             //
-      ("dry-run", "")                                  //
-      ("status", "")                                   //
-      ("json", "")                                     //
-      ("release", "")                                  //
-      ("check-config", po::value<std::string>())       //
-      ("sysfs-root", po::value<std::string>())         //
-      ("proc-root", po::value<std::string>())          //
-      ("state-file", po::value<std::string>())         //
+  desc.add_options()                              //
+      ("help,h", "")                              //
+      ("version", "")                             //
+      ("verbose", "")                             //
+      ("pages", po::value<std::string>())         //
+      ("per-node", po::value<std::string>())      //
+      ("page-size", po::value<std::string>())     //
+      ("nodes", po::value<std::string>())         //
+      ("timeout", po::value<std::string>())       //
+      ("on-shortfall", po::value<std::string>())  //
+      ("config", po::value<std::string>())        //
+      ("dry-run", "")                             //
+      ("status", "")                              //
+      ("json", "")                                //
+      ("release", "")                             //
+      ("check-config", po::value<std::string>())  //
+      ("sysfs-root", po::value<std::string>())    //
+      ("proc-root", po::value<std::string>())     //
+      ("state-file", po::value<std::string>())    //
       ("arguments", po::value<std::vector<std::string>>());
   po::positional_options_description positional;  // none: collected to be refused
   positional.add("arguments", -1);
@@ -287,7 +289,8 @@ Args parse_args(int argc, char** argv) {
     usage_error(e.what());
   }
   if (vm.count("arguments") != 0) {
-    usage_error("unexpected argument '" + vm["arguments"].as<std::vector<std::string>>()[0] + "': mi-reserve takes options only");
+    usage_error("unexpected argument '" + vm["arguments"].as<std::vector<std::string>>()[0] +
+                "': mi-reserve takes options only");
   }
   if (vm.count("help") != 0) {
     std::cout << HELP_TEXT;
@@ -304,9 +307,19 @@ Args parse_args(int argc, char** argv) {
   auto given = [&](const char* name) { return vm.count(name) != 0; };
 
   int modes = 0;
-  if (given("status")) { a.mode = Mode::status; modes++; }
-  if (given("release")) { a.mode = Mode::release; modes++; }
-  if (given("check-config")) { a.mode = Mode::check_config; a.check_config = text("check-config"); modes++; }
+  if (given("status")) {
+    a.mode = Mode::status;
+    modes++;
+  }
+  if (given("release")) {
+    a.mode = Mode::release;
+    modes++;
+  }
+  if (given("check-config")) {
+    a.mode = Mode::check_config;
+    a.check_config = text("check-config");
+    modes++;
+  }
   if (modes > 1) usage_error("--status, --release and --check-config are separate actions: give one");
   for (const char* name : {"check-config", "config", "sysfs-root", "proc-root", "state-file"}) {
     if (given(name) && text(name).empty()) usage_error(std::string("--") + name + ": the name is empty");
@@ -314,19 +327,24 @@ Args parse_args(int argc, char** argv) {
 
   long v;
   if (given("pages")) {
-    if (!parse_count(text("pages"), &v)) usage_error("--pages: expected a number of pages from 0 to 1048576, not '" + text("pages") + "'");
+    if (!parse_count(text("pages"), &v))
+      usage_error("--pages: expected a number of pages from 0 to 1048576, not '" + text("pages") + "'");
     a.pages = v;
   }
   if (given("per-node")) {
-    if (!parse_count(text("per-node"), &v)) usage_error("--per-node: expected a number of pages from 0 to 1048576, not '" + text("per-node") + "'");
+    if (!parse_count(text("per-node"), &v))
+      usage_error("--per-node: expected a number of pages from 0 to 1048576, not '" + text("per-node") + "'");
     a.per_node = v;
   }
   if (given("page-size")) {
-    if (!parse_page_size(text("page-size"), &v)) usage_error("--page-size: expected 1G or 2M (or another size with a unit, like 2048kB), not '" + text("page-size") + "'");
+    if (!parse_page_size(text("page-size"), &v))
+      usage_error("--page-size: expected 1G or 2M (or another size with a unit, like 2048kB), not '" +
+                  text("page-size") + "'");
     a.page_size_kib = v;
   }
   if (given("timeout")) {
-    if (!parse_duration_ms(text("timeout"), &v)) usage_error("--timeout: expected a duration like 30s, 500ms or 2min, not '" + text("timeout") + "'");
+    if (!parse_duration_ms(text("timeout"), &v))
+      usage_error("--timeout: expected a duration like 30s, 500ms or 2min, not '" + text("timeout") + "'");
     a.timeout_ms = v;
   }
   if (given("on-shortfall")) {
@@ -339,7 +357,8 @@ Args parse_args(int argc, char** argv) {
   if (given("nodes")) {
     std::vector<int> nodes;
     bool all;
-    if (!parse_node_list(text("nodes"), &nodes, &all)) usage_error("--nodes: expected 'all' or a list of node numbers like 0,2-3, not '" + text("nodes") + "'");
+    if (!parse_node_list(text("nodes"), &nodes, &all))
+      usage_error("--nodes: expected 'all' or a list of node numbers like 0,2-3, not '" + text("nodes") + "'");
     a.nodes = text("nodes");
   }
   if (given("config")) a.config = text("config");
@@ -348,7 +367,8 @@ Args parse_args(int argc, char** argv) {
   if (given("state-file")) a.state_file = text("state-file");
   a.json = given("json");
   a.dry_run = given("dry-run");
-  if (a.sysfs_root && !is_directory(*a.sysfs_root)) usage_error("--sysfs-root: " + *a.sysfs_root + " is not a directory");
+  if (a.sysfs_root && !is_directory(*a.sysfs_root))
+    usage_error("--sysfs-root: " + *a.sysfs_root + " is not a directory");
 
   // what goes with what
   if (a.pages && a.per_node) usage_error("--pages and --per-node both give the count: give one");
@@ -356,11 +376,14 @@ Args parse_args(int argc, char** argv) {
   auto only_for_reserve = [&](const char* name) {
     if (given(name) && a.mode != Mode::reserve) {
       usage_error(std::string("--") + name + " has no meaning with --" +
-                  (a.mode == Mode::status ? "status" : a.mode == Mode::release ? "release" : "check-config"));
+                  (a.mode == Mode::status    ? "status"
+                   : a.mode == Mode::release ? "release"
+                                             : "check-config"));
     }
   };
   for (const char* name : {"pages", "per-node", "timeout", "on-shortfall", "config"}) only_for_reserve(name);
-  if (a.dry_run && (a.mode == Mode::status || a.mode == Mode::check_config)) usage_error("--dry-run goes with a reservation or --release");
+  if (a.dry_run && (a.mode == Mode::status || a.mode == Mode::check_config))
+    usage_error("--dry-run goes with a reservation or --release");
   if (a.mode == Mode::check_config) {
     for (const char* name : {"nodes", "page-size", "sysfs-root", "proc-root", "state-file"}) {
       if (given(name)) usage_error(std::string("--") + name + " has no meaning with --check-config");
@@ -429,8 +452,9 @@ Machine discover(const Paths& p) {
   if (!machine_discover(p.roots, &m, &why)) fail(EXIT_NOT_PERMITTED, "not supported: " + why);
   std::string sizes;
   for (long kib : m.all_sizes()) sizes += (sizes.empty() ? "" : ", ") + page_size_text(kib);
-  say_verbose("the kernel's nodes: " + node_list_text(m.nodes) + (m.numa_sysfs ? "" : " (no NUMA in sysfs: the global pools)") +
-              "; huge page sizes: " + sizes + (p.roots.fake_sys ? " (a fake sysfs tree: mi-reserve plays the kernel)" : ""));
+  say_verbose("the kernel's nodes: " + node_list_text(m.nodes) +
+              (m.numa_sysfs ? "" : " (no NUMA in sysfs: the global pools)") + "; huge page sizes: " + sizes +
+              (p.roots.fake_sys ? " (a fake sysfs tree: mi-reserve plays the kernel)" : ""));
   if (!p.roots.fake_sys) {
     std::string note;
     std::vector<std::string> diffs = hwloc_cross_check(m, &note);
@@ -446,10 +470,12 @@ Machine discover(const Paths& p) {
       const mi::Topology& topo = mi::topology();
       std::vector<int> lib_nodes;
       for (int i = 0; i < topo.node_count; i++) lib_nodes.push_back(topo.nodes[i].os_index);
-      std::vector<int> head(m.nodes.begin(), m.nodes.begin() + static_cast<long>(std::min(m.nodes.size(), lib_nodes.size())));
+      std::vector<int> head(m.nodes.begin(),
+                            m.nodes.begin() + static_cast<long>(std::min(m.nodes.size(), lib_nodes.size())));
       if (lib_nodes != head) {
-        say_warning("the allocator's topology has node(s) " + node_list_text(lib_nodes) + ", the kernel's pools are on " +
-                    node_list_text(m.nodes) + ": [node.N] counts may name other nodes for the allocator; going by the kernel's view");
+        say_warning("the allocator's topology has node(s) " + node_list_text(lib_nodes) +
+                    ", the kernel's pools are on " + node_list_text(m.nodes) +
+                    ": [node.N] counts may name other nodes for the allocator; going by the kernel's view");
       } else {
         say_verbose("the allocator's topology agrees: " + std::to_string(lib_nodes.size()) + " node(s), " +
                     node_list_text(lib_nodes));
@@ -479,7 +505,9 @@ std::vector<int> select_nodes(const Machine& m, const std::string& list, long si
     nodes.clear();
     for (int n : m.nodes) {
       if (size_kib <= 0 || m.has_pool(n, size_kib)) nodes.push_back(n);
-      else say_verbose("node " + std::to_string(n) + " has no pool of " + page_size_text(size_kib) + " pages (no memory?): skipped");
+      else
+        say_verbose("node " + std::to_string(n) + " has no pool of " + page_size_text(size_kib) +
+                    " pages (no memory?): skipped");
     }
     return nodes;
   }
@@ -520,15 +548,16 @@ void save_state(const Paths& p, const State& st) {
 
 // Before the first write: every file we will write is writable (else exit 1,
 // nothing changed), and the state can be kept.
-void check_permissions(const Paths& p, const Machine& m, const std::vector<std::pair<int, long>>& pools, StateLock* lock) {
+void check_permissions(const Paths& p, const Machine& m, const std::vector<std::pair<int, long>>& pools,
+                       StateLock* lock) {
   for (const auto& [node, size] : pools) {
     int err = pool_check_writable(m, node, size);
     if (err == 0) continue;
     std::string hint;
     if ((err == EACCES || err == EPERM) && geteuid() != 0) hint = " (changing the huge page pools needs root)";
     if (err == EROFS) hint = " (/sys is mounted read-only here: a container?)";
-    fail(EXIT_NOT_PERMITTED, "not permitted: cannot write " + m.nr_path(node, size) + ": " + errno_text(err) + hint +
-                                 "; nothing changed");
+    fail(EXIT_NOT_PERMITTED,
+         "not permitted: cannot write " + m.nr_path(node, size) + ": " + errno_text(err) + hint + "; nothing changed");
   }
   if (lock != nullptr) {
     std::string why;
@@ -564,15 +593,15 @@ int run_status(const Args& a, const Paths& p) {
     }
   }
   if (a.json) {
-    std::cout << "{\n  \"version\": " << json_string(MI_RESERVE_VERSION) << ",\n  \"sysfs_root\": " << json_string(p.roots.sys)
-              << ",\n  \"state_file\": " << json_string(p.state) << ",\n  \"numa\": " << (m.numa_sysfs ? "true" : "false")
-              << ",\n  \"pools\": [";
+    std::cout << "{\n  \"version\": " << json_string(MI_RESERVE_VERSION)
+              << ",\n  \"sysfs_root\": " << json_string(p.roots.sys) << ",\n  \"state_file\": " << json_string(p.state)
+              << ",\n  \"numa\": " << (m.numa_sysfs ? "true" : "false") << ",\n  \"pools\": [";
     for (size_t i = 0; i < rows.size(); i++) {
       const Row& r = rows[i];
       std::cout << (i == 0 ? "\n" : ",\n") << "    {\"node\": " << r.node << ", \"page_size_kib\": " << r.size_kib
-                << ", \"page_size\": " << json_string(page_size_text(r.size_kib)) << ", \"total\": " << json_count(r.c.total)
-                << ", \"free\": " << json_count(r.c.free) << ", \"reserved_by_us\": " << r.ours
-                << ", \"surplus\": " << json_count(r.c.surplus) << "}";
+                << ", \"page_size\": " << json_string(page_size_text(r.size_kib))
+                << ", \"total\": " << json_count(r.c.total) << ", \"free\": " << json_count(r.c.free)
+                << ", \"reserved_by_us\": " << r.ours << ", \"surplus\": " << json_count(r.c.surplus) << "}";
     }
     std::cout << (rows.empty() ? "]\n}\n" : "\n  ]\n}\n");
     return EXIT_DONE;
@@ -704,7 +733,8 @@ std::optional<std::string> nothing_to_reserve(const Args& a, const Paths& p, con
   std::string why;
   if (!any) {
     why = "it sets no [reserve] pages or per_node and no reserve_huge_os_pages";
-    if (node_counts_unused) why += " for " + page_size_text(size_kib) + " pages ([node.N] reserve_huge_os_pages counts 1 GiB pages)";
+    if (node_counts_unused)
+      why += " for " + page_size_text(size_kib) + " pages ([node.N] reserve_huge_os_pages counts 1 GiB pages)";
   } else {
     why = "every count is 0";
   }
@@ -723,7 +753,7 @@ struct Request {
   long timeout_ms = TIMEOUT_DEFAULT_MS;
   mi::ConfigShortfall on_shortfall = mi::shortfall_keep;
   std::vector<std::pair<int, long>> want;  // node -> pages mi-reserve is to have added there
-  std::string nothing;  // when no selected node has a count: the line that says so
+  std::string nothing;                     // when no selected node has a count: the line that says so
 };
 
 Request make_request(const Args& a, const Machine& m, const ConfigFile& f) {
@@ -871,8 +901,8 @@ int run_reserve(const Args& a, const Paths& p) {
     long want;
     long base;
     long target;
-    long got = 0;       // ours after the writes
-    int err = 0;        // of the last write
+    long got = 0;         // ours after the writes
+    int err = 0;          // of the last write
     long given_back = 0;  // on_shortfall release / fail
   };
   std::vector<Node> work;
@@ -898,8 +928,11 @@ int run_reserve(const Args& a, const Paths& p) {
   if (a.dry_run) {
     for (const Node& w : work) {
       long now = pool_read(m, w.node, r.size_kib).total;
-      if (w.target == now) std::cout << "node " << w.node << ": " << m.nr_path(w.node, r.size_kib) << " stays " << now << "\n";
-      else std::cout << "node " << w.node << ": would write " << w.target << " to " << m.nr_path(w.node, r.size_kib) << " (now " << now << ")\n";
+      if (w.target == now)
+        std::cout << "node " << w.node << ": " << m.nr_path(w.node, r.size_kib) << " stays " << now << "\n";
+      else
+        std::cout << "node " << w.node << ": would write " << w.target << " to " << m.nr_path(w.node, r.size_kib)
+                  << " (now " << now << ")\n";
     }
     check_permissions(p, m, to_write, nullptr);
     std::cout << "dry run: nothing changed\n";
@@ -915,9 +948,12 @@ int run_reserve(const Args& a, const Paths& p) {
     long now = pool_read(m, w.node, r.size_kib).total;
     if (now != w.target) {
       w.err = pool_write_nr(m, w.node, r.size_kib, w.target);
-      if (w.err != 0) say_error("writing " + std::to_string(w.target) + " to " + m.nr_path(w.node, r.size_kib) + ": " + errno_text(w.err));
+      if (w.err != 0)
+        say_error("writing " + std::to_string(w.target) + " to " + m.nr_path(w.node, r.size_kib) + ": " +
+                  errno_text(w.err));
       now = pool_read(m, w.node, r.size_kib).total;
-      say_verbose("node " + std::to_string(w.node) + ": wrote " + std::to_string(w.target) + ", the kernel gave " + std::to_string(now));
+      say_verbose("node " + std::to_string(w.node) + ": wrote " + std::to_string(w.target) + ", the kernel gave " +
+                  std::to_string(now));
     }
     w.got = std::max(0L, now - w.base);
     st.set(w.node, r.size_kib, w.got);
@@ -988,7 +1024,9 @@ int run_reserve(const Args& a, const Paths& p) {
       if (w.got <= 0) continue;
       const long had = w.got;
       const int err = pool_write_nr(m, w.node, r.size_kib, w.base);
-      if (err != 0) say_error("writing " + std::to_string(w.base) + " to " + m.nr_path(w.node, r.size_kib) + ": " + errno_text(err));
+      if (err != 0)
+        say_error("writing " + std::to_string(w.base) + " to " + m.nr_path(w.node, r.size_kib) + ": " +
+                  errno_text(err));
       const long now = pool_read(m, w.node, r.size_kib).total;
       w.got = std::max(0L, now - w.base);
       w.given_back = had - w.got;
@@ -1026,7 +1064,9 @@ int run_reserve(const Args& a, const Paths& p) {
       short_by += w.want - got;
       std::string how;
       if (r.timeout_ms == 0) how = "in one try (--timeout 0)";
-      else if (fruitless >= FRUITLESS_ROUNDS_MAX) how = "after " + std::to_string(rounds) + " rounds of retrying in " + std::to_string(elapsed_ms) + " ms, the last " + std::to_string(fruitless) + " of which gained nothing";
+      else if (fruitless >= FRUITLESS_ROUNDS_MAX)
+        how = "after " + std::to_string(rounds) + " rounds of retrying in " + std::to_string(elapsed_ms) +
+              " ms, the last " + std::to_string(fruitless) + " of which gained nothing";
       else how = "within " + std::to_string(r.timeout_ms) + " ms";
       say_error("node " + std::to_string(w.node) + ": " + std::to_string(got) + " of " + pages_text(w.want) + " of " +
                 page_size_text(r.size_kib) + " reserved; the kernel found no more free contiguous memory there " + how +
@@ -1041,8 +1081,7 @@ int run_reserve(const Args& a, const Paths& p) {
   const std::string policy = std::string("on_shortfall = ") + mi::config_shortfall_name(r.on_shortfall) + ": ";
   const std::string short_text = "short by " + pages_text(short_by) + " of " + page_size_text(r.size_kib);
   if (r.on_shortfall == mi::shortfall_keep) {
-    say_error(policy + short_text + "; the " + pages_text(pages_got()) +
-              " the kernel gave stay reserved (exit 3)");
+    say_error(policy + short_text + "; the " + pages_text(pages_got()) + " the kernel gave stay reserved (exit 3)");
     return EXIT_PARTIAL;
   }
   std::string back = "gave back the " + pages_text(total_given_back) + " mi-reserve held there";
@@ -1072,7 +1111,8 @@ int run_release(const Args& a, const Paths& p) {
   StateLock lock;
   State st = load_state(p, !a.dry_run);
   auto selected = [&](const StateEntry& e) {
-    return std::find(nodes.begin(), nodes.end(), e.node) != nodes.end() && (!a.page_size_kib || e.size_kib == *a.page_size_kib);
+    return std::find(nodes.begin(), nodes.end(), e.node) != nodes.end() &&
+           (!a.page_size_kib || e.size_kib == *a.page_size_kib);
   };
   std::vector<std::pair<int, long>> to_write;
   for (const StateEntry& e : st.entries) {
@@ -1087,8 +1127,8 @@ int run_release(const Args& a, const Paths& p) {
     for (const auto& [n, kib] : to_write) {
       long now = pool_read(m, n, kib).total;
       long ours = std::min(st.added(n, kib), std::max(0L, now));
-      std::cout << "node " << n << ": would write " << now - ours << " to " << m.nr_path(n, kib) << " (now " << now << ", "
-                << ours << " by mi-reserve)\n";
+      std::cout << "node " << n << ": would write " << now - ours << " to " << m.nr_path(n, kib) << " (now " << now
+                << ", " << ours << " by mi-reserve)\n";
     }
     check_permissions(p, m, to_write, nullptr);
     std::cout << "dry run: nothing changed\n";
@@ -1098,7 +1138,8 @@ int run_release(const Args& a, const Paths& p) {
   st = load_state(p, true);  // again, under the lock
   for (const StateEntry& e : std::vector<StateEntry>(st.entries)) {
     if (selected(e) && !m.has_pool(e.node, e.size_kib)) {
-      say_warning("node " + std::to_string(e.node) + " no longer has a pool of " + page_size_text(e.size_kib) + " pages; forgotten");
+      say_warning("node " + std::to_string(e.node) + " no longer has a pool of " + page_size_text(e.size_kib) +
+                  " pages; forgotten");
       st.set(e.node, e.size_kib, 0);
     }
   }
@@ -1111,8 +1152,8 @@ int run_release(const Args& a, const Paths& p) {
     int err = pool_write_nr(m, n, kib, target);
     PoolCounts after = pool_read(m, n, kib);
     long released = std::max(0L, before.total - after.total);
-    say_verbose("node " + std::to_string(n) + ": wrote " + std::to_string(target) + " (was " + std::to_string(before.total) +
-                "), the kernel has " + std::to_string(after.total));
+    say_verbose("node " + std::to_string(n) + ": wrote " + std::to_string(target) + " (was " +
+                std::to_string(before.total) + "), the kernel has " + std::to_string(after.total));
     st.set(n, kib, ours - released);
     std::string result = "ok";
     if (err != 0) {
@@ -1122,12 +1163,13 @@ int run_release(const Args& a, const Paths& p) {
       result = "kept " + std::to_string(ours - released);
     } else if (after.surplus > std::max(0L, before.surplus)) {
       result = "ok; " + std::to_string(after.surplus - std::max(0L, before.surplus)) + " in use";
-      say_warning("node " + std::to_string(n) + ": " + pages_text(after.surplus - std::max(0L, before.surplus)) + " of " +
-                  page_size_text(kib) + " are still in use; the kernel frees them when their program lets go (surplus)");
+      say_warning("node " + std::to_string(n) + ": " + pages_text(after.surplus - std::max(0L, before.surplus)) +
+                  " of " + page_size_text(kib) +
+                  " are still in use; the kernel frees them when their program lets go (surplus)");
     }
     if (err != 0 || released < ours) all_ok = false;
-    t.add({std::to_string(n), page_size_text(kib), std::to_string(released), count_text(after.total), count_text(after.free),
-           count_text(after.surplus), result});
+    t.add({std::to_string(n), page_size_text(kib), std::to_string(released), count_text(after.total),
+           count_text(after.free), count_text(after.surplus), result});
   }
   save_state(p, st);
   t.print();

@@ -114,7 +114,8 @@ std::vector<long> interleave(long pages, size_t count) {
 }
 
 std::string page_size_text(long size_kib) {
-  if (size_kib >= 1024 * 1024 && size_kib % (1024 * 1024) == 0) return std::to_string(size_kib / (1024 * 1024)) + " GiB";
+  if (size_kib >= 1024 * 1024 && size_kib % (1024 * 1024) == 0)
+    return std::to_string(size_kib / (1024 * 1024)) + " GiB";
   if (size_kib >= 1024 && size_kib % 1024 == 0) return std::to_string(size_kib / 1024) + " MiB";
   return std::to_string(size_kib) + " KiB";
 }

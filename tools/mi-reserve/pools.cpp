@@ -313,7 +313,8 @@ std::vector<std::string> hwloc_cross_check(const Machine& m, std::string* note) 
     }
   }
   for (const auto& [node, sizes] : hw) {
-    if (!m.has_node(node)) diffs.push_back("hwloc has NUMA node " + std::to_string(node) + ", which the kernel does not list");
+    if (!m.has_node(node))
+      diffs.push_back("hwloc has NUMA node " + std::to_string(node) + ", which the kernel does not list");
   }
   std::vector<int> hw_nodes;
   for (const auto& entry : hw) hw_nodes.push_back(entry.first);

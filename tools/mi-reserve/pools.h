@@ -50,8 +50,8 @@ void roots_detect_fake(Roots* roots);
 
 struct Machine {
   Roots roots;
-  bool numa_sysfs = false;   // the kernel has node directories; else one node 0 (the global pools)
-  std::vector<int> nodes;    // the kernel's online nodes, ascending
+  bool numa_sysfs = false;                     // the kernel has node directories; else one node 0 (the global pools)
+  std::vector<int> nodes;                      // the kernel's online nodes, ascending
   std::map<int, std::vector<long>> sizes_kib;  // node -> page sizes it has pools of, ascending
 
   bool has_node(int node) const;

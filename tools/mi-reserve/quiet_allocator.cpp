@@ -44,8 +44,8 @@ void allocator_on_defaults(int, char**, char**) {
   mi::option_set_from(mi_option_verbose, 0, mi::OptionSource::runtime, nullptr, 0);
 }
 
-__attribute__((section(".preinit_array"), used)) void (*const allocator_on_defaults_entry)(int, char**, char**) =
-    &allocator_on_defaults;
+__attribute__((section(".preinit_array"),
+               used)) void (*const allocator_on_defaults_entry)(int, char**, char**) = &allocator_on_defaults;
 
 __attribute__((constructor)) void preloaded_copy_quiet() {
   // the next definition after the executable's own: a preloaded library's, if any

@@ -51,7 +51,8 @@ void Figures::add(const Figures& o) {
   // same classes, but a process that reports fewer (or another version) must
   // not shift the others' rows.
   std::map<int64_t, mi_stats_area_bin_t> merged;
-  for (const std::vector<mi_stats_area_bin_t>* v : {static_cast<const std::vector<mi_stats_area_bin_t>*>(&bins), &o.bins}) {
+  for (const std::vector<mi_stats_area_bin_t>* v :
+       {static_cast<const std::vector<mi_stats_area_bin_t>*>(&bins), &o.bins}) {
     for (const auto& b : *v) {
       auto& m = merged[b.block_size];
       m.block_size = b.block_size;
@@ -66,9 +67,9 @@ void Figures::add(const Figures& o) {
 
 namespace {
 
-constexpr size_t HEADER_END = offsetof(mi_stats_area_t, pid);     // magic, version, size, seq
-constexpr size_t FIXED_END = offsetof(mi_stats_area_t, nodes);    // everything before the arrays
-constexpr size_t AREA_SIZE_MAX = size_t(1) << 20;                 // far above any version's area
+constexpr size_t HEADER_END = offsetof(mi_stats_area_t, pid);   // magic, version, size, seq
+constexpr size_t FIXED_END = offsetof(mi_stats_area_t, nodes);  // everything before the arrays
+constexpr size_t AREA_SIZE_MAX = size_t(1) << 20;               // far above any version's area
 static_assert(offsetof(mi_stats_area_t, seq) == 16 && HEADER_END == 24, "the header's layout never changes");
 
 bool ranges_ok(uint32_t offset, uint32_t count, size_t elem, size_t size, const char* what, std::string* problem) {
@@ -145,8 +146,9 @@ bool area_parse(const unsigned char* bytes, size_t size, Snapshot* snap, std::st
   if (a.node_count) std::memcpy(f.nodes.data(), bytes + a.nodes_offset, a.node_count * sizeof(mi_stats_area_memory_t));
   f.bins.resize(a.bin_count);
   if (a.bin_count) std::memcpy(f.bins.data(), bytes + a.bins_offset, a.bin_count * sizeof(mi_stats_area_bin_t));
-  std::stable_sort(f.bins.begin(), f.bins.end(),
-                   [](const mi_stats_area_bin_t& x, const mi_stats_area_bin_t& y) { return x.block_size < y.block_size; });
+  std::stable_sort(f.bins.begin(), f.bins.end(), [](const mi_stats_area_bin_t& x, const mi_stats_area_bin_t& y) {
+    return x.block_size < y.block_size;
+  });
   return true;
 }
 

@@ -69,13 +69,14 @@ std::vector<int64_t> proc_descendants(const std::map<int64_t, ProcInfo>& table, 
 }
 
 int Scan::unreadable_files() const {
-  return int(std::count_if(entries.begin(), entries.end(),
-                           [](const Entry& e) { return e.state == EntryState::unreadable; }));
+  return int(
+      std::count_if(entries.begin(), entries.end(), [](const Entry& e) { return e.state == EntryState::unreadable; }));
 }
 
 std::vector<std::string> default_dirs() {
   std::vector<std::string> dirs{MI_STATS_AREA_DIR_RUN};
-  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) dirs.push_back(std::string(xdg) + "/mimalloc-numa");
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg)
+    dirs.push_back(std::string(xdg) + "/mimalloc-numa");
   auto globbed = [&](const char* pattern) {
     glob_t g;
     if (glob(pattern, GLOB_ONLYDIR, nullptr, &g) == 0) {
@@ -106,11 +107,14 @@ std::vector<std::string> default_dirs() {
 
 bool parse_name(const std::string& name, int64_t* pid, uint64_t* ticks) {
   const std::string suffix = MI_STATS_AREA_SUFFIX;
-  if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
+  if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return false;
   const std::string stem = name.substr(0, name.size() - suffix.size());
   const size_t dash = stem.find('-');
   if (dash == std::string::npos || dash == 0 || dash + 1 == stem.size()) return false;
-  auto digits = [](const std::string& s) { return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }); };
+  auto digits = [](const std::string& s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
   const std::string a = stem.substr(0, dash), b = stem.substr(dash + 1);
   if (!digits(a) || !digits(b) || a.size() > 10 || b.size() > 20) return false;
   *pid = std::strtoll(a.c_str(), nullptr, 10);
@@ -151,11 +155,8 @@ Scan scan(const std::vector<std::string>& dirs, const std::vector<int64_t>& only
           e.state = EntryState::live;
           e.snap = std::move(r.snap);
           break;
-        case ReadStatus::unreadable:
-          e.state = EntryState::unreadable;
-          break;
-        case ReadStatus::vanished:
-          continue;  // it ended while we looked: neither listed nor counted
+        case ReadStatus::unreadable: e.state = EntryState::unreadable; break;
+        case ReadStatus::vanished: continue;  // it ended while we looked: neither listed nor counted
         case ReadStatus::invalid:
         case ReadStatus::busy:
           e.state = EntryState::invalid;

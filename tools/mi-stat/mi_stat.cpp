@@ -18,12 +18,12 @@
 //   2  usage error
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -133,7 +133,8 @@ double parse_seconds(const std::string& option, const std::string& text) {
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
   if (text.empty() || end == text.c_str() || *end != 0 || !(v > 0) || v > 86400) {
-    usage_error("--" + option + " " + text + ": not a number of seconds (a positive number up to 86400, like 2 or 0.5)");
+    usage_error("--" + option + " " + text +
+                ": not a number of seconds (a positive number up to 86400, like 2 or 0.5)");
   }
   return v;
 }
@@ -179,8 +180,8 @@ struct Take {
   std::vector<const Entry*> skipped;   // list: the files not read; pids: those of the PIDs
   std::optional<Tree> tree;
   bool tree_root_running = true;
-  std::vector<int64_t> missing;        // pids given that publish nothing readable
-  std::vector<std::string> notes;      // warnings for stderr (or the frame)
+  std::vector<int64_t> missing;    // pids given that publish nothing readable
+  std::vector<std::string> notes;  // warnings for stderr (or the frame)
   int64_t time_ms = 0;
 };
 
@@ -196,7 +197,8 @@ std::string missing_reason(int64_t pid, const Scan& scan) {
     }
   }
   return "pid " + std::to_string(pid) + " publishes no statistics (is stats_publish on for it? its file would be " +
-         "<pid>-<starttime>.stats in " + MI_STATS_AREA_DIR_RUN + ", $XDG_RUNTIME_DIR/mimalloc-numa or /tmp/mimalloc-numa-UID)";
+         "<pid>-<starttime>.stats in " + MI_STATS_AREA_DIR_RUN +
+         ", $XDG_RUNTIME_DIR/mimalloc-numa or /tmp/mimalloc-numa-UID)";
 }
 
 Take take(const Settings& st) {
@@ -251,7 +253,8 @@ Take take(const Settings& st) {
   const int unreadable = t.scan.unreadable_files();
   if (unreadable > 0 || t.scan.unreadable_dirs > 0) {
     std::string n;
-    if (unreadable > 0) n = std::to_string(unreadable) + (unreadable == 1 ? " process's" : " processes'") + " statistics";
+    if (unreadable > 0)
+      n = std::to_string(unreadable) + (unreadable == 1 ? " process's" : " processes'") + " statistics";
     if (t.scan.unreadable_dirs > 0) {
       n += (n.empty() ? "" : " and ") + std::to_string(t.scan.unreadable_dirs) + " other users' director" +
            (t.scan.unreadable_dirs == 1 ? "y" : "ies");
@@ -329,18 +332,21 @@ int run(const Settings& st) {
     std::string why;
     int last_status = EXIT_OK;
     std::vector<std::string> said;
-    const long n = record(*st.record_file, st.record_for, st.interval, [&] {
-      const Take t = take(st);
-      for (const auto& note : t.notes) {
-        // Each problem once, not once per sample.
-        if (std::find(said.begin(), said.end(), note) == said.end()) {
-          say_warning(note);
-          said.push_back(note);
-        }
-      }
-      last_status = status_of(st, t);
-      return take_json(st, t);
-    }, &why);
+    const long n = record(
+        *st.record_file, st.record_for, st.interval,
+        [&] {
+          const Take t = take(st);
+          for (const auto& note : t.notes) {
+            // Each problem once, not once per sample.
+            if (std::find(said.begin(), said.end(), note) == said.end()) {
+              say_warning(note);
+              said.push_back(note);
+            }
+          }
+          last_status = status_of(st, t);
+          return take_json(st, t);
+        },
+        &why);
     if (n < 0) {
       say_error(why);
       return EXIT_FAILED;
@@ -385,21 +391,21 @@ int run(const Settings& st) {
 
 Settings parse(int argc, char** argv) {
   po::options_description desc;
-  desc.add_options()                                      //
-      ("help,h", "")                                      //
-      ("version", "")                                     //
-      ("all", "")                                         //
-      ("bins", "")                                        //
-      ("json", "")                                        //
-      ("openmetrics", "")                                 //
-      ("tree", po::value<std::string>())                  //
-      ("watch", po::value<std::string>())                 //
-      ("record", po::value<std::string>())                //
-      ("for", po::value<std::string>())                   //
-      ("interval", po::value<std::string>())              //
-      ("plot", po::value<std::string>())                  //
-      ("from", po::value<std::string>())                  //
-      ("dir", po::value<std::vector<std::string>>())      //
+  desc.add_options()                                  //
+      ("help,h", "")                                  //
+      ("version", "")                                 //
+      ("all", "")                                     //
+      ("bins", "")                                    //
+      ("json", "")                                    //
+      ("openmetrics", "")                             //
+      ("tree", po::value<std::string>())              //
+      ("watch", po::value<std::string>())             //
+      ("record", po::value<std::string>())            //
+      ("for", po::value<std::string>())               //
+      ("interval", po::value<std::string>())          //
+      ("plot", po::value<std::string>())              //
+      ("from", po::value<std::string>())              //
+      ("dir", po::value<std::vector<std::string>>())  //
       ("pids", po::value<std::vector<std::string>>());
   po::positional_options_description positional;
   positional.add("pids", -1);
@@ -468,7 +474,8 @@ Settings parse(int argc, char** argv) {
   if (st.plot_from && (st.mode != Mode::list || st.all || st.bins || st.json || st.openmetrics || st.watch)) {
     usage_error("--plot --from RECORD draws the record as it is: no other option goes with it");
   }
-  if (st.watch && (st.json || st.openmetrics)) usage_error("--watch shows the table; for a series in JSON use --record");
+  if (st.watch && (st.json || st.openmetrics))
+    usage_error("--watch shows the table; for a series in JSON use --record");
   if (st.watch && st.record_file) usage_error("--watch and --record: choose one");
   if (st.record_file && (st.json || st.openmetrics)) {
     usage_error("--record writes JSON lines already; --json and --openmetrics do not go with it");

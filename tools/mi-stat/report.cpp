@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdarg>
 #include <cinttypes>
+#include <cstdarg>
 #include <cstdio>
 #include <functional>
 
@@ -45,10 +45,10 @@ std::string memory_tables(const Figures& f) {
   std::string out = printf_string("%-10s %11s %11s %11s %11s %11s %11s %11s\n", "memory", "reserved", "committed",
                                   "in use", "purgeable", "1G pages", "2M pages", "purged");
   auto row = [&](const std::string& name, const mi_stats_area_memory_t& m) {
-    out += printf_string("  %-8s %11s %11s %11s %11s %11s %11s %11s\n", name.c_str(), bytes_human(m.reserved).c_str(),
-                         bytes_human(m.committed).c_str(), bytes_human(m.in_use).c_str(),
-                         bytes_human(m.purgeable).c_str(), bytes_human(m.huge_1g).c_str(),
-                         bytes_human(m.large_2m).c_str(), bytes_human(m.purged).c_str());
+    out +=
+        printf_string("  %-8s %11s %11s %11s %11s %11s %11s %11s\n", name.c_str(), bytes_human(m.reserved).c_str(),
+                      bytes_human(m.committed).c_str(), bytes_human(m.in_use).c_str(), bytes_human(m.purgeable).c_str(),
+                      bytes_human(m.huge_1g).c_str(), bytes_human(m.large_2m).c_str(), bytes_human(m.purged).c_str());
   };
   for (size_t i = 0; i < f.nodes.size(); i++) row("node " + std::to_string(i), f.nodes[i]);
   row("total", f.totals);
@@ -64,8 +64,8 @@ std::string memory_tables(const Figures& f) {
 
 std::string process_lines(const Figures& f) {
   std::string out;
-  out += printf_string("process: RSS %s, allocator metadata %s, threads %" PRId64 ", segments %" PRId64
-                       " (%" PRId64 " abandoned)\n",
+  out += printf_string("process: RSS %s, allocator metadata %s, threads %" PRId64 ", segments %" PRId64 " (%" PRId64
+                       " abandoned)\n",
                        bytes_human(f.rss).c_str(), bytes_human(f.metadata_committed).c_str(), f.threads, f.segments,
                        f.segments_abandoned);
   out += printf_string("purges: %" PRId64 " taking %.3f ms in all; OS calls: %" PRId64 " mmap, %" PRId64
@@ -76,8 +76,8 @@ std::string process_lines(const Figures& f) {
 }
 
 std::string bins_table(const Figures& f) {
-  std::string out = printf_string("size classes   %12s %14s %14s %14s\n", "block size", "live blocks", "live bytes",
-                                  "allocations");
+  std::string out =
+      printf_string("size classes   %12s %14s %14s %14s\n", "block size", "live blocks", "live bytes", "allocations");
   int shown = 0;
   for (const auto& b : f.bins) {
     if (b.live_blocks == 0 && b.allocations == 0) continue;
@@ -348,18 +348,20 @@ std::string openmetrics(const std::vector<Subject>& subjects, bool bins) {
   for (const auto& m : memory) {
     const std::string name = std::string("mimalloc_numa_") + m.suffix;
     const std::string help = std::string("Process total: ") + m.help + ".";
-    family(out, {name.c_str(), m.type, help.c_str()}, subjects, [&](std::string& o, const std::string& n, const Subject& s) {
-      sample(o, n, s.labels, double(s.fig->totals.*m.field));
-    });
+    family(out, {name.c_str(), m.type, help.c_str()}, subjects,
+           [&](std::string& o, const std::string& n, const Subject& s) {
+             sample(o, n, s.labels, double(s.fig->totals.*m.field));
+           });
   }
   for (const auto& m : memory) {
     const std::string name = std::string("mimalloc_numa_node_") + m.suffix;
     const std::string help = std::string("Per NUMA node: ") + m.help + ".";
-    family(out, {name.c_str(), m.type, help.c_str()}, subjects, [&](std::string& o, const std::string& n, const Subject& s) {
-      for (size_t i = 0; i < s.fig->nodes.size(); i++) {
-        sample(o, n, s.labels + ",node=\"" + std::to_string(i) + "\"", double(s.fig->nodes[i].*m.field));
-      }
-    });
+    family(out, {name.c_str(), m.type, help.c_str()}, subjects,
+           [&](std::string& o, const std::string& n, const Subject& s) {
+             for (size_t i = 0; i < s.fig->nodes.size(); i++) {
+               sample(o, n, s.labels + ",node=\"" + std::to_string(i) + "\"", double(s.fig->nodes[i].*m.field));
+             }
+           });
   }
   struct ProcessFigure {
     const char* name;
@@ -393,11 +395,15 @@ std::string openmetrics(const std::vector<Subject>& subjects, bool bins) {
       sample(o, n, s.labels, double(s.fig->*p.field) * p.scale);
     });
   }
-  family(out, {"mimalloc_numa_start_time_seconds", "gauge", "When the process started (a fork child: its fork), since the epoch."},
+  family(out,
+         {"mimalloc_numa_start_time_seconds", "gauge",
+          "When the process started (a fork child: its fork), since the epoch."},
          subjects, [&](std::string& o, const std::string& n, const Subject& s) {
            if (s.snap) sample(o, n, s.labels, double(s.snap->start_unix_ms) / 1000.0);
          });
-  family(out, {"mimalloc_numa_last_update_timestamp_seconds", "gauge", "When the figures were taken, since the epoch (a tree: the oldest)."},
+  family(out,
+         {"mimalloc_numa_last_update_timestamp_seconds", "gauge",
+          "When the figures were taken, since the epoch (a tree: the oldest)."},
          subjects, [&](std::string& o, const std::string& n, const Subject& s) {
            sample(o, n, s.labels, double(s.snap ? s.snap->updated_unix_ms : s.tree->updated_unix_ms) / 1000.0);
          });
@@ -418,7 +424,8 @@ std::string openmetrics(const std::vector<Subject>& subjects, bool bins) {
     };
     const BinFigure bin_figures[] = {
         {"mimalloc_numa_bin_live_blocks", "gauge", "Live blocks of the size class.", &mi_stats_area_bin_t::live_blocks},
-        {"mimalloc_numa_bin_live_bytes", "gauge", "Bytes of the size class's live blocks.", &mi_stats_area_bin_t::live_bytes},
+        {"mimalloc_numa_bin_live_bytes", "gauge", "Bytes of the size class's live blocks.",
+         &mi_stats_area_bin_t::live_bytes},
         {"mimalloc_numa_bin_allocations_total", "counter", "Allocations in the size class since the process started.",
          &mi_stats_area_bin_t::allocations},
     };

@@ -86,11 +86,11 @@ long record(const std::string& path, double duration, double interval, const std
 namespace {
 
 struct Point {
-  double t;                        // seconds since the first sample
-  std::vector<double> committed;   // per node, bytes
+  double t;                       // seconds since the first sample
+  std::vector<double> committed;  // per node, bytes
   std::vector<double> in_use;
-  double purged = 0;               // bytes, cumulative
-  double purges = 0;               // count, cumulative
+  double purged = 0;  // bytes, cumulative
+  double purges = 0;  // count, cumulative
 };
 
 bool in_path(const char* program) {
@@ -186,8 +186,8 @@ struct TempFile {
 bool plot(const std::string& record_path, const std::string& png_path,
           const std::function<void(const std::string&)>& warn, std::string* why) {
   if (!in_path("gnuplot")) {
-    *why = "gnuplot not found: --plot draws with gnuplot (Debian: apt install gnuplot-nox); the record " +
-           record_path + " is kept";
+    *why = "gnuplot not found: --plot draws with gnuplot (Debian: apt install gnuplot-nox); the record " + record_path +
+           " is kept";
     return false;
   }
   std::ifstream in(record_path);
@@ -281,8 +281,8 @@ bool plot(const std::string& record_path, const std::string& png_path,
   s += "set title 'purge activity'\nset ylabel 'MiB/s purged'\nset y2label 'purges/s'\nset ytics nomirror\n"
        "set y2tics\nset yrange [0:*]\nset y2range [0:*]\n";
   s += "plot " + gp_quote(data.path) + " using 1:" + std::to_string(purged_col) +
-       " with steps lw 2 lc 7 title 'MiB/s purged', " + gp_quote(data.path) + " using 1:" +
-       std::to_string(purged_col + 1) + " axes x1y2 with steps lw 1 lc 6 title 'purges/s'\n";
+       " with steps lw 2 lc 7 title 'MiB/s purged', " + gp_quote(data.path) +
+       " using 1:" + std::to_string(purged_col + 1) + " axes x1y2 with steps lw 1 lc 6 title 'purges/s'\n";
   s += "unset multiplot\nset output\n";
   {
     std::ofstream out(script.path);

@@ -1,10 +1,11 @@
 // check.cpp: the assertion failure handler (defines.h). Prints without
-// allocating and aborts.
+// allocating and aborts. Beside the layers, as defines.h that declares it:
+// every layer asserts.
 #include <stdlib.h>
 
-#include "../common/defines.h"
-#include "../common/format.h"
-#include "../os/os.h"
+#include "defines.h"
+#include "format.h"
+#include "sys.h"
 
 namespace mi {
 
