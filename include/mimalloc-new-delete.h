@@ -28,15 +28,31 @@ void operator delete[](void* p, std::size_t n) noexcept { mi_free_size(p, n); }
 #if (__cplusplus > 201402L)
 void operator delete(void* p, std::align_val_t al) noexcept { mi_free_aligned(p, static_cast<size_t>(al)); }
 void operator delete[](void* p, std::align_val_t al) noexcept { mi_free_aligned(p, static_cast<size_t>(al)); }
-void operator delete(void* p, std::size_t n, std::align_val_t al) noexcept { mi_free_size_aligned(p, n, static_cast<size_t>(al)); }
-void operator delete[](void* p, std::size_t n, std::align_val_t al) noexcept { mi_free_size_aligned(p, n, static_cast<size_t>(al)); }
-void operator delete(void* p, std::align_val_t al, const std::nothrow_t&) noexcept { mi_free_aligned(p, static_cast<size_t>(al)); }
-void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noexcept { mi_free_aligned(p, static_cast<size_t>(al)); }
+void operator delete(void* p, std::size_t n, std::align_val_t al) noexcept {
+  mi_free_size_aligned(p, n, static_cast<size_t>(al));
+}
+void operator delete[](void* p, std::size_t n, std::align_val_t al) noexcept {
+  mi_free_size_aligned(p, n, static_cast<size_t>(al));
+}
+void operator delete(void* p, std::align_val_t al, const std::nothrow_t&) noexcept {
+  mi_free_aligned(p, static_cast<size_t>(al));
+}
+void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noexcept {
+  mi_free_aligned(p, static_cast<size_t>(al));
+}
 
-void* operator new(std::size_t n, std::align_val_t al) noexcept(false) { return mi_new_aligned(n, static_cast<size_t>(al)); }
-void* operator new[](std::size_t n, std::align_val_t al) noexcept(false) { return mi_new_aligned(n, static_cast<size_t>(al)); }
-void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept { return mi_new_aligned_nothrow(n, static_cast<size_t>(al)); }
-void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept { return mi_new_aligned_nothrow(n, static_cast<size_t>(al)); }
+void* operator new(std::size_t n, std::align_val_t al) noexcept(false) {
+  return mi_new_aligned(n, static_cast<size_t>(al));
+}
+void* operator new[](std::size_t n, std::align_val_t al) noexcept(false) {
+  return mi_new_aligned(n, static_cast<size_t>(al));
+}
+void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
+  return mi_new_aligned_nothrow(n, static_cast<size_t>(al));
+}
+void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
+  return mi_new_aligned_nothrow(n, static_cast<size_t>(al));
+}
 #endif
 #endif /* __cplusplus */
 

@@ -41,59 +41,59 @@
 
 /* Per NUMA node, and the process's totals (all bytes unless said). */
 typedef struct mi_stats_area_memory_s {
-  int64_t reserved;          /* address space mapped for the node's arenas and segments */
-  int64_t committed;         /* of it, committed */
-  int64_t in_use;            /* bytes of the program's live blocks */
-  int64_t purgeable;         /* committed, free, waiting for the delayed purge */
-  int64_t huge_1g;           /* of reserved: backed by 1 GiB pages */
-  int64_t large_2m;          /* of reserved: backed by 2 MiB pages */
-  int64_t local_frees;       /* blocks freed by the thread that owns their page */
-  int64_t remote_frees;      /* blocks freed by another thread */
-  int64_t fallbacks;         /* times the node could not give memory and another did */
-  int64_t purged;            /* bytes given back to the OS in total */
+  int64_t reserved;     /* address space mapped for the node's arenas and segments */
+  int64_t committed;    /* of it, committed */
+  int64_t in_use;       /* bytes of the program's live blocks */
+  int64_t purgeable;    /* committed, free, waiting for the delayed purge */
+  int64_t huge_1g;      /* of reserved: backed by 1 GiB pages */
+  int64_t large_2m;     /* of reserved: backed by 2 MiB pages */
+  int64_t local_frees;  /* blocks freed by the thread that owns their page */
+  int64_t remote_frees; /* blocks freed by another thread */
+  int64_t fallbacks;    /* times the node could not give memory and another did */
+  int64_t purged;       /* bytes given back to the OS in total */
 } mi_stats_area_memory_t;
 
 /* Per size class. */
 typedef struct mi_stats_area_bin_s {
-  int64_t block_size;   /* bytes of one block (the largest of the class) */
+  int64_t block_size; /* bytes of one block (the largest of the class) */
   int64_t live_blocks;
   int64_t live_bytes;
-  int64_t allocations;  /* since the process started */
+  int64_t allocations; /* since the process started */
 } mi_stats_area_bin_t;
 
 typedef struct mi_stats_area_s {
   /* --- header: its layout never changes */
-  uint64_t magic;         /* MI_STATS_AREA_MAGIC */
-  uint32_t version;       /* MI_STATS_AREA_VERSION */
-  uint32_t size;          /* bytes of the whole area */
-  uint64_t seq;           /* sequence lock: odd while being written */
+  uint64_t magic;   /* MI_STATS_AREA_MAGIC */
+  uint32_t version; /* MI_STATS_AREA_VERSION */
+  uint32_t size;    /* bytes of the whole area */
+  uint64_t seq;     /* sequence lock: odd while being written */
   /* --- the process */
   int64_t pid;
-  uint64_t start_ticks;   /* /proc/<pid>/stat field 22 */
-  int64_t start_unix_ms;  /* the process's start (a fork child: its fork), ms since the epoch */
-  int64_t updated_unix_ms;/* when the figures were taken */
-  int64_t updates;        /* times they were taken */
-  int64_t interval_ms;    /* stats_publish_interval */
+  uint64_t start_ticks;                    /* /proc/<pid>/stat field 22 */
+  int64_t start_unix_ms;                   /* the process's start (a fork child: its fork), ms since the epoch */
+  int64_t updated_unix_ms;                 /* when the figures were taken */
+  int64_t updates;                         /* times they were taken */
+  int64_t interval_ms;                     /* stats_publish_interval */
   char program[MI_STATS_AREA_PROGRAM_MAX]; /* the program's name, NUL-terminated */
   /* --- process-wide */
   int64_t threads;
   int64_t segments;
   int64_t segments_abandoned;
-  int64_t purges;         /* purge operations done */
-  int64_t purge_ns;       /* their total time */
+  int64_t purges;   /* purge operations done */
+  int64_t purge_ns; /* their total time */
   int64_t os_mmap_calls;
   int64_t os_commit_calls;
   int64_t os_purge_calls;
   int64_t page_faults_minor; /* /proc/self/stat */
   int64_t page_faults_major;
-  int64_t rss;            /* /proc/self/statm, bytes */
+  int64_t rss;                /* /proc/self/statm, bytes */
   int64_t metadata_committed; /* the allocator's own metadata */
   mi_stats_area_memory_t totals;
   /* --- the arrays */
-  uint32_t node_count;    /* entries of nodes[] in use */
-  uint32_t bin_count;     /* entries of bins[] in use */
-  uint32_t nodes_offset;  /* byte offset of nodes[] from the area's start */
-  uint32_t bins_offset;   /* byte offset of bins[] */
+  uint32_t node_count;   /* entries of nodes[] in use */
+  uint32_t bin_count;    /* entries of bins[] in use */
+  uint32_t nodes_offset; /* byte offset of nodes[] from the area's start */
+  uint32_t bins_offset;  /* byte offset of bins[] */
   mi_stats_area_memory_t nodes[MI_STATS_AREA_NODES_MAX];
   mi_stats_area_bin_t bins[MI_STATS_AREA_BINS_MAX];
 } mi_stats_area_t;

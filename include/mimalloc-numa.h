@@ -53,8 +53,12 @@ mi_decl_nodiscard mi_decl_export mi_heap_t* mi_heap_new_on_node(int node);
 /* Allocates from the given node's memory, from any thread (through a heap of
    the calling thread kept for that node). NULL for an invalid node (errno
    EINVAL) or when out of memory. Freed with mi_free/free like any block. */
-mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_malloc_on_node(size_t size, int node) mi_attr_noexcept mi_attr_malloc mi_attr_alloc_size(1);
-mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_zalloc_on_node(size_t size, int node) mi_attr_noexcept mi_attr_malloc mi_attr_alloc_size(1);
+mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_malloc_on_node(size_t size,
+                                                                          int node) mi_attr_noexcept mi_attr_malloc
+    mi_attr_alloc_size(1);
+mi_decl_nodiscard mi_decl_export mi_decl_restrict void* mi_zalloc_on_node(size_t size,
+                                                                          int node) mi_attr_noexcept mi_attr_malloc
+    mi_attr_alloc_size(1);
 
 /* The node of the memory a block (or any address the allocator manages)
    belongs to: the node its arena is bound to (0 for every block on a
@@ -70,28 +74,29 @@ mi_decl_export int mi_numa_node_of(const void* p) mi_attr_noexcept;
    below. The rows add up to MI_NUMA_STATS_TOTAL, figure by figure, and in
    each row blocks <= in_use <= committed <= reserved. These are the numbers
    of the statistics report (mi_stats_print) and of mallinfo2/malloc_info. */
-#define MI_NUMA_STATS_TOTAL    (-1)  /* the whole process: the sum of every row */
-#define MI_NUMA_STATS_UNBOUND  (-2)  /* arenas bound to no node (machines with several nodes) */
-#define MI_NUMA_STATS_OUTSIDE  (-3)  /* segments mapped outside arenas (blocks too big for an arena, or no arena could give memory) */
-#define MI_NUMA_STATS_METADATA (-4)  /* the allocator's own metadata (thread data, arena bitmaps) */
+#define MI_NUMA_STATS_TOTAL (-1)   /* the whole process: the sum of every row */
+#define MI_NUMA_STATS_UNBOUND (-2) /* arenas bound to no node (machines with several nodes) */
+#define MI_NUMA_STATS_OUTSIDE \
+  (-3) /* segments mapped outside arenas (blocks too big for an arena, or no arena could give memory) */
+#define MI_NUMA_STATS_METADATA (-4) /* the allocator's own metadata (thread data, arena bitmaps) */
 
 typedef struct mi_numa_stats_s {
-  int node;                    /* the node (or MI_NUMA_STATS_*) these are for */
-  int os_index;                /* its kernel number (-1 for the other rows) */
-  size_t reserved;             /* bytes of address space */
-  size_t committed;            /* bytes of it committed */
-  size_t in_use;               /* committed bytes of live segments (the rest of committed is free memory waiting for its purge) */
-  size_t purged;               /* bytes purged (returned to the OS) in total */
-  size_t huge_pages_reserved;  /* 1 GiB pages reserved */
-  size_t huge_pages_in_use;    /* of those, 1 GiB worth of segments in use */
-  size_t local_segments;       /* segments for this node's threads served from this node */
-  size_t remote_segments;      /* segments for this node's threads served from another node */
-  size_t fallbacks;            /* times this node could not give memory (counted on the asking node) */
-  size_t blocks;               /* bytes of the program's live blocks (block sizes; big blocks included) */
-  size_t block_count;          /* live blocks */
-  size_t big_blocks;           /* live blocks over 2 MiB, each in a segment of its own */
-  size_t big_block_bytes;      /* their bytes */
-  size_t purge_pending;        /* committed bytes free and waiting for their purge (malloc_trim returns them) */
+  int node;         /* the node (or MI_NUMA_STATS_*) these are for */
+  int os_index;     /* its kernel number (-1 for the other rows) */
+  size_t reserved;  /* bytes of address space */
+  size_t committed; /* bytes of it committed */
+  size_t in_use;    /* committed bytes of live segments (the rest of committed is free memory waiting for its purge) */
+  size_t purged;    /* bytes purged (returned to the OS) in total */
+  size_t huge_pages_reserved; /* 1 GiB pages reserved */
+  size_t huge_pages_in_use;   /* of those, 1 GiB worth of segments in use */
+  size_t local_segments;      /* segments for this node's threads served from this node */
+  size_t remote_segments;     /* segments for this node's threads served from another node */
+  size_t fallbacks;           /* times this node could not give memory (counted on the asking node) */
+  size_t blocks;              /* bytes of the program's live blocks (block sizes; big blocks included) */
+  size_t block_count;         /* live blocks */
+  size_t big_blocks;          /* live blocks over 2 MiB, each in a segment of its own */
+  size_t big_block_bytes;     /* their bytes */
+  size_t purge_pending;       /* committed bytes free and waiting for their purge (malloc_trim returns them) */
 } mi_numa_stats_t;
 
 /* Fills *stats for a node (0 .. mi_numa_node_count()-1) or an MI_NUMA_STATS_*

@@ -81,16 +81,19 @@ void* heap_malloc_aligned_at(Heap* heap, size_t size, size_t alignment, size_t o
   return malloc_aligned_slow(heap, size, alignment, offset, zero);
 }
 
-void* heap_realloc_aligned_at(Heap* heap, void* p, size_t newsize, size_t alignment, size_t offset, bool zero) noexcept {
+void* heap_realloc_aligned_at(Heap* heap, void* p, size_t newsize, size_t alignment, size_t offset,
+                              bool zero) noexcept {
   if (alignment <= WORD_SIZE && offset == 0) return heap_realloc_zero(heap, p, newsize, zero);  // as mimalloc
   // a bad alignment fails here, not after an "in place" test with a wrong mask
-  if (p == nullptr || !is_power_of_two(alignment)) return heap_malloc_aligned_at(heap, newsize, alignment, offset, zero);
+  if (p == nullptr || !is_power_of_two(alignment))
+    return heap_malloc_aligned_at(heap, newsize, alignment, offset, zero);
   size_t size = usable_size_of(p);
   if (size == 0) {
     errno = EINVAL;
     return nullptr;
   }
-  if (newsize <= size && newsize >= size - size / 2 && ((reinterpret_cast<uintptr_t>(p) + offset) & (alignment - 1)) == 0) {
+  if (newsize <= size && newsize >= size - size / 2 &&
+      ((reinterpret_cast<uintptr_t>(p) + offset) & (alignment - 1)) == 0) {
     return p;  // still fits, still aligned
   }
   // zeroing: allocated zeroed (see heap_realloc_zero in alloc.cpp)
@@ -120,7 +123,8 @@ void* mi_heap_zalloc_aligned_at(mi_heap_t* heap, size_t size, size_t alignment, 
 void* mi_heap_zalloc_aligned(mi_heap_t* heap, size_t size, size_t alignment) mi_attr_noexcept {
   return heap_malloc_aligned_at(heap, size, alignment, 0, true);
 }
-void* mi_heap_calloc_aligned_at(mi_heap_t* heap, size_t count, size_t size, size_t alignment, size_t offset) mi_attr_noexcept {
+void* mi_heap_calloc_aligned_at(mi_heap_t* heap, size_t count, size_t size, size_t alignment,
+                                size_t offset) mi_attr_noexcept {
   size_t total;
   if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
   return heap_malloc_aligned_at(heap, total, alignment, offset, true);
@@ -128,19 +132,22 @@ void* mi_heap_calloc_aligned_at(mi_heap_t* heap, size_t count, size_t size, size
 void* mi_heap_calloc_aligned(mi_heap_t* heap, size_t count, size_t size, size_t alignment) mi_attr_noexcept {
   return mi_heap_calloc_aligned_at(heap, count, size, alignment, 0);
 }
-void* mi_heap_realloc_aligned_at(mi_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) mi_attr_noexcept {
+void* mi_heap_realloc_aligned_at(mi_heap_t* heap, void* p, size_t newsize, size_t alignment,
+                                 size_t offset) mi_attr_noexcept {
   return heap_realloc_aligned_at(heap, p, newsize, alignment, offset, false);
 }
 void* mi_heap_realloc_aligned(mi_heap_t* heap, void* p, size_t newsize, size_t alignment) mi_attr_noexcept {
   return heap_realloc_aligned_at(heap, p, newsize, alignment, 0, false);
 }
-void* mi_heap_rezalloc_aligned_at(mi_heap_t* heap, void* p, size_t newsize, size_t alignment, size_t offset) mi_attr_noexcept {
+void* mi_heap_rezalloc_aligned_at(mi_heap_t* heap, void* p, size_t newsize, size_t alignment,
+                                  size_t offset) mi_attr_noexcept {
   return heap_realloc_aligned_at(heap, p, newsize, alignment, offset, true);
 }
 void* mi_heap_rezalloc_aligned(mi_heap_t* heap, void* p, size_t newsize, size_t alignment) mi_attr_noexcept {
   return heap_realloc_aligned_at(heap, p, newsize, alignment, 0, true);
 }
-void* mi_heap_recalloc_aligned_at(mi_heap_t* heap, void* p, size_t count, size_t size, size_t alignment, size_t offset) mi_attr_noexcept {
+void* mi_heap_recalloc_aligned_at(mi_heap_t* heap, void* p, size_t count, size_t size, size_t alignment,
+                                  size_t offset) mi_attr_noexcept {
   size_t total;
   if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
   return heap_realloc_aligned_at(heap, p, total, alignment, offset, true);

@@ -101,8 +101,12 @@ extern "C" {
 
 void* mi_malloc(size_t size) mi_attr_noexcept { return heap_malloc<false>(heap_get_default(), size); }
 void* mi_zalloc(size_t size) mi_attr_noexcept { return heap_malloc<true>(heap_get_default(), size); }
-void* mi_calloc(size_t count, size_t size) mi_attr_noexcept { return heap_mallocn(heap_get_default(), count, size, true); }
-void* mi_mallocn(size_t count, size_t size) mi_attr_noexcept { return heap_mallocn(heap_get_default(), count, size, false); }
+void* mi_calloc(size_t count, size_t size) mi_attr_noexcept {
+  return heap_mallocn(heap_get_default(), count, size, true);
+}
+void* mi_mallocn(size_t count, size_t size) mi_attr_noexcept {
+  return heap_mallocn(heap_get_default(), count, size, false);
+}
 
 void* mi_malloc_small(size_t size) mi_attr_noexcept {
   return (size <= SMALL_SIZE_MAX) ? heap_malloc_small<false>(heap_get_default(), size) : mi_malloc(size);
@@ -111,7 +115,9 @@ void* mi_zalloc_small(size_t size) mi_attr_noexcept {
   return (size <= SMALL_SIZE_MAX) ? heap_malloc_small<true>(heap_get_default(), size) : mi_zalloc(size);
 }
 
-void* mi_realloc(void* p, size_t newsize) mi_attr_noexcept { return heap_realloc_zero(heap_get_default(), p, newsize, false); }
+void* mi_realloc(void* p, size_t newsize) mi_attr_noexcept {
+  return heap_realloc_zero(heap_get_default(), p, newsize, false);
+}
 
 void* mi_reallocn(void* p, size_t count, size_t size) mi_attr_noexcept {
   size_t total;
@@ -125,7 +131,9 @@ void* mi_reallocf(void* p, size_t newsize) mi_attr_noexcept {
   return newp;
 }
 
-void* mi_rezalloc(void* p, size_t newsize) mi_attr_noexcept { return heap_realloc_zero(heap_get_default(), p, newsize, true); }
+void* mi_rezalloc(void* p, size_t newsize) mi_attr_noexcept {
+  return heap_realloc_zero(heap_get_default(), p, newsize, true);
+}
 
 void* mi_recalloc(void* p, size_t count, size_t size) mi_attr_noexcept {
   size_t total;
@@ -149,8 +157,12 @@ size_t mi_good_size(size_t size) mi_attr_noexcept { return good_size(size); }
 // --- heap variants ------------------------------------------------------------
 void* mi_heap_malloc(mi_heap_t* heap, size_t size) mi_attr_noexcept { return heap_malloc<false>(heap, size); }
 void* mi_heap_zalloc(mi_heap_t* heap, size_t size) mi_attr_noexcept { return heap_malloc<true>(heap, size); }
-void* mi_heap_calloc(mi_heap_t* heap, size_t count, size_t size) mi_attr_noexcept { return heap_mallocn(heap, count, size, true); }
-void* mi_heap_mallocn(mi_heap_t* heap, size_t count, size_t size) mi_attr_noexcept { return heap_mallocn(heap, count, size, false); }
+void* mi_heap_calloc(mi_heap_t* heap, size_t count, size_t size) mi_attr_noexcept {
+  return heap_mallocn(heap, count, size, true);
+}
+void* mi_heap_mallocn(mi_heap_t* heap, size_t count, size_t size) mi_attr_noexcept {
+  return heap_mallocn(heap, count, size, false);
+}
 void* mi_heap_malloc_small(mi_heap_t* heap, size_t size) mi_attr_noexcept {
   return (size <= SMALL_SIZE_MAX) ? heap_malloc_small<false>(heap, size) : heap_malloc<false>(heap, size);
 }
@@ -158,7 +170,9 @@ void* mi_heap_zalloc_small(mi_heap_t* heap, size_t size) mi_attr_noexcept {
   return (size <= SMALL_SIZE_MAX) ? heap_malloc_small<true>(heap, size) : heap_malloc<true>(heap, size);
 }
 
-void* mi_heap_realloc(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcept { return heap_realloc_zero(heap, p, newsize, false); }
+void* mi_heap_realloc(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcept {
+  return heap_realloc_zero(heap, p, newsize, false);
+}
 void* mi_heap_reallocn(mi_heap_t* heap, void* p, size_t count, size_t size) mi_attr_noexcept {
   size_t total;
   if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
@@ -169,7 +183,9 @@ void* mi_heap_reallocf(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcep
   if (newp == nullptr && p != nullptr) mi_free(p);
   return newp;
 }
-void* mi_heap_rezalloc(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcept { return heap_realloc_zero(heap, p, newsize, true); }
+void* mi_heap_rezalloc(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcept {
+  return heap_realloc_zero(heap, p, newsize, true);
+}
 void* mi_heap_recalloc(mi_heap_t* heap, void* p, size_t count, size_t size) mi_attr_noexcept {
   size_t total;
   if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
@@ -177,7 +193,9 @@ void* mi_heap_recalloc(mi_heap_t* heap, void* p, size_t count, size_t size) mi_a
 }
 
 char* mi_heap_strdup(mi_heap_t* heap, const char* s) mi_attr_noexcept { return heap_strndup_impl(heap, s, SIZE_MAX); }
-char* mi_heap_strndup(mi_heap_t* heap, const char* s, size_t n) mi_attr_noexcept { return heap_strndup_impl(heap, s, n); }
+char* mi_heap_strndup(mi_heap_t* heap, const char* s, size_t n) mi_attr_noexcept {
+  return heap_strndup_impl(heap, s, n);
+}
 char* mi_heap_realpath(mi_heap_t* heap, const char* fname, char* resolved_name) mi_attr_noexcept {
   return heap_realpath_impl(heap, fname, resolved_name);
 }

@@ -45,7 +45,8 @@ void free_unknown(void* p) noexcept;
 // that are not a block's (reported; `call` names the caller's function).
 size_t usable_size_of(const void* p, const char* call = "malloc_usable_size") noexcept;
 
-template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc_small(Heap* heap, size_t size) noexcept {
+template <bool Zero>
+MI_ALWAYS_INLINE void* heap_malloc_small(Heap* heap, size_t size) noexcept {
   Page* page = heap->pages_free_direct[size];
   Block* block = page->free;
   if (MI_LIKELY(block != nullptr)) {
@@ -61,7 +62,8 @@ template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc_small(Heap* heap, size_t
   return malloc_slow(size, heap, Zero);
 }
 
-template <bool Zero> MI_ALWAYS_INLINE void* heap_malloc(Heap* heap, size_t size) noexcept {
+template <bool Zero>
+MI_ALWAYS_INLINE void* heap_malloc(Heap* heap, size_t size) noexcept {
   if (MI_LIKELY(size <= SMALL_SIZE_MAX)) return heap_malloc_small<Zero>(heap, size);
   return malloc_slow(size, heap, Zero);
 }

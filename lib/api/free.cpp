@@ -45,9 +45,10 @@ MI_NOINLINE void free_unknown(void* p) noexcept {
   Segment* segment = segmap_segment_of(p);
   if (segment == nullptr) {
     if (once(Once::free_foreign)) {
-      warning_message("free(%p): the pointer was not allocated by mimalloc-numa (a foreign pointer); ignored. "
-                      "Further such frees are ignored silently.",
-                      p);
+      warning_message(
+          "free(%p): the pointer was not allocated by mimalloc-numa (a foreign pointer); ignored. "
+          "Further such frees are ignored silently.",
+          p);
     }
     return;
   }
@@ -62,7 +63,8 @@ namespace {
 
 // Out of line, so that the common case of free_not_fast needs no stack frame.
 MI_NOINLINE void free_checked(Segment* segment, Page* page, void* p) {
-  if (free_check(page, p, segment->thread_id.load(std::memory_order_relaxed) == thread_id())) free_block(segment, page, p);
+  if (free_check(page, p, segment->thread_id.load(std::memory_order_relaxed) == thread_id()))
+    free_block(segment, page, p);
 }
 
 }  // namespace

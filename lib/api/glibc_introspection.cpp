@@ -170,9 +170,11 @@ int glibc_malloc_info(int options, FILE* fp) noexcept {
     for (size_t b = 1; b <= BIN_LARGE_MAX; b++) {
       const BinFigures& f = bins[b];
       if (f.pages == 0) continue;
-      out.put("  <size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\" inuse_total=\"%zu\" inuse_count=\"%zu\" pages=\"%zu\"/>\n",
-              (b == 1) ? size_t{1} : bin_block_sizes[b - 1] + 1, bin_block_sizes[b], z(f.free_bytes), z(f.free_blocks), z(f.bytes),
-              z(f.blocks), z(f.pages));
+      out.put(
+          "  <size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\" inuse_total=\"%zu\" inuse_count=\"%zu\" "
+          "pages=\"%zu\"/>\n",
+          (b == 1) ? size_t{1} : bin_block_sizes[b - 1] + 1, bin_block_sizes[b], z(f.free_bytes), z(f.free_blocks),
+          z(f.bytes), z(f.blocks), z(f.pages));
     }
     out.put("</sizes>\n");
     out.put("<total type=\"fast\" count=\"0\" size=\"0\"/>\n");

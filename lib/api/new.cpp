@@ -49,13 +49,15 @@ using throw_fn = void (*)();
 
 // The libstdc++ function `name`: linked (weak), or loaded later with dlopen
 // (a C++ plug-in of a C program).
-template <class F> F* std_function(F* linked, const char* name) {
+template <class F>
+F* std_function(F* linked, const char* name) {
   if (linked != nullptr) return linked;
   return reinterpret_cast<F*>(dlsym(RTLD_DEFAULT, name));
 }
 
 [[noreturn]] void no_cxx_runtime() {
-  static const char msg[] = "mimalloc-numa: out of memory in mi_new and no C++ runtime to throw std::bad_alloc: aborting\n";
+  static const char msg[] =
+      "mimalloc-numa: out of memory in mi_new and no C++ runtime to throw std::bad_alloc: aborting\n";
   os_write_stderr(msg, sizeof(msg) - 1);
   abort();
 }
@@ -92,7 +94,8 @@ bool new_request_possible(size_t size, size_t alignment) {
 // The new_handler loop for a request that failed: `alloc()` tries again.
 // `shortage`: whether the failure was one of memory (not of the request).
 // The first failure was reported; the retries are quiet (the same request).
-template <class Alloc> void* new_retry(bool shortage, bool nothrow, Alloc alloc) {
+template <class Alloc>
+void* new_retry(bool shortage, bool nothrow, Alloc alloc) {
   if (!shortage) return fail(nothrow);
   for (;;) {
     std::new_handler h = current_new_handler();

@@ -16,11 +16,12 @@
 
 #include "new_inline.h"
 
-__asm__(".weak __gxx_personality_v0\n"
-        ".weak __cxa_begin_catch\n"
-        ".weak __cxa_end_catch\n"
-        ".weak _ZTISt9bad_alloc\n"
-        ".weak _Unwind_Resume\n");  // libgcc_s: passing other exceptions on
+__asm__(
+    ".weak __gxx_personality_v0\n"
+    ".weak __cxa_begin_catch\n"
+    ".weak __cxa_end_catch\n"
+    ".weak _ZTISt9bad_alloc\n"
+    ".weak _Unwind_Resume\n");  // libgcc_s: passing other exceptions on
 
 namespace mi {
 

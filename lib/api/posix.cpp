@@ -71,7 +71,7 @@ int mi_reallocarr(void* p, size_t count, size_t size) mi_attr_noexcept {
   void** op = static_cast<void**>(p);
   size_t total;
   if (mul_overflow(count, size, &total)) {  // mimalloc reports ENOMEM (NetBSD would say EOVERFLOW)
-    alloc_impossible(count, size, 0);          // errno = ENOMEM, as mimalloc's
+    alloc_impossible(count, size, 0);       // errno = ENOMEM, as mimalloc's
     return ENOMEM;
   }
   // The result is this realloc's error, not an earlier errno.
@@ -91,7 +91,8 @@ void* mi_aligned_recalloc(void* p, size_t newcount, size_t size, size_t alignmen
   return mi_recalloc_aligned(p, newcount, size, alignment);
 }
 
-void* mi_aligned_offset_recalloc(void* p, size_t newcount, size_t size, size_t alignment, size_t offset) mi_attr_noexcept {
+void* mi_aligned_offset_recalloc(void* p, size_t newcount, size_t size, size_t alignment,
+                                 size_t offset) mi_attr_noexcept {
   return mi_recalloc_aligned_at(p, newcount, size, alignment, offset);
 }
 

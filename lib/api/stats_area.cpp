@@ -16,7 +16,8 @@ namespace mi {
 
 static_assert(BIN_HUGE + 1 <= MI_STATS_AREA_BINS_MAX, "every size class fits in the area");
 static_assert(NUMA_MAX_NODES <= MI_STATS_AREA_NODES_MAX, "every node fits in the area");
-static_assert(sizeof(mi_stats_area_memory_t) == 10 * sizeof(int64_t) && sizeof(mi_stats_area_bin_t) == 4 * sizeof(int64_t),
+static_assert(sizeof(mi_stats_area_memory_t) == 10 * sizeof(int64_t) &&
+                  sizeof(mi_stats_area_bin_t) == 4 * sizeof(int64_t),
               "the area's records are int64_t only (no padding)");
 
 namespace {
@@ -71,7 +72,8 @@ void fill_memory(mi_stats_area_memory_t* m, const MemoryRow& r, const int64_t* l
 void stats_live_counts(LiveCounts* counts) noexcept {
   memset(static_cast<void*>(counts), 0, sizeof(*counts));
   stats_merge_lock_take();
-  for (size_t b = 0; b <= BIN_HUGE; b++) counts->bin_malloc[b] = stats_global.bin_malloc[b].load(std::memory_order_relaxed);
+  for (size_t b = 0; b <= BIN_HUGE; b++)
+    counts->bin_malloc[b] = stats_global.bin_malloc[b].load(std::memory_order_relaxed);
   for (int a = 0; a < ACCOUNT_COUNT; a++) {
     counts->remote_frees[a] = stats_global.remote_frees[a].load(std::memory_order_relaxed);
     counts->local_frees[a] = stats_global.local_frees[a].load(std::memory_order_relaxed);

@@ -72,9 +72,10 @@ int inherited_dir_fd(char* dir, size_t size) {
     verbose_message("stats_publish: %s, where the parent process published, is gone; statistics are not published",
                     dir);
   } else if (fd < 0) {
-    warning_message("stats_publish: cannot use the directory %s for the statistics file: %s; statistics are not "
-                    "published",
-                    dir, errno_text(errno));
+    warning_message(
+        "stats_publish: cannot use the directory %s for the statistics file: %s; statistics are not "
+        "published",
+        dir, errno_text(errno));
   }
   return fd;
 }
@@ -107,8 +108,9 @@ int choose_dir(char* dir, size_t size) {
     if (fd >= 0) return fd;
   }
   err = errno;
-  warning_message("stats_publish: cannot use the directory %s for the statistics file: %s; statistics are not published",
-                  dir, errno_text(err));
+  warning_message(
+      "stats_publish: cannot use the directory %s for the statistics file: %s; statistics are not published", dir,
+      errno_text(err));
   return -1;
 }
 
@@ -325,7 +327,8 @@ void stats_publish_start() noexcept {
   if (os_is_secure()) {
     // Never from a set-user-ID program: its memory use is not for the user
     // who started it, and the directory would be chosen by that user.
-    verbose_message("stats_publish: this program runs set-user-ID or set-group-ID (AT_SECURE); statistics are not published");
+    verbose_message(
+        "stats_publish: this program runs set-user-ID or set-group-ID (AT_SECURE); statistics are not published");
     return;
   }
   int expected = OFF;

@@ -145,14 +145,16 @@ void print_memory(Report& r, const MemorySnapshot& snap) {
 void print_numa(Report& r, const MemorySnapshot& snap) {
   const Topology& topo = topology();
   r.line("numa nodes: %d%s", topo.node_count,
-         (topo.node_count > 1 && !topo.binding_possible) ? " (memory not bound: the kernel does not have these nodes)" : "");
+         (topo.node_count > 1 && !topo.binding_possible) ? " (memory not bound: the kernel does not have these nodes)"
+                                                         : "");
   r.line("  %4s %4s %9s %9s %9s %10s", "node", "os", "local", "remote", "fallbacks", "1G pages");
   for (int n = 0; n < snap.node_count && n < NUMA_MAX_NODES; n++) {
     const MemoryRow& m = snap.rows[n];
     char huge[32];
-    format(huge, sizeof(huge), "%lld/%lld", static_cast<long long>(m.huge_pages_in_use), static_cast<long long>(m.huge_pages));
-    r.line("  %4d %4d %9s %9s %9s %10s", n, topo.nodes[n].os_index, Count(m.local_segments).s, Count(m.remote_segments).s,
-           Count(m.fallbacks).s, huge);
+    format(huge, sizeof(huge), "%lld/%lld", static_cast<long long>(m.huge_pages_in_use),
+           static_cast<long long>(m.huge_pages));
+    r.line("  %4d %4d %9s %9s %9s %10s", n, topo.nodes[n].os_index, Count(m.local_segments).s,
+           Count(m.remote_segments).s, Count(m.fallbacks).s, huge);
   }
 }
 
@@ -192,34 +194,38 @@ void print_report(Report& r) {
   r.line("  %-22s %14s", "segments reclaimed", Count(load(stats_global.segments_reclaimed)).s);
   r.line("  %-22s %14s", "thread node moves", Count(load(stats_global.node_moves)).s);
   const MemoryRow& t = snap.rows[ROW_TOTAL];
-  r.line("arenas: %lld; 1 GiB pages: %lld reserved, %lld in use, %lld asked for but not given; "
-         "2 MiB-page fallbacks to 4 KiB: %lld",
-         static_cast<long long>(t.arenas), static_cast<long long>(t.huge_pages),
-         static_cast<long long>(t.huge_pages_in_use), static_cast<long long>(load(stats_global.huge_page_fallbacks)),
-         static_cast<long long>(load(stats_global.large_page_fallbacks)));
+  r.line(
+      "arenas: %lld; 1 GiB pages: %lld reserved, %lld in use, %lld asked for but not given; "
+      "2 MiB-page fallbacks to 4 KiB: %lld",
+      static_cast<long long>(t.arenas), static_cast<long long>(t.huge_pages),
+      static_cast<long long>(t.huge_pages_in_use), static_cast<long long>(load(stats_global.huge_page_fallbacks)),
+      static_cast<long long>(load(stats_global.large_page_fallbacks)));
   const int64_t searches = load(stats_global.page_searches);
   const int64_t steps = load(stats_global.page_search_steps);
-  r.line("os calls: mmap %lld, commit %lld, purge %lld; page searches %lld (avg %lld.%02lld steps), "
-         "free-list extensions %lld",
-         static_cast<long long>(load(os_counters.mmap_calls)), static_cast<long long>(load(os_counters.commit_calls)),
-         static_cast<long long>(load(os_counters.purge_calls)), static_cast<long long>(searches),
-         static_cast<long long>(searches ? steps / searches : 0),
-         static_cast<long long>(searches ? (steps * 100 / searches) % 100 : 0),
-         static_cast<long long>(load(stats_global.pages_extended)));
+  r.line(
+      "os calls: mmap %lld, commit %lld, purge %lld; page searches %lld (avg %lld.%02lld steps), "
+      "free-list extensions %lld",
+      static_cast<long long>(load(os_counters.mmap_calls)), static_cast<long long>(load(os_counters.commit_calls)),
+      static_cast<long long>(load(os_counters.purge_calls)), static_cast<long long>(searches),
+      static_cast<long long>(searches ? steps / searches : 0),
+      static_cast<long long>(searches ? (steps * 100 / searches) % 100 : 0),
+      static_cast<long long>(load(stats_global.pages_extended)));
   if (snap.node_count > 1 || t.arenas > 0) print_numa(r, snap);
   print_size_classes(r);
 
   size_t rss = 0, peak_rss = 0;
   os_process_rss(&rss, &peak_rss);
-  struct rusage ru{};
+  struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   const int64_t elapsed = stats_elapsed_ms();
-  r.line("process: resident %s, peak resident %s, elapsed %lld.%03lld s (since this process started), "
-         "user %ld.%03ld s, system %ld.%03ld s, page faults %ld",
-         Bytes(static_cast<int64_t>(rss)).s, Bytes(static_cast<int64_t>(peak_rss)).s, static_cast<long long>(elapsed / 1000),
-         static_cast<long long>(elapsed % 1000), static_cast<long>(ru.ru_utime.tv_sec),
-         static_cast<long>(ru.ru_utime.tv_usec / 1000), static_cast<long>(ru.ru_stime.tv_sec),
-         static_cast<long>(ru.ru_stime.tv_usec / 1000), static_cast<long>(ru.ru_majflt + ru.ru_minflt));
+  r.line(
+      "process: resident %s, peak resident %s, elapsed %lld.%03lld s (since this process started), "
+      "user %ld.%03ld s, system %ld.%03ld s, page faults %ld",
+      Bytes(static_cast<int64_t>(rss)).s, Bytes(static_cast<int64_t>(peak_rss)).s,
+      static_cast<long long>(elapsed / 1000), static_cast<long long>(elapsed % 1000),
+      static_cast<long>(ru.ru_utime.tv_sec), static_cast<long>(ru.ru_utime.tv_usec / 1000),
+      static_cast<long>(ru.ru_stime.tv_sec), static_cast<long>(ru.ru_stime.tv_usec / 1000),
+      static_cast<long>(ru.ru_majflt + ru.ru_minflt));
 }
 
 }  // namespace
@@ -290,14 +296,17 @@ void mi_thread_stats_print_out(mi_output_fun* out, void* arg) mi_attr_noexcept {
 }
 
 void mi_process_info(size_t* elapsed_msecs, size_t* user_msecs, size_t* system_msecs, size_t* current_rss,
-                     size_t* peak_rss, size_t* current_commit, size_t* peak_commit, size_t* page_faults) mi_attr_noexcept {
-  struct rusage ru{};
+                     size_t* peak_rss, size_t* current_commit, size_t* peak_commit,
+                     size_t* page_faults) mi_attr_noexcept {
+  struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   size_t rss = 0, peak = 0;
   os_process_rss(&rss, &peak);
   if (elapsed_msecs != nullptr) *elapsed_msecs = static_cast<size_t>(stats_elapsed_ms());
-  if (user_msecs != nullptr) *user_msecs = static_cast<size_t>(ru.ru_utime.tv_sec) * 1000 + static_cast<size_t>(ru.ru_utime.tv_usec) / 1000;
-  if (system_msecs != nullptr) *system_msecs = static_cast<size_t>(ru.ru_stime.tv_sec) * 1000 + static_cast<size_t>(ru.ru_stime.tv_usec) / 1000;
+  if (user_msecs != nullptr)
+    *user_msecs = static_cast<size_t>(ru.ru_utime.tv_sec) * 1000 + static_cast<size_t>(ru.ru_utime.tv_usec) / 1000;
+  if (system_msecs != nullptr)
+    *system_msecs = static_cast<size_t>(ru.ru_stime.tv_sec) * 1000 + static_cast<size_t>(ru.ru_stime.tv_usec) / 1000;
   if (current_rss != nullptr) *current_rss = rss;
   if (peak_rss != nullptr) *peak_rss = peak;
   // the committed bytes of the statistics: the sum of the memory accounts

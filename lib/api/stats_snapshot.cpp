@@ -24,9 +24,7 @@ T peek(const T& field) {
   return __atomic_load_n(&field, __ATOMIC_RELAXED);
 }
 
-size_t page_bytes(const Segment* s) {
-  return (s->capacity == 1) ? s->segment_size : (size_t{1} << s->page_shift);
-}
+size_t page_bytes(const Segment* s) { return (s->capacity == 1) ? s->segment_size : (size_t{1} << s->page_shift); }
 
 // What one page in use holds (a large page spanning several slices counts once).
 struct PageFigures {
@@ -56,7 +54,8 @@ int64_t for_each_page(const Segment* s, F fn) {
     f.bin = huge ? BIN_HUGE : bin_of_size(static_cast<size_t>(f.block_size));
     fn(f);
   }
-  const uint64_t pending = (peek(s->purge_mask) | peek(s->purge_aged_mask)) & s->commit_mask.load(std::memory_order_relaxed) & free_mask;
+  const uint64_t pending =
+      (peek(s->purge_mask) | peek(s->purge_aged_mask)) & s->commit_mask.load(std::memory_order_relaxed) & free_mask;
   int64_t bytes = 0;
   for (size_t i = 0; i < capacity && i < 64; i++) {
     if (((pending >> i) & 1) == 0) continue;

@@ -32,13 +32,14 @@
 namespace mi {
 
 struct MemoryRow {
-  int64_t reserved;          // address space mapped
-  int64_t committed;         // of it, committed
-  int64_t committed_peak;    // the highest committed of each of the row's accounts, summed (since start or mi_stats_reset)
-  int64_t segments;          // committed bytes of live segments (headers, pages, free pages not purged yet)
-  int64_t blocks;            // bytes of the program's live blocks (block sizes), big blocks included
-  int64_t block_count;       // live blocks
-  int64_t free_blocks;       // free blocks in pages in use: a malloc of their size needs no new memory
+  int64_t reserved;   // address space mapped
+  int64_t committed;  // of it, committed
+  int64_t
+      committed_peak;   // the highest committed of each of the row's accounts, summed (since start or mi_stats_reset)
+  int64_t segments;     // committed bytes of live segments (headers, pages, free pages not purged yet)
+  int64_t blocks;       // bytes of the program's live blocks (block sizes), big blocks included
+  int64_t block_count;  // live blocks
+  int64_t free_blocks;  // free blocks in pages in use: a malloc of their size needs no new memory
   int64_t free_block_bytes;  // their bytes
   int64_t big_blocks;        // live blocks over 2 MiB (LARGE_OBJ_SIZE_MAX), each in a segment of its own
   int64_t big_block_bytes;   // their block sizes
@@ -46,15 +47,15 @@ struct MemoryRow {
   int64_t purge_pending;     // committed bytes free and waiting for their purge (malloc_trim gives them back)
   int64_t purged;            // given back to the OS in total (decommitted or reset)
   int64_t arenas;
-  int64_t huge_pages;        // 1 GiB pages reserved in arenas
-  int64_t huge_pages_in_use; // of those, 1 GiB worth of blocks held by segments
-  int64_t large_page_bytes;  // bytes of arenas on 2 MiB pages
-  int64_t local_segments;    // nodes: segments for the node's threads served from the node
-  int64_t remote_segments;   // ... from another node
-  int64_t fallbacks;         // times the node could not give memory
+  int64_t huge_pages;         // 1 GiB pages reserved in arenas
+  int64_t huge_pages_in_use;  // of those, 1 GiB worth of blocks held by segments
+  int64_t large_page_bytes;   // bytes of arenas on 2 MiB pages
+  int64_t local_segments;     // nodes: segments for the node's threads served from the node
+  int64_t remote_segments;    // ... from another node
+  int64_t fallbacks;          // times the node could not give memory
 };
 
-constexpr int ROW_UNBOUND = NUMA_MAX_NODES;  // = ACCOUNT_UNBOUND
+constexpr int ROW_UNBOUND = NUMA_MAX_NODES;      // = ACCOUNT_UNBOUND
 constexpr int ROW_OUTSIDE = NUMA_MAX_NODES + 1;  // = ACCOUNT_OS
 constexpr int ROW_META = NUMA_MAX_NODES + 2;     // = ACCOUNT_META
 constexpr int ROW_TOTAL = NUMA_MAX_NODES + 3;

@@ -33,19 +33,19 @@ namespace mi {
 namespace {
 
 struct Arena {
-  int id;                // public id (mi_arena_id_t) = index + 1
-  MemId memid;           // where the arena's memory came from
-  MemId meta_memid;      // where this struct came from (OS)
+  int id;            // public id (mi_arena_id_t) = index + 1
+  MemId memid;       // where the arena's memory came from
+  MemId meta_memid;  // where this struct came from (OS)
   size_t meta_size;
   uint8_t* start;
   size_t block_count;
   size_t field_count;
-  int numa_node;         // -1: not bound
-  int account;           // its memory's account (account_of_node(numa_node))
-  bool exclusive;        // only heaps that ask for this arena by id use it
-  bool is_pinned;        // huge/large OS pages: never purged or decommitted
-  bool accessible;       // mapped read-write and never protected (release builds): commit = accounting
-  std::atomic<int64_t> purge_expire;  // 0: nothing scheduled
+  int numa_node;                        // -1: not bound
+  int account;                          // its memory's account (account_of_node(numa_node))
+  bool exclusive;                       // only heaps that ask for this arena by id use it
+  bool is_pinned;                       // huge/large OS pages: never purged or decommitted
+  bool accessible;                      // mapped read-write and never protected (release builds): commit = accounting
+  std::atomic<int64_t> purge_expire;    // 0: nothing scheduled
   std::atomic<int64_t> purge_deadline;  // the expiry is never extended past this
   BitmapField* blocks_dirty;
   BitmapField* blocks_committed;  // null: always committed (pinned)
@@ -134,8 +134,8 @@ int64_t arena_purge_delay_ms() {
 // `accessible`: the memory is mapped read-write, so committing a block is
 // only accounting; such arenas count a block as committed from its first
 // claim until it is purged, so "committed" means memory actually handed out.
-int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool is_zero, int numa_node,
-              bool exclusive, const MemId& memid, bool accessible) {
+int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool is_zero, int numa_node, bool exclusive,
+              const MemId& memid, bool accessible) {
   size_t blocks = size / ARENA_BLOCK_SIZE;
   if (blocks == 0) return 0;
   size_t fields = divide_up(blocks, BITMAP_FIELD_BITS);
@@ -178,8 +178,7 @@ int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool 
   a->id = static_cast<int>(index) + 1;
   arenas[index].store(a, std::memory_order_release);
   verbose_message("arena %d: %zu MiB at %p, node %d%s%s%s", a->id, blocks * ARENA_BLOCK_SIZE / MiB, start,
-                  arena_node_shown(a),
-                  is_pinned ? ", pinned" : "", is_committed ? ", committed" : ", lazy commit",
+                  arena_node_shown(a), is_pinned ? ", pinned" : "", is_committed ? ", committed" : ", lazy commit",
                   exclusive ? ", exclusive" : "");
   return a->id;
 }
@@ -253,7 +252,8 @@ constexpr int ANY_NODE = -2;
 // Claims blocks in one of the arenas of `node` (any arena for ANY_NODE; also
 // unbound ones when include_unbound); huge-page (pinned) arenas first, so
 // reserved 1 GiB pages are used before regular memory.
-void* arenas_try_alloc_node(size_t blocks, bool commit, bool allow_large, int node, bool include_unbound, MemId* memid) {
+void* arenas_try_alloc_node(size_t blocks, bool commit, bool allow_large, int node, bool include_unbound,
+                            MemId* memid) {
   const size_t count = arenas_added();
   for (int pass = 0; pass < 2; pass++) {
     for (size_t i = 0; i < count; i++) {
@@ -315,10 +315,11 @@ void say_reservation_shrank(size_t wanted, int err, size_t got) {
   char w[32], g[32];
   format_bytes(w, sizeof(w), static_cast<int64_t>(wanted));
   format_bytes(g, sizeof(g), static_cast<int64_t>(got));
-  warning_message("could not reserve %s of address space for an arena (%s); %s%s%s. Later arenas too take what they "
-                  "can get, without a further warning",
-                  w, errno_text(err), got > 0 ? "reserved " : "memory is mapped as it is needed", got > 0 ? g : "",
-                  got > 0 ? " instead" : "");
+  warning_message(
+      "could not reserve %s of address space for an arena (%s); %s%s%s. Later arenas too take what they "
+      "can get, without a further warning",
+      w, errno_text(err), got > 0 ? "reserved " : "memory is mapped as it is needed", got > 0 ? g : "",
+      got > 0 ? " instead" : "");
 }
 
 // Reserves `size` bytes for an arena, or less if the OS does not give that
@@ -335,8 +336,8 @@ void* arena_reserve_shrinking(size_t size, size_t need, bool commit, bool allow_
   if (reserve_shrunk_to != 0 && size / 2 > reserve_shrunk_to) size = align_up(2 * reserve_shrunk_to, ARENA_BLOCK_SIZE);
   int err = 0;
   for (;;) {
-    void* p = os_try_alloc_aligned(size, ARENA_BLOCK_SIZE, commit, allow_large, memid, MI_DEBUG != 0,
-                                   account_of_node(node));
+    void* p =
+        os_try_alloc_aligned(size, ARENA_BLOCK_SIZE, commit, allow_large, memid, MI_DEBUG != 0, account_of_node(node));
     if (p != nullptr) {
       reserve_shrunk_to = (size < wanted) ? size : 0;
       if (size < wanted) say_reservation_shrank(wanted, err != 0 ? err : ENOMEM, size);
@@ -528,9 +529,10 @@ void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, 
           node_stats[home].fallbacks.fetch_add(1, std::memory_order_relaxed);
           if (once(Once::numa_fallback)) {
             int next = (t.node_count > 1) ? t.fallback[home][1] : -1;
-            warning_message("numa: node %d cannot give more memory; allocating on the nearest other node (%d, distance %d). "
-                            "Further fallbacks are counted in the statistics (mi_numa_stats) without a warning",
-                            home, next, next >= 0 ? t.distance[home][next] : 0);
+            warning_message(
+                "numa: node %d cannot give more memory; allocating on the nearest other node (%d, distance %d). "
+                "Further fallbacks are counted in the statistics (mi_numa_stats) without a warning",
+                home, next, next >= 0 ? t.distance[home][next] : 0);
           }
         }
       }
@@ -664,8 +666,8 @@ void arenas_visit(void (*fn)(const ArenaInfo& info, void* arg), void* arg) noexc
     if (a->blocks_purge != nullptr && a->blocks_committed != nullptr) {
       size_t pending = 0;
       for (size_t f = 0; f < a->field_count; f++) {
-        const uint64_t m = a->blocks_purge[f].load(std::memory_order_relaxed) &
-                           a->blocks_committed[f].load(std::memory_order_relaxed);
+        const uint64_t m =
+            a->blocks_purge[f].load(std::memory_order_relaxed) & a->blocks_committed[f].load(std::memory_order_relaxed);
         pending += static_cast<size_t>(__builtin_popcountll(m));
       }
       info.purge_pending = pending * ARENA_BLOCK_SIZE;
@@ -738,9 +740,10 @@ void fork_copy_arena(size_t i, Arena* a) {
     copy = nullptr;
   }
   if (copy == nullptr) {
-    warning_message("fork: the child of this process keeps arena %d on huge OS pages (no regular memory for a copy of "
-                    "%zu MiB: %s); it dies of SIGBUS if the kernel's pool has no free huge page when it writes there",
-                    a->id, arena_bytes(a) / MiB, errno_text(errno));
+    warning_message(
+        "fork: the child of this process keeps arena %d on huge OS pages (no regular memory for a copy of "
+        "%zu MiB: %s); it dies of SIGBUS if the kernel's pool has no free huge page when it writes there",
+        a->id, arena_bytes(a) / MiB, errno_text(errno));
   }
   fork_copies[i] = copy;
 }
@@ -782,8 +785,8 @@ void arenas_fork_child() noexcept {
     if (os_move_mapping(fork_copies[i], a->start, arena_bytes(a))) {
       a->memid.is_large = false;
       a->memid.is_huge = false;
-      verbose_message("fork: arena %d (%zu MiB) is on regular pages in the child (the blocks in use were copied)", a->id,
-                      arena_bytes(a) / MiB);
+      verbose_message("fork: arena %d (%zu MiB) is on regular pages in the child (the blocks in use were copied)",
+                      a->id, arena_bytes(a) / MiB);
     } else {
       error_message(ENOMEM, "fork: arena %d could not be put back in the child (%s): its memory is not mapped", a->id,
                     errno_text(errno));
@@ -909,10 +912,11 @@ void arenas_init_reserve() noexcept {
   if (got < asked) {
     stat_counter(stats_global.huge_page_fallbacks, static_cast<int64_t>(asked - got));
     if (once(Once::huge_fallback)) {
-      warning_message("reserve_huge_os_pages: the kernel gave %zu of the %zu pages of 1 GiB asked for; reserved %zu MiB in "
-                      "2 MiB pages and %zu MiB in regular pages instead (reserve them at boot with mi-reserve, or in "
-                      "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages)",
-                      got, asked, large / MiB, regular / MiB);
+      warning_message(
+          "reserve_huge_os_pages: the kernel gave %zu of the %zu pages of 1 GiB asked for; reserved %zu MiB in "
+          "2 MiB pages and %zu MiB in regular pages instead (reserve them at boot with mi-reserve, or in "
+          "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages)",
+          got, asked, large / MiB, regular / MiB);
     }
   }
   size_t reserve = option_get_size(mi_option_reserve_os_memory);
@@ -1005,9 +1009,10 @@ int mi_reserve_huge_os_pages_at_ex(size_t pages, int numa_node, size_t timeout_m
   if (numa_node >= 0) numa_node = numa_node % numa_node_count();
   size_t got = reserve_huge_pages_at(pages, numa_node, timeout_msecs, exclusive, arena_id);
   if (got == 0) {
-    warning_message("failed to reserve %zu GiB of huge (1 GiB) pages on node %d: the kernel has none free "
-                    "(reserve them with mi-reserve or /sys/kernel/mm/hugepages)",
-                    pages, numa_node);
+    warning_message(
+        "failed to reserve %zu GiB of huge (1 GiB) pages on node %d: the kernel has none free "
+        "(reserve them with mi-reserve or /sys/kernel/mm/hugepages)",
+        pages, numa_node);
     return ENOMEM;
   }
   if (got < pages) {

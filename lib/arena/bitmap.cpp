@@ -8,7 +8,8 @@ namespace mi {
 namespace {
 
 // Calls f(field_index, mask) for each field the run [index, index+count) covers.
-template <class F> bool for_each_field(size_t index, size_t count, F&& f) {
+template <class F>
+bool for_each_field(size_t index, size_t count, F&& f) {
   while (count > 0) {
     size_t field = index / BITMAP_FIELD_BITS;
     size_t bit = index % BITMAP_FIELD_BITS;
@@ -50,7 +51,8 @@ bool bitmap_try_claim(BitmapField* bitmap, size_t field_count, size_t index, siz
     uint64_t cur = bitmap[field].load(std::memory_order_relaxed);
     do {
       if ((cur & mask) != 0) return false;
-    } while (!bitmap[field].compare_exchange_weak(cur, cur | mask, std::memory_order_acq_rel, std::memory_order_relaxed));
+    } while (
+        !bitmap[field].compare_exchange_weak(cur, cur | mask, std::memory_order_acq_rel, std::memory_order_relaxed));
     claimed_upto += static_cast<size_t>(__builtin_popcountll(mask));
     return true;
   });
@@ -58,7 +60,8 @@ bool bitmap_try_claim(BitmapField* bitmap, size_t field_count, size_t index, siz
   return ok;
 }
 
-bool bitmap_try_find_claim(BitmapField* bitmap, size_t field_count, size_t start, size_t count, size_t* index) noexcept {
+bool bitmap_try_find_claim(BitmapField* bitmap, size_t field_count, size_t start, size_t count,
+                           size_t* index) noexcept {
   const size_t total = field_count * BITMAP_FIELD_BITS;
   if (count == 0 || count > total) return false;
   if (start >= total) start = 0;
@@ -141,7 +144,8 @@ bool bitmap_is_any_set(const BitmapField* bitmap, size_t field_count, size_t ind
 
 size_t bitmap_count_set(const BitmapField* bitmap, size_t field_count) noexcept {
   size_t n = 0;
-  for (size_t i = 0; i < field_count; i++) n += static_cast<size_t>(__builtin_popcountll(bitmap[i].load(std::memory_order_relaxed)));
+  for (size_t i = 0; i < field_count; i++)
+    n += static_cast<size_t>(__builtin_popcountll(bitmap[i].load(std::memory_order_relaxed)));
   return n;
 }
 

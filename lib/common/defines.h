@@ -84,7 +84,9 @@ constexpr bool is_power_of_two(uintptr_t x) { return x != 0 && (x & (x - 1)) == 
 // pre: alignment is a power of two
 constexpr uintptr_t align_up(uintptr_t x, uintptr_t alignment) { return (x + alignment - 1) & ~(alignment - 1); }
 constexpr uintptr_t align_down(uintptr_t x, uintptr_t alignment) { return x & ~(alignment - 1); }
-inline void* align_up_ptr(void* p, size_t alignment) { return reinterpret_cast<void*>(align_up(reinterpret_cast<uintptr_t>(p), alignment)); }
+inline void* align_up_ptr(void* p, size_t alignment) {
+  return reinterpret_cast<void*>(align_up(reinterpret_cast<uintptr_t>(p), alignment));
+}
 
 constexpr size_t divide_up(size_t n, size_t d) { return (n + d - 1) / d; }
 
@@ -93,6 +95,8 @@ inline unsigned bit_scan_reverse(uintptr_t x) { return 63u - static_cast<unsigne
 inline unsigned bit_scan_forward(uintptr_t x) { return static_cast<unsigned>(__builtin_ctzll(x)); }
 
 // Multiplication with overflow check: true when count*size overflows.
-inline bool mul_overflow(size_t count, size_t size, size_t* total) { return __builtin_mul_overflow(count, size, total); }
+inline bool mul_overflow(size_t count, size_t size, size_t* total) {
+  return __builtin_mul_overflow(count, size, total);
+}
 
 }  // namespace mi

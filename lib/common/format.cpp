@@ -29,8 +29,8 @@ int to_digits(uint64_t v, unsigned base, bool upper, char* digits) {
   return n;
 }
 
-void put_number(Out& out, uint64_t v, bool negative, unsigned base, bool upper, int width, int precision,
-                bool left, bool zero_pad, char sign_char, const char* prefix) {
+void put_number(Out& out, uint64_t v, bool negative, unsigned base, bool upper, int width, int precision, bool left,
+                bool zero_pad, char sign_char, const char* prefix) {
   char digits[32];
   int n = (precision == 0 && v == 0) ? 0 : to_digits(v, base, upper, digits);
   int prec_zeros = (precision > n) ? precision - n : 0;
@@ -64,13 +64,17 @@ size_t format_v(char* buf, size_t size, const char* fmt, va_list args) noexcept 
       if (*p == '-') left = true;
       else if (*p == '0') zero_pad = true;
       else if (*p == '+') sign_char = '+';
-      else if (*p == ' ') { if (sign_char == 0) sign_char = ' '; }
-      else break;
+      else if (*p == ' ') {
+        if (sign_char == 0) sign_char = ' ';
+      } else break;
     }
     int width = 0;
     if (*p == '*') {
       width = va_arg(args, int);
-      if (width < 0) { left = true; width = -width; }
+      if (width < 0) {
+        left = true;
+        width = -width;
+      }
       p++;
     } else {
       while (*p >= '0' && *p <= '9') width = width * 10 + (*p++ - '0');

@@ -8,9 +8,9 @@
 #include <atomic>
 #include <cstdarg>
 
-#include "sys.h"
 #include "format.h"
 #include "options.h"
+#include "sys.h"
 
 namespace mi {
 
@@ -118,9 +118,7 @@ void error_quiet(int err, const char* fmt, ...) noexcept {
   if (fun != nullptr) fun(err, error_arg.load(std::memory_order_acquire));
 }
 
-bool once(Once kind) noexcept {
-  return !once_flags[static_cast<int>(kind)].exchange(true, std::memory_order_relaxed);
-}
+bool once(Once kind) noexcept { return !once_flags[static_cast<int>(kind)].exchange(true, std::memory_order_relaxed); }
 
 const char* errno_text(int err) noexcept {
   const char* s = strerrordesc_np(err);  // static text, no locale, no allocation

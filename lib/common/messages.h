@@ -39,13 +39,13 @@ void error_quiet(int err, const char* fmt, ...) noexcept __attribute__((format(p
 
 // One-time warnings: kinds of trouble reported once per process.
 enum class Once : int {
-  free_foreign,      // free of a pointer that is not ours
-  free_interior,     // free of a pointer inside one of our blocks (not its start)
-  free_corrupt,      // inconsistent page state found while freeing
-  double_free,       // a block freed twice (detected)
-  numa_fallback,     // memory came from another node than asked for
-  huge_fallback,     // fewer huge pages than asked
-  large_fallback,    // 2 MiB pages asked for (allow_large_os_pages) but not given
+  free_foreign,    // free of a pointer that is not ours
+  free_interior,   // free of a pointer inside one of our blocks (not its start)
+  free_corrupt,    // inconsistent page state found while freeing
+  double_free,     // a block freed twice (detected)
+  numa_fallback,   // memory came from another node than asked for
+  huge_fallback,   // fewer huge pages than asked
+  large_fallback,  // 2 MiB pages asked for (allow_large_os_pages) but not given
   count
 };
 // True exactly once per kind per process (and after fork, once more in the child

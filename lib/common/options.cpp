@@ -6,10 +6,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "sys.h"
 #include "config.h"
 #include "format.h"
 #include "messages.h"
+#include "sys.h"
 
 extern char** environ;
 
@@ -232,10 +232,16 @@ bool parse_flag(const char* s, long* value) {
   size_t len = strlen(s);
   while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
   for (const char* y : yes) {
-    if (name_equals(s, len, y)) { *value = 1; return true; }
+    if (name_equals(s, len, y)) {
+      *value = 1;
+      return true;
+    }
   }
   for (const char* n : no) {
-    if (name_equals(s, len, n)) { *value = 0; return true; }
+    if (name_equals(s, len, n)) {
+      *value = 0;
+      return true;
+    }
   }
   return false;
 }
@@ -279,11 +285,22 @@ bool parse_duration_ms(const char* s, long* value) {
   if (end == nullptr) return false;
   end = skip_space(end);
   long long mult = 1;
-  if (starts_with_nocase(end, "ms")) { mult = 1; end += 2; }
-  else if (starts_with_nocase(end, "min")) { mult = 60000; end += 3; }
-  else if (lower(*end) == 's') { mult = 1000; end += 1; }
-  else if (lower(*end) == 'm') { mult = 60000; end += 1; }
-  else if (lower(*end) == 'h') { mult = 3600000; end += 1; }
+  if (starts_with_nocase(end, "ms")) {
+    mult = 1;
+    end += 2;
+  } else if (starts_with_nocase(end, "min")) {
+    mult = 60000;
+    end += 3;
+  } else if (lower(*end) == 's') {
+    mult = 1000;
+    end += 1;
+  } else if (lower(*end) == 'm') {
+    mult = 60000;
+    end += 1;
+  } else if (lower(*end) == 'h') {
+    mult = 3600000;
+    end += 1;
+  }
   if (!rest_is_empty(end)) return false;
   long long ms;
   if (__builtin_mul_overflow(n, mult, &ms)) return false;
@@ -329,9 +346,10 @@ class IgnoredVariables {
     const int more = count_ > NAMES_SHOWN ? count_ - NAMES_SHOWN : 0;
     char tail[48] = "";
     if (more > 0) format(tail, sizeof(tail), " and %d more", more);
-    warning_message("environment variable%s %s%s %s ignored: this program runs set-user-ID or set-group-ID (AT_SECURE); "
-                    "only /etc/mimalloc-numa.toml sets its options",
-                    count_ > 1 ? "s" : "", text_, tail, count_ > 1 ? "are" : "is");
+    warning_message(
+        "environment variable%s %s%s %s ignored: this program runs set-user-ID or set-group-ID (AT_SECURE); "
+        "only /etc/mimalloc-numa.toml sets its options",
+        count_ > 1 ? "s" : "", text_, tail, count_ > 1 ? "are" : "is");
   }
 
  private:
@@ -369,8 +387,9 @@ void options_read_environment() {
     }
     const OptionDesc* desc = option_find(name, len);
     if (desc == nullptr) {
-      warning_message("environment variable %.*s is not an option of mimalloc-numa; ignored (see mimalloc-numa.toml(5))",
-                      static_cast<int>(eq - entry), entry);
+      warning_message(
+          "environment variable %.*s is not an option of mimalloc-numa; ignored (see mimalloc-numa.toml(5))",
+          static_cast<int>(eq - entry), entry);
       continue;
     }
     const char* text = eq + 1;
@@ -413,8 +432,8 @@ const char* option_choices_text(const OptionDesc& desc, bool quoted) noexcept {
 
 bool option_choice_is_flag(const OptionDesc& desc) noexcept {
   const char* const* c = desc.choices;
-  return desc.kind == K::choice && c != nullptr && c[0] != nullptr && strcmp(c[0], "false") == 0 &&
-         c[1] != nullptr && strcmp(c[1], "true") == 0;
+  return desc.kind == K::choice && c != nullptr && c[0] != nullptr && strcmp(c[0], "false") == 0 && c[1] != nullptr &&
+         strcmp(c[1], "true") == 0;
 }
 
 const OptionDesc* option_find(const char* name, size_t len) noexcept {
@@ -422,11 +441,14 @@ const OptionDesc* option_find(const char* name, size_t len) noexcept {
     if (name_equals(name, len, d.name) || name_equals(name, len, d.legacy_name)) return &d;
   }
   // mimalloc 2.0 names that map onto renamed options
-  struct Alias { const char* name; mi_option_t option; };
+  struct Alias {
+    const char* name;
+    mi_option_t option;
+  };
   static constexpr Alias aliases[] = {
-    {"reset_delay", mi_option_purge_delay},
-    {"abandoned_page_decommit", mi_option_abandoned_page_purge},
-    {"eager_page_commit", mi_option_eager_commit},
+      {"reset_delay", mi_option_purge_delay},
+      {"abandoned_page_decommit", mi_option_abandoned_page_purge},
+      {"eager_page_commit", mi_option_eager_commit},
   };
   for (const Alias& a : aliases) {
     if (name_equals(name, len, a.name)) return &option_table[a.option];
@@ -489,7 +511,8 @@ bool option_parse_value(const OptionDesc& desc, const char* text, long* value, c
   if (!ok) return false;
   if (v < desc.min || v > desc.max) {
     const int i = static_cast<int>(desc.option);
-    *expected = (i >= 0 && i < OPTION_COUNT) ? range_texts[static_cast<size_t>(i)].text : "a value in the option's range";
+    *expected =
+        (i >= 0 && i < OPTION_COUNT) ? range_texts[static_cast<size_t>(i)].text : "a value in the option's range";
     return false;
   }
   *value = v;
@@ -514,8 +537,9 @@ OptionSource option_source(mi_option_t option, const char** file, int* line, con
 }
 
 bool option_check_string(const OptionDesc& desc, const char* text, const char** expected) noexcept {
-  *expected = "an absolute file name (e.g. \"/var/log/mimalloc-numa/%p.txt\"; patterns: %p pid, %n program name, "
-              "%t start time, %% a percent sign), or \"\" for stderr";
+  *expected =
+      "an absolute file name (e.g. \"/var/log/mimalloc-numa/%p.txt\"; patterns: %p pid, %n program name, "
+      "%t start time, %% a percent sign), or \"\" for stderr";
   if (desc.kind != K::path) {
     *expected = "a value of the option's type (it is not a string option)";
     return false;

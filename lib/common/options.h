@@ -36,8 +36,8 @@ struct OptionDesc {
   long default_value;
   long min;
   long max;
-  bool runtime;  // a change takes effect at run time (otherwise: at start-up)
-  const char* legacy_name;  // an older name still accepted, or nullptr
+  bool runtime;                // a change takes effect at run time (otherwise: at start-up)
+  const char* legacy_name;     // an older name still accepted, or nullptr
   const char* const* choices;  // for OptionKind::choice: names of 0, 1, 2, ...; null-terminated
   const char* description;
 };

@@ -66,7 +66,8 @@ void read_names() {
 
 // Runs `write` as the one writer of the names, unless they are ready and
 // `force` is false; callers that find another writer at work wait for it.
-template <class F> void write_names(bool force, F write) {
+template <class F>
+void write_names(bool force, F write) {
   for (;;) {
     int s = state.load(std::memory_order_acquire);
     if (s == 2 && !force) return;
@@ -79,11 +80,15 @@ template <class F> void write_names(bool force, F write) {
   }
 }
 
-void ensure_read() { write_names(false, [] { read_names(); }); }
+void ensure_read() {
+  write_names(false, [] { read_names(); });
+}
 
 }  // namespace
 
-void program_identify() noexcept { write_names(true, [] { read_names(); }); }
+void program_identify() noexcept {
+  write_names(true, [] { read_names(); });
+}
 
 const char* program_argv0_name() noexcept {
   ensure_read();

@@ -64,7 +64,8 @@ inline bool asan_page_tracked(const Page* page) noexcept { return page->block_si
 // them with asan_block_link).
 inline void asan_page_setup(const Page* page) noexcept {
 #if MI_ASAN
-  if (asan_page_tracked(page)) ASAN_POISON_MEMORY_REGION(page->page_start, static_cast<size_t>(page->reserved) * page->block_size);
+  if (asan_page_tracked(page))
+    ASAN_POISON_MEMORY_REGION(page->page_start, static_cast<size_t>(page->reserved) * page->block_size);
 #else
   (void)page;
 #endif
@@ -115,7 +116,8 @@ MI_NO_SANITIZE inline void copy_unchecked(void* to, const void* from, size_t n) 
 // A page that goes back to its segment: no blocks there any more.
 inline void asan_page_release(const Page* page) noexcept {
 #if MI_ASAN
-  if (asan_page_tracked(page)) ASAN_UNPOISON_MEMORY_REGION(page->page_start, static_cast<size_t>(page->reserved) * page->block_size);
+  if (asan_page_tracked(page))
+    ASAN_UNPOISON_MEMORY_REGION(page->page_start, static_cast<size_t>(page->reserved) * page->block_size);
 #else
   (void)page;
 #endif

@@ -29,7 +29,6 @@ void raise_peak(std::atomic<int64_t>& peak, int64_t v) {
   }
 }
 
-
 // Held while a thread's counters move to stats_global and while the
 // publisher adds the live threads' counters to it: each is counted once.
 std::atomic<bool> merge_lock{false};

@@ -32,7 +32,7 @@ struct GlobalStats {
   std::atomic<int64_t> segments_reclaimed;
   std::atomic<int64_t> pages_abandoned;
   std::atomic<int64_t> node_moves;  // a slow path found its thread on another node than before (heap/migrate.cpp)
-  std::atomic<int64_t> huge_page_fallbacks;  // 1 GiB pages asked for at start-up that the kernel did not give
+  std::atomic<int64_t> huge_page_fallbacks;   // 1 GiB pages asked for at start-up that the kernel did not give
   std::atomic<int64_t> large_page_fallbacks;  // 2 MiB-page mappings asked for that fell back to 4 KiB pages
   // merged from the threads
   std::atomic<int64_t> pages_extended;

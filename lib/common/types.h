@@ -48,7 +48,7 @@ constexpr unsigned SEGMENT_SHIFT = 22;
 constexpr size_t SEGMENT_SIZE = size_t{1} << SEGMENT_SHIFT;  // 4 MiB
 constexpr uintptr_t SEGMENT_MASK = SEGMENT_SIZE - 1;
 
-constexpr unsigned SMALL_PAGE_SHIFT = 16;  // 64 KiB
+constexpr unsigned SMALL_PAGE_SHIFT = 16;   // 64 KiB
 constexpr unsigned MEDIUM_PAGE_SHIFT = 19;  // 512 KiB
 constexpr size_t SMALL_PAGE_SIZE = size_t{1} << SMALL_PAGE_SHIFT;
 constexpr size_t MEDIUM_PAGE_SIZE = size_t{1} << MEDIUM_PAGE_SHIFT;
@@ -148,11 +148,12 @@ constexpr uintptr_t PAGE_FLAGS_MASK = 15;  // thread ids (the thread pointer) ar
 
 struct Page {
   // --- hot: malloc fast path
-  Block* free;        // blocks to allocate from
-  uint32_t used;      // live blocks (including ones in xthread_free not yet collected)
+  Block* free;               // blocks to allocate from
+  uint32_t used;             // live blocks (including ones in xthread_free not yet collected)
   uint8_t free_is_zero : 1;  // every block in `free` is zero apart from its next pointer
   uint8_t is_zero_init : 1;  // the page's memory was zero when the page was set up
-  uint8_t free_parked : 1;   // abandoned and purged: `free` is empty, its blocks are the bits in next/prev (heap/abandoned_purge)
+  uint8_t
+      free_parked : 1;  // abandoned and purged: `free` is empty, its blocks are the bits in next/prev (heap/abandoned_purge)
   uint8_t retire_expire;  // generic calls a retired-but-kept empty page survives
   uint8_t heap_tag;
   // A byte of its own, not a bit beside free_is_zero (which the owner writes
@@ -161,7 +162,7 @@ struct Page {
   uint8_t segment_in_use;
   // --- hot: free fast path (with `used`)
   std::atomic<uintptr_t> xowner;  // owner thread id | PageFlag bits
-  Block* local_free;  // blocks freed by the owner thread
+  Block* local_free;              // blocks freed by the owner thread
   // --- owner thread, generic path
   size_t block_size;
   uint8_t* page_start;
@@ -179,10 +180,10 @@ struct Page {
   Page* prev;
 #if MI_SECURE
   // --- the secure build (heap/free_list.h)
-  uintptr_t keys[2];   // free-list links are encoded with these (random per page)
-  uint64_t block_div;  // block_size_divisor(block_size): is an offset a multiple of block_size, without a division
-  uint64_t block_span; // capacity * block_size: the offsets of the blocks made available so far
-  uint64_t unused[1];  // to 128 bytes (below)
+  uintptr_t keys[2];    // free-list links are encoded with these (random per page)
+  uint64_t block_div;   // block_size_divisor(block_size): is an offset a multiple of block_size, without a division
+  uint64_t block_span;  // capacity * block_size: the offsets of the blocks made available so far
+  uint64_t unused[1];   // to 128 bytes (below)
 #else
   uint64_t unused[5];  // to 128 bytes (below)
 #endif
@@ -225,7 +226,9 @@ inline void page_in_use_set(Page* page, bool in_use) {
   __atomic_store_n(&page->segment_in_use, static_cast<uint8_t>(in_use ? 1 : 0), __ATOMIC_RELAXED);
 }
 inline uint16_t page_capacity(const Page* page) { return __atomic_load_n(&page->capacity, __ATOMIC_RELAXED); }
-inline void page_capacity_set(Page* page, uint16_t capacity) { __atomic_store_n(&page->capacity, capacity, __ATOMIC_RELAXED); }
+inline void page_capacity_set(Page* page, uint16_t capacity) {
+  __atomic_store_n(&page->capacity, capacity, __ATOMIC_RELAXED);
+}
 
 // ---------------------------------------------------------------------------
 // Memory accounts
@@ -255,18 +258,18 @@ enum class MemKind : uint8_t {
 
 struct MemId {
   MemKind kind;
-  bool is_pinned;            // cannot be decommitted or purged (huge OS pages)
-  bool is_large;             // backed by 2 MiB or 1 GiB pages
-  bool is_huge;              // backed by 1 GiB pages
-  bool initially_committed;  // all of it readable and writable
-  bool initially_zero;       // all of it known to be zero
-  bool is_accessible;        // mapped read-write and never protected: "commit" is only accounting
-  int numa_node;             // node the memory is bound to, -1 if none
+  bool is_pinned;                  // cannot be decommitted or purged (huge OS pages)
+  bool is_large;                   // backed by 2 MiB or 1 GiB pages
+  bool is_huge;                    // backed by 1 GiB pages
+  bool initially_committed;        // all of it readable and writable
+  bool initially_zero;             // all of it known to be zero
+  bool is_accessible;              // mapped read-write and never protected: "commit" is only accounting
+  int numa_node;                   // node the memory is bound to, -1 if none
   uint8_t account = ACCOUNT_META;  // what its bytes are counted for (ACCOUNT_*)
-  uint32_t arena_index;      // for MemKind::arena
+  uint32_t arena_index;            // for MemKind::arena
   uint32_t block_index;
   uint32_t block_count;
-  void* os_base;             // for MemKind::os: the mapping to munmap
+  void* os_base;  // for MemKind::os: the mapping to munmap
   size_t os_size;
 };
 
@@ -282,21 +285,21 @@ struct Segment {
   // Written under state_lock (by the owner, or by a purge in another thread);
   // the atomic two are also read without it, as hints (segment.cpp says where).
   std::atomic<uint64_t> commit_mask;
-  uint64_t purge_mask;        // free pages waiting for their purge (freed this interval)
-  uint64_t purge_aged_mask;   // ... and free for a whole interval already: purged when it ends
+  uint64_t purge_mask;                   // free pages waiting for their purge (freed this interval)
+  uint64_t purge_aged_mask;              // ... and free for a whole interval already: purged when it ends
   std::atomic<int64_t> purge_expire_ms;  // when the pending purge is due (0: none)
-  int64_t purge_deadline_ms;  // purge_expire_ms is never extended past this
-  uint64_t purged_mask;       // pages purged by the last interval's purge, not committed since
-  uint8_t purge_backoff;      // intervals are 2^backoff times longer while purged pages come back soon
-  bool purge_regretted;       // a page of purged_mask was committed again
-  uint64_t free_mask;  // pages not in use
-  uint64_t dirty_mask; // pages used since the memory was last known zero
+  int64_t purge_deadline_ms;             // purge_expire_ms is never extended past this
+  uint64_t purged_mask;                  // pages purged by the last interval's purge, not committed since
+  uint8_t purge_backoff;                 // intervals are 2^backoff times longer while purged pages come back soon
+  bool purge_regretted;                  // a page of purged_mask was committed again
+  uint64_t free_mask;                    // pages not in use
+  uint64_t dirty_mask;                   // pages used since the memory was last known zero
   // Queues of the owning thread's SegmentsTld (pages-free queue)
   Segment* next;
   Segment* prev;
   bool in_free_queue;
   uint8_t free_run_bin;  // large segments: the free queue they are in (SegmentsTld::large_free), by longest free run
-  bool in_purge_queue;  // on the purge list (segment.cpp; under its lock)
+  bool in_purge_queue;   // on the purge list (segment.cpp; under its lock)
   Segment* purge_next;
   Segment* purge_prev;
   std::atomic<uint32_t> state_lock;  // guards the page masks against a purge from another thread
@@ -306,11 +309,11 @@ struct Segment {
   // Abandoned list (segment/abandon.cpp), protected by its lock
   Segment* abandoned_next;
   Segment* abandoned_prev;
-  size_t abandoned;  // pages abandoned
+  size_t abandoned;       // pages abandoned
   int64_t abandoned_ms;   // when it went on the abandoned list (os_clock_ms)
   bool abandoned_purged;  // its pages' free blocks were purged since (heap/abandoned_purge)
-  size_t used;       // pages in use
-  size_t capacity;   // pages
+  size_t used;            // pages in use
+  size_t capacity;        // pages
   int numa_node;
   int arena_id;         // public id of its arena (0: OS memory)
   int exclusive_arena;  // arena_id if that arena is exclusive, else 0
@@ -418,11 +421,11 @@ struct Tld;
 constexpr size_t LARGE_FREE_BINS = 64;  // runs of 1 .. 64 slices (SMALL_PAGES_PER_SEGMENT)
 
 struct SegmentsTld {
-  SegmentQueue small_free;   // small segments with a free page
-  SegmentQueue medium_free;  // medium segments with a free page
+  SegmentQueue small_free;                   // small segments with a free page
+  SegmentQueue medium_free;                  // medium segments with a free page
   SegmentQueue large_free[LARGE_FREE_BINS];  // large segments with a free slice, by their longest free run
-  uint64_t large_free_bins;  // bit b: large_free[b] is not empty
-  size_t count;              // segments owned
+  uint64_t large_free_bins;                  // bit b: large_free[b] is not empty
+  size_t count;                              // segments owned
   size_t peak_count;
   size_t current_size;
   size_t peak_size;
@@ -437,14 +440,14 @@ struct mi_heap_s {
   mi::Tld* tld;
   std::atomic<mi::Block*> thread_delayed_free;  // blocks of full pages freed by other threads
   uintptr_t thread_id;
-  int arena_id;        // 0 = any arena; otherwise only that arena
-  int numa_node;       // -1 = the thread's node
-  size_t page_count;   // pages in the queues
+  int arena_id;             // 0 = any arena; otherwise only that arena
+  int numa_node;            // -1 = the thread's node
+  size_t page_count;        // pages in the queues
   size_t page_retired_min;  // range of queues that hold retired (kept) pages
   size_t page_retired_max;
-  size_t generic_count;     // generic-path calls since the last periodic collect
-  mi_heap_s* next;     // in the thread's list of heaps
-  bool no_reclaim;     // never reclaims abandoned segments (destroyable heaps)
+  size_t generic_count;  // generic-path calls since the last periodic collect
+  mi_heap_s* next;       // in the thread's list of heaps
+  bool no_reclaim;       // never reclaims abandoned segments (destroyable heaps)
   uint8_t tag;
   mi::DirectTable pages_free_direct = mi::empty_direct_table();  // size -> page with free blocks
   mi::PageQueue pages[mi::BIN_COUNT];
@@ -455,10 +458,10 @@ namespace mi {
 constexpr int TLD_NODE_HEAPS = NUMA_MAX_NODES;  // a heap per node (mi_malloc_on_node)
 
 struct Tld {
-  uint64_t heartbeat;   // generic-path calls (passed to deferred-free callbacks)
-  bool recurse;         // inside a deferred-free callback
-  Heap* heap_backing;   // the thread's default heap, owns the Tld
-  Heap* heaps;          // all heaps of the thread
+  uint64_t heartbeat;                // generic-path calls (passed to deferred-free callbacks)
+  bool recurse;                      // inside a deferred-free callback
+  Heap* heap_backing;                // the thread's default heap, owns the Tld
+  Heap* heaps;                       // all heaps of the thread
   Heap* node_heaps[TLD_NODE_HEAPS];  // heaps of mi_malloc_on_node, created on first use
   SegmentsTld segments;
   ThreadStats stats;

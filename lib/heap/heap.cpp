@@ -2,11 +2,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../../include/mimalloc-numa.h"
 #include "../arena/arena.h"
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/stats.h"
-#include "../../include/mimalloc-numa.h"
 #include "../segment/segment.h"
 #include "../topology/topology.h"
 #include "abandoned_purge.h"
@@ -20,7 +20,8 @@ namespace mi {
 namespace {
 
 // Calls fn(heap, pq, page) for every page (fn may remove the page).
-template <class F> void heap_for_each_page(Heap* heap, F&& fn) {
+template <class F>
+void heap_for_each_page(Heap* heap, F&& fn) {
   for (size_t bin = 0; bin < BIN_COUNT; bin++) {
     PageQueue* pq = &heap->pages[bin];
     Page* page = pq->first;
@@ -95,7 +96,8 @@ void heap_collect(Heap* heap, Collect how) noexcept {
   heap_deferred_free(heap, force);
   if (how == Collect::abandon) {
     // No thread may push onto this heap's delayed list any more.
-    heap_for_each_page(heap, [](PageQueue*, Page* page) { page_use_delayed_free(page, Delayed::never_delayed_free, false); });
+    heap_for_each_page(heap,
+                       [](PageQueue*, Page* page) { page_use_delayed_free(page, Delayed::never_delayed_free, false); });
     heap_delayed_free_all(heap);
   } else {
     heap_delayed_free_partial(heap);
@@ -198,7 +200,9 @@ void mi_heap_collect(mi_heap_t* heap, bool force) mi_attr_noexcept {
   heap_collect(heap, force ? Collect::force : Collect::normal);
 }
 
-void mi_collect(bool force) mi_attr_noexcept { heap_collect(heap_get_default(), force ? Collect::force : Collect::normal); }
+void mi_collect(bool force) mi_attr_noexcept {
+  heap_collect(heap_get_default(), force ? Collect::force : Collect::normal);
+}
 
 bool mi_heap_contains_block(mi_heap_t* heap, const void* p) {
   if (heap == nullptr || p == nullptr) return false;

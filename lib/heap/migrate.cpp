@@ -54,7 +54,8 @@ bool leaves(const Page* page, int node) {
   return s->numa_node >= 0 && s->numa_node != node && s->exclusive_arena == 0 && !held_by_fixed_heap(s);
 }
 
-template <class F> void for_each_page(Heap* heap, F&& fn) {
+template <class F>
+void for_each_page(Heap* heap, F&& fn) {
   for (size_t bin = 0; bin < BIN_COUNT; bin++) {
     PageQueue* pq = &heap->pages[bin];
     for (Page* page = pq->first; page != nullptr;) {

@@ -109,8 +109,8 @@ void misuse_report(Misuse what, const char* call, const void* p, const Page* pag
       break;
     case Misuse::page_not_in_use:
       format(text, sizeof(text),
-             "%s(%p): not a block: its page holds no blocks (a double free of a large block, or a stale pointer)",
-             call, p);
+             "%s(%p): not a block: its page holds no blocks (a double free of a large block, or a stale pointer)", call,
+             p);
       if (then == nullptr) then = "ignored";
       break;
     case Misuse::corrupt_link:
@@ -173,7 +173,8 @@ bool free_check(Page* page, const void* p, bool local) noexcept {
   if (next == nullptr || blocks.contains(next)) {
     // its first word decodes to a link: look for it on the page's lists
     const size_t limit = page->capacity;
-    const Block* tfree = reinterpret_cast<const Block*>(page->xthread_free.load(std::memory_order_acquire) & ~DELAYED_MASK);
+    const Block* tfree =
+        reinterpret_cast<const Block*>(page->xthread_free.load(std::memory_order_acquire) & ~DELAYED_MASK);
     if (free_list_contains(page, tfree, block, limit) ||
         (local && (free_list_contains(page, page->free, block, limit) ||
                    free_list_contains(page, page->local_free, block, limit)))) {

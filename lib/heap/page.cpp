@@ -28,7 +28,6 @@
 #include <string.h>
 
 #include "../arena/arena.h"
-#include "../segment/purger.h"
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/sanitizer.h"
@@ -36,6 +35,7 @@
 #include "../common/test_point.h"
 #include "../os/os.h"
 #include "../segment/abandon.h"
+#include "../segment/purger.h"
 #include "../segment/segment.h"
 #include "../topology/topology.h"
 #include "abandoned_purge.h"
@@ -84,7 +84,8 @@ size_t local_free_length(const Page* page) {
 // n blocks of local_free (the caller knows how many: walked, or the rest of
 // the page's blocks).
 void count_local_frees(const Page* page, size_t n) {
-  if (n != 0 && stats_counting_local_frees.load(std::memory_order_relaxed)) count_frees(page, static_cast<int64_t>(n), false);
+  if (n != 0 && stats_counting_local_frees.load(std::memory_order_relaxed))
+    count_frees(page, static_cast<int64_t>(n), false);
 }
 // The same when the free list is empty, without the walk: every block made
 // available (capacity) is live (used, which still counts blocks in
@@ -132,7 +133,8 @@ MI_NOINLINE void page_thread_free_collect(Page* page) {
   do {
     if (tf_block(tfree) == nullptr) return;
     tfreex = tf_make(nullptr, tf_delayed(tfree));
-  } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_acq_rel, std::memory_order_relaxed));
+  } while (
+      !page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_acq_rel, std::memory_order_relaxed));
   Block* head = tf_block(tfree);
   // Walked anyway (for its tail and length): that it holds no more blocks
   // than are in use, each inside the page's blocks (on a block boundary in
@@ -141,7 +143,7 @@ MI_NOINLINE void page_thread_free_collect(Page* page) {
   const size_t count = free_list_count(page, head, page->used, &tail, MI_SECURE != 0 || secure_enabled());
   if (MI_UNLIKELY(count == LIST_BAD)) {
     thread_free_bad(page, head);  // a double free, or a corrupted link
-    return;  // leak the list rather than corrupt the page further
+    return;                       // leak the list rather than corrupt the page further
   }
   block_set_next(page, const_cast<Block*>(tail), page->local_free);
   page->local_free = head;
@@ -550,7 +552,8 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
       block_set_next(page, block, tf_block(tfree));
       tfreex = tf_make(block, tf_delayed(tfree));
     }
-  } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
+  } while (
+      !page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
 
   if (MI_UNLIKELY(use_delayed)) {
     test_point(TestPoint::delayed_freeing);  // tests/unit/fork_test.cpp forks here
@@ -572,7 +575,8 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
         block_set_next(page, block, tf_block(tfree));
         tfreex = tf_make(block, Delayed::no_delayed_free);
       }
-    } while (!page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
+    } while (
+        !page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
   }
 }
 
@@ -652,8 +656,8 @@ void heap_fork_child_orphan(Heap* heap) noexcept {
 
 bool heap_delayed_free_partial(Heap* heap) noexcept {
   Block* block = heap->thread_delayed_free.load(std::memory_order_relaxed);
-  while (block != nullptr &&
-         !heap->thread_delayed_free.compare_exchange_weak(block, nullptr, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+  while (block != nullptr && !heap->thread_delayed_free.compare_exchange_weak(block, nullptr, std::memory_order_acq_rel,
+                                                                              std::memory_order_relaxed)) {
   }
   bool all_freed = true;
   while (block != nullptr) {
@@ -720,7 +724,8 @@ void* alloc_impossible(size_t count, size_t size, size_t alignment) noexcept {
   if (count != 1) {
     error_quiet(EOVERFLOW, "allocation request of %zu * %zu bytes overflows; returning NULL", count, size);
   } else if (alignment > 0) {
-    error_quiet(EOVERFLOW, "allocation request of %zu bytes aligned to %zu can never be met (over %zu bytes); returning NULL",
+    error_quiet(EOVERFLOW,
+                "allocation request of %zu bytes aligned to %zu can never be met (over %zu bytes); returning NULL",
                 size, alignment, ALLOC_SIZE_MAX);
   } else {
     error_quiet(EOVERFLOW, "allocation request of %zu bytes can never be met (over %zu bytes); returning NULL", size,
@@ -874,16 +879,21 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
     if (failures_quiet) {
       // a retry of a failure said already
     } else if (heap->arena_id != 0) {
-      error_message(ENOMEM, "unable to allocate memory (%zu bytes): the heap's arena %d is full (a heap bound to an arena "
-                    "takes no other memory)", size, heap->arena_id);
+      error_message(ENOMEM,
+                    "unable to allocate memory (%zu bytes): the heap's arena %d is full (a heap bound to an arena "
+                    "takes no other memory)",
+                    size, heap->arena_id);
     } else if (option_is_enabled(mi_option_disallow_os_alloc)) {
-      error_message(ENOMEM, "unable to allocate memory (%zu bytes): the arenas are full and disallow_os_alloc forbids "
-                    "OS memory", size);
+      error_message(ENOMEM,
+                    "unable to allocate memory (%zu bytes): the arenas are full and disallow_os_alloc forbids "
+                    "OS memory",
+                    size);
     } else if (huge_alignment > 0) {
       error_message(ENOMEM, "unable to allocate memory (%zu bytes aligned to %zu): %s", size, huge_alignment,
                     errno_text(os_err != 0 ? os_err : ENOMEM));
     } else {
-      error_message(ENOMEM, "unable to allocate memory (%zu bytes): %s", size, errno_text(os_err != 0 ? os_err : ENOMEM));
+      error_message(ENOMEM, "unable to allocate memory (%zu bytes): %s", size,
+                    errno_text(os_err != 0 ? os_err : ENOMEM));
     }
     errno = ENOMEM;
     return nullptr;

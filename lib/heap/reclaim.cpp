@@ -44,7 +44,8 @@ bool reclaim_segment(Heap* heap, Segment* segment, size_t block_size, bool* has_
       continue;
     }
     page_reclaim(target, page);
-    if (target == heap && page->block_size == block_size && (page->free != nullptr || page->capacity < page->reserved)) {
+    if (target == heap && page->block_size == block_size &&
+        (page->free != nullptr || page->capacity < page->reserved)) {
       right_page = true;
     }
   }

@@ -30,7 +30,9 @@ constexpr size_t bin_of_wsize(size_t wsize) {
   return BIN_EXACT_MAX + 1 + (b - 4) * 4 + ((w >> (b - 2)) & 3);
 }
 
-constexpr size_t bin_of_size(size_t size) { return (size > LARGE_OBJ_SIZE_MAX) ? BIN_HUGE : bin_of_wsize(wsize_of(size)); }
+constexpr size_t bin_of_size(size_t size) {
+  return (size > LARGE_OBJ_SIZE_MAX) ? BIN_HUGE : bin_of_wsize(wsize_of(size));
+}
 
 // Block size (words) of a bin. pre: 1 <= bin <= BIN_LARGE_MAX
 constexpr size_t bin_wsize(size_t bin) {

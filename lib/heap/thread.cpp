@@ -12,18 +12,18 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <unistd.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <new>
 
 #include "../arena/arena.h"
-#include "../segment/purger.h"
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/stats.h"
 #include "../os/os.h"
 #include "../segment/abandon.h"
+#include "../segment/purger.h"
 #include "../segment/segment.h"
 #include "../topology/topology.h"
 #include "abandoned_purge.h"

@@ -80,7 +80,8 @@ bool parse_rate(const char* s, size_t n, uint64_t* out) {
   if (percent) n--;
   uint64_t whole = 0, frac = 0, scale = 1;
   size_t i = 0;
-  for (; i < n && s[i] >= '0' && s[i] <= '9' && whole < 1000; i++) whole = whole * 10 + static_cast<uint64_t>(s[i] - '0');
+  for (; i < n && s[i] >= '0' && s[i] <= '9' && whole < 1000; i++)
+    whole = whole * 10 + static_cast<uint64_t>(s[i] - '0');
   if (i == 0 && (i >= n || s[i] != '.')) return false;
   if (i < n && s[i] == '.') {
     for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
@@ -151,8 +152,9 @@ bool configure(const char* spec, const char* origin) {
       any = any || (good && !word_is(w, kn, "seed") && !word_is(w, kn, "calls"));
     }
     if (!good) {
-      warning_message("%s: \"%.*s\" is not a fault injection setting (rate=R, nth=N, every=N, calls=K+K, seed=S, off); ignored",
-                      origin, static_cast<int>(n), w);
+      warning_message(
+          "%s: \"%.*s\" is not a fault injection setting (rate=R, nth=N, every=N, calls=K+K, seed=S, off); ignored",
+          origin, static_cast<int>(n), w);
       ok = false;
     }
   }

@@ -164,9 +164,10 @@ void* alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large
     // counted, and said once: never a silent fallback to 4 KiB pages
     stat_counter(stats_global.large_page_fallbacks, 1);
     if (once(Once::large_fallback)) {
-      warning_message("allow_large_os_pages: the kernel has no free 2 MiB pages for %zu bytes (%s); using 4 KiB pages. "
-                      "Further fallbacks are counted in the statistics",
-                      size, errno_text(errno));
+      warning_message(
+          "allow_large_os_pages: the kernel has no free 2 MiB pages for %zu bytes (%s); using 4 KiB pages. "
+          "Further fallbacks are counted in the statistics",
+          size, errno_text(errno));
     }
   }
 
@@ -215,8 +216,8 @@ void* alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large
 }
 }  // namespace
 
-void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid,
-                       bool account_commit, int account) noexcept {
+void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid, bool account_commit,
+                       int account) noexcept {
   return alloc_aligned(size, alignment, commit, allow_large, memid, account_commit, account, true);
 }
 
@@ -267,7 +268,8 @@ void* os_copy_to_regular(const void* start, size_t size, bool (*copy)(void* arg,
     if (offset >= size) break;
     if (len > size - offset) len = size - offset;
 #if MI_ASAN
-    copy_unchecked(static_cast<uint8_t*>(tmp) + offset, static_cast<const uint8_t*>(start) + offset, len);  // free blocks too
+    copy_unchecked(static_cast<uint8_t*>(tmp) + offset, static_cast<const uint8_t*>(start) + offset,
+                   len);  // free blocks too
 #else
     memcpy(static_cast<uint8_t*>(tmp) + offset, static_cast<const uint8_t*>(start) + offset, len);
 #endif
@@ -288,8 +290,8 @@ bool os_move_mapping(void* from, void* to, size_t size) noexcept {
 
 void os_unmap(void* p, size_t size) noexcept { munmap_raw(p, size); }
 
-void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped, MemId* memid, int os_node,
-                          int policy, int account) noexcept {
+void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped, MemId* memid, int os_node, int policy,
+                          int account) noexcept {
   *pages_mapped = 0;
   *memid = MemId{};
   memid->numa_node = -1;
@@ -345,7 +347,8 @@ using mbind_fn = long (*)(void*, unsigned long, int, const unsigned long*, unsig
 std::atomic<mbind_fn> mbind_ptr{nullptr};
 std::atomic<bool> mbind_looked_up{false};
 
-long mbind_syscall(void* p, unsigned long len, int mode, const unsigned long* mask, unsigned long maxnode, unsigned flags) {
+long mbind_syscall(void* p, unsigned long len, int mode, const unsigned long* mask, unsigned long maxnode,
+                   unsigned flags) {
   return syscall(SYS_mbind, p, len, mode, mask, maxnode, flags);
 }
 
@@ -368,7 +371,8 @@ void os_numa_init() noexcept {
 bool os_numa_bind(void* p, size_t size, int os_node, int policy) noexcept {
   if (os_node < 0 || os_node >= 1024 || policy <= 0) return false;
   unsigned long mask[1024 / (8 * sizeof(unsigned long))] = {};
-  mask[static_cast<unsigned>(os_node) / (8 * sizeof(unsigned long))] |= 1UL << (static_cast<unsigned>(os_node) % (8 * sizeof(unsigned long)));
+  mask[static_cast<unsigned>(os_node) / (8 * sizeof(unsigned long))] |=
+      1UL << (static_cast<unsigned>(os_node) % (8 * sizeof(unsigned long)));
   const int mode = (policy == 2) ? 2 /* MPOL_BIND */ : 1 /* MPOL_PREFERRED */;
   long err = fault_inject(Fault::mbind) ? (errno = EIO, -1) : mbind_get()(p, size, mode, mask, 1024 + 1, 0);
   if (err != 0) {
@@ -415,7 +419,7 @@ void os_free(void* p, size_t size, const MemId& memid_ref) noexcept {
     }
     if (memid.is_huge) {
       os_counters.huge_pages_reserved.fetch_sub(static_cast<int64_t>(len / HUGE_OS_PAGE_SIZE),
-                                               std::memory_order_relaxed);
+                                                std::memory_order_relaxed);
     }
   }
 }

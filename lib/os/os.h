@@ -44,7 +44,7 @@ void os_init() noexcept;
 size_t os_page_size() noexcept;        // 4 KiB
 size_t os_large_page_size() noexcept;  // 2 MiB
 constexpr size_t HUGE_OS_PAGE_SIZE = GiB;
-bool os_has_overcommit() noexcept;     // the kernel overcommits (vm.overcommit_memory != 2)
+bool os_has_overcommit() noexcept;  // the kernel overcommits (vm.overcommit_memory != 2)
 
 // Allocates `size` bytes aligned to `alignment` (a power of two, >= page size).
 // commit=false gives a PROT_NONE reservation. allow_large tries 2 MiB pages
@@ -138,7 +138,7 @@ struct AccountCounters {
   std::atomic<int64_t> reserved;   // address space mapped
   std::atomic<int64_t> committed;  // of it, counted as committed
   std::atomic<int64_t> committed_peak;
-  std::atomic<int64_t> purged;     // given back to the OS in total (decommitted or reset)
+  std::atomic<int64_t> purged;  // given back to the OS in total (decommitted or reset)
 };
 
 // Memory counters (bytes), read by the statistics: per account, and the
@@ -148,12 +148,12 @@ struct OsCounters {
   std::atomic<int64_t> reserved_peak;
   std::atomic<int64_t> committed;
   std::atomic<int64_t> committed_peak;
-  std::atomic<int64_t> purged;       // bytes decommitted in total
-  std::atomic<int64_t> reset;        // bytes reset in total
+  std::atomic<int64_t> purged;  // bytes decommitted in total
+  std::atomic<int64_t> reset;   // bytes reset in total
   std::atomic<int64_t> mmap_calls;
   std::atomic<int64_t> commit_calls;
-  std::atomic<int64_t> purge_calls;  // madvise calls that purge (decommit or reset)
-  std::atomic<int64_t> purge_ns;     // their total time
+  std::atomic<int64_t> purge_calls;          // madvise calls that purge (decommit or reset)
+  std::atomic<int64_t> purge_ns;             // their total time
   std::atomic<int64_t> huge_pages_reserved;  // 1 GiB pages mapped
   AccountCounters accounts[ACCOUNT_COUNT];
 };
@@ -173,7 +173,6 @@ void* os_map_scratch(size_t size) noexcept;
 
 // Current thread's OS id (gettid), for messages.
 long os_thread_os_id() noexcept;
-
 
 // Resident set size of the process in bytes (current and peak), from
 // /proc/self/statm and getrusage.

@@ -85,7 +85,9 @@ MI_OVERRIDE void* __libc_calloc(size_t count, size_t size) noexcept { return mi_
 MI_OVERRIDE void* __libc_realloc(void* p, size_t newsize) noexcept { return mi_realloc(p, newsize); }
 #endif
 MI_OVERRIDE void* reallocarray(void* p, size_t count, size_t size) noexcept { return mi_reallocarray(p, count, size); }
-MI_OVERRIDE int posix_memalign(void** p, size_t alignment, size_t size) noexcept { return mi_posix_memalign(p, alignment, size); }
+MI_OVERRIDE int posix_memalign(void** p, size_t alignment, size_t size) noexcept {
+  return mi_posix_memalign(p, alignment, size);
+}
 MI_OVERRIDE void* aligned_alloc(size_t alignment, size_t size) noexcept { return mi_aligned_alloc(alignment, size); }
 MI_OVERRIDE void* memalign(size_t alignment, size_t size) noexcept { return mi_memalign(alignment, size); }
 MI_OVERRIDE void* valloc(size_t size) noexcept { return mi_valloc(size); }
@@ -96,7 +98,9 @@ MI_OVERRIDE void cfree(void* p) noexcept { mi_cfree(p); }
 MI_OVERRIDE void* __libc_memalign(size_t alignment, size_t size) noexcept { return mi_memalign(alignment, size); }
 MI_OVERRIDE void* __libc_valloc(size_t size) noexcept { return mi_valloc(size); }
 MI_OVERRIDE void* __libc_pvalloc(size_t size) noexcept { return mi_pvalloc(size); }
-MI_OVERRIDE int __posix_memalign(void** p, size_t alignment, size_t size) noexcept { return mi_posix_memalign(p, alignment, size); }
+MI_OVERRIDE int __posix_memalign(void** p, size_t alignment, size_t size) noexcept {
+  return mi_posix_memalign(p, alignment, size);
+}
 
 // glibc's malloc_trim returns memory to the OS: ours does the same.
 MI_OVERRIDE int malloc_trim(size_t pad) noexcept { return glibc_malloc_trim(pad); }

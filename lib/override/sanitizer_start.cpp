@@ -28,7 +28,7 @@ namespace mi {
 namespace {
 
 constexpr size_t START_BUFFER_SIZE = 1024 * 1024;  // .bss: costs nothing unless used
-constexpr size_t START_ALIGN = 16;                  // a size header of 16 bytes keeps blocks aligned as malloc's
+constexpr size_t START_ALIGN = 16;                 // a size header of 16 bytes keeps blocks aligned as malloc's
 
 alignas(START_ALIGN) char start_buffer[START_BUFFER_SIZE];
 // Builtins, not std::atomic: its member functions are instrumented code.

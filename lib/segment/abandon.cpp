@@ -47,7 +47,8 @@ void abandoned_push(Segment* segment) noexcept {
   segment->abandoned_purged = false;
   link_first(segment);
   abandoned_unpurged_n.fetch_add(1, std::memory_order_relaxed);
-  if (now < unpurged_oldest_ms.load(std::memory_order_relaxed)) unpurged_oldest_ms.store(now, std::memory_order_relaxed);
+  if (now < unpurged_oldest_ms.load(std::memory_order_relaxed))
+    unpurged_oldest_ms.store(now, std::memory_order_relaxed);
   pthread_mutex_unlock(&abandoned_lock);
 }
 

@@ -18,11 +18,11 @@
 
 #include <atomic>
 
+#include "../arena/arena.h"
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/stats.h"
 #include "../os/os.h"
-#include "../arena/arena.h"
 #include "segment.h"
 
 namespace mi {
@@ -97,9 +97,10 @@ bool purger_spawn() {
   pthread_sigmask(SIG_SETMASK, &before, nullptr);
   pthread_attr_destroy(&attr);
   if (err != 0) {
-    warning_message("purge_thread: cannot start the background purge thread: %s; memory is purged on allocation "
-                    "calls only",
-                    errno_text(err));
+    warning_message(
+        "purge_thread: cannot start the background purge thread: %s; memory is purged on allocation "
+        "calls only",
+        errno_text(err));
     return false;
   }
   verbose_message("background thread started (%s%s%s)", option_is_enabled(mi_option_purge_thread) ? "purge_thread" : "",

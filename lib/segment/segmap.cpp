@@ -12,7 +12,8 @@ constinit
 #elif !defined(__OPTIMIZE__)
 #error "clang without optimisation would zero the segment map in a dynamic initialiser"
 #endif
-std::atomic<uint8_t> segmap[SEGMAP_ENTRIES]{};
+    std::atomic<uint8_t>
+        segmap[SEGMAP_ENTRIES]{};
 
 void segmap_register(const Segment* segment) noexcept {
   uintptr_t first = reinterpret_cast<uintptr_t>(segment) >> SEGMENT_SHIFT;
@@ -28,7 +29,8 @@ void segmap_register(const Segment* segment) noexcept {
 void segmap_unregister(const Segment* segment) noexcept {
   uintptr_t first = reinterpret_cast<uintptr_t>(segment) >> SEGMENT_SHIFT;
   size_t units = divide_up(segment->segment_size, SEGMENT_SIZE);
-  for (size_t i = 0; i < units && first + i < SEGMAP_ENTRIES; i++) segmap[first + i].store(0, std::memory_order_relaxed);
+  for (size_t i = 0; i < units && first + i < SEGMAP_ENTRIES; i++)
+    segmap[first + i].store(0, std::memory_order_relaxed);
 }
 
 // Steps back over the largest segment the map holds: a unit at distance d

@@ -31,10 +31,10 @@
 #include "../common/options.h"
 #include "../common/sanitizer.h"
 #include "../common/stats.h"
+#include "../common/test_point.h"
 #include "../os/os.h"
 #include "../topology/topology.h"
 #include "abandon.h"
-#include "../common/test_point.h"
 
 namespace mi {
 
@@ -70,9 +70,7 @@ size_t segment_header_commit_size(const Segment* s) { return header_commit_size(
 
 // The guard pages of a new segment: one OS page, in secure mode, where pages
 // are large enough to spare it.
-size_t segment_guard_size() {
-  return (secure_enabled() && os_page_size() <= SMALL_PAGE_SIZE / 8) ? os_page_size() : 0;
-}
+size_t segment_guard_size() { return (secure_enabled() && os_page_size() <= SMALL_PAGE_SIZE / 8) ? os_page_size() : 0; }
 
 size_t segment_page_size(const Segment* s) {
   return (s->capacity == 1) ? s->segment_size : (size_t{1} << s->page_shift);
@@ -390,7 +388,8 @@ void purge_interval_start(Segment* s, int64_t now) {
   long delay = option_get(mi_option_purge_delay);
   if (delay < 0) delay = 0;
   purge_expire_set(s, now + (static_cast<int64_t>(delay) << s->purge_backoff));
-  s->purge_deadline_ms = now + ((static_cast<int64_t>(delay) * option_get_clamp(mi_option_arena_purge_mult, 1, 1000)) << s->purge_backoff);
+  s->purge_deadline_ms =
+      now + ((static_cast<int64_t>(delay) * option_get_clamp(mi_option_arena_purge_mult, 1, 1000)) << s->purge_backoff);
 }
 
 // Purges free pages, one system call per run of adjacent pages: with `all`,
@@ -407,7 +406,8 @@ void purge_interval_start(Segment* s, int64_t now) {
 // under load. Returns true when pages still wait (the segment stays on the
 // purge list). pre: the segment lock is held
 bool segment_purge_pending(Segment* s, bool all, int64_t now) {
-  uint64_t pending = (all ? (s->purge_mask | s->purge_aged_mask) : s->purge_aged_mask) & s->free_mask & commit_mask_of(s);
+  uint64_t pending =
+      (all ? (s->purge_mask | s->purge_aged_mask) : s->purge_aged_mask) & s->free_mask & commit_mask_of(s);
   if (!all) {
     if (s->purge_regretted) {
       if (s->purge_backoff < PURGE_BACKOFF_MAX) s->purge_backoff++;
@@ -534,7 +534,8 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   // segment commits its one page when it is claimed: its own size, not that
   // of the memory around it.
   bool eager_delay = tld->eager_delay_left > 0;
-  bool commit = (kind == PageKind::large) || (kind != PageKind::huge && !eager_delay && option_is_enabled(mi_option_eager_commit));
+  bool commit = (kind == PageKind::large) ||
+                (kind != PageKind::huge && !eager_delay && option_is_enabled(mi_option_eager_commit));
   MemId memid;
   // Pinned (huge page) memory is committed anyway: every segment may use it.
   void* p = arena_alloc(segment_size, SEGMENT_SIZE, commit, true, heap->arena_id, heap->numa_node, &memid);
@@ -569,7 +570,8 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   // mprotect cannot split a 2 MiB or 1 GiB page: no guards in such memory (its layout keeps their room)
   s->guard_protect = guard > 0 && !memid.is_pinned && !memid.is_large;
   s->guard_mask = 0;
-  if (s->guard_protect) (void)os_protect(reinterpret_cast<uint8_t*>(s) + align_up(info_size, os_page_size()), guard, true);
+  if (s->guard_protect)
+    (void)os_protect(reinterpret_cast<uint8_t*>(s) + align_up(info_size, os_page_size()), guard, true);
   arena_memid_ids(memid, &s->arena_id, &s->exclusive_arena);
   s->free_mask = all_pages_mask(capacity);
   s->dirty_mask = memid.initially_zero ? 0 : all_pages_mask(capacity);
@@ -626,8 +628,8 @@ void segment_free(Segment* s, SegmentsTld* tld) {
     if (s->guard_mask != 0) {
       // mprotect failed (out of memory for the kernel's mapping records):
       // keep the memory from being handed out with an inaccessible page in it
-      warning_message("segment at %p: a guard page could not be lifted; its %zu bytes are not reused", static_cast<void*>(s),
-                      s->segment_size);
+      warning_message("segment at %p: a guard page could not be lifted; its %zu bytes are not reused",
+                      static_cast<void*>(s), s->segment_size);
       return;
     }
   }
@@ -635,8 +637,10 @@ void segment_free(Segment* s, SegmentsTld* tld) {
     // readable and writable again, as the arena handed it out
     uint8_t* tail = reinterpret_cast<uint8_t*>(s) + align_up(s->segment_size, os_page_size());
     if (!os_protect(tail, s->tail_protected, false)) {
-      warning_message("segment at %p: the end of a huge block's memory could not be made accessible again; its %zu bytes "
-                      "are not reused", static_cast<void*>(s), s->segment_size);
+      warning_message(
+          "segment at %p: the end of a huge block's memory could not be made accessible again; its %zu bytes "
+          "are not reused",
+          static_cast<void*>(s), s->segment_size);
       return;
     }
   }
@@ -694,7 +698,8 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   page->used = 0;
   // ours (the claiming thread owns s): frees take the fast path, but for a
   // large or huge page, which holds one block: its frees are checked (api/free.cpp)
-  const uintptr_t checked = (s->page_kind == PageKind::large || s->page_kind == PageKind::huge) ? uintptr_t{PAGE_FREE_CHECKED} : 0;
+  const uintptr_t checked =
+      (s->page_kind == PageKind::large || s->page_kind == PageKind::huge) ? uintptr_t{PAGE_FREE_CHECKED} : 0;
   page->xowner.store(s->thread_id.load(std::memory_order_relaxed) | checked, std::memory_order_release);
   page->free_is_zero = 0;
   page->retire_expire = 0;
@@ -718,7 +723,8 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
 
 // The first of the candidate runs (bit i: a run of n slices from i, or of n0
 // from 0); false if none.
-MI_ALWAYS_INLINE bool span_pick(const Segment* s, uint64_t candidates, size_t n, size_t n0, size_t* index, size_t* count) {
+MI_ALWAYS_INLINE bool span_pick(const Segment* s, uint64_t candidates, size_t n, size_t n0, size_t* index,
+                                size_t* count) {
   if (candidates == 0) return false;
   *index = bit_scan_forward(candidates);
   *count = (*index == 0) ? n0 : n;
@@ -803,8 +809,7 @@ Segment* large_segment_find(const Heap* heap, size_t block_size, SegmentsTld* tl
       if (!segment_is_suitable(s, heap)) continue;
       const uint64_t committed = s->free_mask & commit_mask_of(s);  // (a purge may clear bits meanwhile: claim commits)
       if (segment_find_span_in(s, committed, block_size, index, count)) return s;
-      if (fallback == nullptr && committed != s->free_mask &&
-          segment_find_span(s, block_size, &fb_index, &fb_count)) {
+      if (fallback == nullptr && committed != s->free_mask && segment_find_span(s, block_size, &fb_index, &fb_count)) {
         fallback = s;
       }
     }
@@ -846,7 +851,8 @@ bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept {
   return true;
 }
 
-Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, bool allow_new, SegmentsTld* tld) noexcept {
+Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, bool allow_new,
+                         SegmentsTld* tld) noexcept {
   PageKind kind = page_kind_of(block_size);
   Page* page = nullptr;
   if (kind == PageKind::small || kind == PageKind::medium) {
@@ -966,7 +972,6 @@ void segment_page_abandon(Page* page, SegmentsTld* tld) noexcept {
   stat_counter(stats_global.pages_abandoned, 1);
   if (s->abandoned == s->used) segment_abandon(s, tld);
 }
-
 
 void segment_reclaim_begin(Segment* s, SegmentsTld* tld) noexcept {
   s->thread_id.store(thread_id(), std::memory_order_release);

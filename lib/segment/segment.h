@@ -42,7 +42,7 @@ MI_ALWAYS_INLINE uintptr_t thread_id() noexcept {
 MI_ALWAYS_INLINE bool is_thread_id(uintptr_t word) noexcept {
 #if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
   bool equal;
-  __asm__("cmpq %%fs:0, %1" : "=@ccz"(equal) : "r"(word) : );
+  __asm__("cmpq %%fs:0, %1" : "=@ccz"(equal) : "r"(word) :);
   return equal;
 #else
   return word == thread_id();
@@ -81,7 +81,8 @@ inline PageKind page_kind_of(size_t block_size) {
 // room for `huge_alignment` when that is beyond MAX_ALIGN_IN_PAGE.
 // Returns a page with block_size, page_start, reserved and is_zero_init set
 // and empty free lists, or nullptr (out of memory, or !allow_new).
-Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, bool allow_new, SegmentsTld* tld) noexcept;
+Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, bool allow_new,
+                         SegmentsTld* tld) noexcept;
 
 // Returns an empty page to its segment; frees the segment when it was the
 // last page in use. Returns true if the segment was freed. With keep_if_empty,

@@ -131,7 +131,8 @@ void boot_view(Topology* t) {
     NodeInfo& node = t->nodes[n];
     node.os_index = os;
     format(path, sizeof(path), "/sys/devices/system/node/node%d/cpulist", os);
-    if (os_read_file(path, buf, sizeof(buf)) > 0) node.cpu_count = topology_parse_list(buf, node.cpus, NUMA_MAX_CPUS / 64);
+    if (os_read_file(path, buf, sizeof(buf)) > 0)
+      node.cpu_count = topology_parse_list(buf, node.cpus, NUMA_MAX_CPUS / 64);
     format(path, sizeof(path), "/sys/devices/system/node/node%d/meminfo", os);
     if (os_read_file(path, buf, sizeof(buf)) > 0) node.memory_bytes = parse_memtotal(buf);
     n++;
@@ -191,20 +192,24 @@ bool hwloc_open(HwlocApi* api) {
   api->get_api_version = reinterpret_cast<unsigned (*)()>(sym("hwloc_get_api_version"));
   api->topology_init = reinterpret_cast<int (*)(hwloc_topology_t*)>(sym("hwloc_topology_init"));
   api->topology_set_xml = reinterpret_cast<int (*)(hwloc_topology_t, const char*)>(sym("hwloc_topology_set_xml"));
-  api->topology_set_synthetic = reinterpret_cast<int (*)(hwloc_topology_t, const char*)>(sym("hwloc_topology_set_synthetic"));
+  api->topology_set_synthetic =
+      reinterpret_cast<int (*)(hwloc_topology_t, const char*)>(sym("hwloc_topology_set_synthetic"));
   api->topology_load = reinterpret_cast<int (*)(hwloc_topology_t)>(sym("hwloc_topology_load"));
   api->topology_destroy = reinterpret_cast<void (*)(hwloc_topology_t)>(sym("hwloc_topology_destroy"));
   api->get_nbobjs_by_depth = reinterpret_cast<int (*)(hwloc_topology_t, int)>(sym("hwloc_get_nbobjs_by_depth"));
-  api->get_obj_by_depth = reinterpret_cast<hwloc_obj_t (*)(hwloc_topology_t, int, unsigned)>(sym("hwloc_get_obj_by_depth"));
+  api->get_obj_by_depth =
+      reinterpret_cast<hwloc_obj_t (*)(hwloc_topology_t, int, unsigned)>(sym("hwloc_get_obj_by_depth"));
   api->bitmap_first = reinterpret_cast<int (*)(hwloc_const_bitmap_t)>(sym("hwloc_bitmap_first"));
   api->bitmap_next = reinterpret_cast<int (*)(hwloc_const_bitmap_t, int)>(sym("hwloc_bitmap_next"));
-  api->distances_get_by_type = reinterpret_cast<int (*)(hwloc_topology_t, hwloc_obj_type_t, unsigned*,
-                                                        struct hwloc_distances_s**, unsigned long, unsigned long)>(
-      sym("hwloc_distances_get_by_type"));
-  api->distances_release = reinterpret_cast<void (*)(hwloc_topology_t, struct hwloc_distances_s*)>(sym("hwloc_distances_release"));
+  api->distances_get_by_type =
+      reinterpret_cast<int (*)(hwloc_topology_t, hwloc_obj_type_t, unsigned*, struct hwloc_distances_s**, unsigned long,
+                               unsigned long)>(sym("hwloc_distances_get_by_type"));
+  api->distances_release =
+      reinterpret_cast<void (*)(hwloc_topology_t, struct hwloc_distances_s*)>(sym("hwloc_distances_release"));
   bool ok = api->get_api_version != nullptr && api->topology_init != nullptr && api->topology_load != nullptr &&
-            api->topology_destroy != nullptr && api->get_nbobjs_by_depth != nullptr && api->get_obj_by_depth != nullptr &&
-            api->bitmap_first != nullptr && api->bitmap_next != nullptr && api->topology_set_xml != nullptr;
+            api->topology_destroy != nullptr && api->get_nbobjs_by_depth != nullptr &&
+            api->get_obj_by_depth != nullptr && api->bitmap_first != nullptr && api->bitmap_next != nullptr &&
+            api->topology_set_xml != nullptr;
   if (ok && (api->get_api_version() >> 16) != (HWLOC_API_VERSION >> 16)) ok = false;  // another major version
   if (!ok) {
     dlclose(api->handle);
@@ -228,7 +233,8 @@ bool hwloc_view(Topology* t, const char* xml, const char* synthetic = nullptr) {
   if (api.topology_init(&topo) == 0) {
     bool source_ok = true;
     if (xml != nullptr) source_ok = api.topology_set_xml(topo, xml) == 0;
-    else if (synthetic != nullptr) source_ok = api.topology_set_synthetic != nullptr && api.topology_set_synthetic(topo, synthetic) == 0;
+    else if (synthetic != nullptr)
+      source_ok = api.topology_set_synthetic != nullptr && api.topology_set_synthetic(topo, synthetic) == 0;
     if (source_ok && api.topology_load(topo) == 0) {
       memset(static_cast<void*>(t), 0, sizeof(*t));
       int depth = HWLOC_TYPE_DEPTH_NUMANODE;
@@ -246,7 +252,8 @@ bool hwloc_view(Topology* t, const char* xml, const char* synthetic = nullptr) {
         // memory-only node (CXL, HBM) next to a regular one shares its
         // package's CPUs: a CPU belongs to the first node that has it.
         if (obj->cpuset != nullptr) {
-          for (int c = api.bitmap_first(obj->cpuset); c >= 0 && c < NUMA_MAX_CPUS; c = api.bitmap_next(obj->cpuset, c)) {
+          for (int c = api.bitmap_first(obj->cpuset); c >= 0 && c < NUMA_MAX_CPUS;
+               c = api.bitmap_next(obj->cpuset, c)) {
             bool taken = false;
             for (int k = 0; k < i && !taken; k++) taken = has_bit(t->nodes[k].cpus, c);
             if (taken) continue;
@@ -267,7 +274,8 @@ bool hwloc_view(Topology* t, const char* xml, const char* synthetic = nullptr) {
       if (api.distances_get_by_type != nullptr && api.distances_release != nullptr && n > 1) {
         unsigned nr = 1;
         struct hwloc_distances_s* dist = nullptr;
-        if (api.distances_get_by_type(topo, HWLOC_OBJ_NUMANODE, &nr, &dist, HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) == 0 &&
+        if (api.distances_get_by_type(topo, HWLOC_OBJ_NUMANODE, &nr, &dist, HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) ==
+                0 &&
             nr >= 1 && dist != nullptr) {
           for (unsigned a = 0; a < dist->nbobjs; a++) {
             for (unsigned b = 0; b < dist->nbobjs; b++) {
@@ -296,8 +304,9 @@ bool hwloc_view(Topology* t, const char* xml, const char* synthetic = nullptr) {
 
 void describe(const Topology& t, const char* source) {
   if (!option_is_enabled(mi_option_verbose)) return;
-  verbose_message("topology (%s): %d NUMA node(s)%s", source, t.node_count,
-                  t.binding_possible ? "" : (t.node_count > 1 ? ", binding skipped: the kernel does not have these nodes" : ""));
+  verbose_message(
+      "topology (%s): %d NUMA node(s)%s", source, t.node_count,
+      t.binding_possible ? "" : (t.node_count > 1 ? ", binding skipped: the kernel does not have these nodes" : ""));
   for (int i = 0; i < t.node_count; i++) {
     char row[256];
     size_t len = 0;
@@ -358,8 +367,9 @@ bool topology_refine_with_hwloc() noexcept {
   if ((has_xml || has_synthetic || has_fsroot) && os_is_secure()) {
     // files named by a less privileged user (see os_is_secure), which hwloc
     // would also read from the environment by itself: hwloc is not loaded
-    warning_message("topology: HWLOC_XMLFILE, HWLOC_SYNTHETIC and HWLOC_FSROOT are ignored: this program runs "
-                    "set-user-ID or set-group-ID (AT_SECURE); using the kernel's view");
+    warning_message(
+        "topology: HWLOC_XMLFILE, HWLOC_SYNTHETIC and HWLOC_FSROOT are ignored: this program runs "
+        "set-user-ID or set-group-ID (AT_SECURE); using the kernel's view");
     has_xml = has_synthetic = has_fsroot = false;
   }
   if (!has_xml && !has_synthetic && !has_fsroot) {

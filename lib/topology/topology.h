@@ -34,20 +34,20 @@ namespace mi {
 constexpr int NUMA_MAX_CPUS = 1024;
 
 struct NodeInfo {
-  int os_index;          // the kernel's node number
+  int os_index;                       // the kernel's node number
   uint64_t cpus[NUMA_MAX_CPUS / 64];  // CPU set
   int cpu_count;
   uint64_t memory_bytes;  // local memory (0 if unknown)
 };
 
 struct Topology {
-  int node_count;                       // nodes in use (>= 1)
+  int node_count;  // nodes in use (>= 1)
   bool from_hwloc;
-  bool binding_possible;                // every node is a node of the running kernel
+  bool binding_possible;  // every node is a node of the running kernel
   NodeInfo nodes[NUMA_MAX_NODES];
   uint8_t distance[NUMA_MAX_NODES][NUMA_MAX_NODES];
   int8_t fallback[NUMA_MAX_NODES][NUMA_MAX_NODES];  // [n][0] = n, then the others nearest first
-  int16_t cpu_node[NUMA_MAX_CPUS];      // CPU number -> node (-1: none)
+  int16_t cpu_node[NUMA_MAX_CPUS];                  // CPU number -> node (-1: none)
 };
 
 // Reads the kernel's view; called once from process init (does not allocate).

@@ -169,7 +169,6 @@ TEST(Callbacks, ErrorCallbackOnTooLargeRequest) {
   EXPECT_TRUE(errors_contain(EOVERFLOW));
   EXPECT_TRUE(errors_all_in({EOVERFLOW, ENOMEM}));
   EXPECT_EQ(g_errors.bad_arg.load(), 0) << "the registered argument must be passed to the error function";
-
 }
 
 TEST(Callbacks, ErrorCallbackOnOutOfMemory) {
@@ -202,9 +201,7 @@ TEST(Callbacks, ErrorCallbackOnOutOfMemory) {
 }
 
 TEST(Callbacks, NoErrorCallbackAfterUnregistering) {
-  {
-    ErrorGuard guard;
-  }
+  { ErrorGuard guard; }
   g_errors.calls = 0;
   EXPECT_EQ(mi_malloc(opaque(static_cast<size_t>(PTRDIFF_MAX) + 1)), nullptr);
   EXPECT_EQ(g_errors.calls.load(), 0);

@@ -111,8 +111,8 @@ TEST(Glibc, MalloptAppliesOnlyWhatItCan) {
   EXPECT_EQ(mi_option_get(mi_option_purge_delay), -1) << "no trimming: free memory is never purged";
   EXPECT_EQ(mallopt(M_TRIM_THRESHOLD, 1 << 20), 1);
   EXPECT_EQ(mi_option_get(mi_option_purge_delay), delay) << "trimming again, as before";
-  for (int param : {M_MXFAST, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_CHECK_ACTION, M_PERTURB, M_ARENA_TEST,
-                    M_ARENA_MAX, 999}) {
+  for (int param :
+       {M_MXFAST, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_CHECK_ACTION, M_PERTURB, M_ARENA_TEST, M_ARENA_MAX, 999}) {
     EXPECT_EQ(mallopt(param, 1), 0) << param;
   }
 }
@@ -153,7 +153,8 @@ TEST(Glibc, MallocStatsHasGlibcsShape) {
   EXPECT_NE(s.find("\nmax mmap regions = "), std::string::npos) << s;
   EXPECT_NE(s.find("\nmax mmap bytes   = "), std::string::npos) << s;
   EXPECT_EQ(s.find("system bytes     =          0\nin use bytes     =          0\nTotal"), std::string::npos)
-      << "not glibc's empty arena:\n" << s;
+      << "not glibc's empty arena:\n"
+      << s;
 }
 
 TEST(Glibc, MallocInfoWritesOneDocument) {

@@ -10,10 +10,10 @@
 
 #include <cerrno>
 #include <climits>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -51,10 +51,10 @@ bool check_pattern(const void* p, size_t n, unsigned seed) {
 struct Visit {
   size_t areas = 0;
   size_t blocks = 0;
-  size_t block_bytes = 0;       // sum of the block_size argument over visited blocks
-  size_t used_in_areas = 0;     // sum of area->used
-  bool bad_area = false;        // an area with block_size == 0, or a block outside its area
-  std::map<void*, size_t> seen; // block -> size
+  size_t block_bytes = 0;        // sum of the block_size argument over visited blocks
+  size_t used_in_areas = 0;      // sum of area->used
+  bool bad_area = false;         // an area with block_size == 0, or a block outside its area
+  std::map<void*, size_t> seen;  // block -> size
 };
 
 bool visitor(const mi_heap_t*, const mi_heap_area_t* area, void* block, size_t block_size, void* arg) {
@@ -207,11 +207,11 @@ TEST(Heap, DefaultAndBacking) {
   mi_heap_t* prev = mi_heap_set_default(heap);
   mi_heap_t* now_default = mi_heap_get_default();
   mi_heap_t* now_backing = mi_heap_get_backing();
-  void* p = mi_malloc(77);                   // goes to the new default heap
+  void* p = mi_malloc(77);  // goes to the new default heap
   void* z = mi_zalloc(500);
   const bool p_in_heap = mi_heap_contains_block(heap, p);
   const bool z_in_heap = mi_heap_contains_block(heap, z);
-  const bool p_owned = mi_check_owned(p);    // mi_check_owned looks at the default heap
+  const bool p_owned = mi_check_owned(p);  // mi_check_owned looks at the default heap
   mi_heap_t* restored_prev = mi_heap_set_default(prev);
 
   EXPECT_EQ(prev, backing);

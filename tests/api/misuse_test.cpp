@@ -153,7 +153,8 @@ TEST_F(Misuse, DoubleFree) {
 TEST_F(Misuse, DoubleFreeAbortsWithTheSecureOption) {
   if (MI_TEST_SECURE) GTEST_SKIP() << "the secure build: test DoubleFree";
   setenv("MIMALLOC_SECURE", "1", 1);
-  EXPECT_DEATH(double_free_then_allocate(), "double free: the block.*\\(size class 64 bytes\\).*" + std::string(ABORTS));
+  EXPECT_DEATH(double_free_then_allocate(),
+               "double free: the block.*\\(size class 64 bytes\\).*" + std::string(ABORTS));
 }
 
 // The error callback (mi_register_error) hears of it: EAGAIN, as mimalloc says a double free.
@@ -275,7 +276,8 @@ TEST_F(Misuse, InteriorFreeOfAHugeBlock) {
 TEST_F(Misuse, InteriorFreeAbortsWithTheSecureOption) {
   if (MI_TEST_SECURE) GTEST_SKIP() << "the secure build: tests above";
   setenv("MIMALLOC_SECURE", "1", 1);
-  EXPECT_DEATH(interior_free(256 * 1024), "not the start of a block: 4096 bytes into the block.*" + std::string(ABORTS));
+  EXPECT_DEATH(interior_free(256 * 1024),
+               "not the start of a block: 4096 bytes into the block.*" + std::string(ABORTS));
 }
 
 // A pointer past the end of a large block (in its page's tail, or in the
@@ -290,7 +292,8 @@ void past_end_free() {
 }
 
 TEST_F(Misuse, FreePastTheEndOfALargeBlock) {
-  const std::string msg = "free\\(0x[0-9a-f]+\\): not a block: (outside the blocks of its page|its page holds no blocks)";
+  const std::string msg =
+      "free\\(0x[0-9a-f]+\\): not a block: (outside the blocks of its page|its page holds no blocks)";
   if (MI_TEST_SECURE) {
     EXPECT_DEATH(past_end_free(), msg + ".*" + ABORTS);
   } else {
@@ -329,7 +332,7 @@ TEST_F(Misuse, WritePastAHugeBlockFaults) {
       {
         char* p = opaque(static_cast<char*>(malloc(16u << 20)));
         const size_t n = malloc_usable_size(p);
-        memset(p, 1, n);  // all of the block is writable
+        memset(p, 1, n);   // all of the block is writable
         p[opaque(n)] = 1;  // the byte after it is not
         child_exit(false, "the write past the block did not fault");
       },

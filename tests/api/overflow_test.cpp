@@ -40,22 +40,49 @@ constexpr size_t kSmall = 64 * MiB;  // requests up to this must succeed (and ar
 constexpr size_t kPtrdiffMax = static_cast<size_t>(PTRDIFF_MAX);
 
 const std::vector<size_t>& edge_sizes() {
-  static const std::vector<size_t> v = {
-      0, 1, 7, 8, 63, 64, 65, 1000, 4095, 4096, 4097, 65535, 65536, 65537, 2 * MiB, 2 * MiB + 1, 5 * MiB,
-      kLine - 4097, kLine, kLine + 1, size_t{1} << 46, kPtrdiffMax, kPtrdiffMax + 1, SIZE_MAX / 2 + 2,
-      SIZE_MAX - 65536, SIZE_MAX - 4096, SIZE_MAX - 64, SIZE_MAX - 63, SIZE_MAX - 62, SIZE_MAX - 1, SIZE_MAX};
+  static const std::vector<size_t> v = {0,
+                                        1,
+                                        7,
+                                        8,
+                                        63,
+                                        64,
+                                        65,
+                                        1000,
+                                        4095,
+                                        4096,
+                                        4097,
+                                        65535,
+                                        65536,
+                                        65537,
+                                        2 * MiB,
+                                        2 * MiB + 1,
+                                        5 * MiB,
+                                        kLine - 4097,
+                                        kLine,
+                                        kLine + 1,
+                                        size_t{1} << 46,
+                                        kPtrdiffMax,
+                                        kPtrdiffMax + 1,
+                                        SIZE_MAX / 2 + 2,
+                                        SIZE_MAX - 65536,
+                                        SIZE_MAX - 4096,
+                                        SIZE_MAX - 64,
+                                        SIZE_MAX - 63,
+                                        SIZE_MAX - 62,
+                                        SIZE_MAX - 1,
+                                        SIZE_MAX};
   return v;
 }
 
 const std::vector<size_t>& edge_alignments() {
-  static const std::vector<size_t> v = {1, 2, 8, 16, 64, 4096, 65536, 131072, 4 * MiB,
-                                        size_t{1} << 45, size_t{1} << 62, size_t{1} << 63};
+  static const std::vector<size_t> v = {
+      1, 2, 8, 16, 64, 4096, 65536, 131072, 4 * MiB, size_t{1} << 45, size_t{1} << 62, size_t{1} << 63};
   return v;
 }
 
 const std::vector<size_t>& edge_offsets() {
-  static const std::vector<size_t> v = {0, 1, 8, 63, 64, 65, 4096, kPtrdiffMax, kPtrdiffMax + 1, SIZE_MAX - 62,
-                                        SIZE_MAX - 63, SIZE_MAX - 64, SIZE_MAX};
+  static const std::vector<size_t> v = {
+      0, 1, 8, 63, 64, 65, 4096, kPtrdiffMax, kPtrdiffMax + 1, SIZE_MAX - 62, SIZE_MAX - 63, SIZE_MAX - 64, SIZE_MAX};
   return v;
 }
 
@@ -69,7 +96,8 @@ struct Result {
   void* p;
   int err;
 };
-template <class F> Result call(F f) {
+template <class F>
+Result call(F f) {
   errno = 0;
   void* p = f();
   return Result{p, errno};
@@ -169,7 +197,8 @@ TEST(Overflow, BadAlignmentIsEinval) {
     while (p == nullptr && tried.size() < 100000) {
       void* q = mi_malloc(128);
       ASSERT_NE(q, nullptr);
-      if ((reinterpret_cast<uintptr_t>(q) & (align - 1)) == 0 || ((reinterpret_cast<uintptr_t>(q) + 8) & (align - 1)) == 0) {
+      if ((reinterpret_cast<uintptr_t>(q) & (align - 1)) == 0 ||
+          ((reinterpret_cast<uintptr_t>(q) + 8) & (align - 1)) == 0) {
         p = q;
       } else {
         tried.push_back(q);
@@ -197,10 +226,23 @@ struct CountSize {
 
 // count * size: exact overflows, products on either side of the line, zeros
 const std::vector<CountSize>& edge_counts() {
-  static const std::vector<CountSize> v = {
-      {0, SIZE_MAX}, {SIZE_MAX, 0}, {1, 1}, {3, 21}, {1000, 1000}, {SIZE_MAX, 1}, {1, SIZE_MAX}, {SIZE_MAX, 2},
-      {2, SIZE_MAX}, {SIZE_MAX / 2 + 1, 2}, {SIZE_MAX / 2, 2}, {size_t{1} << 32, size_t{1} << 32},
-      {size_t{1} << 23, size_t{1} << 23}, {kLine / 8, 8}, {kLine / 8 + 1, 8}, {kPtrdiffMax, 3}, {SIZE_MAX / 3 + 1, 3}};
+  static const std::vector<CountSize> v = {{0, SIZE_MAX},
+                                           {SIZE_MAX, 0},
+                                           {1, 1},
+                                           {3, 21},
+                                           {1000, 1000},
+                                           {SIZE_MAX, 1},
+                                           {1, SIZE_MAX},
+                                           {SIZE_MAX, 2},
+                                           {2, SIZE_MAX},
+                                           {SIZE_MAX / 2 + 1, 2},
+                                           {SIZE_MAX / 2, 2},
+                                           {size_t{1} << 32, size_t{1} << 32},
+                                           {size_t{1} << 23, size_t{1} << 23},
+                                           {kLine / 8, 8},
+                                           {kLine / 8 + 1, 8},
+                                           {kPtrdiffMax, 3},
+                                           {SIZE_MAX / 3 + 1, 3}};
   return v;
 }
 
@@ -237,8 +279,7 @@ TEST(Overflow, CountTimesSizeEveryForm) {
     expect_holds_n(call([&] { return mi_mallocn(c, s); }), cs, 0, describe_n("mi_mallocn", cs));
     expect_holds_n(call([&] { return mi_heap_calloc(heap, c, s); }), cs, 0, describe_n("mi_heap_calloc", cs));
     expect_holds_n(call([&] { return mi_heap_mallocn(heap, c, s); }), cs, 0, describe_n("mi_heap_mallocn", cs));
-    expect_holds_n(call([&] { return mi_calloc_aligned(c, s, 64); }), cs, 64,
-                   describe_n("mi_calloc_aligned", cs));
+    expect_holds_n(call([&] { return mi_calloc_aligned(c, s, 64); }), cs, 64, describe_n("mi_calloc_aligned", cs));
     expect_holds_n(call([&] { return mi_calloc_aligned_at(c, s, 4096, 8); }), cs, 0,
                    describe_n("mi_calloc_aligned_at", cs));
     expect_holds_n(call([&] { return mi_heap_calloc_aligned(heap, c, s, 128); }), cs, 128,
@@ -262,10 +303,12 @@ void check_realloc(const char* name, Realloc f, CountSize cs, size_t align, size
   for (size_t i = 0; i < 100; i++) p[i] = static_cast<unsigned char>(i + 1);
   const Result r = call([&] { return f(p, cs, align, offset); });
   void* q = r.p;
-  const std::string what = describe_n(name, cs) + " alignment " + std::to_string(align) + " offset " + std::to_string(offset);
+  const std::string what =
+      describe_n(name, cs) + " alignment " + std::to_string(align) + " offset " + std::to_string(offset);
   const size_t total = cs.count * cs.size;
   if (q == nullptr) {
-    for (size_t i = 0; i < 100; i++) ASSERT_EQ(p[i], static_cast<unsigned char>(i + 1)) << what << ": the failed call changed the block";
+    for (size_t i = 0; i < 100; i++)
+      ASSERT_EQ(p[i], static_cast<unsigned char>(i + 1)) << what << ": the failed call changed the block";
     mi_free(p);
     if (counted && overflows(cs)) {
       EXPECT_EQ(r.err, ENOMEM) << what;
@@ -292,16 +335,19 @@ TEST(Overflow, ReallocFormsKeepTheBlockOnFailure) {
   static const Form forms[] = {
       {"mi_realloc", [](void* p, CountSize cs, size_t, size_t) { return mi_realloc(p, cs.size); }, false, false},
       {"mi_rezalloc", [](void* p, CountSize cs, size_t, size_t) { return mi_rezalloc(p, cs.size); }, false, false},
-      {"mi_reallocn", [](void* p, CountSize cs, size_t, size_t) { return mi_reallocn(p, cs.count, cs.size); }, true, false},
-      {"mi_recalloc", [](void* p, CountSize cs, size_t, size_t) { return mi_recalloc(p, cs.count, cs.size); }, true, false},
-      {"mi_reallocarray", [](void* p, CountSize cs, size_t, size_t) { return mi_reallocarray(p, cs.count, cs.size); }, true, false},
+      {"mi_reallocn", [](void* p, CountSize cs, size_t, size_t) { return mi_reallocn(p, cs.count, cs.size); }, true,
+       false},
+      {"mi_recalloc", [](void* p, CountSize cs, size_t, size_t) { return mi_recalloc(p, cs.count, cs.size); }, true,
+       false},
+      {"mi_reallocarray", [](void* p, CountSize cs, size_t, size_t) { return mi_reallocarray(p, cs.count, cs.size); },
+       true, false},
       {"mi_realloc_aligned_at",
        [](void* p, CountSize cs, size_t a, size_t o) { return mi_realloc_aligned_at(p, cs.size, a, o); }, false, true},
       {"mi_rezalloc_aligned_at",
        [](void* p, CountSize cs, size_t a, size_t o) { return mi_rezalloc_aligned_at(p, cs.size, a, o); }, false, true},
       {"mi_recalloc_aligned_at",
-       [](void* p, CountSize cs, size_t a, size_t o) { return mi_recalloc_aligned_at(p, cs.count, cs.size, a, o); }, true,
-       true},
+       [](void* p, CountSize cs, size_t a, size_t o) { return mi_recalloc_aligned_at(p, cs.count, cs.size, a, o); },
+       true, true},
   };
   for (const Form& form : forms) {
     if (form.counted) {
@@ -313,7 +359,8 @@ TEST(Overflow, ReallocFormsKeepTheBlockOnFailure) {
         continue;
       }
       for (size_t align : {size_t{16}, size_t{4096}, size_t{1} << 20, size_t{1} << 62}) {
-        for (size_t offset : {size_t{0}, size_t{8}, SIZE_MAX - 62}) check_realloc(form.name, form.f, {1, size}, align, offset, form.counted);
+        for (size_t offset : {size_t{0}, size_t{8}, SIZE_MAX - 62})
+          check_realloc(form.name, form.f, {1, size}, align, offset, form.counted);
       }
     }
   }

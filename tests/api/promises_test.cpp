@@ -120,8 +120,8 @@ TEST(Promises, ZeroingReallocDoesNotTouchFreshMemory) {
     unsigned char* q = static_cast<unsigned char*>(forms[i](p));
     ASSERT_NE(q, nullptr) << "form " << i;
     const size_t after = resident_bytes();
-    EXPECT_LT(after, before + (size_t{64} << 20)) << "form " << i << ": " << (after - before) / (1 << 20)
-                                                  << " MiB made resident by growing to 1 GiB";
+    EXPECT_LT(after, before + (size_t{64} << 20))
+        << "form " << i << ": " << (after - before) / (1 << 20) << " MiB made resident by growing to 1 GiB";
     EXPECT_EQ(q[0], 0x5A);
     EXPECT_EQ(q[99], 0x5A);
     EXPECT_EQ(q[100], 0);

@@ -55,7 +55,7 @@ void dirty_memory(size_t size) {
 
 const size_t kGrowth[] = {10, 16, 100, 120, 1000, 4096, 5000, 70000, 300000, 2u << 20, 5u << 20};
 
-using MakeFn = std::function<void*()>;           // a fresh zero-initialised block of `n0` bytes
+using MakeFn = std::function<void*()>;             // a fresh zero-initialised block of `n0` bytes
 using ReFn = std::function<void*(void*, size_t)>;  // the zeroing re-allocation under test
 
 void check_step(const std::string& what, void* q, size_t n, size_t next, size_t align, size_t offset) {
@@ -117,8 +117,10 @@ struct Case {
 std::vector<Case> cases(mi_heap_t* heap) {
   std::vector<Case> v;
   v.push_back({"rezalloc/zalloc", [] { return mi_zalloc(3); }, 3, [](void* p, size_t n) { return mi_rezalloc(p, n); }});
-  v.push_back({"rezalloc/calloc", [] { return mi_calloc(2, 4); }, 8, [](void* p, size_t n) { return mi_rezalloc(p, n); }});
-  v.push_back({"recalloc", [] { return mi_calloc(1, 1); }, 1, [](void* p, size_t n) { return mi_recalloc(p, n / 2, 2); }});
+  v.push_back(
+      {"rezalloc/calloc", [] { return mi_calloc(2, 4); }, 8, [](void* p, size_t n) { return mi_rezalloc(p, n); }});
+  v.push_back(
+      {"recalloc", [] { return mi_calloc(1, 1); }, 1, [](void* p, size_t n) { return mi_recalloc(p, n / 2, 2); }});
   for (size_t align : {16u, 64u, 256u, 4096u, 65536u}) {
     v.push_back({"rezalloc_aligned/" + std::to_string(align), [align] { return mi_zalloc_aligned(5, align); }, 5,
                  [align](void* p, size_t n) { return mi_rezalloc_aligned(p, n, align); }, align});
@@ -149,23 +151,17 @@ std::vector<Case> cases(mi_heap_t* heap) {
   v.push_back({"heap_recalloc", [heap] { return mi_heap_calloc(heap, 1, 7); }, 7,
                [heap, in_heap](void* p, size_t n) { return in_heap(mi_heap_recalloc(heap, p, n, 1)); }});
   v.push_back({"heap_rezalloc_aligned", [heap] { return mi_heap_zalloc_aligned(heap, 7, 256); }, 7,
-               [heap, in_heap](void* p, size_t n) { return in_heap(mi_heap_rezalloc_aligned(heap, p, n, 256)); },
-               256});
+               [heap, in_heap](void* p, size_t n) { return in_heap(mi_heap_rezalloc_aligned(heap, p, n, 256)); }, 256});
   v.push_back({"heap_rezalloc_aligned_at", [heap] { return mi_heap_zalloc_aligned_at(heap, 40, 256, 16); }, 40,
-               [heap, in_heap](void* p, size_t n) {
-                 return in_heap(mi_heap_rezalloc_aligned_at(heap, p, n, 256, 16));
-               },
+               [heap, in_heap](void* p, size_t n) { return in_heap(mi_heap_rezalloc_aligned_at(heap, p, n, 256, 16)); },
                256, 16});
   v.push_back({"heap_recalloc_aligned", [heap] { return mi_heap_calloc_aligned(heap, 4, 2, 64); }, 8,
-               [heap, in_heap](void* p, size_t n) {
-                 return in_heap(mi_heap_recalloc_aligned(heap, p, n / 2, 2, 64));
-               },
+               [heap, in_heap](void* p, size_t n) { return in_heap(mi_heap_recalloc_aligned(heap, p, n / 2, 2, 64)); },
                64});
-  v.push_back({"heap_recalloc_aligned_at", [heap] { return mi_heap_calloc_aligned_at(heap, 4, 2, 64, 8); }, 8,
-               [heap, in_heap](void* p, size_t n) {
-                 return in_heap(mi_heap_recalloc_aligned_at(heap, p, n / 2, 2, 64, 8));
-               },
-               64, 8});
+  v.push_back(
+      {"heap_recalloc_aligned_at", [heap] { return mi_heap_calloc_aligned_at(heap, 4, 2, 64, 8); }, 8,
+       [heap, in_heap](void* p, size_t n) { return in_heap(mi_heap_recalloc_aligned_at(heap, p, n / 2, 2, 64, 8)); },
+       64, 8});
   return v;
 }
 

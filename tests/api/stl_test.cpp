@@ -17,7 +17,8 @@
 
 namespace {
 
-template <class T> using mi_vector = std::vector<T, mi_stl_allocator<T>>;
+template <class T>
+using mi_vector = std::vector<T, mi_stl_allocator<T>>;
 using mi_string = std::basic_string<char, std::char_traits<char>, mi_stl_allocator<char>>;
 template <class K, class V>
 using mi_map = std::map<K, V, std::less<K>, mi_stl_allocator<std::pair<const K, V>>>;
@@ -42,8 +43,8 @@ size_t count_blocks(mi_heap_t* heap) {
 
 TEST(StlAllocator, Traits) {
   static_assert(std::is_same_v<mi_stl_allocator<int>::value_type, int>);
-  static_assert(std::is_same_v<std::allocator_traits<mi_stl_allocator<int>>::rebind_alloc<double>,
-                               mi_stl_allocator<double>>);
+  static_assert(
+      std::is_same_v<std::allocator_traits<mi_stl_allocator<int>>::rebind_alloc<double>, mi_stl_allocator<double>>);
   static_assert(std::allocator_traits<mi_stl_allocator<int>>::is_always_equal::value);
   mi_stl_allocator<int> a;
   mi_stl_allocator<double> b(a);

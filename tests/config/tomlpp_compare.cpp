@@ -140,8 +140,8 @@ Maybe expected_value(const mi::OptionDesc& d, const toml::node& n) {
     const bool choice_flag = d.kind == mi::OptionKind::choice && d.choices != nullptr && d.choices[0] != nullptr &&
                              std::string(d.choices[0]) == "false" && d.choices[1] != nullptr &&
                              std::string(d.choices[1]) == "true";
-    const bool flag_like = d.kind == mi::OptionKind::flag || (d.kind == mi::OptionKind::number && d.min == 0 && d.max == 1) ||
-                           choice_flag;
+    const bool flag_like =
+        d.kind == mi::OptionKind::flag || (d.kind == mi::OptionKind::number && d.min == 0 && d.max == 1) || choice_flag;
     if (!flag_like) return Maybe{};
     v = b->get() ? 1 : 0;
   } else if (auto i = n.as_integer()) {
@@ -211,7 +211,8 @@ struct OptionKey {
 // there must be no other. Returns it, or nullptr.
 const OptionKey* applied_key(const std::string& name, const mi::OptionDesc& d, std::vector<OptionKey>& keys,
                              const std::string& table) {
-  std::sort(keys.begin(), keys.end(), [](const OptionKey& a, const OptionKey& b) { return line_of(*a.node) < line_of(*b.node); });
+  std::sort(keys.begin(), keys.end(),
+            [](const OptionKey& a, const OptionKey& b) { return line_of(*a.node) < line_of(*b.node); });
   const OptionKey* applied = nullptr;
   for (const OptionKey& k : keys) {
     const long line = line_of(*k.node);
@@ -231,16 +232,18 @@ const OptionKey* applied_key(const std::string& name, const mi::OptionDesc& d, s
 }
 
 // The keys of `opts` by option; unknown keys must be reported.
-std::map<int, std::vector<OptionKey>> keys_by_option(const std::string& name, const toml::table& opts, const std::string& program) {
+std::map<int, std::vector<OptionKey> > keys_by_option(const std::string& name, const toml::table& opts,
+                                                      const std::string& program) {
   // keys of the file that name each option (a legacy name or another case names it too)
-  std::map<int, std::vector<OptionKey>> by_option;
+  std::map<int, std::vector<OptionKey> > by_option;
   for (auto&& [k, v] : opts) {
     const std::string key(k.str());
     const mi::OptionDesc* d = mi::option_find(key.c_str(), key.size());
     const long line = line_of(v);
     if (program != "" && key == "node" && v.is_table()) continue;  // [program.NAME.node.N]: compare_nodes
     if (d == nullptr || key.find('\0') != std::string::npos) {
-      if (!problem_at(line)) fail(name, "unknown option '" + printable(key) + "' (line " + std::to_string(line) + ") was not reported");
+      if (!problem_at(line))
+        fail(name, "unknown option '" + printable(key) + "' (line " + std::to_string(line) + ") was not reported");
       continue;
     }
     by_option[static_cast<int>(d->option)].push_back({key, &v, program});
@@ -253,8 +256,8 @@ std::map<int, std::vector<OptionKey>> keys_by_option(const std::string& name, co
 // the tables of other programs only checked.
 void compare_options(const std::string& name, const toml::table& opts, const std::vector<ProgramTable>& mine,
                      const std::vector<ProgramTable>& others) {
-  std::map<int, std::vector<OptionKey>> global = keys_by_option(name, opts, "");
-  std::vector<std::map<int, std::vector<OptionKey>>> programs;
+  std::map<int, std::vector<OptionKey> > global = keys_by_option(name, opts, "");
+  std::vector<std::map<int, std::vector<OptionKey> > > programs;
   for (const ProgramTable& t : mine) programs.push_back(keys_by_option(name, *t.table, t.name));
   for (const ProgramTable& t : others) {
     for (auto& [i, keys] : keys_by_option(name, *t.table, t.name)) {
@@ -274,7 +277,8 @@ void compare_options(const std::string& name, const toml::table& opts, const std
       auto it = programs[t].find(i);
       if (it == programs[t].end()) continue;
       const OptionKey* k = applied_key(name, d, it->second, "[program." + mine[t].name + "]");
-      if (k != nullptr && expected_value(d, *k->node) && (want_key == nullptr || line_of(*k->node) > line_of(*want_key->node))) {
+      if (k != nullptr && expected_value(d, *k->node) &&
+          (want_key == nullptr || line_of(*k->node) > line_of(*want_key->node))) {
         want_key = k;
       }
     }
@@ -283,9 +287,10 @@ void compare_options(const std::string& name, const toml::table& opts, const std
     if (want_key == nullptr && global_key != nullptr && expected_value(d, *global_key->node)) want_key = global_key;
     if (want_key == nullptr) {
       if (src == mi::OptionSource::config_file) {
-        fail(name, std::string(d.name) + " applied from line " + std::to_string(our_line) +
-                       (global_key != nullptr || git == global.end() ? ", but toml++ has no valid key for it that applies"
-                                                                       : ", a line ours reported"));
+        fail(name,
+             std::string(d.name) + " applied from line " + std::to_string(our_line) +
+                 (global_key != nullptr || git == global.end() ? ", but toml++ has no valid key for it that applies"
+                                                               : ", a line ours reported"));
       }
       continue;
     }
@@ -293,8 +298,8 @@ void compare_options(const std::string& name, const toml::table& opts, const std
     const long want = *expected_value(d, *want_key->node);
     const std::string where = want_key->program.empty() ? "[options]" : "[program." + want_key->program + "]";
     if (src != mi::OptionSource::config_file) {
-      fail(name, std::string(d.name) + " = " + std::to_string(want) + " (toml++, line " + std::to_string(line) + ", " + where +
-                     ") was neither applied nor reported");
+      fail(name, std::string(d.name) + " = " + std::to_string(want) + " (toml++, line " + std::to_string(line) + ", " +
+                     where + ") was neither applied nor reported");
       continue;
     }
     if (our_line != line) {
@@ -308,8 +313,8 @@ void compare_options(const std::string& name, const toml::table& opts, const std
       fail(name, std::string(d.name) + ": applied from [program." + our_program + "], toml++ says " + where);
     }
     if (mi::option_get(o) != want) {
-      fail(name, std::string(d.name) + ": ours " + std::to_string(mi::option_get(o)) + ", toml++ " + std::to_string(want) +
-                     " (line " + std::to_string(line) + ")");
+      fail(name, std::string(d.name) + ": ours " + std::to_string(mi::option_get(o)) + ", toml++ " +
+                     std::to_string(want) + " (line " + std::to_string(line) + ")");
     }
   }
 }
@@ -349,12 +354,15 @@ void node_keys_of(const std::string& name, const toml::table& nodes, const std::
         which = 1;
         want = expected_value(mi::option_desc(mi_option_arena_reserve), nv);
       } else {
-        if (!problem_at(nline)) fail(name, "unknown key '" + printable(nkey) + "' of " + prefix + key + "] was not reported");
+        if (!problem_at(nline))
+          fail(name, "unknown key '" + printable(nkey) + "' of " + prefix + key + "] was not reported");
         continue;
       }
       keys_compared++;
       if (!want) {
-        if (!problem_at(nline)) fail(name, "invalid " + prefix + key + "] " + nkey + " (line " + std::to_string(nline) + ") was not reported");
+        if (!problem_at(nline))
+          fail(name,
+               "invalid " + prefix + key + "] " + nkey + " (line " + std::to_string(nline) + ") was not reported");
         continue;
       }
       if (problem_at(nline)) continue;  // not read, but reported
@@ -404,8 +412,9 @@ void compare_nodes(const std::string& name, const toml::table& nodes, const std:
                        std::to_string(want->line) + ")");
       }
       if ((from != nullptr ? std::string(from) : std::string()) != want->program) {
-        fail(name, what + ": from [program." + (from != nullptr ? from : "") + "], toml++ says from " +
-                       (want->program.empty() ? "[node." + std::to_string(n) + "]" : "[program." + want->program + "]"));
+        fail(name,
+             what + ": from [program." + (from != nullptr ? from : "") + "], toml++ says from " +
+                 (want->program.empty() ? "[node." + std::to_string(n) + "]" : "[program." + want->program + "]"));
       }
     }
   }
@@ -421,13 +430,15 @@ void split_programs(const std::string& name, const toml::table& programs, std::v
     const bool nameable = !key.empty() && key.find('/') == std::string::npos && key.find('\0') == std::string::npos;
     if (t == nullptr || !nameable) {
       if (!problem_at(line_of(v)) && !problem_mentions("program")) {
-        fail(name, "[program] key or table '" + printable(key) + "' (line " + std::to_string(line_of(v)) + ") was not reported");
+        fail(name, "[program] key or table '" + printable(key) + "' (line " + std::to_string(line_of(v)) +
+                       ") was not reported");
       }
       continue;
     }
     // a table ours does not read: a program beyond the 32 a file may have (reported at its first line)
     bool beyond = false;
-    for (const Problem& p : problems) beyond = beyond || (p.line == line_of(v) && p.text.find("more than 32 [program.NAME]") != std::string::npos);
+    for (const Problem& p : problems)
+      beyond = beyond || (p.line == line_of(v) && p.text.find("more than 32 [program.NAME]") != std::string::npos);
     if (beyond) continue;
     (names_this_program(key) ? mine : others)->push_back({key, t});
   }
@@ -445,7 +456,8 @@ void compare_reserve(const std::string& name, const std::string& path, const tom
   std::vector<Problem> saved = problems;
   const int n = mi::config_read_reserve(path.c_str(), &r, &discard, nullptr);
   if (static_cast<size_t>(n) != saved.size()) {
-    fail(name, "config_read_reserve found " + std::to_string(n) + " problems, config_parse " + std::to_string(saved.size()));
+    fail(name,
+         "config_read_reserve found " + std::to_string(n) + " problems, config_parse " + std::to_string(saved.size()));
   }
   problems = saved;
   auto check_long = [&](const char* key, long ours, Maybe want, long line) {
@@ -456,7 +468,8 @@ void compare_reserve(const std::string& name, const std::string& path, const tom
     } else if (ours == -1 && problem_at(line)) {
       // not read, but reported
     } else if (ours != *want) {
-      fail(name, std::string("[reserve] ") + key + ": ours " + std::to_string(ours) + ", toml++ " + std::to_string(*want));
+      fail(name,
+           std::string("[reserve] ") + key + ": ours " + std::to_string(ours) + ", toml++ " + std::to_string(*want));
     }
   };
   std::set<std::string> seen;
@@ -480,7 +493,8 @@ void compare_reserve(const std::string& name, const std::string& path, const tom
       } else if (key == "nodes") {
         keys_compared++;
         auto s = v.as_string();
-        if (s && r.nodes[0] != 0 && s->get() != r.nodes) fail(name, "[reserve] nodes: ours \"" + std::string(r.nodes) + "\", toml++ \"" + s->get() + "\"");
+        if (s && r.nodes[0] != 0 && s->get() != r.nodes)
+          fail(name, "[reserve] nodes: ours \"" + std::string(r.nodes) + "\", toml++ \"" + s->get() + "\"");
         if (r.nodes[0] == 0 && !problem_at(line)) fail(name, "[reserve] nodes not read and not reported");
       } else if (!problem_at(line)) {
         fail(name, "unknown [reserve] key '" + printable(key) + "' was not reported");
@@ -489,7 +503,8 @@ void compare_reserve(const std::string& name, const std::string& path, const tom
   }
   if (seen.count("pages") == 0 && r.pages != -1) fail(name, "[reserve] pages read that toml++ does not see");
   if (seen.count("per_node") == 0 && r.per_node != -1) fail(name, "[reserve] per_node read that toml++ does not see");
-  if (seen.count("page_size") == 0 && r.page_size_kib != -1) fail(name, "[reserve] page_size read that toml++ does not see");
+  if (seen.count("page_size") == 0 && r.page_size_kib != -1)
+    fail(name, "[reserve] page_size read that toml++ does not see");
   if (seen.count("timeout") == 0 && r.timeout_ms != -1) fail(name, "[reserve] timeout read that toml++ does not see");
   if (seen.count("nodes") == 0 && r.nodes[0] != 0) fail(name, "[reserve] nodes read that toml++ does not see");
 }
@@ -507,9 +522,11 @@ void compare(const std::string& name, const std::string& path, const std::string
   const int n = mi::config_parse(name.c_str(), data.data(), data.size(), true, nullptr, nullptr);
   mi_register_output(nullptr, nullptr);
   if (static_cast<size_t>(checked) != problems.size()) {
-    fail(name, "config_parse counted " + std::to_string(checked) + " problems but printed " + std::to_string(problems.size()));
+    fail(name, "config_parse counted " + std::to_string(checked) + " problems but printed " +
+                   std::to_string(problems.size()));
   }
-  if (n != checked) fail(name, "checking found " + std::to_string(checked) + " problems, applying " + std::to_string(n));
+  if (n != checked)
+    fail(name, "checking found " + std::to_string(checked) + " problems, applying " + std::to_string(n));
   for (const Problem& p : problems) {
     if (p.line < 1) fail(name, "a message without file:line: " + printable(p.text));
   }
@@ -613,15 +630,17 @@ std::string big_file() {
   const int per_key = 120;  // comment lines between two keys
   int i = 0;
   while (s.size() < mi::CONFIG_FILE_MAX / 16 * 15 || i / per_key < mi::OPTION_COUNT + mi::CONFIG_MAX_NODES) {
-    s += (i % 7 == 0) ? "\n" : "# comment line " + std::to_string(i) + " ..................................................\n";
+    s += (i % 7 == 0) ? "\n"
+                      : "# comment line " + std::to_string(i) + " ..................................................\n";
     const int k = i / per_key;
     if (i % per_key == per_key / 2 && k < mi::OPTION_COUNT) {
       const mi::OptionDesc& d = mi::option_desc(static_cast<mi_option_t>(k));
-      s += std::string(d.name) + " = " + std::to_string(d.kind == mi::OptionKind::size_kib ? d.min * 1024 : d.min) + "  # its minimum\n";
+      s += std::string(d.name) + " = " + std::to_string(d.kind == mi::OptionKind::size_kib ? d.min * 1024 : d.min) +
+           "  # its minimum\n";
     } else if (i % per_key == per_key / 2 && k - mi::OPTION_COUNT < mi::CONFIG_MAX_NODES) {
       const int node = k - mi::OPTION_COUNT;
-      s += "[node." + std::to_string(node) + "]\nreserve_huge_os_pages = " + std::to_string(node) + "\narena_reserve = \"" +
-           std::to_string(node + 4) + "MiB\"\n";
+      s += "[node." + std::to_string(node) + "]\nreserve_huge_os_pages = " + std::to_string(node) +
+           "\narena_reserve = \"" + std::to_string(node + 4) + "MiB\"\n";
     }
     i++;
   }
@@ -634,15 +653,45 @@ std::string big_file() {
 std::string pick(const std::vector<std::string>& v) { return v[rng() % v.size()]; }
 
 std::string random_key() {
-  static const std::vector<std::string> keys = {
-      "verbose", "os_tag", "purge_delay", "arena_reserve", "numa_bind", "show_stats", "max_errors", "decommit_delay",
-      "Verbose", "reserve_huge_os_pages", "pages", "page_size", "nodes", "timeout", "per_node", "x", "0", "1", "63", "64",
-      "01", "node", "options", "reserve", "guarded_min", "eager_commit", "max_segment_reclaim", "reset_delay",
-      "program", "postgres", "mariadbd", "other"};
+  static const std::vector<std::string> keys = {"verbose",
+                                                "os_tag",
+                                                "purge_delay",
+                                                "arena_reserve",
+                                                "numa_bind",
+                                                "show_stats",
+                                                "max_errors",
+                                                "decommit_delay",
+                                                "Verbose",
+                                                "reserve_huge_os_pages",
+                                                "pages",
+                                                "page_size",
+                                                "nodes",
+                                                "timeout",
+                                                "per_node",
+                                                "x",
+                                                "0",
+                                                "1",
+                                                "63",
+                                                "64",
+                                                "01",
+                                                "node",
+                                                "options",
+                                                "reserve",
+                                                "guarded_min",
+                                                "eager_commit",
+                                                "max_segment_reclaim",
+                                                "reset_delay",
+                                                "program",
+                                                "postgres",
+                                                "mariadbd",
+                                                "other"};
   // prefixes that reach into [program.NAME] and [program.NAME.node.N] tables
-  static const std::vector<std::string> prefixes = {
-      "program.postgres.", "program.mariadbd.", "program.other.", "postgres.", "mariadbd.", "node.0.", "node.1.",
-      "program.postgres.node.0.", "postgres.node.1.", "program.\"python3.11\".", "program.\"\".", "program.\"/x\"."};
+  static const std::vector<std::string> prefixes = {"program.postgres.", "program.mariadbd.",
+                                                    "program.other.",    "postgres.",
+                                                    "mariadbd.",         "node.0.",
+                                                    "node.1.",           "program.postgres.node.0.",
+                                                    "postgres.node.1.",  "program.\"python3.11\".",
+                                                    "program.\"\".",     "program.\"/x\"."};
   std::string k = pick(keys);
   switch (rng() % 10) {
     case 8:
@@ -657,30 +706,134 @@ std::string random_key() {
 }
 
 std::string random_value() {
-  static const std::vector<std::string> values = {
-      "true", "false", "True", "1", "0", "-1", "+1", "42", "0x2A", "0o52", "0b101010", "1_000", "1__0", "_1", "1_",
-      "0x", "-0x1", "007", "-0", "+0", "9223372036854775807", "9223372036854775808", "-9223372036854775808",
-      "1.5", "1e3", "inf", "nan", "-inf", "1979-05-27", "07:32:00", "1979-05-27T07:32:00Z", "[1, 2]", "[]",
-      "{ a = 1 }", "{}", "\"64MiB\"", "\"1GiB\"", "\"512k\"", "\"10ms\"", "\"2s\"", "\"1min\"", "\"on\"",
-      "\"off\"", "\"yes\"", "\"no\"", "\"none\"", "\"preferred\"", "\"strict\"", "'strict'", "\"\\u0031\"",
-      "\"a\\tb\"", "\"\\x41\"", "\"unclosed", "'unclosed", "\"\"\"multi\"\"\"", "'''lit'''", "\"\"", "''",
-      "\"1G\"", "\"2M\"", "\"all\"", "\"0,2-3\"", "\"30s\"", "64MiB", "10ms", "yes", "\"\\\"\"", "\"#\"", "1 2",
-      "\"\"\"", "'''", "[", "[ \"\"\"", "[\n  1,\n  2,\n]", "{ a = \"\"\"", "[ '''", "\"\"\"\\", "[ \"]\", '[' ", "\"\"\"a\"\"\"\"", "0x7fffffffffffffff", "0xffffffffffffffff", "1e", "+", "-", "0_1", "0b"};
+  static const std::vector<std::string> values = {"true",
+                                                  "false",
+                                                  "True",
+                                                  "1",
+                                                  "0",
+                                                  "-1",
+                                                  "+1",
+                                                  "42",
+                                                  "0x2A",
+                                                  "0o52",
+                                                  "0b101010",
+                                                  "1_000",
+                                                  "1__0",
+                                                  "_1",
+                                                  "1_",
+                                                  "0x",
+                                                  "-0x1",
+                                                  "007",
+                                                  "-0",
+                                                  "+0",
+                                                  "9223372036854775807",
+                                                  "9223372036854775808",
+                                                  "-9223372036854775808",
+                                                  "1.5",
+                                                  "1e3",
+                                                  "inf",
+                                                  "nan",
+                                                  "-inf",
+                                                  "1979-05-27",
+                                                  "07:32:00",
+                                                  "1979-05-27T07:32:00Z",
+                                                  "[1, 2]",
+                                                  "[]",
+                                                  "{ a = 1 }",
+                                                  "{}",
+                                                  "\"64MiB\"",
+                                                  "\"1GiB\"",
+                                                  "\"512k\"",
+                                                  "\"10ms\"",
+                                                  "\"2s\"",
+                                                  "\"1min\"",
+                                                  "\"on\"",
+                                                  "\"off\"",
+                                                  "\"yes\"",
+                                                  "\"no\"",
+                                                  "\"none\"",
+                                                  "\"preferred\"",
+                                                  "\"strict\"",
+                                                  "'strict'",
+                                                  "\"\\u0031\"",
+                                                  "\"a\\tb\"",
+                                                  "\"\\x41\"",
+                                                  "\"unclosed",
+                                                  "'unclosed",
+                                                  "\"\"\"multi\"\"\"",
+                                                  "'''lit'''",
+                                                  "\"\"",
+                                                  "''",
+                                                  "\"1G\"",
+                                                  "\"2M\"",
+                                                  "\"all\"",
+                                                  "\"0,2-3\"",
+                                                  "\"30s\"",
+                                                  "64MiB",
+                                                  "10ms",
+                                                  "yes",
+                                                  "\"\\\"\"",
+                                                  "\"#\"",
+                                                  "1 2",
+                                                  "\"\"\"",
+                                                  "'''",
+                                                  "[",
+                                                  "[ \"\"\"",
+                                                  "[\n  1,\n  2,\n]",
+                                                  "{ a = \"\"\"",
+                                                  "[ '''",
+                                                  "\"\"\"\\",
+                                                  "[ \"]\", '[' ",
+                                                  "\"\"\"a\"\"\"\"",
+                                                  "0x7fffffffffffffff",
+                                                  "0xffffffffffffffff",
+                                                  "1e",
+                                                  "+",
+                                                  "-",
+                                                  "0_1",
+                                                  "0b"};
   return pick(values);
 }
 
 std::string random_line() {
-  static const std::vector<std::string> headers = {
-      "[options]", "[node]", "[node.0]", "[node.1]", "[node.63]", "[node.64]", "[node.01]", "[reserve]", "[ options ]",
-      "[\"options\"]", "[node.\"2\"]", "[node . 3]", "[[options]]", "[options.x]", "[other]", "[options", "[]", "[node.0.x]",
-      "[program]", "[program.postgres]", "[program.mariadbd]", "[program.other]", "[program.\"python3.11\"]",
-      "[program.python3.11]", "[program.postgres.node]", "[program.postgres.node.0]", "[program.mariadbd.node.1]",
-      "[program.postgres.node.64]", "[program.\"\"]", "[program.\"/bin/x\"]", "[ program . postgres ]", "[program.postgres.x]",
-      "[[program.postgres]]"};
+  static const std::vector<std::string> headers = {"[options]",
+                                                   "[node]",
+                                                   "[node.0]",
+                                                   "[node.1]",
+                                                   "[node.63]",
+                                                   "[node.64]",
+                                                   "[node.01]",
+                                                   "[reserve]",
+                                                   "[ options ]",
+                                                   "[\"options\"]",
+                                                   "[node.\"2\"]",
+                                                   "[node . 3]",
+                                                   "[[options]]",
+                                                   "[options.x]",
+                                                   "[other]",
+                                                   "[options",
+                                                   "[]",
+                                                   "[node.0.x]",
+                                                   "[program]",
+                                                   "[program.postgres]",
+                                                   "[program.mariadbd]",
+                                                   "[program.other]",
+                                                   "[program.\"python3.11\"]",
+                                                   "[program.python3.11]",
+                                                   "[program.postgres.node]",
+                                                   "[program.postgres.node.0]",
+                                                   "[program.mariadbd.node.1]",
+                                                   "[program.postgres.node.64]",
+                                                   "[program.\"\"]",
+                                                   "[program.\"/bin/x\"]",
+                                                   "[ program . postgres ]",
+                                                   "[program.postgres.x]",
+                                                   "[[program.postgres]]"};
   static const std::vector<std::string> ws = {"", " ", "  ", "\t"};
   static const std::vector<std::string> inside = {
-      "]", "],", "1,", "\"\"\",", "\"\"\"", "'''", "\"]\",", "[ 'a]', \"b]\" ],", "}", "\"\"\" ]", "''' }",
-      "a\\", "\\\"\"\"", "# ]", "verbose = true", "[options]", "\"\"\"\"\"", "x\"\"\"\"\" ]"};
+      "]",          "],",           "1,",    "\"\"\",", "\"\"\"",   "'''", "\"]\",",         "[ 'a]', \"b]\" ],",
+      "}",          "\"\"\" ]",     "''' }", "a\\",     "\\\"\"\"", "# ]", "verbose = true", "[options]",
+      "\"\"\"\"\"", "x\"\"\"\"\" ]"};
   // whole values over several lines (valid TOML) whose text looks like keys and headers
   static const std::vector<std::string> spans = {
       "[\n  \"\"\"\nverbose = true\n\"\"\",\n  'a]',\n]",
@@ -702,7 +855,8 @@ std::string random_line() {
     case 2: return "";
     case 3: return random_key() + "=" + random_value();
     default:
-      return pick(ws) + random_key() + pick(ws) + "=" + pick(ws) + random_value() + pick(ws) + (rng() % 5 == 0 ? "# c" : "");
+      return pick(ws) + random_key() + pick(ws) + "=" + pick(ws) + random_value() + pick(ws) +
+             (rng() % 5 == 0 ? "# c" : "");
   }
 }
 
@@ -777,8 +931,10 @@ int main(int argc, char** argv) {
   }
   for (const char* f : {"plain.toml", "crlf.toml", "cut.toml", "random.toml"}) unlink((tmp_dir + "/" + f).c_str());
   rmdir(tmp_dir.c_str());
-  printf("tomlpp_compare: %d inputs (%d rejected by toml++), %d values compared (%d applied from [program.NAME] tables), "
-         "%d disagreements\n", files_checked, files_rejected, keys_compared, program_values, failures);
+  printf(
+      "tomlpp_compare: %d inputs (%d rejected by toml++), %d values compared (%d applied from [program.NAME] tables), "
+      "%d disagreements\n",
+      files_checked, files_rejected, keys_compared, program_values, failures);
   return failures == 0 ? 0 : 1;
 }
 

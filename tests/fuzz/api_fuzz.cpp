@@ -60,11 +60,11 @@ namespace {
 // ---------------------------------------------------------------------------
 // Failing
 // ---------------------------------------------------------------------------
-int g_op_index = 0;         // operation number in this input
+int g_op_index = 0;          // operation number in this input
 const char* g_op_name = "";  // the call being checked
 
-#define FUZZ_CHECK(cond, ...)                             \
-  do {                                                    \
+#define FUZZ_CHECK(cond, ...)                                \
+  do {                                                       \
     if (!(cond)) check_failed(__LINE__, #cond, __VA_ARGS__); \
   } while (0)
 
@@ -113,11 +113,45 @@ struct Input {
   uint16_t u16() { return static_cast<uint16_t>(byte() | (byte() << 8)); }
 };
 
-const size_t kEdgeSizes[] = {
-    0, 1, 7, 8, 15, 16, 63, 64, 65, 127, 128, 1023, 1024, 1025, 4095, 4096, 4097, 16384, 16385, 131072, 131073,
-    2 * MiB - 8, 2 * MiB, 2 * MiB + 1, 4 * MiB, kAllocSizeMax - 4096, kAllocSizeMax, kAllocSizeMax + 1,
-    size_t{1} << 46, static_cast<size_t>(PTRDIFF_MAX), static_cast<size_t>(PTRDIFF_MAX) + 1, SIZE_MAX / 2 + 7,
-    SIZE_MAX - 65536, SIZE_MAX - 4095, SIZE_MAX - 64, SIZE_MAX - 63, SIZE_MAX - 62, SIZE_MAX - 1, SIZE_MAX};
+const size_t kEdgeSizes[] = {0,
+                             1,
+                             7,
+                             8,
+                             15,
+                             16,
+                             63,
+                             64,
+                             65,
+                             127,
+                             128,
+                             1023,
+                             1024,
+                             1025,
+                             4095,
+                             4096,
+                             4097,
+                             16384,
+                             16385,
+                             131072,
+                             131073,
+                             2 * MiB - 8,
+                             2 * MiB,
+                             2 * MiB + 1,
+                             4 * MiB,
+                             kAllocSizeMax - 4096,
+                             kAllocSizeMax,
+                             kAllocSizeMax + 1,
+                             size_t{1} << 46,
+                             static_cast<size_t>(PTRDIFF_MAX),
+                             static_cast<size_t>(PTRDIFF_MAX) + 1,
+                             SIZE_MAX / 2 + 7,
+                             SIZE_MAX - 65536,
+                             SIZE_MAX - 4095,
+                             SIZE_MAX - 64,
+                             SIZE_MAX - 63,
+                             SIZE_MAX - 62,
+                             SIZE_MAX - 1,
+                             SIZE_MAX};
 constexpr size_t kEdgeSizeCount = sizeof(kEdgeSizes) / sizeof(kEdgeSizes[0]);
 
 // Mostly small sizes; a few large and huge ones; an edge value now and then.
@@ -126,11 +160,12 @@ size_t take_size(Input& in) {
   const uint8_t b = in.byte();
   switch (a >> 5) {
     case 0:
-    case 1: return b;                                    // 0 .. 255
-    case 2: return static_cast<size_t>(b) * 4 + (a & 3);  // .. 1 KiB
-    case 3: return static_cast<size_t>(b) * 64 + (a & 31);  // .. 16 KiB
+    case 1: return b;                                        // 0 .. 255
+    case 2: return static_cast<size_t>(b) * 4 + (a & 3);     // .. 1 KiB
+    case 3: return static_cast<size_t>(b) * 64 + (a & 31);   // .. 16 KiB
     case 4: return static_cast<size_t>(b) * 512 + (a & 31);  // medium
-    case 5: return (a & 16) ? static_cast<size_t>(b) * 8192 + (a & 15) : static_cast<size_t>(b) * 1024 + (a & 15);  // large
+    case 5:
+      return (a & 16) ? static_cast<size_t>(b) * 8192 + (a & 15) : static_cast<size_t>(b) * 1024 + (a & 15);  // large
     case 6: return (a & 31) == 0 ? 2 * MiB + static_cast<size_t>(b) * 16384 : b + 1;  // huge, now and then
     default: return kEdgeSizes[b % kEdgeSizeCount];
   }
@@ -148,8 +183,13 @@ size_t take_alignment(Input& in, bool edges) {
   return kAlignments[a % kValidAlignmentCount];
 }
 
-const size_t kEdgeOffsets[] = {static_cast<size_t>(PTRDIFF_MAX), static_cast<size_t>(PTRDIFF_MAX) + 1,
-                               SIZE_MAX - 62, SIZE_MAX - 63, SIZE_MAX - 64, SIZE_MAX - 4095, SIZE_MAX};
+const size_t kEdgeOffsets[] = {static_cast<size_t>(PTRDIFF_MAX),
+                               static_cast<size_t>(PTRDIFF_MAX) + 1,
+                               SIZE_MAX - 62,
+                               SIZE_MAX - 63,
+                               SIZE_MAX - 64,
+                               SIZE_MAX - 4095,
+                               SIZE_MAX};
 
 size_t take_offset(Input& in) {
   const uint8_t a = in.byte();
@@ -188,9 +228,9 @@ struct Block {
   void* p = nullptr;
   size_t size = 0;
   size_t usable = 0;
-  size_t align = 0;   // 0: none asked for
+  size_t align = 0;  // 0: none asked for
   size_t offset = 0;
-  int heap = -1;       // index in g_heaps, -1: the thread's backing heap
+  int heap = -1;        // index in g_heaps, -1: the thread's backing heap
   bool zeroed = false;  // allocated zeroed, and only zeroing re-allocations since
   size_t dirty = 0;     // bytes the program has written (a zeroed block is zero past them)
   uint64_t id = 0;
@@ -263,10 +303,11 @@ void admit(int slot, void* p, size_t size, size_t align, size_t offset, int heap
   Block& b = g_slots[slot];
   FUZZ_CHECK(b.p == nullptr, "slot %d is taken", slot);
   const size_t usable = mi_usable_size(p);
-  FUZZ_CHECK(usable >= size, "a short block: %p of %zu usable bytes for a request of %zu (alignment %zu, offset %zu)", p,
-             usable, size, align, offset);
+  FUZZ_CHECK(usable >= size, "a short block: %p of %zu usable bytes for a request of %zu (alignment %zu, offset %zu)",
+             p, usable, size, align, offset);
   if (align > 0) {
-    FUZZ_CHECK((reinterpret_cast<uintptr_t>(p) + offset) % align == 0, "%p + %zu is not aligned to %zu", p, offset, align);
+    FUZZ_CHECK((reinterpret_cast<uintptr_t>(p) + offset) % align == 0, "%p + %zu is not aligned to %zu", p, offset,
+               align);
   } else {
     FUZZ_CHECK(reinterpret_cast<uintptr_t>(p) % sizeof(void*) == 0, "%p is not aligned to a word", p);
   }
@@ -276,8 +317,8 @@ void admit(int slot, void* p, size_t size, size_t align, size_t offset, int heap
              "%p (%zu bytes) overlaps the live block at %p", p, usable, reinterpret_cast<void*>(next->first));
   if (next != g_ranges.begin()) {
     auto prev = std::prev(next);
-    FUZZ_CHECK(prev->second <= start, "%p overlaps the live block at %p (to %p)", p, reinterpret_cast<void*>(prev->first),
-               reinterpret_cast<void*>(prev->second));
+    FUZZ_CHECK(prev->second <= start, "%p overlaps the live block at %p (to %p)", p,
+               reinterpret_cast<void*>(prev->first), reinterpret_cast<void*>(prev->second));
   }
   FUZZ_CHECK(mi_heap_contains_block(heap_of(heap), p), "new block %p is not in heap %d", p, heap);
   if (zeroed && check_zero) FUZZ_CHECK(all_zero(p, 0, size), "block %p of %zu bytes is not zeroed", p, size);
@@ -382,7 +423,8 @@ void check_failure(Expect e, int err, int messages, int invalid_messages = 1) {
       return;
     case Expect::impossible:
       FUZZ_CHECK(err == ENOMEM, "errno %d for a request that can never be met, ENOMEM expected", err);
-      FUZZ_CHECK(messages == 0, "a request that can never be met printed %d messages (last: %s)", messages, g_last_message);
+      FUZZ_CHECK(messages == 0, "a request that can never be met printed %d messages (last: %s)", messages,
+                 g_last_message);
       return;
     case Expect::invalid:
       FUZZ_CHECK(err == EINVAL, "errno %d for an invalid alignment, EINVAL expected", err);
@@ -403,7 +445,8 @@ struct Call {
   int err;
   int messages;
 };
-template <class F> Call call(F f) {
+template <class F>
+Call call(F f) {
   const int before = g_messages.load(std::memory_order_relaxed);
   errno = 0;
   void* p = f();
@@ -422,8 +465,8 @@ void free_slot(int slot) {
 }
 
 // The outcome of an allocation into `slot` (empty).
-void settle(int slot, const char* what, Call c, Expect e, size_t size, size_t align, size_t offset, int heap, bool zeroed,
-            int invalid_messages = 1) {
+void settle(int slot, const char* what, Call c, Expect e, size_t size, size_t align, size_t offset, int heap,
+            bool zeroed, int invalid_messages = 1) {
   g_op_name = what;
   if (c.p == nullptr) {
     check_failure(e, c.err, c.messages, invalid_messages);
@@ -458,8 +501,8 @@ void op_alloc(Input& in) {
     case 1: settle(slot, "mi_zalloc", call([&] { return mi_zalloc(size); }), e, size, 0, 0, -1, true); break;
     case 2:
       if (!keep_size(count * elem)) count = 1, elem = 64;
-      settle(slot, "mi_calloc", call([&] { return mi_calloc(count, elem); }), expect_n(count, elem, 0, -1), count * elem,
-             0, 0, -1, true);
+      settle(slot, "mi_calloc", call([&] { return mi_calloc(count, elem); }), expect_n(count, elem, 0, -1),
+             count * elem, 0, 0, -1, true);
       break;
     case 3:
       if (!keep_size(count * elem)) count = 1, elem = 64;
@@ -468,12 +511,14 @@ void op_alloc(Input& in) {
       break;
     case 4: {
       const size_t small = size % 1025;
-      settle(slot, "mi_malloc_small", call([&] { return mi_malloc_small(small); }), Expect::block, small, 0, 0, -1, false);
+      settle(slot, "mi_malloc_small", call([&] { return mi_malloc_small(small); }), Expect::block, small, 0, 0, -1,
+             false);
       break;
     }
     case 5: {
       const size_t small = size % 1025;
-      settle(slot, "mi_zalloc_small", call([&] { return mi_zalloc_small(small); }), Expect::block, small, 0, 0, -1, true);
+      settle(slot, "mi_zalloc_small", call([&] { return mi_zalloc_small(small); }), Expect::block, small, 0, 0, -1,
+             true);
       break;
     }
     case 6: settle(slot, "mi_new_nothrow", call([&] { return mi_new_nothrow(size); }), e, size, 0, 0, -1, false); break;
@@ -525,8 +570,8 @@ void op_alloc(Input& in) {
     }
     case 10: {
       const size_t align = take_alignment(in, true);
-      settle(slot, "mi_aligned_alloc", call([&] { return mi_aligned_alloc(align, size); }), expect_aligned(size, align, -1),
-             size, align, 0, -1, false, 0);
+      settle(slot, "mi_aligned_alloc", call([&] { return mi_aligned_alloc(align, size); }),
+             expect_aligned(size, align, -1), size, align, 0, -1, false, 0);
       break;
     }
     case 11: {
@@ -538,7 +583,8 @@ void op_alloc(Input& in) {
     case 12: {
       const size_t ps = static_cast<size_t>(sysconf(_SC_PAGESIZE));
       if (form & 128) {
-        settle(slot, "mi_valloc", call([&] { return mi_valloc(size); }), expect_for(size, ps, -1), size, ps, 0, -1, false);
+        settle(slot, "mi_valloc", call([&] { return mi_valloc(size); }), expect_for(size, ps, -1), size, ps, 0, -1,
+               false);
       } else {
         const size_t rounded = possible(size, ps) ? (size + ps - 1) / ps * ps : SIZE_MAX;
         settle(slot, "mi_pvalloc", call([&] { return mi_pvalloc(size); }), expect_for(size, ps, -1), rounded, ps, 0, -1,
@@ -577,12 +623,12 @@ void op_alloc_aligned(Input& in) {
   const Expect e = expect_aligned(size, align, -1);
   switch ((form >> 1) % 5) {
     case 0:
-      settle(slot, "mi_malloc_aligned_at", call([&] { return mi_malloc_aligned_at(size, align, offset); }), e, size, align,
-             offset, -1, false);
+      settle(slot, "mi_malloc_aligned_at", call([&] { return mi_malloc_aligned_at(size, align, offset); }), e, size,
+             align, offset, -1, false);
       break;
     case 1:
-      settle(slot, "mi_zalloc_aligned_at", call([&] { return mi_zalloc_aligned_at(size, align, offset); }), e, size, align,
-             offset, -1, true);
+      settle(slot, "mi_zalloc_aligned_at", call([&] { return mi_zalloc_aligned_at(size, align, offset); }), e, size,
+             align, offset, -1, true);
       break;
     case 2: {
       size_t count, elem;
@@ -592,16 +638,17 @@ void op_alloc_aligned(Input& in) {
       // a count overflow is found before the alignment is looked at
       size_t product;
       const Expect first = __builtin_mul_overflow(count, elem, &product) ? Expect::impossible : en;
-      settle(slot, "mi_calloc_aligned_at", call([&] { return mi_calloc_aligned_at(count, elem, align, offset); }), first,
-             count * elem, align, offset, -1, true);
+      settle(slot, "mi_calloc_aligned_at", call([&] { return mi_calloc_aligned_at(count, elem, align, offset); }),
+             first, count * elem, align, offset, -1, true);
       break;
     }
     case 3:
-      settle(slot, "mi_malloc_aligned", call([&] { return mi_malloc_aligned(size, align); }), e, size, align, 0, -1, false);
+      settle(slot, "mi_malloc_aligned", call([&] { return mi_malloc_aligned(size, align); }), e, size, align, 0, -1,
+             false);
       break;
     case 4:
-      settle(slot, "mi_new_aligned_nothrow", call([&] { return mi_new_aligned_nothrow(size, align); }), e, size, align, 0,
-             -1, false);
+      settle(slot, "mi_new_aligned_nothrow", call([&] { return mi_new_aligned_nothrow(size, align); }), e, size, align,
+             0, -1, false);
       break;
   }
 }
@@ -618,7 +665,8 @@ void op_realloc(Input& in) {
   if (old.p != nullptr) check_block(old);
   const size_t old_size = old.size;
   if (!keep_size(size > old_size ? size - old_size : 0) && size <= kMustSucceed) size = 64;
-  if (!keep_size(count * elem > old_size ? count * elem - old_size : 0) && count * elem <= kMustSucceed) count = 1, elem = 64;
+  if (!keep_size(count * elem > old_size ? count * elem - old_size : 0) && count * elem <= kMustSucceed)
+    count = 1, elem = 64;
   // (from_heap: the heap a moved block lands in; -1 the default)
   int to_heap = -1;
   bool zero = false, counted = false, reallocf = false, aligned = false;
@@ -630,14 +678,25 @@ void op_realloc(Input& in) {
     aligned = true;
   }
   switch (kind) {
-    case 0: g_op_name = "mi_realloc"; c = call([&] { return mi_realloc(old.p, size); }); break;
-    case 1: g_op_name = "mi_rezalloc"; zero = true; c = call([&] { return mi_rezalloc(old.p, size); }); break;
+    case 0:
+      g_op_name = "mi_realloc";
+      c = call([&] { return mi_realloc(old.p, size); });
+      break;
+    case 1:
+      g_op_name = "mi_rezalloc";
+      zero = true;
+      c = call([&] { return mi_rezalloc(old.p, size); });
+      break;
     case 2:
       g_op_name = "mi_recalloc";
       zero = counted = true;
       c = call([&] { return mi_recalloc(old.p, count, elem); });
       break;
-    case 3: g_op_name = "mi_reallocn"; counted = true; c = call([&] { return mi_reallocn(old.p, count, elem); }); break;
+    case 3:
+      g_op_name = "mi_reallocn";
+      counted = true;
+      c = call([&] { return mi_reallocn(old.p, count, elem); });
+      break;
     case 4:
       g_op_name = "mi_reallocarray";
       counted = true;
@@ -654,7 +713,11 @@ void op_realloc(Input& in) {
       c = Call{rc == 0 ? p : nullptr, rc, messages};
       break;
     }
-    case 6: g_op_name = "mi_reallocf"; reallocf = true; c = call([&] { return mi_reallocf(old.p, size); }); break;
+    case 6:
+      g_op_name = "mi_reallocf";
+      reallocf = true;
+      c = call([&] { return mi_reallocf(old.p, size); });
+      break;
     case 7:
       g_op_name = "mi_realloc_aligned_at";
       c = call([&] { return mi_realloc_aligned_at(old.p, size, align, offset); });
@@ -697,7 +760,7 @@ void op_realloc(Input& in) {
   // (the aligned forms re-allocate plainly for an alignment of a word or less at offset 0, as mimalloc's)
   const size_t asked_align = (aligned && !(align <= sizeof(void*) && offset == 0)) ? align : 0;
   const Expect e = counted && __builtin_mul_overflow(count, elem, &product) ? Expect::impossible
-                                                                              : expect_for(newsize, asked_align, to_heap);
+                                                                            : expect_for(newsize, asked_align, to_heap);
   if (c.p == nullptr) {
     check_failure(e, c.err, c.messages);
     if (old.p == nullptr) return;
@@ -862,14 +925,18 @@ void op_heap_alloc(Input& in) {
   mi_heap_t* heap = g_heaps[h].heap;
   const Expect e = expect_for(size, 0, h);
   switch (form % 9) {
-    case 0: settle(slot, "mi_heap_malloc", call([&] { return mi_heap_malloc(heap, size); }), e, size, 0, 0, h, false); break;
-    case 1: settle(slot, "mi_heap_zalloc", call([&] { return mi_heap_zalloc(heap, size); }), e, size, 0, 0, h, true); break;
+    case 0:
+      settle(slot, "mi_heap_malloc", call([&] { return mi_heap_malloc(heap, size); }), e, size, 0, 0, h, false);
+      break;
+    case 1:
+      settle(slot, "mi_heap_zalloc", call([&] { return mi_heap_zalloc(heap, size); }), e, size, 0, 0, h, true);
+      break;
     case 2: {
       size_t count, elem;
       take_count(in, size, &count, &elem);
       if (!keep_size(count * elem)) count = 1, elem = 64;
-      settle(slot, "mi_heap_calloc", call([&] { return mi_heap_calloc(heap, count, elem); }), expect_n(count, elem, 0, h),
-             count * elem, 0, 0, h, true);
+      settle(slot, "mi_heap_calloc", call([&] { return mi_heap_calloc(heap, count, elem); }),
+             expect_n(count, elem, 0, h), count * elem, 0, 0, h, true);
       break;
     }
     case 3: {
@@ -939,9 +1006,9 @@ void op_collect(Input& in) {
 void op_sync(Input&) { g_freer->sync(); }
 
 using Op = void (*)(Input&);
-const Op kOps[] = {op_alloc, op_alloc, op_alloc, op_alloc_aligned, op_alloc_aligned, op_realloc, op_realloc,
-                   op_free,  op_free,  op_free,  op_expand,        op_check,         op_heap,    op_heap_alloc,
-                   op_heap_alloc, op_collect, op_sync};
+const Op kOps[] = {op_alloc,   op_alloc,      op_alloc,      op_alloc_aligned, op_alloc_aligned, op_realloc,
+                   op_realloc, op_free,       op_free,       op_free,          op_expand,        op_check,
+                   op_heap,    op_heap_alloc, op_heap_alloc, op_collect,       op_sync};
 constexpr size_t kOpCount = sizeof(kOps) / sizeof(kOps[0]);
 
 // Everything back, so that each input starts from an empty shadow.

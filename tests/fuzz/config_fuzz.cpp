@@ -48,9 +48,9 @@
 
 namespace {
 
-#define FUZZ_CHECK(cond, what, msg)                                                     \
-  do {                                                                                  \
-    if (!(cond)) check_failed(__LINE__, #cond, what, msg);                              \
+#define FUZZ_CHECK(cond, what, msg)                        \
+  do {                                                     \
+    if (!(cond)) check_failed(__LINE__, #cond, what, msg); \
   } while (0)
 
 [[noreturn]] void check_failed(int line, const char* cond, const char* what, const char* msg) {
@@ -71,10 +71,10 @@ namespace {
 
 // Where the messages of one pass go, and what they must look like.
 struct Sink {
-  const char* prefix;   // what each message starts with, up to the ':' before the line
-  size_t max_len;       // longest message allowed (excluding the NUL)
-  long max_line;        // lines in the input
-  long last_line;       // messages come in line order
+  const char* prefix;  // what each message starts with, up to the ':' before the line
+  size_t max_len;      // longest message allowed (excluding the NUL)
+  long max_line;       // lines in the input
+  long last_line;      // messages come in line order
   int messages;
 };
 
@@ -175,13 +175,17 @@ bool set_by_file(mi_option_t option) {
 
 void check_reserve(const mi::ConfigReserve& r) {
   FUZZ_CHECK(r.pages == -1 || (r.pages >= 0 && r.pages <= 1048576), "[reserve] pages out of range", nullptr);
-  FUZZ_CHECK(r.per_node == -1 || (r.per_node >= 0 && r.per_node <= 1048576), "[reserve] per_node out of range", nullptr);
-  FUZZ_CHECK(r.page_size_kib == -1 || r.page_size_kib == 1048576 || r.page_size_kib == 2048, "[reserve] page_size", nullptr);
+  FUZZ_CHECK(r.per_node == -1 || (r.per_node >= 0 && r.per_node <= 1048576), "[reserve] per_node out of range",
+             nullptr);
+  FUZZ_CHECK(r.page_size_kib == -1 || r.page_size_kib == 1048576 || r.page_size_kib == 2048, "[reserve] page_size",
+             nullptr);
   FUZZ_CHECK(r.timeout_ms >= -1, "[reserve] timeout negative", nullptr);
   FUZZ_CHECK(memchr(r.nodes, 0, sizeof(r.nodes)) != nullptr, "[reserve] nodes not NUL-terminated", nullptr);
-  for (long pages : r.node_pages) FUZZ_CHECK(pages >= -1 && pages <= 1048576, "[node.N] reserve_huge_os_pages", nullptr);
+  for (long pages : r.node_pages)
+    FUZZ_CHECK(pages >= -1 && pages <= 1048576, "[node.N] reserve_huge_os_pages", nullptr);
   FUZZ_CHECK(r.options_huge_pages >= -1 && r.options_huge_pages <= 1048576, "[options] reserve_huge_os_pages", nullptr);
-  FUZZ_CHECK(r.options_huge_pages_at >= -1 && r.options_huge_pages_at <= 1023, "[options] reserve_huge_os_pages_at", nullptr);
+  FUZZ_CHECK(r.options_huge_pages_at >= -1 && r.options_huge_pages_at <= 1023, "[options] reserve_huge_os_pages_at",
+             nullptr);
 }
 
 }  // namespace
@@ -246,13 +250,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // the tables listed as applied: this program's, each once, in line order
   const int applied_programs = mi::config_applied_program(0, nullptr, nullptr);
-  FUZZ_CHECK(applied_programs >= 0 && applied_programs <= mi::CONFIG_MAX_PROGRAMS, "applied [program.NAME] count", nullptr);
+  FUZZ_CHECK(applied_programs >= 0 && applied_programs <= mi::CONFIG_MAX_PROGRAMS, "applied [program.NAME] count",
+             nullptr);
   int last_line = 0;
   for (int i = 0; i < applied_programs; i++) {
     const char* name = nullptr;
     int line = 0;
     mi::config_applied_program(i, &name, &line);
-    FUZZ_CHECK(name != nullptr && (strcmp(name, "postgres") == 0 || strcmp(name, "mariadbd") == 0), "applied program name", name);
+    FUZZ_CHECK(name != nullptr && (strcmp(name, "postgres") == 0 || strcmp(name, "mariadbd") == 0),
+               "applied program name", name);
     FUZZ_CHECK(line >= last_line && line >= 1 && line <= lines, "applied program line", name);
     last_line = line;
   }

@@ -190,7 +190,8 @@ int main(int argc, char** argv) {
     perror(("publisher: " + tmp).c_str());
     return 1;
   }
-  auto* a = static_cast<mi_stats_area_t*>(mmap(nullptr, sizeof(mi_stats_area_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  auto* a =
+      static_cast<mi_stats_area_t*>(mmap(nullptr, sizeof(mi_stats_area_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
   if (a == MAP_FAILED) {
     perror("publisher: mmap");
     return 1;

@@ -46,8 +46,8 @@
 //
 // Exit status: 0 if the mode's check passed, 1 if not.
 #include <dirent.h>
-#include <fcntl.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <numaif.h>
 #include <pthread.h>
 #include <sched.h>
@@ -147,9 +147,7 @@ void read_topology() {
   if (g_nodes == 0) g_nodes = 1;
 }
 
-bool pin_to_node(int node) {
-  return sched_setaffinity(0, sizeof(cpu_set_t), &g_node_cpus[node % g_nodes]) == 0;
-}
+bool pin_to_node(int node) { return sched_setaffinity(0, sizeof(cpu_set_t), &g_node_cpus[node % g_nodes]) == 0; }
 
 // Pages of the blocks (those of size < max_size) on `node`: {on, all}.
 struct Share {
@@ -232,7 +230,8 @@ void anon_per_node(double* mib) {
       for (char* t = strstr(line, " N"); t != nullptr; t = strstr(t + 1, " N")) {
         int node;
         long pages;
-        if (sscanf(t + 1, "N%d=%ld", &node, &pages) == 2 && node >= 0 && node < g_nodes) mib[node] += pages * page_kib / 1024.0;
+        if (sscanf(t + 1, "N%d=%ld", &node, &pages) == 2 && node >= 0 && node < g_nodes)
+          mib[node] += pages * page_kib / 1024.0;
       }
     }
     line = (end != nullptr) ? end + 1 : nullptr;
@@ -284,7 +283,8 @@ char* alloc_touch(size_t n) {
   return p;
 }
 
-template <class F> void run_threads(int count, F f) {
+template <class F>
+void run_threads(int count, F f) {
   struct Arg {
     F* f;
     int i;
@@ -298,11 +298,14 @@ template <class F> void run_threads(int count, F f) {
   pthread_attr_setstacksize(&attr, 1 * MiB);
   for (int i = 0; i < count; i++) {
     a[i] = Arg{&f, i};
-    pthread_create(&t[i], &attr, [](void* p) -> void* {
-      Arg* x = static_cast<Arg*>(p);
-      (*x->f)(x->i);
-      return nullptr;
-    }, &a[i]);
+    pthread_create(
+        &t[i], &attr,
+        [](void* p) -> void* {
+          Arg* x = static_cast<Arg*>(p);
+          (*x->f)(x->i);
+          return nullptr;
+        },
+        &a[i]);
   }
   for (int i = 0; i < count; i++) pthread_join(t[i], nullptr);
   pthread_attr_destroy(&attr);
@@ -318,7 +321,8 @@ struct Figures {
 };
 
 void print_figures(const Figures& f) {
-  printf("FIG %.2f %.2f %.1f %.0f %.3f %.1f %s\n", f.locality, f.small, peak_mib(), f.ops, f.secs, f.moved_free, f.extra);
+  printf("FIG %.2f %.2f %.1f %.0f %.3f %.1f %s\n", f.locality, f.small, peak_mib(), f.ops, f.secs, f.moved_free,
+         f.extra);
   fflush(stdout);
 }
 
@@ -347,7 +351,7 @@ Figures shape_steady() {
   run_threads(threads, [&](int i) {
     pin_to_node(i);
     bl[i].init(1 << 16);
-    fill(&bl[i], kSteadySizes, 4, 8 * MiB, 11 + i);  // 64 B - 8 KiB
+    fill(&bl[i], kSteadySizes, 4, 8 * MiB, 11 + i);      // 64 B - 8 KiB
     fill(&bl[i], kSteadySizes + 4, 4, 8 * MiB, 21 + i);  // 64 KiB - 4 MiB
     for (size_t k = 1; k < bl[i].count; k += 2) {
       free(bl[i].b[k].p);
@@ -592,15 +596,20 @@ struct Shape {
 
 const Shape kShapes[] = {
     {"shape-steady", shape_steady, 99, 1.03, 0, "gap 3 (huge-block sizing) target", "issue 13 gap 3"},
-    {"shape-reuse-exit", [] { return shape_reuse(false); }, 99, 1.05, 0, "gap 2 (stranded memory) target", "issue 13 gap 2"},
-    {"shape-reuse-live", [] { return shape_reuse(true); }, 99, 1.05, 0, "gap 2 (stranded memory) target", "issue 13 gap 2"},
+    {"shape-reuse-exit", [] { return shape_reuse(false); }, 99, 1.05, 0, "gap 2 (stranded memory) target",
+     "issue 13 gap 2"},
+    {"shape-reuse-live", [] { return shape_reuse(true); }, 99, 1.05, 0, "gap 2 (stranded memory) target",
+     "issue 13 gap 2"},
     // a moved thread no longer refills the old node's free slots: those
     // bytes are the move's accepted cost, on top of gaps 2/3's 1.05
-    {"shape-migrate-alt", [] { return shape_migrate(true); }, 99, 1.05, 0, "gap 2/3's 1.05 + the bytes freed in the old node's pages", "issue 13 gaps 2/3"},
-    {"shape-migrate-old", [] { return shape_migrate(false); }, 99, 1.05, 0, "gap 2/3's 1.05 + the bytes freed in the old node's pages", "issue 13 gaps 2/3"},
+    {"shape-migrate-alt", [] { return shape_migrate(true); }, 99, 1.05, 0,
+     "gap 2/3's 1.05 + the bytes freed in the old node's pages", "issue 13 gaps 2/3"},
+    {"shape-migrate-old", [] { return shape_migrate(false); }, 99, 1.05, 0,
+     "gap 2/3's 1.05 + the bytes freed in the old node's pages", "issue 13 gaps 2/3"},
     // no target: catches growth (80 K blocks of 32 B - 4 KiB per producer, if never reused)
     {"shape-churn", shape_churn, 99, 2, 16, "a sanity bound against growth", nullptr},
-    {"shape-db", shape_db, 99, 1.03, 0, "gap 3 (huge-block sizing) target for a database-like workload", "issue 13 gap 3"},
+    {"shape-db", shape_db, 99, 1.03, 0, "gap 3 (huge-block sizing) target for a database-like workload",
+     "issue 13 gap 3"},
 };
 
 // Is our library loaded (mimalloc.h's mi_version resolves)?
@@ -663,15 +672,16 @@ bool run_child(const char* self, const char* mode, const char* lib, Figures* f, 
     return false;
   }
   int n = 0;
-  sscanf(line, "FIG %lf %lf %lf %lf %lf %lf %n", &f->locality, &f->small, &f->peak, &f->ops, &f->secs, &f->moved_free, &n);
+  sscanf(line, "FIG %lf %lf %lf %lf %lf %lf %n", &f->locality, &f->small, &f->peak, &f->ops, &f->secs, &f->moved_free,
+         &n);
   snprintf(f->extra, sizeof(f->extra), "%s", line + n);
   if (char* nl = strchr(f->extra, '\n')) *nl = 0;
   return true;
 }
 
 void shape_line(const char* mode, const char* alloc, const Figures& f) {
-  printf("@@ SHAPE %s nodes=%d alloc=%s locality=%.1f%% small=%.1f%% peak=%.1fMiB ops=%.3fM/s time=%.2fs %s\n", mode, g_nodes,
-         alloc, f.locality, f.small, f.peak, f.ops / 1e6, f.secs, f.extra);
+  printf("@@ SHAPE %s nodes=%d alloc=%s locality=%.1f%% small=%.1f%% peak=%.1fMiB ops=%.3fM/s time=%.2fs %s\n", mode,
+         g_nodes, alloc, f.locality, f.small, f.peak, f.ops / 1e6, f.secs, f.extra);
 }
 
 int parent(const char* self, const Shape& shape) {
@@ -691,7 +701,9 @@ int parent(const char* self, const Shape& shape) {
   const double bound = shape.peak_factor * peer.peak + shape.peak_slack_mib + ours.moved_free;
   bool ok = true;
   char text[1024];
-  int len = snprintf(text, sizeof(text), "locality %.1f%% (small blocks %.1f%%, need >= %.0f%%), peak %.1f MiB (bound %.1f = %.2f x glibc's %.1f + %.1f: %s), %.3f M ops/s (glibc %.3f)",
+  int len = snprintf(text, sizeof(text),
+                     "locality %.1f%% (small blocks %.1f%%, need >= %.0f%%), peak %.1f MiB (bound %.1f = %.2f x "
+                     "glibc's %.1f + %.1f: %s), %.3f M ops/s (glibc %.3f)",
                      ours.locality, ours.small, shape.min_locality, ours.peak, bound, shape.peak_factor, peer.peak,
                      shape.peak_slack_mib + ours.moved_free, shape.bound_why, ours.ops / 1e6, peer.ops / 1e6);
   if (ours.locality < shape.min_locality || ours.small < shape.min_locality) {
@@ -712,8 +724,8 @@ int parent(const char* self, const Shape& shape) {
     ok = false;
     snprintf(text + len, sizeof(text) - len, "; PEAK above the guard against growth (%.1f MiB)", guard);
   } else if (ours.peak > bound) {
-    snprintf(text + len, sizeof(text) - len, "; TARGET MISSED (%s, open), within the guard of %.1f MiB", shape.target_open,
-             guard);
+    snprintf(text + len, sizeof(text) - len, "; TARGET MISSED (%s, open), within the guard of %.1f MiB",
+             shape.target_open, guard);
   }
   printf("@@ RESULT %s %s %s\n", shape.name, ok ? "PASS" : "FAIL", text);
   fflush(stdout);

@@ -53,15 +53,15 @@
 //
 // Assumes dense kernel node numbers (0..N-1), as in the guest; the topology
 // check verifies mi_numa_node_os_index(n) == n.
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <numa.h>
 #include <numaif.h>
 #include <sched.h>
 #include <stdarg.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -82,9 +82,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include <mimalloc.h>
-#include <mimalloc-numa.h>
 #include <mimalloc-numa-stats.h>
+#include <mimalloc-numa.h>
+#include <mimalloc.h>
 
 namespace {
 
@@ -193,7 +193,10 @@ std::vector<int> parse_list(const std::string& s) {
   std::vector<int> out;
   size_t i = 0;
   while (i < s.size()) {
-    if (s[i] < '0' || s[i] > '9') { i++; continue; }
+    if (s[i] < '0' || s[i] > '9') {
+      i++;
+      continue;
+    }
     char* end = nullptr;
     long a = std::strtol(s.c_str() + i, &end, 10);
     long b = a;
@@ -225,9 +228,9 @@ constexpr size_t k1G = 1048576;  // KiB
 constexpr size_t k2M = 2048;     // KiB
 
 struct Topo {
-  int n = 0;                            // online nodes (dense: 0..n-1)
-  std::vector<std::vector<int>> cpus;   // per node
-  std::vector<std::vector<int>> dist;   // [a][b]
+  int n = 0;                           // online nodes (dense: 0..n-1)
+  std::vector<std::vector<int>> cpus;  // per node
+  std::vector<std::vector<int>> dist;  // [a][b]
 };
 
 Topo read_topo() {
@@ -263,8 +266,11 @@ int nearest_other(int from) {
   for (int m = 0; m < g_topo.n; m++) {
     if (m == from) continue;
     int d = dist(from, m);
-    if (d < best_d) { best = m; best_d = d; tie = false; }
-    else if (d == best_d) tie = true;
+    if (d < best_d) {
+      best = m;
+      best_d = d;
+      tie = false;
+    } else if (d == best_d) tie = true;
   }
   return tie ? -1 : best;
 }
@@ -374,9 +380,9 @@ struct Block {
 };
 
 struct Census {
-  size_t pages = 0;                // distinct 4 KiB pages
-  size_t absent = 0;               // not present / error status
-  std::vector<size_t> on;          // per node
+  size_t pages = 0;        // distinct 4 KiB pages
+  size_t absent = 0;       // not present / error status
+  std::vector<size_t> on;  // per node
   size_t on_node(int n) const { return n >= 0 && static_cast<size_t>(n) < on.size() ? on[static_cast<size_t>(n)] : 0; }
   double frac(int n) const { return pages == 0 ? 0.0 : static_cast<double>(on_node(n)) / static_cast<double>(pages); }
   std::string describe() const {
@@ -433,7 +439,8 @@ Census census(const std::vector<Block>& blocks) {
 std::vector<int> first_page_nodes(const std::vector<Block>& blocks) {
   std::vector<void*> pages;
   pages.reserve(blocks.size());
-  for (const Block& b : blocks) pages.push_back(reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(b.p) & ~(kPage - 1)));
+  for (const Block& b : blocks)
+    pages.push_back(reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(b.p) & ~(kPage - 1)));
   return page_nodes(pages);
 }
 
@@ -505,8 +512,7 @@ void run_child(const char* mode, const std::vector<std::string>& args,
   if (WIFSIGNALED(status))
     std::snprintf(why, sizeof why, "killed by signal %d%s", WTERMSIG(status),
                   WTERMSIG(status) == SIGKILL ? " (OOM killer? see the kernel messages above)" : "");
-  else
-    std::snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
+  else std::snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(status));
   for (const char* n : names) verdict(n, false, "child process %s %s", mode, why);
 }
 
@@ -516,9 +522,12 @@ void run_child(const char* mode, const std::vector<std::string>& args,
 void test_vm_sanity() {
   bool ok = true;
   std::string why;
-  info("numa_available()=%d numa_max_node()=%d mi_numa_version()=%d mi_numa_node_count()=%d",
-       numa_available(), numa_max_node(), mi_numa_version(), mi_numa_node_count());
-  if (g_topo.n < 2) { ok = false; why += " fewer than 2 nodes;"; }
+  info("numa_available()=%d numa_max_node()=%d mi_numa_version()=%d mi_numa_node_count()=%d", numa_available(),
+       numa_max_node(), mi_numa_version(), mi_numa_node_count());
+  if (g_topo.n < 2) {
+    ok = false;
+    why += " fewer than 2 nodes;";
+  }
   for (int n = 0; n < g_topo.n; n++) {
     long nr1 = read_long(huge_path(n, k1G, "nr_hugepages"));
     long fr1 = read_long(huge_path(n, k1G, "free_hugepages"));
@@ -528,10 +537,16 @@ void test_vm_sanity() {
     std::string cpulist = slurp(node_dir(n) + "/cpulist");
     while (!cpulist.empty() && (cpulist.back() == '\n' || cpulist.back() == ' ')) cpulist.pop_back();
     info("node %d: cpus=%s MemTotal=%ld MiB MemFree=%ld MiB 1G nr=%ld free=%ld 2M nr=%ld distances:%s", n,
-         cpulist.c_str(),
-         node_meminfo_kb(n, "MemTotal") / 1024, node_meminfo_kb(n, "MemFree") / 1024, nr1, fr1, nr2, dl.c_str());
-    if (g_topo.cpus[static_cast<size_t>(n)].empty()) { ok = false; why += strf(" node %d has no CPU;", n); }
-    if (nr1 != 1 || fr1 != 1) { ok = false; why += strf(" node %d 1G nr/free=%ld/%ld (want 1/1);", n, nr1, fr1); }
+         cpulist.c_str(), node_meminfo_kb(n, "MemTotal") / 1024, node_meminfo_kb(n, "MemFree") / 1024, nr1, fr1, nr2,
+         dl.c_str());
+    if (g_topo.cpus[static_cast<size_t>(n)].empty()) {
+      ok = false;
+      why += strf(" node %d has no CPU;", n);
+    }
+    if (nr1 != 1 || fr1 != 1) {
+      ok = false;
+      why += strf(" node %d 1G nr/free=%ld/%ld (want 1/1);", n, nr1, fr1);
+    }
     for (int m = 0; m < g_topo.n; m++) {
       if (dist(n, m) != dist(m, n) || dist(n, m) < 10 || (n == m) != (dist(n, m) == 10)) {
         ok = false;
@@ -579,7 +594,9 @@ void test_topology() {
     info("thread pinned to node %d: mi_numa_current_node()=%d", n, cur[static_cast<size_t>(n)]);
     if (cur[static_cast<size_t>(n)] != n) why += strf(" current_node on node %d = %d;", n, cur[static_cast<size_t>(n)]);
   }
-  verdict("topology", why.empty(), "%s", why.empty() ? "node count, os index, distances (vs sysfs) and current node right on every node" : why.c_str());
+  verdict(
+      "topology", why.empty(), "%s",
+      why.empty() ? "node count, os index, distances (vs sysfs) and current node right on every node" : why.c_str());
 }
 
 // ---------------------------------------------------------------------------
@@ -600,7 +617,8 @@ constexpr size_t kNumClasses = sizeof(kClasses) / sizeof(kClasses[0]);
 
 void test_placement() {
   // blocks[node][class]
-  std::vector<std::vector<std::vector<Block>>> blocks(static_cast<size_t>(g_topo.n), std::vector<std::vector<Block>>(kNumClasses));
+  std::vector<std::vector<std::vector<Block>>> blocks(static_cast<size_t>(g_topo.n),
+                                                      std::vector<std::vector<Block>>(kNumClasses));
   // untouched[node]: medium, large and huge blocks the thread allocates but
   // does not touch; a thread on the next node touches them first.
   std::vector<std::vector<Block>> untouched(static_cast<size_t>(g_topo.n));
@@ -623,8 +641,9 @@ void test_placement() {
     }
   });
   pinned = on_each_node([&](int m) {
-    for (const Block& b : untouched[static_cast<size_t>((m + g_topo.n - 1) % g_topo.n)]) touch(b.p, b.size);
-  }) && pinned;
+             for (const Block& b : untouched[static_cast<size_t>((m + g_topo.n - 1) % g_topo.n)]) touch(b.p, b.size);
+           }) &&
+           pinned;
   for (size_t c = 0; c < kNumClasses; c++) {
     std::string why;
     double worst = 1.0;
@@ -634,7 +653,8 @@ void test_placement() {
       info("%-6s node %d: %zu blocks of %zu B, %zu pages: %s (%.2f%% local)", kClasses[c].name, n, v.size(),
            kClasses[c].size, cs.pages, cs.describe().c_str(), 100.0 * cs.frac(n));
       worst = std::min(worst, cs.frac(n));
-      if (v.size() != kClasses[c].count) why += strf(" node %d: %zu allocations failed;", n, kClasses[c].count - v.size());
+      if (v.size() != kClasses[c].count)
+        why += strf(" node %d: %zu allocations failed;", n, kClasses[c].count - v.size());
       if (cs.frac(n) < kMinLocal) why += strf(" node %d: %s;", n, cs.describe().c_str());
     }
     if (!pinned) why += " threads could not be pinned;";
@@ -675,7 +695,8 @@ void test_placement() {
           int got = api.node_of(v[i].p);
           checked++;
           if (got != actual[i]) {
-            if (bad++ < 4) why += strf(" %s block of node %d: node_of=%d, page on %d;", kClasses[c].name, n, got, actual[i]);
+            if (bad++ < 4)
+              why += strf(" %s block of node %d: node_of=%d, page on %d;", kClasses[c].name, n, got, actual[i]);
           }
         }
       }
@@ -683,7 +704,8 @@ void test_placement() {
     int stack_var = 0;
     int not_ours = api.node_of(&stack_var);
     if (not_ours != -1) why += strf(" node_of(stack address)=%d (want -1);", not_ours);
-    verdict("node-of", bad == 0 && not_ours == -1, "%zu/%zu blocks: mi_numa_node_of == node of the page;%s", checked - bad, checked, why.c_str());
+    verdict("node-of", bad == 0 && not_ours == -1, "%zu/%zu blocks: mi_numa_node_of == node of the page;%s",
+            checked - bad, checked, why.c_str());
   }
   for (auto& per_node : blocks)
     for (auto& v : per_node)
@@ -696,7 +718,8 @@ void test_placement() {
 // on-node
 // ---------------------------------------------------------------------------
 void test_on_node() {
-  const SizeClass sizes[] = {{"small", 64, 16384}, {"medium", 64 * KiB, 32}, {"large", 1 * MiB, 8}, {"huge", 16 * MiB, 1}};
+  const SizeClass sizes[] = {
+      {"small", 64, 16384}, {"medium", 64 * KiB, 32}, {"large", 1 * MiB, 8}, {"huge", 16 * MiB, 1}};
   for (int which = 0; which < 2; which++) {
     const char* name = which == 0 ? "heap-on-node" : "malloc-on-node";
     if ((which == 0 && api.heap_new_on_node == nullptr) || (which == 1 && api.malloc_on_node == nullptr)) {
@@ -713,14 +736,20 @@ void test_on_node() {
         mi_heap_t* heap = nullptr;
         if (which == 0) {
           heap = api.heap_new_on_node(n);
-          if (heap == nullptr) { why += strf(" mi_heap_new_on_node(%d) = NULL;", n); return; }
+          if (heap == nullptr) {
+            why += strf(" mi_heap_new_on_node(%d) = NULL;", n);
+            return;
+          }
         }
         for (const SizeClass& sc : sizes) {
           std::vector<Block> v;
           size_t failed = 0;
           for (size_t i = 0; i < sc.count; i++) {
             void* p = which == 0 ? mi_heap_malloc(heap, sc.size) : api.malloc_on_node(sc.size, n);
-            if (p == nullptr) { failed++; continue; }
+            if (p == nullptr) {
+              failed++;
+              continue;
+            }
             touch(p, sc.size);
             v.push_back(Block{p, sc.size});
           }
@@ -734,7 +763,8 @@ void test_on_node() {
           worst = std::min(worst, cs.frac(n));
           if (failed) why += strf(" node %d %s: %zu NULL;", n, sc.name, failed);
           if (cs.frac(n) < kMinLocal) why += strf(" node %d %s: %s;", n, sc.name, cs.describe().c_str());
-          if (node_of_bad) why += strf(" node %d %s: mi_numa_node_of != %d for %zu blocks;", n, sc.name, n, node_of_bad);
+          if (node_of_bad)
+            why += strf(" node %d %s: mi_numa_node_of != %d for %zu blocks;", n, sc.name, n, node_of_bad);
           if (which == 1)
             for (Block& b : v) mi_free(b.p);
         }
@@ -763,13 +793,16 @@ void test_on_node() {
 // remote-free
 // ---------------------------------------------------------------------------
 void test_remote_free() {
-  constexpr size_t kSmall = 64, kSmallCount = 8192;  // 512 KiB
+  constexpr size_t kSmall = 64, kSmallCount = 8192;         // 512 KiB
   constexpr size_t kMedium = 64 * KiB, kMediumCount = 128;  // 8 MiB
   std::string why_reuse, why_iso;
   for (int a = 0; a < g_topo.n; a++) {
     int b = (a + 1) % g_topo.n;
     Worker wa(a), wb(b);
-    if (!wa.pinned() || !wb.pinned()) { why_reuse += " could not pin threads;"; continue; }
+    if (!wa.pinned() || !wb.pinned()) {
+      why_reuse += " could not pin threads;";
+      continue;
+    }
     std::vector<Block> first, again, theirs;
     first.reserve(kSmallCount + kMediumCount);
     again.reserve(kSmallCount + kMediumCount);
@@ -777,18 +810,26 @@ void test_remote_free() {
     auto alloc_all = [&](std::vector<Block>& out) {
       for (size_t i = 0; i < kSmallCount; i++) {
         void* p = mi_malloc(kSmall);
-        if (p != nullptr) { touch(p, kSmall); out.push_back(Block{p, kSmall}); }
+        if (p != nullptr) {
+          touch(p, kSmall);
+          out.push_back(Block{p, kSmall});
+        }
       }
       for (size_t i = 0; i < kMediumCount; i++) {
         void* p = mi_malloc(kMedium);
-        if (p != nullptr) { touch(p, kMedium); out.push_back(Block{p, kMedium}); }
+        if (p != nullptr) {
+          touch(p, kMedium);
+          out.push_back(Block{p, kMedium});
+        }
       }
     };
     wa.run([&] { alloc_all(first); });
     std::unordered_set<uintptr_t> first_set;
     for (const Block& x : first) first_set.insert(reinterpret_cast<uintptr_t>(x.p));
     Census c_first = census(first);
-    wb.run([&] { for (Block& x : first) mi_free(x.p); });
+    wb.run([&] {
+      for (Block& x : first) mi_free(x.p);
+    });
     wa.run([&] { alloc_all(again); });
     wb.run([&] { alloc_all(theirs); });
     size_t reused = 0, stolen = 0;
@@ -796,22 +837,35 @@ void test_remote_free() {
     for (const Block& x : theirs) stolen += first_set.count(reinterpret_cast<uintptr_t>(x.p));
     Census c_again = census(again), c_theirs = census(theirs);
     double reuse_frac = again.empty() ? 0.0 : static_cast<double>(reused) / static_cast<double>(again.size());
-    info("A=node %d B=node %d: A's first blocks: %s; after B freed them, A's new blocks: %zu/%zu at old addresses, pages %s;"
-         " B's new blocks: %zu at A's old addresses, pages %s",
-         a, b, c_first.describe().c_str(), reused, again.size(), c_again.describe().c_str(), stolen,
-         c_theirs.describe().c_str());
+    info(
+        "A=node %d B=node %d: A's first blocks: %s; after B freed them, A's new blocks: %zu/%zu at old addresses, "
+        "pages %s;"
+        " B's new blocks: %zu at A's old addresses, pages %s",
+        a, b, c_first.describe().c_str(), reused, again.size(), c_again.describe().c_str(), stolen,
+        c_theirs.describe().c_str());
     std::string pair = strf(" A=%d,B=%d:", a, b);
-    if (c_first.frac(a) < kMinLocal) why_reuse += pair + strf(" A's first blocks not on A (%s);", c_first.describe().c_str());
-    if (reuse_frac < 0.5) why_reuse += pair + strf(" only %zu/%zu of A's new blocks reuse the freed ones;", reused, again.size());
-    if (c_again.frac(a) < kMinLocal) why_reuse += pair + strf(" A's new blocks not on A (%s);", c_again.describe().c_str());
+    if (c_first.frac(a) < kMinLocal)
+      why_reuse += pair + strf(" A's first blocks not on A (%s);", c_first.describe().c_str());
+    if (reuse_frac < 0.5)
+      why_reuse += pair + strf(" only %zu/%zu of A's new blocks reuse the freed ones;", reused, again.size());
+    if (c_again.frac(a) < kMinLocal)
+      why_reuse += pair + strf(" A's new blocks not on A (%s);", c_again.describe().c_str());
     if (stolen) why_iso += pair + strf(" %zu of B's new blocks are A's freed blocks;", stolen);
-    if (c_theirs.frac(b) < kMinLocal) why_iso += pair + strf(" B's new blocks not on B (%s);", c_theirs.describe().c_str());
+    if (c_theirs.frac(b) < kMinLocal)
+      why_iso += pair + strf(" B's new blocks not on B (%s);", c_theirs.describe().c_str());
     if (again.size() != first.size() || theirs.size() != first.size()) why_reuse += pair + " allocations failed;";
-    wa.run([&] { for (Block& x : again) mi_free(x.p); });
-    wb.run([&] { for (Block& x : theirs) mi_free(x.p); });
+    wa.run([&] {
+      for (Block& x : again) mi_free(x.p);
+    });
+    wb.run([&] {
+      for (Block& x : theirs) mi_free(x.p);
+    });
   }
-  verdict("remote-free-reuse", why_reuse.empty(), "blocks freed by a thread on node B come back to node A's allocations (>= 50%% of them, pages on A);%s", why_reuse.c_str());
-  verdict("remote-free-isolation", why_iso.empty(), "node B's allocations never get node A's freed blocks and stay on B;%s", why_iso.c_str());
+  verdict("remote-free-reuse", why_reuse.empty(),
+          "blocks freed by a thread on node B come back to node A's allocations (>= 50%% of them, pages on A);%s",
+          why_reuse.c_str());
+  verdict("remote-free-isolation", why_iso.empty(),
+          "node B's allocations never get node A's freed blocks and stay on B;%s", why_iso.c_str());
 }
 
 // ---------------------------------------------------------------------------
@@ -829,16 +883,19 @@ void test_spill() {
   long free_kb = node_meminfo_kb(kSpillNode, "MemFree");
   long want = (free_kb / 1024 - kSpillFreeMiB) / 2;
   if (nr0 < 0 || free_kb < 0 || want <= 0) {
-    for (const char* n : names) verdict(n, false, "precondition: cannot shrink node %d (2M nr_hugepages=%ld, MemFree=%ld KiB)", kSpillNode, nr0, free_kb);
+    for (const char* n : names)
+      verdict(n, false, "precondition: cannot shrink node %d (2M nr_hugepages=%ld, MemFree=%ld KiB)", kSpillNode, nr0,
+              free_kb);
     return;
   }
   write_long(nr_path, nr0 + want);
   long nr1 = read_long(nr_path);
   long free1 = node_meminfo_kb(kSpillNode, "MemFree");
-  info("node %d: MemFree %ld MiB -> %ld MiB after taking %ld of %ld wanted 2 MiB hugetlb pages", kSpillNode, free_kb / 1024,
-       free1 / 1024, nr1 - nr0, want);
+  info("node %d: MemFree %ld MiB -> %ld MiB after taking %ld of %ld wanted 2 MiB hugetlb pages", kSpillNode,
+       free_kb / 1024, free1 / 1024, nr1 - nr0, want);
   if (free1 < 0 || free1 / 1024 > 2 * kSpillFreeMiB) {
-    for (const char* n : names) verdict(n, false, "precondition: node %d still has %ld MiB free after the shrink", kSpillNode, free1 / 1024);
+    for (const char* n : names)
+      verdict(n, false, "precondition: node %d still has %ld MiB free after the shrink", kSpillNode, free1 / 1024);
   } else {
     run_child("spill-child", {}, {}, names);
   }
@@ -854,14 +911,18 @@ void test_spill_child() {
   int by_index = kSpillNode + 1;
   long free_mib = node_meminfo_kb(kSpillNode, "MemFree") / 1024;
   size_t total = static_cast<size_t>(free_mib + kSpillExtraMiB) * MiB;
-  info("node %d has %ld MiB free; allocating and touching %zu MiB in %zu MiB blocks from a thread on it"
-       " (nearest node by distance: %d; next by index: %d)",
-       kSpillNode, free_mib, total / MiB, kSpillBlock / MiB, near, by_index);
+  info(
+      "node %d has %ld MiB free; allocating and touching %zu MiB in %zu MiB blocks from a thread on it"
+      " (nearest node by distance: %d; next by index: %d)",
+      kSpillNode, free_mib, total / MiB, kSpillBlock / MiB, near, by_index);
   std::vector<Block> blocks;
   size_t nulls = 0;
   for (size_t done = 0; done < total; done += kSpillBlock) {
     void* p = mi_malloc(kSpillBlock);
-    if (p == nullptr) { nulls++; continue; }
+    if (p == nullptr) {
+      nulls++;
+      continue;
+    }
     touch(p, kSpillBlock);
     blocks.push_back(Block{p, kSpillBlock});
   }
@@ -877,10 +938,13 @@ void test_spill_child() {
     else if (static_cast<double>(cs.on_node(near)) < kMinLocal * static_cast<double>(spilled))
       why += strf(" the overflow is not on node %d: %s;", near, cs.describe().c_str());
     if (cs.on_node(kSpillNode) * kPage < 64 * MiB)
-      info("note: node %d got only %zu MiB of its %ld MiB free", kSpillNode, cs.on_node(kSpillNode) * kPage / MiB, free_mib);
-    verdict("spill-nearest", why.empty(), "%zu MiB spilled from node %d, %zu MiB of it on node %d (nearest by distance), %zu MiB on node %d (next by index);%s",
-            spilled * kPage / MiB, kSpillNode, cs.on_node(near) * kPage / MiB, near,
-            cs.on_node(by_index) * kPage / MiB, by_index, why.c_str());
+      info("note: node %d got only %zu MiB of its %ld MiB free", kSpillNode, cs.on_node(kSpillNode) * kPage / MiB,
+           free_mib);
+    verdict("spill-nearest", why.empty(),
+            "%zu MiB spilled from node %d, %zu MiB of it on node %d (nearest by distance), %zu MiB on node %d (next by "
+            "index);%s",
+            spilled * kPage / MiB, kSpillNode, cs.on_node(near) * kPage / MiB, near, cs.on_node(by_index) * kPage / MiB,
+            by_index, why.c_str());
   }
   {
     std::string why;
@@ -891,8 +955,10 @@ void test_spill_child() {
     } else if (api.stats(kSpillNode, &st) != 0) {
       why += " mi_numa_stats failed;";
     } else {
-      info("mi_numa_stats(%d): reserved=%zu committed=%zu in_use=%zu local_segments=%zu remote_segments=%zu fallbacks=%zu",
-           kSpillNode, st.reserved, st.committed, st.in_use, st.local_segments, st.remote_segments, st.fallbacks);
+      info(
+          "mi_numa_stats(%d): reserved=%zu committed=%zu in_use=%zu local_segments=%zu remote_segments=%zu "
+          "fallbacks=%zu",
+          kSpillNode, st.reserved, st.committed, st.in_use, st.local_segments, st.remote_segments, st.fallbacks);
       if (st.fallbacks == 0) why += " fallbacks == 0;";
       if (st.remote_segments == 0) why += " remote_segments == 0;";
     }
@@ -904,7 +970,9 @@ void test_spill_child() {
       for (size_t i = 0; i < blocks.size(); i++) bad += api.node_of(blocks[i].p) != actual[i];
       if (bad) why += strf(" mi_numa_node_of disagrees with move_pages for %zu blocks;", bad);
     }
-    verdict("spill-stats", why.empty(), "node %d counts the fallback and remote segments; mi_numa_node_of names the spill node;%s", kSpillNode, why.c_str());
+    verdict("spill-stats", why.empty(),
+            "node %d counts the fallback and remote segments; mi_numa_node_of names the spill node;%s", kSpillNode,
+            why.c_str());
   }
   for (Block& b : blocks) mi_free(b.p);
 }
@@ -947,14 +1015,21 @@ void test_huge_reserve_child(int argc, char** argv) {
     for (int n = 0; n < g_topo.n; n++) {
       mi_numa_stats_t st;
       std::memset(&st, 0, sizeof st);
-      if (api.stats == nullptr) { why = " library lacks mi_numa_stats;"; break; }
-      if (api.stats(n, &st) != 0) { why += strf(" mi_numa_stats(%d) failed;", n); continue; }
+      if (api.stats == nullptr) {
+        why = " library lacks mi_numa_stats;";
+        break;
+      }
+      if (api.stats(n, &st) != 0) {
+        why += strf(" mi_numa_stats(%d) failed;", n);
+        continue;
+      }
       list += strf(" %zu", st.huge_pages_reserved);
       info("mi_numa_stats(%d): huge_pages_reserved=%zu huge_pages_in_use=%zu reserved=%zu committed=%zu", n,
            st.huge_pages_reserved, st.huge_pages_in_use, st.reserved, st.committed);
       if (st.huge_pages_reserved != 1) why += strf(" node %d: %zu;", n, st.huge_pages_reserved);
     }
-    verdict("huge-reserve-stats", why.empty(), "huge_pages_reserved per node:%s (want 1 each);%s", list.c_str(), why.c_str());
+    verdict("huge-reserve-stats", why.empty(), "huge_pages_reserved per node:%s (want 1 each);%s", list.c_str(),
+            why.c_str());
   }
   std::string mid;
   for (int n = 0; n < g_topo.n; n++) mid += strf(" %ld", free_now(n));
@@ -991,7 +1066,8 @@ void test_huge_reserve_child(int argc, char** argv) {
       info("node %d: %zu x %zu KiB blocks, %zu in a 1 GiB-page mapping, pages: %s", n, v.size(), kHugeUseBlock / KiB,
            in_1g, cs.describe().c_str());
       if (v.size() != kHugeUseCount) why += strf(" node %d: allocations failed;", n);
-      if (static_cast<double>(in_1g) < kMinLocal * static_cast<double>(v.size())) why += strf(" node %d: %zu blocks not in 1 GiB pages;", n, v.size() - in_1g);
+      if (static_cast<double>(in_1g) < kMinLocal * static_cast<double>(v.size()))
+        why += strf(" node %d: %zu blocks not in 1 GiB pages;", n, v.size() - in_1g);
       if (cs.frac(n) < kMinLocal) why += strf(" node %d: pages %s;", n, cs.describe().c_str());
     }
     if (!pinned) why += " threads could not be pinned;";
@@ -1017,7 +1093,8 @@ bool read_rows(std::vector<mi_numa_stats_t>* rows, mi_numa_stats_t* total) {
     mi_numa_stats_t before;
     if (api.stats(MI_NUMA_STATS_TOTAL, &before) != 0) return false;
     for (size_t i = 0; i < n; i++) {
-      const int row = (i < static_cast<size_t>(g_topo.n)) ? static_cast<int>(i) : kStatsRows[i - static_cast<size_t>(g_topo.n)];
+      const int row =
+          (i < static_cast<size_t>(g_topo.n)) ? static_cast<int>(i) : kStatsRows[i - static_cast<size_t>(g_topo.n)];
       if (api.stats(row, &(*rows)[i]) != 0) return false;
     }
     if (api.stats(MI_NUMA_STATS_TOTAL, total) != 0) return false;
@@ -1052,15 +1129,18 @@ std::string check_identities(const char* when) {
     sum.local_segments += r.local_segments;
     sum.remote_segments += r.remote_segments;
   }
-  info("%s: total: reserved=%zu committed=%zu in_use=%zu blocks=%zu", when, t.reserved, t.committed, t.in_use, t.blocks);
+  info("%s: total: reserved=%zu committed=%zu in_use=%zu blocks=%zu", when, t.reserved, t.committed, t.in_use,
+       t.blocks);
   if (sum.reserved != t.reserved || sum.committed != t.committed || sum.in_use != t.in_use || sum.blocks != t.blocks ||
       sum.block_count != t.block_count || sum.purged != t.purged || sum.big_block_bytes != t.big_block_bytes ||
       sum.huge_pages_reserved != t.huge_pages_reserved || sum.local_segments != t.local_segments ||
       sum.remote_segments != t.remote_segments) {
-    why += strf(" %s: the rows do not add up to the total (reserved %zu/%zu committed %zu/%zu in_use %zu/%zu blocks %zu/%zu);",
-                when, sum.reserved, t.reserved, sum.committed, t.committed, sum.in_use, t.in_use, sum.blocks, t.blocks);
+    why += strf(
+        " %s: the rows do not add up to the total (reserved %zu/%zu committed %zu/%zu in_use %zu/%zu blocks %zu/%zu);",
+        when, sum.reserved, t.reserved, sum.committed, t.committed, sum.in_use, t.in_use, sum.blocks, t.blocks);
   }
-  if (!(t.blocks <= t.in_use && t.in_use <= t.committed && t.committed <= t.reserved)) why += strf(" %s: the total is out of order;", when);
+  if (!(t.blocks <= t.in_use && t.in_use <= t.committed && t.committed <= t.reserved))
+    why += strf(" %s: the total is out of order;", when);
   return why;
 }
 
@@ -1106,8 +1186,10 @@ void test_stats() {
   }
   void* beyond = mi_malloc(300 * MiB);  // never touched
   why += check_identities("with blocks live");
-  verdict("stats-identities", why.empty(), "rows add up, blocks <= in_use <= committed <= reserved in each row, "
-          "at start and after a mixed workload on %d nodes;%s", g_topo.n, why.c_str());
+  verdict("stats-identities", why.empty(),
+          "rows add up, blocks <= in_use <= committed <= reserved in each row, "
+          "at start and after a mixed workload on %d nodes;%s",
+          g_topo.n, why.c_str());
 
   // each node's row holds its threads' blocks, and at least the memory the
   // kernel has on the node for them
@@ -1123,15 +1205,17 @@ void test_stats() {
       Census cs = census(all);
       const size_t on_n = cs.on_node(n) * kPage;
       const mi_numa_stats_t& r = rows[static_cast<size_t>(n)];
-      info("node %d: its threads hold %zu bytes, %zu of their pages' bytes are on the node; row: blocks=%zu committed=%zu",
-           n, bytes, on_n, r.blocks, r.committed);
+      info(
+          "node %d: its threads hold %zu bytes, %zu of their pages' bytes are on the node; row: blocks=%zu "
+          "committed=%zu",
+          n, bytes, on_n, r.blocks, r.committed);
       if (r.blocks < bytes) nwhy += strf(" node %d: blocks %zu < %zu held by its threads;", n, r.blocks, bytes);
       if (r.committed < on_n) nwhy += strf(" node %d: committed %zu < %zu resident on the node;", n, r.committed, on_n);
       if (g_topo.n > 1 && r.local_segments == 0) nwhy += strf(" node %d: no local segment counted;", n);
     }
     if (!pinned) nwhy += " threads could not be pinned;";
-    verdict("stats-nodes", nwhy.empty(), "each node's row holds its threads' blocks and the memory the kernel has there for them;%s",
-            nwhy.c_str());
+    verdict("stats-nodes", nwhy.empty(),
+            "each node's row holds its threads' blocks and the memory the kernel has there for them;%s", nwhy.c_str());
   }
 
   // mallinfo2 from the same figures
@@ -1153,7 +1237,8 @@ void test_stats() {
     if (m.uordblks + after.big_block_bytes != after.blocks) mwhy += " uordblks + big blocks != blocks;";
     if (m.uordblks + m.fordblks != m.arena) mwhy += " uordblks + fordblks != arena;";
     if (m.hblks != after.big_blocks) mwhy += " hblks != big blocks;";
-    verdict("stats-mallinfo", mwhy.empty(), "mallinfo2 agrees with mi_numa_stats(MI_NUMA_STATS_TOTAL);%s", mwhy.c_str());
+    verdict("stats-mallinfo", mwhy.empty(), "mallinfo2 agrees with mi_numa_stats(MI_NUMA_STATS_TOTAL);%s",
+            mwhy.c_str());
   }
   for (auto& v : mine)
     for (Block& b : v) mi_free(b.p);
@@ -1330,11 +1415,14 @@ void test_stats_published_child() {
     const int64_t resident = static_cast<int64_t>(cs.on_node(n) * kPage);
     const int64_t tolerance = resident / 50 + static_cast<int64_t>(MiB);
     const size_t expected = kPublishedUnitBytes * static_cast<size_t>(n + 1);
-    info("node %d: its thread holds %zu bytes; on the node per move_pages %lld; published in_use %lld committed %lld "
-         "(difference %+lld, tolerance %lld)", n, expected, static_cast<long long>(resident),
-         static_cast<long long>(m.in_use), static_cast<long long>(m.committed), static_cast<long long>(m.in_use - resident),
-         static_cast<long long>(tolerance));
-    if (held[static_cast<size_t>(n)]->n != held[static_cast<size_t>(n)]->cap) why += strf(" node %d: allocations failed;", n);
+    info(
+        "node %d: its thread holds %zu bytes; on the node per move_pages %lld; published in_use %lld committed %lld "
+        "(difference %+lld, tolerance %lld)",
+        n, expected, static_cast<long long>(resident), static_cast<long long>(m.in_use),
+        static_cast<long long>(m.committed), static_cast<long long>(m.in_use - resident),
+        static_cast<long long>(tolerance));
+    if (held[static_cast<size_t>(n)]->n != held[static_cast<size_t>(n)]->cap)
+      why += strf(" node %d: allocations failed;", n);
     if (std::llabs(m.in_use - resident) > tolerance)
       why += strf(" node %d: in_use %lld, pages on the node %lld;", n, static_cast<long long>(m.in_use),
                   static_cast<long long>(resident));
@@ -1343,8 +1431,9 @@ void test_stats_published_child() {
                   static_cast<long long>(resident));
     sum += m.in_use;
   }
-  if (a.totals.in_use < sum) why += strf(" totals.in_use %lld < the nodes' %lld;", static_cast<long long>(a.totals.in_use),
-                                         static_cast<long long>(sum));
+  if (a.totals.in_use < sum)
+    why += strf(" totals.in_use %lld < the nodes' %lld;", static_cast<long long>(a.totals.in_use),
+                static_cast<long long>(sum));
   // The figure moves: node 0's thread frees what it holds.
   BlockList& zero = *held[0];
   workers[0]->run([&zero] {
@@ -1369,7 +1458,8 @@ void test_stats_published_child() {
   if (!pinned) why += " threads could not be pinned;";
   verdict("stats-published", why.empty(),
           "per-node in_use of the published area agrees with move_pages on %d nodes (2%% + 1 MiB), "
-          "and follows the frees;%s", nodes, why.c_str());
+          "and follows the frees;%s",
+          nodes, why.c_str());
   for (int n = 1; n < nodes; n++) {
     BlockList& l = *held[static_cast<size_t>(n)];
     workers[static_cast<size_t>(n)]->run([&l] {
@@ -1383,7 +1473,8 @@ void test_stats_published_child() {
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s vm-sanity|topology|placement|on-node|remote-free|spill|huge-reserve|stats\n", argv[0]);
+    std::fprintf(stderr, "usage: %s vm-sanity|topology|placement|on-node|remote-free|spill|huge-reserve|stats\n",
+                 argv[0]);
     return 2;
   }
   resolve_api();

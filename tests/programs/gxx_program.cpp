@@ -86,11 +86,14 @@ int main(int argc, char** argv) {
     ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
     std::cout << "length " << len << " " << ws.size() << " " << ws.front() << " " << ws.back() << "\n";
   }
-  std::cout << "hash " << std::hex << fold(text, [](const std::string& s) {
-    std::uint64_t h = 0;
-    for (unsigned char ch : s) h = h * 131 + ch;
-    return h;
-  }) % 1000000007
+  std::cout << "hash " << std::hex
+            << fold(text,
+                    [](const std::string& s) {
+                      std::uint64_t h = 0;
+                      for (unsigned char ch : s) h = h * 131 + ch;
+                      return h;
+                    }) %
+                   1000000007
             << std::dec << "\n";
 
   // A tree of heap nodes, built breadth-first and destroyed recursively.

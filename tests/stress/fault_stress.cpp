@@ -65,8 +65,8 @@ constexpr unsigned kAlarmSeconds = 240;
 std::atomic<void*> g_transfer[kTransfers];
 
 enum Entry { E_MALLOC, E_CALLOC, E_ZALLOC, E_MEMALIGN, E_ALIGNED_ALLOC, E_MI_ALIGNED, E_MALLOCN, E_REALLOC, E_COUNT };
-const char* const kEntryNames[E_COUNT] = {"malloc", "calloc", "mi_zalloc", "posix_memalign", "aligned_alloc",
-                                          "mi_malloc_aligned", "mi_mallocn", "realloc"};
+const char* const kEntryNames[E_COUNT] = {
+    "malloc", "calloc", "mi_zalloc", "posix_memalign", "aligned_alloc", "mi_malloc_aligned", "mi_mallocn", "realloc"};
 std::atomic<uint64_t> g_calls[E_COUNT];
 std::atomic<uint64_t> g_nulls[E_COUNT];
 std::atomic<uint64_t> g_frees{0}, g_remote{0}, g_collects{0}, g_thread_retries{0};
@@ -117,8 +117,14 @@ void* alloc_block(Rng& rng, size_t size) {
   errno = 0;
   switch (e) {
     case E_MALLOC: p = std::malloc(size); break;
-    case E_CALLOC: p = std::calloc(1, size); zero = true; break;
-    case E_ZALLOC: p = mi_zalloc(size); zero = true; break;
+    case E_CALLOC:
+      p = std::calloc(1, size);
+      zero = true;
+      break;
+    case E_ZALLOC:
+      p = mi_zalloc(size);
+      zero = true;
+      break;
     case E_MEMALIGN: {
       align = size_t{16} << rng.below(6);
       const int err = posix_memalign(&p, align, size);
@@ -305,8 +311,9 @@ int main(int argc, char** argv) {
   // meson defines this test only in a build with -Dfault_injection=true: a
   // library without the hook there is a broken build, not a reason to skip
   if (&mi_fault_inject_config == nullptr || &mi_fault_inject_counts == nullptr) {
-    std::fprintf(stderr, "fault_stress: FAIL: the library has no fault injection (mi_fault_inject_config); "
-                         "it must be built with -Dfault_injection=true\n");
+    std::fprintf(stderr,
+                 "fault_stress: FAIL: the library has no fault injection (mi_fault_inject_config); "
+                 "it must be built with -Dfault_injection=true\n");
     return 1;
   }
   signal(SIGALRM, on_alarm);

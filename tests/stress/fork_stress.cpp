@@ -227,7 +227,8 @@ void on_child_alarm(int) {
 
 int main(int argc, char** argv) {
   uint64_t workers = 3, forks = 16, scale = 5;
-  parse_args(argc, argv, "fork() while worker threads allocate; children free inherited blocks and allocate, also in new threads.",
+  parse_args(argc, argv,
+             "fork() while worker threads allocate; children free inherited blocks and allocate, also in new threads.",
              {{"workers", &workers, 0, 256, "busy worker threads in the parent"},
               {"forks", &forks, 1, 1000000, "number of forks"},
               {"scale", &scale, 1, 1000000, "child work (200*scale ops per child thread)"}});
@@ -286,15 +287,16 @@ int main(int argc, char** argv) {
       fail("child %d of fork %u was killed by signal %d (%s)", static_cast<int>(pid), f, WTERMSIG(status),
            strsignal(WTERMSIG(status)));
     }
-    STRESS_CHECK(WIFEXITED(status), "child %d of fork %u: unexpected wait status 0x%x", static_cast<int>(pid), f, status);
+    STRESS_CHECK(WIFEXITED(status), "child %d of fork %u: unexpected wait status 0x%x", static_cast<int>(pid), f,
+                 status);
     if (WEXITSTATUS(status) != 0) {
       fail("child %d of fork %u exited with status %d%s", static_cast<int>(pid), f, WEXITSTATUS(status),
            WEXITSTATUS(status) == 3 ? " (hung: its watchdog fired)" : "");
     }
     children_ok++;
     if (verbose) {
-      std::printf("fork %u: fork() %.1f ms, child ran %.1f ms, RSS %.1f MiB\n", f, t_fork * 1e3, wait_timer.seconds() * 1e3,
-                  static_cast<double>(rss_bytes()) / (1 << 20));
+      std::printf("fork %u: fork() %.1f ms, child ran %.1f ms, RSS %.1f MiB\n", f, t_fork * 1e3,
+                  wait_timer.seconds() * 1e3, static_cast<double>(rss_bytes()) / (1 << 20));
     }
   }
 

@@ -141,7 +141,9 @@ struct VisitCtx {
 
 bool visitor(const mi_heap_t* heap, const mi_heap_area_t* area, void* block, size_t block_size, void* arg) {
   VisitCtx* ctx = static_cast<VisitCtx*>(arg);
-  if (heap != ctx->heap) fail("mi_heap_visit_blocks: visitor called with heap %p, visiting %p", static_cast<const void*>(heap), static_cast<const void*>(ctx->heap));
+  if (heap != ctx->heap)
+    fail("mi_heap_visit_blocks: visitor called with heap %p, visiting %p", static_cast<const void*>(heap),
+         static_cast<const void*>(ctx->heap));
   if (block == nullptr) {
     ctx->areas++;
     if (area == nullptr) fail("mi_heap_visit_blocks: area is NULL");
@@ -156,9 +158,10 @@ bool visitor(const mi_heap_t* heap, const mi_heap_area_t* area, void* block, siz
       ctx->foreign++;
       return true;
     }
-    fail("mi_heap_visit_blocks: visited block %p (block size %zu, area block size %zu) holds no live block "
-         "(freed blocks reported as live, or a block that was never allocated)",
-         block, block_size, area ? area->block_size : size_t{0});
+    fail(
+        "mi_heap_visit_blocks: visited block %p (block size %zu, area block size %zu) holds no live block "
+        "(freed blocks reported as live, or a block that was never allocated)",
+        block, block_size, area ? area->block_size : size_t{0});
   }
   const size_t idx = static_cast<size_t>(it - live.begin());
   if (it + 1 != live.end() && *(it + 1) < b + block_size) {
@@ -183,7 +186,8 @@ void visit_and_check(mi_heap_t* h, const std::vector<void*>& live_blocks) {
   if (ctx.blocks - ctx.foreign != live.size()) {
     for (size_t i = 0; i < live.size(); i++) {
       if (ctx.hit[i] == 0) {
-        fail("mi_heap_visit_blocks visited %zu blocks in %zu areas but %zu are live; e.g. 0x%" PRIxPTR " was not visited",
+        fail("mi_heap_visit_blocks visited %zu blocks in %zu areas but %zu are live; e.g. 0x%" PRIxPTR
+             " was not visited",
              ctx.blocks, ctx.areas, live.size(), live[i]);
       }
     }
@@ -223,9 +227,7 @@ void* heap_alloc(Rng& rng, mi_heap_t* h, size_t size) {
         break;
       }
       [[fallthrough]];
-    default:
-      p = mi_heap_malloc(h, size);
-      break;
+    default: p = mi_heap_malloc(h, size); break;
   }
   STRESS_CHECK(p != nullptr, "heap allocation of %zu bytes returned NULL", size);
   if (zero) check_zero_or_die("heap_stress: zeroed heap block", p, size);
@@ -402,7 +404,9 @@ int main(int argc, char** argv) {
     for (unsigned t = 0; t < threads; t++) ts.emplace_back(worker, round, t, scale);
     for (auto& t : ts) t.join();
     STRESS_CHECK(g_mail.empty(), "mailbox not empty after round %u", round);
-    if (verbose) std::printf("round %u done at %.2f s, RSS %.1f MiB\n", round, timer.seconds(), static_cast<double>(rss_bytes()) / (1 << 20));
+    if (verbose)
+      std::printf("round %u done at %.2f s, RSS %.1f MiB\n", round, timer.seconds(),
+                  static_cast<double>(rss_bytes()) / (1 << 20));
   }
   Rng rng(0xE4Dull);
   free_survivors(rng, SIZE_MAX);
@@ -412,7 +416,7 @@ int main(int argc, char** argv) {
               " freed by other threads, %" PRIu64 " survivors freed later, %" PRIu64 " visits (%" PRIu64
               " blocks), %.2f s: OK\n",
               threads, scale, rounds, g_heaps.load() + 1, g_destroyed.load() + 1, g_deleted.load(), g_left.load(),
-              g_blocks.load(), g_remote_frees.load(), g_survivor_frees.load(), g_visits.load(),
-              g_visited_blocks.load(), timer.seconds());
+              g_blocks.load(), g_remote_frees.load(), g_survivor_frees.load(), g_visits.load(), g_visited_blocks.load(),
+              timer.seconds());
   return 0;
 }

@@ -74,7 +74,7 @@ std::atomic<uint64_t> g_bytes{0};
 
 size_t pick_size(Rng& rng) {
   const size_t base = size_t{1} << rng.range(3, 15);  // 8 .. 32 KiB
-  size_t s = base + rng.below(base + 1);               // .. 64 KiB
+  size_t s = base + rng.below(base + 1);              // .. 64 KiB
   if (s > kMaxSize) s = kMaxSize;
   return s;
 }
@@ -126,7 +126,8 @@ void check_logs(const std::vector<Log>& logs, const char* what) {
   for (size_t pr = 0; pr < logs.size(); pr++) {
     const Log& log = logs[pr];
     const uint64_t c = log.consumed.load();
-    if (c != log.count) fail("%s: producer %zu produced %" PRIu64 " blocks but %" PRIu64 " were consumed", what, pr, log.count, c);
+    if (c != log.count)
+      fail("%s: producer %zu produced %" PRIu64 " blocks but %" PRIu64 " were consumed", what, pr, log.count, c);
     for (uint64_t s = 0; s < log.count; s++) {
       if (log.seen[s].load() != 1) fail("%s: block (producer %zu, seq %" PRIu64 ") was never consumed", what, pr, s);
     }
@@ -146,7 +147,8 @@ void run_mpmc(unsigned producers, unsigned consumers, uint64_t per_producer) {
     ts.emplace_back([&, pr] {
       Rng rng(0x9A0D0000ull + pr);
       for (uint64_t s = 0; s < per_producer; s++) {
-        while (in_flight.load(std::memory_order_relaxed) >= static_cast<int64_t>(kMaxInFlight)) std::this_thread::yield();
+        while (in_flight.load(std::memory_order_relaxed) >= static_cast<int64_t>(kMaxInFlight))
+          std::this_thread::yield();
         void* p = produce(rng, logs[pr], pr, static_cast<uint32_t>(s));
         in_flight.fetch_add(1, std::memory_order_relaxed);
         while (!queue.push(p)) std::this_thread::yield();
@@ -272,7 +274,8 @@ void run_pingpong(unsigned blocks, unsigned hops) {
       uint64_t e = 0, a = 0;
       const size_t off = check(q, m.size, m.key, keep, &e, &a);
       if (off != kNoError) {
-        fail("lockfree ping-pong: realloc(0x%" PRIxPTR ", %u -> %zu) = %p on thread %u lost contents at offset %zu: "
+        fail("lockfree ping-pong: realloc(0x%" PRIxPTR
+             ", %u -> %zu) = %p on thread %u lost contents at offset %zu: "
              "expected 0x%016" PRIx64 " found 0x%016" PRIx64,
              old, m.size, new_size, q, who, off, e, a);
       }
@@ -310,9 +313,10 @@ int main(int argc, char** argv) {
   run_pingpong(pp_blocks, pp_hops);
   const double t_pp = timer.seconds() - t_mpmc - t_spsc;
 
-  std::printf("lockfree_xthread_stress: mpmc %" PRIu64 "x%" PRIu64 " (%" PRIu64 " blocks) %.2f s, spsc 2 pairs (%" PRIu64
-              " blocks) %.2f s, ping-pong %u blocks x %u hops (%" PRIu64 " cross-thread reallocs, %" PRIu64
-              " in place) %.2f s; %" PRIu64 " blocks, %.1f MiB, all consumed exactly once, %.2f s: OK\n",
+  std::printf("lockfree_xthread_stress: mpmc %" PRIu64 "x%" PRIu64 " (%" PRIu64
+              " blocks) %.2f s, spsc 2 pairs (%" PRIu64 " blocks) %.2f s, ping-pong %u blocks x %u hops (%" PRIu64
+              " cross-thread reallocs, %" PRIu64 " in place) %.2f s; %" PRIu64
+              " blocks, %.1f MiB, all consumed exactly once, %.2f s: OK\n",
               producers, consumers, producers * per_producer, t_mpmc, 2 * per_producer, t_spsc, pp_blocks, pp_hops,
               g_reallocs.load(), g_inplace.load(), t_pp, g_blocks.load(),
               static_cast<double>(g_bytes.load()) / (1 << 20), timer.seconds());

@@ -29,8 +29,8 @@
 #include <malloc.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstddef>
@@ -87,11 +87,11 @@ inline const char* g_prog = "stress";
   std::abort();
 }
 
-#define STRESS_CHECK(cond, ...)              \
-  do {                                       \
-    if (__builtin_expect(!(cond), 0)) {      \
-      ::stress::fail(__VA_ARGS__);           \
-    }                                        \
+#define STRESS_CHECK(cond, ...)         \
+  do {                                  \
+    if (__builtin_expect(!(cond), 0)) { \
+      ::stress::fail(__VA_ARGS__);      \
+    }                                   \
   } while (0)
 
 /* ------------------------------------------------------------------------
@@ -232,8 +232,7 @@ inline void check_or_die(const char* what, const void* p, size_t size, uint64_t 
   uint64_t e = 0, a = 0;
   const size_t off = check(p, size, key, len, &e, &a);
   if (off != kNoError) {
-    fail("%s: block %p (size %zu) corrupted at offset %zu (address %p): expected 0x%016" PRIx64
-         " found 0x%016" PRIx64,
+    fail("%s: block %p (size %zu) corrupted at offset %zu (address %p): expected 0x%016" PRIx64 " found 0x%016" PRIx64,
          what, p, size, off, static_cast<const void*>(static_cast<const char*>(p) + off), e, a);
   }
 }
@@ -360,9 +359,7 @@ inline void* xalloc(Rng& rng, size_t size, bool* zeroed) {
 #if STRESS_HAVE_MIMALLOC
     case 2:
     case 3:
-    case 4:
-      p = mi_malloc(size);
-      break;
+    case 4: p = mi_malloc(size); break;
     case 5:
       p = mi_zalloc(size);
       *zeroed = true;
@@ -376,9 +373,7 @@ inline void* xalloc(Rng& rng, size_t size, bool* zeroed) {
       break;
     }
 #endif
-    default:
-      p = libc_malloc(size);
-      break;
+    default: p = libc_malloc(size); break;
   }
   if (p == nullptr) fail("allocation of %zu bytes (entry point %u) returned NULL", size, how);
   if ((reinterpret_cast<uintptr_t>(p) % 8) != 0) fail("allocation of %zu bytes returned misaligned %p", size, p);
@@ -429,9 +424,7 @@ inline size_t rss_bytes() {
 
 struct Timer {
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-  double seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
 };
 
 struct Arg {

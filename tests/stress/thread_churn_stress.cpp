@@ -224,7 +224,8 @@ int main(int argc, char** argv) {
   STRESS_CHECK(allocs == frees, "phase 1: %" PRIu64 " allocations but %" PRIu64 " frees", allocs, frees);
   std::printf("thread_churn_stress: phase 1: %" PRIu64 " threads in batches of %" PRIu64 ", %" PRIu64
               " allocs (%.1f MiB), RSS warm-up %.1f MiB, max %.1f MiB, end %.1f MiB, %.2f s; phase 2: %" PRIu64
-              " rounds x %u free-only threads, %" PRIu64 " blocks, RSS warm-up %.1f MiB, max %.1f MiB, %.2f s; "
+              " rounds x %u free-only threads, %" PRIu64
+              " blocks, RSS warm-up %.1f MiB, max %.1f MiB, %.2f s; "
               "bound +%" PRIu64 " MiB, %.2f s: OK\n",
               started, batch, allocs, mib(g_bytes.load()), mib(warm_rss), mib(max_rss), mib(end1_rss), t1, rounds,
               kFreers, p2_allocs, mib(warm2_rss), mib(max2_rss), t2, bound_mib, timer.seconds());

@@ -27,14 +27,15 @@ namespace {
 using mi::Page;
 using mi::Segment;
 constexpr size_t KiB = 1024;
-constexpr size_t BLOCK = 8 * KiB;     // 8 blocks per 64 KiB small page
-constexpr size_t COUNT = 8 * 8;       // eight pages or so
+constexpr size_t BLOCK = 8 * KiB;  // 8 blocks per 64 KiB small page
+constexpr size_t COUNT = 8 * 8;    // eight pages or so
 
 struct OptionGuard {
   mi_option_t o;
   long v;
   mi::OptionSource src;
-  explicit OptionGuard(mi_option_t opt) : o(opt), v(mi::option_get(opt)), src(mi::option_source(opt, nullptr, nullptr)) {}
+  explicit OptionGuard(mi_option_t opt)
+      : o(opt), v(mi::option_get(opt)), src(mi::option_source(opt, nullptr, nullptr)) {}
   ~OptionGuard() { mi::option_set_from(o, v, src, nullptr, 0); }
 };
 
@@ -227,8 +228,9 @@ TEST(AbandonedPurgeChild, DISABLED_IdleProcessIsPurged) {
 }
 
 TEST(AbandonedPurge, IdleProcessIsPurgedByTheBackgroundThread) {
-  unit::ChildResult r = unit::run_child("AbandonedPurgeChild.DISABLED_IdleProcessIsPurged",
-                                        {"MIMALLOC_PURGE_THREAD=1", "MIMALLOC_PURGE_DELAY=5", "MIMALLOC_ARENA_PURGE_MULT=1"});
+  unit::ChildResult r =
+      unit::run_child("AbandonedPurgeChild.DISABLED_IdleProcessIsPurged",
+                      {"MIMALLOC_PURGE_THREAD=1", "MIMALLOC_PURGE_DELAY=5", "MIMALLOC_ARENA_PURGE_MULT=1"});
   EXPECT_EQ(r.status, 0) << r.describe();
 }
 

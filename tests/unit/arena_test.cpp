@@ -50,7 +50,8 @@ using mi::ARENA_BLOCK_SIZE;
 constexpr size_t MiB = 1024 * 1024;
 
 int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 struct ArenaTest : testing::Test {
@@ -139,7 +140,7 @@ TEST_F(ArenaTest, StatsCountTheArena) {
 
 TEST_F(ArenaTest, DirectAllocIsFirstFit) {
   mi_option_set(mi_option_purge_delay, -1);  // freed blocks stay dirty
-  reserve(32 * MiB);  // 8 blocks
+  reserve(32 * MiB);                         // 8 blocks
   mi::MemId ma, mb, mc;
   uint8_t* a = static_cast<uint8_t*>(mi::arena_alloc(ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &ma));
   uint8_t* b = static_cast<uint8_t*>(mi::arena_alloc(2 * ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &mb));
@@ -230,8 +231,8 @@ TEST_F(ArenaTest, HeapInArenaAllocatesOnlyThere) {
   ASSERT_NE(heap, nullptr);
   EXPECT_EQ(heap->arena_id, id);
   std::vector<void*> blocks;
-  for (size_t sz : {size_t{8}, size_t{100}, size_t{1000}, size_t{10000}, size_t{50000}, size_t{200000},
-                    size_t{1500000}, size_t{6 * MiB}, size_t{20 * MiB}}) {
+  for (size_t sz : {size_t{8}, size_t{100}, size_t{1000}, size_t{10000}, size_t{50000}, size_t{200000}, size_t{1500000},
+                    size_t{6 * MiB}, size_t{20 * MiB}}) {
     void* p = mi_heap_malloc(heap, sz);
     ASSERT_NE(p, nullptr) << sz;
     EXPECT_TRUE(inside(p, sz)) << sz << " at " << p << " not in arena " << static_cast<void*>(start);

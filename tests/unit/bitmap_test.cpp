@@ -13,11 +13,12 @@
 
 namespace {
 
-using mi::BitmapField;
 using mi::BITMAP_FIELD_BITS;
+using mi::BitmapField;
 
 // A bitmap of N fields, zeroed.
-template <size_t N> struct Bitmap {
+template <size_t N>
+struct Bitmap {
   BitmapField f[N];
   Bitmap() {
     for (auto& x : f) x.store(0);
@@ -194,7 +195,7 @@ TEST(Bitmap, FullBitmap) {
 
 TEST(Bitmap, TryClaimRollsBackOnConflict) {
   Bitmap<3> bm;
-  ASSERT_TRUE(bm.try_claim(150, 1));  // in field 2
+  ASSERT_TRUE(bm.try_claim(150, 1));    // in field 2
   EXPECT_FALSE(bm.try_claim(10, 150));  // fields 0 and 1 would be claimed first
   EXPECT_EQ(bm.field(0), 0u) << "not rolled back";
   EXPECT_EQ(bm.field(1), 0u) << "not rolled back";
@@ -224,10 +225,10 @@ TEST(Bitmap, ClaimAndUnclaimReportPreviousState) {
   EXPECT_FALSE(bm.claim(60, 10, &any));  // all set before
   EXPECT_TRUE(any);
   EXPECT_TRUE(bm.claim(0, 5, nullptr));
-  EXPECT_TRUE(bm.unclaim(60, 10));  // all were set
+  EXPECT_TRUE(bm.unclaim(60, 10));   // all were set
   EXPECT_FALSE(bm.unclaim(60, 10));  // none were
   EXPECT_FALSE(bm.unclaim(3, 4));    // some were
-  EXPECT_EQ(bm.count(), 3u);  // 0, 1, 2
+  EXPECT_EQ(bm.count(), 3u);         // 0, 1, 2
 }
 
 TEST(Bitmap, CountSet) {
@@ -243,7 +244,8 @@ TEST(Bitmap, CountSet) {
 
 // --- randomised comparison with a plain model ---------------------------------
 
-template <size_t N> void random_against_model(uint32_t seed) {
+template <size_t N>
+void random_against_model(uint32_t seed) {
   Bitmap<N> bm;
   std::vector<bool> model(Bitmap<N>::bits, false);
   std::mt19937 rng(seed);
@@ -306,7 +308,8 @@ TEST(Bitmap, RandomAgainstModel5Fields) { random_against_model<5>(5); }
 // N threads race to claim runs of 1..70 bits from one bitmap, hold them
 // briefly and release them. A shadow array of atomics (one per bit) catches
 // a bit handed to two claimers at once; at the end the bitmap is empty.
-template <size_t N> void contention(size_t threads, size_t iterations, bool random_start) {
+template <size_t N>
+void contention(size_t threads, size_t iterations, bool random_start) {
   Bitmap<N> bm;
   std::atomic<uint32_t> shadow[Bitmap<N>::bits];
   for (auto& s : shadow) s.store(0);

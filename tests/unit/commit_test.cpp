@@ -75,7 +75,8 @@ size_t guard_bytes_in(const void* p, size_t size) {
         Range* r = static_cast<Range*>(arg);
         const uintptr_t x = reinterpret_cast<uintptr_t>(s);
         if (x >= r->lo && x < r->hi && s->guard_protect) {
-          r->bytes += s->guard_size * (1 + static_cast<size_t>(__builtin_popcountll(s->guard_mask)));  // header's + pages'
+          r->bytes +=
+              s->guard_size * (1 + static_cast<size_t>(__builtin_popcountll(s->guard_mask)));  // header's + pages'
         }
       },
       &range);
@@ -129,7 +130,8 @@ TEST(CommitChild, DISABLED_ArenaEagerCommit) {
   int64_t calls_before = 0, calls_after = 0;
   for (int i = 0; i < 20 && area == nullptr; i++) {
     calls_before = commit_calls();
-    void* p = mi_malloc(3 * MiB);  // one arena block (a huge segment of 3 MiB and its header, committed when handed out)
+    void* p =
+        mi_malloc(3 * MiB);  // one arena block (a huge segment of 3 MiB and its header, committed when handed out)
     calls_after = commit_calls();
     ASSERT_NE(p, nullptr);
     blocks.push_back(p);
@@ -154,13 +156,15 @@ TEST(CommitChild, DISABLED_ArenaEagerCommit) {
   if (at_once) {
     const size_t rw = bytes_with_perms_now(area, area_size, "rw-p");
     // (but the rest of the 2 MiB the huge block ends in: no transparent huge page across its end)
-    EXPECT_EQ(rw, area_size - guard_bytes_in(area, area_size) - seg->tail_protected) << "new arena:" << perms_of(area, area_size);
+    EXPECT_EQ(rw, area_size - guard_bytes_in(area, area_size) - seg->tail_protected)
+        << "new arena:" << perms_of(area, area_size);
     EXPECT_EQ(seg->tail_protected, mi::align_up(seg_span, 2 * MiB) - seg_span);
     EXPECT_EQ(calls_after - calls_before, 0) << "a committed arena hands out blocks without a system call";
   } else {
     const size_t none = bytes_with_perms_now(area, area_size, "---p");
     EXPECT_EQ(none, area_size - seg_span + guard_bytes_in(area, area_size))
-        << "only the block handed out is committed (not the rest of its arena block); new arena:" << perms_of(area, area_size);
+        << "only the block handed out is committed (not the rest of its arena block); new arena:"
+        << perms_of(area, area_size);
     EXPECT_EQ(calls_after - calls_before, 1) << "the block is committed when handed out";
     // the next block: one more commit, one block less PROT_NONE
     int64_t c0 = commit_calls();
@@ -231,7 +235,8 @@ TEST(CommitChild, DISABLED_EagerCommitDelay) {
       blocks.push_back(p);
       mi::Segment* s = mi::segmap_segment_of(p);
       if (seen.empty() || seen.back().seg != s) {
-        seen.push_back(SegSeen{s, s->memid.initially_committed, s->committed_bytes, s->commit_mask.load(), commit_calls()});
+        seen.push_back(
+            SegSeen{s, s->memid.initially_committed, s->committed_bytes, s->commit_mask.load(), commit_calls()});
       }
     }
     calls_end = commit_calls();

@@ -136,8 +136,8 @@ class OptionsSnapshot {
   ~OptionsSnapshot() {
     mi_register_output(nullptr, nullptr);
     for (int i = 0; i < mi::OPTION_COUNT; i++) {
-      mi::option_set_from(static_cast<mi_option_t>(i), saved_[i].value, saved_[i].source, saved_[i].file, saved_[i].line,
-                          saved_[i].program);
+      mi::option_set_from(static_cast<mi_option_t>(i), saved_[i].value, saved_[i].source, saved_[i].file,
+                          saved_[i].line, saved_[i].program);
     }
     mi::config_reset_nodes();
     mi::program_identify();  // this program's own names again (a test may have set others)
@@ -231,7 +231,8 @@ void expect_well_formed(const Reading& r, long max_line) {
     ASSERT_FALSE(m.empty());
     EXPECT_EQ(m.back(), '\n') << m;
     EXPECT_EQ(m.find('\n'), m.size() - 1) << "a message of more than one line: " << m;
-    for (unsigned char c : m.substr(0, m.size() - 1)) EXPECT_FALSE(c < 0x20 && c != '\t') << "a control character in " << m;
+    for (unsigned char c : m.substr(0, m.size() - 1))
+      EXPECT_FALSE(c < 0x20 && c != '\t') << "a control character in " << m;
     ASSERT_EQ(m.compare(0, r.name.size() + 1, r.name + ":"), 0) << m;
     const long line = strtol(m.c_str() + r.name.size() + 1, nullptr, 10);
     EXPECT_GE(line, 1) << m;
@@ -313,32 +314,32 @@ TEST(ConfigUnits, FromFile) {
     int line;
   };
   const Want wants[] = {
-      {"reserve_os_memory", 64 * 1024, 5},        // "64MiB", in KiB
-      {"arena_reserve", 1024 * 1024, 6},          // "1GiB"
-      {"guarded_min", 512, 7},                    // "512k"
-      {"guarded_max", 1025, 8},                   // 1048577 bytes, rounded up
-      {"purge_delay", 10, 10},                    // "10ms"
-      {"purge_extend_delay", 2000, 11},           // "2s"
-      {"retry_on_oom", 250, 12},                  // 250 (ms)
-      {"show_stats", 1, 14},                      // true
-      {"verbose", 0, 15},                         // false
-      {"eager_commit", 1, 16},                    // "on"
-      {"purge_decommits", 0, 17},                 // "off"
-      {"allow_large_os_pages", 1, 18},            // "yes"
-      {"deprecated_page_reset", 0, 19},           // "no"
-      {"abandoned_page_purge", 1, 20},            // 1
-      {"deprecated_segment_reset", 0, 21},        // 0
-      {"disallow_os_alloc", 0, 22},               // "false"
-      {"destroy_on_exit", 1, 23},                 // "true"
-      {"visit_abandoned", 1, 24},                 // "1"
-      {"guarded_precise", 0, 25},                 // "0"
-      {"os_tag", 0x7f, 27},                       // 0x7f
-      {"max_errors", -1, 28},                     // -1
-      {"max_warnings", 20, 29},                   // +20
-      {"max_segment_reclaim", 15, 30},            // 0o17
-      {"arena_eager_commit", 1, 31},              // 0b1
-      {"generic_collect", 1000, 32},              // 1_000
-      {"numa_bind", 1, 34},                       // "preferred"
+      {"reserve_os_memory", 64 * 1024, 5},  // "64MiB", in KiB
+      {"arena_reserve", 1024 * 1024, 6},    // "1GiB"
+      {"guarded_min", 512, 7},              // "512k"
+      {"guarded_max", 1025, 8},             // 1048577 bytes, rounded up
+      {"purge_delay", 10, 10},              // "10ms"
+      {"purge_extend_delay", 2000, 11},     // "2s"
+      {"retry_on_oom", 250, 12},            // 250 (ms)
+      {"show_stats", 1, 14},                // true
+      {"verbose", 0, 15},                   // false
+      {"eager_commit", 1, 16},              // "on"
+      {"purge_decommits", 0, 17},           // "off"
+      {"allow_large_os_pages", 1, 18},      // "yes"
+      {"deprecated_page_reset", 0, 19},     // "no"
+      {"abandoned_page_purge", 1, 20},      // 1
+      {"deprecated_segment_reset", 0, 21},  // 0
+      {"disallow_os_alloc", 0, 22},         // "false"
+      {"destroy_on_exit", 1, 23},           // "true"
+      {"visit_abandoned", 1, 24},           // "1"
+      {"guarded_precise", 0, 25},           // "0"
+      {"os_tag", 0x7f, 27},                 // 0x7f
+      {"max_errors", -1, 28},               // -1
+      {"max_warnings", 20, 29},             // +20
+      {"max_segment_reclaim", 15, 30},      // 0o17
+      {"arena_eager_commit", 1, 31},        // 0b1
+      {"generic_collect", 1000, 32},        // 1_000
+      {"numa_bind", 1, 34},                 // "preferred"
   };
   // (destroy_on_exit and the others last only until the snapshot restores them)
   for (const Want& w : wants) expect_from_file(w.option, w.value, path, w.line);
@@ -359,24 +360,28 @@ One apply_one(const char* option, const std::string& toml_value) {
   const OptionDesc& d = desc(option);
   One one{mi::option_source(d.option, nullptr, nullptr) == OptionSource::config_file, mi::option_get(d.option),
           r.check_messages.empty() ? "" : r.check_messages[0]};
-  if (one.applied != (r.checked == 0)) ADD_FAILURE() << option << " = " << toml_value << ": applied and a problem: " << r.all();
+  if (one.applied != (r.checked == 0))
+    ADD_FAILURE() << option << " = " << toml_value << ": applied and a problem: " << r.all();
   return one;
 }
 
-#define EXPECT_APPLIES(option, toml_value, want)                                         \
-  do {                                                                                   \
-    One o_ = apply_one(option, toml_value);                                              \
-    EXPECT_TRUE(o_.applied) << option << " = " << toml_value << ": " << o_.message;     \
-    if (o_.applied) { EXPECT_EQ(o_.value, static_cast<long>(want)) << option << " = " << toml_value; } \
+#define EXPECT_APPLIES(option, toml_value, want)                                     \
+  do {                                                                               \
+    One o_ = apply_one(option, toml_value);                                          \
+    EXPECT_TRUE(o_.applied) << option << " = " << toml_value << ": " << o_.message;  \
+    if (o_.applied) {                                                                \
+      EXPECT_EQ(o_.value, static_cast<long>(want)) << option << " = " << toml_value; \
+    }                                                                                \
   } while (0)
 
-#define EXPECT_REFUSED(option, toml_value, expected_text)                                                 \
-  do {                                                                                                    \
-    One o_ = apply_one(option, toml_value);                                                               \
-    EXPECT_FALSE(o_.applied) << option << " = " << toml_value << " gave " << o_.value;                   \
-    EXPECT_NE(o_.message.find("one.toml:2: "), std::string::npos) << o_.message;                          \
-    EXPECT_NE(o_.message.find(std::string("'") + option + "'"), std::string::npos) << o_.message;         \
-    EXPECT_NE(o_.message.find(expected_text), std::string::npos) << "\"" << expected_text << "\" not in " << o_.message; \
+#define EXPECT_REFUSED(option, toml_value, expected_text)                                         \
+  do {                                                                                            \
+    One o_ = apply_one(option, toml_value);                                                       \
+    EXPECT_FALSE(o_.applied) << option << " = " << toml_value << " gave " << o_.value;            \
+    EXPECT_NE(o_.message.find("one.toml:2: "), std::string::npos) << o_.message;                  \
+    EXPECT_NE(o_.message.find(std::string("'") + option + "'"), std::string::npos) << o_.message; \
+    EXPECT_NE(o_.message.find(expected_text), std::string::npos)                                  \
+        << "\"" << expected_text << "\" not in " << o_.message;                                   \
   } while (0)
 
 TEST(ConfigUnits, Sizes) {
@@ -391,9 +396,9 @@ TEST(ConfigUnits, Sizes) {
   EXPECT_APPLIES(o, "'512 KiB'", 512);
   EXPECT_APPLIES(o, "\"1TiB\"", 1024L * 1024 * 1024);
   EXPECT_APPLIES(o, "\"4096B\"", 4);
-  EXPECT_APPLIES(o, "\"4096\"", 4);   // a bare number in a string: bytes
-  EXPECT_APPLIES(o, "4096", 4);       // an integer: bytes
-  EXPECT_APPLIES(o, "1025", 2);       // rounded up to KiB
+  EXPECT_APPLIES(o, "\"4096\"", 4);  // a bare number in a string: bytes
+  EXPECT_APPLIES(o, "4096", 4);      // an integer: bytes
+  EXPECT_APPLIES(o, "1025", 2);      // rounded up to KiB
   EXPECT_APPLIES(o, "0", 0);
   EXPECT_APPLIES(o, "0x100000", 1024);
   EXPECT_APPLIES(o, "1_048_576", 1024);
@@ -571,7 +576,8 @@ TEST_F(ConfigError, WrongType) {
 
 TEST_F(ConfigError, BadUnit) {
   read("bad-unit.toml");
-  expect_one(4, {"option 'retry_on_oom': expected a duration (e.g. 10ms, 2s, or milliseconds)", "not the string \"10 parsecs\""});
+  expect_one(4, {"option 'retry_on_oom': expected a duration (e.g. 10ms, 2s, or milliseconds)",
+                 "not the string \"10 parsecs\""});
   expect_not_applied("retry_on_oom");
 }
 
@@ -699,8 +705,9 @@ TEST_F(ConfigError, LineTooLong) {
 TEST_F(ConfigError, MultiLineString) {
   read("multiline-string.toml");
   EXPECT_EQ(run_.checked, 1) << run_.all();
-  expect_message(run_, 4, {"syntax error: multi-line strings are not accepted", "(key 'description')",
-                           "ignored up to its closing quotes"});
+  expect_message(
+      run_, 4,
+      {"syntax error: multi-line strings are not accepted", "(key 'description')", "ignored up to its closing quotes"});
   // the string's lines are text, not keys
   expect_not_applied("verbose");
   expect_not_applied("show_stats");
@@ -711,7 +718,8 @@ TEST_F(ConfigError, MultiLineString) {
 TEST_F(ConfigError, MultiLineStringInAnArray) {
   read("multiline-in-array.toml");
   EXPECT_EQ(run_.checked, 1) << run_.all();
-  expect_message(run_, 4, {"syntax error: arrays are not accepted here", "(key 'x')", "ignored up to its closing bracket"});
+  expect_message(run_, 4,
+                 {"syntax error: arrays are not accepted here", "(key 'x')", "ignored up to its closing bracket"});
   expect_not_applied("verbose");  // line 5 is string text
   expect_from_file("os_tag", 101, path_, 3);
   expect_from_file("guarded_sample_rate", 77, path_, 7);
@@ -720,7 +728,8 @@ TEST_F(ConfigError, MultiLineStringInAnArray) {
 TEST_F(ConfigError, ArrayOverSeveralLines) {
   read("multiline-array.toml");
   EXPECT_EQ(run_.checked, 1) << run_.all();
-  expect_message(run_, 4, {"syntax error: arrays are not accepted here", "(key 'x')", "ignored up to its closing bracket"});
+  expect_message(run_, 4,
+                 {"syntax error: arrays are not accepted here", "(key 'x')", "ignored up to its closing bracket"});
   // "[ 'a]', "b]" ]," (line 6) is an element, not a table header; line 8 is string text
   expect_not_applied("show_stats");
   expect_from_file("os_tag", 101, path_, 3);
@@ -730,7 +739,8 @@ TEST_F(ConfigError, ArrayOverSeveralLines) {
 TEST_F(ConfigError, InlineTableOverSeveralLines) {
   read("multiline-inline-table.toml");
   EXPECT_EQ(run_.checked, 1) << run_.all();
-  expect_message(run_, 4, {"syntax error: inline tables are not accepted here", "(key 'y')", "ignored up to its closing bracket"});
+  expect_message(
+      run_, 4, {"syntax error: inline tables are not accepted here", "(key 'y')", "ignored up to its closing bracket"});
   expect_not_applied("max_errors");
   expect_from_file("guarded_sample_rate", 77, path_, 7);
 }
@@ -739,8 +749,9 @@ TEST_F(ConfigError, ArrayWithoutAnEnd) {
   read("unterminated-array.toml");
   EXPECT_EQ(run_.checked, 2) << run_.all();
   expect_message(run_, 4, {"syntax error: arrays are not accepted here", "(key 'x')"});
-  expect_message(run_, 5, {"the value that starts in line 4 does not end before the end of the file",
-                           "the lines after it were ignored"});
+  expect_message(
+      run_, 5,
+      {"the value that starts in line 4 does not end before the end of the file", "the lines after it were ignored"});
   expect_from_file("os_tag", 101, path_, 3);
   expect_not_applied("guarded_sample_rate");
   // a multi-line string without an end, the same
@@ -756,7 +767,8 @@ TEST_F(ConfigError, ArrayOfTables) {
   read("array-of-tables.toml");
   EXPECT_EQ(run_.checked, 2) << run_.all();
   expect_message(run_, 4, {"[[arrays of tables]] are not accepted", "the keys of this table are ignored"});
-  expect_message(run_, 6, {"unknown table [options.x]", "its keys are ignored", "known: [options], [node.N], [reserve]"});
+  expect_message(run_, 6,
+                 {"unknown table [options.x]", "its keys are ignored", "known: [options], [node.N], [reserve]"});
   expect_not_applied("verbose");
   expect_not_applied("show_stats");
   expect_from_file("os_tag", 101, path_, 3);
@@ -846,7 +858,9 @@ TEST_F(ConfigError, ProgramUnknownKey) {
 TEST_F(ConfigError, ProgramWrongType) {
   read("program-wrong-type.toml");
   EXPECT_EQ(run_.checked, 2) << run_.all();
-  expect_message(run_, 6, {"[program.postgres] option 'guarded_sample_seed': expected an integer, not the string \"seven\"; ignored"});
+  expect_message(
+      run_, 6,
+      {"[program.postgres] option 'guarded_sample_seed': expected an integer, not the string \"seven\"; ignored"});
   expect_message(run_, 8, {"[program.postgres.node.0] 'arena_reserve': expected a size", "not the boolean true"});
   expect_from_file("os_tag", 101, path_, 4);
 }
@@ -855,8 +869,10 @@ TEST_F(ConfigError, ProgramNameThatNamesNoProgram) {
   read("program-bad-name.toml");
   EXPECT_EQ(run_.checked, 3) << run_.all();
   expect_message(run_, 5, {"table [program.\"\"]: an empty program name matches no program; its keys are ignored"});
-  expect_message(run_, 7, {"table [program.\"/usr/bin/postgres\"]: a program is named by its file name, without a directory"});
-  expect_message(run_, 10, {"key 'program.\"\".guarded_sample_seed': an empty program name matches no program; ignored"});
+  expect_message(run_, 7,
+                 {"table [program.\"/usr/bin/postgres\"]: a program is named by its file name, without a directory"});
+  expect_message(run_, 10,
+                 {"key 'program.\"\".guarded_sample_seed': an empty program name matches no program; ignored"});
   expect_not_applied("verbose");
   expect_not_applied("show_stats");
   expect_not_applied("guarded_sample_seed");
@@ -865,7 +881,8 @@ TEST_F(ConfigError, ProgramNameThatNamesNoProgram) {
 TEST_F(ConfigError, ProgramNameWithAnUnquotedDot) {
   mi::program_set_names("python3", "python3.11");
   read("program-dotted-name.toml");
-  expect_one(4, {"unknown table [program.python3.11]", "a program name with a dot is quoted: [program.\"python3.11\"]"}, false);
+  expect_one(4, {"unknown table [program.python3.11]", "a program name with a dot is quoted: [program.\"python3.11\"]"},
+             false);
   expect_not_applied("show_stats");
   expect_from_file("os_tag", 101, path_, 3);
   expect_from_program("guarded_sample_rate", 77, path_, 7, "python3.11");
@@ -921,7 +938,8 @@ TEST_F(ConfigError, UnreadableFile) {
   EXPECT_EQ(r.checked, 1);
   EXPECT_EQ(r.applied, 1);
   ASSERT_EQ(r.check_messages.size(), 1u);
-  EXPECT_EQ(r.check_messages[0], missing + ":0: cannot read the configuration file: No such file or directory; the defaults apply\n");
+  EXPECT_EQ(r.check_messages[0],
+            missing + ":0: cannot read the configuration file: No such file or directory; the defaults apply\n");
   ASSERT_EQ(r.warnings.size(), 1u);
   EXPECT_EQ(r.warnings[0], WARNING + r.check_messages[0]);
   // a directory is not read (FileKinds: the other kinds)
@@ -929,8 +947,9 @@ TEST_F(ConfigError, UnreadableFile) {
   r = run_file(dir);
   EXPECT_EQ(r.checked, 1);
   ASSERT_EQ(r.check_messages.size(), 1u);
-  EXPECT_EQ(r.check_messages[0],
-            dir + ":0: cannot read the configuration file: it is a directory, not a regular file; the defaults apply\n");
+  EXPECT_EQ(
+      r.check_messages[0],
+      dir + ":0: cannot read the configuration file: it is a directory, not a regular file; the defaults apply\n");
   // the public check, as mi-reserve --check-config calls it
   std::vector<std::string> msgs;
   EXPECT_EQ(mi_config_check(missing.c_str(), &capture, &msgs), 1);
@@ -1030,9 +1049,10 @@ TEST_F(ConfigError, FileLongerThanTheLimit) {
     EXPECT_EQ(r.checked, 1) << r.all();
     EXPECT_EQ(r.applied, 1);
     ASSERT_EQ(r.check_messages.size(), 1u) << r.all();
-    EXPECT_EQ(r.check_messages[0], f.path + ":" + std::to_string(cut_line) +
-                                       ": the configuration file is longer than 1 MiB, the most that is read; this line "
-                                       "and the rest of the file are ignored\n");
+    EXPECT_EQ(r.check_messages[0],
+              f.path + ":" + std::to_string(cut_line) +
+                  ": the configuration file is longer than 1 MiB, the most that is read; this line "
+                  "and the rest of the file are ignored\n");
     EXPECT_EQ(mi_option_get(mi_option_os_tag), 7);
     EXPECT_EQ(mi::option_source(mi_option_guarded_sample_rate, nullptr, nullptr), OptionSource::default_)
         << "the cut line was read as guarded_sample_rate = " << mi_option_get(mi_option_guarded_sample_rate);
@@ -1050,8 +1070,9 @@ TEST_F(ConfigError, SparseFileOfOneGigabyte) {
   EXPECT_LT(seconds, 0.5) << "both passes together";
   EXPECT_EQ(r.checked, 1) << r.all();
   ASSERT_EQ(r.check_messages.size(), 1u);
-  EXPECT_EQ(r.check_messages[0], f.path + ":1: the configuration file is longer than 1 MiB, the most that is read; "
-                                          "this line and the rest of the file are ignored\n");
+  EXPECT_EQ(r.check_messages[0], f.path +
+                                     ":1: the configuration file is longer than 1 MiB, the most that is read; "
+                                     "this line and the rest of the file are ignored\n");
 }
 
 TEST(ConfigErrorFixtures, EveryFixtureHasAProblemAndEveryMessageIsOneLine) {
@@ -1112,7 +1133,8 @@ TEST(ConfigFiles, CrlfEverywhereEqualsLf) {
     for (int i = 0; i < mi::OPTION_COUNT; i++) values_crlf[i] = mi::option_get(static_cast<mi_option_t>(i));
     EXPECT_EQ(a.checked, 0) << f;
     EXPECT_EQ(b.checked, 0) << f << b.all();
-    for (int i = 0; i < mi::OPTION_COUNT; i++) EXPECT_EQ(values_lf[i], values_crlf[i]) << f << " " << mi::option_desc(static_cast<mi_option_t>(i)).name;
+    for (int i = 0; i < mi::OPTION_COUNT; i++)
+      EXPECT_EQ(values_lf[i], values_crlf[i]) << f << " " << mi::option_desc(static_cast<mi_option_t>(i)).name;
   }
 }
 
@@ -1338,7 +1360,7 @@ TEST(ConfigPrograms, ThisProgramsNames) {
   EXPECT_STREQ(mi::program_match("unit_config"), "unit_config");
   EXPECT_EQ(mi::program_match("unit"), nullptr);
   EXPECT_EQ(mi::program_match(""), nullptr);
-  OptionsSnapshot snap;  // gives the names back at its end
+  OptionsSnapshot snap;                                   // gives the names back at its end
   mi::program_set_names("/usr/sbin/mysqld", "mariadbd");  // a path: its base name
   EXPECT_STREQ(mi::program_argv0_name(), "mysqld");
   EXPECT_EQ(mi::program_match("mysqld"), mi::program_argv0_name());
@@ -1434,12 +1456,14 @@ TEST(ConfigPrograms, AFileNameOptionFollowsTheSamePrecedence) {
   OptionsSnapshot snap;
   mi::program_set_names("postgres", "postgres");
   char value[64];
-  Reading other = run_text("s1.toml", "[program.mariadbd]\nstats_file = \"/tmp/a\"\n[options]\nstats_file = \"/tmp/b\"\n");
+  Reading other =
+      run_text("s1.toml", "[program.mariadbd]\nstats_file = \"/tmp/a\"\n[options]\nstats_file = \"/tmp/b\"\n");
   EXPECT_EQ(other.checked, 0) << other.all();
   mi::option_get_string(mi_option_stats_file, value, sizeof(value));
   EXPECT_STREQ(value, "/tmp/b");
   expect_from_program("stats_file", 1, "s1.toml", 4, nullptr);
-  Reading mine = run_text("s2.toml", "[program.postgres]\nstats_file = \"/tmp/c\"\n[options]\nstats_file = \"/tmp/d\"\n");
+  Reading mine =
+      run_text("s2.toml", "[program.postgres]\nstats_file = \"/tmp/c\"\n[options]\nstats_file = \"/tmp/d\"\n");
   EXPECT_EQ(mine.checked, 0) << mine.all();
   mi::option_get_string(mi_option_stats_file, value, sizeof(value));
   EXPECT_STREQ(value, "/tmp/c");
@@ -1455,18 +1479,22 @@ TEST(ConfigPrograms, EveryOptionWorksInAProgramTable) {
   std::string text = "[program.postgres]\n";
   for (int i = 0; i < mi::OPTION_COUNT; i++) {
     const OptionDesc& d = mi::option_desc(static_cast<mi_option_t>(i));
-    if (d.option == mi_option_disallow_os_alloc || d.option == mi_option_show_errors || d.option == mi_option_max_warnings) {
+    if (d.option == mi_option_disallow_os_alloc || d.option == mi_option_show_errors ||
+        d.option == mi_option_max_warnings) {
       text += "# " + std::string(d.name) + "\n";  // would change how this test runs
       continue;
     }
     // a file name (stats_file) is a string; the option's value says it is set
-    text += std::string(d.name) + " = " + (d.kind == OptionKind::path ? "\"/tmp/every-%p.txt\"" : toml_of(d, d.min)) + "\n";
+    text +=
+        std::string(d.name) + " = " + (d.kind == OptionKind::path ? "\"/tmp/every-%p.txt\"" : toml_of(d, d.min)) + "\n";
   }
   Reading r = run_text(name, text);
   EXPECT_EQ(r.checked, 0) << r.all();
   for (int i = 0; i < mi::OPTION_COUNT; i++) {
     const OptionDesc& d = mi::option_desc(static_cast<mi_option_t>(i));
-    if (d.option == mi_option_disallow_os_alloc || d.option == mi_option_show_errors || d.option == mi_option_max_warnings) continue;
+    if (d.option == mi_option_disallow_os_alloc || d.option == mi_option_show_errors ||
+        d.option == mi_option_max_warnings)
+      continue;
     expect_from_program(d.name, d.kind == OptionKind::path ? 1 : d.min, name, i + 2, "postgres");
     if (d.kind == OptionKind::path) {
       char value[64];
@@ -1483,7 +1511,9 @@ TEST(ConfigPrograms, OptionListNamesTheTable) {
   OptionsSnapshot snap;
   mi::program_set_names("postgres", "python3.11");
   static const std::string name = "/etc/programs.toml";
-  Reading r = run_text(name, "[options]\nos_tag = 5\n[program.postgres]\narena_purge_mult = 6\n[program.\"python3.11\"]\nguarded_sample_seed = 7\n");
+  Reading r = run_text(name,
+                       "[options]\nos_tag = 5\n[program.postgres]\narena_purge_mult = "
+                       "6\n[program.\"python3.11\"]\nguarded_sample_seed = 7\n");
   ASSERT_EQ(r.checked, 0) << r.all();
   std::vector<std::string> out;
   mi_register_output(&capture, &out);
@@ -1504,7 +1534,8 @@ TEST(ConfigRuntime, OptionSetWinsOverFileAndEnvironment) {
   Reading r = run_text(name, "[options]\nos_tag = 5\narena_purge_mult = 6\n");
   ASSERT_EQ(r.checked, 0);
   expect_from_file("os_tag", 5, name, 2);
-  mi::option_set_from(mi_option_arena_purge_mult, 8, OptionSource::environment, nullptr, 0);  // as the environment does after the file
+  mi::option_set_from(mi_option_arena_purge_mult, 8, OptionSource::environment, nullptr,
+                      0);  // as the environment does after the file
   mi_option_set(mi_option_os_tag, 7);
   mi_option_set(mi_option_arena_purge_mult, 9);
   EXPECT_EQ(mi_option_get(mi_option_os_tag), 7);
@@ -1592,7 +1623,8 @@ TEST(ConfigRuntime, OptionListShowsEverySource) {
   EXPECT_NE(line_of("guarded_sample_seed").find("(mi_option_set)"), std::string::npos) << all;
   EXPECT_NE(line_of("max_segment_reclaim").find("(default)"), std::string::npos) << all;
   for (int i = 0; i < mi::OPTION_COUNT; i++) {
-    EXPECT_FALSE(line_of(mi::option_desc(static_cast<mi_option_t>(i)).name).empty()) << mi::option_desc(static_cast<mi_option_t>(i)).name;
+    EXPECT_FALSE(line_of(mi::option_desc(static_cast<mi_option_t>(i)).name).empty())
+        << mi::option_desc(static_cast<mi_option_t>(i)).name;
   }
 }
 
@@ -1744,7 +1776,8 @@ TEST(ConfigPrecedence, EnvironmentOverridesTheFile) {
   TempFile f(every_option_file());
   std::vector<std::string> env = {"MIMALLOC_CONFIG=" + f.path};
   const size_t n = sizeof(every_option) / sizeof(every_option[0]);
-  for (size_t i = 0; i < n; i += 2) env.push_back("MIMALLOC_" + upper(every_option[i].name) + "=" + every_option[i].env_value);
+  for (size_t i = 0; i < n; i += 2)
+    env.push_back("MIMALLOC_" + upper(every_option[i].name) + "=" + every_option[i].env_value);
   unit::ChildResult r = unit::run_child("ConfigChild.DISABLED_Report", env);
   ASSERT_EQ(r.status, 0) << r.describe();
   for (size_t i = 0; i < n; i++) {
@@ -1763,22 +1796,25 @@ TEST(ConfigPrecedence, EnvironmentOverridesTheFile) {
 
 TEST(ConfigPrecedence, ABadFileLineKeepsTheDefaultAndTheEnvironmentStillApplies) {
   TempFile f("[options]\nos_tag = 300\nmax_segment_reclaim = 40\narena_purge_mult = 4\n");
-  unit::ChildResult r = unit::run_child("ConfigChild.DISABLED_Report",
-                                        {"MIMALLOC_CONFIG=" + f.path, "MIMALLOC_ARENA_PURGE_MULT=3"});
+  unit::ChildResult r =
+      unit::run_child("ConfigChild.DISABLED_Report", {"MIMALLOC_CONFIG=" + f.path, "MIMALLOC_ARENA_PURGE_MULT=3"});
   ASSERT_EQ(r.status, 0) << r.describe();
   EXPECT_EQ(reported(r, "os_tag").value, 100);
   EXPECT_EQ(reported(r, "os_tag").source, SRC_DEFAULT);
   EXPECT_EQ(reported(r, "max_segment_reclaim").value, 40);
   EXPECT_EQ(reported(r, "arena_purge_mult").value, 3);
   EXPECT_EQ(reported(r, "arena_purge_mult").source, SRC_ENV);
-  const std::string want = "mimalloc-numa: warning: " + f.path + ":2: option 'os_tag': expected a value from 0 to 255, not the integer 300; ignored\n";
+  const std::string want = "mimalloc-numa: warning: " + f.path +
+                           ":2: option 'os_tag': expected a value from 0 to 255, not the integer 300; ignored\n";
   EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
 }
 
 TEST(ConfigPrecedence, AMissingFileIsOneWarning) {
-  unit::ChildResult r = unit::run_child("ConfigChild.DISABLED_Report", {"MIMALLOC_CONFIG=/nonexistent/mi.toml", "MIMALLOC_OS_TAG=9"});
+  unit::ChildResult r =
+      unit::run_child("ConfigChild.DISABLED_Report", {"MIMALLOC_CONFIG=/nonexistent/mi.toml", "MIMALLOC_OS_TAG=9"});
   ASSERT_EQ(r.status, 0) << r.describe();
-  EXPECT_NE(r.err.find("mimalloc-numa: warning: /nonexistent/mi.toml:0: cannot read the configuration file: No such file or directory; the defaults apply\n"),
+  EXPECT_NE(r.err.find("mimalloc-numa: warning: /nonexistent/mi.toml:0: cannot read the configuration file: No such "
+                       "file or directory; the defaults apply\n"),
             std::string::npos)
       << r.err;
   EXPECT_EQ(reported(r, "os_tag").value, 9);
@@ -1786,8 +1822,9 @@ TEST(ConfigPrecedence, AMissingFileIsOneWarning) {
 
 TEST(ConfigPrecedence, VerboseShowsEverySource) {
   TempFile f("[options]\nos_tag = 42\narena_purge_mult = 5\n[node.0]\narena_reserve = \"32MiB\"\n");
-  unit::ChildResult r = unit::run_child("ConfigChild.DISABLED_Report",
-                                        {"MIMALLOC_CONFIG=" + f.path, "MIMALLOC_VERBOSE=1", "MIMALLOC_ARENA_PURGE_MULT=7"});
+  unit::ChildResult r =
+      unit::run_child("ConfigChild.DISABLED_Report",
+                      {"MIMALLOC_CONFIG=" + f.path, "MIMALLOC_VERBOSE=1", "MIMALLOC_ARENA_PURGE_MULT=7"});
   ASSERT_EQ(r.status, 0) << r.describe();
   auto line_of = [&](const std::string& start) {
     size_t at = r.err.find(start);
@@ -1814,11 +1851,13 @@ TEST(ConfigPrecedence, ProgramTableAtStartUp) {
   // from /proc; run_child starts it as /proc/self/exe, so argv[0] is "exe");
   // its table applies over [options] wherever it sits, the environment over
   // both, and another program's table not at all
-  TempFile f("[program.unit_config]\nos_tag = 42\nguarded_sample_rate = 43\n"
-             "[options]\nos_tag = 41\narena_purge_mult = 4\n"
-             "[program.postgres]\narena_purge_mult = 3\nmax_segment_reclaim = 30\n");
-  unit::ChildResult r = unit::run_child("ConfigChild.DISABLED_Report",
-                                        {"MIMALLOC_CONFIG=" + f.path, "MIMALLOC_GUARDED_SAMPLE_RATE=9", "MIMALLOC_VERBOSE=1"});
+  TempFile f(
+      "[program.unit_config]\nos_tag = 42\nguarded_sample_rate = 43\n"
+      "[options]\nos_tag = 41\narena_purge_mult = 4\n"
+      "[program.postgres]\narena_purge_mult = 3\nmax_segment_reclaim = 30\n");
+  unit::ChildResult r =
+      unit::run_child("ConfigChild.DISABLED_Report",
+                      {"MIMALLOC_CONFIG=" + f.path, "MIMALLOC_GUARDED_SAMPLE_RATE=9", "MIMALLOC_VERBOSE=1"});
   ASSERT_EQ(r.status, 0) << r.describe();
   EXPECT_NE(r.out.find("@@program=exe,unit_config\n"), std::string::npos) << r.out;
   const Reported os_tag = reported(r, "os_tag");
@@ -1841,10 +1880,12 @@ TEST(ConfigPrecedence, ProgramTableAtStartUp) {
   EXPECT_EQ(r.err.find("warning:"), std::string::npos) << r.err;
   // a file without a table for it says so
   TempFile g("[program.postgres]\nos_tag = 7\n");
-  unit::ChildResult none = unit::run_child("ConfigChild.DISABLED_Report", {"MIMALLOC_CONFIG=" + g.path, "MIMALLOC_VERBOSE=1"});
+  unit::ChildResult none =
+      unit::run_child("ConfigChild.DISABLED_Report", {"MIMALLOC_CONFIG=" + g.path, "MIMALLOC_VERBOSE=1"});
   ASSERT_EQ(none.status, 0) << none.describe();
   EXPECT_EQ(reported(none, "os_tag").source, SRC_DEFAULT);
-  EXPECT_NE(none.err.find("executable \"unit_config\"; no [program.NAME] table names them\n"), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("executable \"unit_config\"; no [program.NAME] table names them\n"), std::string::npos)
+      << none.err;
 }
 
 }  // namespace

@@ -61,7 +61,8 @@ void wait_stopped() {
 
 // Forks; the child runs `child` (its exit status: 0 = pass, else the number
 // of the check that failed) under a 20 s alarm (a hang fails as SIGALRM).
-template <class F> int fork_and_wait(F child) {
+template <class F>
+int fork_and_wait(F child) {
   const pid_t pid = fork();
   if (pid == 0) {
     // (a new thread of the child may get the stopped thread's id: it must not stop)

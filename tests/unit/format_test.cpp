@@ -4,11 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
-#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -20,16 +20,16 @@ constexpr size_t BUF = 512;
 
 // Formats with both mi::format and snprintf (the format string is a literal,
 // so the compiler checks the arguments against it for both calls).
-#define EXPECT_LIKE_SNPRINTF(...)                                                              \
-  do {                                                                                         \
-    char mine_[BUF];                                                                           \
-    char ref_[BUF];                                                                            \
-    memset(mine_, 0x5a, sizeof(mine_));                                                        \
-    size_t n_ = mi::format(mine_, sizeof(mine_), __VA_ARGS__);                                 \
-    int rn_ = snprintf(ref_, sizeof(ref_), __VA_ARGS__);                                       \
-    ASSERT_GE(rn_, 0);                                                                         \
-    EXPECT_STREQ(mine_, ref_) << "format: " << #__VA_ARGS__;                                   \
-    EXPECT_EQ(n_, static_cast<size_t>(rn_)) << "format: " << #__VA_ARGS__;                     \
+#define EXPECT_LIKE_SNPRINTF(...)                                          \
+  do {                                                                     \
+    char mine_[BUF];                                                       \
+    char ref_[BUF];                                                        \
+    memset(mine_, 0x5a, sizeof(mine_));                                    \
+    size_t n_ = mi::format(mine_, sizeof(mine_), __VA_ARGS__);             \
+    int rn_ = snprintf(ref_, sizeof(ref_), __VA_ARGS__);                   \
+    ASSERT_GE(rn_, 0);                                                     \
+    EXPECT_STREQ(mine_, ref_) << "format: " << #__VA_ARGS__;               \
+    EXPECT_EQ(n_, static_cast<size_t>(rn_)) << "format: " << #__VA_ARGS__; \
   } while (0)
 
 // The same through format_v and vsnprintf with a runtime format string, for
@@ -54,11 +54,11 @@ Both both_runtime(const char* fmt, ...) {
   b.ref = ref;
   return b;
 }
-#define EXPECT_LIKE_VSNPRINTF(fmt, ...)                                         \
-  do {                                                                          \
-    Both b_ = both_runtime(unit::opaque(fmt), __VA_ARGS__);                     \
-    EXPECT_EQ(b_.mine, b_.ref) << "format: " << fmt;                            \
-    EXPECT_EQ(b_.n, static_cast<size_t>(b_.rn)) << "format: " << fmt;          \
+#define EXPECT_LIKE_VSNPRINTF(fmt, ...)                               \
+  do {                                                                \
+    Both b_ = both_runtime(unit::opaque(fmt), __VA_ARGS__);           \
+    EXPECT_EQ(b_.mine, b_.ref) << "format: " << fmt;                  \
+    EXPECT_EQ(b_.n, static_cast<size_t>(b_.rn)) << "format: " << fmt; \
   } while (0)
 
 TEST(Format, PlainText) {
@@ -125,11 +125,11 @@ TEST(Format, SignedIntegers) {
     EXPECT_LIKE_SNPRINTF("[%8.5d]", v);
     EXPECT_LIKE_SNPRINTF("[%-8.5d]", v);
     EXPECT_LIKE_VSNPRINTF("[%08.5d]", v);  // '0' is ignored with a precision
-    EXPECT_LIKE_SNPRINTF("[%.0d]", v);    // zero with precision 0: no digits
+    EXPECT_LIKE_SNPRINTF("[%.0d]", v);     // zero with precision 0: no digits
     EXPECT_LIKE_SNPRINTF("[%5.0d]", v);
     EXPECT_LIKE_SNPRINTF("[%+.0d]", v);
-    EXPECT_LIKE_VSNPRINTF("[%-08d]", v);   // '-' wins over '0'
-    EXPECT_LIKE_VSNPRINTF("[%+ d]", v);    // '+' wins over ' '
+    EXPECT_LIKE_VSNPRINTF("[%-08d]", v);  // '-' wins over '0'
+    EXPECT_LIKE_VSNPRINTF("[%+ d]", v);   // '+' wins over ' '
     EXPECT_LIKE_VSNPRINTF("[% +d]", v);
     EXPECT_LIKE_SNPRINTF("[%*d]", 9, v);
     EXPECT_LIKE_SNPRINTF("[%*d]", -9, v);

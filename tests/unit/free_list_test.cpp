@@ -184,7 +184,8 @@ TEST(Walks, ALinkOutOfThePageEndsTheWalk) {
   EXPECT_EQ(mi::free_list_count(c.page, c.b[0], 100, &tail), mi::LIST_BAD);
   EXPECT_EQ(tail, c.b[5]) << "the last good block";
   EXPECT_FALSE(mi::free_list_contains(c.page, c.b[0], reinterpret_cast<Block*>(elsewhere), 100));
-  mi::block_set_next(c.page, c.b[5], reinterpret_cast<Block*>(reinterpret_cast<uint8_t*>(c.b[6]) + 8));  // inside a block
+  mi::block_set_next(c.page, c.b[5],
+                     reinterpret_cast<Block*>(reinterpret_cast<uint8_t*>(c.b[6]) + 8));  // inside a block
   EXPECT_EQ(mi::free_list_count(c.page, c.b[0], 100), mi::LIST_BAD);
 }
 

@@ -42,7 +42,10 @@ bool listed(const mi::Heap* any, const void* heap) {
 }
 
 // Runs f in a new thread and waits for it.
-template <class F> void in_thread(F&& f) { std::thread(std::forward<F>(f)).join(); }
+template <class F>
+void in_thread(F&& f) {
+  std::thread(std::forward<F>(f)).join();
+}
 
 TEST(Heap, NewHeap) {
   mi_heap_t* heap = mi_heap_new();

@@ -24,12 +24,12 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <thread>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "arena/arena.h"
@@ -98,18 +98,18 @@ class PoolEnvironment : public ::testing::Environment {
 
 // Skips unless this process may change the pool; makes `want_free` pages
 // free (at most 2 added). Returns false (after GTEST_SKIP) if it cannot.
-#define NEED_FREE_HUGE_PAGES(guard, want_free)                                                                  \
-  do {                                                                                                          \
-    if (!pool_exists()) GTEST_SKIP() << "the kernel has no 1 GiB page pool (" << kPool << ")";                  \
-    if (geteuid() != 0) GTEST_SKIP() << "needs root to reserve 1 GiB pages in " << kPool << "nr_hugepages";      \
-    long missing_ = (want_free) - pool_free();                                                                  \
-    if (missing_ > 0) {                                                                                         \
-      if (missing_ > 2) missing_ = 2;                                                                           \
-      (guard).set((guard).saved() + missing_);                                                                  \
-    }                                                                                                           \
-    if (pool_free() < (want_free))                                                                              \
-      GTEST_SKIP() << "the kernel gave no 1 GiB page (nr_hugepages " << pool_nr() << ", free " << pool_free()   \
-                   << "): not enough contiguous free memory";                                                   \
+#define NEED_FREE_HUGE_PAGES(guard, want_free)                                                                \
+  do {                                                                                                        \
+    if (!pool_exists()) GTEST_SKIP() << "the kernel has no 1 GiB page pool (" << kPool << ")";                \
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to reserve 1 GiB pages in " << kPool << "nr_hugepages";   \
+    long missing_ = (want_free)-pool_free();                                                                  \
+    if (missing_ > 0) {                                                                                       \
+      if (missing_ > 2) missing_ = 2;                                                                         \
+      (guard).set((guard).saved() + missing_);                                                                \
+    }                                                                                                         \
+    if (pool_free() < (want_free))                                                                            \
+      GTEST_SKIP() << "the kernel gave no 1 GiB page (nr_hugepages " << pool_nr() << ", free " << pool_free() \
+                   << "): not enough contiguous free memory";                                                 \
   } while (0)
 
 // Whether the mapping holding p is of 1 GiB pages (/proc/self/smaps).

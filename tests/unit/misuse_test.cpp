@@ -62,8 +62,9 @@ TEST(MisuseChild, DISABLED_Messages) {
     std::string expect;
   } cases[] = {
       {Misuse::double_free, "free", p, nullptr,
-       "mimalloc-numa: error: free(" + hex(p) + "): double free: the block (size class 64 bytes) is free already; the "
-       "block is left alone\n"},
+       "mimalloc-numa: error: free(" + hex(p) +
+           "): double free: the block (size class 64 bytes) is free already; the "
+           "block is left alone\n"},
       {Misuse::listed_twice, "malloc", p, nullptr,
        "mimalloc-numa: error: malloc: double free: the block at " + hex(p) +
            " (size class 64 bytes) is on its page's free list twice; the page's free blocks are leaked, none is "
@@ -72,11 +73,14 @@ TEST(MisuseChild, DISABLED_Messages) {
        "mimalloc-numa: error: free(" + hex(p + 16) + "): not the start of a block: 16 bytes into the block at " +
            hex(p) + " (size class 64 bytes); ignored\n"},
       {Misuse::outside_blocks, "realloc", p - 64, nullptr,
-       "mimalloc-numa: error: realloc(" + hex(p - 64) + "): not a block: outside the blocks of its page (size class "
-       "64 bytes, blocks at " + hex(page->page_start) + "); ignored\n"},
+       "mimalloc-numa: error: realloc(" + hex(p - 64) +
+           "): not a block: outside the blocks of its page (size class "
+           "64 bytes, blocks at " +
+           hex(page->page_start) + "); ignored\n"},
       {Misuse::page_not_in_use, "malloc_usable_size", p, nullptr,
-       "mimalloc-numa: error: malloc_usable_size(" + hex(p) + "): not a block: its page holds no blocks (a double free "
-       "of a large block, or a stale pointer); returning 0\n"},
+       "mimalloc-numa: error: malloc_usable_size(" + hex(p) +
+           "): not a block: its page holds no blocks (a double free "
+           "of a large block, or a stale pointer); returning 0\n"},
       {Misuse::corrupt_link, "malloc", p, p + 1000000,
        "mimalloc-numa: error: malloc: corrupted free list: the free block at " + hex(p) +
            " (size class 64 bytes) links to " + hex(p + 1000000) +
@@ -84,7 +88,8 @@ TEST(MisuseChild, DISABLED_Messages) {
            "blocks are leaked, none is handed out\n"},
       {Misuse::too_many_free, "malloc", p, nullptr,
        "mimalloc-numa: error: malloc: more blocks freed than handed out in the page of blocks at " +
-           hex(page->page_start) + " (size class 64 bytes): a double free, the block freed twice not found; the "
+           hex(page->page_start) +
+           " (size class 64 bytes): a double free, the block freed twice not found; the "
            "page's free blocks are leaked, none is handed out twice\n"},
   };
   for (const Case& c : cases) {
@@ -111,10 +116,12 @@ TEST(MisuseChild, DISABLED_SecureAborts) {
 
 TEST(MisuseSecure, EveryDetectionAbortsAfterItsMessage) {
   // the secure build always; the default build with the secure option
-  unit::ChildResult r = unit::run_child("MisuseChild.DISABLED_SecureAborts", {"MIMALLOC_SECURE=1", "MIMALLOC_SHOW_ERRORS=0"});
+  unit::ChildResult r =
+      unit::run_child("MisuseChild.DISABLED_SecureAborts", {"MIMALLOC_SECURE=1", "MIMALLOC_SHOW_ERRORS=0"});
   EXPECT_EQ(r.status, 128 + SIGABRT) << r.describe();
   EXPECT_NE(r.err.find("): not the start of a block: 8 bytes into the block at "), std::string::npos)
-      << "printed even with show_errors off\n" << r.describe();
+      << "printed even with show_errors off\n"
+      << r.describe();
   EXPECT_NE(r.err.find("(size class 64 bytes); aborting (secure mode)\n"), std::string::npos) << r.describe();
   EXPECT_EQ(r.out.find("@@not aborted"), std::string::npos);
 }
@@ -144,7 +151,8 @@ TEST(MisuseChild, DISABLED_LoopIsDropped) {
   const int64_t allocated = allocations();
   mi::page_free_collect(page, false);
   EXPECT_EQ(allocations(), allocated) << "the dropped blocks were never handed out";
-  EXPECT_NE(g_out.find("malloc: double free: the block at " + hex(victim) + " (size class 64 bytes) is on its page's "
+  EXPECT_NE(g_out.find("malloc: double free: the block at " + hex(victim) +
+                       " (size class 64 bytes) is on its page's "
                        "free list twice; the page's free blocks are leaked, none is handed out twice"),
             std::string::npos)
       << g_out;
@@ -194,7 +202,8 @@ TEST(MisuseChild, DISABLED_FreeIntoAnEmptyPage) {
     char* q = static_cast<char*>(mi_heap_malloc(h.heap, 64));
     EXPECT_TRUE(seen.insert(q).second) << "handed out twice: " << hex(q);
   }
-  EXPECT_NE(g_out.find("malloc: double free: the block at " + hex(b) + " (size class 64 bytes) is on its page's "
+  EXPECT_NE(g_out.find("malloc: double free: the block at " + hex(b) +
+                       " (size class 64 bytes) is on its page's "
                        "free list twice; the page's free blocks are leaked, none is handed out twice"),
             std::string::npos)
       << g_out;
@@ -225,7 +234,8 @@ TEST(MisuseChild, DISABLED_ThreadFreeLoopIsLeaked) {
   }).join();
   const uint32_t used = page->used;
   mi::page_free_collect(page, true);
-  EXPECT_NE(g_out.find("malloc: double free: the block at " + hex(victim) + " (size class 64 bytes) is on its page's "
+  EXPECT_NE(g_out.find("malloc: double free: the block at " + hex(victim) +
+                       " (size class 64 bytes) is on its page's "
                        "free list twice"),
             std::string::npos)
       << g_out;

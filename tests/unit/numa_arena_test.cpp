@@ -393,8 +393,8 @@ TEST(NumaArenaChild, DISABLED_HugeBlocks) {
     void* p = mi_heap_malloc(h, a.size);
     ASSERT_NE(p, nullptr);
     blocks.push_back(p);
-    EXPECT_EQ(mi_numa_node_of(p), a.node) << "block " << i << " of " << a.size / MiB << " MiB: from "
-                                          << where_name(where(p));
+    EXPECT_EQ(mi_numa_node_of(p), a.node)
+        << "block " << i << " of " << a.size / MiB << " MiB: from " << where_name(where(p));
     EXPECT_EQ(mi_usable_size(p) >= a.size, true);
     i++;
   }

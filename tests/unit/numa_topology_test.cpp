@@ -343,9 +343,9 @@ TEST(NumaTopologyChild, DISABLED_LoadXmlAndSetForTest) {
     t.nodes[i].memory_bytes = 0;
     for (int j = 0; j < 3; j++) t.distance[i][j] = static_cast<uint8_t>(d[i][j]);
   }
-  t.nodes[0].cpus[0] = 0x3;                   // cpus 0, 1
-  t.nodes[1].cpus[0] = 0xc;                   // cpus 2, 3
-  t.nodes[2].cpus[1] = uint64_t{1} << 6;      // cpu 70
+  t.nodes[0].cpus[0] = 0x3;               // cpus 0, 1
+  t.nodes[1].cpus[0] = 0xc;               // cpus 2, 3
+  t.nodes[2].cpus[1] = uint64_t{1} << 6;  // cpu 70
   t.nodes[0].cpu_count = 2;
   t.nodes[1].cpu_count = 2;
   t.nodes[2].cpu_count = 1;
@@ -445,8 +445,8 @@ TEST(NumaTopologyChild, DISABLED_KernelViewWhenHwlocFails) {
 
 TEST(NumaTopology, UnreadableXmlfileFallsBackToTheKernelView) {
   MI_SKIP_WITHOUT_HWLOC();
-  unit::ChildResult r = unit::run_child("NumaTopologyChild.DISABLED_KernelViewWhenHwlocFails",
-                                        {numa_test::xml_env("no-such-file.xml")});
+  unit::ChildResult r =
+      unit::run_child("NumaTopologyChild.DISABLED_KernelViewWhenHwlocFails", {numa_test::xml_env("no-such-file.xml")});
   ASSERT_EQ(r.status, 0) << r.describe();
   EXPECT_EQ(messages_with(r.err, "could not load it; using the kernel's view"), 1)
       << "a topology file hwloc cannot read is reported (hwloc itself falls back to this machine silently)\n"

@@ -34,8 +34,8 @@
 #endif
 
 // In a test body (gtest included): skips when the fake topologies cannot work.
-#define MI_SKIP_WITHOUT_HWLOC()                                                                         \
-  do {                                                                                                  \
+#define MI_SKIP_WITHOUT_HWLOC()                                                                            \
+  do {                                                                                                     \
     if (!numa_test::hwloc_loadable()) GTEST_SKIP() << "libhwloc.so.15 cannot be loaded: no fake topology"; \
   } while (0)
 
@@ -89,7 +89,8 @@ inline bool pin_to(int cpu) {
 
 // Runs f() on a new thread pinned to `cpu` (so its node cache starts empty).
 // False if the thread could not be pinned there.
-template <class F> bool on_cpu(int cpu, F f) {
+template <class F>
+bool on_cpu(int cpu, F f) {
   if (!cpu_allowed(cpu)) return false;
   bool pinned = false;
   std::thread t([&] {
@@ -148,7 +149,8 @@ inline std::vector<int> fallback_of(const mi::Topology& t, int node) {
   return v;
 }
 
-template <class T> std::string to_string(const std::vector<T>& v) {
+template <class T>
+std::string to_string(const std::vector<T>& v) {
   std::ostringstream s;
   s << "[";
   for (size_t i = 0; i < v.size(); i++) s << (i ? " " : "") << v[i];

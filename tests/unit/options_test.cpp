@@ -32,7 +32,8 @@ struct OptionRestore {
   mi_option_t option;
   long value;
   OptionSource source;
-  explicit OptionRestore(mi_option_t o) : option(o), value(mi::option_get(o)), source(mi::option_source(o, nullptr, nullptr)) {}
+  explicit OptionRestore(mi_option_t o)
+      : option(o), value(mi::option_get(o)), source(mi::option_source(o, nullptr, nullptr)) {}
   ~OptionRestore() { mi::option_set_from(option, value, source, nullptr, 0); }
 };
 
@@ -152,8 +153,8 @@ TEST(OptionFind, LegacyNamesAndAliases) {
 TEST(OptionFind, UnknownAndPartialNames) {
   EXPECT_EQ(find("foo"), nullptr);
   EXPECT_EQ(find(""), nullptr);
-  EXPECT_EQ(find("purge"), nullptr);              // a prefix is not a match
-  EXPECT_EQ(find("purge_delayx"), nullptr);       // nor a longer name
+  EXPECT_EQ(find("purge"), nullptr);         // a prefix is not a match
+  EXPECT_EQ(find("purge_delayx"), nullptr);  // nor a longer name
   EXPECT_EQ(find("purge delay"), nullptr);
   // The length bounds the name: "purge_delay=10" looked up with the length of
   // the part before '=' (as the environment reader does).
@@ -181,26 +182,27 @@ Parsed parse(mi_option_t o, const char* text) {
   return p;
 }
 
-#define EXPECT_PARSES(opt, text, val)                                       \
-  do {                                                                      \
-    Parsed p_ = parse(opt, text);                                           \
-    EXPECT_TRUE(p_.ok) << #opt << " \"" << text << "\": " << p_.expected;  \
-    if (p_.ok) {                                                            \
+#define EXPECT_PARSES(opt, text, val)                                               \
+  do {                                                                              \
+    Parsed p_ = parse(opt, text);                                                   \
+    EXPECT_TRUE(p_.ok) << #opt << " \"" << text << "\": " << p_.expected;           \
+    if (p_.ok) {                                                                    \
       EXPECT_EQ(p_.value, static_cast<long>(val)) << #opt << " \"" << text << "\""; \
-    }                                                                       \
+    }                                                                               \
   } while (0)
 
-#define EXPECT_REJECTS(opt, text, expected_substr)                                         \
-  do {                                                                                     \
-    Parsed p_ = parse(opt, text);                                                          \
-    EXPECT_FALSE(p_.ok) << #opt << " \"" << text << "\" gave " << p_.value;               \
-    EXPECT_NE(p_.expected.find(expected_substr), std::string::npos)                        \
-        << #opt << " \"" << text << "\": expected text \"" << p_.expected << "\"";         \
+#define EXPECT_REJECTS(opt, text, expected_substr)                                 \
+  do {                                                                             \
+    Parsed p_ = parse(opt, text);                                                  \
+    EXPECT_FALSE(p_.ok) << #opt << " \"" << text << "\" gave " << p_.value;        \
+    EXPECT_NE(p_.expected.find(expected_substr), std::string::npos)                \
+        << #opt << " \"" << text << "\": expected text \"" << p_.expected << "\""; \
   } while (0)
 
 TEST(OptionParse, Flags) {
   const mi_option_t o = mi_option_verbose;
-  for (const char* t : {"1", "true", "TRUE", "True", "on", "ON", "yes", "Yes", "y", "enable", "enabled", " 1", "on  ", "\tyes\t"}) {
+  for (const char* t :
+       {"1", "true", "TRUE", "True", "on", "ON", "yes", "Yes", "y", "enable", "enabled", " 1", "on  ", "\tyes\t"}) {
     EXPECT_PARSES(o, t, 1);
   }
   for (const char* t : {"0", "false", "FALSE", "off", "Off", "no", "NO", "n", "disable", "disabled", " 0 "}) {
@@ -227,7 +229,7 @@ TEST(OptionParse, Integers) {
   EXPECT_REJECTS(o, "", "an integer");
   EXPECT_REJECTS(o, "-", "an integer");
   EXPECT_REJECTS(o, "99999999999999999999999", "an integer");  // overflows 64 bits
-  EXPECT_REJECTS(o, "yes", "an integer");  // words only for 0/1 numbers
+  EXPECT_REJECTS(o, "yes", "an integer");                      // words only for 0/1 numbers
 
   const mi_option_t neg = mi_option_reserve_huge_os_pages_at;  // -1 .. 1023
   EXPECT_PARSES(neg, "-1", -1);
@@ -463,18 +465,16 @@ constexpr int ENV = static_cast<int>(OptionSource::environment);
 constexpr int DEF = static_cast<int>(OptionSource::default_);
 
 TEST(OptionsEnvironment, ValuesOfEveryKind) {
-  unit::ChildResult r = unit::run_child("OptionsChild.DISABLED_Report", {
-      "MIMALLOC_PURGE_DELAY=2s",
-      "MIMALLOC_ARENA_RESERVE=64MiB",
-      "MIMALLOC_NUMA_BIND=preferred",
-      "MIMALLOC_EAGER_COMMIT=off",
-      "MIMALLOC_RESET_DECOMMITS=false",  // legacy name of purge_decommits
-      "MIMALLOC_Max_Errors=5",           // the name part is case-insensitive
-      "MIMALLOC_PURGE_EXTEND_DELAY=1min",
-      "MIMALLOC_GUARDED_MIN=512k",
-      "MIMALLOC_OS_TAG=",                // empty: as if unset
-      "MIMALLOC_DISABLE_REDIRECT=1",     // not an option, but known: silently ignored
-  });
+  unit::ChildResult r = unit::run_child(
+      "OptionsChild.DISABLED_Report", {
+                                          "MIMALLOC_PURGE_DELAY=2s", "MIMALLOC_ARENA_RESERVE=64MiB",
+                                          "MIMALLOC_NUMA_BIND=preferred", "MIMALLOC_EAGER_COMMIT=off",
+                                          "MIMALLOC_RESET_DECOMMITS=false",  // legacy name of purge_decommits
+                                          "MIMALLOC_Max_Errors=5",           // the name part is case-insensitive
+                                          "MIMALLOC_PURGE_EXTEND_DELAY=1min", "MIMALLOC_GUARDED_MIN=512k",
+                                          "MIMALLOC_OS_TAG=",             // empty: as if unset
+                                          "MIMALLOC_DISABLE_REDIRECT=1",  // not an option, but known: silently ignored
+                                      });
   ASSERT_EQ(r.status, 0) << r.describe();
   auto check = [&](const char* name, long value, int source) {
     Reported rep = reported(r, name);
@@ -508,13 +508,13 @@ TEST(OptionsEnvironment, UnknownVariableWarns) {
 
 TEST(OptionsEnvironment, InvalidValuesWarnAndKeepTheDefault) {
   unit::ChildResult r = unit::run_child("OptionsChild.DISABLED_Report", {
-      "MIMALLOC_ARENA_PURGE_MULT=lots",
-      "MIMALLOC_MAX_SEGMENT_RECLAIM=101",
-      "MIMALLOC_NUMA_BIND=sometimes",
-      "MIMALLOC_PURGE_DELAY=soon",
-      "MIMALLOC_ARENA_RESERVE=12 parsecs",
-      "MIMALLOC_VERBOSE=perhaps",
-  });
+                                                                            "MIMALLOC_ARENA_PURGE_MULT=lots",
+                                                                            "MIMALLOC_MAX_SEGMENT_RECLAIM=101",
+                                                                            "MIMALLOC_NUMA_BIND=sometimes",
+                                                                            "MIMALLOC_PURGE_DELAY=soon",
+                                                                            "MIMALLOC_ARENA_RESERVE=12 parsecs",
+                                                                            "MIMALLOC_VERBOSE=perhaps",
+                                                                        });
   ASSERT_EQ(r.status, 0) << r.describe();
   struct Case {
     const char* var;

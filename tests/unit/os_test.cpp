@@ -8,8 +8,8 @@
 #include <mimalloc.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/sysinfo.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,7 +37,8 @@ struct OptionGuard {
   mi_option_t o;
   long v;
   mi::OptionSource src;
-  explicit OptionGuard(mi_option_t opt) : o(opt), v(mi::option_get(opt)), src(mi::option_source(opt, nullptr, nullptr)) {}
+  explicit OptionGuard(mi_option_t opt)
+      : o(opt), v(mi::option_get(opt)), src(mi::option_source(opt, nullptr, nullptr)) {}
   ~OptionGuard() { mi::option_set_from(o, v, src, nullptr, 0); }
 };
 
@@ -119,7 +120,8 @@ TEST(Os, CommittedMappingLargerThanRamAndSwap) {
   const long pages = sysconf(_SC_PHYS_PAGES);
   struct sysinfo si {};
   ASSERT_EQ(sysinfo(&si), 0);
-  const size_t ram_swap = static_cast<size_t>(pages) * mi::os_page_size() + static_cast<size_t>(si.totalswap) * si.mem_unit;
+  const size_t ram_swap =
+      static_cast<size_t>(pages) * mi::os_page_size() + static_cast<size_t>(si.totalswap) * si.mem_unit;
   const size_t size = mi::align_up(2 * ram_swap, size_t{1} << 30);
   const int64_t r0 = reserved();
   mi::MemId memid;
@@ -250,7 +252,8 @@ TEST(Os, FailuresAreCleanAndQuiet) {
 TEST(Os, ClockAndThreadId) {
   const int64_t a = mi::os_clock_ms();
   const int64_t steady =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count();
   const int64_t b = mi::os_clock_ms();
   EXPECT_LE(a, b);
   EXPECT_LE(std::llabs(steady - a), 5) << "the clock is CLOCK_MONOTONIC in ms";

@@ -86,7 +86,8 @@ void check_lazy_extension(size_t size) {
   Page* pg = page_of(first);
   const size_t bsize = pg->block_size;
   const size_t step = max_extend_of(bsize);
-  EXPECT_EQ(pg->capacity, std::min<size_t>(step, pg->reserved)) << "a fresh page makes at most 4 KiB of blocks available";
+  EXPECT_EQ(pg->capacity, std::min<size_t>(step, pg->reserved))
+      << "a fresh page makes at most 4 KiB of blocks available";
   EXPECT_LE(pg->capacity, pg->reserved);
   std::vector<void*> blocks{first};
   size_t extensions = 0;
@@ -536,7 +537,8 @@ TEST(PageGrow, LargeBlockGrowsIntoFreeSlices) {
   EXPECT_EQ(pg->block_size, mi::good_block_size(new_size));
   EXPECT_EQ(mi_usable_size(p), mi::good_block_size(new_size));
   EXPECT_GT(pg->slice_count, n_old);
-  const size_t offset = static_cast<size_t>(pg->page_start - (reinterpret_cast<uint8_t*>(s) + pg->segment_idx * mi::SMALL_PAGE_SIZE));
+  const size_t offset =
+      static_cast<size_t>(pg->page_start - (reinterpret_cast<uint8_t*>(s) + pg->segment_idx * mi::SMALL_PAGE_SIZE));
   EXPECT_EQ(pg->slice_count, (offset + pg->block_size + mi::SMALL_PAGE_SIZE - 1) / mi::SMALL_PAGE_SIZE);
   EXPECT_EQ(s->free_mask & span_mask(pg), 0u) << "the new slices are taken";
   for (size_t k = 1; k < pg->slice_count; k++) {

@@ -5,9 +5,9 @@
 // processes (unit_util.h); this process, without it, is the control.
 #include "segment/purger.h"
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <mimalloc.h>
-#include <dirent.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,7 +30,8 @@ namespace {
 constexpr size_t MiB = 1024 * 1024;
 
 int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 void sleep_ms(long ms) {
@@ -138,8 +139,8 @@ TEST(PurgerChild, DISABLED_BlocksEverySignal) {
     const unsigned long long mask = strtoull(blocked + 7, nullptr, 16);
     for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGCHLD, SIGURG, SIGWINCH,
                     SIGRTMIN, SIGRTMAX}) {
-      EXPECT_NE(mask & (1ull << (sig - 1)), 0u) << "signal " << sig << " not blocked in the purge thread (SigBlk "
-                                                << std::hex << mask << ")";
+      EXPECT_NE(mask & (1ull << (sig - 1)), 0u)
+          << "signal " << sig << " not blocked in the purge thread (SigBlk " << std::hex << mask << ")";
     }
   }
   closedir(tasks);
@@ -153,8 +154,9 @@ TEST(PurgerThread, BlocksEverySignal) {
 }
 
 TEST(PurgerThread, IdleProcessIsPurged) {
-  unit::ChildResult r = unit::run_child("PurgerChild.DISABLED_IdleProcessIsPurged",
-                                        {"MIMALLOC_PURGE_THREAD=1", "MIMALLOC_PURGE_DELAY=20", "MIMALLOC_ARENA_PURGE_MULT=1"});
+  unit::ChildResult r =
+      unit::run_child("PurgerChild.DISABLED_IdleProcessIsPurged",
+                      {"MIMALLOC_PURGE_THREAD=1", "MIMALLOC_PURGE_DELAY=20", "MIMALLOC_ARENA_PURGE_MULT=1"});
   EXPECT_EQ(r.status, 0) << r.describe();
 }
 
@@ -250,8 +252,9 @@ TEST(PurgerThread, RestartsAfterFork) {
 #if defined(__SANITIZE_THREAD__)
   GTEST_SKIP() << "ThreadSanitizer cannot start a thread in the child of a multi-threaded fork";
 #endif
-  unit::ChildResult r = unit::run_child("PurgerChild.DISABLED_RestartsAfterFork",
-                                        {"MIMALLOC_PURGE_THREAD=1", "MIMALLOC_PURGE_DELAY=20", "MIMALLOC_ARENA_PURGE_MULT=1"});
+  unit::ChildResult r =
+      unit::run_child("PurgerChild.DISABLED_RestartsAfterFork",
+                      {"MIMALLOC_PURGE_THREAD=1", "MIMALLOC_PURGE_DELAY=20", "MIMALLOC_ARENA_PURGE_MULT=1"});
   EXPECT_EQ(r.status, 0) << r.describe();
 }
 

@@ -18,9 +18,9 @@
 
 namespace {
 
-using mi::Segment;
 using mi::segmap_byte;
 using mi::segmap_segment_of;
+using mi::Segment;
 using mi::SEGMENT_SIZE;
 
 uint8_t* at(const void* p, size_t offset) { return const_cast<uint8_t*>(static_cast<const uint8_t*>(p)) + offset; }
@@ -261,8 +261,14 @@ TEST(Segmap, ForeignPointers) {
 
 TEST(Segmap, AddressesAtTheTopOfTheAddressSpace) {
   const uintptr_t top47 = uintptr_t{1} << 47;
-  const uintptr_t addrs[] = {top47 - 1, top47 - 4096, top47 - SEGMENT_SIZE, top47, top47 + 12345,
-                             uintptr_t{0xffff800000000000ULL}, ~uintptr_t{0}, ~uintptr_t{0} - SEGMENT_SIZE};
+  const uintptr_t addrs[] = {top47 - 1,
+                             top47 - 4096,
+                             top47 - SEGMENT_SIZE,
+                             top47,
+                             top47 + 12345,
+                             uintptr_t{0xffff800000000000ULL},
+                             ~uintptr_t{0},
+                             ~uintptr_t{0} - SEGMENT_SIZE};
   for (uintptr_t a : addrs) {
     EXPECT_EQ(segmap_segment_of(reinterpret_cast<void*>(a)), nullptr) << std::hex << a;
     (void)segmap_byte(reinterpret_cast<void*>(a));  // wraps around; must not fault

@@ -26,9 +26,9 @@
 #include "heap/heap.h"
 #include "heap/page.h"
 #include "heap/size_class.h"
+#include "numa_util.h"
 #include "os/os.h"
 #include "segment/abandon.h"
-#include "numa_util.h"
 #include "unit_util.h"
 
 namespace {
@@ -39,7 +39,8 @@ constexpr size_t KiB = 1024;
 constexpr size_t MiB = 1024 * 1024;
 
 int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 Segment* seg(const void* p) { return mi::segmap_segment_of(p); }
@@ -72,7 +73,8 @@ struct OptionGuard {
   mi_option_t o;
   long v;
   mi::OptionSource src;
-  explicit OptionGuard(mi_option_t opt) : o(opt), v(mi::option_get(opt)), src(mi::option_source(opt, nullptr, nullptr)) {}
+  explicit OptionGuard(mi_option_t opt)
+      : o(opt), v(mi::option_get(opt)), src(mi::option_source(opt, nullptr, nullptr)) {}
   ~OptionGuard() { mi::option_set_from(o, v, src, nullptr, 0); }
 };
 
@@ -488,7 +490,8 @@ TEST(Segment, PendingPagePurgeIsPutOffOnlyUpToTheDeadline) {
   int64_t t_purged = -1;
   while (now_ms() < t0 + 5000) {
     mi_heap_collect(a.heap, false);
-    if (unit::resident_pages(b1 + 4 * KiB, sz - 8 * KiB) == 0 && unit::resident_pages(b2 + 4 * KiB, sz - 8 * KiB) == 0) {
+    if (unit::resident_pages(b1 + 4 * KiB, sz - 8 * KiB) == 0 &&
+        unit::resident_pages(b2 + 4 * KiB, sz - 8 * KiB) == 0) {
       t_purged = now_ms();
       break;
     }
@@ -752,7 +755,9 @@ TEST(SegmentAbandon, FreedAbandonedHugeBlockLeavesTheStatistics) {
 // is freed and goes when a longer page is claimed over it; no guard is left
 // when the segment goes back to its arena.
 
-bool is_guard(const void* p) { return numa_test::bytes_with_perms(p, mi::os_page_size(), "---p") == mi::os_page_size(); }
+bool is_guard(const void* p) {
+  return numa_test::bytes_with_perms(p, mi::os_page_size(), "---p") == mi::os_page_size();
+}
 bool is_open(const void* p) { return numa_test::bytes_with_perms(p, mi::os_page_size(), "rw-p") == mi::os_page_size(); }
 
 // Whether a write to p kills a process (a forked one) with SIGSEGV.
@@ -791,7 +796,8 @@ TEST(SegmentChild, DISABLED_GuardPages) {
   // large pages: one guard, at the segment's end; a page that reaches the
   // last slice ends before it (every block is written all through: a guard
   // inside one would kill this process)
-  const size_t sizes[] = {130 * KiB, 200 * KiB, 260 * KiB, 300 * KiB, 450 * KiB, 700 * KiB, 900 * KiB, 1200 * KiB, 2 * MiB};
+  const size_t sizes[] = {130 * KiB, 200 * KiB, 260 * KiB,  300 * KiB, 450 * KiB,
+                          700 * KiB, 900 * KiB, 1200 * KiB, 2 * MiB};
   std::vector<uint8_t*> large;
   std::set<Segment*> large_segments;
   size_t reaching_end = 0;
@@ -839,7 +845,8 @@ TEST(SegmentChild, DISABLED_GuardPages) {
 }
 
 TEST(SegmentSecure, GuardPages) {
-  unit::ChildResult r = unit::run_child("SegmentChild.DISABLED_GuardPages", {"MIMALLOC_SECURE=1", "MIMALLOC_PURGE_DELAY=-1"});
+  unit::ChildResult r =
+      unit::run_child("SegmentChild.DISABLED_GuardPages", {"MIMALLOC_SECURE=1", "MIMALLOC_PURGE_DELAY=-1"});
   EXPECT_EQ(r.status, 0) << r.describe();
 }
 

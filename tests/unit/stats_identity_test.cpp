@@ -129,7 +129,10 @@ void expect_identities(const std::string& when) {
     const int r = public_rows[i];
     const mi_numa_stats_t& st = pub[i];
     EXPECT_EQ(st.node, r);
-    const int srow = (r >= 0) ? r : (r == MI_NUMA_STATS_UNBOUND ? mi::ROW_UNBOUND : r == MI_NUMA_STATS_OUTSIDE ? mi::ROW_OUTSIDE : mi::ROW_META);
+    const int srow = (r >= 0) ? r
+                              : (r == MI_NUMA_STATS_UNBOUND   ? mi::ROW_UNBOUND
+                                 : r == MI_NUMA_STATS_OUTSIDE ? mi::ROW_OUTSIDE
+                                                              : mi::ROW_META);
     EXPECT_EQ(st.reserved, static_cast<size_t>(snap.rows[srow].reserved)) << r;
     EXPECT_EQ(st.committed, static_cast<size_t>(snap.rows[srow].committed)) << r;
     EXPECT_EQ(st.in_use, static_cast<size_t>(snap.rows[srow].segments)) << r;
@@ -205,7 +208,8 @@ TEST_F(StatsIdentity, AfterAMixedWorkload) {
   expect_identities("with blocks live");
   MemorySnapshot snap;
   mi::stats_snapshot(&snap);
-  EXPECT_GT(snap.rows[mi::ROW_OUTSIDE].reserved, static_cast<int64_t>(mi::ARENA_MAX_OBJ_SIZE)) << "the block beyond the arena limit";
+  EXPECT_GT(snap.rows[mi::ROW_OUTSIDE].reserved, static_cast<int64_t>(mi::ARENA_MAX_OBJ_SIZE))
+      << "the block beyond the arena limit";
   EXPECT_GE(snap.rows[mi::ROW_TOTAL].big_blocks, 3);
   EXPECT_EQ(snap.rows[mi::ROW_TOTAL].big_block_bytes, mi::stats_global.huge_bytes.current.load())
       << "the walk and the gauge of blocks over 2 MiB";
@@ -325,8 +329,9 @@ TEST(StatsIdentityChild, DISABLED_FourNodes) {
 
 TEST(StatsIdentityNodes, FourNodes) {
   MI_SKIP_WITHOUT_HWLOC();
-  unit::ChildResult r = unit::run_child("StatsIdentityChild.DISABLED_FourNodes",
-                                        {numa_test::xml_env("four-nodes-asymmetric.xml"), "MIMALLOC_ARENA_RESERVE=16MiB"});
+  unit::ChildResult r =
+      unit::run_child("StatsIdentityChild.DISABLED_FourNodes",
+                      {numa_test::xml_env("four-nodes-asymmetric.xml"), "MIMALLOC_ARENA_RESERVE=16MiB"});
   EXPECT_EQ(r.status, 0) << r.describe();
 }
 

@@ -187,7 +187,7 @@ TEST(StatsArea, LocalFreesOfFreedPagesAreExact) {
     mi::stats_area_fill(&a, 1, 0);
     const int64_t before = a.totals.local_frees;
     for (int round = 0; round < 3; round++) {
-      for (void*& p : blocks) p = mi_malloc(1000);  // some 7 pages of 64 KiB
+      for (void*& p : blocks) p = mi_malloc(1000);          // some 7 pages of 64 KiB
       for (int i = 0; i < 400; i += 2) mi_free(blocks[i]);  // in a different order: pages empty at the end
       for (int i = 1; i < 400; i += 2) mi_free(blocks[i]);
     }

@@ -5,8 +5,8 @@
 // handed over in one piece), a fork child's own start and totals, two
 // children exiting at once, and the stats_file option (pattern, file mode,
 // from the environment and the config file, bad values, an unopenable file).
-#include "api/stats_report.h"
 #include "common/stats.h"
+#include "api/stats_report.h"
 
 #include <gtest/gtest.h>
 #include <mimalloc.h>
@@ -83,8 +83,8 @@ TEST(Stats, GaugePeakUnderConcurrency) {
 }
 
 TEST(Stats, ThreadCountersAreMergedAtExit) {
-  const size_t bin_small = mi::bin_of_size(48);    // a direct size: counted per heap by word size
-  const size_t bin_mid = mi::bin_of_size(3000);    // counted in the thread's stats by bin
+  const size_t bin_small = mi::bin_of_size(48);  // a direct size: counted per heap by word size
+  const size_t bin_mid = mi::bin_of_size(3000);  // counted in the thread's stats by bin
   const int64_t small0 = mi::stats_global.bin_malloc[bin_small].load();
   const int64_t mid0 = mi::stats_global.bin_malloc[bin_mid].load();
   const int64_t huge0 = mi::stats_global.bin_malloc[mi::BIN_HUGE].load();
@@ -194,10 +194,26 @@ TEST(Stats, Report) {
   t.s.reserve(1 << 16);
   mi::stats_print(&collect, &t);
   EXPECT_EQ(t.calls, 1) << "a report is handed to the output in one piece";
-  for (const char* needle : {"mimalloc-numa 0.1.0 statistics of unit_stats", "memory", "reserved", "committed",
-                             "segments", "blocks", "purged", "  node 0 ", "  outside arenas ", "  metadata ",
-                             "  total ", "  peak ", "blocks over 2 MiB: 1 live", "objects", "pages", "threads",
-                             "arenas:", "os calls:", "allocations by size class", "process:",
+  for (const char* needle : {"mimalloc-numa 0.1.0 statistics of unit_stats",
+                             "memory",
+                             "reserved",
+                             "committed",
+                             "segments",
+                             "blocks",
+                             "purged",
+                             "  node 0 ",
+                             "  outside arenas ",
+                             "  metadata ",
+                             "  total ",
+                             "  peak ",
+                             "blocks over 2 MiB: 1 live",
+                             "objects",
+                             "pages",
+                             "threads",
+                             "arenas:",
+                             "os calls:",
+                             "allocations by size class",
+                             "process:",
                              "since this process started"}) {
     EXPECT_NE(t.s.find(needle), std::string::npos) << needle << " missing from:\n" << t.s;
   }
@@ -373,8 +389,8 @@ TEST(StatsFork, OneStatsFilePerProcess) {
 TEST(StatsFile, PatternExpansion) {
   char out[256];
   ASSERT_TRUE(mi::stats_file_expand("/var/log/m/%n.%p.%t.%%p.txt", out, sizeof(out)));
-  const std::string want = "/var/log/m/unit_stats." + std::to_string(getpid()) + "." +
-                           std::to_string(mi::stats_start_time_s()) + ".%p.txt";
+  const std::string want =
+      "/var/log/m/unit_stats." + std::to_string(getpid()) + "." + std::to_string(mi::stats_start_time_s()) + ".%p.txt";
   EXPECT_EQ(std::string(out), want);
   const time_t now = time(nullptr);
   EXPECT_LE(mi::stats_start_time_s(), now);
@@ -419,8 +435,10 @@ TEST(StatsFile, TheApi) {
   EXPECT_FALSE(mi_option_set_string(mi_option_verbose, "/tmp/x")) << "not a string option";
   mi_register_output(nullptr, nullptr);
   EXPECT_NE(warned.s.find("mi_option_set_string(stats_file, \"stats.txt\"): expected an absolute file name"),
-            std::string::npos) << warned.s;
-  EXPECT_NE(warned.s.find("mi_option_set(stats_file, 7): this option takes a file name"), std::string::npos) << warned.s;
+            std::string::npos)
+      << warned.s;
+  EXPECT_NE(warned.s.find("mi_option_set(stats_file, 7): this option takes a file name"), std::string::npos)
+      << warned.s;
   EXPECT_EQ(mi_option_get_string(mi_option_stats_file, buf, sizeof(buf)), 14u);
   mi_option_set(mi_option_stats_file, 0);  // unsets it
   EXPECT_EQ(mi_option_get(mi_option_stats_file), 0);
@@ -480,7 +498,8 @@ TEST(StatsFile, AFileThatCannotBeOpenedIsOneWarningAndStderr) {
   ASSERT_EQ(r.status, 0) << r.describe();
   const long pid = child_pid(r);
   const std::string warning = "mimalloc-numa: warning: cannot open the statistics file /nonexistent-mi-dir/" +
-                              std::to_string(pid) + ".txt (stats_file): No such file or directory; the statistics go to stderr";
+                              std::to_string(pid) +
+                              ".txt (stats_file): No such file or directory; the statistics go to stderr";
   EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
   // the report follows on stderr, whole
   const size_t at = r.err.find("[" + std::to_string(pid) + "] mimalloc-numa");
@@ -493,7 +512,8 @@ TEST(StatsFile, BadValuesAreWarningsNamingTheSource) {
   ASSERT_EQ(r.status, 0) << r.describe();
   EXPECT_NE(r.err.find("mimalloc-numa: warning: environment variable MIMALLOC_STATS_FILE has an invalid "
                        "value \"stats.txt\": expected an absolute file name"),
-            std::string::npos) << r.err;
+            std::string::npos)
+      << r.err;
   const std::string dir = temp_dir();
   const std::string config = dir + "/bad.toml";
   {

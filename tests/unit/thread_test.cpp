@@ -28,7 +28,8 @@ namespace {
 
 int64_t threads_now() { return mi::stats_global.threads.current.load(); }
 
-template <class F> void run_pthread(F* f) {
+template <class F>
+void run_pthread(F* f) {
   pthread_t t;
   ASSERT_EQ(pthread_create(
                 &t, nullptr,
@@ -81,7 +82,8 @@ TEST(ThreadMain, SmallAllocationsOfTheMainThreadTakeTheFastPath) {
     warm.push_back(mi_malloc(48));
     ASSERT_NE(warm.back(), nullptr);
     ASSERT_LT(warm.size(), 10000u);
-  } while (heap->pages[mi::bin_of_size(48)].first == nullptr || heap->pages[mi::bin_of_size(48)].first->free == nullptr);
+  } while (heap->pages[mi::bin_of_size(48)].first == nullptr ||
+           heap->pages[mi::bin_of_size(48)].first->free == nullptr);
   const uint64_t beat = heap->tld->heartbeat;
   void* p = mi_malloc(48);
   EXPECT_EQ(heap->tld->heartbeat, beat) << "a small allocation with a free block at hand took the slow path";

@@ -42,7 +42,8 @@ extern char** environ;
 
 namespace unit {
 
-template <class T> inline T opaque(T v) {
+template <class T>
+inline T opaque(T v) {
   asm volatile("" : "+r"(v));
   return v;
 }
@@ -52,8 +53,8 @@ struct ChildResult {
   std::string out;
   std::string err;
   std::string describe() const {
-    return "child exit status " + std::to_string(status) + "\n--- child stdout ---\n" + out + "\n--- child stderr ---\n" +
-           err;
+    return "child exit status " + std::to_string(status) + "\n--- child stdout ---\n" + out +
+           "\n--- child stderr ---\n" + err;
   }
 };
 

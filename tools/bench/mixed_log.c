@@ -118,11 +118,23 @@ int main(int argc, char** argv) {
     else if (strcmp(argv[i], "--min") == 0) target = &lo;
     else if (strcmp(argv[i], "--max") == 0) target = &hi;
     else if (strcmp(argv[i], "--seed") == 0) target = &seed;
-    else if (strcmp(argv[i], "--quiet") == 0) { quiet = 1; continue; }
-    else if (strcmp(argv[i], "--touch") == 0 && i + 1 < argc && strcmp(argv[i + 1], "pages") == 0) { touch_stride = 4096; i++; continue; }
-    else if (strcmp(argv[i], "--touch") == 0 && i + 1 < argc && strcmp(argv[i + 1], "ends") == 0) { touch_stride = SIZE_MAX / 2; i++; continue; }
+    else if (strcmp(argv[i], "--quiet") == 0) {
+      quiet = 1;
+      continue;
+    } else if (strcmp(argv[i], "--touch") == 0 && i + 1 < argc && strcmp(argv[i + 1], "pages") == 0) {
+      touch_stride = 4096;
+      i++;
+      continue;
+    } else if (strcmp(argv[i], "--touch") == 0 && i + 1 < argc && strcmp(argv[i + 1], "ends") == 0) {
+      touch_stride = SIZE_MAX / 2;
+      i++;
+      continue;
+    }
     if (target == NULL || i + 1 >= argc || !parse_u64(argv[i + 1], target)) {
-      fprintf(stderr, "mixed_log: bad argument '%s'\nusage: mixed_log [--live N] [--steps N] [--min BYTES] [--max BYTES] [--seed S] [--touch pages|ends] [--quiet]\n", argv[i]);
+      fprintf(stderr,
+              "mixed_log: bad argument '%s'\nusage: mixed_log [--live N] [--steps N] [--min BYTES] [--max BYTES] "
+              "[--seed S] [--touch pages|ends] [--quiet]\n",
+              argv[i]);
       return 2;
     }
     i++;
@@ -166,8 +178,8 @@ int main(int argc, char** argv) {
     printf("mixed_log steps=%llu live=%llu wall=%.3f user=%.3f sys=%.3f maxrss_kib=%ld checksum=%016llx%s\n",
            (unsigned long long)steps, (unsigned long long)live, wall,
            (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6,
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6, ru.ru_maxrss,
-           (unsigned long long)sum, bad ? " BAD" : "");
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6, ru.ru_maxrss, (unsigned long long)sum,
+           bad ? " BAD" : "");
   }
   return bad ? 1 : 0;
 }

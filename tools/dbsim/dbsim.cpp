@@ -23,11 +23,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstdarg>
 #include <bit>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -120,7 +120,7 @@ constexpr uint64_t kDeadMagic = 0xdeadbeef'dead0001ULL;
 constexpr size_t kMaxPayload = size_t{1} << 20;
 
 struct Record {
-  uint64_t magic;     // kRecordMagic ^ key
+  uint64_t magic;  // kRecordMagic ^ key
   uint64_t key;
   uint64_t checksum;  // of the payload
   uint32_t size;      // payload bytes
@@ -200,8 +200,7 @@ bool check_header(const Record* r, uint64_t key, const char* where) {
   if (r->magic != (kRecordMagic ^ key) || r->key != key || r->size > kMaxPayload) {
     corruption("%s: record %p for key %llu has a bad header (magic %016llx key %llu size %u)", where,
                static_cast<const void*>(r), static_cast<unsigned long long>(key),
-               static_cast<unsigned long long>(r->magic), static_cast<unsigned long long>(r->key),
-               r->size);
+               static_cast<unsigned long long>(r->magic), static_cast<unsigned long long>(r->key), r->size);
     return false;
   }
   return true;
@@ -236,7 +235,7 @@ size_t draw_size(Rng& rng) {
     lo_bit = 10;  // 1 KiB .. 16 KiB - 1
     buckets = 4;
   } else {
-    lo_bit = 4;   // 16 B .. 511 B
+    lo_bit = 4;  // 16 B .. 511 B
     buckets = 5;
   }
   const unsigned bit = lo_bit + static_cast<unsigned>(rng.below(buckets));
@@ -276,9 +275,7 @@ struct LogEntry {
 static_assert(sizeof(LogHeader) == 32 && sizeof(LogEntry) == 24);
 
 inline LogEntry* log_entries(LogHeader* h) { return reinterpret_cast<LogEntry*>(h + 1); }
-inline const LogEntry* log_entries(const LogHeader* h) {
-  return reinterpret_cast<const LogEntry*>(h + 1);
-}
+inline const LogEntry* log_entries(const LogHeader* h) { return reinterpret_cast<const LogEntry*>(h + 1); }
 
 uint64_t log_checksum(const LogHeader* h) {
   Hasher hs(h->count);
@@ -403,36 +400,36 @@ struct Options {
 
 void usage(FILE* out) {
   std::fprintf(out,
-      "usage: dbsim [OPTIONS]\n"
-      "\n"
-      "A database-like allocation workload: worker threads insert, read, update\n"
-      "(realloc or replace), erase and scan variable-size records in a sharded\n"
-      "hash table, and hand write-ahead-log buffers and retired records to a\n"
-      "flusher thread that frees them. Uses plain malloc/new only; run it under\n"
-      "an allocator with LD_PRELOAD (e.g. tools/mi-run). Exits 1 on data corruption.\n"
-      "\n"
-      "options:\n"
-      "  --threads N      worker threads (default 4)\n"
-      "  --seconds S      run for S seconds (default 3; timed mode)\n"
-      "  --ops N          run N operations in total, split evenly over the workers\n"
-      "                   (deterministic mode: for a seed, each worker runs the same\n"
-      "                   operations on the same keys every time; with --seconds\n"
-      "                   too, stop at whichever comes first)\n"
-      "  --seed N         random seed (default 42)\n"
-      "  --keys N         key space (default 50000)\n"
-      "  --preload N      records inserted before the timed phase (default keys/2)\n"
-      "  --shards N       table shards, each a mutex + unordered_map (default 64)\n"
-      "  --mix R:I:U:E:S  weights of read:insert:update:erase:scan (default 45:20:20:10:5)\n"
-      "  --handoff PCT    percent of replaced/erased records freed by the flusher\n"
-      "                   thread instead of the worker (default 50)\n"
-      "  --flushers N     flusher threads (default 1)\n"
-      "  --queue N        hand-off queue capacity in items (default 256)\n"
-      "  --json           print the report as one JSON object\n"
-      "  --quiet          print nothing on success\n"
-      "  --version        print the version\n"
-      "  --help           print this help\n"
-      "\n"
-      "exit status: 0 ok, 1 data corruption detected, 2 usage error, 3 out of memory\n");
+               "usage: dbsim [OPTIONS]\n"
+               "\n"
+               "A database-like allocation workload: worker threads insert, read, update\n"
+               "(realloc or replace), erase and scan variable-size records in a sharded\n"
+               "hash table, and hand write-ahead-log buffers and retired records to a\n"
+               "flusher thread that frees them. Uses plain malloc/new only; run it under\n"
+               "an allocator with LD_PRELOAD (e.g. tools/mi-run). Exits 1 on data corruption.\n"
+               "\n"
+               "options:\n"
+               "  --threads N      worker threads (default 4)\n"
+               "  --seconds S      run for S seconds (default 3; timed mode)\n"
+               "  --ops N          run N operations in total, split evenly over the workers\n"
+               "                   (deterministic mode: for a seed, each worker runs the same\n"
+               "                   operations on the same keys every time; with --seconds\n"
+               "                   too, stop at whichever comes first)\n"
+               "  --seed N         random seed (default 42)\n"
+               "  --keys N         key space (default 50000)\n"
+               "  --preload N      records inserted before the timed phase (default keys/2)\n"
+               "  --shards N       table shards, each a mutex + unordered_map (default 64)\n"
+               "  --mix R:I:U:E:S  weights of read:insert:update:erase:scan (default 45:20:20:10:5)\n"
+               "  --handoff PCT    percent of replaced/erased records freed by the flusher\n"
+               "                   thread instead of the worker (default 50)\n"
+               "  --flushers N     flusher threads (default 1)\n"
+               "  --queue N        hand-off queue capacity in items (default 256)\n"
+               "  --json           print the report as one JSON object\n"
+               "  --quiet          print nothing on success\n"
+               "  --version        print the version\n"
+               "  --help           print this help\n"
+               "\n"
+               "exit status: 0 ok, 1 data corruption detected, 2 usage error, 3 out of memory\n");
 }
 
 [[noreturn]] void bad_usage(const std::string& msg) {
@@ -514,8 +511,7 @@ Options parse_args(int argc, char** argv) {
       for (unsigned k = 0; k < kNumOps; k++) {
         const size_t colon = v.find(':', pos);
         const bool last = k + 1 == kNumOps;
-        if (last != (colon == std::string::npos))
-          bad_usage("--mix: expected five weights R:I:U:E:S, got '" + v + "'");
+        if (last != (colon == std::string::npos)) bad_usage("--mix: expected five weights R:I:U:E:S, got '" + v + "'");
         const std::string part = v.substr(pos, last ? std::string::npos : colon - pos);
         m[k] = static_cast<unsigned>(parse_u64("--mix", part, 0, 1000000));
         total += m[k];
@@ -545,15 +541,15 @@ struct WorkerStats {
   uint64_t ops[kNumOps] = {};
   uint64_t read_hits = 0;
   uint64_t scan_rows = 0;
-  uint64_t scan_bytes = 0;       // payload bytes of the rows scanned
+  uint64_t scan_bytes = 0;  // payload bytes of the rows scanned
   uint64_t realloc_updates = 0;
   uint64_t replace_updates = 0;
-  uint64_t handed_off = 0;       // records freed by the flusher
-  uint64_t freed_locally = 0;    // records freed by this worker
+  uint64_t handed_off = 0;     // records freed by the flusher
+  uint64_t freed_locally = 0;  // records freed by this worker
   uint64_t log_buffers = 0;
-  uint64_t verified = 0;         // records whose checksum was checked
-  int64_t live_delta = 0;        // records
-  int64_t bytes_delta = 0;       // payload bytes
+  uint64_t verified = 0;    // records whose checksum was checked
+  int64_t live_delta = 0;   // records
+  int64_t bytes_delta = 0;  // payload bytes
   uint64_t preloaded = 0;
 };
 
@@ -834,8 +830,7 @@ void flusher_main(Shared& s, FlusherStats& fs) {
       } else {
         auto* h = static_cast<LogHeader*>(batch[i].ptr);
         if (h->magic != kLogMagic || h->count > h->capacity || log_checksum(h) != h->checksum) {
-          corruption("flusher: log buffer %p of worker %u fails its checksum",
-                     static_cast<void*>(h), h->owner);
+          corruption("flusher: log buffer %p of worker %u fails its checksum", static_cast<void*>(h), h->owner);
         }
         fs.log_entries += h->count;
         fs.log_bytes += sizeof(LogHeader) + h->capacity * sizeof(LogEntry);
@@ -870,8 +865,7 @@ int main(int argc, char** argv) {
   }
   std::vector<FlusherStats> fstats(opt.flushers);
   std::vector<std::thread> flushers;
-  for (unsigned f = 0; f < opt.flushers; f++)
-    flushers.emplace_back(flusher_main, std::ref(s), std::ref(fstats[f]));
+  for (unsigned f = 0; f < opt.flushers; f++) flushers.emplace_back(flusher_main, std::ref(s), std::ref(fstats[f]));
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
 
@@ -940,19 +934,15 @@ int main(int argc, char** argv) {
     for (auto& [key, r] : sh.map) free_record(r);
     sh.map.clear();
   }
-  if (static_cast<int64_t>(live_records) != tot.live_delta ||
-      static_cast<int64_t>(live_bytes) != tot.bytes_delta) {
+  if (static_cast<int64_t>(live_records) != tot.live_delta || static_cast<int64_t>(live_bytes) != tot.bytes_delta) {
     corruption("table holds %llu records / %llu bytes, but the operations account for %lld / %lld",
-               static_cast<unsigned long long>(live_records),
-               static_cast<unsigned long long>(live_bytes), static_cast<long long>(tot.live_delta),
-               static_cast<long long>(tot.bytes_delta));
+               static_cast<unsigned long long>(live_records), static_cast<unsigned long long>(live_bytes),
+               static_cast<long long>(tot.live_delta), static_cast<long long>(tot.bytes_delta));
   }
   if (ftot.records != tot.handed_off || ftot.log_buffers != tot.log_buffers) {
     corruption("flusher freed %llu records / %llu log buffers, workers handed off %llu / %llu",
-               static_cast<unsigned long long>(ftot.records),
-               static_cast<unsigned long long>(ftot.log_buffers),
-               static_cast<unsigned long long>(tot.handed_off),
-               static_cast<unsigned long long>(tot.log_buffers));
+               static_cast<unsigned long long>(ftot.records), static_cast<unsigned long long>(ftot.log_buffers),
+               static_cast<unsigned long long>(tot.handed_off), static_cast<unsigned long long>(tot.log_buffers));
   }
 
   const double elapsed = std::chrono::duration<double>(t1 - t0).count();
@@ -963,50 +953,43 @@ int main(int argc, char** argv) {
   const double mib = 1024.0 * 1024.0;
 
   if (opt.json) {
-    std::printf("{\"program\":\"dbsim\",\"threads\":%u,\"flushers\":%u,\"seed\":%llu,\"keys\":%llu,"
-                "\"preloaded\":%llu,\"mode\":\"%s\",\"ops\":%llu,\"elapsed_s\":%.6f,"
-                "\"preload_s\":%.6f,\"drain_s\":%.6f,\"ops_per_s\":%.1f,\"per_op\":{",
-                opt.threads, opt.flushers, static_cast<unsigned long long>(opt.seed),
-                static_cast<unsigned long long>(opt.keys),
-                static_cast<unsigned long long>(tot.preloaded), counted ? "ops" : "seconds",
-                static_cast<unsigned long long>(total_ops), elapsed, load_s, drain_s,
-                static_cast<double>(total_ops) * per_s);
+    std::printf(
+        "{\"program\":\"dbsim\",\"threads\":%u,\"flushers\":%u,\"seed\":%llu,\"keys\":%llu,"
+        "\"preloaded\":%llu,\"mode\":\"%s\",\"ops\":%llu,\"elapsed_s\":%.6f,"
+        "\"preload_s\":%.6f,\"drain_s\":%.6f,\"ops_per_s\":%.1f,\"per_op\":{",
+        opt.threads, opt.flushers, static_cast<unsigned long long>(opt.seed), static_cast<unsigned long long>(opt.keys),
+        static_cast<unsigned long long>(tot.preloaded), counted ? "ops" : "seconds",
+        static_cast<unsigned long long>(total_ops), elapsed, load_s, drain_s, static_cast<double>(total_ops) * per_s);
     for (unsigned k = 0; k < kNumOps; k++) {
       std::printf("%s\"%s\":{\"ops\":%llu,\"ops_per_s\":%.1f}", k ? "," : "", kOpNames[k],
                   static_cast<unsigned long long>(tot.ops[k]), static_cast<double>(tot.ops[k]) * per_s);
     }
-    std::printf("},\"read_hits\":%llu,\"scan_rows\":%llu,\"realloc_updates\":%llu,"
-                "\"replace_updates\":%llu,",
-                static_cast<unsigned long long>(tot.read_hits),
-                static_cast<unsigned long long>(tot.scan_rows),
-                static_cast<unsigned long long>(tot.realloc_updates),
-                static_cast<unsigned long long>(tot.replace_updates));
-    std::printf("\"handoff_records\":%llu,\"local_frees\":%llu,\"log_buffers\":%llu,"
-                "\"log_bytes\":%llu,\"queue_full_waits\":%llu,\"live_records\":%llu,"
-                "\"live_bytes\":%llu,\"peak_rss_mib\":%.1f,\"verified\":%llu,\"corruptions\":%llu}\n",
-                static_cast<unsigned long long>(tot.handed_off),
-                static_cast<unsigned long long>(tot.freed_locally),
-                static_cast<unsigned long long>(ftot.log_buffers),
-                static_cast<unsigned long long>(ftot.log_bytes),
-                static_cast<unsigned long long>(s.queue.full_waits()),
-                static_cast<unsigned long long>(live_records),
-                static_cast<unsigned long long>(live_bytes), rss,
-                static_cast<unsigned long long>(tot.verified),
-                static_cast<unsigned long long>(corrupt));
+    std::printf(
+        "},\"read_hits\":%llu,\"scan_rows\":%llu,\"realloc_updates\":%llu,"
+        "\"replace_updates\":%llu,",
+        static_cast<unsigned long long>(tot.read_hits), static_cast<unsigned long long>(tot.scan_rows),
+        static_cast<unsigned long long>(tot.realloc_updates), static_cast<unsigned long long>(tot.replace_updates));
+    std::printf(
+        "\"handoff_records\":%llu,\"local_frees\":%llu,\"log_buffers\":%llu,"
+        "\"log_bytes\":%llu,\"queue_full_waits\":%llu,\"live_records\":%llu,"
+        "\"live_bytes\":%llu,\"peak_rss_mib\":%.1f,\"verified\":%llu,\"corruptions\":%llu}\n",
+        static_cast<unsigned long long>(tot.handed_off), static_cast<unsigned long long>(tot.freed_locally),
+        static_cast<unsigned long long>(ftot.log_buffers), static_cast<unsigned long long>(ftot.log_bytes),
+        static_cast<unsigned long long>(s.queue.full_waits()), static_cast<unsigned long long>(live_records),
+        static_cast<unsigned long long>(live_bytes), rss, static_cast<unsigned long long>(tot.verified),
+        static_cast<unsigned long long>(corrupt));
   } else if (!opt.quiet || corrupt != 0) {
-    std::printf("dbsim: %u threads, %u flusher%s, %zu shards, %llu keys (%llu preloaded in %.2f s), "
-                "seed %llu, mix %u:%u:%u:%u:%u\n",
-                opt.threads, opt.flushers, opt.flushers == 1 ? "" : "s", opt.shards,
-                static_cast<unsigned long long>(opt.keys),
-                static_cast<unsigned long long>(tot.preloaded), load_s,
-                static_cast<unsigned long long>(opt.seed), opt.mix[0], opt.mix[1], opt.mix[2],
-                opt.mix[3], opt.mix[4]);
-    std::printf("  total    %11llu ops in %.3f s = %.0f ops/s\n",
-                static_cast<unsigned long long>(total_ops), elapsed,
+    std::printf(
+        "dbsim: %u threads, %u flusher%s, %zu shards, %llu keys (%llu preloaded in %.2f s), "
+        "seed %llu, mix %u:%u:%u:%u:%u\n",
+        opt.threads, opt.flushers, opt.flushers == 1 ? "" : "s", opt.shards, static_cast<unsigned long long>(opt.keys),
+        static_cast<unsigned long long>(tot.preloaded), load_s, static_cast<unsigned long long>(opt.seed), opt.mix[0],
+        opt.mix[1], opt.mix[2], opt.mix[3], opt.mix[4]);
+    std::printf("  total    %11llu ops in %.3f s = %.0f ops/s\n", static_cast<unsigned long long>(total_ops), elapsed,
                 static_cast<double>(total_ops) * per_s);
     for (unsigned k = 0; k < kNumOps; k++) {
-      std::printf("  %-8s %11llu ops %12.0f ops/s", kOpNames[k],
-                  static_cast<unsigned long long>(tot.ops[k]), static_cast<double>(tot.ops[k]) * per_s);
+      std::printf("  %-8s %11llu ops %12.0f ops/s", kOpNames[k], static_cast<unsigned long long>(tot.ops[k]),
+                  static_cast<double>(tot.ops[k]) * per_s);
       if (k == kRead && tot.ops[k] > 0)
         std::printf("  (%.1f%% hits)", 100.0 * static_cast<double>(tot.read_hits) / static_cast<double>(tot.ops[k]));
       if (k == kUpdate)
@@ -1015,20 +998,18 @@ int main(int argc, char** argv) {
       if (k == kScan) std::printf("  (%llu rows)", static_cast<unsigned long long>(tot.scan_rows));
       std::printf("\n");
     }
-    std::printf("  handoff  %llu records and %llu log buffers (%.1f MiB) freed by the flusher, "
-                "%llu records freed locally, %llu queue-full waits, drain %.3f s\n",
-                static_cast<unsigned long long>(tot.handed_off),
-                static_cast<unsigned long long>(ftot.log_buffers),
-                static_cast<double>(ftot.log_bytes) / mib,
-                static_cast<unsigned long long>(tot.freed_locally),
-                static_cast<unsigned long long>(s.queue.full_waits()), drain_s);
-    std::printf("  live     %llu records, %.1f MiB payload\n",
-                static_cast<unsigned long long>(live_records), static_cast<double>(live_bytes) / mib);
+    std::printf(
+        "  handoff  %llu records and %llu log buffers (%.1f MiB) freed by the flusher, "
+        "%llu records freed locally, %llu queue-full waits, drain %.3f s\n",
+        static_cast<unsigned long long>(tot.handed_off), static_cast<unsigned long long>(ftot.log_buffers),
+        static_cast<double>(ftot.log_bytes) / mib, static_cast<unsigned long long>(tot.freed_locally),
+        static_cast<unsigned long long>(s.queue.full_waits()), drain_s);
+    std::printf("  live     %llu records, %.1f MiB payload\n", static_cast<unsigned long long>(live_records),
+                static_cast<double>(live_bytes) / mib);
     std::printf("  peak RSS %.1f MiB\n", rss);
     if (corrupt == 0)
       std::printf("  integrity OK (%llu checksums verified)\n", static_cast<unsigned long long>(tot.verified));
-    else
-      std::printf("  integrity FAILED: %llu corruptions\n", static_cast<unsigned long long>(corrupt));
+    else std::printf("  integrity FAILED: %llu corruptions\n", static_cast<unsigned long long>(corrupt));
   }
   std::fflush(stdout);
   return corrupt == 0 ? 0 : 1;

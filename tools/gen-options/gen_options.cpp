@@ -165,7 +165,9 @@ void markdown() {
   printf("[program.postgres])`.\n\n");
   printf("| table | takes | example |\n|---|---|---|\n");
   printf("| `[program.NAME]` | every key of `[options]` | `[program.postgres]` `show_stats = true` |\n");
-  printf("| `[program.NAME.node.N]` | every key of `[node.N]` | `[program.mariadbd.node.0]` `reserve_huge_os_pages = 8` |\n");
+  printf(
+      "| `[program.NAME.node.N]` | every key of `[node.N]` | `[program.mariadbd.node.0]` `reserve_huge_os_pages = 8` "
+      "|\n");
   keys = mi::config_reserve_keys(&n);
   printf("\n## mi-reserve (`[reserve]`)\n\n| key | example | description |\n|---|---|---|\n");
   for (size_t i = 0; i < n; i++) printf("| `%s` | `%s` | %s |\n", keys[i].name, keys[i].example, keys[i].description);

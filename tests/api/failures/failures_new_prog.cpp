@@ -21,7 +21,8 @@
 
 namespace {
 
-template <class T> T opaque(T v) {
+template <class T>
+T opaque(T v) {
   asm volatile("" : "+r"(v));
   return v;
 }
@@ -38,7 +39,8 @@ void second_call_gives_up() {
   if (++g_calls >= 2) std::set_new_handler(nullptr);
 }
 
-template <class F> void expect_throw(const char* what, F f) {
+template <class F>
+void expect_throw(const char* what, F f) {
   try {
     void* p = f();
     std::printf("%s returned %s\n", what, p != nullptr ? "a block" : "NULL");
@@ -96,7 +98,8 @@ int oom() {
   g_calls = 0;
   std::set_new_handler(&throwing_handler);
   expect_null("new(1GiB, nothrow) throwing handler", ::operator new(gib, std::nothrow));
-  expect_null("new[](1GiB, align 64, nothrow) throwing handler", ::operator new[](gib, std::align_val_t(64), std::nothrow));
+  expect_null("new[](1GiB, align 64, nothrow) throwing handler",
+              ::operator new[](gib, std::align_val_t(64), std::nothrow));
   expect_throw("new(1GiB) throwing handler", [&] { return ::operator new(gib); });
   std::printf("handler calls %d\n", g_calls);
   g_calls = 0;

@@ -34,10 +34,10 @@ static void report(const char* call, void* p, int err) {
   free(p);
 }
 
-#define TRY(call, expr)   \
-  do {                    \
-    errno = 0;            \
-    void* p_ = (expr);    \
+#define TRY(call, expr)      \
+  do {                       \
+    errno = 0;               \
+    void* p_ = (expr);       \
     report(call, p_, errno); \
   } while (0)
 
@@ -84,7 +84,7 @@ static size_t address_space(void) {
 }
 
 static int oom(void) {
-  printf("start\n");  /* stdout's buffer, before the limit */
+  printf("start\n"); /* stdout's buffer, before the limit */
   fflush(stdout);
   struct rlimit lim;
   lim.rlim_cur = lim.rlim_max = address_space() + ((size_t)256 << 20);

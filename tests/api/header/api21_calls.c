@@ -57,11 +57,13 @@ static int aligned_at(const void* p, size_t alignment, size_t offset) {
 /* ---- the attribute macros, on functions of the program's own (as a
    wrapper library would declare them) */
 typedef void(mi_cdecl api21_void_fun)(void);
-mi_decl_nodiscard mi_decl_export mi_decl_restrict void* api21_alloc(size_t n) mi_attr_noexcept mi_attr_malloc mi_attr_alloc_size(1);
-mi_decl_nodiscard mi_decl_export mi_decl_restrict void* api21_alloc_array(size_t n, size_t size) mi_attr_noexcept mi_attr_malloc
+mi_decl_nodiscard mi_decl_export mi_decl_restrict void* api21_alloc(size_t n) mi_attr_noexcept mi_attr_malloc
+    mi_attr_alloc_size(1);
+mi_decl_nodiscard mi_decl_export mi_decl_restrict void* api21_alloc_array(size_t n,
+                                                                          size_t size) mi_attr_noexcept mi_attr_malloc
     mi_attr_alloc_size2(1, 2);
-mi_decl_nodiscard mi_decl_export void* api21_alloc_aligned(size_t size, size_t alignment) mi_attr_noexcept mi_attr_alloc_size(1)
-    mi_attr_alloc_align(2);
+mi_decl_nodiscard mi_decl_export void* api21_alloc_aligned(size_t size, size_t alignment) mi_attr_noexcept
+    mi_attr_alloc_size(1) mi_attr_alloc_align(2);
 void* api21_alloc(size_t n) mi_attr_noexcept { return mi_malloc(n); }
 void* api21_alloc_array(size_t n, size_t size) mi_attr_noexcept { return mi_mallocn(n, size); }
 void* api21_alloc_aligned(size_t size, size_t alignment) mi_attr_noexcept { return mi_malloc_aligned(size, alignment); }
@@ -403,7 +405,8 @@ static void rezalloc(void) {
 
 /* memory of the program's own, aligned, for mi_manage_os_memory */
 static void* map_aligned(size_t size, size_t alignment) {
-  char* m = (char*)mmap(NULL, size + alignment, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  char* m =
+      (char*)mmap(NULL, size + alignment, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (m == (char*)MAP_FAILED) return NULL;
   return m + (alignment - (uintptr_t)m % alignment) % alignment;
 }
@@ -487,7 +490,8 @@ static void typed_macros(void) {
   CHECK(ten != NULL && all_bytes(ten, 500 * sizeof(api21_pair), 0));
   /* counted forms check the product: NULL (EOVERFLOW), never a short block */
   error_count = 0;
-  CHECK(mi_calloc_tp(api21_pair, opaque(SIZE_MAX / 8)) == NULL && mi_mallocn_tp(api21_pair, opaque(SIZE_MAX / 8)) == NULL);
+  CHECK(mi_calloc_tp(api21_pair, opaque(SIZE_MAX / 8)) == NULL &&
+        mi_mallocn_tp(api21_pair, opaque(SIZE_MAX / 8)) == NULL);
   CHECK(error_count >= 2 && last_error == EOVERFLOW);
   mi_free(one);
   mi_free(zero);
@@ -646,7 +650,8 @@ static void posix_forms(void) {
   CHECK(setenv("API21_CALLS_VAR", "value", 1) == 0);
   char* env = NULL;
   size_t env_len = 0;
-  CHECK(mi_dupenv_s(&env, &env_len, "API21_CALLS_VAR") == 0 && env != NULL && strcmp(env, "value") == 0 && env_len == 5);
+  CHECK(mi_dupenv_s(&env, &env_len, "API21_CALLS_VAR") == 0 && env != NULL && strcmp(env, "value") == 0 &&
+        env_len == 5);
   mi_free(env);
   const unsigned short wname[] = {'A', 'P', 'I', '2', '1', '_', 'C', 'A', 'L', 'L', 'S', '_', 'V', 'A', 'R', 0};
   unsigned short* wenv = NULL;
@@ -726,8 +731,8 @@ static int api21_c_calls(void) {
 int main(void) {
   const int failures = api21_c_calls();
 #ifdef __STDC_VERSION__
-  printf("api21_calls.c (C, __STDC_VERSION__ %ld): %d checks, %d failed: %s\n", (long)__STDC_VERSION__, api21_checks, failures,
-         failures == 0 ? "OK" : "FAILED");
+  printf("api21_calls.c (C, __STDC_VERSION__ %ld): %d checks, %d failed: %s\n", (long)__STDC_VERSION__, api21_checks,
+         failures, failures == 0 ? "OK" : "FAILED");
 #endif
   return failures == 0 ? 0 : 1;
 }

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  printf("maxrss_kib=%ld asked_kib=%zu\n", ru.ru_maxrss, (size_t)threads * (per_thread / block_size) * block_size / 1024);
+  printf("maxrss_kib=%ld asked_kib=%zu\n", ru.ru_maxrss,
+         (size_t)threads * (per_thread / block_size) * block_size / 1024);
   return failed ? 1 : 0;
 }

@@ -11,12 +11,13 @@
 #include "area_reader.h"
 
 static void mem(const char* prefix, const mi_stats_area_memory_t* m) {
-  printf("%sreserved=%lld\n%scommitted=%lld\n%sin_use=%lld\n%spurgeable=%lld\n%shuge_1g=%lld\n%slarge_2m=%lld\n"
-         "%slocal_frees=%lld\n%sremote_frees=%lld\n%sfallbacks=%lld\n%spurged=%lld\n",
-         prefix, (long long)m->reserved, prefix, (long long)m->committed, prefix, (long long)m->in_use, prefix,
-         (long long)m->purgeable, prefix, (long long)m->huge_1g, prefix, (long long)m->large_2m, prefix,
-         (long long)m->local_frees, prefix, (long long)m->remote_frees, prefix, (long long)m->fallbacks, prefix,
-         (long long)m->purged);
+  printf(
+      "%sreserved=%lld\n%scommitted=%lld\n%sin_use=%lld\n%spurgeable=%lld\n%shuge_1g=%lld\n%slarge_2m=%lld\n"
+      "%slocal_frees=%lld\n%sremote_frees=%lld\n%sfallbacks=%lld\n%spurged=%lld\n",
+      prefix, (long long)m->reserved, prefix, (long long)m->committed, prefix, (long long)m->in_use, prefix,
+      (long long)m->purgeable, prefix, (long long)m->huge_1g, prefix, (long long)m->large_2m, prefix,
+      (long long)m->local_frees, prefix, (long long)m->remote_frees, prefix, (long long)m->fallbacks, prefix,
+      (long long)m->purged);
 }
 
 int main(int argc, char** argv) {
@@ -42,16 +43,17 @@ int main(int argc, char** argv) {
     fprintf(stderr, "area_read: %s: not a readable area (%d)\n", argv[1], r);
     return 1;
   }
-  printf("version=%u\nsize=%u\nseq=%llu\npid=%lld\nstart_ticks=%llu\nstart_unix_ms=%lld\nupdated_unix_ms=%lld\n"
-         "updates=%lld\ninterval_ms=%lld\nprogram=%s\nthreads=%lld\nsegments=%lld\nsegments_abandoned=%lld\n"
-         "purges=%lld\npurge_ns=%lld\nos_mmap_calls=%lld\nos_commit_calls=%lld\nos_purge_calls=%lld\n"
-         "page_faults_minor=%lld\npage_faults_major=%lld\nrss=%lld\nmetadata_committed=%lld\n",
-         a.version, a.size, (unsigned long long)a.seq, (long long)a.pid, (unsigned long long)a.start_ticks,
-         (long long)a.start_unix_ms, (long long)a.updated_unix_ms, (long long)a.updates, (long long)a.interval_ms,
-         a.program, (long long)a.threads, (long long)a.segments, (long long)a.segments_abandoned,
-         (long long)a.purges, (long long)a.purge_ns, (long long)a.os_mmap_calls, (long long)a.os_commit_calls,
-         (long long)a.os_purge_calls, (long long)a.page_faults_minor, (long long)a.page_faults_major,
-         (long long)a.rss, (long long)a.metadata_committed);
+  printf(
+      "version=%u\nsize=%u\nseq=%llu\npid=%lld\nstart_ticks=%llu\nstart_unix_ms=%lld\nupdated_unix_ms=%lld\n"
+      "updates=%lld\ninterval_ms=%lld\nprogram=%s\nthreads=%lld\nsegments=%lld\nsegments_abandoned=%lld\n"
+      "purges=%lld\npurge_ns=%lld\nos_mmap_calls=%lld\nos_commit_calls=%lld\nos_purge_calls=%lld\n"
+      "page_faults_minor=%lld\npage_faults_major=%lld\nrss=%lld\nmetadata_committed=%lld\n",
+      a.version, a.size, (unsigned long long)a.seq, (long long)a.pid, (unsigned long long)a.start_ticks,
+      (long long)a.start_unix_ms, (long long)a.updated_unix_ms, (long long)a.updates, (long long)a.interval_ms,
+      a.program, (long long)a.threads, (long long)a.segments, (long long)a.segments_abandoned, (long long)a.purges,
+      (long long)a.purge_ns, (long long)a.os_mmap_calls, (long long)a.os_commit_calls, (long long)a.os_purge_calls,
+      (long long)a.page_faults_minor, (long long)a.page_faults_major, (long long)a.rss,
+      (long long)a.metadata_committed);
   mem("totals.", &a.totals);
   printf("node_count=%u\nbin_count=%u\n", a.node_count, a.bin_count);
   for (uint32_t n = 0; n < a.node_count; n++) {

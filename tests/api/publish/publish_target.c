@@ -68,7 +68,7 @@ static void wait_line(void) {
 }
 
 int main(int argc, char** argv) {
-  if (argc >= 3 && strcmp(argv[1], "first-alloc") == 0) {  /* before stdio allocates its buffer */
+  if (argc >= 3 && strcmp(argv[1], "first-alloc") == 0) { /* before stdio allocates its buffer */
     say_number("threads_before", threads_now());
     volatile char* p = malloc(100);
     p[0] = 1;
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
-  printf("start\n");  /* stdout's buffer exists before the figures are taken */
+  printf("start\n"); /* stdout's buffer exists before the figures are taken */
   if (argc >= 4 && strcmp(argv[1], "quiet") == 0) {
     long n = atol(argv[2]);
     size_t size = (size_t)atol(argv[3]);
@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
         for (int i = 0; i < 4096; i++) blocks[i] = malloc(16 + (size_t)(i % 2000));
         for (int i = 0; i < 4096; i++) free(blocks[i]);
       }
-      exit(0);  /* as a forked server process (a PostgreSQL backend) ends: its file goes */
+      exit(0); /* as a forked server process (a PostgreSQL backend) ends: its file goes */
     }
     printf("child=%ld\n", (long)pid);
     int status = 0;

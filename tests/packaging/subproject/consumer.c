@@ -2,8 +2,8 @@
    tests/packaging builds it with pkg-config from `meson install` and the
    Debian package, and in the subproject consumer (meson.build here).
    Prints one line ending in OK, or what failed (exit 1). */
-#include <mimalloc.h>
 #include <mimalloc-numa.h>
+#include <mimalloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,8 @@ static int failed(const char* what) {
 }
 
 int main(void) {
-  if (mi_numa_version() != MI_NUMA_VERSION) return failed("mi_numa_version() differs from the header's MI_NUMA_VERSION");
+  if (mi_numa_version() != MI_NUMA_VERSION)
+    return failed("mi_numa_version() differs from the header's MI_NUMA_VERSION");
   if (mi_version() != MI_MALLOC_VERSION) return failed("mi_version() differs from the header's MI_MALLOC_VERSION");
   char* p = (char*)mi_malloc(100);
   if (p == NULL || !mi_is_in_heap_region(p)) return failed("mi_malloc");

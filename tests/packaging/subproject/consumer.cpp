@@ -1,7 +1,7 @@
 // A C++ program built against an installed (or subproject) mimalloc-numa
 // (see consumer.c). Prints one line ending in OK, or what failed (exit 1).
-#include <mimalloc.h>
 #include <mimalloc-numa.h>
+#include <mimalloc.h>
 
 #include <cstdio>
 #include <map>
@@ -17,7 +17,8 @@ int failed(const char* what) {
 }  // namespace
 
 int main() {
-  if (mi_numa_version() != MI_NUMA_VERSION) return failed("mi_numa_version() differs from the header's MI_NUMA_VERSION");
+  if (mi_numa_version() != MI_NUMA_VERSION)
+    return failed("mi_numa_version() differs from the header's MI_NUMA_VERSION");
   // Linked with -lmimalloc-numa, operator new and delete are the library's.
   auto n = std::make_unique<long[]>(1000);
   if (!mi_is_in_heap_region(n.get())) return failed("operator new[] is not mimalloc-numa's");

@@ -27,9 +27,9 @@ typedef struct {
   size_t bytes;
   uint64_t seed;
   int free_most;
-  void** blocks;  /* out: the blocks kept */
+  void** blocks; /* out: the blocks kept */
   size_t nblocks;
-  size_t live;    /* bytes kept */
+  size_t live; /* bytes kept */
 } Job;
 
 static uint64_t next_rand(uint64_t* s) {

@@ -20,7 +20,7 @@
 #include <time.h>
 
 typedef struct {
-  void** handed;  /* the predecessor's survivors (nhanded of them) */
+  void** handed; /* the predecessor's survivors (nhanded of them) */
   size_t nhanded;
   uint64_t seed;
 } Slot;
