@@ -42,8 +42,8 @@ namespace mi {
 
 namespace {
 
-constexpr size_t PARK_BITS = 2 * 64;  // next and prev
-static_assert(sizeof(Page*) == sizeof(uint64_t), "two 64-bit words park the free list");
+constexpr size_t PARK_BITS = size_t{2} * 64;  // next and prev
+static_assert(sizeof(uintptr_t) == sizeof(uint64_t), "two 64-bit words (the queue links) park the free list");
 
 // Segments purged per call: a slow path does a bounded amount of work.
 constexpr size_t SEGMENTS_PER_CALL = 8;

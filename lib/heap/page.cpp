@@ -77,7 +77,7 @@ void count_frees(const Page* page, int64_t n, bool remote) {
 // other threads' frees that page_thread_free_collect put there are taken off
 // again (counted as remote frees there). A list that misuse corrupted
 // (reported when it is reused) counts as empty.
-size_t local_free_length(const Page* page) {
+[[maybe_unused]] size_t local_free_length(const Page* page) {  // (for MI_ASSERT_EXPENSIVE)
   const size_t n = free_list_count(page, page->local_free, page->capacity, nullptr, false);
   return n == LIST_BAD ? 0 : n;
 }
