@@ -230,7 +230,8 @@ void free_queue_push(Segment* s, SegmentsTld* tld) {
 // The purge list: segments with free pages waiting for their purge, of every
 // thread (abandoned ones too). Any thread (and the purge thread) purges what
 // is due, so an idle thread's free pages are returned as well.
-// Locking: purge_list_lock protects the list links and in_purge_queue; a
+// Locking: purge_list_lock protects the list links and in_purge_queue (an
+// atomic: purge_list_add reads it first without the lock); a
 // segment's state lock (segment_lock) protects its page masks (free, purge,
 // commit, dirty) and committed_bytes against a purge running in another
 // thread. Order: the owner holds its segment lock and then takes the list
@@ -263,28 +264,32 @@ void purge_list_append(Segment* s) {
   if (purge_list_last != nullptr) purge_list_last->purge_next = s;
   else purge_list_first = s;
   purge_list_last = s;
-  s->in_purge_queue = true;
+  s->in_purge_queue.store(true, std::memory_order_relaxed);
   purge_list_count.fetch_add(1, std::memory_order_relaxed);
 }
 
-// pre: the segment lock is held (in_purge_queue only changes under both locks)
+// pre: the segment lock is held. in_purge_queue changes under the list lock
+// only: a walk of segments_try_purge takes a segment off and puts it back at
+// the tail without its segment lock, so the check without the list lock may
+// see it off the list for that moment (then the list lock is taken, and the
+// walk has put it back: nothing lost) — hence an atomic.
 void purge_list_add(Segment* s) {
   purge_due_lower(purge_expire_of(s));
-  if (s->in_purge_queue) return;  // already on it: no need for the list lock
+  if (s->in_purge_queue.load(std::memory_order_relaxed)) return;  // already on it: no need for the list lock
   pthread_mutex_lock(&purge_list_lock);
-  if (!s->in_purge_queue) purge_list_append(s);
+  if (!s->in_purge_queue.load(std::memory_order_relaxed)) purge_list_append(s);
   pthread_mutex_unlock(&purge_list_lock);
 }
 
 // pre: purge_list_lock held
 void purge_list_unlink(Segment* s) {
-  if (!s->in_purge_queue) return;
+  if (!s->in_purge_queue.load(std::memory_order_relaxed)) return;
   if (s->purge_prev != nullptr) s->purge_prev->purge_next = s->purge_next;
   else purge_list_first = s->purge_next;
   if (s->purge_next != nullptr) s->purge_next->purge_prev = s->purge_prev;
   else purge_list_last = s->purge_prev;
   s->purge_next = s->purge_prev = nullptr;
-  s->in_purge_queue = false;
+  s->in_purge_queue.store(false, std::memory_order_relaxed);
   purge_list_count.fetch_sub(1, std::memory_order_relaxed);
 }
 
