@@ -299,7 +299,8 @@ struct Segment {
   Segment* prev;
   bool in_free_queue;
   uint8_t free_run_bin;  // large segments: the free queue they are in (SegmentsTld::large_free), by longest free run
-  std::atomic<bool> in_purge_queue;  // on the purge list (segment.cpp: written under its lock, read without by the owner)
+  std::atomic<bool>
+      in_purge_queue;  // on the purge list (segment.cpp: written under its lock, read without by the owner)
   Segment* purge_next;
   Segment* purge_prev;
   std::atomic<uint32_t> state_lock;  // guards the page masks against a purge from another thread
