@@ -39,7 +39,7 @@ void* malloc_aligned_slow(Heap* heap, size_t size, size_t alignment, size_t offs
   void* aligned = static_cast<uint8_t*>(p) + adjust;
   if (aligned != p) {
     Segment* segment = ptr_segment(p);
-    Page* page = (segment->capacity == 1) ? &segment->pages[0] : segment_page_of(segment, p);
+    Page* page = segment_page_of_any(segment, p);
     page_set_flag(page, PAGE_HAS_ALIGNED, true);  // the page is ours: we just allocated from it
   }
   return aligned;
@@ -61,17 +61,9 @@ void* heap_malloc_aligned_at(Heap* heap, size_t size, size_t alignment, size_t o
   // The next block of the direct page may happen to be aligned.
   if (size <= SMALL_SIZE_MAX && alignment <= size) {
     Page* page = heap->pages_free_direct[size];
-    Block* block = page->free;
-    if (block != nullptr && ((reinterpret_cast<uintptr_t>(block) + offset) & mask) == 0) {
-      page->free = block_pop_next(page, block);
-      page->used++;
-      asan_block_alloc(page, block);
-      if (zero) {
-        if (page->free_is_zero) block->link = 0;
-        else memset(block, 0, page->block_size);
-      }
-      return block;
-    }
+    const Block* block = page->free;
+    if (block != nullptr && ((reinterpret_cast<uintptr_t>(block) + offset) & mask) == 0)
+      return page_free_pop(page, zero);
   }
   // Blocks of a size that is a multiple of the alignment are aligned anyway.
   if (offset == 0 && alignment <= MAX_ALIGN_GUARANTEE && size <= LARGE_OBJ_SIZE_MAX &&
@@ -97,12 +89,7 @@ void* heap_realloc_aligned_at(Heap* heap, void* p, size_t newsize, size_t alignm
     return p;  // still fits, still aligned
   }
   // zeroing: allocated zeroed (see heap_realloc_zero in alloc.cpp)
-  void* newp = heap_malloc_aligned_at(heap, newsize, alignment, offset, zero);
-  if (newp == nullptr) return nullptr;
-  const size_t copy = (size < newsize) ? size : newsize;
-  memcpy(newp, p, copy);
-  free_inline(p);
-  return newp;
+  return realloc_move(heap_malloc_aligned_at(heap, newsize, alignment, offset, zero), p, size, newsize);
 }
 
 }  // namespace mi

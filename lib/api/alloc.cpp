@@ -61,10 +61,24 @@ void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept
   // growth must find zeros there too; the old block's tail past the user's
   // size is zero by the same rule). Allocated zeroed, not zeroed after: fresh
   // OS memory is zero already, and a rezalloc to 5 GiB touched all of it.
-  void* newp = heap_malloc_zero(heap, alloc_size, zero);
+  return realloc_move(heap_malloc_zero(heap, alloc_size, zero), p, size, newsize);
+}
+
+void* heap_reallocn(Heap* heap, void* p, size_t count, size_t size, bool zero) noexcept {
+  size_t total;
+  if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
+  return heap_realloc_zero(heap, p, total, zero);
+}
+
+void* heap_reallocf(Heap* heap, void* p, size_t newsize) noexcept {
+  void* newp = heap_realloc_zero(heap, p, newsize, false);
+  if (newp == nullptr && p != nullptr) free_inline(p);
+  return newp;
+}
+
+void* realloc_move(void* newp, void* p, size_t size, size_t newsize) noexcept {
   if (MI_UNLIKELY(newp == nullptr)) return nullptr;  // p stays valid
-  const size_t copy = (size < newsize) ? size : newsize;
-  memcpy(newp, p, copy);
+  memcpy(newp, p, (size < newsize) ? size : newsize);
   free_inline(p);
   return newp;
 }
@@ -120,25 +134,17 @@ void* mi_realloc(void* p, size_t newsize) mi_attr_noexcept {
 }
 
 void* mi_reallocn(void* p, size_t count, size_t size) mi_attr_noexcept {
-  size_t total;
-  if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
-  return mi_realloc(p, total);
+  return heap_reallocn(heap_get_default(), p, count, size, false);
 }
 
-void* mi_reallocf(void* p, size_t newsize) mi_attr_noexcept {
-  void* newp = mi_realloc(p, newsize);
-  if (newp == nullptr && p != nullptr) mi_free(p);
-  return newp;
-}
+void* mi_reallocf(void* p, size_t newsize) mi_attr_noexcept { return heap_reallocf(heap_get_default(), p, newsize); }
 
 void* mi_rezalloc(void* p, size_t newsize) mi_attr_noexcept {
   return heap_realloc_zero(heap_get_default(), p, newsize, true);
 }
 
 void* mi_recalloc(void* p, size_t count, size_t size) mi_attr_noexcept {
-  size_t total;
-  if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
-  return mi_rezalloc(p, total);
+  return heap_reallocn(heap_get_default(), p, count, size, true);
 }
 
 void* mi_expand(void* p, size_t newsize) mi_attr_noexcept {
@@ -174,22 +180,16 @@ void* mi_heap_realloc(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcept
   return heap_realloc_zero(heap, p, newsize, false);
 }
 void* mi_heap_reallocn(mi_heap_t* heap, void* p, size_t count, size_t size) mi_attr_noexcept {
-  size_t total;
-  if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
-  return heap_realloc_zero(heap, p, total, false);
+  return heap_reallocn(heap, p, count, size, false);
 }
 void* mi_heap_reallocf(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcept {
-  void* newp = heap_realloc_zero(heap, p, newsize, false);
-  if (newp == nullptr && p != nullptr) mi_free(p);
-  return newp;
+  return heap_reallocf(heap, p, newsize);
 }
 void* mi_heap_rezalloc(mi_heap_t* heap, void* p, size_t newsize) mi_attr_noexcept {
   return heap_realloc_zero(heap, p, newsize, true);
 }
 void* mi_heap_recalloc(mi_heap_t* heap, void* p, size_t count, size_t size) mi_attr_noexcept {
-  size_t total;
-  if (MI_UNLIKELY(mul_overflow(count, size, &total))) return alloc_impossible(count, size, 0);
-  return heap_realloc_zero(heap, p, total, true);
+  return heap_reallocn(heap, p, count, size, true);
 }
 
 char* mi_heap_strdup(mi_heap_t* heap, const char* s) mi_attr_noexcept { return heap_strndup_impl(heap, s, SIZE_MAX); }

@@ -48,17 +48,7 @@ size_t usable_size_of(const void* p, const char* call = "malloc_usable_size") no
 template <bool Zero>
 MI_ALWAYS_INLINE void* heap_malloc_small(Heap* heap, size_t size) noexcept {
   Page* page = heap->pages_free_direct[size];
-  Block* block = page->free;
-  if (MI_LIKELY(block != nullptr)) {
-    page->free = block_pop_next(page, block);
-    page->used++;
-    asan_block_alloc(page, block);
-    if constexpr (Zero) {
-      if (page->free_is_zero) block->link = 0;
-      else memset(block, 0, page->block_size);
-    }
-    return block;
-  }
+  if (MI_LIKELY(page->free != nullptr)) return page_free_pop(page, Zero);
   return malloc_slow(size, heap, Zero);
 }
 
@@ -71,10 +61,7 @@ MI_ALWAYS_INLINE void* heap_malloc(Heap* heap, size_t size) noexcept {
 // Frees p, checked already (api/free.cpp) where it needs to be.
 MI_ALWAYS_INLINE void free_block(Segment* segment, Page* page, void* p) noexcept {
   if (MI_LIKELY(is_thread_id(page->xowner.load(std::memory_order_relaxed)))) {
-    Block* block = static_cast<Block*>(p);
-    asan_block_free(page, block);
-    block_set_next(page, block, page->local_free);
-    page->local_free = block;
+    page_local_free_push(page, static_cast<Block*>(p));
     if (MI_UNLIKELY(--page->used == 0)) page_retire(page);
     return;
   }
@@ -104,10 +91,7 @@ MI_ALWAYS_INLINE void free_inline(void* p) noexcept {
   // of a large page); in the secure build, a block start that does not look free
   if (MI_LIKELY(is_thread_id(page->xowner.load(std::memory_order_relaxed))) &&
       (MI_SECURE == 0 || MI_LIKELY(block_free_is_plain(page, p)))) {
-    Block* block = static_cast<Block*>(p);
-    asan_block_free(page, block);
-    block_set_next(page, block, page->local_free);
-    page->local_free = block;
+    page_local_free_push(page, static_cast<Block*>(p));
     // the page is empty: retire it, unless it is kept empty for reuse already
     // (a block allocated from and freed to it again: the loop of pairs immediate)
     if (MI_UNLIKELY(--page->used == 0) && page->retire_expire == 0) page_retire(page);

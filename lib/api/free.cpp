@@ -8,10 +8,6 @@ namespace mi {
 
 namespace {
 
-Page* page_of_any(Segment* segment, const void* p) {
-  return (segment->capacity == 1) ? &segment->pages[0] : segment_page_of(segment, p);
-}
-
 // The bytes from p to the end of its block; 0 (reported) when p is not a
 // block start, nor in a page with aligned blocks any pointer into a block.
 size_t page_usable_size(const Page* page, const void* p, const char* call) {
@@ -54,7 +50,7 @@ MI_NOINLINE void free_unknown(void* p) noexcept {
   }
   // A pointer beyond the first unit of a huge segment: an aligned huge block
   // (or a pointer into one that is not: free_check says which).
-  Page* page = page_of_any(segment, p);
+  Page* page = segment_page_of_any(segment, p);
   if (!free_check(page, p, segment->thread_id.load(std::memory_order_relaxed) == thread_id())) return;
   free_block(segment, page, p);
 }
@@ -105,7 +101,7 @@ size_t usable_size_of(const void* p, const char* call) noexcept {
       }
       return 0;
     }
-    page = page_of_any(segment, p);
+    page = segment_page_of_any(segment, p);
   }
   return page_usable_size(page, p, call);
 }

@@ -148,6 +148,22 @@ void glibc_malloc_stats() noexcept {
   out.put("max mmap bytes   = %10zu\n", z(snap.big_block_bytes_peak));
 }
 
+namespace {
+
+// The <total>, <system> and <aspace> elements of a heap or of the whole
+// process (whose peak is the process's, not the sum of its rows').
+void put_totals(Text& out, const MemoryRow& r, int64_t committed_peak) {
+  out.put("<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
+  out.put("<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n", z(r.free_blocks), z(r.free_block_bytes));
+  out.put("<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n", z(r.big_blocks), z(r.big_committed));
+  out.put("<system type=\"current\" size=\"%zu\"/>\n", z(r.committed));
+  out.put("<system type=\"max\" size=\"%zu\"/>\n", z(committed_peak));
+  out.put("<aspace type=\"total\" size=\"%zu\"/>\n", z(r.reserved));
+  out.put("<aspace type=\"mprotect\" size=\"%zu\"/>\n", z(r.committed));
+}
+
+}  // namespace
+
 int glibc_malloc_info(int options, FILE* fp) noexcept {
   if (options != 0 || fp == nullptr) {
     errno = EINVAL;
@@ -177,23 +193,10 @@ int glibc_malloc_info(int options, FILE* fp) noexcept {
           z(f.bytes), z(f.blocks), z(f.pages));
     }
     out.put("</sizes>\n");
-    out.put("<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
-    out.put("<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n", z(r.free_blocks), z(r.free_block_bytes));
-    out.put("<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n", z(r.big_blocks), z(r.big_committed));
-    out.put("<system type=\"current\" size=\"%zu\"/>\n", z(r.committed));
-    out.put("<system type=\"max\" size=\"%zu\"/>\n", z(r.committed_peak));
-    out.put("<aspace type=\"total\" size=\"%zu\"/>\n", z(r.reserved));
-    out.put("<aspace type=\"mprotect\" size=\"%zu\"/>\n", z(r.committed));
+    put_totals(out, r, r.committed_peak);
     out.put("</heap>\n");
   }
-  const MemoryRow& t = snap.rows[ROW_TOTAL];
-  out.put("<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
-  out.put("<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n", z(t.free_blocks), z(t.free_block_bytes));
-  out.put("<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n", z(t.big_blocks), z(t.big_committed));
-  out.put("<system type=\"current\" size=\"%zu\"/>\n", z(t.committed));
-  out.put("<system type=\"max\" size=\"%zu\"/>\n", z(snap.committed_peak));
-  out.put("<aspace type=\"total\" size=\"%zu\"/>\n", z(t.reserved));
-  out.put("<aspace type=\"mprotect\" size=\"%zu\"/>\n", z(t.committed));
+  put_totals(out, snap.rows[ROW_TOTAL], snap.committed_peak);
   out.put("</malloc>\n");
   out.flush();
   if (out.failed()) {

@@ -176,44 +176,24 @@ size_t format(char* buf, size_t size, const char* fmt, ...) noexcept {
   return n;
 }
 
-const char* format_bytes(char* buf, size_t size, int64_t bytes) noexcept {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  bool negative = bytes < 0;
-  uint64_t mag = negative ? (0 - static_cast<uint64_t>(bytes)) : static_cast<uint64_t>(bytes);
-  if (mag < 1024) {
-    format(buf, size, "%s%llu B", negative ? "-" : "", static_cast<unsigned long long>(mag));
-    return buf;
-  }
-  int unit = 0;
-  uint64_t div = 1;
-  while (unit < 5 && mag / div >= 1024) {
-    div *= 1024;
-    unit++;
-  }
-  // one decimal, rounded; whole and fraction computed apart so nothing overflows
-  uint64_t whole = mag / div;
-  uint64_t tenths = ((mag % div) * 10 + div / 2) / div;
-  if (tenths >= 10) {
-    whole++;
-    tenths -= 10;
-  }
-  format(buf, size, "%s%llu.%llu %s", negative ? "-" : "", static_cast<unsigned long long>(whole),
-         static_cast<unsigned long long>(tenths), units[unit]);
-  return buf;
-}
+namespace {
 
-const char* format_count(char* buf, size_t size, int64_t count) noexcept {
-  bool negative = count < 0;
-  uint64_t mag = negative ? (0 - static_cast<uint64_t>(count)) : static_cast<uint64_t>(count);
-  const char* suffix[] = {"", " K", " M", " G", " T"};
-  if (mag < 10000) {
-    format(buf, size, "%s%llu", negative ? "-" : "", static_cast<unsigned long long>(mag));
+// value with one decimal (rounded) in the largest of units[1..max_unit]
+// (each `step` times the one before) that keeps the whole part below `step`;
+// below `plain_below`, the exact number with units[0]. The whole and the
+// fraction are computed apart so that nothing overflows.
+const char* format_scaled(char* buf, size_t size, int64_t value, uint64_t step, uint64_t plain_below,
+                          const char* const units[], int max_unit) {
+  const bool negative = value < 0;
+  const uint64_t mag = negative ? (0 - static_cast<uint64_t>(value)) : static_cast<uint64_t>(value);
+  if (mag < plain_below) {
+    format(buf, size, "%s%llu%s", negative ? "-" : "", static_cast<unsigned long long>(mag), units[0]);
     return buf;
   }
   int unit = 0;
   uint64_t div = 1;
-  while (unit < 4 && mag / div >= 1000) {
-    div *= 1000;
+  while (unit < max_unit && mag / div >= step) {
+    div *= step;
     unit++;
   }
   uint64_t whole = mag / div;
@@ -223,8 +203,20 @@ const char* format_count(char* buf, size_t size, int64_t count) noexcept {
     tenths -= 10;
   }
   format(buf, size, "%s%llu.%llu%s", negative ? "-" : "", static_cast<unsigned long long>(whole),
-         static_cast<unsigned long long>(tenths), suffix[unit]);
+         static_cast<unsigned long long>(tenths), units[unit]);
   return buf;
+}
+
+}  // namespace
+
+const char* format_bytes(char* buf, size_t size, int64_t bytes) noexcept {
+  static constexpr const char* units[] = {" B", " KiB", " MiB", " GiB", " TiB", " PiB"};
+  return format_scaled(buf, size, bytes, 1024, 1024, units, 5);
+}
+
+const char* format_count(char* buf, size_t size, int64_t count) noexcept {
+  static constexpr const char* suffix[] = {"", " K", " M", " G", " T"};
+  return format_scaled(buf, size, count, 1000, 10000, suffix, 4);
 }
 
 }  // namespace mi

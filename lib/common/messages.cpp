@@ -42,6 +42,21 @@ void emit(const char* prefix, const char* fmt, va_list args) {
 
 bool show_errors() { return option_is_enabled(mi_option_show_errors) || option_is_enabled(mi_option_verbose); }
 
+// Whether an error message is shown: errors are, and max_errors (counted
+// here) is not reached yet.
+bool error_shown() {
+  if (!show_errors()) return false;
+  const long max = option_get(mi_option_max_errors);
+  return max < 0 || error_count.fetch_add(1, std::memory_order_relaxed) < max;
+}
+
+// An error: its message when `show`, then the registered error function.
+void error_v(int err, bool show, const char* fmt, va_list args) {
+  if (show) emit("mimalloc-numa: error: ", fmt, args);
+  mi_error_fun* fun = error_fun.load(std::memory_order_acquire);
+  if (fun != nullptr) fun(err, error_arg.load(std::memory_order_acquire));
+}
+
 }  // namespace
 
 void output_get(mi_output_fun** out, void** arg) noexcept {
@@ -84,38 +99,25 @@ void warning_message(const char* fmt, ...) noexcept {
 }
 
 void error_message(int err, const char* fmt, ...) noexcept {
-  if (show_errors()) {
-    long max = option_get(mi_option_max_errors);
-    if (max < 0 || error_count.fetch_add(1, std::memory_order_relaxed) < max) {
-      va_list args;
-      va_start(args, fmt);
-      emit("mimalloc-numa: error: ", fmt, args);
-      va_end(args);
-    }
-  }
-  mi_error_fun* fun = error_fun.load(std::memory_order_acquire);
-  if (fun != nullptr) fun(err, error_arg.load(std::memory_order_acquire));
+  va_list args;
+  va_start(args, fmt);
+  error_v(err, error_shown(), fmt, args);
+  va_end(args);
 }
 
 void fatal_message(int err, const char* fmt, ...) noexcept {
   va_list args;
   va_start(args, fmt);
-  emit("mimalloc-numa: error: ", fmt, args);
+  error_v(err, true, fmt, args);
   va_end(args);
-  mi_error_fun* fun = error_fun.load(std::memory_order_acquire);
-  if (fun != nullptr) fun(err, error_arg.load(std::memory_order_acquire));
   abort();
 }
 
 void error_quiet(int err, const char* fmt, ...) noexcept {
-  if (option_is_enabled(mi_option_verbose)) {
-    va_list args;
-    va_start(args, fmt);
-    emit("mimalloc-numa: error: ", fmt, args);
-    va_end(args);
-  }
-  mi_error_fun* fun = error_fun.load(std::memory_order_acquire);
-  if (fun != nullptr) fun(err, error_arg.load(std::memory_order_acquire));
+  va_list args;
+  va_start(args, fmt);
+  error_v(err, option_is_enabled(mi_option_verbose), fmt, args);
+  va_end(args);
 }
 
 bool once(Once kind) noexcept { return !once_flags[static_cast<int>(kind)].exchange(true, std::memory_order_relaxed); }

@@ -60,16 +60,22 @@ namespace mi {
 inline bool asan_page_tracked(const Page* page) noexcept { return page->block_size <= LARGE_OBJ_SIZE_MAX; }
 #endif
 
-// A page set up for blocks: all of them poisoned (page_extend_free unlinks
-// them with asan_block_link).
-inline void asan_page_setup(const Page* page) noexcept {
+// The blocks of a page, all poisoned or all unpoisoned.
+inline void asan_page_blocks(const Page* page, bool poison) noexcept {
 #if MI_ASAN
-  if (asan_page_tracked(page))
-    ASAN_POISON_MEMORY_REGION(page->page_start, static_cast<size_t>(page->reserved) * page->block_size);
+  if (!asan_page_tracked(page)) return;
+  const size_t size = static_cast<size_t>(page->reserved) * page->block_size;
+  if (poison) ASAN_POISON_MEMORY_REGION(page->page_start, size);
+  else ASAN_UNPOISON_MEMORY_REGION(page->page_start, size);
 #else
   (void)page;
+  (void)poison;
 #endif
 }
+
+// A page set up for blocks: all of them poisoned (page_extend_free unlinks
+// them with asan_block_link).
+inline void asan_page_setup(const Page* page) noexcept { asan_page_blocks(page, true); }
 
 // The link word of a block of page, about to be written by the allocator.
 inline void asan_block_link(const Page* page, void* block) noexcept {
@@ -114,13 +120,6 @@ MI_NO_SANITIZE inline void copy_unchecked(void* to, const void* from, size_t n) 
 }
 
 // A page that goes back to its segment: no blocks there any more.
-inline void asan_page_release(const Page* page) noexcept {
-#if MI_ASAN
-  if (asan_page_tracked(page))
-    ASAN_UNPOISON_MEMORY_REGION(page->page_start, static_cast<size_t>(page->reserved) * page->block_size);
-#else
-  (void)page;
-#endif
-}
+inline void asan_page_release(const Page* page) noexcept { asan_page_blocks(page, false); }
 
 }  // namespace mi

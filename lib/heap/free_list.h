@@ -25,7 +25,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
+#include "../common/sanitizer.h"
 #include "../common/types.h"
 #include "misuse.h"
 
@@ -118,6 +120,30 @@ MI_ALWAYS_INLINE Block* block_pop_next(const Page* page, Block* block) {
   block->link = 0;
 #endif
   return next;
+}
+
+// Hands out the head of the page's free list (pre: not empty): pops it,
+// counts it used and, with `zero`, clears it (a page whose free blocks are
+// zero already only needs the link cleared). Inlined into the fast path,
+// where `zero` is a constant, and the slow paths: one copy of the rule.
+MI_ALWAYS_INLINE Block* page_free_pop(Page* page, bool zero) {
+  Block* block = page->free;
+  page->free = block_pop_next(page, block);
+  page->used++;
+  asan_block_alloc(page, block);
+  if (zero) {
+    if (page->free_is_zero) block->link = 0;
+    else memset(block, 0, page->block_size);
+  }
+  return block;
+}
+
+// Pushes a block the owner thread frees onto the page's local_free list;
+// the caller counts it (page->used) and retires or unfulls the page.
+MI_ALWAYS_INLINE void page_local_free_push(Page* page, Block* block) {
+  asan_block_free(page, block);
+  block_set_next(page, block, page->local_free);
+  page->local_free = block;
 }
 
 // Secure build, the free fast path: p is the start of a block of the page and

@@ -83,10 +83,6 @@ void heap_destroy_pages(Heap* heap) {
   heap->thread_delayed_free.store(nullptr, std::memory_order_relaxed);
 }
 
-Page* page_of_any(Segment* segment, const void* p) {
-  return (segment->capacity == 1) ? &segment->pages[0] : segment_page_of(segment, p);
-}
-
 }  // namespace
 
 void heap_collect(Heap* heap, Collect how) noexcept {
@@ -208,7 +204,7 @@ bool mi_heap_contains_block(mi_heap_t* heap, const void* p) {
   if (heap == nullptr || p == nullptr) return false;
   Segment* segment = segmap_segment_of(p);
   if (segment == nullptr) return false;
-  Page* page = page_of_any(segment, p);
+  Page* page = segment_page_of_any(segment, p);
   return page->segment_in_use && page->xheap.load(std::memory_order_relaxed) == heap;
 }
 
@@ -217,7 +213,7 @@ bool mi_heap_check_owned(mi_heap_t* heap, const void* p) {
   if ((reinterpret_cast<uintptr_t>(p) & (WORD_SIZE - 1)) != 0) return false;
   Segment* segment = segmap_segment_of(p);
   if (segment == nullptr) return false;
-  Page* page = page_of_any(segment, p);
+  Page* page = segment_page_of_any(segment, p);
   if (!page->segment_in_use || page->xheap.load(std::memory_order_relaxed) != heap) return false;
   const uint8_t* q = static_cast<const uint8_t*>(p);
   return q >= page->page_start && q < page->page_start + static_cast<size_t>(page->capacity) * page->block_size;

@@ -255,15 +255,23 @@ void page_unfull(Page* page) {
 }
 
 void page_free_block_local(Page* page, Block* block, bool check_full) {
-  asan_block_free(page, block);
-  block_set_next(page, block, page->local_free);
-  page->local_free = block;
+  page_local_free_push(page, block);
   MI_ASSERT(page->used > 0);
   if (MI_UNLIKELY(--page->used == 0)) {
     page_retire(page);
   } else if (MI_UNLIKELY(check_full && page_in_full(page))) {
     page_unfull(page);
   }
+}
+
+// Pushes a block of `page` onto the heap's delayed-free list (any thread;
+// the owner takes the whole list at once: heap_delayed_free_partial).
+void delayed_push(Heap* heap, const Page* page, Block* block) {
+  Block* dfree = heap->thread_delayed_free.load(std::memory_order_relaxed);
+  do {
+    block_set_next(page, block, dfree);
+  } while (!heap->thread_delayed_free.compare_exchange_weak(dfree, block, std::memory_order_release,
+                                                            std::memory_order_relaxed));
 }
 
 // Frees a block that another thread pushed onto the heap's delayed list.
@@ -561,11 +569,7 @@ void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
     // delayed-free list, so it moves the page back to its bin.
     Heap* heap = page->xheap.load(std::memory_order_acquire);
     if (heap != nullptr) {
-      Block* dfree = heap->thread_delayed_free.load(std::memory_order_relaxed);
-      do {
-        block_set_next(page, block, dfree);
-      } while (!heap->thread_delayed_free.compare_exchange_weak(dfree, block, std::memory_order_release,
-                                                                std::memory_order_relaxed));
+      delayed_push(heap, page, block);
     }
     // and leave delayed_freeing, so the owner may change the state again
     tfree = page->xthread_free.load(std::memory_order_relaxed);
@@ -646,7 +650,7 @@ void heap_fork_child_orphan(Heap* heap) noexcept {
   while (block != nullptr) {
     Block* next = block_next_any(block);  // each block's link is encoded with its own page's keys
     Segment* segment = segmap_segment_of(block);
-    Page* page = (segment->capacity == 1) ? &segment->pages[0] : segment_page_of(segment, block);
+    Page* page = segment_page_of_any(segment, block);
     const uintptr_t tf = page->xthread_free.load(std::memory_order_relaxed);
     block_set_next(page, block, tf_block(tf));
     page->xthread_free.store(tf_make(block, tf_delayed(tf)), std::memory_order_relaxed);
@@ -664,11 +668,7 @@ bool heap_delayed_free_partial(Heap* heap) noexcept {
     Block* next = block_next_any(block);  // each block's link is encoded with its own page's keys
     if (!free_delayed_block(block)) {
       all_freed = false;
-      Block* dfree = heap->thread_delayed_free.load(std::memory_order_relaxed);
-      do {
-        block_set_next(block_page(block), block, dfree);
-      } while (!heap->thread_delayed_free.compare_exchange_weak(dfree, block, std::memory_order_release,
-                                                                std::memory_order_relaxed));
+      delayed_push(heap, block_page(block), block);
     }
     block = next;
   }
@@ -899,14 +899,7 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
     return nullptr;
   }
   MI_ASSERT(page->free != nullptr);
-  Block* block = page->free;
-  page->free = block_pop_next(page, block);
-  page->used++;
-  asan_block_alloc(page, block);
-  if (zero) {
-    if (page->free_is_zero) block->link = 0;
-    else memset(block, 0, page->block_size);
-  }
+  Block* block = page_free_pop(page, zero);
   PageQueue* pq = heap_page_queue_of(heap, page);
   if (page_queue_is_huge(pq)) page_to_full(page, pq);
   heap_stat_malloc(heap, size, page);

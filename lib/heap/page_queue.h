@@ -37,7 +37,8 @@ inline void heap_queue_first_update(Heap* heap, PageQueue* pq) {
   for (size_t s = first; s <= size; s++) heap->pages_free_direct[s] = page;
 }
 
-inline void page_queue_remove(Heap* heap, PageQueue* pq, Page* page) {
+// Takes a page out of the links of pq (its own links are left to the caller).
+inline void page_queue_unlink(Heap* heap, PageQueue* pq, const Page* page) {
   if (page->prev != nullptr) page->prev->next = page->next;
   if (page->next != nullptr) page->next->prev = page->prev;
   if (page == pq->last) pq->last = page->prev;
@@ -45,6 +46,10 @@ inline void page_queue_remove(Heap* heap, PageQueue* pq, Page* page) {
     pq->first = page->next;
     heap_queue_first_update(heap, pq);
   }
+}
+
+inline void page_queue_remove(Heap* heap, PageQueue* pq, Page* page) {
+  page_queue_unlink(heap, pq, page);
   heap->page_count--;
   page->next = page->prev = nullptr;
   page_set_flag(page, PAGE_IN_FULL, false);
@@ -64,13 +69,7 @@ inline void page_queue_push(Heap* heap, PageQueue* pq, Page* page) {
 
 // Moves a page from `from` to the end of `to`.
 inline void page_queue_move_to_back(Heap* heap, PageQueue* to, PageQueue* from, Page* page) {
-  if (page->prev != nullptr) page->prev->next = page->next;
-  if (page->next != nullptr) page->next->prev = page->prev;
-  if (page == from->last) from->last = page->prev;
-  if (page == from->first) {
-    from->first = page->next;
-    heap_queue_first_update(heap, from);
-  }
+  page_queue_unlink(heap, from, page);
   page->prev = to->last;
   page->next = nullptr;
   if (to->last != nullptr) to->last->next = page;

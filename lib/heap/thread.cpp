@@ -18,6 +18,7 @@
 #include <new>
 
 #include "../arena/arena.h"
+#include "../common/locked_list.h"
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/stats.h"
@@ -65,21 +66,11 @@ pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 ThreadData* live_first = nullptr;
 
 void live_add(ThreadData* td) {
-  pthread_mutex_lock(&live_lock);
-  td->live_prev = nullptr;
-  td->live_next = live_first;
-  if (live_first != nullptr) live_first->live_prev = td;
-  live_first = td;
-  pthread_mutex_unlock(&live_lock);
+  locked_list_add<ThreadData, &ThreadData::live_next, &ThreadData::live_prev>(&live_lock, &live_first, td);
 }
 
 void live_remove(ThreadData* td) {
-  pthread_mutex_lock(&live_lock);
-  if (td->live_prev != nullptr) td->live_prev->live_next = td->live_next;
-  else if (live_first == td) live_first = td->live_next;
-  if (td->live_next != nullptr) td->live_next->live_prev = td->live_prev;
-  td->live_next = td->live_prev = nullptr;
-  pthread_mutex_unlock(&live_lock);
+  locked_list_remove<ThreadData, &ThreadData::live_next, &ThreadData::live_prev>(&live_lock, &live_first, td);
 }
 
 // The first thread's data lives in our image: no mmap during early start-up.

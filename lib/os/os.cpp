@@ -214,6 +214,20 @@ void* alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large
   memid->initially_zero = true;
   return p;
 }
+
+// A mapping on 2 MiB or 1 GiB pages (kept in memory: pinned, committed and
+// zero from the start): counted reserved and committed, and described.
+void pinned_mapping(MemId* memid, void* base, size_t size, int account) {
+  os_stat_reserved(static_cast<int64_t>(size), account);
+  os_stat_committed(static_cast<int64_t>(size), account);
+  memid->kind = MemKind::os;
+  memid->os_base = base;
+  memid->os_size = size;
+  memid->is_large = true;
+  memid->is_pinned = true;
+  memid->initially_committed = true;
+  memid->initially_zero = true;
+}
 }  // namespace
 
 void* os_alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid, bool account_commit,
@@ -246,15 +260,7 @@ void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment, int acco
     errno = saved;
     return nullptr;
   }
-  os_stat_reserved(static_cast<int64_t>(size), account);
-  os_stat_committed(static_cast<int64_t>(size), account);
-  memid->kind = MemKind::os;
-  memid->os_base = p;
-  memid->os_size = size;
-  memid->is_large = true;
-  memid->is_pinned = true;
-  memid->initially_committed = true;
-  memid->initially_zero = true;
+  pinned_mapping(memid, p, size, account);
   return p;
 }
 
@@ -327,17 +333,9 @@ void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped
   *pages_mapped = mapped;
   if (mapped == 0) return nullptr;
   size_t size = mapped * HUGE_OS_PAGE_SIZE;
-  os_stat_reserved(static_cast<int64_t>(size), account);
-  os_stat_committed(static_cast<int64_t>(size), account);
+  pinned_mapping(memid, base, size, account);
   os_counters.huge_pages_reserved.fetch_add(static_cast<int64_t>(mapped), std::memory_order_relaxed);
-  memid->kind = MemKind::os;
-  memid->os_base = base;
-  memid->os_size = size;
-  memid->is_large = true;
   memid->is_huge = true;
-  memid->is_pinned = true;
-  memid->initially_committed = true;
-  memid->initially_zero = true;
   return base;
 }
 
@@ -439,70 +437,77 @@ bool os_commit(void* p, size_t size, bool* is_zero, int account) noexcept {
   return true;
 }
 
-bool os_decommit(void* p, size_t size, bool uncount, int account) noexcept {
-  size_t csize;
-  void* start = page_range(p, size, true, &csize);
-  if (csize == 0) return true;
-  os_counters.purge_calls.fetch_add(1, std::memory_order_relaxed);
-  // MADV_DONTNEED lowers RSS at once and the range reads as zero afterwards.
+namespace {
+
+// The whole OS pages inside [p, p + size) that a purge (decommit, reset,
+// discard) advises; *csize 0: none. Counted as one purge call.
+void* purge_range(void* p, size_t size, size_t* csize) {
+  void* start = page_range(p, size, true, csize);
+  if (*csize != 0) os_counters.purge_calls.fetch_add(1, std::memory_order_relaxed);
+  return start;
+}
+
+// madvise, its time counted as purge time: 0, or -1 with errno.
+int purge_madvise(void* start, size_t csize, int advice) {
   const int64_t t0 = os_clock_ns();
-  const int err = fault_inject(Fault::madvise) ? (errno = EAGAIN, -1) : madvise(start, csize, MADV_DONTNEED);
+  const int err = madvise(start, csize, advice);
   os_counters.purge_ns.fetch_add(os_clock_ns() - t0, std::memory_order_relaxed);
+  return err;
+}
+
+// A purge's end: warns when it failed (`what` it was, `how`), else counts
+// the bytes in `counter` (purged or reset) and as the account's purged.
+bool purge_counted(int err, const char* what, const char* how, void* start, size_t csize, int account,
+                   std::atomic<int64_t>& counter) {
   if (err != 0) {
-    warning_message("cannot decommit %zu bytes at %p (madvise DONTNEED): %s", csize, start, errno_text(errno));
+    warning_message("cannot %s %zu bytes at %p (%s): %s", what, csize, start, how, errno_text(errno));
     return false;
   }
+  counter.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
+  account_counters(account).purged.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
+  return true;
+}
+
+}  // namespace
+
+bool os_decommit(void* p, size_t size, bool uncount, int account) noexcept {
+  size_t csize;
+  void* start = purge_range(p, size, &csize);
+  if (csize == 0) return true;
+  // MADV_DONTNEED lowers RSS at once and the range reads as zero afterwards.
+  const int err = fault_inject(Fault::madvise) ? (errno = EAGAIN, -1) : purge_madvise(start, csize, MADV_DONTNEED);
+  if (!purge_counted(err, "decommit", "madvise DONTNEED", start, csize, account, os_counters.purged)) return false;
 #if MI_DEBUG
   // Debug builds also protect it, so a use after purge faults where it happens.
   (void)mprotect(start, csize, PROT_NONE);
 #endif
   if (uncount) os_stat_committed(-static_cast<int64_t>(csize), account);
-  os_counters.purged.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
-  account_counters(account).purged.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
   return true;
 }
 
 bool os_reset(void* p, size_t size, int account) noexcept {
   size_t csize;
-  void* start = page_range(p, size, true, &csize);
+  void* start = purge_range(p, size, &csize);
   if (csize == 0) return true;
-  os_counters.purge_calls.fetch_add(1, std::memory_order_relaxed);
-  int err = -1;
   if (fault_inject(Fault::madvise)) {
     warning_message("cannot reset %zu bytes at %p (madvise): %s", csize, start, errno_text(EAGAIN));
     return false;
   }
-  const int64_t t0 = os_clock_ns();
+  int err = -1;
   if (madv_free_works.load(std::memory_order_relaxed)) {
-    err = madvise(start, csize, MADV_FREE);
+    err = purge_madvise(start, csize, MADV_FREE);
     if (err != 0 && errno == EINVAL) madv_free_works.store(false, std::memory_order_relaxed);  // kernel < 4.5
   }
-  if (err != 0) err = madvise(start, csize, MADV_DONTNEED);
-  os_counters.purge_ns.fetch_add(os_clock_ns() - t0, std::memory_order_relaxed);
-  if (err != 0) {
-    warning_message("cannot reset %zu bytes at %p (madvise): %s", csize, start, errno_text(errno));
-    return false;
-  }
-  os_counters.reset.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
-  account_counters(account).purged.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
-  return true;
+  if (err != 0) err = purge_madvise(start, csize, MADV_DONTNEED);
+  return purge_counted(err, "reset", "madvise", start, csize, account, os_counters.reset);
 }
 
 bool os_discard(void* p, size_t size, int account) noexcept {
   size_t csize;
-  void* start = page_range(p, size, true, &csize);
+  void* start = purge_range(p, size, &csize);
   if (csize == 0) return true;
-  os_counters.purge_calls.fetch_add(1, std::memory_order_relaxed);
-  const int64_t t0 = os_clock_ns();
-  const int err = madvise(start, csize, MADV_DONTNEED);
-  os_counters.purge_ns.fetch_add(os_clock_ns() - t0, std::memory_order_relaxed);
-  if (err != 0) {
-    warning_message("cannot discard %zu bytes at %p (madvise DONTNEED): %s", csize, start, errno_text(errno));
-    return false;
-  }
-  os_counters.reset.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
-  account_counters(account).purged.fetch_add(static_cast<int64_t>(csize), std::memory_order_relaxed);
-  return true;
+  const int err = purge_madvise(start, csize, MADV_DONTNEED);
+  return purge_counted(err, "discard", "madvise DONTNEED", start, csize, account, os_counters.reset);
 }
 
 bool os_purge(void* p, size_t size, bool uncount, int account) noexcept {

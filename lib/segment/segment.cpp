@@ -27,6 +27,7 @@
 #include <cstddef>
 
 #include "../arena/arena.h"
+#include "../common/locked_list.h"
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/sanitizer.h"
@@ -331,22 +332,10 @@ void segment_unlock(Segment* s) { s->state_lock.store(0, std::memory_order_relea
 pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
 Segment* all_first = nullptr;
 
-void all_add(Segment* s) {
-  pthread_mutex_lock(&all_lock);
-  s->all_prev = nullptr;
-  s->all_next = all_first;
-  if (all_first != nullptr) all_first->all_prev = s;
-  all_first = s;
-  pthread_mutex_unlock(&all_lock);
-}
+void all_add(Segment* s) { locked_list_add<Segment, &Segment::all_next, &Segment::all_prev>(&all_lock, &all_first, s); }
 
 void all_remove(Segment* s) {
-  pthread_mutex_lock(&all_lock);
-  if (s->all_prev != nullptr) s->all_prev->all_next = s->all_next;
-  else all_first = s->all_next;
-  if (s->all_next != nullptr) s->all_next->all_prev = s->all_prev;
-  s->all_next = s->all_prev = nullptr;
-  pthread_mutex_unlock(&all_lock);
+  locked_list_remove<Segment, &Segment::all_next, &Segment::all_prev>(&all_lock, &all_first, s);
 }
 
 // ---------------------------------------------------------------------------

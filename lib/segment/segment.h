@@ -67,6 +67,12 @@ MI_ALWAYS_INLINE Page* segment_page_of(const Segment* s, const void* p) {
 
 MI_ALWAYS_INLINE Segment* page_segment(const Page* page) { return ptr_segment(page); }
 
+// The page of any pointer into segment s, also beyond its first unit: a huge
+// segment has one page, whatever the pointer's unit (an aligned huge block).
+MI_ALWAYS_INLINE Page* segment_page_of_any(Segment* s, const void* p) {
+  return (s->capacity == 1) ? &s->pages[0] : segment_page_of(s, p);
+}
+
 // Page kind for a block size.
 inline PageKind page_kind_of(size_t block_size) {
   if (block_size <= SMALL_OBJ_SIZE_MAX) return PageKind::small;
