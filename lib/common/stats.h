@@ -1,4 +1,4 @@
-// stats.h: process-wide statistics and the statistics report.
+// stats.h: process-wide statistics (the report is api/stats_report.h).
 //
 // Owns: gauges (segments, pages, bytes of blocks over 2 MiB, abandoned
 // segments, threads) as atomics updated on slow paths; the totals merged from

@@ -5,8 +5,9 @@
 // map covers 16 GiB of address space). The byte of a unit:
 //   0            not ours;
 //   16 .. 22     the first unit of a segment; the value is the segment's page
-//                shift (16 small, 19 medium, 22 large/huge), so free() gets
-//                the shift from the map instead of loading it from the header;
+//                shift (16 small, and large: a large page is a run of 64 KiB
+//                slices; 19 medium; 22 huge: one page), so free() gets the
+//                shift from the map instead of loading it from the header;
 //   1 .. 15      a later unit of a (huge) segment: the segment starts at least
 //                2^(v-1) units before (walk back that far and read again;
 //                capped at 15, so far units take many steps of 2^14).

@@ -9,6 +9,9 @@ beside the stack: it includes only itself. Of the public headers (include/),
 mimalloc.h may be included from every layer (its types and option ids are
 what every layer uses); the others belong to the api layer.
 
+Every file of a layer's directory is named in the layer's row, in backquotes
+(`name`, `name.h` or `name.cpp`), so that the table lists every part there is.
+
 Exceptions are listed below, each with its reason; an exception that no
 longer matches an include fails the test too, so that the list only shrinks.
 
@@ -29,17 +32,18 @@ EXCEPTIONS = {
 }
 
 BASE_PUBLIC = "include/mimalloc.h"
-ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*([\w-]+)\s*\|\s*`([\w-]+)/`\s*\|")
+ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*([\w-]+)\s*\|\s*`([\w-]+)/`\s*\|(.*)$")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
 
-def read_layers(root):
+def read_layers(root, owns):
     layers = {}
     with open(os.path.join(root, "lib", "README.md"), encoding="utf-8") as f:
         for line in f:
             m = ROW.match(line)
             if m:
                 layers[m.group(3)] = (int(m.group(1)), m.group(2))
+                owns[m.group(3)] = m.group(4)
     return layers
 
 
@@ -50,7 +54,8 @@ def main():
         exceptions = {}
         args = args[1:]
     root = os.path.abspath(args[0] if args else os.path.join(os.path.dirname(__file__), "..", ".."))
-    layers = read_layers(root)
+    owns = {}
+    layers = read_layers(root, owns)
     if not layers or "api" not in layers:
         print("layering: no table of layers in lib/README.md (| order | layer | `dir/` | owns |)")
         return 2
@@ -72,6 +77,10 @@ def main():
                     continue
                 src = os.path.join(dirpath, fn)
                 rel = os.path.relpath(src, root)
+                stem = os.path.splitext(fn)[0]
+                if not re.search(r"`" + re.escape(stem) + r"(\.h|\.cpp|\.c)?`", owns[d]):
+                    problems.append(f"{rel}: not named in the row of {name} in lib/README.md (say what it owns "
+                                    f"there, as `{stem}`)")
                 with open(src, encoding="utf-8") as f:
                     for n, line in enumerate(f, 1):
                         m = INCLUDE.match(line)
