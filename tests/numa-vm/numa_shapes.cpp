@@ -208,11 +208,11 @@ double peak_mib() {
   return kib / 1024.0;
 }
 
-// Anonymous memory of the process per node (MiB), from /proc/self/numa_maps;
-// read with read(2) into an mmap'd buffer: stdio would allocate, on the
-// reading thread's node, through the allocator being measured.
-void anon_per_node(double* mib) {
-  for (int n = 0; n < g_nodes; n++) mib[n] = 0;
+// Calls f(line) for each line of /proc/self/numa_maps, read with read(2)
+// into an mmap'd buffer: stdio would allocate, on the reading thread's node,
+// through the allocator being measured.
+template <class F>
+void for_each_numa_maps_line(F f) {
   constexpr size_t SIZE = 4 * MiB;
   char* buf = static_cast<char*>(map(SIZE));
   int fd = open("/proc/self/numa_maps", O_RDONLY);
@@ -224,35 +224,32 @@ void anon_per_node(double* mib) {
   for (char* line = buf; line != nullptr && *line != 0;) {
     char* end = strchr(line, '\n');
     if (end != nullptr) *end = 0;
-    if (strstr(line, "file=") == nullptr && strstr(line, "anon=") != nullptr) {
-      double page_kib = 4;
-      if (const char* k = strstr(line, "kernelpagesize_kB=")) page_kib = strtod(k + 18, nullptr);
-      for (char* t = strstr(line, " N"); t != nullptr; t = strstr(t + 1, " N")) {
-        int node;
-        long pages;
-        if (sscanf(t + 1, "N%d=%ld", &node, &pages) == 2 && node >= 0 && node < g_nodes)
-          mib[node] += pages * page_kib / 1024.0;
-      }
-    }
+    f(line);
     line = (end != nullptr) ? end + 1 : nullptr;
   }
   munmap(buf, SIZE);
 }
 
+// Anonymous memory of the process per node (MiB), from /proc/self/numa_maps.
+void anon_per_node(double* mib) {
+  for (int n = 0; n < g_nodes; n++) mib[n] = 0;
+  for_each_numa_maps_line([&](char* line) {
+    if (strstr(line, "file=") != nullptr || strstr(line, "anon=") == nullptr) return;
+    double page_kib = 4;
+    if (const char* k = strstr(line, "kernelpagesize_kB=")) page_kib = strtod(k + 18, nullptr);
+    for (char* t = strstr(line, " N"); t != nullptr; t = strstr(t + 1, " N")) {
+      int node;
+      long pages;
+      if (sscanf(t + 1, "N%d=%ld", &node, &pages) == 2 && node >= 0 && node < g_nodes)
+        mib[node] += pages * page_kib / 1024.0;
+    }
+  });
+}
+
 // Prints (to stderr: the guest's console) the lines of /proc/self/numa_maps
 // with pages on nodes first..last-1: where a failed churn's memory is.
 void dump_mappings_on(int first, int last) {
-  constexpr size_t SIZE = 4 * MiB;
-  char* buf = static_cast<char*>(map(SIZE));
-  int fd = open("/proc/self/numa_maps", O_RDONLY);
-  size_t len = 0;
-  ssize_t r;
-  while (fd >= 0 && len < SIZE - 1 && (r = read(fd, buf + len, SIZE - 1 - len)) > 0) len += static_cast<size_t>(r);
-  if (fd >= 0) close(fd);
-  buf[len] = 0;
-  for (char* line = buf; line != nullptr && *line != 0;) {
-    char* end = strchr(line, '\n');
-    if (end != nullptr) *end = 0;
+  for_each_numa_maps_line([&](const char* line) {
     for (int n = first; n < last; n++) {
       char key[16];
       snprintf(key, sizeof(key), " N%d=", n);
@@ -261,9 +258,7 @@ void dump_mappings_on(int first, int last) {
         break;
       }
     }
-    line = (end != nullptr) ? end + 1 : nullptr;
-  }
-  munmap(buf, SIZE);
+  });
 }
 
 inline uint64_t rnd(uint64_t& s) {

@@ -16,6 +16,7 @@
 #include "common/options.h"
 #include "heap/heap.h"
 #include "heap/page.h"
+#include "option_guard.h"
 #include "os/os.h"
 #include "segment/abandon.h"
 #include "segment/purger.h"
@@ -30,14 +31,7 @@ constexpr size_t KiB = 1024;
 constexpr size_t BLOCK = 8 * KiB;  // 8 blocks per 64 KiB small page
 constexpr size_t COUNT = 8 * 8;    // eight pages or so
 
-struct OptionGuard {
-  mi_option_t o;
-  long v;
-  mi::OptionSource src;
-  explicit OptionGuard(mi_option_t opt)
-      : o(opt), v(mi::option_get(opt)), src(mi::option_source(opt, nullptr, nullptr)) {}
-  ~OptionGuard() { mi::option_set_from(o, v, src, nullptr, 0); }
-};
+using unit::OptionGuard;
 
 Segment* seg(const void* p) { return mi::segmap_segment_of(p); }
 Page* page_of(const void* p) { return mi::segment_page_of(seg(p), p); }

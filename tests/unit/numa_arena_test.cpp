@@ -98,30 +98,7 @@ void expect_runs(const std::vector<int>& seq, const std::vector<Expect>& want) {
   }
 }
 
-// Takes every free block of the arenas bound to no node (3 MiB blocks, one
-// arena block each; errors about a full arena are not shown). Returns them.
-std::vector<void*> drain_unbound_arenas() {
-  std::vector<void*> held;
-  const long show = mi_option_get(mi_option_show_errors);
-  mi_option_set(mi_option_show_errors, 0);
-  for (mi_arena_id_t id = 1; id <= static_cast<mi_arena_id_t>(mi::ARENA_MAX_COUNT); id++) {
-    size_t size = 0;
-    if (mi_arena_area(id, &size) == nullptr) break;
-    mi_heap_t* h = mi_heap_new_in_arena(id);
-    if (h == nullptr) continue;
-    for (;;) {
-      void* p = mi_heap_malloc(h, 3 * MiB);
-      if (p == nullptr) break;
-      if (where(p) != kUnbound) {  // a node's arena: leave it alone
-        mi_free(p);
-        break;
-      }
-      held.push_back(p);
-    }
-  }
-  mi_option_set(mi_option_show_errors, show);
-  return held;
-}
+using numa_test::drain_unbound_arenas;
 
 // Allocates 3 MiB blocks from `heap` until `os_wanted` came from plain OS
 // memory (every node full) or `limit` blocks; returns where each came from.

@@ -10,6 +10,8 @@
 //  - kernel_online_nodes(): the kernel's online node numbers.
 //  - mapping_perms(): the protections /proc/self/maps shows over a range.
 //  - read_long() / write_long(): small /proc and /sys files.
+//  - drain_unbound_arenas(): takes every free block of the arenas bound to
+//    no node, so that a test's blocks come from node arenas.
 // These allocate freely: they run in the test children, not inside the allocator.
 #pragma once
 
@@ -27,6 +29,12 @@
 #include <thread>
 #include <vector>
 
+#include <mimalloc-numa.h>
+#include <mimalloc.h>
+
+#include "arena/arena.h"
+#include "segment/segmap.h"
+#include "segment/segment.h"
 #include "topology/topology.h"
 
 #ifndef MI_FIXTURES_DIR
@@ -213,6 +221,35 @@ inline int count_lines_with(const std::string& text, const std::string& needle) 
     if (line.find(needle) != std::string::npos) n++;
   }
   return n;
+}
+
+// Takes every free block of the arenas bound to no node (reserved at
+// start-up, before a fake topology was published), 3 MiB blocks, one arena
+// block each, with errors about a full arena not shown; the test's blocks
+// then come from node arenas, whose segments have a node. Returns them (the
+// caller frees them).
+inline std::vector<void*> drain_unbound_arenas() {
+  std::vector<void*> held;
+  const long show = mi_option_get(mi_option_show_errors);
+  mi_option_set(mi_option_show_errors, 0);
+  for (mi_arena_id_t id = 1; id <= static_cast<mi_arena_id_t>(mi::ARENA_MAX_COUNT); id++) {
+    size_t size = 0;
+    if (mi_arena_area(id, &size) == nullptr) break;
+    mi_heap_t* h = mi_heap_new_in_arena(id);
+    if (h == nullptr) continue;
+    for (;;) {
+      void* p = mi_heap_malloc(h, 3 * MiB);
+      if (p == nullptr) break;
+      const mi::Segment* s = mi::segmap_segment_of(p);
+      if (s == nullptr || s->memid.kind != mi::MemKind::arena || s->memid.numa_node >= 0) {
+        mi_free(p);  // a node's arena (or none): leave it alone
+        break;
+      }
+      held.push_back(p);
+    }
+  }
+  mi_option_set(mi_option_show_errors, show);
+  return held;
 }
 
 }  // namespace numa_test

@@ -20,6 +20,7 @@
 #include <new>
 
 #include "common/options.h"
+#include "option_guard.h"
 #include "unit_util.h"
 
 namespace {
@@ -33,14 +34,7 @@ int64_t account_reserved(int a) { return mi::os_counters.accounts[a].reserved.lo
 int64_t account_committed(int a) { return mi::os_counters.accounts[a].committed.load(); }
 int64_t account_purged(int a) { return mi::os_counters.accounts[a].purged.load(); }
 
-struct OptionGuard {
-  mi_option_t o;
-  long v;
-  mi::OptionSource src;
-  explicit OptionGuard(mi_option_t opt)
-      : o(opt), v(mi::option_get(opt)), src(mi::option_source(opt, nullptr, nullptr)) {}
-  ~OptionGuard() { mi::option_set_from(o, v, src, nullptr, 0); }
-};
+using unit::OptionGuard;
 
 TEST(Os, PageSizes) {
   EXPECT_EQ(mi::os_page_size(), static_cast<size_t>(sysconf(_SC_PAGESIZE)));

@@ -27,6 +27,7 @@
 #include "heap/page.h"
 #include "heap/size_class.h"
 #include "numa_util.h"
+#include "option_guard.h"
 #include "os/os.h"
 #include "segment/abandon.h"
 #include "unit_util.h"
@@ -69,14 +70,7 @@ struct OwnArena {
   }
 };
 
-struct OptionGuard {
-  mi_option_t o;
-  long v;
-  mi::OptionSource src;
-  explicit OptionGuard(mi_option_t opt)
-      : o(opt), v(mi::option_get(opt)), src(mi::option_source(opt, nullptr, nullptr)) {}
-  ~OptionGuard() { mi::option_set_from(o, v, src, nullptr, 0); }
-};
+using unit::OptionGuard;
 
 // --- layout --------------------------------------------------------------------
 
