@@ -315,6 +315,18 @@ struct Figures {
   char extra[512] = "";
 };
 
+// The figures of a shape that measured one set of blocks: the time since
+// t0, the share of its pages (all, and of its small blocks) on their node,
+// and `ops` blocks per second.
+Figures figures_of(double t0, const Share& share, const Share& small, double ops) {
+  Figures f;
+  f.secs = now_s() - t0;
+  f.locality = share.pct();
+  f.small = small.pct();
+  f.ops = ops / f.secs;
+  return f;
+}
+
 void print_figures(const Figures& f) {
   printf("FIG %.2f %.2f %.1f %.0f %.3f %.1f %s\n", f.locality, f.small, peak_mib(), f.ops, f.secs, f.moved_free,
          f.extra);
@@ -394,12 +406,7 @@ Figures shape_reuse(bool keep_live) {
     share = pages_on(second, node);
     small = pages_on(second, node, 1024);
   });
-  Figures f;
-  f.secs = now_s() - t0;
-  f.locality = share.pct();
-  f.small = small.pct();
-  f.ops = (first.count + second.count) / f.secs;
-  return f;
+  return figures_of(t0, share, small, static_cast<double>(first.count + second.count));
 }
 
 Figures shape_migrate(bool alternate) {
@@ -426,11 +433,7 @@ Figures shape_migrate(bool alternate) {
     share = pages_on(second, to);
     small = pages_on(second, to, 1024);
   });
-  Figures f;
-  f.secs = now_s() - t0;
-  f.locality = share.pct();
-  f.small = small.pct();
-  f.ops = (first.count + first.count / 2 + second.count) / f.secs;
+  Figures f = figures_of(t0, share, small, static_cast<double>(first.count + first.count / 2 + second.count));
   f.moved_free = static_cast<double>(freed) / MiB;
   snprintf(f.extra, sizeof(f.extra), "to-node=%d freed-before-move=%.1fMiB", to, f.moved_free);
   return f;
