@@ -48,7 +48,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -57,23 +56,12 @@ from pathlib import Path
 from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from allocators import ALLOCATORS, allocator_libs, run_main  # noqa: E402  (tools/bench/allocators.py)
 import chart  # noqa: E402  (tools/bench/chart.py, next to this script)
 
 # ---------------------------------------------------------------------------
 # Configuration
 
-MULTIARCH = sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu"
-SYSLIB = Path("/usr/lib") / MULTIARCH
-
-# name -> library to LD_PRELOAD (None: the C library's own malloc).  "{build}" is
-# replaced by the --build directory.
-ALLOCATORS = {
-    "glibc": None,
-    "mimalloc": str(SYSLIB / "libmimalloc.so.2"),
-    "jemalloc": str(SYSLIB / "libjemalloc.so.2"),
-    "tcmalloc": str(SYSLIB / "libtcmalloc_minimal.so.4"),
-    "ours": "{build}/lib/libmimalloc-numa.so",
-}
 REFERENCE = "mimalloc"  # ratios are quoted against this allocator
 BASELINE = "glibc"      # "ahead of glibc" and the start-up difference use this one
 
@@ -444,12 +432,10 @@ def main(argv: list[str]) -> int:
         ap.error("--dbsim-ops expects a positive number or 'auto'")
 
     # Allocators.
-    libs = {k: (v.replace("{build}", str(build)) if v else None) for k, v in ALLOCATORS.items()}
-    for spec in args.lib:
-        name, sep, path = spec.partition("=")
-        if not sep or not name:
-            ap.error(f"--lib expects NAME=PATH, got '{spec}'")
-        libs[name] = path or None
+    try:
+        libs = allocator_libs(build, args.lib)
+    except ValueError as e:
+        ap.error(str(e))
     try:
         wanted_allocs = parse_list(args.allocators, list(libs), "allocator") if args.allocators else list(libs)
         wanted_work = parse_list(args.workloads, WORKLOAD_NAMES, "workload") if args.workloads else WORKLOAD_NAMES
@@ -838,8 +824,4 @@ def target_summary(subject: str, workloads: list[Workload], allocs: list[str], c
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv))
-    except KeyboardInterrupt:
-        print("\nrun_bench: interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main, "run_bench")

@@ -56,7 +56,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -65,18 +64,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from allocators import ALLOCATORS, allocator_libs, run_main  # noqa: E402  (tools/bench/allocators.py)
 import chart  # noqa: E402  (tools/bench/chart.py)
 
-MULTIARCH = sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu"
-SYSLIB = Path("/usr/lib") / MULTIARCH
-
-ALLOCATORS = {  # the same set and libraries as run_bench.py
-    "glibc": None,
-    "mimalloc": str(SYSLIB / "libmimalloc.so.2"),
-    "jemalloc": str(SYSLIB / "libjemalloc.so.2"),
-    "tcmalloc": str(SYSLIB / "libtcmalloc_minimal.so.4"),
-    "ours": "{build}/lib/libmimalloc-numa.so",
-}
 REFERENCE = "glibc"
 
 # Debian packages each server needs (tools/dev bench --servers installs them).
@@ -773,12 +763,10 @@ def main(argv: list[str]) -> int:
         ap.error("--rounds, --seconds and --threads must be positive")
 
     build = Path(args.build) if args.build else Path(__file__).resolve().parent.parent.parent / "build"
-    libs = {k: (v.replace("{build}", str(build)) if v else None) for k, v in ALLOCATORS.items()}
-    for spec in args.lib:
-        name, sep, path = spec.partition("=")
-        if not sep or not name:
-            ap.error(f"--lib expects NAME=PATH, got '{spec}'")
-        libs[name] = path or None
+    try:
+        libs = allocator_libs(build, args.lib)
+    except ValueError as e:
+        ap.error(str(e))
     wanted_allocs = args.allocators.split(",") if args.allocators else list(libs)
     wanted_servers = args.servers.split(",") if args.servers else SERVERS
     for a in wanted_allocs:
@@ -945,8 +933,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv))
-    except KeyboardInterrupt:
-        print("\nrun_servers: interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main, "run_servers")

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_rand.h"
+
 typedef struct {
   int node;
   size_t bytes;
@@ -32,19 +34,8 @@ typedef struct {
   size_t live; /* bytes kept */
 } Job;
 
-static uint64_t next_rand(uint64_t* s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 /* log-uniform in [16, 65536] */
-static size_t block_size(uint64_t* s) {
-  unsigned e = 4 + (unsigned)(next_rand(s) % 12);
-  size_t base = (size_t)1 << e;
-  return base + (size_t)(next_rand(s) % (base + 1));
-}
+static size_t block_size(uint64_t* s) { return log_uniform_size(s, 4, 12, 1); }
 
 static long status_kb(const char* key) {
   FILE* f = fopen("/proc/self/status", "r");

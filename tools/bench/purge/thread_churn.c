@@ -19,6 +19,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_rand.h"
+
 typedef struct {
   void** handed; /* the predecessor's survivors (nhanded of them) */
   size_t nhanded;
@@ -27,18 +29,8 @@ typedef struct {
 
 static size_t g_blocks = 4000;
 
-static uint64_t next_rand(uint64_t* s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-static size_t small_size(uint64_t* s) {
-  unsigned e = 4 + (unsigned)(next_rand(s) % 6); /* 16 .. 512 base: up to 1 KiB */
-  size_t base = (size_t)1 << e;
-  return base + (size_t)(next_rand(s) % base);
-}
+/* 16 .. 512 base: up to 1 KiB */
+static size_t small_size(uint64_t* s) { return log_uniform_size(s, 4, 6, 0); }
 
 static void* worker(void* arg) {
   Slot* slot = (Slot*)arg;
