@@ -57,6 +57,7 @@
 #include <thread>
 #include <vector>
 
+#include "../cli/cli.h"
 #include "common/config.h"
 #include "plan.h"
 #include "pools.h"
@@ -90,25 +91,21 @@ constexpr long TIMEOUT_DEFAULT_MS = 30000;
 constexpr const char* CONFIG_DEFAULT = "/etc/mimalloc-numa.toml";
 constexpr const char* STATE_DEFAULT = "/run/mi-reserve/state";
 
-// Thrown after the message is printed; main returns the code.
-struct Exit {
-  int code;
-};
+using cli::Exit;
+constexpr const char* TOOL = "mi-reserve";
 
 bool verbose = false;
 
-void say_error(const std::string& msg) { std::cerr << "mi-reserve: " << msg << "\n"; }
-void say_warning(const std::string& msg) { std::cerr << "mi-reserve: warning: " << msg << "\n"; }
+void say_error(const std::string& msg) { cli::say(TOOL, msg); }
+void say_warning(const std::string& msg) { cli::say_warning(TOOL, msg); }
 void say_verbose(const std::string& msg) {
-  if (verbose) std::cerr << "mi-reserve: " << msg << "\n";
+  if (verbose) cli::say(TOOL, msg);
 }
 [[noreturn]] void fail(int code, const std::string& msg) {
   say_error(msg);
   throw Exit{code};
 }
-[[noreturn]] void usage_error(const std::string& msg) {
-  fail(EXIT_USAGE, msg + " (mi-reserve --help lists the options)");
-}
+[[noreturn]] void usage_error(const std::string& msg) { cli::usage_error(TOOL, EXIT_USAGE, msg); }
 
 const char* const HELP_TEXT = &R"(
 usage: mi-reserve [--pages N | --per-node N] [--page-size 1G|2M] [--nodes LIST] [--timeout DURATION]
@@ -279,28 +276,16 @@ Args parse_args(int argc, char** argv) {
       ("arguments", po::value<std::vector<std::string>>());
   po::positional_options_description positional;  // none: collected to be refused
   positional.add("arguments", -1);
-  po::variables_map vm;
-  try {
-    // no abbreviations: --page could be --pages or --page-size
-    const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(positional).style(style).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    usage_error(e.what());
-  }
+  const po::variables_map vm = cli::parse_command_line(argc, argv, desc, positional, TOOL, EXIT_USAGE);
   if (vm.count("arguments") != 0) {
     usage_error("unexpected argument '" + vm["arguments"].as<std::vector<std::string>>()[0] +
                 "': mi-reserve takes options only");
   }
-  if (vm.count("help") != 0) {
-    std::cout << HELP_TEXT;
-    throw Exit{EXIT_DONE};
-  }
-  if (vm.count("version") != 0) {
-    std::cout << "mi-reserve " << MI_RESERVE_VERSION << " (mimalloc-numa " << MI_NUMA_VERSION_MAJOR << "."
-              << MI_NUMA_VERSION_MINOR << "." << MI_NUMA_VERSION_PATCH << ")\n";
-    throw Exit{EXIT_DONE};
-  }
+  cli::help_or_version(vm, HELP_TEXT,
+                       std::string("mi-reserve ") + MI_RESERVE_VERSION + " (mimalloc-numa " +
+                           std::to_string(MI_NUMA_VERSION_MAJOR) + "." + std::to_string(MI_NUMA_VERSION_MINOR) + "." +
+                           std::to_string(MI_NUMA_VERSION_PATCH) + ")",
+                       EXIT_DONE);
   Args a;
   verbose = vm.count("verbose") != 0;
   auto text = [&](const char* name) { return vm[name].as<std::string>(); };
@@ -1196,12 +1181,6 @@ int run(int argc, char** argv) {
 }  // namespace mireserve
 
 int main(int argc, char** argv) {
-  try {
-    return mireserve::run(argc, argv);
-  } catch (const mireserve::Exit& e) {
-    return e.code;
-  } catch (const std::exception& e) {
-    mireserve::say_error(std::string("internal error: ") + e.what());
-    return mireserve::EXIT_NOT_PERMITTED;
-  }
+  return cli::run_main(
+      mireserve::TOOL, [&] { return mireserve::run(argc, argv); }, mireserve::EXIT_NOT_PERMITTED, "internal error: ");
 }

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "../cli/cli.h"
 #include "area.h"
 #include "discover.h"
 #include "report.h"
@@ -47,16 +48,12 @@ constexpr int EXIT_OK = 0;
 constexpr int EXIT_FAILED = 1;
 constexpr int EXIT_USAGE = 2;
 
-struct Exit {
-  int code;
-};
+using cli::Exit;
+constexpr const char* TOOL = "mi-stat";
 
-void say_error(const std::string& msg) { std::cerr << "mi-stat: " << msg << "\n"; }
-void say_warning(const std::string& msg) { std::cerr << "mi-stat: warning: " << msg << "\n"; }
-[[noreturn]] void usage_error(const std::string& msg) {
-  say_error(msg + " (mi-stat --help lists the options)");
-  throw Exit{EXIT_USAGE};
-}
+void say_error(const std::string& msg) { cli::say(TOOL, msg); }
+void say_warning(const std::string& msg) { cli::say_warning(TOOL, msg); }
+[[noreturn]] void usage_error(const std::string& msg) { cli::usage_error(TOOL, EXIT_USAGE, msg); }
 
 const char* const HELP_TEXT = &R"(
 usage: mi-stat [--all] [--json | --openmetrics] [--bins]
@@ -409,23 +406,11 @@ Settings parse(int argc, char** argv) {
       ("pids", po::value<std::vector<std::string>>());
   po::positional_options_description positional;
   positional.add("pids", -1);
-  po::variables_map vm;
-  try {
-    const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(positional).style(style).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    usage_error(e.what());
-  }
-  if (vm.count("help")) {
-    std::cout << HELP_TEXT;
-    throw Exit{EXIT_OK};
-  }
-  if (vm.count("version")) {
-    std::cout << "mi-stat (mimalloc-numa) " << MI_STAT_VERSION << " (reads statistics areas of version "
-              << AREA_VERSION_KNOWN << ")\n";
-    throw Exit{EXIT_OK};
-  }
+  const po::variables_map vm = cli::parse_command_line(argc, argv, desc, positional, TOOL, EXIT_USAGE);
+  cli::help_or_version(vm, HELP_TEXT,
+                       std::string("mi-stat (mimalloc-numa) ") + MI_STAT_VERSION +
+                           " (reads statistics areas of version " + std::to_string(AREA_VERSION_KNOWN) + ")",
+                       EXIT_OK);
   Settings st;
   auto str = [&](const char* k) { return vm[k].as<std::string>(); };
   if (vm.count("pids")) {
@@ -490,12 +475,6 @@ Settings parse(int argc, char** argv) {
 }  // namespace mistat
 
 int main(int argc, char** argv) {
-  try {
-    return mistat::run(mistat::parse(argc, argv));
-  } catch (const mistat::Exit& e) {
-    return e.code;
-  } catch (const std::exception& e) {
-    mistat::say_error(e.what());
-    return mistat::EXIT_FAILED;
-  }
+  return cli::run_main(
+      mistat::TOOL, [&] { return mistat::run(mistat::parse(argc, argv)); }, mistat::EXIT_FAILED, "");
 }
