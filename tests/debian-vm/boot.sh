@@ -23,6 +23,10 @@
 # stderr.
 set -uo pipefail
 
+VM_NAME=boot
+# shellcheck source-path=SCRIPTDIR source=../vm-common/vm.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../vm-common/vm.sh"  # vm_qemu
+
 IMG= OVERLAY= SHARE= CONSOLE= AGENT_LOG= TMO=600 SHELL_MODE=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -66,32 +70,14 @@ qemu+=(-monitor none -serial "file:$CONSOLE.part" -serial "file:$AGENT_LOG.part"
 
 # QEMU's file: backend truncates, so each boot writes .part files that are
 # appended to the logs afterwards.
-t0=$(date +%s.%N)
-"${qemu[@]}" </dev/null >"$CONSOLE.qemu" 2>&1 &
-qpid=$!
-trap 'kill "$qpid" 2>/dev/null' EXIT
-trap 'kill "$qpid" 2>/dev/null; exit 1' INT TERM
-peak=0 timed_out=0 deadline=$((SECONDS + TMO))
-while kill -0 "$qpid" 2>/dev/null; do
-  r=$(awk '/^VmHWM/ { print $2 }' "/proc/$qpid/status" 2>/dev/null)
-  [ -n "$r" ] && peak=$r
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    timed_out=1
-    kill "$qpid" 2>/dev/null
-    sleep 2
-    kill -KILL "$qpid" 2>/dev/null
-    break
-  fi
-  sleep 0.5
-done
-wait "$qpid"
-qrc=$?
-trap - EXIT INT TERM
+t0=$(now)
+vm_qemu "$TMO" "$CONSOLE.qemu" "${qemu[@]}"
+qrc=$QEMU_RC peak=$QEMU_PEAK_KB timed_out=$QEMU_TIMED_OUT
 cat "$CONSOLE.part" >>"$CONSOLE" 2>/dev/null
 cat "$AGENT_LOG.part" >>"$AGENT_LOG" 2>/dev/null
 [ -s "$CONSOLE.qemu" ] && { echo "---- qemu's output"; cat "$CONSOLE.qemu"; } >>"$CONSOLE"
 rm -f "$CONSOLE.part" "$AGENT_LOG.part" "$CONSOLE.qemu"
-awk -v a="$t0" -v b="$(date +%s.%N)" -v p="$peak" -v t="$timed_out" -v tmo="$TMO" 'BEGIN {
+awk -v a="$t0" -v b="$(now)" -v p="$peak" -v t="$timed_out" -v tmo="$TMO" 'BEGIN {
   printf "boot: %.1f s, qemu peak RSS %d MiB%s\n", b - a, p / 1024, t ? " (killed at the timeout of " tmo " s)" : "" }' >&2
 [ "$timed_out" = 1 ] && exit 124
 exit "$qrc"

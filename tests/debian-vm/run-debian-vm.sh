@@ -34,8 +34,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DEBS= SOURCE= CACHE="${DEBIAN_VM_CACHE:-}" BOOT_TMO="${DEBIAN_VM_BOOT_TIMEOUT:-420}" SHELL_MODE=0
 MAX_BOOTS=4   # install, example, servers (+1 to see a stage repeat itself)
 
-skip() { echo "debian-vm: SKIP: $*"; exit 77; }
-die() { echo "debian-vm: error: $*"; exit 1; }
+VM_NAME=debian-vm
+# shellcheck source-path=SCRIPTDIR source=../vm-common/vm.sh
+. "$here/../vm-common/vm.sh"  # skip, die, now, since, vm_install
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -54,8 +55,6 @@ mkdir -p "$CACHE" || die "cannot create $CACHE"
 CACHE="$(cd "$CACHE" && pwd)"
 RUN="$CACHE/run"
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 T0=$(now)
 timings=()
 
@@ -86,17 +85,7 @@ command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v xz >/dev/null || need+=(xz-utils)
 command -v dpkg-architecture >/dev/null || need+=(dpkg-dev)  # mmdebstrap's eatmydata hook; dpkg-buildpackage
 [ -z "$SOURCE" ] || command -v dh >/dev/null || need+=(debhelper)
-if [ ${#need[@]} -gt 0 ]; then
-  [ "${DEBIAN_VM_NO_INSTALL:-0}" = 1 ] && skip "missing ${need[*]} (DEBIAN_VM_NO_INSTALL=1)"
-  command -v apt-get >/dev/null || skip "missing ${need[*]} and no apt-get"
-  echo "debian-vm: installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -qq --no-install-recommends "${need[@]}" >"$CACHE/apt.log" 2>&1; then
-    apt-get update -qq >>"$CACHE/apt.log" 2>&1
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >>"$CACHE/apt.log" 2>&1 ||
-      skip "apt-get install ${need[*]} failed (no network?), see $CACHE/apt.log"
-  fi
-fi
+vm_install "$CACHE/apt.log" DEBIAN_VM_NO_INSTALL "${need[@]}"
 # The guest needs 9p (virtfs) in QEMU: Debian's qemu-system-x86 has it.
 qemu-system-x86_64 -device help 2>/dev/null | grep -q virtio-9p-pci || skip "this QEMU has no virtio-9p-pci (virtfs)"
 timings+=("host packages $(since "$T0") s")

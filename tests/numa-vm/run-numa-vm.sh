@@ -38,8 +38,9 @@ MEM_PER_NODE=4096 TEST_TIMEOUT="${NUMA_VM_TEST_TIMEOUT:-60}"
 # TCG runs every vCPU on the host's 2 cores: a bigger guest takes longer
 TMO="${NUMA_VM_TIMEOUT:-$((280 * NODES * CPUS_PER_NODE / 4))}"
 
-skip() { echo "numa-vm: SKIP: $*"; exit 77; }
-die() { echo "numa-vm: error: $*"; exit 1; }
+VM_NAME=numa-vm
+# shellcheck source-path=SCRIPTDIR source=../vm-common/vm.sh
+. "$here/../vm-common/vm.sh"  # skip, die, now, since, vm_install, vm_qemu
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -71,8 +72,6 @@ case " $TESTS " in *" vm-sanity "*) ;; *) TESTS="vm-sanity $TESTS" ;; esac
 mkdir -p "$CACHE" || die "cannot create $CACHE"
 CACHE="$(cd "$CACHE" && pwd)"
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 T0=$(now)
 
 # ---- 1. host: architecture, memory, packages --------------------------------
@@ -86,16 +85,8 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 installed busybox-static || need+=(busybox-static)
 command -v cpio >/dev/null || need+=(cpio)
 if [ ${#need[@]} -gt 0 ]; then
-  [ "${NUMA_VM_NO_INSTALL:-0}" = 1 ] && skip "missing ${need[*]} (NUMA_VM_NO_INSTALL=1)"
-  [ "$(id -u)" = 0 ] || skip "missing ${need[*]} and not root to install them"
-  command -v apt-get >/dev/null || skip "missing ${need[*]} and no apt-get"
-  echo "numa-vm: installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -qq --no-install-recommends "${need[@]}" >"$CACHE/apt.log" 2>&1; then
-    apt-get update -qq >>"$CACHE/apt.log" 2>&1
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >>"$CACHE/apt.log" 2>&1 ||
-      skip "apt-get install ${need[*]} failed (no network?), see $CACHE/apt.log"
-  fi
+  [ "${NUMA_VM_NO_INSTALL:-0}" = 1 ] || [ "$(id -u)" = 0 ] || skip "missing ${need[*]} and not root to install them"
+  vm_install "$CACHE/apt.log" NUMA_VM_NO_INSTALL "${need[@]}"
 fi
 command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64"
 BUSYBOX=/bin/busybox
@@ -194,25 +185,8 @@ echo "numa-vm: $NODES nodes, $CPUS_PER_NODE vCPU(s) each"
 echo "numa-vm: kernel $(ls "$KDIR"/boot/vmlinuz-* | xargs basename) ($(basename "$KERNEL")), tests: $TESTS"
 echo "numa-vm: ${qemu[*]}"
 T1=$(now)
-"${qemu[@]}" </dev/null >"$CACHE/qemu.out" 2>&1 &
-QPID=$!
-trap 'kill "$QPID" 2>/dev/null' EXIT
-trap 'kill "$QPID" 2>/dev/null; exit 1' INT TERM
-peak=0 timed_out=0 deadline=$((SECONDS + TMO))
-while kill -0 "$QPID" 2>/dev/null; do
-  r=$(awk '/^VmHWM/ { print $2 }' "/proc/$QPID/status" 2>/dev/null)
-  [ -n "$r" ] && peak=$r
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    timed_out=1
-    kill "$QPID" 2>/dev/null
-    sleep 1
-    kill -KILL "$QPID" 2>/dev/null
-  fi
-  sleep 0.5
-done
-wait "$QPID"
-qrc=$?
-trap - EXIT INT TERM
+vm_qemu "$TMO" "$CACHE/qemu.out" "${qemu[@]}"
+qrc=$QEMU_RC peak=$QEMU_PEAK_KB timed_out=$QEMU_TIMED_OUT
 T_VM=$(since "$T1")
 
 # ---- 5. results -------------------------------------------------------------
