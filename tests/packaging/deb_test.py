@@ -9,7 +9,9 @@
           and a .buildinfo;
         - their fields: Section, Multi-Arch; Depends: the library on libc6
           alone (not libstdc++, Boost or hwloc, which the tools do depend on:
-          the control), the -dev package on the library at its exact
+          the control), at a libc6 that has every glibc version the
+          library's version references name (GLIBC_ABI_DT_RELR: 2.36), the
+          -dev package on the library at its exact
           version, the tools on the library at its exact version;
           Breaks/Replaces of the single package mimalloc-numa they replace;
         - their files: the library package holds the shared library only
@@ -154,7 +156,13 @@ def check_files(debs, upstream_version):
         f"each with its manual page); none in two packages")
 
 
-def check_library_elf(root):
+# glibc versions the loader provides, for version references that do not
+# name one: packed relative relocations (DT_RELR) need glibc 2.36, which
+# libc6's symbols file does not say (packaging/debian/rules adds it).
+GLIBC_SPECIAL_VERSIONS = {"GLIBC_ABI_DT_RELR": "2.36"}
+
+
+def check_library_elf(root, lib_depends):
     ma = host("DEB_HOST_MULTIARCH")
     lib = os.path.join(root, "usr", "lib", ma, "libmimalloc-numa.so.0")
     _, out, _ = run(["objdump", "-p", lib], quiet=True)
@@ -163,6 +171,22 @@ def check_library_elf(root):
     expect(needed == ["libc.so.6"], f"libmimalloc-numa.so.0 needs {needed}: expected libc.so.6 alone")
     expect(soname == ["libmimalloc-numa.so.0"], f"SONAME {soname}")
     log(f"libmimalloc-numa.so.0: SONAME {soname[0]} (package libmimalloc-numa0), NEEDED {', '.join(needed)}")
+    # The package's libc6 must be one the loader accepts the library with:
+    # the newest glibc version among the library's version references.
+    refs = re.findall(r"^\s*0x[0-9a-f]+\s+0x[0-9a-f]+\s+\d+\s+(GLIBC_\S+)", out, re.M)
+    versions = [GLIBC_SPECIAL_VERSIONS.get(r, r[len("GLIBC_"):]) for r in refs]
+    versions = [v for v in versions if re.fullmatch(r"[0-9.]+", v)]
+    expect(versions, f"no GLIBC version references in objdump -p of {lib}")
+    newest = versions[0]
+    for v in versions[1:]:
+        if run(["dpkg", "--compare-versions", v, "gt", newest], check=False, quiet=True)[0] == 0:
+            newest = v
+    libc = [rel for n, rel in D.relations(lib_depends) if n == "libc6"]
+    floor = libc[0].split()[-1] if libc and libc[0].startswith(">=") else "0"
+    expect(run(["dpkg", "--compare-versions", floor, "ge", newest], check=False, quiet=True)[0] == 0,
+           f"libmimalloc-numa0 depends on libc6 (>= {floor}), but the library needs glibc {newest} "
+           f"(version references: {', '.join(sorted(set(refs)))})")
+    log(f"libmimalloc-numa.so.0 needs glibc {newest}; the package depends on libc6 (>= {floor})")
 
 
 def check_control(debs):
@@ -202,7 +226,7 @@ def cmd_contents(a):
         os.makedirs(root)
         for p in D.PACKAGES:
             run(["dpkg", "-x", debs.debs[p], root], quiet=True)
-        check_library_elf(root)
+        check_library_elf(root, D.fields(debs.debs["libmimalloc-numa0"]).get("Depends"))
         ma = host("DEB_HOST_MULTIARCH")
         layout = Layout("/usr", f"/usr/lib/{ma}", "/usr/include", "/usr/bin", "/usr/sbin", "/usr/share",
                         "/usr/share/man", "/etc", compressed_man=True, config_name="mimalloc-numa.toml")
