@@ -270,7 +270,7 @@ rc=$?
 if grep -q '^@@ SHAPE ' "$LOG" 2>/dev/null; then
   echo "numa-vm: shapes ($NODES nodes; locality = pages on the allocating thread's node, move_pages)"
   tr -d '\r' <"$LOG" | awk '/^@@ SHAPE / {
-    n = split($0, f, " "); row = sprintf("  %-18s %-6s", $3, substr($5, 7))
+    n = split($0, f, " "); row = sprintf("  %-18s %-8s", $3, substr($5, 7))
     for (i = 6; i <= n; i++) if (f[i] ~ /^(locality|small|peak|ops)=/) row = row " " sprintf("%-17s", f[i])
     print row }'
 fi
