@@ -780,6 +780,8 @@ void segment_abandon(Segment* s, SegmentsTld* tld) {
 // needs a commit (or for a new segment): the search stays short however many
 // large segments the thread has.
 constexpr int LARGE_SEARCH_MAX = 8;
+// The same for a small or medium page (free_segment_find).
+constexpr int FREE_SEARCH_MAX = 8;
 
 // A span for a large page of block_size in one of the thread's large
 // segments that the heap may use; nullptr if none has room. Looks at the
@@ -814,6 +816,32 @@ Segment* large_segment_find(const Heap* heap, size_t block_size, SegmentsTld* tl
     *count = fb_count;
   }
   return fallback;
+}
+
+// The segment of q (small or medium pages) to take a page from: of the
+// first FREE_SEARCH_MAX that the heap may use, the one at the lowest address
+// with a free page still committed; else the first it may use (nullptr:
+// none). With the lowest page of the lowest segment first, a working set
+// that moves (blocks freed in the order they were allocated, as by a
+// consumer thread) stays in the fewest pages: the queue's order (a segment
+// goes to its back when a page of it is freed) let a producer fill the next
+// segment's untouched pages while the pages emptied behind it waited, and
+// both segments ended up touched whole: shape-churn, one producer on this
+// host, peak 10.3 MiB and 2215 page faults against 6.7 and 1287 this way
+// (mimalloc 2.0.9: 6.6 and 1318).
+Segment* free_segment_find(const Heap* heap, SegmentQueue* q) {
+  Segment* fallback = nullptr;
+  Segment* best = nullptr;
+  int looked = 0;
+  for (Segment* s = q->first; s != nullptr; s = s->next) {
+    if (++looked > FREE_SEARCH_MAX && (best != nullptr || fallback != nullptr)) break;
+    if (!segment_is_suitable(s, heap)) continue;
+    if (fallback == nullptr) fallback = s;
+    // (a purge may clear the bit meanwhile: claim commits)
+    if ((s->free_mask & commit_mask_of(s)) == 0) continue;
+    if (best == nullptr || reinterpret_cast<uintptr_t>(s) < reinterpret_cast<uintptr_t>(best)) best = s;
+  }
+  return best != nullptr ? best : fallback;
 }
 
 }  // namespace
@@ -851,8 +879,7 @@ Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, b
   Page* page = nullptr;
   if (kind == PageKind::small || kind == PageKind::medium) {
     SegmentQueue* q = (kind == PageKind::small) ? &tld->small_free : &tld->medium_free;
-    Segment* s = q->first;
-    while (s != nullptr && !segment_is_suitable(s, heap)) s = s->next;
+    Segment* s = free_segment_find(heap, q);
     if (s == nullptr) {
       if (!allow_new) return nullptr;
       s = segment_alloc(heap, kind, 0, 0, tld);

@@ -19,7 +19,8 @@
 # tests, for debugging), NUMA_VM_EXTRA='FILE...' (more programs copied to
 # /t with the libraries ldd lists, for NUMA_VM_PRE), NUMA_VM_NO_INSTALL=1
 # (never call apt-get), NUMA_SHAPES_STRICT=1 (issue 13's open peak targets fail
-# the shapes; README).
+# the shapes; README), NUMA_VM_MIMALLOC (Debian's mimalloc 2.0.9 for the
+# shapes, default /usr/lib/<multiarch>/libmimalloc.so.2; absent: not run).
 #
 # The guest: 4 nodes (NUMA_VM_NODES), one vCPU (NUMA_VM_CPUS_PER_NODE) and 4 GiB each; distances 10 on the diagonal,
 # 20 between nodes 0-2 and 1-3, 30 otherwise (node 0's nearest is node 2, not
@@ -151,6 +152,10 @@ else  # the one ldd finds
   l=$(ldd "$PROG" | awk '/libmimalloc-numa/ && /=> \// { print $3 }')
   [ -n "$l" ] && cp -L "$l" "$R/t/lib/$(basename "$l")"
 fi
+# Debian's mimalloc 2.0.9, numa_shapes' third allocator (issue 13 gap 4's peer), when the host has it
+MIMALLOC_SO="${NUMA_VM_MIMALLOC:-/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/libmimalloc.so.2}"
+if [ -n "$SHAPES" ] && [ -f "$MIMALLOC_SO" ]; then cp -L "$MIMALLOC_SO" "$R/t/lib/libmimalloc.so.2"
+elif [ -n "$SHAPES" ]; then echo "numa-vm: $MIMALLOC_SO absent (tools/dev deps installs libmimalloc2.0): the shapes run without mimalloc 2.0.9"; fi
 if command -v numactl >/dev/null; then cp "$(command -v numactl)" "$R/bin/" && copy_libs "$(command -v numactl)"; fi
 for f in ${NUMA_VM_EXTRA:-}; do cp "$f" "$R/t/" && copy_libs "$f"; done
 echo "$TESTS" >"$R/t/tests"
@@ -239,7 +244,7 @@ rc=$?
 if grep -q '^@@ SHAPE ' "$LOG" 2>/dev/null; then
   echo "numa-vm: shapes ($NODES nodes; locality = pages on the allocating thread's node, move_pages)"
   tr -d '\r' <"$LOG" | awk '/^@@ SHAPE / {
-    n = split($0, f, " "); row = sprintf("  %-18s %-6s", $3, substr($5, 7))
+    n = split($0, f, " "); row = sprintf("  %-18s %-8s", $3, substr($5, 7))
     for (i = 6; i <= n; i++) if (f[i] ~ /^(locality|small|peak|ops)=/) row = row " " sprintf("%-17s", f[i])
     print row }'
 fi

@@ -377,6 +377,63 @@ TEST(Segment, SegmentFreedWithItsLastPage) {
   mi_free(r);
 }
 
+// Pages emptied by another thread's frees (a producer's blocks freed by a
+// consumer) are taken again before the untouched pages of the thread's next
+// segment: the lowest page of the lowest segment first. Taken in the order of
+// the segment queue (the emptied segment goes to its back), the producer
+// filled the next segment whole first: shape-churn touched twice the memory
+// of its live blocks (tests/numa-vm, issue 13 gap 4).
+TEST(Segment, PagesEmptiedByRemoteFreesAreReusedBeforeUntouchedOnes) {
+  OptionGuard g1(mi_option_purge_delay);
+  mi_option_set(mi_option_purge_delay, 60000);  // placement, not purging, is what is tested
+  OwnArena a;
+  ASSERT_NE(a.heap, nullptr);
+  // 16 KiB blocks, four to a 64 KiB small page: enough for the first segment
+  // and a few pages of a second
+  const size_t bsize = 16 * KiB;
+  const size_t per_page = mi::SMALL_PAGE_SIZE / bsize;
+  std::vector<void*> blocks;
+  Segment* first = nullptr;
+  Segment* second = nullptr;
+  while (second == nullptr || blocks.size() < 8 * per_page + (first->capacity * per_page)) {
+    void* p = mi_heap_malloc(a.heap, bsize);
+    ASSERT_NE(p, nullptr);
+    blocks.push_back(p);
+    if (first == nullptr) first = seg(p);
+    if (seg(p) != first) second = seg(p);
+  }
+  ASSERT_EQ(first->page_kind, mi::PageKind::small);
+  ASSERT_EQ(base(first), a.start) << "the arena's first segment";
+  ASSERT_EQ(base(second), a.start + mi::SEGMENT_SIZE);
+  ASSERT_EQ(first->free_mask, 0u) << "the first segment is full";
+  ASSERT_NE(second->free_mask, 0u) << "the second has untouched pages";
+  const uint64_t second_free = second->free_mask;
+  // another thread frees every block of 8 pages of the first segment
+  std::vector<void*> theirs, ours;
+  for (void* p : blocks) {
+    const size_t idx = page_of(p)->segment_idx;
+    (seg(p) == first && idx >= 8 && idx < 16 ? theirs : ours).push_back(p);
+  }
+  ASSERT_EQ(theirs.size(), 8 * per_page);
+  std::thread([&] {
+    for (void* p : theirs) mi_free(p);
+  }).join();
+  mi_heap_collect(a.heap, false);  // the owner takes the frees in: the 8 emptied pages go back to their segment
+  EXPECT_EQ(first->free_mask & ~uint64_t{0xff00}, 0u);
+  ASSERT_NE(first->free_mask, 0u) << "emptied pages given back to the first segment";
+  // 8 pages' worth of new blocks: in the emptied pages, none in the second segment's untouched ones
+  for (size_t i = 0; i < 8 * per_page; i++) {
+    void* p = mi_heap_malloc(a.heap, bsize);
+    ASSERT_NE(p, nullptr);
+    ours.push_back(p);
+    // (the first few may fill the page the second segment had in use)
+    const bool in_untouched = seg(p) == second && (second_free >> page_of(p)->segment_idx & 1) != 0;
+    EXPECT_FALSE(in_untouched) << "block " << i << " in an untouched page of the second segment";
+  }
+  EXPECT_EQ(second->free_mask, second_free) << "no untouched page of the second segment taken";
+  for (void* p : ours) mi_free(p);
+}
+
 TEST(Segment, FreedPagesArePurgedAfterTheDelay) {
   OptionGuard g1(mi_option_purge_delay);
   mi_option_set(mi_option_purge_delay, 20);
