@@ -599,6 +599,18 @@ void arenas_try_purge(bool force, bool visit_all) noexcept {
   }
 }
 
+void arenas_purge_off_node(int node) noexcept {
+  if (node < 0 || arena_purge_delay_ms() < 0) return;
+  const size_t count = arenas_added();
+  const int64_t now = os_clock_ms();
+  for (size_t i = 0; i < count; i++) {
+    Arena* a = arena_at(i);
+    // pinned arenas are never purged; unbound ones serve every node
+    if (a == nullptr || a->numa_node < 0 || a->numa_node == node || a->is_pinned) continue;
+    if (a->purge_expire.load(std::memory_order_relaxed) != 0) arena_try_purge(a, now, true);
+  }
+}
+
 int64_t arenas_next_purge_in_ms() noexcept {
   const size_t count = arenas_added();
   int64_t now = os_clock_ms();
