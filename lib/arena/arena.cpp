@@ -144,7 +144,8 @@ int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool 
   MemId meta_memid;
   void* meta = os_alloc_aligned(align_up(meta_size, os_page_size()), os_page_size(), true, false, &meta_memid);
   if (meta == nullptr) return 0;
-  Arena* a = static_cast<Arena*>(meta);  // zeroed by the OS
+  os_advise_no_thp(meta, align_up(meta_size, os_page_size()));  // a few pages: not a 2 MiB fault (os.h)
+  Arena* a = static_cast<Arena*>(meta);                         // zeroed by the OS
   a->memid = memid;
   a->meta_memid = meta_memid;
   a->meta_size = align_up(meta_size, os_page_size());
