@@ -141,28 +141,6 @@ bool os_has_overcommit() noexcept { return has_overcommit; }
 
 namespace {
 
-// Below an arena's reservation, one inaccessible page, for good: the next
-// mapping the kernel places below it (mappings go top-down: a thread's
-// 8 MiB stack, typically) would end on the arena's 2 MiB-aligned start, so
-// that the top 2 MiB of a stack, where a thread starts, is an aligned range
-// the kernel backs with a 2 MiB page at the first touch (transparent huge
-// pages "always"): 2 MiB per thread, seen in the 4-node guest (a thread
-// that allocated one block peaked at 3.7 MiB RSS against glibc's 0.4).
-// The page costs address space only; arenas are never unmapped while the
-// process runs, so it is not recorded (os_free never sees it). Nothing if
-// something is mapped there already (MAP_FIXED_NOREPLACE; a kernel before
-// 4.17 takes it as a hint, and a page placed elsewhere is given back).
-void guard_below(void* p) {
-  if (!os_thp_always()) return;
-  uint8_t* at = static_cast<uint8_t*>(p) - page_size;
-#ifdef MAP_FIXED_NOREPLACE
-  void* g = mmap(at, page_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-  if (g != MAP_FAILED && g != at) munmap(g, page_size);
-#else
-  (void)at;
-#endif
-}
-
 void* alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid, bool account_commit,
                     int account, bool report) {
   *memid = MemId{};
@@ -228,8 +206,6 @@ void* alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large
     return nullptr;
   }
   if (commit && option_is_enabled(mi_option_allow_thp)) os_advise_thp(p, size);
-  // an arena's reservation (not a segment's own mapping, which is unmapped when freed, nor metadata)
-  if (account != ACCOUNT_OS && account != ACCOUNT_META && alignment >= large_page_size) guard_below(p);
   os_stat_reserved(static_cast<int64_t>(size), account);
   if (commit && account_commit) os_stat_committed(static_cast<int64_t>(size), account);
   memid->kind = MemKind::os;

@@ -3,9 +3,7 @@
 // small, medium and large blocks and the segment map are advised
 // MADV_NOHUGEPAGE (smaps VmFlags "nh"), so that the kernel does not fault a
 // whole 2 MiB page where we touch 4 KiB (issue 13, gap 3). With the option
-// allow_thp they are not (the operator asked for huge pages). An arena's
-// reservation keeps the page below it mapped inaccessible, so that the next
-// mapping below it (a thread's stack) does not end 2 MiB-aligned.
+// allow_thp they are not (the operator asked for huge pages).
 //
 // Skipped where the setting is "madvise" or "never" (nothing to place: no
 // anonymous memory gets huge pages unasked). In child processes: the advice
@@ -73,34 +71,7 @@ void check(bool expect_nh) {
   EXPECT_EQ(has_nh(map_flags), expect_nh) << "the segment map: " << map_flags;
 }
 
-// Whether an address lies in a mapping of /proc/self/maps.
-bool mapped(uintptr_t a) {
-  std::ifstream in("/proc/self/maps");
-  std::string line;
-  while (std::getline(in, line)) {
-    unsigned long lo = 0, hi = 0;
-    if (sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && a >= lo && a < hi) return true;
-  }
-  return false;
-}
-
-// An arena's reservation keeps one inaccessible page below its start, so
-// that the next mapping below (a thread's stack) does not end on a 2 MiB
-// boundary (os.cpp guard_below).
-void check_guard() {
-  ASSERT_TRUE(mi::os_thp_always());
-  mi::MemId memid;
-  const size_t size = 64 * 1024 * 1024;
-  void* p = mi::os_alloc_aligned(size, 4 * 1024 * 1024, false, false, &memid, true, mi::ACCOUNT_UNBOUND);
-  ASSERT_NE(p, nullptr);
-  // (inaccessible like a reservation that is not committed, the two may be one mapping: either way the
-  // next mapping below ends a page under the arena's aligned start)
-  EXPECT_TRUE(mapped(reinterpret_cast<uintptr_t>(p) - 1)) << "nothing mapped right below the reservation at " << p;
-  mi::os_free(p, size, memid);
-}
-
 TEST(ThpChild, DISABLED_Placed) { check(true); }
-TEST(ThpChild, DISABLED_GuardBelowArena) { check_guard(); }
 TEST(ThpChild, DISABLED_AllowThp) { check(false); }
 
 void run(const std::string& test, const std::vector<std::string>& env) {
@@ -115,7 +86,6 @@ void run(const std::string& test, const std::vector<std::string>& env) {
 }
 
 TEST(Thp, SegmentsOfSmallBlocksAndTheSegmentMapAreKeptOffHugePages) { run("DISABLED_Placed", {}); }
-TEST(Thp, AnArenaKeepsAPageBelowItFree) { run("DISABLED_GuardBelowArena", {}); }
 TEST(Thp, AllowThpLeavesThemToTheKernel) { run("DISABLED_AllowThp", {"MIMALLOC_ALLOW_THP=1"}); }
 
 }  // namespace
