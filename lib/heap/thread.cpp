@@ -124,10 +124,6 @@ ThreadData* thread_data_alloc() {
   MemId memid;
   void* p = os_alloc_aligned(thread_data_size(), os_page_size(), true, false, &memid);
   if (p == nullptr) return nullptr;
-  // Kept off transparent huge pages: merged with the thread's stack mapping
-  // next to it, its first touch faulted a 2 MiB page per thread (THP
-  // "always"; 2 MiB of peak RSS per live thread in the 4-node guest).
-  os_advise_no_thp(p, thread_data_size());
   ThreadData* td = static_cast<ThreadData*>(p);
   td->memid = memid;
   return td;
