@@ -144,7 +144,8 @@ int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool 
   MemId meta_memid;
   void* meta = os_alloc_aligned(align_up(meta_size, os_page_size()), os_page_size(), true, false, &meta_memid);
   if (meta == nullptr) return 0;
-  Arena* a = static_cast<Arena*>(meta);  // zeroed by the OS
+  os_advise_no_thp(meta, align_up(meta_size, os_page_size()));  // a few pages: not a 2 MiB fault (os.h)
+  Arena* a = static_cast<Arena*>(meta);                         // zeroed by the OS
   a->memid = memid;
   a->meta_memid = meta_memid;
   a->meta_size = align_up(meta_size, os_page_size());
@@ -596,6 +597,18 @@ void arenas_try_purge(bool force, bool visit_all) noexcept {
   for (size_t i = 0; i < count; i++) {
     Arena* a = arena_at(i);
     if (a != nullptr) arena_try_purge(a, now, force);
+  }
+}
+
+void arenas_purge_off_node(int node) noexcept {
+  if (node < 0 || arena_purge_delay_ms() < 0) return;
+  const size_t count = arenas_added();
+  const int64_t now = os_clock_ms();
+  for (size_t i = 0; i < count; i++) {
+    Arena* a = arena_at(i);
+    // pinned arenas are never purged; unbound ones serve every node
+    if (a == nullptr || a->numa_node < 0 || a->numa_node == node || a->is_pinned) continue;
+    if (a->purge_expire.load(std::memory_order_relaxed) != 0) arena_try_purge(a, now, true);
   }
 }
 

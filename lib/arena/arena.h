@@ -37,6 +37,11 @@ void arena_free(void* p, size_t size, size_t committed_size, const MemId& memid)
 
 // Purges arena memory whose purge delay has passed (or all of it when force).
 void arenas_try_purge(bool force, bool visit_all) noexcept;
+// Purges now the free blocks waiting for their purge in the arenas bound to
+// a node other than `node` (none for node < 0, nor when purging is off):
+// memory a thread of `node` cannot use, released before the process grows
+// on `node` (heap/node_release.cpp says when).
+void arenas_purge_off_node(int node) noexcept;
 // Milliseconds until the earliest scheduled arena purge is due (-1: none).
 int64_t arenas_next_purge_in_ms() noexcept;
 

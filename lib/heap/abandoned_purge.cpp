@@ -174,6 +174,26 @@ size_t purge_abandoned(bool force, size_t max_segments) {
 
 }  // namespace
 
+size_t heap_purge_abandoned_off_node(int node) noexcept {
+  if (node < 0 || option_get(mi_option_purge_delay) < 0) return 0;
+  if (abandoned_unpurged_n.load(std::memory_order_relaxed) == 0) return 0;
+  // Not purged yet and bound to another node. Unbound segments are left to
+  // the delay: a thread of any node may take them over.
+  auto off_node = [](const Segment* s, const void* arg) {
+    const int home = *static_cast<const int*>(arg);
+    return !s->abandoned_purged && s->numa_node >= 0 && s->numa_node != home;
+  };
+  size_t discarded = 0;
+  // each segment popped is pushed back purged: at most the list's length
+  for (size_t n = abandoned_count(); n > 0; n--) {
+    Segment* segment = abandoned_pop(off_node, &node, SIZE_MAX);
+    if (segment == nullptr) break;
+    discarded += segment_purge_free_blocks(segment);
+    abandoned_push_purged(segment);
+  }
+  return discarded;
+}
+
 size_t heap_purge_abandoned(bool force) noexcept { return purge_abandoned(force, SEGMENTS_PER_CALL); }
 
 size_t heap_purge_abandoned_all_due(bool force) noexcept { return purge_abandoned(force, SIZE_MAX); }

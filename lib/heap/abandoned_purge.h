@@ -16,6 +16,12 @@ size_t heap_purge_abandoned(bool force) noexcept;
 // The same for the background thread: every segment due, no bound.
 size_t heap_purge_abandoned_all_due(bool force) noexcept;
 
+// Purges now the free blocks of the abandoned segments bound to a node other
+// than `node`, not purged since their abandonment (none for node < 0, nor
+// when purging is off): no thread of `node` may take them over
+// (heap/node_release.cpp). Returns the bytes discarded.
+size_t heap_purge_abandoned_off_node(int node) noexcept;
+
 // Rebuilds the free list a purge parked. Every taker of an abandoned segment
 // calls it (segment_free_unpark: all its pages) before touching the pages'
 // free lists. pre: the caller holds the segment alone.

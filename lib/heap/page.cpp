@@ -42,6 +42,7 @@
 #include "free_list.h"
 #include "heap.h"
 #include "misuse.h"
+#include "node_release.h"
 #include "page_queue.h"
 
 namespace mi {
@@ -300,7 +301,10 @@ Page* page_fresh(Heap* heap, PageQueue* pq, bool* retry) {
     }
     page = segment_page_alloc(heap, pq->block_size, 0, false, &tld->segments);
   }
-  if (page == nullptr) page = segment_page_alloc(heap, pq->block_size, 0, true, &tld->segments);
+  if (page == nullptr) {
+    heap_release_off_node(heap);  // the process grows: first what other nodes hold for no thread
+    page = segment_page_alloc(heap, pq->block_size, 0, true, &tld->segments);
+  }
   if (page == nullptr) return nullptr;
   page_init(heap, page);
   page_queue_push(heap, pq, page);
@@ -353,6 +357,7 @@ Page* find_free_page(Heap* heap, PageQueue* pq) {
 Page* huge_page_alloc(Heap* heap, size_t size, size_t huge_alignment) {
   size_t block_size = align_up(size, WORD_SIZE);
   if (block_size <= LARGE_OBJ_SIZE_MAX) block_size = LARGE_OBJ_SIZE_MAX + WORD_SIZE;  // an aligned request
+  heap_release_off_node(heap);  // a huge block is a new segment: the process grows
   Page* page = segment_page_alloc(heap, block_size, huge_alignment, true, &heap->tld->segments);
   if (page == nullptr) return nullptr;
   page_init(heap, page);

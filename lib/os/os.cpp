@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 
 #include "../common/format.h"
@@ -139,6 +140,7 @@ size_t os_large_page_size() noexcept { return large_page_size; }
 bool os_has_overcommit() noexcept { return has_overcommit; }
 
 namespace {
+
 void* alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large, MemId* memid, bool account_commit,
                     int account, bool report) {
   *memid = MemId{};
@@ -548,6 +550,33 @@ void os_advise_thp(void* p, size_t size) noexcept {
   size_t csize;
   void* start = page_range(p, size, true, &csize);
   if (csize >= large_page_size) (void)madvise(start, csize, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)size;
+#endif
+}
+
+bool os_thp_always() noexcept {
+  // -1: not read yet. Read once: the setting is the administrator's, and a
+  // process that saw it change would only place its next segments the other way.
+  static std::atomic<int> always{-1};
+  int v = always.load(std::memory_order_relaxed);
+  if (v < 0) {
+    char buf[64];
+    const long n = os_read_file("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof(buf) - 1);
+    buf[n > 0 ? n : 0] = 0;
+    v = (strstr(buf, "[always]") != nullptr) ? 1 : 0;  // "[always] madvise never"
+    always.store(v, std::memory_order_relaxed);
+  }
+  return v == 1;
+}
+
+void os_advise_no_thp(void* p, size_t size) noexcept {
+#ifdef MADV_NOHUGEPAGE
+  if (option_is_enabled(mi_option_allow_thp) || !os_thp_always()) return;
+  size_t csize;
+  void* start = page_range(p, size, true, &csize);
+  if (csize > 0) (void)madvise(start, csize, MADV_NOHUGEPAGE);
 #else
   (void)p;
   (void)size;

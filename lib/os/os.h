@@ -93,6 +93,18 @@ uint64_t os_random_seed() noexcept;
 // Advises transparent huge pages on a range (the allow_thp option).
 void os_advise_thp(void* p, size_t size) noexcept;
 
+// Whether the kernel gives transparent huge pages to every anonymous
+// mapping (/sys/kernel/mm/transparent_hugepage/enabled: "always", Debian's
+// default), read once; false when it cannot be read.
+bool os_thp_always() noexcept;
+// Keeps transparent huge pages out of a range (MADV_NOHUGEPAGE; rounded
+// inward to OS pages): a first touch faults 4 KiB there. Only where
+// os_thp_always() and not with the option allow_thp (nothing to keep out
+// otherwise, or the operator asked for huge pages). A small mapping is
+// advised too: the kernel merges it with an adjacent one (a thread's stack)
+// and faults 2 MiB where the merged mapping covers an aligned 2 MiB range.
+void os_advise_no_thp(void* p, size_t size) noexcept;
+
 // Maps up to `pages` 1 GiB pages as one contiguous, committed range. Stops
 // early when the kernel has no more or when timeout_ms passes (0 = no limit).
 // Returns the start (nullptr if none) and the number mapped in *pages_mapped.

@@ -36,6 +36,7 @@
 #include "../os/os.h"
 #include "../topology/topology.h"
 #include "abandon.h"
+#include "thp.h"
 
 namespace mi {
 
@@ -534,6 +535,7 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   // Pinned (huge page) memory is committed anyway: every segment may use it.
   void* p = arena_alloc(segment_size, SEGMENT_SIZE, commit, true, heap->arena_id, heap->numa_node, &memid);
   if (p == nullptr) return nullptr;
+  segment_place_thp(p, segment_size, kind, memid);  // before the header's first touch
   Segment* s = static_cast<Segment*>(p);
   size_t tail_protected = 0;
   if (kind == PageKind::huge && !memid.is_pinned && !memid.is_large) {
