@@ -378,13 +378,15 @@ void page_purge_now(Segment* s, size_t i) {
 constexpr uint8_t PURGE_BACKOFF_MAX = 3;  // intervals at most 8x longer (200 ms at the defaults)
 
 // Starts a purge interval: due after purge_delay, extended by each free up
-// to purge_delay * arena_purge_mult; both times 2^purge_backoff.
+// to purge_delay * arena_purge_mult; both times 2^purge_backoff, and a large
+// segment's times 2^LARGE_PURGE_SHIFT more (segment.h says why).
 void purge_interval_start(Segment* s, int64_t now) {
   long delay = option_get(mi_option_purge_delay);
   if (delay < 0) delay = 0;
-  purge_expire_set(s, now + (static_cast<int64_t>(delay) << s->purge_backoff));
+  const unsigned shift = s->purge_backoff + ((s->page_kind == PageKind::large) ? LARGE_PURGE_SHIFT : 0u);
+  purge_expire_set(s, now + (static_cast<int64_t>(delay) << shift));
   s->purge_deadline_ms =
-      now + ((static_cast<int64_t>(delay) * option_get_clamp(mi_option_arena_purge_mult, 1, 1000)) << s->purge_backoff);
+      now + ((static_cast<int64_t>(delay) * option_get_clamp(mi_option_arena_purge_mult, 1, 1000)) << shift);
 }
 
 // Purges free pages, one system call per run of adjacent pages: with `all`,

@@ -19,7 +19,8 @@ deterministic: this is a test, not a timing (issue 12).
 
 Patterns (tests/bench/instructions/pairs.c): immediate SIZE (the page
 empties on every free), ring SIZE (1000 live blocks), cycle (the ring with
-sizes 16..128 in turn).
+sizes 16..128 in turn); sizes 16-128 (the direct pages' fast paths) and 4096,
+32768 (the queue-first path of malloc_slow for sizes above 1 KiB).
 """
 import argparse
 import os
@@ -29,7 +30,11 @@ import subprocess
 import sys
 import tempfile
 
-PATTERNS = [("immediate", s) for s in (16, 32, 64, 128)] + [("ring", s) for s in (16, 32, 64, 128)] + [("cycle", None)]
+# 4096 and 32768: the sizes with no direct page (1 KiB - 128 KiB), which
+# malloc_slow serves from the first page of their queue (RocksDB's 4 KiB
+# block-cache blocks; the medium pages of mixed 8 B - 512 KiB)
+PATTERNS = ([("immediate", s) for s in (16, 32, 64, 128)] + [("ring", s) for s in (16, 32, 64, 128)] +
+            [("cycle", None)] + [("immediate", 4096), ("ring", 4096), ("ring", 32768)])
 TOLERANCE = 0.03
 SHORT, LONG = 20000, 40000
 

@@ -535,9 +535,11 @@ TEST(Segment, PendingPagePurgeIsPutOffOnlyUpToTheDeadline) {
   const int64_t t0 = now_ms();
   mi_free(b1);
   mi_free(b2);  // more pages of the same segment: the purge is put off, capped
+  // (a large segment: its times are 2^LARGE_PURGE_SHIFT longer)
+  const int64_t cap = (delay * mult) << mi::LARGE_PURGE_SHIFT;
   EXPECT_LE(s->purge_expire_ms.load(), s->purge_deadline_ms);
-  EXPECT_LE(s->purge_deadline_ms - t0, delay * mult + 1);
-  EXPECT_GE(s->purge_deadline_ms - t0, delay * mult - 1);
+  EXPECT_LE(s->purge_deadline_ms - t0, cap + 1);
+  EXPECT_GE(s->purge_deadline_ms - t0, cap - 1);
   int64_t t_purged = -1;
   while (now_ms() < t0 + 5000) {
     mi_heap_collect(a.heap, false);
@@ -549,7 +551,37 @@ TEST(Segment, PendingPagePurgeIsPutOffOnlyUpToTheDeadline) {
     usleep(1000);
   }
   ASSERT_GE(t_purged, 0) << "not purged within 5 s: the purge was put off by the full extension";
-  EXPECT_GE(t_purged - t0, delay * mult - 1) << "the pending purge was not put off (up to its deadline)";
+  EXPECT_GE(t_purged - t0, cap - 1) << "the pending purge was not put off (up to its deadline)";
+  mi_free(keep);
+}
+
+TEST(Segment, LargeSegmentPurgeWaitsLonger) {
+  // A large segment's free runs wait 2^LARGE_PURGE_SHIFT purge delays (the
+  // next large page that spans them would fault them in again: mixed 8 B -
+  // 512 KiB refaulted 700 MiB per million steps).
+  OptionGuard g1(mi_option_purge_delay);
+  OptionGuard g2(mi_option_purge_extend_delay);
+  const long delay = 1000;  // long: the test reads when the purge is due, it does not wait for it
+  mi_option_set(mi_option_purge_delay, delay);
+  mi_option_set(mi_option_purge_extend_delay, 0);
+  ASSERT_GE(mi::LARGE_PURGE_SHIFT, 1u);
+  OwnArena a;
+  ASSERT_NE(a.heap, nullptr);
+  const size_t sz = 300 * KiB;
+  uint8_t* keep = static_cast<uint8_t*>(mi_heap_malloc(a.heap, sz));  // keeps the large segment alive
+  uint8_t* big = static_cast<uint8_t*>(mi_heap_malloc(a.heap, sz));
+  ASSERT_NE(big, nullptr);
+  Segment* s = seg(big);
+  ASSERT_EQ(s->page_kind, mi::PageKind::large);
+  ASSERT_EQ(seg(keep), s);
+  ASSERT_EQ(s->purge_backoff, 0);
+  memset(big, 1, sz);
+  const int64_t t0 = now_ms();
+  mi_free(big);
+  ASSERT_NE(s->purge_mask, 0u);
+  const int64_t due = s->purge_expire_ms.load() - t0;
+  EXPECT_GE(due, (delay << mi::LARGE_PURGE_SHIFT) - 1) << "a large segment's free run is purged after one delay";
+  EXPECT_LE(due, (delay << mi::LARGE_PURGE_SHIFT) + 1);
   mi_free(keep);
 }
 
