@@ -18,7 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../include/mimalloc-numa.h"
 #include "../common/config.h"
 #include "../common/format.h"
 #include "../common/messages.h"
