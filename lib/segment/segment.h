@@ -110,8 +110,6 @@ void segment_reclaim_end(Segment* segment, SegmentsTld* tld) noexcept;
 // looked at for longest (the allocation slow path: bounded work per call);
 // the calls that follow go on until every segment was seen.
 void segments_try_purge(bool force, bool visit_all = true) noexcept;
-// Cheap test: is any page purge scheduled at all?
-bool segments_purge_pending() noexcept;
 // Milliseconds until the earliest scheduled page purge is due (-1: none).
 int64_t segments_next_purge_in_ms() noexcept;
 // fork(): the purge list lock and the list of every segment are held across
