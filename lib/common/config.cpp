@@ -50,7 +50,7 @@ constexpr ConfigKey node_keys[] = {
      "1 GiB pages to reserve on this node at start-up (the [options] count is spread over the other nodes)"},
     {"arena_reserve", "\"1GiB\"", "address space of each new arena on this node (instead of [options] arena_reserve)"},
 };
-constexpr const char* node_key_names[] = {"reserve_huge_os_pages", "arena_reserve"};
+static_assert(sizeof(node_keys) / sizeof(node_keys[0]) == static_cast<size_t>(NodeKey::count), "one entry a key");
 
 enum class ReserveKey { pages, page_size, nodes, per_node, timeout, on_shortfall, count };
 constexpr ConfigKey reserve_keys[] = {
@@ -64,7 +64,8 @@ constexpr ConfigKey reserve_keys[] = {
      "mi-reserve: when the kernel gives fewer pages than asked: \"keep\" what it gave, \"release\" it all, or \"fail\" "
      "(release it all; the unit fails)"},
 };
-constexpr const char* reserve_key_names[] = {"pages", "page_size", "nodes", "per_node", "timeout", "on_shortfall"};
+static_assert(sizeof(reserve_keys) / sizeof(reserve_keys[0]) == static_cast<size_t>(ReserveKey::count),
+              "one entry a key");
 constexpr const char* shortfall_names[] = {"keep", "release", "fail"};
 
 // What TOML allows once, of one scope: the file's own [options] and [node.N]
@@ -314,15 +315,30 @@ void key_option(Parser& p, Scope sc, const char* key, const Value& v) {
   }
 }
 
+// The index of `key` in keys[0 .. count), or -1.
+int key_index(const ConfigKey* keys, int count, const char* key) {
+  for (int i = 0; i < count; i++) {
+    if (strcmp(key, keys[i].name) == 0) return i;
+  }
+  return -1;
+}
+
+// "pages, page_size, ...": the names of keys[0 .. count), for messages.
+const char* key_names_text(const ConfigKey* keys, int count, char* buf, size_t size) {
+  size_t n = 0;
+  buf[0] = 0;
+  for (int i = 0; i < count && n < size; i++) n += format(buf + n, size - n, "%s%s", i > 0 ? ", " : "", keys[i].name);
+  return buf;
+}
+
 void key_node(Parser& p, Scope sc, int node, const char* key, const Value& v) {
   char table[PROGRAM_TABLE_TEXT_MAX + 32];
-  int k = -1;
-  for (int i = 0; i < static_cast<int>(NodeKey::count); i++) {
-    if (strcmp(key, node_key_names[i]) == 0) k = i;
-  }
+  char known[128];
+  const int k = key_index(node_keys, static_cast<int>(NodeKey::count), key);
   if (k < 0) {
-    problem(p, "unknown key '%s' in %s (known: reserve_huge_os_pages, arena_reserve); ignored", key,
-            node_table_text(name_of(sc), node, table, sizeof(table)));
+    problem(p, "unknown key '%s' in %s (known: %s); ignored", key,
+            node_table_text(name_of(sc), node, table, sizeof(table)),
+            key_names_text(node_keys, static_cast<int>(NodeKey::count), known, sizeof(known)));
     return;
   }
   if ((sc.seen->node_keys[node] & (1u << k)) != 0) {
@@ -399,14 +415,11 @@ bool is_node_list(const char* s) {
 }
 
 void key_reserve(Parser& p, const char* key, const Value& v) {
-  int k = -1;
-  for (int i = 0; i < static_cast<int>(ReserveKey::count); i++) {
-    if (strcmp(key, reserve_key_names[i]) == 0) k = i;
-  }
+  char known[128];
+  const int k = key_index(reserve_keys, static_cast<int>(ReserveKey::count), key);
   if (k < 0) {
-    problem(p,
-            "unknown key '%s' in [reserve] (known: pages, page_size, nodes, per_node, timeout, on_shortfall); ignored",
-            key);
+    problem(p, "unknown key '%s' in [reserve] (known: %s); ignored", key,
+            key_names_text(reserve_keys, static_cast<int>(ReserveKey::count), known, sizeof(known)));
     return;
   }
   if ((p.seen_reserve & (1u << k)) != 0) {
