@@ -55,11 +55,12 @@ static_assert(sizeof(node_keys) / sizeof(node_keys[0]) == static_cast<size_t>(No
 enum class ReserveKey { pages, page_size, nodes, per_node, timeout, on_shortfall, count };
 constexpr ConfigKey reserve_keys[] = {
     {"pages", "0", "mi-reserve: huge pages to reserve in all, interleaved over the nodes"},
-    {"page_size", "\"1G\"", "mi-reserve: \"1G\" or \"2M\""},
+    {"page_size", "\"1G\"", "mi-reserve: \"1G\" or \"2M\" (or another page size of the kernel's, like \"2048kB\")"},
     {"nodes", "\"all\"", "mi-reserve: the nodes to reserve on (\"all\" or a list such as \"0,2-3\")"},
     {"per_node", "0", "mi-reserve: pages per node (instead of pages)"},
     {"timeout", "\"30s\"",
-     "mi-reserve: how long at most to keep compacting memory and retrying (it stops sooner once that gains nothing)"},
+     "mi-reserve: how long at most to keep compacting memory and retrying (it stops sooner once that gains nothing); "
+     "a number without a unit is seconds"},
     {"on_shortfall", "\"keep\"",
      "mi-reserve: when the kernel gives fewer pages than asked: \"keep\" what it gave, \"release\" it all, or \"fail\" "
      "(release it all; the unit fails)"},
@@ -383,15 +384,6 @@ void key_node(Parser& p, Scope sc, int node, const char* key, const Value& v) {
   }
 }
 
-// "1G", "1GiB", "2M", "2MiB", "1048576kB", "2048kB": the huge page sizes mi-reserve knows
-bool is_page_size(const char* s) {
-  const char* ok[] = {"1G", "1GiB", "1GB", "2M", "2MiB", "2MB", "1048576kB", "2048kB"};
-  for (const char* o : ok) {
-    if (strcmp(s, o) == 0) return true;
-  }
-  return false;
-}
-
 bool is_node_list(const char* s) {
   if (strcmp(s, "all") == 0) return true;
   bool any = false;
@@ -439,13 +431,18 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
         (static_cast<ReserveKey>(k) == ReserveKey::pages ? r->pages : r->per_node) = static_cast<long>(v.i);
       }
       break;
-    case ReserveKey::page_size:
-      if (v.type != VType::string || !is_page_size(v.s)) {
-        problem(p, "[reserve] 'page_size': expected \"1G\" or \"2M\", not %s", describe(v, got, sizeof(got)));
+    case ReserveKey::page_size: {
+      long kib = 0;
+      if (v.type != VType::string || !config_page_size_parse(v.s, &kib)) {
+        problem(p,
+                "[reserve] 'page_size': expected \"1G\" or \"2M\" (or another page size with a unit, like "
+                "\"2048kB\"), not %s",
+                describe(v, got, sizeof(got)));
       } else if (r != nullptr) {
-        r->page_size_kib = (v.s[0] == '1') ? 1048576 : 2048;
+        r->page_size_kib = kib;
       }
       break;
+    }
     case ReserveKey::nodes:
       if (v.type != VType::string || !is_node_list(v.s) || v.len >= sizeof(r->nodes)) {
         problem(p, "[reserve] 'nodes': expected \"all\" or a node list like \"0,2-3\", not %s",
@@ -455,10 +452,15 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
       }
       break;
     case ReserveKey::timeout: {
-      long ms;
-      const char* expected = nullptr;
-      if (!option_value_of(option_desc(mi_option_purge_delay), v, &ms, &expected) || ms < 0) {
-        problem(p, "[reserve] 'timeout': expected a duration (\"30s\", \"500ms\", or milliseconds), not %s",
+      long ms = 0;
+      char number[32];
+      const char* text = v.s;
+      if (v.type == VType::integer) {  // a bare number: seconds, as mi-reserve --timeout reads it
+        format(number, sizeof(number), "%lld", v.i);
+        text = number;
+      }
+      if (v.type == VType::boolean || !config_timeout_parse(text, &ms)) {
+        problem(p, "[reserve] 'timeout': expected a duration (\"30s\", \"500ms\", \"2min\", or seconds), not %s",
                 describe(v, got, sizeof(got)));
       } else if (r != nullptr) {
         r->timeout_ms = ms;
@@ -1048,6 +1050,45 @@ bool config_shortfall_parse(const char* text, ConfigShortfall* value) noexcept {
     }
   }
   return false;
+}
+
+bool config_page_size_parse(const char* text, long* size_kib) noexcept {
+  if (text == nullptr || *text < '0' || *text > '9') return false;
+  const char* c = text;
+  long n = 0;
+  for (; *c >= '0' && *c <= '9'; c++) {
+    n = n * 10 + (*c - '0');
+    if (n > (1L << 40)) return false;
+  }
+  if (n == 0) return false;
+  if (*c == ' ') c++;  // "1 GiB", as mi-reserve's tables print it
+  long mult;
+  switch (*c) {  // no unit: a bare number is ambiguous (bytes? KiB?)
+    case 'k':
+    case 'K': mult = 1; break;
+    case 'm':
+    case 'M': mult = 1024; break;
+    case 'g':
+    case 'G': mult = 1024L * 1024; break;
+    default: return false;
+  }
+  c++;
+  const bool b = *c == 'b' || *c == 'B';
+  const bool ib = (*c == 'i' || *c == 'I') && (c[1] == 'b' || c[1] == 'B');
+  if (!(*c == 0 || (b && c[1] == 0) || (ib && c[2] == 0))) return false;
+  const long kib = n * mult;
+  if (kib < 4 || (kib & (kib - 1)) != 0 || kib > (16L << 20)) return false;
+  *size_kib = kib;
+  return true;
+}
+
+bool config_timeout_parse(const char* text, long* ms) noexcept {
+  long v = 0;
+  if (text == nullptr || !parse_duration_ms(text, DURATION_BARE_S, &v) || v < 0 || v > CONFIG_TIMEOUT_MAX_MS) {
+    return false;
+  }
+  *ms = v;
+  return true;
 }
 
 const char* config_shortfall_name(ConfigShortfall value) noexcept {
