@@ -727,10 +727,16 @@ size_t segment_huge_usable_size(size_t size) noexcept {
   return align_up(header + align_up(size, WORD_SIZE) + guard, os_page_size()) - header - guard;
 }
 
-int heap_numa_node(const Heap* heap) noexcept {
+namespace {
+
+// The node whose segments a heap takes pages from: the heap's own, or its
+// thread's current node (-1 on a single-node machine).
+int segment_node_for(const Heap* heap) {
   if (heap->numa_node >= 0) return heap->numa_node;
   return (numa_node_count() > 1) ? numa_current_node() : -1;
 }
+
+}  // namespace
 
 bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept {
   // exclusive_arena: the arena id if the segment is in an exclusive arena, else 0
@@ -741,7 +747,7 @@ bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept {
   // a thread's own heap, never for a heap that asked for a node.
   if (heap->numa_node >= 0) return segment->numa_node == heap->numa_node || numa_node_count() <= 1;
   if (segment->numa_node >= 0) {
-    int want = heap_numa_node(heap);
+    int want = segment_node_for(heap);
     if (want >= 0 && segment->numa_node != want) return false;
   }
   return true;
