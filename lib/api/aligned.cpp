@@ -23,7 +23,7 @@ namespace {
 // Only offset modulo alignment matters: the block need not reach the offset
 // (mi_malloc_aligned_at(64, 64, SIZE_MAX - 62) is a block of 64 bytes).
 // pre: alloc_request_possible(size, alignment), so nothing below overflows.
-void* malloc_aligned_slow(Heap* heap, size_t size, size_t alignment, size_t offset, bool zero) {
+void* heap_malloc_aligned_at_slow(Heap* heap, size_t size, size_t alignment, size_t offset, bool zero) {
   const uintptr_t mask = alignment - 1;
   void* p;
   if (alignment > MAX_ALIGN_IN_PAGE) {
@@ -70,7 +70,7 @@ void* heap_malloc_aligned_at(Heap* heap, size_t size, size_t alignment, size_t o
       (good_block_size(size) & mask) == 0) {
     return heap_malloc_zero(heap, size, zero);
   }
-  return malloc_aligned_slow(heap, size, alignment, offset, zero);
+  return heap_malloc_aligned_at_slow(heap, size, alignment, offset, zero);
 }
 
 void* heap_realloc_aligned_at(Heap* heap, void* p, size_t newsize, size_t alignment, size_t offset,

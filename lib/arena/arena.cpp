@@ -18,7 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../include/mimalloc-numa.h"
 #include "../common/config.h"
 #include "../common/format.h"
 #include "../common/messages.h"
@@ -26,32 +25,12 @@
 #include "../common/stats.h"
 #include "../os/os.h"
 #include "../topology/topology.h"
+#include "arena_internal.h"
 #include "bitmap.h"
 
 namespace mi {
 
 namespace {
-
-struct Arena {
-  int id;            // public id (mi_arena_id_t) = index + 1
-  MemId memid;       // where the arena's memory came from
-  MemId meta_memid;  // where this struct came from (OS)
-  size_t meta_size;
-  uint8_t* start;
-  size_t block_count;
-  size_t field_count;
-  int numa_node;                        // -1: not bound
-  int account;                          // its memory's account (account_of_node(numa_node))
-  bool exclusive;                       // only heaps that ask for this arena by id use it
-  bool is_pinned;                       // huge/large OS pages: never purged or decommitted
-  bool accessible;                      // mapped read-write and never protected (release builds): commit = accounting
-  std::atomic<int64_t> purge_expire;    // 0: nothing scheduled
-  std::atomic<int64_t> purge_deadline;  // the expiry is never extended past this
-  BitmapField* blocks_dirty;
-  BitmapField* blocks_committed;  // null: always committed (pinned)
-  BitmapField* blocks_purge;      // null: never purged (pinned)
-  BitmapField blocks_inuse[1];    // field_count entries, then the other bitmaps
-};
 
 constinit std::atomic<Arena*> arenas[ARENA_MAX_COUNT]{};
 
@@ -63,18 +42,19 @@ struct NodeStats {
 };
 constinit NodeStats node_stats[NUMA_MAX_NODES]{};
 std::atomic<size_t> arena_count{0};
+
+}  // namespace
+
 pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 
 Arena* arena_at(size_t index) { return arenas[index].load(std::memory_order_acquire); }
 
-// The arenas added so far: indexes [0, arenas_added()) of `arenas` (a slot
-// may still be null while arena_add publishes it). arena_count may pass
-// ARENA_MAX_COUNT for a moment (arena_add takes its index first and gives it
-// back when the table is full).
 size_t arenas_added() {
   const size_t count = arena_count.load(std::memory_order_acquire);
   return (count > ARENA_MAX_COUNT) ? ARENA_MAX_COUNT : count;
 }
+
+namespace {
 
 // The node an arena is shown with: its own, or 0 for an unbound arena of a
 // one-node machine (all memory is node 0's there; -1 read as "no node").
@@ -130,10 +110,8 @@ int64_t arena_purge_delay_ms() {
   return static_cast<int64_t>(delay) * option_get(mi_option_arena_purge_mult);
 }
 
-// Registers a new arena over [start, start+size). Returns its id or 0.
-// `accessible`: the memory is mapped read-write, so committing a block is
-// only accounting; such arenas count a block as committed from its first
-// claim until it is purged, so "committed" means memory actually handed out.
+}  // namespace
+
 int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool is_zero, int numa_node, bool exclusive,
               const MemId& memid, bool accessible) {
   size_t blocks = size / ARENA_BLOCK_SIZE;
@@ -183,6 +161,8 @@ int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool 
                   exclusive ? ", exclusive" : "");
   return a->id;
 }
+
+namespace {
 
 // Claims a run of `blocks` blocks that were freed but are not purged yet:
 // they are still committed and resident. First fit alone took purged blocks
@@ -700,114 +680,6 @@ void arenas_node_placement(int node, size_t* local, size_t* remote, size_t* fall
   *fallbacks = static_cast<size_t>(node_stats[node].fallbacks.load(std::memory_order_relaxed));
 }
 
-namespace {
-
-// The next run of blocks in use at or after block *offset / ARENA_BLOCK_SIZE,
-// in bytes (os_copy_to_regular's callback).
-bool next_inuse_run(void* arg, size_t* offset, size_t* len) {
-  const Arena* a = static_cast<const Arena*>(arg);
-  size_t i = divide_up(*offset, ARENA_BLOCK_SIZE);
-  while (i < a->block_count && !bitmap_is_any_set(a->blocks_inuse, a->field_count, i, 1)) i++;
-  if (i >= a->block_count) return false;
-  size_t j = i + 1;
-  while (j < a->block_count && bitmap_is_any_set(a->blocks_inuse, a->field_count, j, 1)) j++;
-  *offset = i * ARENA_BLOCK_SIZE;
-  *len = (j - i) * ARENA_BLOCK_SIZE;
-  return true;
-}
-
-// fork() and huge OS pages. A private mapping of huge pages is copy-on-write
-// across fork like any other, but the copy needs a free page of the pool: a
-// 1 GiB page at the child's first write anywhere in it (a free() updates a
-// page's free list), and with none free the kernel kills the child with
-// SIGBUS; a write of the parent while the child still maps the page makes
-// the kernel unmap it from the child (the parent owns the reservation).
-// Reading the parent's 1 GiB page in the child was not reliable either: on
-// this project's kernel (6.18) a child that only read the first byte died
-// of SIGBUS in 17 of 50 forks, even with a spare page in the pool (2 MiB
-// pages: 0 of 50). Database servers fork (PostgreSQL's backends, Redis's
-// saves), so the child never maps the huge pages: before fork() the parent
-// copies the blocks in use of each huge-page arena of its own into regular
-// pages and marks the arena MADV_DONTFORK; the child moves the copy into
-// the arena's place (mremap); the parent drops the copy and clears the mark.
-// Costs a copy of the memory in use there at each fork (PostgreSQL's
-// postmaster: a few MiB). The copy is made while other threads of the
-// parent may still run: like any fork of a threaded program, the child must
-// not count on what those threads were doing.
-void* fork_copies[ARENA_MAX_COUNT];  // per arena index: the copy, or null
-
-bool own_huge_arena(const Arena* a) { return a != nullptr && a->memid.is_large && a->memid.kind == MemKind::os; }
-
-size_t arena_bytes(const Arena* a) { return a->block_count * ARENA_BLOCK_SIZE; }
-
-void fork_copy_arena(size_t i, Arena* a) {
-  const Topology& t = topology();
-  int os_node = -1;
-  const int policy = static_cast<int>(option_get(mi_option_numa_bind));
-  if (a->numa_node >= 0 && a->numa_node < t.node_count && t.binding_possible && policy != 0) {
-    os_node = t.nodes[a->numa_node].os_index;
-  }
-  void* copy = os_copy_to_regular(a->start, arena_bytes(a), &next_inuse_run, a, os_node, policy);
-  if (copy != nullptr && !os_set_dontfork(a->start, arena_bytes(a), true)) {
-    os_unmap(copy, arena_bytes(a));
-    copy = nullptr;
-  }
-  if (copy == nullptr) {
-    warning_message(
-        "fork: the child of this process keeps arena %d on huge OS pages (no regular memory for a copy of "
-        "%zu MiB: %s); it dies of SIGBUS if the kernel's pool has no free huge page when it writes there",
-        a->id, arena_bytes(a) / MiB, errno_text(errno));
-  }
-  fork_copies[i] = copy;
-}
-
-template <typename F>
-void for_each_fork_copy(F f) {
-  const size_t count = arenas_added();
-  for (size_t i = 0; i < count; i++) {
-    if (fork_copies[i] != nullptr) f(i, arena_at(i));
-  }
-}
-
-}  // namespace
-
-void arenas_fork_prepare() noexcept {
-  pthread_mutex_lock(&reserve_lock);  // no arena is added until the fork is done
-  const size_t count = arenas_added();
-  for (size_t i = 0; i < count; i++) {
-    fork_copies[i] = nullptr;
-    Arena* a = arena_at(i);
-    if (own_huge_arena(a)) fork_copy_arena(i, a);
-  }
-}
-
-void arenas_fork_parent() noexcept {
-  for_each_fork_copy([](size_t i, Arena* a) {
-    os_set_dontfork(a->start, arena_bytes(a), false);
-    os_unmap(fork_copies[i], arena_bytes(a));
-    fork_copies[i] = nullptr;
-  });
-  pthread_mutex_unlock(&reserve_lock);
-}
-
-void arenas_fork_child() noexcept {
-  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-  reserve_lock = fresh;
-  for_each_fork_copy([](size_t i, Arena* a) {
-    // the huge mapping was not inherited: the copy takes its place
-    if (os_move_mapping(fork_copies[i], a->start, arena_bytes(a))) {
-      a->memid.is_large = false;
-      a->memid.is_huge = false;
-      verbose_message("fork: arena %d (%zu MiB) is on regular pages in the child (the blocks in use were copied)",
-                      a->id, arena_bytes(a) / MiB);
-    } else {
-      error_message(ENOMEM, "fork: arena %d could not be put back in the child (%s): its memory is not mapped", a->id,
-                    errno_text(errno));
-    }
-    fork_copies[i] = nullptr;
-  });
-}
-
 void arenas_unsafe_destroy_all() noexcept {
   const size_t count = arenas_added();
   for (size_t i = 0; i < count; i++) {
@@ -815,128 +687,6 @@ void arenas_unsafe_destroy_all() noexcept {
     if (a == nullptr) continue;
     if (a->memid.kind == MemKind::os) os_free(a->start, a->block_count * ARENA_BLOCK_SIZE, a->memid);
     os_free(a, a->meta_size, a->meta_memid);
-  }
-}
-
-namespace {
-
-// Reserves `pages` 1 GiB pages for `numa_node`; returns how many it got.
-size_t reserve_huge_pages_at(size_t pages, int numa_node, size_t timeout_ms, bool exclusive, int* arena_id) {
-  if (arena_id != nullptr) *arena_id = 0;
-  if (pages == 0) return 0;
-  size_t mapped = 0;
-  MemId memid;
-  const Topology& t = topology();
-  int os_node = -1;
-  int policy = static_cast<int>(option_get(mi_option_numa_bind));
-  if (numa_node >= 0 && numa_node < t.node_count && t.binding_possible && policy != 0) {
-    os_node = t.nodes[numa_node].os_index;
-    policy = 2;  // 1 GiB pages are bound strictly: each is reserved where it is asked for
-  }
-  void* p = os_alloc_huge_pages(pages, static_cast<int64_t>(timeout_ms), &mapped, &memid, os_node, policy,
-                                account_of_node(numa_node));
-  if (p == nullptr || mapped == 0) return 0;
-  memid.numa_node = numa_node;
-  int id = arena_add(p, mapped * HUGE_OS_PAGE_SIZE, true, true, true, numa_node, exclusive, memid, true);
-  if (id == 0) {
-    os_free(p, mapped * HUGE_OS_PAGE_SIZE, memid);
-    return 0;
-  }
-  verbose_message("numa node %d: reserved %zu GiB huge pages (of the %zu GiB requested)", numa_node, mapped, pages);
-  if (arena_id != nullptr) *arena_id = id;
-  return mapped;
-}
-
-}  // namespace
-
-namespace {
-
-// Replaces `missing` bytes of 1 GiB pages that node `node` (-1: unbound) did
-// not get: 2 MiB pages if the kernel has them, else regular pages, bound to
-// the node like the huge pages would have been. Adds to *large / *regular.
-void reserve_fallback(size_t missing, int node, size_t* large, size_t* regular) {
-  if (missing == 0) return;
-  const Topology& t = topology();
-  long policy = option_get(mi_option_numa_bind);
-  bool bind = node >= 0 && t.binding_possible && policy != 0;
-  MemId memid;
-  void* p = os_alloc_large_pages(missing, &memid, 0, account_of_node(node));
-  if (p != nullptr && bind && !(os_numa_bind(p, missing, t.nodes[node].os_index, 2) && os_populate(p, missing))) {
-    os_free(p, missing, memid);  // that node has no 2 MiB pages left
-    p = nullptr;
-  }
-  if (p != nullptr) {
-    memid.numa_node = node;
-    if (arena_add(p, missing, true, true, true, node, false, memid, true) != 0) {
-      *large += missing;
-      return;
-    }
-    os_free(p, missing, memid);
-  }
-  p = os_alloc_aligned(missing, ARENA_BLOCK_SIZE, true, false, &memid, MI_DEBUG != 0, account_of_node(node));
-  if (p == nullptr) return;
-  if (bind) os_numa_bind(p, missing, t.nodes[node].os_index, static_cast<int>(policy));
-  memid.numa_node = node;
-  if (arena_add(p, missing, true, false, true, node, false, memid, memid.is_accessible) != 0) {
-    *regular += missing;
-  } else {
-    os_free(p, missing, memid);
-  }
-}
-
-}  // namespace
-
-void arenas_init_reserve() noexcept {
-  long pages = option_get(mi_option_reserve_huge_os_pages);
-  const int nodes = numa_node_count();
-  size_t asked = 0, got = 0, large = 0, regular = 0;
-  // one node's reservation, with its fallback
-  auto reserve_on = [&](int node, size_t want) {
-    if (want == 0) return;
-    asked += want;
-    size_t k = reserve_huge_pages_at(want, node, want * 500, false, nullptr);
-    got += k;
-    reserve_fallback((want - k) * HUGE_OS_PAGE_SIZE, node, &large, &regular);
-  };
-  long at = option_get(mi_option_reserve_huge_os_pages_at);
-  if (config_any_node_huge_pages()) {
-    // [node.N] reserve_huge_os_pages: that many on node N; the [options]
-    // count is spread over the nodes without one
-    int others = 0;
-    for (int n = 0; n < nodes; n++) {
-      if (config_node_huge_pages(n) < 0) others++;
-    }
-    size_t share = (others > 0 && pages > 0) ? static_cast<size_t>(pages) / static_cast<size_t>(others) : 0;
-    size_t rem = (others > 0 && pages > 0) ? static_cast<size_t>(pages) % static_cast<size_t>(others) : 0;
-    for (int n = 0; n < nodes; n++) {
-      long explicit_pages = config_node_huge_pages(n);
-      size_t want = (explicit_pages >= 0) ? static_cast<size_t>(explicit_pages) : share + (rem > 0 ? 1 : 0);
-      if (explicit_pages < 0 && rem > 0) rem--;
-      reserve_on(nodes > 1 ? n : -1, want);
-    }
-  } else if (pages > 0 && at >= 0) {
-    reserve_on(static_cast<int>(at) % nodes, static_cast<size_t>(pages));
-  } else if (pages > 0) {
-    // interleaved: the same number on each node (the remainder on the lowest nodes)
-    size_t per = static_cast<size_t>(pages) / static_cast<size_t>(nodes);
-    size_t rem = static_cast<size_t>(pages) % static_cast<size_t>(nodes);
-    for (int n = 0; n < nodes; n++) reserve_on(nodes > 1 ? n : -1, per + (static_cast<size_t>(n) < rem ? 1 : 0));
-  }
-  if (got < asked) {
-    stat_counter(stats_global.huge_page_fallbacks, static_cast<int64_t>(asked - got));
-    if (once(Once::huge_fallback)) {
-      warning_message(
-          "reserve_huge_os_pages: the kernel gave %zu of the %zu pages of 1 GiB asked for; reserved %zu MiB in "
-          "2 MiB pages and %zu MiB in regular pages instead (reserve them at boot with mi-reserve, or in "
-          "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages)",
-          got, asked, large / MiB, regular / MiB);
-    }
-  }
-  size_t reserve = option_get_size(mi_option_reserve_os_memory);
-  if (reserve > 0) {
-    long eager = option_get(mi_option_arena_eager_commit);
-    bool commit = (eager == 1) || (eager == 2 && os_has_overcommit());
-    mi_reserve_os_memory(reserve, commit, true);
   }
 }
 
@@ -984,82 +734,12 @@ bool mi_manage_os_memory(void* start, size_t size, bool is_committed, bool is_la
   return mi_manage_os_memory_ex(start, size, is_committed, is_large, is_zero, numa_node, false, nullptr);
 }
 
-int mi_reserve_os_memory_ex(size_t size, bool commit, bool allow_large, bool exclusive,
-                            mi_arena_id_t* arena_id) mi_attr_noexcept {
-  if (arena_id != nullptr) *arena_id = 0;
-  size = align_up(size, ARENA_BLOCK_SIZE);
-  MemId memid;
-  void* p = os_alloc_aligned(size, ARENA_BLOCK_SIZE, commit, allow_large, &memid, MI_DEBUG != 0, ACCOUNT_UNBOUND);
-  if (p == nullptr) return ENOMEM;
-  int id = arena_add(p, size, memid.initially_committed, memid.is_pinned, memid.initially_zero, -1, exclusive, memid,
-                     memid.is_accessible);
-  if (id == 0) {
-    os_free(p, size, memid);
-    return ENOMEM;
-  }
-  verbose_message("reserved %zu KiB memory%s", size / KiB, memid.is_large ? " (in large OS pages)" : "");
-  if (arena_id != nullptr) *arena_id = id;
-  return 0;
-}
-
-int mi_reserve_os_memory(size_t size, bool commit, bool allow_large) mi_attr_noexcept {
-  return mi_reserve_os_memory_ex(size, commit, allow_large, false, nullptr);
-}
-
 void* mi_arena_area(mi_arena_id_t arena_id, size_t* size) {
   if (size != nullptr) *size = 0;
   if (!arena_id_is_valid(arena_id)) return nullptr;
   Arena* a = arena_at(static_cast<size_t>(arena_id - 1));
   if (size != nullptr) *size = a->block_count * ARENA_BLOCK_SIZE;
   return a->start;
-}
-
-int mi_reserve_huge_os_pages_at_ex(size_t pages, int numa_node, size_t timeout_msecs, bool exclusive,
-                                   mi_arena_id_t* arena_id) mi_attr_noexcept {
-  if (arena_id != nullptr) *arena_id = 0;
-  if (pages == 0) return 0;
-  if (numa_node < -1) numa_node = -1;
-  if (numa_node >= 0) numa_node = numa_node % numa_node_count();
-  size_t got = reserve_huge_pages_at(pages, numa_node, timeout_msecs, exclusive, arena_id);
-  if (got == 0) {
-    warning_message(
-        "failed to reserve %zu GiB of huge (1 GiB) pages on node %d: the kernel has none free "
-        "(reserve them with mi-reserve or /sys/kernel/mm/hugepages)",
-        pages, numa_node);
-    return ENOMEM;
-  }
-  if (got < pages) {
-    warning_message("reserved %zu of the %zu 1 GiB pages asked for on node %d", got, pages, numa_node);
-  }
-  return 0;
-}
-
-int mi_reserve_huge_os_pages_at(size_t pages, int numa_node, size_t timeout_msecs) mi_attr_noexcept {
-  return mi_reserve_huge_os_pages_at_ex(pages, numa_node, timeout_msecs, false, nullptr);
-}
-
-int mi_reserve_huge_os_pages_interleave(size_t pages, size_t numa_nodes, size_t timeout_msecs) mi_attr_noexcept {
-  if (pages == 0) return 0;
-  size_t nodes = (numa_nodes > 0) ? numa_nodes : static_cast<size_t>(numa_node_count());
-  if (nodes == 0) nodes = 1;
-  size_t per = pages / nodes;
-  size_t rem = pages % nodes;
-  size_t per_timeout = timeout_msecs / nodes + 50;
-  int result = 0;
-  for (size_t n = 0; n < nodes; n++) {
-    size_t want = per + (n < rem ? 1 : 0);
-    if (want == 0) continue;
-    int err = mi_reserve_huge_os_pages_at(want, static_cast<int>(n), per_timeout);
-    if (err != 0) result = err;
-  }
-  return result;
-}
-
-int mi_reserve_huge_os_pages(size_t pages, double max_secs, size_t* pages_reserved) mi_attr_noexcept {
-  if (pages_reserved != nullptr) *pages_reserved = 0;
-  size_t got = reserve_huge_pages_at(pages, -1, static_cast<size_t>(max_secs * 1000.0), false, nullptr);
-  if (pages_reserved != nullptr) *pages_reserved = got;
-  return (got == 0 && pages > 0) ? ENOMEM : 0;
 }
 
 void mi_debug_show_arenas(bool show_inuse, bool show_abandoned, bool show_purge) mi_attr_noexcept {

@@ -12,6 +12,7 @@
 
 #include <cstdarg>
 
+#include "config_toml.h"
 #include "format.h"
 #include "messages.h"
 #include "options.h"
@@ -21,6 +22,8 @@
 namespace mi {
 
 namespace {
+
+using namespace toml;  // the lexer (config_toml.h); what follows is what the keys mean
 
 // ---------------------------------------------------------------------------
 // Per-node settings ([node.N]) and mi-reserve's keys ([reserve])
@@ -47,53 +50,24 @@ constexpr ConfigKey node_keys[] = {
      "1 GiB pages to reserve on this node at start-up (the [options] count is spread over the other nodes)"},
     {"arena_reserve", "\"1GiB\"", "address space of each new arena on this node (instead of [options] arena_reserve)"},
 };
-constexpr const char* node_key_names[] = {"reserve_huge_os_pages", "arena_reserve"};
+static_assert(sizeof(node_keys) / sizeof(node_keys[0]) == static_cast<size_t>(NodeKey::count), "one entry a key");
 
 enum class ReserveKey { pages, page_size, nodes, per_node, timeout, on_shortfall, count };
 constexpr ConfigKey reserve_keys[] = {
     {"pages", "0", "mi-reserve: huge pages to reserve in all, interleaved over the nodes"},
-    {"page_size", "\"1G\"", "mi-reserve: \"1G\" or \"2M\""},
+    {"page_size", "\"1G\"", "mi-reserve: \"1G\" or \"2M\" (or another page size of the kernel's, like \"2048kB\")"},
     {"nodes", "\"all\"", "mi-reserve: the nodes to reserve on (\"all\" or a list such as \"0,2-3\")"},
     {"per_node", "0", "mi-reserve: pages per node (instead of pages)"},
     {"timeout", "\"30s\"",
-     "mi-reserve: how long at most to keep compacting memory and retrying (it stops sooner once that gains nothing)"},
+     "mi-reserve: how long at most to keep compacting memory and retrying (it stops sooner once that gains nothing); "
+     "a number without a unit is seconds"},
     {"on_shortfall", "\"keep\"",
      "mi-reserve: when the kernel gives fewer pages than asked: \"keep\" what it gave, \"release\" it all, or \"fail\" "
      "(release it all; the unit fails)"},
 };
-constexpr const char* reserve_key_names[] = {"pages", "page_size", "nodes", "per_node", "timeout", "on_shortfall"};
+static_assert(sizeof(reserve_keys) / sizeof(reserve_keys[0]) == static_cast<size_t>(ReserveKey::count),
+              "one entry a key");
 constexpr const char* shortfall_names[] = {"keep", "release", "fail"};
-
-// ---------------------------------------------------------------------------
-// Values
-// ---------------------------------------------------------------------------
-enum class VType { boolean, integer, string };
-
-struct Value {
-  VType type;
-  bool b;
-  long long i;
-  size_t len;
-  char s[CONFIG_LINE_MAX];
-};
-
-// [program.NAME.node.N] key: five parts (a key path longer than that names
-// no known table anyway)
-constexpr int KEY_PARTS_MAX = 5;
-constexpr size_t KEY_LEN_MAX = 128;
-
-struct KeyPath {
-  int parts;
-  char part[KEY_PARTS_MAX][KEY_LEN_MAX];
-};
-
-// Where a scan through a value is: inside how many brackets ([ and {), and
-// inside which kind of string (0: none; '"' and '\'' one-line strings, 'M'
-// a multi-line basic string, 'L' a multi-line literal string).
-struct SpanSkip {
-  int depth;
-  char string;
-};
 
 // What TOML allows once, of one scope: the file's own [options] and [node.N]
 // tables, or the [program.NAME] and [program.NAME.node.N] tables of one NAME.
@@ -172,33 +146,6 @@ struct Parser {
   int skip_from;  // the line where it started
 };
 
-// Copies s into dst (size > 0) with control characters as TOML escapes ("\n",
-// "\u001b"), never cut inside an escape; returns the length. Keys and string
-// values may hold any of them through escapes ("a\nb" = 1 is a valid key), and
-// the name is a path: without this, a file could split a message into two
-// lines or send escape sequences to the terminal (found by tests/fuzz).
-size_t escape_controls(char* dst, size_t size, const char* s) {
-  size_t n = 0;
-  for (; *s != 0; s++) {
-    unsigned char c = static_cast<unsigned char>(*s);
-    char esc[8];
-    size_t len = 1;
-    esc[0] = *s;
-    if (c == '\n' || c == '\r' || c == '\b' || c == '\f') {
-      esc[0] = '\\';
-      esc[1] = (c == '\n') ? 'n' : (c == '\r') ? 'r' : (c == '\b') ? 'b' : 'f';
-      len = 2;
-    } else if ((c < 0x20 && c != '\t') || c == 0x7F) {
-      len = format(esc, sizeof(esc), "\\u%04x", c);
-    }
-    if (n + len >= size) break;
-    memcpy(dst + n, esc, len);
-    n += len;
-  }
-  dst[n] = 0;
-  return n;
-}
-
 void problem(Parser& p, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void problem(Parser& p, const char* fmt, ...) {
   p.problems++;
@@ -221,227 +168,6 @@ void problem(Parser& p, const char* fmt, ...) {
     line[n] = 0;
     output_to(p.out, p.arg, line);
   }
-}
-
-bool is_ws(char c) { return c == ' ' || c == '\t'; }
-bool is_bare(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-}
-const char* skip_ws(const char* c) {
-  while (is_ws(*c)) c++;
-  return c;
-}
-
-// Describes a value for messages: string "x", integer 5, boolean true.
-const char* describe(const Value& v, char* buf, size_t size) {
-  switch (v.type) {
-    case VType::boolean: format(buf, size, "the boolean %s", v.b ? "true" : "false"); break;
-    case VType::integer: format(buf, size, "the integer %lld", v.i); break;
-    case VType::string: format(buf, size, "the string \"%.60s%s\"", v.s, v.len > 60 ? "..." : ""); break;
-  }
-  return buf;
-}
-
-// Appends the UTF-8 encoding of code point cp; false if it is not a scalar value.
-bool put_utf8(Value& v, uint32_t cp) {
-  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-  char tmp[4];
-  size_t n;
-  if (cp < 0x80) {
-    tmp[0] = static_cast<char>(cp);
-    n = 1;
-  } else if (cp < 0x800) {
-    tmp[0] = static_cast<char>(0xC0 | (cp >> 6));
-    tmp[1] = static_cast<char>(0x80 | (cp & 0x3F));
-    n = 2;
-  } else if (cp < 0x10000) {
-    tmp[0] = static_cast<char>(0xE0 | (cp >> 12));
-    tmp[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    tmp[2] = static_cast<char>(0x80 | (cp & 0x3F));
-    n = 3;
-  } else {
-    tmp[0] = static_cast<char>(0xF0 | (cp >> 18));
-    tmp[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    tmp[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    tmp[3] = static_cast<char>(0x80 | (cp & 0x3F));
-    n = 4;
-  }
-  if (v.len + n >= sizeof(v.s)) return false;
-  memcpy(v.s + v.len, tmp, n);
-  v.len += n;
-  return true;
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// A string (basic or literal, one line) at *c; on success *c is past it.
-// Returns nullptr on success or the reason.
-const char* parse_string(const char*& c, Value& v) {
-  v.type = VType::string;
-  v.len = 0;
-  const char quote = *c;
-  if ((c[1] == quote) && (c[2] == quote)) return "multi-line strings are not accepted";
-  c++;
-  while (*c != quote) {
-    unsigned char ch = static_cast<unsigned char>(*c);
-    if (ch == 0) return "the string is not closed on this line";
-    if ((ch < 0x20 && ch != '\t') || ch == 0x7F) return "a control character in a string";
-    if (quote == '"' && ch == '\\') {
-      char e = c[1];
-      c += 2;
-      char lit = 0;
-      switch (e) {
-        case 'b': lit = '\b'; break;
-        case 't': lit = '\t'; break;
-        case 'n': lit = '\n'; break;
-        case 'f': lit = '\f'; break;
-        case 'r': lit = '\r'; break;
-        case '"': lit = '"'; break;
-        case '\\': lit = '\\'; break;
-        case 'u':
-        case 'U': {
-          int digits = (e == 'u') ? 4 : 8;
-          uint32_t cp = 0;
-          for (int k = 0; k < digits; k++) {
-            int h = hex_digit(c[k]);
-            if (h < 0) return "a bad \\u escape in a string";
-            cp = cp * 16 + static_cast<uint32_t>(h);
-          }
-          c += digits;
-          // valid TOML, but a NUL would end the C string every reader of the
-          // value sees: "none\u0000x" would read as "none"
-          if (cp == 0) return "a \\u0000 escape (a NUL character) in a string";
-          if (!put_utf8(v, cp)) return "a \\u escape that is not a Unicode scalar value";
-          continue;
-        }
-        default: return "an unknown escape sequence in a string";
-      }
-      if (v.len + 1 >= sizeof(v.s)) return "the string is too long";
-      v.s[v.len++] = lit;
-      continue;
-    }
-    if (v.len + 1 >= sizeof(v.s)) return "the string is too long";
-    v.s[v.len++] = *c++;
-  }
-  c++;  // the closing quote
-  v.s[v.len] = 0;
-  return nullptr;
-}
-
-// Digits of `base` with TOML's underscores (each between two digits).
-const char* parse_digits(const char*& c, unsigned base, unsigned long long* out) {
-  unsigned long long v = 0;
-  bool any = false, last_underscore = false;
-  for (;; c++) {
-    int d = hex_digit(*c);
-    if (*c == '_') {
-      if (!any || last_underscore) return "a misplaced _ in a number";
-      last_underscore = true;
-      continue;
-    }
-    if (d < 0 || static_cast<unsigned>(d) >= base) break;
-    if (v > (~0ULL - static_cast<unsigned>(d)) / base) return "the integer is too large";
-    v = v * base + static_cast<unsigned>(d);
-    any = true;
-    last_underscore = false;
-  }
-  if (!any) return "a number without digits";
-  if (last_underscore) return "a misplaced _ in a number";
-  *out = v;
-  return nullptr;
-}
-
-// A value at *c (boolean, integer or string). nullptr on success, else why not.
-const char* parse_value(const char*& c, Value& v) {
-  if (*c == '"' || *c == '\'') return parse_string(c, v);
-  if (*c == '[') return "arrays are not accepted here";
-  if (*c == '{') return "inline tables are not accepted here";
-  if (strncmp(c, "true", 4) == 0 && !is_bare(c[4])) {
-    v.type = VType::boolean;
-    v.b = true;
-    c += 4;
-    return nullptr;
-  }
-  if (strncmp(c, "false", 5) == 0 && !is_bare(c[5])) {
-    v.type = VType::boolean;
-    v.b = false;
-    c += 5;
-    return nullptr;
-  }
-  const char* start = c;
-  bool neg = false;
-  if (*c == '+' || *c == '-') neg = (*c++ == '-');
-  if (strncmp(c, "inf", 3) == 0 || strncmp(c, "nan", 3) == 0) return "floats are not accepted here";
-  if (*c < '0' || *c > '9') return "a value is expected (a boolean, an integer or a quoted string)";
-  unsigned base = 10;
-  if (c[0] == '0' && (c[1] == 'x' || c[1] == 'o' || c[1] == 'b')) {
-    if (c != start) return "a sign before a 0x/0o/0b integer";
-    base = (c[1] == 'x') ? 16 : (c[1] == 'o' ? 8 : 2);
-    c += 2;
-  } else if (c[0] == '0' && ((c[1] >= '0' && c[1] <= '9') || c[1] == '_')) {
-    // a date (1979-05-27) or a leading zero: neither is an integer in TOML
-    const char* d = c;
-    while (*d >= '0' && *d <= '9') d++;
-    if (*d == '-' || *d == ':') return "dates and times are not accepted here";
-    return "an integer with a leading zero";
-  }
-  unsigned long long mag;
-  const char* err = parse_digits(c, base, &mag);
-  if (err != nullptr) return err;
-  if (*c == '.' || *c == 'e' || *c == 'E') return "floats are not accepted here";
-  if (*c == '-' || *c == ':') return "dates and times are not accepted here";
-  if (is_bare(*c)) return "a number with letters after it (write sizes and durations as strings: \"64MiB\", \"10ms\")";
-  if (!neg && mag > 0x7fffffffffffffffULL) return "the integer is too large";
-  if (neg && mag > 0x8000000000000000ULL) return "the integer is too large";
-  v.type = VType::integer;
-  v.i = neg ? static_cast<long long>(0 - mag) : static_cast<long long>(mag);
-  return nullptr;
-}
-
-// A key (bare or quoted, dotted) at *c into path; nullptr on success.
-const char* parse_key(const char*& c, KeyPath& path) {
-  path.parts = 0;
-  for (;;) {
-    c = skip_ws(c);
-    if (path.parts >= KEY_PARTS_MAX) return "a key with too many dotted parts";
-    char* dst = path.part[path.parts];
-    size_t n = 0;
-    if (*c == '"' || *c == '\'') {
-      Value v;
-      const char* err = parse_string(c, v);
-      if (err != nullptr) return err;
-      if (v.len >= KEY_LEN_MAX) return "a key that is too long";
-      memcpy(dst, v.s, v.len + 1);
-    } else {
-      while (is_bare(*c)) {
-        if (n + 1 >= KEY_LEN_MAX) return "a key that is too long";
-        dst[n++] = *c++;
-      }
-      if (n == 0) return "a key is expected";
-      dst[n] = 0;
-    }
-    path.parts++;
-    c = skip_ws(c);
-    if (*c != '.') return nullptr;
-    c++;
-  }
-}
-
-// After a value or header: only white space or a comment may follow.
-bool rest_is_comment(const char* c) {
-  c = skip_ws(c);
-  if (*c == 0) return true;
-  if (*c != '#') return false;
-  for (c++; *c != 0; c++) {
-    unsigned char ch = static_cast<unsigned char>(*c);
-    if ((ch < 0x20 && ch != '\t') || ch == 0x7F) return false;
-  }
-  return true;
 }
 
 bool parse_node_index(const char* s, int* node) {
@@ -590,15 +316,30 @@ void key_option(Parser& p, Scope sc, const char* key, const Value& v) {
   }
 }
 
+// The index of `key` in keys[0 .. count), or -1.
+int key_index(const ConfigKey* keys, int count, const char* key) {
+  for (int i = 0; i < count; i++) {
+    if (strcmp(key, keys[i].name) == 0) return i;
+  }
+  return -1;
+}
+
+// "pages, page_size, ...": the names of keys[0 .. count), for messages.
+const char* key_names_text(const ConfigKey* keys, int count, char* buf, size_t size) {
+  size_t n = 0;
+  buf[0] = 0;
+  for (int i = 0; i < count && n < size; i++) n += format(buf + n, size - n, "%s%s", i > 0 ? ", " : "", keys[i].name);
+  return buf;
+}
+
 void key_node(Parser& p, Scope sc, int node, const char* key, const Value& v) {
   char table[PROGRAM_TABLE_TEXT_MAX + 32];
-  int k = -1;
-  for (int i = 0; i < static_cast<int>(NodeKey::count); i++) {
-    if (strcmp(key, node_key_names[i]) == 0) k = i;
-  }
+  char known[128];
+  const int k = key_index(node_keys, static_cast<int>(NodeKey::count), key);
   if (k < 0) {
-    problem(p, "unknown key '%s' in %s (known: reserve_huge_os_pages, arena_reserve); ignored", key,
-            node_table_text(name_of(sc), node, table, sizeof(table)));
+    problem(p, "unknown key '%s' in %s (known: %s); ignored", key,
+            node_table_text(name_of(sc), node, table, sizeof(table)),
+            key_names_text(node_keys, static_cast<int>(NodeKey::count), known, sizeof(known)));
     return;
   }
   if ((sc.seen->node_keys[node] & (1u << k)) != 0) {
@@ -643,15 +384,6 @@ void key_node(Parser& p, Scope sc, int node, const char* key, const Value& v) {
   }
 }
 
-// "1G", "1GiB", "2M", "2MiB", "1048576kB", "2048kB": the huge page sizes mi-reserve knows
-bool is_page_size(const char* s) {
-  const char* ok[] = {"1G", "1GiB", "1GB", "2M", "2MiB", "2MB", "1048576kB", "2048kB"};
-  for (const char* o : ok) {
-    if (strcmp(s, o) == 0) return true;
-  }
-  return false;
-}
-
 bool is_node_list(const char* s) {
   if (strcmp(s, "all") == 0) return true;
   bool any = false;
@@ -675,14 +407,11 @@ bool is_node_list(const char* s) {
 }
 
 void key_reserve(Parser& p, const char* key, const Value& v) {
-  int k = -1;
-  for (int i = 0; i < static_cast<int>(ReserveKey::count); i++) {
-    if (strcmp(key, reserve_key_names[i]) == 0) k = i;
-  }
+  char known[128];
+  const int k = key_index(reserve_keys, static_cast<int>(ReserveKey::count), key);
   if (k < 0) {
-    problem(p,
-            "unknown key '%s' in [reserve] (known: pages, page_size, nodes, per_node, timeout, on_shortfall); ignored",
-            key);
+    problem(p, "unknown key '%s' in [reserve] (known: %s); ignored", key,
+            key_names_text(reserve_keys, static_cast<int>(ReserveKey::count), known, sizeof(known)));
     return;
   }
   if ((p.seen_reserve & (1u << k)) != 0) {
@@ -702,13 +431,18 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
         (static_cast<ReserveKey>(k) == ReserveKey::pages ? r->pages : r->per_node) = static_cast<long>(v.i);
       }
       break;
-    case ReserveKey::page_size:
-      if (v.type != VType::string || !is_page_size(v.s)) {
-        problem(p, "[reserve] 'page_size': expected \"1G\" or \"2M\", not %s", describe(v, got, sizeof(got)));
+    case ReserveKey::page_size: {
+      long kib = 0;
+      if (v.type != VType::string || !config_page_size_parse(v.s, &kib)) {
+        problem(p,
+                "[reserve] 'page_size': expected \"1G\" or \"2M\" (or another page size with a unit, like "
+                "\"2048kB\"), not %s",
+                describe(v, got, sizeof(got)));
       } else if (r != nullptr) {
-        r->page_size_kib = (v.s[0] == '1') ? 1048576 : 2048;
+        r->page_size_kib = kib;
       }
       break;
+    }
     case ReserveKey::nodes:
       if (v.type != VType::string || !is_node_list(v.s) || v.len >= sizeof(r->nodes)) {
         problem(p, "[reserve] 'nodes': expected \"all\" or a node list like \"0,2-3\", not %s",
@@ -718,10 +452,15 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
       }
       break;
     case ReserveKey::timeout: {
-      long ms;
-      const char* expected = nullptr;
-      if (!option_value_of(option_desc(mi_option_purge_delay), v, &ms, &expected) || ms < 0) {
-        problem(p, "[reserve] 'timeout': expected a duration (\"30s\", \"500ms\", or milliseconds), not %s",
+      long ms = 0;
+      char number[32];
+      const char* text = v.s;
+      if (v.type == VType::integer) {  // a bare number: seconds, as mi-reserve --timeout reads it
+        format(number, sizeof(number), "%lld", v.i);
+        text = number;
+      }
+      if (v.type == VType::boolean || !config_timeout_parse(text, &ms)) {
+        problem(p, "[reserve] 'timeout': expected a duration (\"30s\", \"500ms\", \"2min\", or seconds), not %s",
                 describe(v, got, sizeof(got)));
       } else if (r != nullptr) {
         r->timeout_ms = ms;
@@ -745,129 +484,9 @@ void key_reserve(Parser& p, const char* key, const Value& v) {
 // ---------------------------------------------------------------------------
 // Lines
 // ---------------------------------------------------------------------------
-// The length of the UTF-8 sequence at s (at most `left` bytes), or 0 if it is
-// not valid UTF-8 (overlong forms, surrogates and code points beyond U+10FFFF
-// are not: TOML files are UTF-8, and toml++ rejects them).
-size_t utf8_length(const unsigned char* s, size_t left) {
-  const unsigned char b = s[0];
-  if (b < 0x80) return 1;
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
-  if (b >= 0xC2 && b <= 0xDF) n = 2;
-  else if (b == 0xE0) {
-    n = 3;
-    lo = 0xA0;
-  } else if (b == 0xED) {
-    n = 3;
-    hi = 0x9F;
-  } else if (b >= 0xE1 && b <= 0xEF) n = 3;
-  else if (b == 0xF0) {
-    n = 4;
-    lo = 0x90;
-  } else if (b == 0xF4) {
-    n = 4;
-    hi = 0x8F;
-  } else if (b >= 0xF1 && b <= 0xF3) n = 4;
-  else return 0;
-  if (left < n || s[1] < lo || s[1] > hi) return 0;
-  for (size_t i = 2; i < n; i++) {
-    if (s[i] < 0x80 || s[i] > 0xBF) return 0;
-  }
-  return n;
-}
-
-// A multi-line string ("""...""" or '''...''') starts at c.
-bool multiline_opens(const char* c) { return (*c == '"' || *c == '\'') && c[1] == *c && c[2] == *c; }
-
-// Scans the text of one line of a value (from its first character on the
-// first line), as TOML reads it: strings of all four kinds (escapes, the
-// multi-line ones across lines), brackets, comments. Returns true where the
-// value ends (its outermost bracket or closing quotes); false when it goes
-// on in the next line. Nothing is checked: the value is skipped, not read.
-bool span_scan(SpanSkip& st, const char* s) {
-  for (; *s != 0; s++) {
-    const char ch = *s;
-    switch (st.string) {
-      case 'M':
-      case '"':
-        if (ch == '\\') {
-          if (s[1] != 0) s++;  // the escaped character (a line-ending backslash: the string goes on, if multi-line)
-        } else if (st.string == 'M' && ch == '"' && s[1] == '"' && s[2] == '"') {
-          s += 2;
-          while (s[1] == '"') s++;  // up to two quotes before the closing ones belong to the string
-          st.string = 0;
-          if (st.depth == 0) return true;
-        } else if (st.string == '"' && ch == '"') {
-          st.string = 0;
-          if (st.depth == 0) return true;
-        }
-        continue;
-      case 'L':
-      case '\'':
-        if (st.string == 'L' && ch == '\'' && s[1] == '\'' && s[2] == '\'') {
-          s += 2;
-          while (s[1] == '\'') s++;
-          st.string = 0;
-          if (st.depth == 0) return true;
-        } else if (st.string == '\'' && ch == '\'') {
-          st.string = 0;
-          if (st.depth == 0) return true;
-        }
-        continue;
-      default: break;
-    }
-    if (ch == '#') break;  // a comment to the end of the line
-    if (multiline_opens(s)) {
-      st.string = (ch == '"') ? 'M' : 'L';
-      s += 2;
-    } else if (ch == '"' || ch == '\'') {
-      st.string = ch;
-    } else if (ch == '[' || ch == '{') {
-      st.depth++;
-    } else if (ch == ']' || ch == '}') {
-      if (--st.depth <= 0) return true;
-    }
-  }
-  // one-line strings end with their line (if they did not close, the file is
-  // not TOML; that was reported where the value started)
-  if (st.string == '"' || st.string == '\'') st.string = 0;
-  return st.depth <= 0 && st.string == 0;
-}
-
 // The current table is [reserve] (its lines' problems are [reserve]'s).
 bool table_is_reserve(const Parser& p) {
   return p.table_known && p.table.parts == 1 && strcmp(p.table.part[0], "reserve") == 0;
-}
-
-// Appends a key part to buf as TOML writes it: bare when it can be, else
-// quoted with '"' and '\' escaped (control characters are escaped later,
-// by problem()). Returns the new length.
-size_t put_key_part(char* buf, size_t size, size_t n, const char* part) {
-  bool bare = part[0] != 0;
-  for (const char* c = part; *c != 0; c++) bare = bare && is_bare(*c);
-  if (bare) return n + format(buf + n, size - n, "%s", part);
-  if (n + 1 < size) buf[n++] = '"';
-  for (const char* c = part; *c != 0 && n + 2 < size; c++) {
-    if (*c == '"' || *c == '\\') buf[n++] = '\\';
-    buf[n++] = *c;
-  }
-  if (n + 1 < size) buf[n++] = '"';
-  buf[n] = 0;
-  return n;
-}
-
-// The first `parts` parts of path, dotted: "node.0", "program.\"python3.11\"".
-const char* path_text(const KeyPath& path, int parts, char* buf, size_t size) {
-  size_t n = 0;
-  buf[0] = 0;
-  for (int i = 0; i < parts; i++) {
-    if (i > 0 && n + 1 < size) {
-      buf[n++] = '.';
-      buf[n] = 0;
-    }
-    n = put_key_part(buf, size, n, path.part[i]);
-  }
-  return buf;
 }
 
 // Why a [program.NAME] cannot name a program (nullptr: it can).
@@ -1431,6 +1050,45 @@ bool config_shortfall_parse(const char* text, ConfigShortfall* value) noexcept {
     }
   }
   return false;
+}
+
+bool config_page_size_parse(const char* text, long* size_kib) noexcept {
+  if (text == nullptr || *text < '0' || *text > '9') return false;
+  const char* c = text;
+  long n = 0;
+  for (; *c >= '0' && *c <= '9'; c++) {
+    n = n * 10 + (*c - '0');
+    if (n > (1L << 40)) return false;
+  }
+  if (n == 0) return false;
+  if (*c == ' ') c++;  // "1 GiB", as mi-reserve's tables print it
+  long mult;
+  switch (*c) {  // no unit: a bare number is ambiguous (bytes? KiB?)
+    case 'k':
+    case 'K': mult = 1; break;
+    case 'm':
+    case 'M': mult = 1024; break;
+    case 'g':
+    case 'G': mult = 1024L * 1024; break;
+    default: return false;
+  }
+  c++;
+  const bool b = *c == 'b' || *c == 'B';
+  const bool ib = (*c == 'i' || *c == 'I') && (c[1] == 'b' || c[1] == 'B');
+  if (!(*c == 0 || (b && c[1] == 0) || (ib && c[2] == 0))) return false;
+  const long kib = n * mult;
+  if (kib < 4 || (kib & (kib - 1)) != 0 || kib > (16L << 20)) return false;
+  *size_kib = kib;
+  return true;
+}
+
+bool config_timeout_parse(const char* text, long* ms) noexcept {
+  long v = 0;
+  if (text == nullptr || !parse_duration_ms(text, DURATION_BARE_S, &v) || v < 0 || v > CONFIG_TIMEOUT_MAX_MS) {
+    return false;
+  }
+  *ms = v;
+  return true;
 }
 
 const char* config_shortfall_name(ConfigShortfall value) noexcept {

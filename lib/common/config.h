@@ -6,12 +6,14 @@
 // settings of its [node.N] tables, and which [program.NAME] tables apply to
 // this program.
 //
+// The lexer is config_toml.h; this file says what the tables and keys mean.
 // The file is TOML, of which this reads the subset a configuration needs:
 // comments, blank lines, [table] headers (also dotted, [node.0]), key = value
 // with bare or quoted (also dotted) keys, and values that are booleans,
 // integers (decimal, 0x, 0o, 0b, with _ separators) or single-line strings
 // ("basic" with escapes, or 'literal'). Sizes and durations are strings with
-// units ("64MiB", "10ms") or plain integers (bytes, milliseconds). What it
+// units ("64MiB", "10ms") or plain integers (bytes, milliseconds; seconds for
+// [reserve] timeout, as mi-reserve --timeout reads them). What it
 // does not read (floats, dates, arrays, inline tables, multi-line strings,
 // [[arrays of tables]]) is reported, never guessed; such a value that spans
 // lines (a multi-line string, an array over several lines) is skipped to its
@@ -116,13 +118,27 @@ enum ConfigShortfall : long { shortfall_unset = -1, shortfall_keep = 0, shortfal
 bool config_shortfall_parse(const char* text, ConfigShortfall* value) noexcept;
 const char* config_shortfall_name(ConfigShortfall value) noexcept;  // "keep", ...; "" for unset
 
+// [reserve] page_size and mi-reserve's --page-size (one rule for both): a
+// number with a unit, k, M or G, alone or with B or iB, any case, a space
+// allowed before it ("1G", "2MiB", "2048kB", "1 GiB"); any power of two from
+// 4 KiB to 16 GiB (the kernel names its pools hugepages-<KiB>kB; whether this
+// machine has that pool is mi-reserve's to check). A number without a unit
+// is refused: bytes or KiB? Returns KiB.
+bool config_page_size_parse(const char* text, long* size_kib) noexcept;
+// [reserve] timeout and mi-reserve's --timeout (one rule for both): a
+// duration ("30s", "500ms", "2min", "1h"), a number without a unit being
+// seconds (parse_duration_ms, DURATION_BARE_S), from 0 to
+// CONFIG_TIMEOUT_MAX_MS. Returns milliseconds.
+constexpr long CONFIG_TIMEOUT_MAX_MS = 1L << 40;
+bool config_timeout_parse(const char* text, long* ms) noexcept;
+
 // What mi-reserve reads from a file: [reserve] and [node.N]
 // reserve_huge_os_pages (the same reader as the library's, so the tool and
 // the allocator never disagree on a file). Fields not in the file keep -1 / "".
 struct ConfigReserve {
   long pages;                         // [reserve] pages
   long per_node;                      // [reserve] per_node
-  long page_size_kib;                 // [reserve] page_size: 1048576 or 2048
+  long page_size_kib;                 // [reserve] page_size in KiB (config_page_size_parse)
   long timeout_ms;                    // [reserve] timeout
   ConfigShortfall on_shortfall;       // [reserve] on_shortfall
   char nodes[256];                    // [reserve] nodes: "all" or a list "0,2-3"

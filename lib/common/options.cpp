@@ -278,13 +278,14 @@ bool parse_size_kib(const char* s, long* value) {
   return true;
 }
 
-// Duration with optional unit: ms (bare), s, min (m), h.
-bool parse_duration_ms(const char* s, long* value) {
+}  // namespace
+
+bool parse_duration_ms(const char* s, long bare_unit_ms, long* value) noexcept {
   long long n;
   const char* end = parse_integer(s, &n);
   if (end == nullptr) return false;
   end = skip_space(end);
-  long long mult = 1;
+  long long mult = bare_unit_ms;
   if (starts_with_nocase(end, "ms")) {
     mult = 1;
     end += 2;
@@ -307,6 +308,8 @@ bool parse_duration_ms(const char* s, long* value) {
   *value = static_cast<long>(ms);
   return true;
 }
+
+namespace {
 
 const char* source_name(OptionSource s) {
   switch (s) {
@@ -479,7 +482,7 @@ bool option_parse_value(const OptionDesc& desc, const char* text, long* value, c
       *expected = "a size (e.g. 64MiB, 1GiB, 512k, or bytes)";
       break;
     case K::duration_ms:
-      ok = parse_duration_ms(text, &v);
+      ok = parse_duration_ms(text, DURATION_BARE_MS, &v);
       *expected = "a duration (e.g. 10ms, 2s, or milliseconds)";
       break;
     case K::choice: {

@@ -82,6 +82,18 @@ void options_init() noexcept;
 void options_init_defaults() noexcept;
 bool options_initialized() noexcept;
 
+// The one reader of durations (options, the configuration file, mi-reserve):
+// an integer with a unit, ms, s, m (min) or h, any case, a space
+// allowed before it; a number without a unit counts `bare_unit_ms`
+// milliseconds: DURATION_BARE_MS for the options (milliseconds, as in
+// mimalloc's environment variables: MIMALLOC_PURGE_DELAY=10 is 10 ms),
+// DURATION_BARE_S for timeouts (seconds, as systemd and timeout(1) read
+// them: [reserve] timeout, mi-reserve --timeout). False on anything else or
+// on overflow.
+constexpr long DURATION_BARE_MS = 1;
+constexpr long DURATION_BARE_S = 1000;
+bool parse_duration_ms(const char* text, long bare_unit_ms, long* ms) noexcept;
+
 // Sets an option from a textual value (environment or config file). On a bad
 // value, returns false and points *expected at a description of what was
 // expected; the option keeps its value.

@@ -36,6 +36,8 @@
 #include "../os/os.h"
 #include "../topology/topology.h"
 #include "abandon.h"
+#include "purge_list.h"
+#include "segment_internal.h"
 #include "thp.h"
 
 namespace mi {
@@ -92,22 +94,8 @@ uint64_t all_pages_mask(size_t capacity) { return (capacity >= 64) ? ~uint64_t{0
 // Bits i .. i+n-1. pre: i + n <= 64
 uint64_t bits(size_t i, size_t n) { return (n >= 64) ? ~uint64_t{0} : ((bit(n) - 1) << i); }
 
-// commit_mask and purge_expire_ms change under the segment lock (by the
-// owner, or by a purge in another thread) and are also read without it, as
-// hints; relaxed atomics make those reads well defined (and cost nothing: a
-// plain load or store on x86-64), and nothing depends on their being fresh:
-//  - the owner reads commit_mask to prefer free pages that are still
-//    committed (segment_page_alloc); a purge clearing a bit meanwhile only
-//    makes that choice less good, as segment_page_claim commits under the lock;
-//  - segments_try_purge and segments_next_purge_in_ms read purge_expire_ms
-//    under the list lock only: a value a moment old makes a purge a little
-//    early or late, and the purge itself runs under the segment lock.
-uint64_t commit_mask_of(const Segment* s) { return s->commit_mask.load(std::memory_order_relaxed); }
-// pre: the segment lock is held (the only writers), or s is not published yet
-void commit_mask_set(Segment* s, uint64_t mask) { s->commit_mask.store(mask, std::memory_order_relaxed); }
-int64_t purge_expire_of(const Segment* s) { return s->purge_expire_ms.load(std::memory_order_relaxed); }
-// pre: the segment lock is held
-void purge_expire_set(Segment* s, int64_t ms) { s->purge_expire_ms.store(ms, std::memory_order_relaxed); }
+// commit_mask_of/set, purge_expire_of/set: segment_internal.h (read as hints
+// by the purge list too).
 
 // Bit i is set iff bits i .. i+n-1 of m are all set (runs of free slices).
 uint64_t runs_of(uint64_t m, size_t n) {
@@ -228,84 +216,13 @@ void free_queue_push(Segment* s, SegmentsTld* tld) {
   s->in_free_queue = true;
 }
 
-// ---------------------------------------------------------------------------
-// The purge list: segments with free pages waiting for their purge, of every
-// thread (abandoned ones too). Any thread (and the purge thread) purges what
-// is due, so an idle thread's free pages are returned as well.
-// Locking: purge_list_lock protects the list links and in_purge_queue (an
-// atomic: purge_list_add reads it first without the lock); a
-// segment's state lock (segment_lock) protects its page masks (free, purge,
-// commit, dirty) and committed_bytes against a purge running in another
-// thread. Order: the owner holds its segment lock and then takes the list
-// lock; a purger holds the list lock and only *tries* a segment lock.
-// ---------------------------------------------------------------------------
-pthread_mutex_t purge_list_lock = PTHREAD_MUTEX_INITIALIZER;
-Segment* purge_list_first = nullptr;
-Segment* purge_list_last = nullptr;
-std::atomic<size_t> purge_list_count{0};
-// No purge on the list is due before this (ms; may be early, never late):
-// lets segments_try_purge return without the lock most of the time.
-std::atomic<int64_t> purge_list_due{INT64_MAX};
-// A walk of the list in steps (segments_try_purge without visit_all): the
-// segments still to visit before purge_list_due holds again; while it is
-// not 0 every call goes on with the walk. Under the list lock.
-size_t purge_walk_left = 0;
-
-void purge_due_lower(int64_t expire) {
-  int64_t cur = purge_list_due.load(std::memory_order_relaxed);
-  while (expire < cur && !purge_list_due.compare_exchange_weak(cur, expire, std::memory_order_relaxed)) {
-  }
-}
-
-// pre: purge_list_lock held, s not on the list. At the tail: the list is in
-// the order of the last visit, so a walk in steps takes the segments it has
-// not seen for longest first.
-void purge_list_append(Segment* s) {
-  s->purge_next = nullptr;
-  s->purge_prev = purge_list_last;
-  if (purge_list_last != nullptr) purge_list_last->purge_next = s;
-  else purge_list_first = s;
-  purge_list_last = s;
-  s->in_purge_queue.store(true, std::memory_order_relaxed);
-  purge_list_count.fetch_add(1, std::memory_order_relaxed);
-}
-
-// pre: the segment lock is held. in_purge_queue changes under the list lock
-// only: a walk of segments_try_purge takes a segment off and puts it back at
-// the tail without its segment lock, so the check without the list lock may
-// see it off the list for that moment (then the list lock is taken, and the
-// walk has put it back: nothing lost) — hence an atomic.
-void purge_list_add(Segment* s) {
-  purge_due_lower(purge_expire_of(s));
-  if (s->in_purge_queue.load(std::memory_order_relaxed)) return;  // already on it: no need for the list lock
-  pthread_mutex_lock(&purge_list_lock);
-  if (!s->in_purge_queue.load(std::memory_order_relaxed)) purge_list_append(s);
-  pthread_mutex_unlock(&purge_list_lock);
-}
-
-// pre: purge_list_lock held
-void purge_list_unlink(Segment* s) {
-  if (!s->in_purge_queue.load(std::memory_order_relaxed)) return;
-  if (s->purge_prev != nullptr) s->purge_prev->purge_next = s->purge_next;
-  else purge_list_first = s->purge_next;
-  if (s->purge_next != nullptr) s->purge_next->purge_prev = s->purge_prev;
-  else purge_list_last = s->purge_prev;
-  s->purge_next = s->purge_prev = nullptr;
-  s->in_purge_queue.store(false, std::memory_order_relaxed);
-  purge_list_count.fetch_sub(1, std::memory_order_relaxed);
-}
-
-void purge_list_remove(Segment* s) {
-  pthread_mutex_lock(&purge_list_lock);
-  purge_list_unlink(s);
-  pthread_mutex_unlock(&purge_list_lock);
-}
-
 // The segment state lock: bit 0 = held, the other bits = the fork epoch it
 // was taken in. A fork() child starts a new epoch, so a lock that a thread
 // held when the process forked (that thread is not in the child) counts as
 // free there instead of blocking the child for ever.
 std::atomic<uint32_t> fork_epoch{0};
+
+}  // namespace
 
 bool segment_try_lock(Segment* s) {
   const uint32_t epoch = fork_epoch.load(std::memory_order_relaxed);
@@ -322,6 +239,8 @@ void segment_lock(Segment* s) {
 }
 
 void segment_unlock(Segment* s) { s->state_lock.store(0, std::memory_order_release); }
+
+namespace {
 
 // ---------------------------------------------------------------------------
 // Every live segment (segments_visit, for the statistics). A segment joins in
@@ -375,44 +294,12 @@ void page_purge_now(Segment* s, size_t i) {
   }
 }
 
-constexpr uint8_t PURGE_BACKOFF_MAX = 3;  // intervals at most 8x longer (200 ms at the defaults)
+}  // namespace
 
-// Starts a purge interval: due after purge_delay, extended by each free up
-// to purge_delay * arena_purge_mult; both times 2^purge_backoff, and a large
-// segment's times 2^LARGE_PURGE_SHIFT more (segment.h says why).
-void purge_interval_start(Segment* s, int64_t now) {
-  long delay = option_get(mi_option_purge_delay);
-  if (delay < 0) delay = 0;
-  const unsigned shift = s->purge_backoff + ((s->page_kind == PageKind::large) ? LARGE_PURGE_SHIFT : 0u);
-  purge_expire_set(s, now + (static_cast<int64_t>(delay) << shift));
-  s->purge_deadline_ms =
-      now + ((static_cast<int64_t>(delay) * option_get_clamp(mi_option_arena_purge_mult, 1, 1000)) << shift);
-}
-
-// Purges free pages, one system call per run of adjacent pages: with `all`,
-// every page waiting for its purge; otherwise only the pages that have stayed
-// free for a whole interval (purge_aged_mask), while the ones freed during
-// the interval age into the next one: memory that stays free goes back to
-// the OS within two intervals.
-// The interval adapts (purge_backoff): when pages purged at the end of one
-// interval are committed again before the end of the next, the segment is
-// churning and its intervals double (up to PURGE_BACKOFF_MAX times); an
-// interval without such a page halves them again. Measured on the mixed-size
-// benchmark (tests/bench/mixed_bench, working set stable, sizes to 1 MiB):
-// fixed 100 ms intervals faulted 2x as often as mimalloc, which never purges
-// under load. Returns true when pages still wait (the segment stays on the
-// purge list). pre: the segment lock is held
-bool segment_purge_pending(Segment* s, bool all, int64_t now) {
+bool segment_purge_due_pages(Segment* s, bool all, int64_t now) {
   uint64_t pending =
       (all ? (s->purge_mask | s->purge_aged_mask) : s->purge_aged_mask) & s->free_mask & commit_mask_of(s);
-  if (!all) {
-    if (s->purge_regretted) {
-      if (s->purge_backoff < PURGE_BACKOFF_MAX) s->purge_backoff++;
-    } else if (s->purge_backoff > 0) {
-      s->purge_backoff--;
-    }
-    s->purge_regretted = false;
-  }
+  if (!all) purge_backoff_adapt(s);
   s->purged_mask = 0;
   while (pending != 0) {
     size_t i = bit_scan_forward(pending);
@@ -444,6 +331,8 @@ bool segment_purge_pending(Segment* s, bool all, int64_t now) {
   purge_interval_start(s, now);
   return true;
 }
+
+namespace {
 
 // Schedules the purge of pages [i, i+n) (just freed).
 // pre: the segment lock is held
@@ -769,7 +658,7 @@ void segment_abandon(Segment* s, SegmentsTld* tld) {
   if (option_is_enabled(mi_option_abandoned_page_purge)) {
     purge_list_remove(s);
     segment_lock(s);
-    segment_purge_pending(s, true, 0);
+    segment_purge_due_pages(s, true, 0);
     segment_unlock(s);
   }  // else (the default) its pending purges stay on the purge list: any thread
      // does them when due, unless the next thread takes the pages first
@@ -857,10 +746,16 @@ size_t segment_huge_usable_size(size_t size) noexcept {
   return align_up(header + align_up(size, WORD_SIZE) + guard, os_page_size()) - header - guard;
 }
 
-int heap_numa_node(const Heap* heap) noexcept {
+namespace {
+
+// The node whose segments a heap takes pages from: the heap's own, or its
+// thread's current node (-1 on a single-node machine).
+int segment_node_for(const Heap* heap) {
   if (heap->numa_node >= 0) return heap->numa_node;
   return (numa_node_count() > 1) ? numa_current_node() : -1;
 }
+
+}  // namespace
 
 bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept {
   // exclusive_arena: the arena id if the segment is in an exclusive arena, else 0
@@ -871,7 +766,7 @@ bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept {
   // a thread's own heap, never for a heap that asked for a node.
   if (heap->numa_node >= 0) return segment->numa_node == heap->numa_node || numa_node_count() <= 1;
   if (segment->numa_node >= 0) {
-    int want = heap_numa_node(heap);
+    int want = segment_node_for(heap);
     if (want >= 0 && segment->numa_node != want) return false;
   }
   return true;
@@ -1034,77 +929,13 @@ void segments_release_empty(SegmentsTld* tld) noexcept {
   }
 }
 
-bool segments_purge_pending() noexcept { return purge_list_count.load(std::memory_order_relaxed) != 0; }
-
-int64_t segments_next_purge_in_ms() noexcept {
-  if (!segments_purge_pending()) return -1;
-  int64_t now = os_clock_ms();
-  int64_t best = -1;
-  pthread_mutex_lock(&purge_list_lock);
-  for (const Segment* s = purge_list_first; s != nullptr; s = s->purge_next) {
-    const int64_t expire = purge_expire_of(s);
-    int64_t in = (expire > now) ? expire - now : 0;
-    if (best < 0 || in < best) best = in;
-  }
-  pthread_mutex_unlock(&purge_list_lock);
-  return best;
-}
-
-// Segments a call without visit_all looks at: the allocation slow path
-// calls it every 32 calls while a purge may be due, and a purge is nearly
-// always due somewhere in a busy thread's segments (each free of a page puts
-// its segment's purge off, but never the time the list is due): a walk of
-// every segment each time cost 2 000 instructions a call with a hundred
-// segments (tools/bench/mixed_log: 5% of all its instructions).
-constexpr size_t PURGE_WALK_STEP = 8;
-
-void segments_try_purge(bool force, bool visit_all) noexcept {
-  if (!segments_purge_pending()) return;
-  int64_t now = os_clock_ms();
-  if (!force && now < purge_list_due.load(std::memory_order_relaxed)) return;
-  pthread_mutex_lock(&purge_list_lock);
-  const size_t count = purge_list_count.load(std::memory_order_relaxed);
-  const bool whole = force || visit_all;
-  if (whole || purge_walk_left == 0 || purge_walk_left > count) {
-    // a new walk: the due time is recomputed from what the walk leaves on
-    // the list (and lowered by what is added meanwhile)
-    purge_walk_left = count;
-    purge_list_due.store(INT64_MAX, std::memory_order_relaxed);
-  }
-  size_t budget = whole ? count + 8 : PURGE_WALK_STEP;  // each segment at most once
-  Segment* s = purge_list_first;
-  while (s != nullptr && budget > 0 && purge_walk_left > 0) {
-    budget--;
-    purge_walk_left--;
-    // purge_expire_ms without the segment lock: a hint (commit_mask_of says why)
-    const int64_t expire = purge_expire_of(s);
-    purge_list_unlink(s);
-    if ((force || now >= expire) && segment_try_lock(s)) {
-      pthread_mutex_unlock(&purge_list_lock);
-      // its owner waits for us if it needs the segment
-      bool stays = segment_purge_pending(s, force, now);
-      if (stays) purge_list_add(s);  // takes the list lock itself
-      segment_unlock(s);
-      pthread_mutex_lock(&purge_list_lock);
-    } else {
-      purge_list_append(s);  // stays: behind the others, and remember when it is due
-      purge_due_lower(expire);
-    }
-    s = purge_list_first;  // the list may have changed meanwhile
-  }
-  // a walk not finished yet: the next call goes on with it
-  if (purge_walk_left > 0 && purge_list_count.load(std::memory_order_relaxed) > 0) purge_due_lower(now);
-  else purge_walk_left = 0;
-  pthread_mutex_unlock(&purge_list_lock);
-}
-
 void segments_fork_prepare() noexcept {
-  pthread_mutex_lock(&purge_list_lock);
+  purge_list_fork_prepare();
   pthread_mutex_lock(&all_lock);
 }
 void segments_fork_parent() noexcept {
   pthread_mutex_unlock(&all_lock);
-  pthread_mutex_unlock(&purge_list_lock);
+  purge_list_fork_parent();
 }
 namespace {
 
@@ -1178,8 +1009,7 @@ void fork_child_abandon(Segment* s, bool owned) {
 }  // namespace
 
 void segments_fork_child(uintptr_t self) noexcept {
-  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-  purge_list_lock = fresh;
+  purge_list_fork_child();
   pthread_mutex_t fresh_all = PTHREAD_MUTEX_INITIALIZER;
   all_lock = fresh_all;
   const uint32_t parent_epoch = fork_epoch.fetch_add(1, std::memory_order_relaxed) & 0x7fffffff;

@@ -126,8 +126,6 @@ constexpr unsigned LARGE_PURGE_SHIFT = 2;
 // looked at for longest (the allocation slow path: bounded work per call);
 // the calls that follow go on until every segment was seen.
 void segments_try_purge(bool force, bool visit_all = true) noexcept;
-// Cheap test: is any page purge scheduled at all?
-bool segments_purge_pending() noexcept;
 // Milliseconds until the earliest scheduled page purge is due (-1: none).
 int64_t segments_next_purge_in_ms() noexcept;
 // fork(): the purge list lock and the list of every segment are held across
@@ -153,10 +151,6 @@ void segment_huge_block_reset(Segment* segment, Page* page, void* block) noexcep
 // Usable size of a huge block for a request of `size` bytes (what
 // segment_page_alloc gives): the rest of its segment after the header.
 size_t segment_huge_usable_size(size_t size) noexcept;
-
-// The node a heap allocates on: its own, or its thread's current node
-// (-1 on a single-node machine).
-int heap_numa_node(const Heap* heap) noexcept;
 
 // Does the heap's arena / node restriction accept this segment?
 bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept;

@@ -444,13 +444,6 @@ void split_programs(const std::string& name, const toml::table& programs, std::v
   }
 }
 
-bool is_page_size(const std::string& s) {
-  for (const char* ok : {"1G", "1GiB", "1GB", "2M", "2MiB", "2MB", "1048576kB", "2048kB"}) {
-    if (s == ok) return true;
-  }
-  return false;
-}
-
 void compare_reserve(const std::string& name, const std::string& path, const toml::table* res) {
   mi::ConfigReserve r;
   std::vector<Problem> saved = problems;
@@ -483,12 +476,20 @@ void compare_reserve(const std::string& name, const std::string& path, const tom
         if (auto i = v.as_integer(); i && i->get() >= 0 && i->get() <= 1048576) want = static_cast<long>(i->get());
         check_long(key.c_str(), key == "pages" ? r.pages : r.per_node, want, line);
       } else if (key == "page_size") {
+        // the string as toml++ decodes it, read by the rule mi-reserve's --page-size uses
         Maybe want;
-        if (auto s = v.as_string(); s && is_page_size(s->get())) want = s->get()[0] == '1' ? 1048576 : 2048;
+        long kib = 0;
+        if (auto s = v.as_string(); s && mi::config_page_size_parse(s->get().c_str(), &kib)) want = kib;
         check_long("page_size", r.page_size_kib, want, line);
       } else if (key == "timeout") {
-        Maybe want = expected_value(mi::option_desc(mi_option_purge_delay), v);
-        if (want && *want < 0) want = Maybe{};
+        // as mi-reserve's --timeout reads it: a bare number is seconds
+        Maybe want;
+        long ms = 0;
+        if (auto i = v.as_integer(); i && i->get() >= 0 && i->get() <= mi::CONFIG_TIMEOUT_MAX_MS / 1000) {
+          want = static_cast<long>(i->get()) * 1000;
+        } else if (auto s = v.as_string(); s && mi::config_timeout_parse(s->get().c_str(), &ms)) {
+          want = ms;
+        }
         check_long("timeout", r.timeout_ms, want, line);
       } else if (key == "nodes") {
         keys_compared++;

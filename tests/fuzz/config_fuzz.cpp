@@ -177,9 +177,12 @@ void check_reserve(const mi::ConfigReserve& r) {
   FUZZ_CHECK(r.pages == -1 || (r.pages >= 0 && r.pages <= 1048576), "[reserve] pages out of range", nullptr);
   FUZZ_CHECK(r.per_node == -1 || (r.per_node >= 0 && r.per_node <= 1048576), "[reserve] per_node out of range",
              nullptr);
-  FUZZ_CHECK(r.page_size_kib == -1 || r.page_size_kib == 1048576 || r.page_size_kib == 2048, "[reserve] page_size",
+  // config_page_size_parse: a power of two from 4 KiB to 16 GiB
+  FUZZ_CHECK(r.page_size_kib == -1 || (r.page_size_kib >= 4 && r.page_size_kib <= (16L << 20) &&
+                                       (r.page_size_kib & (r.page_size_kib - 1)) == 0),
+             "[reserve] page_size", nullptr);
+  FUZZ_CHECK(r.timeout_ms >= -1 && r.timeout_ms <= mi::CONFIG_TIMEOUT_MAX_MS, "[reserve] timeout out of range",
              nullptr);
-  FUZZ_CHECK(r.timeout_ms >= -1, "[reserve] timeout negative", nullptr);
   FUZZ_CHECK(memchr(r.nodes, 0, sizeof(r.nodes)) != nullptr, "[reserve] nodes not NUL-terminated", nullptr);
   for (long pages : r.node_pages)
     FUZZ_CHECK(pages >= -1 && pages <= 1048576, "[node.N] reserve_huge_os_pages", nullptr);

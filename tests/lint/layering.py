@@ -25,8 +25,6 @@ import sys
 
 # (file, included header) -> why it is allowed for now
 EXCEPTIONS = {
-    ("lib/arena/arena.cpp", "include/mimalloc-numa.h"):
-        "defines mi_reserve_*_ex, mi_arena_area, mi_manage_os_memory_ex (moves to api/ when arena.cpp is split)",
     ("lib/heap/heap.cpp", "include/mimalloc-numa.h"):
         "defines mi_heap_new_on_node, mi_malloc_on_node, mi_numa_node_of (moves to api/ with the heap's public functions)",
 }

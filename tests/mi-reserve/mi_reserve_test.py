@@ -570,6 +570,20 @@ class Shortfall(FakeTest):
         self.assertErrorLine(r, "node 0", "0 of 1 page of 1 GiB", "cannot compact memory")
         self.assertEqual(t.nr(0), 0)
 
+    def test_bare_timeout_is_seconds_in_the_file_as_on_the_command_line(self):
+        # one rule (config_timeout_parse): `timeout = 1` in [reserve] read as 1 ms once while --timeout 1 was 1 s
+        for how in ("file", "command line"):
+            with self.subTest(how=how):
+                t = self.tree(nodes=1)
+                t.set(0, G1, cap=" ".join(str(k) for k in range(1000)))  # gains a page on every compaction
+                if how == "file":
+                    write(f"{t.root}/etc/mimalloc-numa.toml", "[reserve]\npages = 1000\ntimeout = 1\n")
+                    r = t.run()
+                else:
+                    r = t.run("--pages", "1000", "--timeout", "1")
+                self.assertExit(r, 3)
+                self.assertErrorLine(r, "within 1000 ms")
+
     def test_timeout_zero_tries_once(self):
         t = self.tree(nodes=1)
         t.set(0, G1, cap="0 5")
@@ -737,6 +751,26 @@ class Config(FakeTest):
         path = os.path.join(t.root, name)
         write(path, text)
         return path
+
+    def test_page_sizes_read_alike_in_the_file_and_on_the_command_line(self):
+        # one list (config_page_size_parse): the file took only 8 spellings of 1G and 2M once
+        accepted = ["2M", "2MiB", "2MB", "2 MiB", "2 M", "2mib", "2048kB", "2048K", "2048 KiB"]
+        refused = ["3M", "2", "2  M", "0M", "2MiBs", "-2M", "2T"]
+        for size in accepted + refused:
+            with self.subTest(size=size):
+                t = self.tree(nodes=1)
+                cli = t.run("--per-node", "1", "--page-size", size, "--dry-run")
+                c = self.config(t, f'[reserve]\nper_node = 1\npage_size = "{size}"\n')
+                cfg = t.run("--config", c, "--dry-run")
+                if size in accepted:
+                    self.assertExit(cli, 0)
+                    self.assertExit(cfg, 0)
+                    self.assertIn("hugepages-2048kB/nr_hugepages", cli.stdout)
+                    self.assertIn("hugepages-2048kB/nr_hugepages", cfg.stdout)
+                else:
+                    self.assertNotEqual(cli.returncode, 0, cli.stderr)
+                    self.assertExit(cfg, 2)
+                    self.assertErrorLine(cfg, "page_size")
 
     def test_reserve_table(self):
         t = self.tree(nodes=4)

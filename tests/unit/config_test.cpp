@@ -830,7 +830,7 @@ TEST_F(ConfigError, ReserveTable) {
   read("reserve-bad.toml");
   EXPECT_EQ(run_.checked, 6) << run_.all();
   expect_message(run_, 3, {"[reserve] 'pages': expected a number of pages from 0 to 1048576, not the integer -1"});
-  expect_message(run_, 4, {"[reserve] 'page_size': expected \"1G\" or \"2M\", not the string \"3M\""});
+  expect_message(run_, 4, {"[reserve] 'page_size': expected \"1G\" or \"2M\"", "not the string \"3M\""});
   expect_message(run_, 5, {"[reserve] 'nodes': expected \"all\" or a node list like \"0,2-3\""});
   expect_message(run_, 6, {"[reserve] 'timeout': expected a duration", "not the boolean true"});
   expect_message(run_, 7, {"[reserve] 'per_node': expected a number of pages", "not the string \"2\""});
@@ -1293,6 +1293,59 @@ TEST(ConfigFiles, SampleProgramExampleWorksUncommented) {
   EXPECT_EQ(applied_programs().size(), 1u);
 }
 
+// [reserve] timeout and page_size are read by the rules mi-reserve's
+// --timeout and --page-size use (config_timeout_parse, config_page_size_parse):
+// a bare timeout is seconds (it was milliseconds in the file, seconds on the
+// command line), and every page size spelling the command line takes.
+TEST(ConfigReserveUnits, BareTimeoutIsSecondsAndPageSizesAsOnTheCommandLine) {
+  struct Case {
+    const char* text;
+    long timeout_ms;
+    long page_size_kib;
+  };
+  const Case cases[] = {
+      {"timeout = 30\npage_size = \"2 MiB\"\n", 30000, 2048},
+      {"timeout = \"30\"\npage_size = \"1gib\"\n", 30000, 1048576},
+      {"timeout = \"500ms\"\npage_size = \"64K\"\n", 500, 64},
+      {"timeout = \"2 min\"\npage_size = \"16GiB\"\n", 120000, 16L << 20},
+      {"timeout = \"1S\"\npage_size = \"1048576kB\"\n", 1000, 1048576},
+      {"timeout = 0\npage_size = \"32MB\"\n", 0, 32768},
+  };
+  for (const Case& c : cases) {
+    TempFile f(std::string("[reserve]\n") + c.text);
+    mi::ConfigReserve r;
+    std::vector<std::string> msgs;
+    EXPECT_EQ(mi::config_read_reserve(f.path.c_str(), &r, &capture, &msgs), 0) << c.text << msgs.size();
+    EXPECT_EQ(r.timeout_ms, c.timeout_ms) << c.text;
+    EXPECT_EQ(r.page_size_kib, c.page_size_kib) << c.text;
+    long v = -1;
+    const char* t = strstr(c.text, "timeout = ") + 10;
+    std::string timeout_text(t, strchr(t, '\n'));
+    if (timeout_text[0] == '"') timeout_text = timeout_text.substr(1, timeout_text.size() - 2);
+    EXPECT_TRUE(mi::config_timeout_parse(timeout_text.c_str(), &v)) << timeout_text;
+    EXPECT_EQ(v, c.timeout_ms) << timeout_text;
+  }
+  const char* refused_sizes[] = {"3M", "2", "2  M", "0M", "2MiBs", "-2M", "32GiB", "2K", "2 048kB"};
+  for (const char* s : refused_sizes) {
+    long kib = -1;
+    EXPECT_FALSE(mi::config_page_size_parse(s, &kib)) << s;
+    TempFile f(std::string("[reserve]\npage_size = \"") + s + "\"\n");
+    mi::ConfigReserve r;
+    std::vector<std::string> msgs;
+    EXPECT_EQ(mi::config_read_reserve(f.path.c_str(), &r, &capture, &msgs), 1) << s;
+    EXPECT_EQ(r.page_size_kib, -1) << s;
+  }
+  const char* refused_timeouts[] = {"-1", "soon", "1.5s", "1099511628s", "30 parsecs", "10 sec"};
+  for (const char* s : refused_timeouts) {
+    long ms = -1;
+    EXPECT_FALSE(mi::config_timeout_parse(s, &ms)) << s;
+  }
+  // the options keep mimalloc's unit: a bare duration is milliseconds there
+  long ms = -1;
+  EXPECT_TRUE(mi::parse_duration_ms("30", mi::DURATION_BARE_MS, &ms));
+  EXPECT_EQ(ms, 30);
+}
+
 TEST(ConfigFiles, NodeAndReserveTables) {
   OptionsSnapshot snap;
   const std::string path = fixture("valid/nodes.toml");
@@ -1310,7 +1363,7 @@ TEST(ConfigFiles, NodeAndReserveTables) {
   EXPECT_EQ(res.pages, 2);
   EXPECT_EQ(res.page_size_kib, 2048);
   EXPECT_STREQ(res.nodes, "all");
-  EXPECT_EQ(res.timeout_ms, 500);
+  EXPECT_EQ(res.timeout_ms, 500000);  // `timeout = 500`: seconds, as mi-reserve --timeout 500
   EXPECT_EQ(res.per_node, -1);
   EXPECT_EQ(res.node_pages[0], 1);
   EXPECT_EQ(res.node_pages[3], 0);

@@ -98,9 +98,10 @@ void toml() {
   printf("# file's [options] < its [program.NAME] for the program NAME < the environment\n");
   printf("# (MIMALLOC_<NAME>) < mi_option_set() at run time.\n");
   printf("# Sizes and durations are strings with units (\"64MiB\", \"1GiB\", \"512k\";\n");
-  printf("# \"10ms\", \"2s\") or plain integers (bytes; milliseconds). A bad line is\n");
-  printf("# reported (file:line) and skipped; the rest of the file applies. Check a\n");
-  printf("# file with: mi-reserve --check-config FILE\n");
+  printf("# \"10ms\", \"2s\") or plain integers (bytes; milliseconds, but seconds for\n");
+  printf("# [reserve] timeout as for mi-reserve --timeout). A bad line is reported\n");
+  printf("# (file:line) and skipped; the rest of the file applies. Check a file\n");
+  printf("# with: mi-reserve --check-config FILE\n");
   printf("\n[options]\n");
   for (int i = 0; i < mi::OPTION_COUNT; i++) {
     const mi::OptionDesc& d = mi::option_desc(static_cast<mi_option_t>(i));

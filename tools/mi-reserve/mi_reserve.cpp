@@ -322,13 +322,13 @@ Args parse_args(int argc, char** argv) {
     a.per_node = v;
   }
   if (given("page-size")) {
-    if (!parse_page_size(text("page-size"), &v))
+    if (!mi::config_page_size_parse(text("page-size").c_str(), &v))
       usage_error("--page-size: expected 1G or 2M (or another size with a unit, like 2048kB), not '" +
                   text("page-size") + "'");
     a.page_size_kib = v;
   }
   if (given("timeout")) {
-    if (!parse_duration_ms(text("timeout"), &v))
+    if (!mi::config_timeout_parse(text("timeout").c_str(), &v))
       usage_error("--timeout: expected a duration like 30s, 500ms or 2min, not '" + text("timeout") + "'");
     a.timeout_ms = v;
   }

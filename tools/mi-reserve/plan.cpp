@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdint>
 
 namespace mireserve {
 
@@ -23,11 +22,6 @@ bool parse_digits(const std::string& text, size_t* pos, long max, long* out) {
   return true;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 }  // namespace
 
 bool parse_count(const std::string& text, long* pages) {
@@ -35,45 +29,6 @@ bool parse_count(const std::string& text, long* pages) {
   long v;
   if (!parse_digits(text, &pos, PAGES_MAX, &v) || pos != text.size()) return false;
   *pages = v;
-  return true;
-}
-
-bool parse_page_size(const std::string& text, long* size_kib) {
-  size_t pos = 0;
-  long n;
-  if (!parse_digits(text, &pos, 1L << 40, &n) || n == 0) return false;
-  std::string unit = text.substr(pos);
-  if (!unit.empty() && unit[0] == ' ') unit.erase(0, 1);  // "1 GiB", as the tables print it
-  // the unit: K, M, G, then nothing, "B" or "iB" (case-insensitive: "kB" is the kernel's)
-  if (unit.empty()) return false;  // a bare number is ambiguous (bytes? KiB?)
-  long mult;
-  switch (tolower(static_cast<unsigned char>(unit[0]))) {
-    case 'k': mult = 1; break;
-    case 'm': mult = 1024; break;
-    case 'g': mult = 1024 * 1024; break;
-    default: return false;
-  }
-  std::string rest = lower(unit.substr(1));
-  if (rest != "" && rest != "b" && rest != "ib") return false;
-  long kib = n * mult;
-  if (kib < 4 || (kib & (kib - 1)) != 0 || kib > (16L << 20)) return false;  // 4 KiB .. 16 GiB, powers of two
-  *size_kib = kib;
-  return true;
-}
-
-bool parse_duration_ms(const std::string& text, long* ms) {
-  size_t pos = 0;
-  long n;
-  if (!parse_digits(text, &pos, 1L << 40, &n)) return false;
-  std::string unit = lower(text.substr(pos));
-  long mult;
-  if (unit.empty() || unit == "s" || unit == "sec") mult = 1000;
-  else if (unit == "ms") mult = 1;
-  else if (unit == "m" || unit == "min") mult = 60 * 1000;
-  else if (unit == "h") mult = 3600 * 1000;
-  else return false;
-  if (n > (INT64_C(1) << 40) / mult) return false;
-  *ms = n * mult;
   return true;
 }
 

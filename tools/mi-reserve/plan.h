@@ -1,6 +1,8 @@
 // plan.h: what mi-reserve is asked to do, as values: the parsers of its
-// option values (counts, page sizes, durations, node lists), the spread of a
-// page count over nodes, and the formatting shared by its tables.
+// option values (counts, node lists; page sizes and durations are read by the
+// library's config_page_size_parse and config_timeout_parse, the same rule as
+// for the file's [reserve]), the spread of a page count over nodes, and the
+// formatting shared by its tables.
 //
 // Pure functions, no I/O: the command line and the config file ([reserve],
 // checked by the library's reader) both end up here.
@@ -19,15 +21,6 @@ constexpr long PAGE_2M_KIB = 2048;
 
 // A page count: decimal digits, 0 .. PAGES_MAX.
 bool parse_count(const std::string& text, long* pages);
-
-// A page size: "1G", "2M", also with B/iB ("1GiB", "2MB"), "k"/"kB" forms
-// ("2048kB"), any power of two from 4 KiB: the kernel's directory names are
-// hugepages-<KiB>kB. Returns KiB.
-bool parse_page_size(const std::string& text, long* size_kib);
-
-// A duration: "30s", "500ms", "2min", "1h"; a plain number is seconds
-// (like timeout(1)). Returns milliseconds.
-bool parse_duration_ms(const std::string& text, long* ms);
 
 // A node list: "all", or "0,2-3" (ascending ranges, any order of items).
 // *all is set for "all"; *nodes gets the nodes, sorted, without duplicates.
