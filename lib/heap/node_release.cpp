@@ -31,7 +31,7 @@
 namespace mi {
 
 void heap_release_off_node(const Heap* heap) noexcept {
-  const int node = heap_numa_node(heap);  // -1 on a one-node machine
+  const int node = segment_node_for(heap);  // -1 on a one-node machine
   if (node < 0) return;
   arenas_purge_off_node(node);
   heap_purge_abandoned_off_node(node);

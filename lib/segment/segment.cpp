@@ -746,16 +746,10 @@ size_t segment_huge_usable_size(size_t size) noexcept {
   return align_up(header + align_up(size, WORD_SIZE) + guard, os_page_size()) - header - guard;
 }
 
-namespace {
-
-// The node whose segments a heap takes pages from: the heap's own, or its
-// thread's current node (-1 on a single-node machine).
-int segment_node_for(const Heap* heap) {
+int segment_node_for(const Heap* heap) noexcept {
   if (heap->numa_node >= 0) return heap->numa_node;
   return (numa_node_count() > 1) ? numa_current_node() : -1;
 }
-
-}  // namespace
 
 bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept {
   // exclusive_arena: the arena id if the segment is in an exclusive arena, else 0

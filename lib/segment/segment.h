@@ -152,6 +152,10 @@ void segment_huge_block_reset(Segment* segment, Page* page, void* block) noexcep
 // segment_page_alloc gives): the rest of its segment after the header.
 size_t segment_huge_usable_size(size_t size) noexcept;
 
+// The node whose segments a heap takes pages from: the heap's own, or its
+// thread's current node (-1 on a single-node machine).
+int segment_node_for(const Heap* heap) noexcept;
+
 // Does the heap's arena / node restriction accept this segment?
 bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept;
 
