@@ -1,0 +1,72 @@
+// arena_internal.h: the arena record, for the files of the arena layer
+// (arena.cpp: claims, frees, purges; arena_check.cpp: the invariant walker)
+// and the unit tests that look inside an arena. Nothing above the arena
+// layer includes it: they go through arena.h.
+//
+// An arena is a range of address space split into ARENA_BLOCK_SIZE blocks,
+// described by four bitmaps of one bit per block (arena.cpp says how they
+// change):
+//   inuse      the block belongs to a segment (or is being purged right now)
+//   dirty      the block was handed out before, so it is not known to be zero
+//   committed  the block is readable and writable (absent for pinned arenas)
+//   purge      the block is free and waits for its purge delay
+// Invariants (arena_is_valid): the bits past the last block are set in
+// `inuse` and clear in the others; a pinned arena has neither `committed`
+// nor `purge`; a block waiting for its purge is dirty (it was handed out)
+// and belongs to no live segment; the blocks of a live segment are in use
+// and dirty, and committed if the segment's memory came committed (not
+// purged under it); numa_node is -1 or a node of the topology, and the
+// account is that node's.
+// Thread-safety: the bitmaps are atomics changed lock-free (arena.h); the
+// other fields are set by arena_add before the arena is published.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "../common/check.h"
+#include "../common/types.h"
+#include "arena.h"
+#include "bitmap.h"
+
+namespace mi {
+
+struct Arena {
+  int id;            // public id (mi_arena_id_t) = index + 1
+  MemId memid;       // where the arena's memory came from
+  MemId meta_memid;  // where this struct came from (OS)
+  size_t meta_size;
+  uint8_t* start;
+  size_t block_count;
+  size_t field_count;
+  int numa_node;                        // -1: not bound
+  int account;                          // its memory's account (account_of_node(numa_node))
+  bool exclusive;                       // only heaps that ask for this arena by id use it
+  bool is_pinned;                       // huge/large OS pages: never purged or decommitted
+  bool accessible;                      // mapped read-write and never protected (release builds): commit = accounting
+  std::atomic<int64_t> purge_expire;    // 0: nothing scheduled
+  std::atomic<int64_t> purge_deadline;  // the expiry is never extended past this
+  BitmapField* blocks_dirty;
+  BitmapField* blocks_committed;  // null: always committed (pinned)
+  BitmapField* blocks_purge;      // null: never purged (pinned)
+  BitmapField blocks_inuse[1];    // field_count entries, then the other bitmaps
+};
+
+// The arena at `index` of the table (its id - 1), or null.
+Arena* arena_at(size_t index) noexcept;
+// The arenas added so far: indexes [0, arenas_added()) of the table (a slot
+// may still be null while arena_add publishes it).
+size_t arenas_added() noexcept;
+
+inline uint8_t* arena_block_start(const Arena* a, size_t idx) { return a->start + idx * ARENA_BLOCK_SIZE; }
+
+// The invariants above that hold at every moment, whatever other threads
+// claim, free or purge meanwhile; with `quiescent` (the caller knows that no
+// other thread allocates or frees now, e.g. a test between two rounds) also
+// the one a claim followed by a free may seem to break to a reader of two
+// bitmaps (a block waiting for its purge is dirty). The background thread
+// may purge meanwhile: nothing checked here depends on that.
+bool arena_is_valid(const Arena* a, bool quiescent, Invalid* why = nullptr) noexcept;
+
+}  // namespace mi
