@@ -1,11 +1,7 @@
 // arena.cpp: see arena.h.
 //
 // An arena is a range of address space split into ARENA_BLOCK_SIZE blocks,
-// described by four bitmaps of one bit per block:
-//   inuse      the block belongs to a segment (or is being purged right now)
-//   dirty      the block was handed out before, so it is not known to be zero
-//   committed  the block is readable and writable (absent for pinned arenas)
-//   purge      the block is free and waits for its purge delay
+// described by four bitmaps of one bit per block (arena_internal.h).
 // Freeing blocks clears `inuse` and sets `purge`; the purge runs later (delay
 // purge_delay * arena_purge_mult) unless the blocks are claimed again first,
 // which clears their `purge` bits: memory that is freed and reused quickly
@@ -47,9 +43,11 @@ std::atomic<size_t> arena_count{0};
 
 pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 
-Arena* arena_at(size_t index) { return arenas[index].load(std::memory_order_acquire); }
+Arena* arena_at(size_t index) noexcept { return arenas[index].load(std::memory_order_acquire); }
 
-size_t arenas_added() {
+// arena_count may pass ARENA_MAX_COUNT for a moment (arena_add takes its
+// index first and gives it back when the table is full).
+size_t arenas_added() noexcept {
   const size_t count = arena_count.load(std::memory_order_acquire);
   return (count > ARENA_MAX_COUNT) ? ARENA_MAX_COUNT : count;
 }
@@ -60,10 +58,9 @@ namespace {
 // one-node machine (all memory is node 0's there; -1 read as "no node").
 int arena_node_shown(const Arena* a) { return (a->numa_node < 0 && topology().node_count == 1) ? 0 : a->numa_node; }
 
-uint8_t* block_start(const Arena* a, size_t idx) { return a->start + idx * ARENA_BLOCK_SIZE; }
-
 // Commits the blocks of [idx, idx+count) that are not committed yet.
 bool arena_commit_blocks(Arena* a, size_t idx, size_t count) {
+  MI_ASSERT(a->blocks_committed != nullptr && bitmap_is_all_set(a->blocks_inuse, a->field_count, idx, count));
   const size_t end = idx + count;
   size_t i = idx;
   while (i < end) {
@@ -77,7 +74,7 @@ bool arena_commit_blocks(Arena* a, size_t idx, size_t count) {
       os_stat_committed(static_cast<int64_t>((j - i) * ARENA_BLOCK_SIZE), a->account);
     } else {
       bool zero = false;
-      if (!os_commit(block_start(a, i), (j - i) * ARENA_BLOCK_SIZE, &zero, a->account)) return false;
+      if (!os_commit(arena_block_start(a, i), (j - i) * ARENA_BLOCK_SIZE, &zero, a->account)) return false;
     }
     bitmap_claim(a->blocks_committed, a->field_count, i, j - i, nullptr);
     i = j;
@@ -90,13 +87,15 @@ bool arena_commit_blocks(Arena* a, size_t idx, size_t count) {
 // were accounted when their segment was freed (arena_free). Decommitted blocks
 // read as zero afterwards: they lose their dirty and committed bits.
 void arena_purge_blocks(Arena* a, size_t idx, size_t count) {
+  MI_ASSERT(!a->is_pinned && idx + count <= a->block_count);
+  MI_ASSERT(bitmap_is_all_set(a->blocks_inuse, a->field_count, idx, count));
   const size_t end = idx + count;
   size_t i = idx;
   while (i < end) {
     bool committed = bitmap_is_all_set(a->blocks_committed, a->field_count, i, 1);
     size_t j = i + 1;
     while (j < end && bitmap_is_all_set(a->blocks_committed, a->field_count, j, 1) == committed) j++;
-    if (os_purge(block_start(a, i), (j - i) * ARENA_BLOCK_SIZE, committed, a->account)) {
+    if (os_purge(arena_block_start(a, i), (j - i) * ARENA_BLOCK_SIZE, committed, a->account)) {
       bitmap_unclaim(a->blocks_committed, a->field_count, i, j - i);
       bitmap_unclaim(a->blocks_dirty, a->field_count, i, j - i);
     }
@@ -156,6 +155,7 @@ int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool 
   }
   a->id = static_cast<int>(index) + 1;
   arenas[index].store(a, std::memory_order_release);
+  MI_ASSERT_EXPENSIVE(arena_is_valid(a, false));
   verbose_message("arena %d: %zu MiB at %p, node %d%s%s%s", a->id, blocks * ARENA_BLOCK_SIZE / MiB, start,
                   arena_node_shown(a), is_pinned ? ", pinned" : "", is_committed ? ", committed" : ", lazy commit",
                   exclusive ? ", exclusive" : "");
@@ -199,7 +199,8 @@ void* arena_try_alloc_at(Arena* a, size_t blocks, bool commit, MemId* memid) {
       !bitmap_try_find_claim(a->blocks_inuse, a->field_count, 0, blocks, &idx)) {
     return nullptr;
   }
-  uint8_t* p = block_start(a, idx);
+  MI_ASSERT(idx + blocks <= a->block_count);  // (the bits past the last block are always set)
+  uint8_t* p = arena_block_start(a, idx);
   *memid = MemId{};
   memid->kind = MemKind::arena;
   memid->arena_index = static_cast<uint32_t>(a->id - 1);
@@ -225,6 +226,8 @@ void* arena_try_alloc_at(Arena* a, size_t blocks, bool commit, MemId* memid) {
   } else {
     memid->initially_committed = bitmap_is_all_set(a->blocks_committed, a->field_count, idx, blocks);
   }
+  MI_ASSERT_EXPENSIVE(arena_memory_is_held(p, *memid));
+  MI_ASSERT_EXPENSIVE(arena_is_valid(a, false));
   return p;
 }
 
@@ -373,7 +376,9 @@ int arena_reserve_for(size_t blocks, bool allow_large, int node) {
   return id;
 }
 
+// pre: the caller holds the blocks (a segment's, being freed).
 void arena_schedule_purge(Arena* a, size_t idx, size_t blocks) {
+  MI_ASSERT(bitmap_is_all_set(a->blocks_inuse, a->field_count, idx, blocks));
   if (a->blocks_purge == nullptr) return;
   int64_t delay = arena_purge_delay_ms();
   if (delay < 0) return;
@@ -552,10 +557,11 @@ void arena_free(void* p, size_t size, size_t committed_size, const MemId& memid)
   Arena* a = (memid.arena_index < ARENA_MAX_COUNT) ? arena_at(memid.arena_index) : nullptr;
   size_t idx = memid.block_index;
   size_t blocks = memid.block_count;
-  if (a == nullptr || idx + blocks > a->block_count || block_start(a, idx) != p) {
+  if (a == nullptr || idx + blocks > a->block_count || arena_block_start(a, idx) != p) {
     error_message(EINVAL, "freeing arena memory at %p that does not match its arena (corrupted segment header?)", p);
     return;
   }
+  MI_ASSERT_EXPENSIVE(arena_memory_is_held(p, memid));
   if (a->blocks_committed != nullptr && committed_size < blocks * ARENA_BLOCK_SIZE) {
     // Partly committed: forget what was committed, so the next user commits
     // the whole range; the purge below releases what was committed.
@@ -566,6 +572,7 @@ void arena_free(void* p, size_t size, size_t committed_size, const MemId& memid)
   if (!bitmap_unclaim(a->blocks_inuse, a->field_count, idx, blocks)) {
     error_message(EAGAIN, "arena blocks at %p freed twice", p);
   }
+  MI_ASSERT_EXPENSIVE(arena_is_valid(a, false));
   arenas_try_purge(false, false);
 }
 

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../common/check.h"
 #include "../common/types.h"
 
 namespace mi {
@@ -78,6 +79,18 @@ void arenas_visit(void (*fn)(const ArenaInfo& info, void* arg), void* arg) noexc
 // threads served from it and from another node, and the times it could not
 // give memory. Zeros for an invalid node.
 void arenas_node_placement(int node, size_t* local, size_t* remote, size_t* fallbacks) noexcept;
+
+// Invariant walkers (arena_check.cpp; arena_internal.h lists what they
+// check). Every arena: arena_is_valid; `quiescent`: the caller knows no
+// other thread allocates or frees meanwhile (a test between two rounds).
+bool arenas_are_valid(bool quiescent, Invalid* why = nullptr) noexcept;
+// The memory at p, handed out by arena_alloc with memid (a live segment), is
+// held in its arena: its blocks are in use, dirty, not waiting for a purge,
+// and committed if it came committed. true for memory of no arena.
+bool arena_memory_is_held(const void* p, const MemId& memid, Invalid* why = nullptr) noexcept;
+// Blocks in use in the arena at arena_index (MemId::arena_index): the bound
+// for the blocks of the live segments there.
+size_t arena_blocks_in_use(size_t arena_index) noexcept;
 
 // fork(): the reservation lock is held across fork.
 void arenas_fork_prepare() noexcept;

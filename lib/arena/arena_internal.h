@@ -1,15 +1,33 @@
 // arena_internal.h: what the files of the arena layer share (arena.cpp: the
 // arenas, claims, frees and purges; arena_fork.cpp: the copy of huge-page
 // arenas across fork; arena_reserve.cpp: the start-up reservation and the
-// mi_reserve_* functions). Not for other layers: they use arena.h.
+// mi_reserve_* functions; arena_check.cpp: the invariant walker) and the unit
+// tests that look inside an arena. Nothing above the arena layer includes
+// it: they go through arena.h.
 //
 // Owns: the layout of an arena's header (struct Arena) and the table of
-// arenas (arena.cpp).
-// Invariants: an arena, once published in the table (arena_add), stays at its
-// index until arenas_unsafe_destroy_all; its bitmaps follow the struct in the
-// same mapping.
-// Thread-safe: the table is read lock-free (arena_at, arenas_added); adding
-// an arena on demand and the fork handlers take reserve_lock.
+// arenas (arena.cpp). An arena, once published in the table (arena_add),
+// stays at its index until arenas_unsafe_destroy_all; its bitmaps follow the
+// struct in the same mapping.
+//
+// An arena is a range of address space split into ARENA_BLOCK_SIZE blocks,
+// described by four bitmaps of one bit per block (arena.cpp says how they
+// change):
+//   inuse      the block belongs to a segment (or is being purged right now)
+//   dirty      the block was handed out before, so it is not known to be zero
+//   committed  the block is readable and writable (absent for pinned arenas)
+//   purge      the block is free and waits for its purge delay
+// Invariants (arena_is_valid): the bits past the last block are set in
+// `inuse` and clear in the others; a pinned arena has neither `committed`
+// nor `purge`; a block waiting for its purge is dirty (it was handed out)
+// and belongs to no live segment; the blocks of a live segment are in use
+// and dirty, and committed if the segment's memory came committed (not
+// purged under it); numa_node is -1 or a node of the topology, and the
+// account is that node's.
+// Thread-safety: the bitmaps are atomics changed lock-free (arena.h); the
+// other fields are set by arena_add before the arena is published. The
+// table is read lock-free (arena_at, arenas_added); adding an arena on
+// demand and the fork handlers take reserve_lock.
 #pragma once
 
 #include <pthread.h>
@@ -18,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../common/check.h"
 #include "../common/types.h"
 #include "arena.h"
 #include "bitmap.h"
@@ -45,14 +64,16 @@ struct Arena {
   BitmapField blocks_inuse[1];    // field_count entries, then the other bitmaps
 };
 
-// The arena at table index `index` (id index + 1), or null.
-Arena* arena_at(size_t index);
+// The arena at table index `index` (its id - 1), or null.
+Arena* arena_at(size_t index) noexcept;
 
 // The arenas added so far: indexes [0, arenas_added()) of the table (a slot
 // may still be null while arena_add publishes it). The count may pass
 // ARENA_MAX_COUNT for a moment (arena_add takes its index first and gives it
 // back when the table is full).
-size_t arenas_added();
+size_t arenas_added() noexcept;
+
+inline uint8_t* arena_block_start(const Arena* a, size_t idx) { return a->start + idx * ARENA_BLOCK_SIZE; }
 
 // Registers a new arena over [start, start+size). Returns its id or 0.
 // `accessible`: the memory is mapped read-write, so committing a block is
@@ -64,5 +85,13 @@ int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool 
 // Taken to add an arena on demand (two threads do not both reserve) and held
 // across fork (arena_fork.cpp).
 extern pthread_mutex_t reserve_lock;
+
+// The invariants above that hold at every moment, whatever other threads
+// claim, free or purge meanwhile; with `quiescent` (the caller knows that no
+// other thread allocates or frees now, e.g. a test between two rounds) also
+// the one a claim followed by a free may seem to break to a reader of two
+// bitmaps (a block waiting for its purge is dirty). The background thread
+// may purge meanwhile: nothing checked here depends on that.
+bool arena_is_valid(const Arena* a, bool quiescent, Invalid* why = nullptr) noexcept;
 
 }  // namespace mi

@@ -12,6 +12,7 @@
 #include "abandoned_purge.h"
 #include "free_list.h"
 #include "heap.h"
+#include "heap_check.h"
 #include "page.h"
 #include "page_queue.h"
 
@@ -48,6 +49,8 @@ void heap_absorb(Heap* to, Heap* from) {
     }
   }
   heap_delayed_free_all(from);  // blocks that reached `from` meanwhile
+  MI_ASSERT(from->page_count == 0);
+  MI_ASSERT_EXPENSIVE(heap_is_valid(to));
 }
 
 void heap_free_struct(Heap* heap) {
@@ -81,12 +84,14 @@ void heap_destroy_pages(Heap* heap) {
     segment_page_free(page, &heap->tld->segments);
   });
   heap->thread_delayed_free.store(nullptr, std::memory_order_relaxed);
+  MI_ASSERT(heap->page_count == 0);
 }
 
 }  // namespace
 
 void heap_collect(Heap* heap, Collect how) noexcept {
   if (!heap_is_initialized(heap)) return;
+  MI_ASSERT(heap->thread_id == thread_id());  // a heap is collected by its own thread only
   const bool force = how != Collect::normal;
   Tld* tld = heap->tld;
   heap_deferred_free(heap, force);
@@ -111,6 +116,9 @@ void heap_collect(Heap* heap, Collect how) noexcept {
     else if (how == Collect::abandon) page_abandon(page, pq);
   });
   heap_collect_retired(heap, force);
+  // abandon: every page was freed or given away
+  MI_ASSERT(how != Collect::abandon || heap->page_count == 0);
+  MI_ASSERT_EXPENSIVE(heap_is_valid(heap));
   // the empty segments the thread kept (segment_page_free) go at exit and on mi_collect(true)
   if (how != Collect::normal) segments_release_empty(&tld->segments);
   // Only mi_collect(true) purges before the delay. A thread's exit purges
@@ -122,6 +130,7 @@ void heap_collect(Heap* heap, Collect how) noexcept {
   segments_try_purge(purge_now);
   arenas_try_purge(purge_now, purge_now);
   heap_purge_abandoned(purge_now);  // exited threads' free blocks (of other nodes, or that no thread took)
+  MI_ASSERT_EXPENSIVE(segments_tld_is_valid(&tld->segments));
 }
 
 }  // namespace mi

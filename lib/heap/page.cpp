@@ -610,7 +610,8 @@ void page_retire(Page* page) noexcept {
 
 void page_free(Page* page, PageQueue* pq) noexcept {
   Heap* heap = page_heap(page);
-  MI_ASSERT(heap != nullptr);
+  MI_ASSERT(heap != nullptr && pq == heap_page_queue_of(heap, page));
+  MI_ASSERT(page->used == 0);  // (blocks in thread_free count as used: collected before)
   if (page->segment_in_use && page_segment(page)->page_kind == PageKind::huge) {
     stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
     stat_decrease(stats_global.huge_blocks, 1);
@@ -631,6 +632,7 @@ void page_free(Page* page, PageQueue* pq) noexcept {
 
 void page_abandon(Page* page, PageQueue* pq) noexcept {
   Heap* heap = page_heap(page);
+  MI_ASSERT(heap != nullptr && pq == heap_page_queue_of(heap, page) && page->used > 0);
   page_use_delayed_free(page, Delayed::never_delayed_free, false);
   page_set_owner(page, 0);  // from now on, this thread's frees into it are remote frees too
   page_stat_add(page, -static_cast<int64_t>(page_free_count(page)));
@@ -640,6 +642,9 @@ void page_abandon(Page* page, PageQueue* pq) noexcept {
 }
 
 void page_reclaim(Heap* heap, Page* page) noexcept {
+  // pre: the page was abandoned (no owner thread), its segment is ours now
+  MI_ASSERT(page_owner(page) == 0);
+  MI_ASSERT(page_segment(page)->thread_id.load(std::memory_order_relaxed) == thread_id());
   page->xheap.store(heap, std::memory_order_release);
   page_set_owner(page, thread_id());
   page_use_delayed_free(page, Delayed::no_delayed_free, true);
@@ -648,6 +653,7 @@ void page_reclaim(Heap* heap, Page* page) noexcept {
   PageQueue* pq = heap_page_queue_of(heap, page);
   page_queue_push(heap, pq, page);
   if (page_queue_is_huge(pq)) page_to_full(page, pq);  // its one block is live
+  MI_ASSERT_EXPENSIVE(page_is_valid(page));
 }
 
 void heap_fork_child_orphan(Heap* heap) noexcept {
@@ -963,71 +969,6 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   MI_ASSERT_EXPENSIVE(page_is_valid(page));
   MI_ASSERT_EXPENSIVE(heap_is_valid(heap));
   return block;
-}
-
-// ---------------------------------------------------------------------------
-// Invariant walkers
-// ---------------------------------------------------------------------------
-namespace {
-
-bool block_in_page(const Page* page, const Block* b) {
-  const uint8_t* p = reinterpret_cast<const uint8_t*>(b);
-  if (p < page->page_start) return false;
-  size_t diff = static_cast<size_t>(p - page->page_start);
-  return diff % page->block_size == 0 && diff / page->block_size < page->capacity;
-}
-
-bool list_is_valid(const Page* page, const Block* b, size_t* count) {
-  size_t n = 0;
-  for (; b != nullptr; b = block_next(page, b)) {
-    if (!block_in_page(page, b)) return false;
-    if (++n > page->capacity) return false;
-  }
-  *count = n;
-  return true;
-}
-
-}  // namespace
-
-bool page_is_valid(const Page* page) noexcept {
-  if (page == nullptr || !page->segment_in_use) return false;
-  if (page->block_size == 0 || page->capacity > page->reserved) return false;
-  if (page->used > page->capacity) return false;
-  size_t nfree = 0, nlocal = 0;
-  if (!list_is_valid(page, page->free, &nfree)) return false;
-  if (!list_is_valid(page, page->local_free, &nlocal)) return false;
-  // thread_free is concurrently pushed to: only count what is there now
-  if (nfree + nlocal + page->used > page->capacity) return false;
-  const Segment* s = page_segment(page);
-  if (&s->pages[page->segment_idx] != page) return false;
-  return true;
-}
-
-bool heap_is_valid(const Heap* heap) noexcept {
-  if (heap == nullptr || heap->tld == nullptr) return false;
-  size_t total = 0;
-  for (size_t bin = 1; bin < BIN_COUNT; bin++) {
-    const PageQueue* pq = &heap->pages[bin];
-    const Page* prev = nullptr;
-    for (const Page* p = pq->first; p != nullptr; p = p->next) {
-      if (p->prev != prev) return false;
-      if (p->xheap.load(std::memory_order_relaxed) != heap) return false;
-      if ((bin == BIN_FULL) != page_in_full(p)) return false;
-      if (bin < BIN_HUGE && p->block_size != pq->block_size) return false;
-      if (!p->segment_in_use) return false;
-      prev = p;
-      total++;
-    }
-    if (pq->last != prev) return false;
-    if (pq->block_size <= SMALL_SIZE_MAX && bin < BIN_HUGE) {
-      const Page* expect = (pq->first != nullptr) ? pq->first : &page_empty;
-      const size_t first = (bin <= 1) ? 0 : bin_wsize(bin - 1) * WORD_SIZE + 1;
-      for (size_t size = first; size <= pq->block_size; size++) {
-        if (heap->pages_free_direct[size] != expect) return false;
-      }
-    }
-  }
-  return total == heap->page_count;
 }
 
 }  // namespace mi

@@ -4,7 +4,7 @@
 // collecting the local and thread-free lists, the delayed-free handshake of
 // full pages, retiring empty pages, and the generic allocation path that the
 // fast path falls back to (page.cpp has the call tree).
-// Invariants (page_is_valid): used <= capacity <= reserved; the blocks in
+// Invariants (page_is_valid, heap_check.h): used <= capacity <= reserved; the blocks in
 // free + local_free + thread_free number capacity - used at most (exactly,
 // once thread_free is collected); every block lies inside the page and on a
 // block boundary.
@@ -14,6 +14,7 @@
 #include <cstddef>
 
 #include "../common/types.h"
+#include "heap_check.h"  // page_is_valid, heap_is_valid
 
 namespace mi {
 
@@ -76,10 +77,6 @@ bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept;
 
 // Block start of an interior (aligned) pointer p in the page.
 Block* page_ptr_unalign(const Page* page, const void* p) noexcept;
-
-// Invariant walkers (MI_ASSERT_EXPENSIVE).
-bool page_is_valid(const Page* page) noexcept;
-bool heap_is_valid(const Heap* heap) noexcept;
 
 // Counts blocks in a free list (bounded by `limit`; returns limit+1 if longer).
 size_t block_list_length(const Block* b, size_t limit) noexcept;

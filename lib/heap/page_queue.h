@@ -9,6 +9,7 @@
 #pragma once
 
 #include "../common/types.h"
+#include "heap_check.h"
 #include "size_class.h"
 
 namespace mi {
@@ -39,6 +40,8 @@ inline void heap_queue_first_update(Heap* heap, PageQueue* pq) {
 
 // Takes a page out of the links of pq (its own links are left to the caller).
 inline void page_queue_unlink(Heap* heap, PageQueue* pq, const Page* page) {
+  // pre: page is in pq (not another queue: its ends would be left pointing at it)
+  MI_ASSERT((page->prev != nullptr) != (pq->first == page) && (page->next != nullptr) != (pq->last == page));
   if (page->prev != nullptr) page->prev->next = page->next;
   if (page->next != nullptr) page->next->prev = page->prev;
   if (page == pq->last) pq->last = page->prev;
@@ -49,6 +52,7 @@ inline void page_queue_unlink(Heap* heap, PageQueue* pq, const Page* page) {
 }
 
 inline void page_queue_remove(Heap* heap, PageQueue* pq, Page* page) {
+  MI_ASSERT(heap->page_count > 0);
   page_queue_unlink(heap, pq, page);
   heap->page_count--;
   page->next = page->prev = nullptr;
@@ -57,6 +61,7 @@ inline void page_queue_remove(Heap* heap, PageQueue* pq, Page* page) {
 
 // Adds a page at the front: it is the one allocated from next.
 inline void page_queue_push(Heap* heap, PageQueue* pq, Page* page) {
+  MI_ASSERT(page->next == nullptr && page->prev == nullptr && pq->first != page);  // in no queue
   page_set_flag(page, PAGE_IN_FULL, page_queue_is_full(pq));
   page->next = pq->first;
   page->prev = nullptr;
@@ -79,6 +84,7 @@ inline void page_queue_move_to_back(Heap* heap, PageQueue* to, PageQueue* from, 
   }
   to->last = page;
   page_set_flag(page, PAGE_IN_FULL, page_queue_is_full(to));
+  MI_ASSERT_EXPENSIVE(page_queue_is_valid(heap, from) && page_queue_is_valid(heap, to));
 }
 
 }  // namespace mi

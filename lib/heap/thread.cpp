@@ -174,7 +174,12 @@ void thread_done_heap(Heap* heap) {
     if (h != backing) mi_heap_delete(h);
     h = next;
   }
+  MI_ASSERT(tld->heaps == backing && backing->next == nullptr);  // the others were deleted
   heap_collect(backing, Collect::abandon);
+  // Nothing of the thread's is left: every segment was freed or abandoned
+  // (another thread may take it at once), every page with it.
+  MI_ASSERT(backing->page_count == 0 && tld->segments.count == 0);
+  MI_ASSERT_EXPENSIVE(segments_tld_is_valid(&tld->segments));
   heap_stats_merge(tld);
   tls_heap_default = &heap_empty;
   live_threads.fetch_sub(1, std::memory_order_relaxed);

@@ -181,6 +181,8 @@ SegmentQueue* free_queue_of(Segment* s, SegmentsTld* tld) {
 void free_queue_remove(Segment* s, SegmentsTld* tld) {
   if (!s->in_free_queue) return;
   SegmentQueue* q = free_queue_of(s, tld);
+  // pre: s is in q (for a large segment: the bin it was put in)
+  MI_ASSERT(q != nullptr && (s->prev != nullptr) != (q->first == s) && (s->next != nullptr) != (q->last == s));
   if (s->prev != nullptr) s->prev->next = s->next;
   else q->first = s->next;
   if (s->next != nullptr) s->next->prev = s->prev;
@@ -208,6 +210,7 @@ void free_queue_push(Segment* s, SegmentsTld* tld) {
   }
   SegmentQueue* q = free_queue_of(s, tld);
   if (q == nullptr || s->in_free_queue) return;
+  MI_ASSERT(s->free_mask != 0 && s->next == nullptr && s->prev == nullptr);
   s->next = nullptr;
   s->prev = q->last;
   if (q->last != nullptr) q->last->next = s;
@@ -542,6 +545,8 @@ void segment_free(Segment* s, SegmentsTld* tld) {
 // Sets up page i of s, spanning n slices (large pages; else n = 1), for
 // blocks of block_size (or one huge block).
 Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
+  MI_ASSERT(i + n <= s->capacity && (s->free_mask & bits(i, n)) == bits(i, n));  // free slices only
+  MI_ASSERT(s->thread_id.load(std::memory_order_relaxed) == thread_id());
   segment_lock(s);
   for (size_t k = i; k < i + n; k++) {
     if (!page_ensure_committed(s, k)) {
@@ -666,6 +671,9 @@ void segment_abandon(Segment* s, SegmentsTld* tld) {
   tld->current_size -= s->segment_size;
   stat_increase(stats_global.segments_abandoned, 1);
   s->thread_id.store(0, std::memory_order_release);
+  // (not before: a segment held for a moment to free its empty pages,
+  // heap/reclaim.cpp's foreign collect, was never queued)
+  MI_ASSERT_EXPENSIVE(segment_is_valid(s));
   abandoned_push(s);
 }
 
@@ -861,6 +869,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
   // for a while; tests/unit/fork_test.cpp forks at this point)
   test_point(TestPoint::segment_page_free);
   segment_lock(s);
+  MI_ASSERT((s->free_mask & bits(i, n)) == 0);  // a page freed twice would count used down twice
   s->free_mask |= bits(i, n);
   s->used--;
   const bool keep = (s->used == 0) && keep_if_empty && segment_keep_when_empty(s, tld);
@@ -888,6 +897,7 @@ void segment_page_abandon(Page* page, SegmentsTld* tld) noexcept {
 }
 
 void segment_reclaim_begin(Segment* s, SegmentsTld* tld) noexcept {
+  MI_ASSERT(s->thread_id.load(std::memory_order_relaxed) == 0);  // abandoned, taken off the list by the caller
   s->thread_id.store(thread_id(), std::memory_order_release);
   s->abandoned = 0;
   s->in_free_queue = false;
@@ -968,6 +978,9 @@ void fork_child_abandon(Segment* s, bool owned) {
     taken |= bits(i, n);
     page->xheap.store(nullptr, std::memory_order_relaxed);
     page_set_owner(page, 0);
+    // in no queue now: its links led into the vanished thread's queues
+    // (page_queue_push expects a page in none)
+    page->next = page->prev = nullptr;
     // never_delayed_free, with the blocks other threads freed kept (a
     // thread stopped in delayed_freeing left its block on no list: it stays
     // in use, a leak of one block)
@@ -1094,35 +1107,133 @@ void segment_huge_block_reset(Segment* segment, Page* page, void* block) noexcep
   if (end > start + keep) os_reset(start, static_cast<size_t>(end - start), segment->memid.account);
 }
 
-bool segment_is_valid(const Segment* s) noexcept {
-  if (s == nullptr) return false;
-  if (s->capacity == 0 || s->capacity > SMALL_PAGES_PER_SEGMENT) return false;
+bool segment_is_valid(const Segment* s, Invalid* why) noexcept {
+  if (s == nullptr) return invalid(why, "segment: null");
+  const void* sp = static_cast<const void*>(s);
+  if (s->page_kind > PageKind::huge || s->capacity != segment_capacity(s->page_kind) ||
+      s->page_shift != segment_page_shift(s->page_kind)) {
+    return invalid(why, "segment %p: kind %d with %zu pages of shift %zu", sp, static_cast<int>(s->page_kind),
+                   s->capacity, s->page_shift);
+  }
+  if (s->segment_size < SEGMENT_SIZE && s->page_kind != PageKind::huge) {
+    return invalid(why, "segment %p: %zu bytes", sp, s->segment_size);
+  }
+  if (segmap_segment_of(reinterpret_cast<const uint8_t*>(s) + 1) != s) {
+    return invalid(why, "segment %p: not in the segment map", sp);
+  }
+  if (!arena_memory_is_held(s, s->memid, why)) return false;
+  const uint8_t* base = reinterpret_cast<const uint8_t*>(s);
   size_t in_use = 0;
   uint64_t taken = 0;  // slices covered by pages in use
   for (size_t i = 0; i < s->capacity; i++) {
     const Page* p = &s->pages[i];
-    if (p->segment_idx != i) return false;
+    if (p->segment_idx != i) return invalid(why, "segment %p: page %zu says it is page %u", sp, i, p->segment_idx);
     if (!p->segment_in_use) continue;
     in_use++;
-    size_t n = (p->slice_count > 0) ? p->slice_count : 1;
-    if (i + n > s->capacity || (taken & bits(i, n)) != 0) return false;
+    const size_t n = (p->slice_count > 0) ? p->slice_count : 1;
+    if (i + n > s->capacity || (taken & bits(i, n)) != 0) {
+      return invalid(why, "segment %p: page %zu spans slices %zu..%zu, beyond the segment or over another page", sp, i,
+                     i, i + n);
+    }
     taken |= bits(i, n);
     for (size_t k = 1; k < n; k++) {
-      if (s->pages[i + k].segment_in_use || s->pages[i + k].slice_offset != k) return false;
+      if (s->pages[i + k].segment_in_use || s->pages[i + k].slice_offset != k) {
+        return invalid(why, "segment %p: slice %zu of page %zu is in use itself or does not point back", sp, i + k, i);
+      }
     }
-    if (p->reserved == 0 || p->capacity > p->reserved) return false;
-    if (p->page_start == nullptr) return false;
+    if (p->reserved == 0 || p->capacity > p->reserved || p->block_size == 0 || p->page_start == nullptr) {
+      return invalid(why, "segment %p: page %zu: %u of %u blocks made, of %zu bytes, at %p", sp, i, p->capacity,
+                     p->reserved, p->block_size, static_cast<const void*>(p->page_start));
+    }
+    // The blocks lie in the page's slices (a huge page: in the segment).
+    const uint8_t* lo = (i == 0) ? base + s->blocks_start : base + (i << s->page_shift);
+    const uint8_t* hi = (s->page_kind == PageKind::huge) ? base + s->segment_size : base + ((i + n) << s->page_shift);
+    if (p->page_start < lo || static_cast<size_t>(hi - p->page_start) / p->block_size < p->reserved) {
+      return invalid(why, "segment %p: page %zu: %u blocks of %zu bytes at %p do not fit its slices", sp, i,
+                     p->reserved, p->block_size, static_cast<const void*>(p->page_start));
+    }
   }
-  if (in_use != s->used) return false;
-  if ((taken | s->free_mask) != all_pages_mask(s->capacity) || (taken & s->free_mask) != 0) return false;
-  if (s->abandoned > s->used) return false;
-  // the purge masks under the lock: a purge in another thread changes them
+  if (in_use != s->used) return invalid(why, "segment %p: %zu pages in use, but used says %zu", sp, in_use, s->used);
+  if ((taken | s->free_mask) != all_pages_mask(s->capacity) || (taken & s->free_mask) != 0) {
+    return invalid(why, "segment %p: free mask 0x%llx is not the complement of the pages in use 0x%llx", sp,
+                   static_cast<unsigned long long>(s->free_mask), static_cast<unsigned long long>(taken));
+  }
+  if (s->abandoned > s->used) {
+    return invalid(why, "segment %p: %zu pages abandoned of %zu in use", sp, s->abandoned, s->used);
+  }
+  // the purge and commit masks under the lock: a purge in another thread changes them
   Segment* locked = const_cast<Segment*>(s);
   segment_lock(locked);
   const uint64_t purging = s->purge_mask | s->purge_aged_mask;
+  const uint64_t committed = commit_mask_of(s);
   segment_unlock(locked);
-  if ((purging & ~s->free_mask) != 0) return false;  // a claim cancels its purge
-  if (segmap_segment_of(reinterpret_cast<const uint8_t*>(s) + 1) != s) return false;
+  if ((purging & ~s->free_mask) != 0) {  // a claim cancels its purge
+    return invalid(why, "segment %p: pages 0x%llx in use wait for a purge", sp,
+                   static_cast<unsigned long long>(purging & ~s->free_mask));
+  }
+  if ((taken & ~committed) != 0) {
+    return invalid(why, "segment %p: pages 0x%llx in use are not committed", sp,
+                   static_cast<unsigned long long>(taken & ~committed));
+  }
+  // The owner's free queues (SegmentsTld): only the owner reads them.
+  if (s->thread_id.load(std::memory_order_relaxed) == thread_id()) {
+    const bool queued = s->page_kind != PageKind::huge && s->free_mask != 0;
+    if (s->in_free_queue != queued) {
+      return invalid(why, "segment %p: %s a free queue with free mask 0x%llx", sp, s->in_free_queue ? "in" : "not in",
+                     static_cast<unsigned long long>(s->free_mask));
+    }
+    if (queued && s->page_kind == PageKind::large && s->free_run_bin != large_bin_of(s->free_mask)) {
+      return invalid(why, "segment %p: in the queue of free runs of %u slices, its longest is %zu", sp,
+                     s->free_run_bin + 1, longest_run(s->free_mask));
+    }
+  }
+  return true;
+}
+
+namespace {
+
+// One free queue of the thread's segments: linked both ways, each segment
+// the thread's, of the queue's kind and bin, with a free page.
+bool free_queue_is_valid(const SegmentQueue* q, PageKind kind, size_t bin, size_t limit, size_t* count, Invalid* why) {
+  const Segment* prev = nullptr;
+  for (const Segment* s = q->first; s != nullptr; s = s->next) {
+    const void* sp = static_cast<const void*>(s);
+    if (++*count > limit) return invalid(why, "free queues: more segments than the thread's %zu", limit);
+    if (s->prev != prev) return invalid(why, "segment %p: its prev link is not the one before it in its queue", sp);
+    if (s->page_kind != kind || !s->in_free_queue || s->free_mask == 0) {
+      return invalid(why, "segment %p: in the free queue of kind %d, kind %d, marked %d, free mask 0x%llx", sp,
+                     static_cast<int>(kind), static_cast<int>(s->page_kind), s->in_free_queue,
+                     static_cast<unsigned long long>(s->free_mask));
+    }
+    if (s->thread_id.load(std::memory_order_relaxed) != thread_id()) {
+      return invalid(why, "segment %p: in this thread's free queue but owned by 0x%lx", sp,
+                     static_cast<unsigned long>(s->thread_id.load(std::memory_order_relaxed)));
+    }
+    if (kind == PageKind::large && (s->free_run_bin != bin || large_bin_of(s->free_mask) != bin)) {
+      return invalid(why, "segment %p: in free-run bin %zu, marked %u, its longest free run %zu", sp, bin,
+                     s->free_run_bin, longest_run(s->free_mask));
+    }
+    prev = s;
+  }
+  if (q->last != prev)
+    return invalid(why, "free queue of kind %d: last is not its last segment", static_cast<int>(kind));
+  return true;
+}
+
+}  // namespace
+
+bool segments_tld_is_valid(const SegmentsTld* tld, Invalid* why) noexcept {
+  size_t count = 0;
+  if (!free_queue_is_valid(&tld->small_free, PageKind::small, 0, tld->count, &count, why)) return false;
+  if (!free_queue_is_valid(&tld->medium_free, PageKind::medium, 0, tld->count, &count, why)) return false;
+  for (size_t b = 0; b < LARGE_FREE_BINS; b++) {
+    const bool listed = (tld->large_free_bins >> b) & 1;
+    if (listed != (tld->large_free[b].first != nullptr)) {
+      return invalid(why, "large free-run bin %zu is %s but marked %s in the bitmap of bins", b,
+                     listed ? "empty" : "not empty", listed ? "not empty" : "empty");
+    }
+    if (!free_queue_is_valid(&tld->large_free[b], PageKind::large, b, tld->count, &count, why)) return false;
+  }
   return true;
 }
 

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../common/check.h"
 #include "../common/types.h"
 #include "segmap.h"
 
@@ -165,7 +166,21 @@ bool segment_is_suitable(const Segment* segment, const Heap* heap) noexcept;
 // keep changing them: fields read there may be a moment old (statistics).
 void segments_visit(void (*fn)(const Segment* segment, void* arg), void* arg) noexcept;
 
-// Invariant walker (MI_ASSERT_EXPENSIVE). Takes the segment's state lock.
-bool segment_is_valid(const Segment* segment) noexcept;
+// Invariant walkers (MI_ASSERT_EXPENSIVE and the tests; check.h: false
+// with the reason in *why, or on stderr when why is null).
+// A segment: the invariants above, its pages' geometry, in-use pages
+// committed and not waiting for a purge, its arena blocks held
+// (arena_memory_is_held), and, when the caller owns it, its free queue
+// (a large segment: the bin of its longest free run; a segment another
+// thread abandoned, held for a moment to free its empty pages, is queued
+// in none: heap/reclaim.cpp). Takes the segment's
+// state lock; pre: no other thread changes it but by a purge (the owner
+// calls it, or the segment is abandoned and held by the caller).
+bool segment_is_valid(const Segment* segment, Invalid* why = nullptr) noexcept;
+// The calling thread's free queues of segments: linked both ways, every
+// segment the thread's and of the queue's kind with a free page, large
+// ones in the bin of their longest free run, the bitmap of non-empty bins
+// true to the bins.
+bool segments_tld_is_valid(const SegmentsTld* tld, Invalid* why = nullptr) noexcept;
 
 }  // namespace mi

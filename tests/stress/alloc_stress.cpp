@@ -227,6 +227,7 @@ int main(int argc, char** argv) {
     ts.reserve(threads);
     for (unsigned t = 0; t < threads; t++) ts.emplace_back(worker, round, t);
     for (auto& t : ts) t.join();
+    check_invariants("after a round");
     const size_t rss = rss_bytes();
     if (rss > max_rss) max_rss = rss;
   }

@@ -212,6 +212,7 @@ void on_child_alarm(int) {
   }
   for (void* p : live) free_block(rng, p, "fork_stress: child");
   live.clear();
+  check_invariants("in a fork child, its threads joined");
   if (inherited == 0) {
     static const char msg[] = "fork_stress: FAIL: child inherited no blocks\n";
     ssize_t n = write(2, msg, sizeof msg - 1);
@@ -302,6 +303,7 @@ int main(int argc, char** argv) {
 
   g_stop.store(true);
   for (auto& t : ts) t.join();
+  check_invariants("at the end, the threads joined");
   size_t pooled = 0;
   for (void*& p : g_pool) {
     if (p != nullptr) {

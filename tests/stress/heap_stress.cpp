@@ -403,6 +403,7 @@ int main(int argc, char** argv) {
     std::vector<std::thread> ts;
     for (unsigned t = 0; t < threads; t++) ts.emplace_back(worker, round, t, scale);
     for (auto& t : ts) t.join();
+    check_invariants("after a round");
     STRESS_CHECK(g_mail.empty(), "mailbox not empty after round %u", round);
     if (verbose)
       std::printf("round %u done at %.2f s, RSS %.1f MiB\n", round, timer.seconds(),

@@ -14,6 +14,11 @@
                    leaves a core/backtrace to look at).
    - parse_args(): positional unsigned arguments with defaults and bounds.
    - rss_bytes():  resident set size from /proc/self/statm.
+   - check_invariants(): between rounds, the library's walk of its own
+                   structures (every arena, segment, and the calling
+                   thread's heaps), in a build of ours with invariant
+                   checks (-Dinvariants=true: the debug suites); nothing in
+                   other builds or on another allocator.
    - xalloc:       an allocation front end that mixes the libc entry points
                    with mimalloc's when the program is built against a
                    mimalloc-compatible library (STRESS_HAVE_MIMALLOC=1), so
@@ -93,6 +98,24 @@ inline const char* g_prog = "stress";
       ::stress::fail(__VA_ARGS__);      \
     }                                   \
   } while (0)
+
+/* ------------------------------------------------------------------------
+   The library's invariant walk (lib/heap/heap_check.h), where it has one
+------------------------------------------------------------------------ */
+#if STRESS_HAVE_MIMALLOC
+}  // namespace stress
+extern "C" bool mi_debug_check_invariants(bool quiescent, char* why, size_t why_size) __attribute__((weak));
+namespace stress {
+/* pre: no other thread of the program allocates or frees (between rounds,
+   after the round's threads were joined). */
+inline void check_invariants(const char* when) {
+  if (&mi_debug_check_invariants == nullptr) return;
+  char why[320];
+  if (!mi_debug_check_invariants(true, why, sizeof why)) fail("allocator invariant broken %s: %s", when, why);
+}
+#else
+inline void check_invariants(const char*) {}
+#endif
 
 /* ------------------------------------------------------------------------
    Random numbers: fixed seeds only

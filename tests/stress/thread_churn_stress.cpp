@@ -155,6 +155,7 @@ int main(int argc, char** argv) {
       pending.pop_front();
     }
     for (auto& t : ts) t.join();
+    check_invariants("after a batch of threads");
     {
       std::lock_guard<std::mutex> lock(g_survivor_mutex);
       pending.emplace_back();
@@ -208,6 +209,7 @@ int main(int argc, char** argv) {
       STRESS_CHECK(err == 0, "pthread_create failed: %d", err);
     }
     for (unsigned f = 0; f < kFreers; f++) pthread_join(tids[f], nullptr);
+    check_invariants("after a round of phase 2");
     const size_t rss = rss_bytes();
     if (verbose && (r + 1) % 25 == 0) std::printf("phase 2: round %" PRIu64 ": RSS %.1f MiB\n", r + 1, mib(rss));
     if (r + 1 == warm_rounds || (warm_rounds == 0 && r == 0)) warm2_rss = rss;
