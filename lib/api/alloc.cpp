@@ -72,7 +72,13 @@ void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept
   // growth must find zeros there too; the old block's tail past the user's
   // size is zero by the same rule). Allocated zeroed, not zeroed after: fresh
   // OS memory is zero already, and a rezalloc to 5 GiB touched all of it.
+  // (a huge block that grows here may well grow again: its segment keeps
+  // the memory past its end committed when that was used before, to grow
+  // into without page faults; segment.cpp huge_segment_trim)
+  const bool growing = newsize > size && alloc_size > LARGE_OBJ_SIZE_MAX && heap->tld != nullptr;
+  if (growing) heap->tld->segments.realloc_growing = true;
   void* newp = heap_malloc_zero(heap, alloc_size, zero);
+  if (growing) heap->tld->segments.realloc_growing = false;
   if (MI_UNLIKELY(newp == nullptr)) return nullptr;  // p stays valid
   const size_t copy = (size < newsize) ? size : newsize;
   memcpy(newp, p, copy);

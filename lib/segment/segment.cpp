@@ -493,6 +493,14 @@ size_t memid_reach(const MemId& memid, size_t fallback) {
   return fallback;
 }
 
+// Whether a huge segment in this memory keeps what lies past its end
+// committed (huge_segment_trim): when its block is a realloc's growth and
+// the memory came committed and used before.
+bool huge_keeps_tail(const MemId& memid, const SegmentsTld* tld) {
+  return tld->realloc_growing && memid.initially_committed && !memid.initially_zero && !memid.is_large &&
+         !memid.is_pinned;
+}
+
 // A huge segment of segment_size bytes at s, in memory that reaches further
 // (not pinned, not on large OS pages): the rest of the 2 MiB range the
 // segment ends in is protected when it is readable and writable (committed,
@@ -500,26 +508,21 @@ size_t memid_reach(const MemId& memid, size_t fallback) {
 // on Debian) cannot fault a 2 MiB page in across the block's end: Linux
 // makes a huge page only where the whole aligned 2 MiB lies in one mapping
 // of one protection. Returns the bytes protected (Segment::tail_protected).
-// What lies past segment_size and came committed is given back when it was
-// never used (nothing resident: accounting, one madvise), but kept when it
-// was (arena blocks freed but not purged yet; huge_keeps_tail): a block that
-// grows by realloc grows into it (segment_huge_page_try_grow), and giving it
-// back cost a page fault per 4 KiB when it did (realloc_bench: 230 MiB of
-// faults). The segment counts it as committed (segment_alloc); the arena
-// purges it after the segment is freed.
-// Whether a huge segment in this memory keeps what lies past its end
-// committed (huge_segment_trim): when it came committed and used before.
-bool huge_keeps_tail(const MemId& memid) {
-  return memid.initially_committed && !memid.initially_zero && !memid.is_large && !memid.is_pinned;
-}
-
-size_t huge_segment_trim(Segment* s, size_t segment_size, MemId& memid) {
+// What lies past segment_size and came committed is given back, but for a
+// block that realloc is growing, in memory used before (arena blocks freed
+// but not purged yet; keep_tail, huge_keeps_tail): it grows into it
+// (segment_huge_page_try_grow), and giving it back cost a page fault per
+// 4 KiB when it did (realloc_bench: 230 MiB of faults). A block malloc'd at
+// its size keeps nothing resident that it does not use. A kept tail is
+// counted as the segment's (segment_alloc); the arena purges it after the
+// segment is freed.
+size_t huge_segment_trim(Segment* s, size_t segment_size, MemId& memid, bool keep_tail) {
   uint8_t* base = reinterpret_cast<uint8_t*>(s);
   const size_t end = align_up(segment_size, os_page_size());
   const size_t reach = memid_reach(memid, end);
   if (reach <= end) return 0;
   const bool readable = memid.initially_committed || memid.is_accessible;
-  if (memid.initially_committed && !huge_keeps_tail(memid)) {
+  if (memid.initially_committed && !keep_tail) {
     // committed and counted as a whole: keep (and count) only the segment
     if (!os_decommit(base + end, reach - end, true, memid.account)) return 0;  // (said why) counted as a whole then
   }
@@ -558,8 +561,9 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   if (p == nullptr) return nullptr;
   Segment* s = static_cast<Segment*>(p);
   size_t tail_protected = 0;
+  const bool keep_tail = kind == PageKind::huge && huge_keeps_tail(memid, tld);
   if (kind == PageKind::huge && !memid.is_pinned && !memid.is_large) {
-    tail_protected = huge_segment_trim(s, segment_size, memid);
+    tail_protected = huge_segment_trim(s, segment_size, memid, keep_tail);
   }
   if (!memid.initially_committed) {
     // commit the header now; pages are committed when handed out, but for a
@@ -596,9 +600,8 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
     commit_mask_set(s, all_pages_mask(capacity));
     // (pinned memory: all of it, a huge segment's reach included; so where
     // a huge segment keeps what lies past its end committed: huge_segment_trim)
-    s->committed_bytes = (kind == PageKind::huge && (memid.is_pinned || huge_keeps_tail(memid)))
-                             ? memid_reach(memid, segment_size)
-                             : segment_size;
+    s->committed_bytes =
+        (kind == PageKind::huge && (memid.is_pinned || keep_tail)) ? memid_reach(memid, segment_size) : segment_size;
   } else if (kind == PageKind::huge) {
     commit_mask_set(s, all_pages_mask(capacity));  // committed above
     s->committed_bytes = segment_size;

@@ -704,33 +704,65 @@ TEST(PageGrow, HugeBlockGrowsIntoItsArenaBlock) {
   EXPECT_TRUE(mi::heap_is_valid(a.heap));
 }
 
-// A huge block placed in arena memory that a large segment used (committed
-// as a whole, resident) keeps what lies past its end committed, and grows
-// into it without page faults (giving it back when the block was allocated
-// cost a madvise, and a fault per 4 KiB of the growth).
+// A huge block that realloc moves into arena memory that a large segment
+// used (committed as a whole, resident) keeps what lies past its end
+// committed, and grows into it without page faults (giving it back when the
+// block was allocated cost a madvise, and a fault per 4 KiB of the growth);
+// a huge block malloc'd there keeps only its own memory.
+
+// Frees a large segment over the whole of an arena block, written to (resident
+// and dirty); it goes back to the arena when empty (a segment of an exclusive
+// arena is not kept). Returns its address.
+const mi::Segment* dirty_arena_block(mi_heap_t* heap) {
+  const size_t sizes[] = {1536 * KiB, 1536 * KiB, 896 * KiB};  // 62 of its 64 slices
+  uint8_t* d[3];
+  for (int i = 0; i < 3; i++) {
+    d[i] = static_cast<uint8_t*>(mi_heap_malloc(heap, sizes[i]));
+    if (d[i] == nullptr) return nullptr;
+  }
+  const mi::Segment* first = mi::segmap_segment_of(d[0]);
+  EXPECT_EQ(first->page_kind, mi::PageKind::large);
+  for (int i = 0; i < 3; i++) {
+    EXPECT_EQ(mi::segmap_segment_of(d[i]), first);
+    memset(d[i], 0xee, sizes[i]);
+  }
+  for (int i = 0; i < 3; i++) mi_free(d[i]);
+  EXPECT_EQ(mi::segmap_segment_of(d[0]), nullptr) << "the empty large segment went back to the arena";
+  return first;
+}
+
+TEST(PageGrow, HugeMallocInUsedMemoryKeepsOnlyItsOwn) {
+  ArenaHeap a;
+  ASSERT_NE(a.heap, nullptr);
+  const mi::Segment* first = dirty_arena_block(a.heap);
+  ASSERT_NE(first, nullptr);
+  uint8_t* p = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 2100 * KiB));
+  ASSERT_NE(p, nullptr);
+  mi::Segment* s = mi::segmap_segment_of(p);
+  ASSERT_EQ(s, first) << "the freed arena block is taken again";
+  ASSERT_TRUE(s->memid.initially_committed);
+  EXPECT_EQ(s->committed_bytes, s->segment_size) << "a malloc'd block: what lies past it is given back";
+  const size_t past = mi::align_up(s->segment_size, 2 * MiB);
+  EXPECT_EQ(unit::resident_pages(reinterpret_cast<uint8_t*>(s) + past, reach_of(s) - past), 0u)
+      << "the rest of the arena block is not resident";
+  mi_free(p);
+}
+
 TEST(PageGrow, HugeBlockGrowsIntoUsedMemoryWithoutFaults) {
   if (mi::secure_enabled()) GTEST_SKIP() << "secure mode: huge blocks move (their guard page)";
   ArenaHeap a;
   ASSERT_NE(a.heap, nullptr);
-  // a large segment over the whole arena block, resident and dirty; freed
-  // when empty (a segment of an exclusive arena is not kept)
-  const size_t sizes[] = {1536 * KiB, 1536 * KiB, 896 * KiB};  // 62 of its 64 slices
-  uint8_t* d[3];
-  for (int i = 0; i < 3; i++) {
-    d[i] = static_cast<uint8_t*>(mi_heap_malloc(a.heap, sizes[i]));
-    ASSERT_NE(d[i], nullptr);
-  }
-  const mi::Segment* first = mi::segmap_segment_of(d[0]);
-  ASSERT_EQ(first->page_kind, mi::PageKind::large);
-  for (int i = 0; i < 3; i++) {
-    ASSERT_EQ(mi::segmap_segment_of(d[i]), first);
-    memset(d[i], 0xee, sizes[i]);
-  }
-  for (int i = 0; i < 3; i++) mi_free(d[i]);
-  ASSERT_EQ(mi::segmap_segment_of(d[0]), nullptr) << "the empty large segment went back to the arena";
-  uint8_t* p = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 2100 * KiB));
+  // a block growing by realloc, moved from a medium page (a segment in
+  // another arena block) into a huge one
+  uint8_t* small = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 100 * KiB));
+  ASSERT_NE(small, nullptr);
+  memset(small, 0x11, 100 * KiB);
+  const mi::Segment* first = dirty_arena_block(a.heap);
+  ASSERT_NE(first, nullptr);
+  uint8_t* p = static_cast<uint8_t*>(mi_heap_realloc(a.heap, small, 2100 * KiB));
   ASSERT_NE(p, nullptr);
   mi::Segment* s = mi::segmap_segment_of(p);
+  ASSERT_EQ(s->page_kind, mi::PageKind::huge);
   ASSERT_EQ(s, first) << "the freed arena block is taken again";
   ASSERT_FALSE(s->memid.initially_zero);
   ASSERT_TRUE(s->memid.initially_committed);
