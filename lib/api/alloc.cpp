@@ -26,7 +26,8 @@ void* heap_mallocn(Heap* heap, size_t count, size_t size, bool zero) noexcept {
 namespace {
 
 // Grows block p (ours, known non-null) in place if it is a large block owned
-// by this thread whose following slices are free.
+// by this thread whose following slices are free, or a huge block owned by
+// this thread whose segment's memory reaches far enough past its end.
 bool realloc_grow_in_place(void* p, size_t newsize) {
   if (segmap_byte(p) < SEGMAP_FIRST_MIN) return false;
   Segment* segment = ptr_segment(p);
@@ -47,8 +48,18 @@ void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept
   if (newsize <= size && newsize >= size / 2 && newsize > 0) return p;
   size_t alloc_size = newsize;
   if (newsize > size) {
-    // A large block grows in place when the slices after it are free.
-    if (newsize <= LARGE_OBJ_SIZE_MAX && size > MEDIUM_OBJ_SIZE_MAX && realloc_grow_in_place(p, newsize)) {
+    // A large block grows in place when the slices after it are free; a huge
+    // one (a segment of its own) into the rest of the memory it came in,
+    // with an eighth of room for the next steps where there is that much
+    // (each growth is a system call or two: commit, the moved THP tail).
+    bool grown = false;
+    if (size > LARGE_OBJ_SIZE_MAX) {
+      grown = (newsize <= SIZE_MAX - newsize / 8 && realloc_grow_in_place(p, newsize + newsize / 8)) ||
+              realloc_grow_in_place(p, newsize);
+    } else if (newsize <= LARGE_OBJ_SIZE_MAX && size > MEDIUM_OBJ_SIZE_MAX) {
+      grown = realloc_grow_in_place(p, newsize);
+    }
+    if (grown) {
       if (zero) memset(static_cast<uint8_t*>(p) + size, 0, usable_size_of(p) - size);
       return p;
     }
@@ -61,7 +72,14 @@ void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept
   // growth must find zeros there too; the old block's tail past the user's
   // size is zero by the same rule). Allocated zeroed, not zeroed after: fresh
   // OS memory is zero already, and a rezalloc to 5 GiB touched all of it.
-  return realloc_move(heap_malloc_zero(heap, alloc_size, zero), p, size, newsize);
+  // (a huge block that grows here may well grow again: its segment keeps
+  // the memory past its end committed when that was used before, to grow
+  // into without page faults; segment.cpp huge_segment_trim)
+  const bool growing = newsize > size && alloc_size > LARGE_OBJ_SIZE_MAX && heap->tld != nullptr;
+  if (growing) heap->tld->segments.realloc_growing = true;
+  void* newp = heap_malloc_zero(heap, alloc_size, zero);
+  if (growing) heap->tld->segments.realloc_growing = false;
+  return realloc_move(newp, p, size, newsize);
 }
 
 void* heap_reallocn(Heap* heap, void* p, size_t count, size_t size, bool zero) noexcept {

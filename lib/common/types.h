@@ -431,6 +431,7 @@ struct SegmentsTld {
   size_t current_size;
   size_t peak_size;
   size_t eager_delay_left;  // segments still to be committed page by page (eager_commit_delay)
+  bool realloc_growing;     // a huge block being allocated is a realloc's growth (segment.cpp: huge_keeps_tail)
   ThreadStats* stats;
 };
 

@@ -499,9 +499,17 @@ void page_free_collect(Page* page, bool force) noexcept {
 
 bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
   if (p != page->page_start || page_has_aligned(page) || page->reserved != 1) return false;
-  if (newsize > LARGE_OBJ_SIZE_MAX || page_segment(page)->page_kind != PageKind::large) return false;
   Heap* heap = page_heap(page);
   if (heap == nullptr || heap->tld == nullptr) return false;
+  if (page_segment(page)->page_kind == PageKind::huge) {
+    // its own segment, in the full queue of the huge bin whatever its size
+    const size_t old_block_size = page->block_size;
+    if (!segment_huge_page_try_grow(page, newsize, &heap->tld->segments)) return false;
+    page_blocks_update(page);
+    stat_increase(stats_global.huge_bytes, static_cast<int64_t>(page->block_size - old_block_size));
+    return true;
+  }
+  if (newsize > LARGE_OBJ_SIZE_MAX || page_segment(page)->page_kind != PageKind::large) return false;
   const size_t new_block_size = bin_block_sizes[bin_of_size(newsize)];
   PageQueue* pq = heap_page_queue_of(heap, page);
   if (!segment_large_page_try_grow(page, new_block_size, &heap->tld->segments)) return false;

@@ -71,8 +71,10 @@ void heap_delayed_free_all(Heap* heap) noexcept;
 void heap_collect_retired(Heap* heap, bool force) noexcept;
 
 // realloc in place: grows the block p of a large page (owned by the calling
-// thread) to at least newsize when the slices after it are free. The page
-// keeps a block size of a size class. false if it cannot.
+// thread) to at least newsize when the slices after it are free (the page
+// keeps a block size of a size class), or the block of a huge page into the
+// memory past its segment's end (segment_huge_page_try_grow; to the OS
+// page). false if it cannot.
 bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept;
 
 // Block start of an interior (aligned) pointer p in the page.

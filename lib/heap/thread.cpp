@@ -145,6 +145,7 @@ void tld_init(Tld* tld, Heap* backing) {
   tld->cpu = -1;
   long delay = option_get(mi_option_eager_commit_delay);
   tld->segments.eager_delay_left = (delay > 0) ? static_cast<size_t>(delay) : 0;
+  tld->segments.realloc_growing = false;
 }
 
 // Sets up the calling thread. pre: it has no initialised default heap.

@@ -377,22 +377,36 @@ size_t memid_reach(const MemId& memid, size_t fallback) {
   return fallback;
 }
 
+// Whether a huge segment in this memory keeps what lies past its end
+// committed (huge_segment_trim): when its block is a realloc's growth and
+// the memory came committed and used before.
+bool huge_keeps_tail(const MemId& memid, const SegmentsTld* tld) {
+  return tld->realloc_growing && memid.initially_committed && !memid.initially_zero && !memid.is_large &&
+         !memid.is_pinned;
+}
+
 // A huge segment of segment_size bytes at s, in memory that reaches further
-// (not pinned, not on large OS pages): what lies past segment_size is given
-// back when it came committed (arena blocks freed but not purged yet), and
-// the rest of the 2 MiB range the segment ends in is protected when it is
-// readable and writable (committed, or an arena mapped read-write), so that
-// transparent huge pages (`always` on Debian) cannot fault a 2 MiB page in
-// across the block's end: Linux makes a huge page only where the whole
-// aligned 2 MiB lies in one mapping of one protection. Returns the bytes
-// protected (Segment::tail_protected).
-size_t huge_segment_trim(Segment* s, size_t segment_size, MemId& memid) {
+// (not pinned, not on large OS pages): the rest of the 2 MiB range the
+// segment ends in is protected when it is readable and writable (committed,
+// or an arena mapped read-write), so that transparent huge pages (`always`
+// on Debian) cannot fault a 2 MiB page in across the block's end: Linux
+// makes a huge page only where the whole aligned 2 MiB lies in one mapping
+// of one protection. Returns the bytes protected (Segment::tail_protected).
+// What lies past segment_size and came committed is given back, but for a
+// block that realloc is growing, in memory used before (arena blocks freed
+// but not purged yet; keep_tail, huge_keeps_tail): it grows into it
+// (segment_huge_page_try_grow), and giving it back cost a page fault per
+// 4 KiB when it did (realloc_bench: 230 MiB of faults). A block malloc'd at
+// its size keeps nothing resident that it does not use. A kept tail is
+// counted as the segment's (segment_alloc); the arena purges it after the
+// segment is freed.
+size_t huge_segment_trim(Segment* s, size_t segment_size, MemId& memid, bool keep_tail) {
   uint8_t* base = reinterpret_cast<uint8_t*>(s);
   const size_t end = align_up(segment_size, os_page_size());
   const size_t reach = memid_reach(memid, end);
   if (reach <= end) return 0;
   const bool readable = memid.initially_committed || memid.is_accessible;
-  if (memid.initially_committed) {
+  if (memid.initially_committed && !keep_tail) {
     // committed and counted as a whole: keep (and count) only the segment
     if (!os_decommit(base + end, reach - end, true, memid.account)) return 0;  // (said why) counted as a whole then
   }
@@ -432,8 +446,9 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   segment_place_thp(p, segment_size, kind, memid);  // before the header's first touch
   Segment* s = static_cast<Segment*>(p);
   size_t tail_protected = 0;
+  const bool keep_tail = kind == PageKind::huge && huge_keeps_tail(memid, tld);
   if (kind == PageKind::huge && !memid.is_pinned && !memid.is_large) {
-    tail_protected = huge_segment_trim(s, segment_size, memid);
+    tail_protected = huge_segment_trim(s, segment_size, memid, keep_tail);
   }
   if (!memid.initially_committed) {
     // commit the header now; pages are committed when handed out, but for a
@@ -468,8 +483,10 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   s->tail_protected = tail_protected;
   if (memid.initially_committed) {
     commit_mask_set(s, all_pages_mask(capacity));
-    // (pinned memory: all of it, a huge segment's reach included)
-    s->committed_bytes = (kind == PageKind::huge && memid.is_pinned) ? memid_reach(memid, segment_size) : segment_size;
+    // (pinned memory: all of it, a huge segment's reach included; so where
+    // a huge segment keeps what lies past its end committed: huge_segment_trim)
+    s->committed_bytes =
+        (kind == PageKind::huge && (memid.is_pinned || keep_tail)) ? memid_reach(memid, segment_size) : segment_size;
   } else if (kind == PageKind::huge) {
     commit_mask_set(s, all_pages_mask(capacity));  // committed above
     s->committed_bytes = segment_size;
@@ -1090,6 +1107,71 @@ bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld*
   page->block_size = new_block_size;
   free_queue_push(s, tld);  // to the bin of what is left free
   MI_ASSERT_EXPENSIVE(segment_is_valid(s));
+  return true;
+}
+
+bool segment_huge_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* tld) noexcept {
+  Segment* s = page_segment(page);
+  // Secure mode's guard (the segment's last OS page) would have to move, and
+  // 2 MiB or 1 GiB pages cannot be split by mprotect: those blocks move.
+  if (s->page_kind != PageKind::huge || !page->segment_in_use || s->guard_size > 0) return false;
+  if (s->memid.is_pinned || s->memid.is_large) return false;
+  uint8_t* base = reinterpret_cast<uint8_t*>(s);
+  const size_t offset = static_cast<size_t>(page->page_start - base);
+  const size_t old_end = s->segment_size;  // a multiple of the OS page (segment_alloc)
+  size_t new_end;
+  if (__builtin_add_overflow(offset, new_block_size, &new_end)) return false;
+  new_end = align_up(new_end, os_page_size());
+  if (new_end <= old_end) return false;
+  // The memory the segment came in reaches further (arena blocks and OS
+  // mappings are whole SEGMENT_SIZE units): grow into it.
+  const size_t reach = memid_reach(s->memid, old_end);
+  if (new_end > reach) return false;
+  const size_t grow = new_end - old_end;
+  const bool readable = s->memid.initially_committed || s->memid.is_accessible;
+  const size_t tail_end = old_end + s->tail_protected;
+  // The protected tail (huge_segment_trim) becomes block, as far as needed.
+  if (s->tail_protected > 0) {
+    const size_t lift = (new_end < tail_end) ? new_end : tail_end;
+    if (!os_protect(base + old_end, lift - old_end, false)) return false;
+  }
+  // committed_bytes: how far from the segment's start its memory is
+  // committed (to its end, or to its reach when it came committed)
+  const size_t committed_end = s->committed_bytes;
+  const size_t commit_from = (committed_end > old_end) ? committed_end : old_end;
+  size_t commit = 0;
+  if (new_end > commit_from) {
+    commit = new_end - commit_from;
+    bool zero = false;
+    if (s->memid.is_accessible) {
+      os_stat_committed(static_cast<int64_t>(commit), s->memid.account);  // mapped read-write already: accounting only
+    } else if (!os_commit(base + commit_from, commit, &zero, s->memid.account)) {
+      // (as it was: the lifted part of the tail protected again)
+      if (s->tail_protected > 0) (void)os_protect(base + old_end, s->tail_protected, true);
+      return false;
+    }
+  }
+  // A new protected tail, to the 2 MiB boundary the block now ends in, where
+  // the old one does not cover it (transparent huge pages: huge_segment_trim).
+  size_t new_tail = 0;
+  if (new_end < tail_end) {
+    new_tail = tail_end - new_end;
+  } else if (readable) {
+    size_t end2m = align_up(new_end, os_large_page_size());
+    if (end2m > reach) end2m = reach;
+    if (end2m > new_end && os_protect(base + new_end, end2m - new_end, true)) new_tail = end2m - new_end;
+  }
+  const size_t old_units = divide_up(old_end, SEGMENT_SIZE);
+  // under the list lock: a statistics walk reads segment_size
+  pthread_mutex_lock(&all_lock);
+  s->segment_size = new_end;
+  s->committed_bytes += commit;
+  s->tail_protected = new_tail;
+  page->block_size = new_end - offset;
+  pthread_mutex_unlock(&all_lock);
+  if (divide_up(new_end, SEGMENT_SIZE) != old_units) segmap_register(s);  // its further units
+  tld->current_size += grow;
+  if (tld->current_size > tld->peak_size) tld->peak_size = tld->current_size;
   return true;
 }
 

@@ -145,6 +145,14 @@ void segments_fork_child(uintptr_t self) noexcept;
 // pre: the calling thread owns the page's segment.
 bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* tld) noexcept;
 
+// Grows a huge page in place to hold a block of at least new_block_size
+// (rounded up to the OS page), into the memory its segment came in that lies
+// past its end (arena blocks and OS mappings are whole SEGMENT_SIZE units).
+// false if that memory is too short, or in secure mode, or on pinned or
+// 2 MiB pages. Sets the page's block_size (the caller updates the statistics).
+// pre: the calling thread owns the page's segment.
+bool segment_huge_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* tld) noexcept;
+
 // Resets the memory of a huge block freed by another thread, except its
 // first OS page, so its RSS is returned before its owner gets to free it.
 void segment_huge_block_reset(Segment* segment, Page* page, void* block) noexcept;

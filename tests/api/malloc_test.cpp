@@ -228,6 +228,61 @@ TEST(Malloc, ReallocGrowKeepsContents) {
   mi_free(p);
 }
 
+// A seeded random sequence of reallocs over a few live buffers (appends,
+// growth by a factor, shrinks, jumps across the small, medium, large and
+// huge sizes, to 6 MiB), each buffer's contents checked after every step:
+// in-place growth and shrinking (large slices, a huge block's arena memory)
+// and the moves must all keep the bytes.
+TEST(Malloc, ReallocRandomSequenceKeepsContents) {
+  struct Buf {
+    unsigned char* p = nullptr;
+    size_t n = 0;
+    unsigned seed = 0;
+  };
+  Buf bufs[6];
+  uint64_t rng = 0x9e3779b97f4a7c15ull;
+  auto next = [&rng](uint64_t bound) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng % bound;
+  };
+  const size_t max_size = size_t{6} << 20;
+  size_t moved = 0, in_place = 0;
+  for (int step = 0; step < 1500; step++) {
+    Buf& b = bufs[next(6)];
+    size_t n;
+    switch (next(5)) {
+      case 0: n = b.n + 1 + next(300); break;                    // append
+      case 1: n = b.n + b.n / 4 + 1 + next(b.n / 2 + 1); break;  // grow by x1.25 .. x1.75
+      case 2: n = (b.n > 1) ? 1 + next(b.n) : 1; break;          // shrink
+      case 3: n = size_t{1} << next(23); break;                  // a power of two to 4 MiB
+      default: {                                                 // anywhere (log-uniform)
+        const size_t p2 = size_t{1} << next(23);
+        n = p2 + next(p2);
+      }
+    }
+    if (n > max_size) n = max_size;
+    if (n == 0) n = 1;
+    unsigned char* q = static_cast<unsigned char*>(mi_realloc(b.p, n));
+    ASSERT_NE(q, nullptr) << "step " << step << ": " << b.n << " -> " << n;
+    const size_t kept = (b.n < n) ? b.n : n;
+    ASSERT_TRUE(check_pattern(q, kept, b.seed)) << "step " << step << ": contents lost " << b.n << " -> " << n;
+    ASSERT_GE(mi_usable_size(q), n);
+    if (b.p != nullptr) (q == b.p ? in_place : moved)++;
+    b.p = q;
+    b.n = n;
+    b.seed = static_cast<unsigned>(next(256));
+    fill_pattern(b.p, b.n, b.seed);
+  }
+  for (Buf& b : bufs) {
+    EXPECT_TRUE(check_pattern(b.p, b.n, b.seed));
+    mi_free(b.p);
+  }
+  EXPECT_GT(in_place, 0u);
+  EXPECT_GT(moved, 0u);
+}
+
 TEST(Malloc, ReallocShrinkKeepsPrefix) {
   size_t n = 3u << 20;
   unsigned char* p = static_cast<unsigned char*>(mi_malloc(n));

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 #include <mimalloc.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -18,12 +19,14 @@
 #include <thread>
 #include <vector>
 
+#include "arena/arena.h"
 #include "common/options.h"
 #include "common/stats.h"
 #include "heap/free_list.h"
 #include "heap/heap.h"
 #include "heap/page_queue.h"
 #include "heap/size_class.h"
+#include "os/os.h"
 #include "segment/segment.h"
 #include "unit_util.h"
 
@@ -31,6 +34,7 @@ namespace {
 
 using mi::Page;
 constexpr size_t KiB = 1024;
+constexpr size_t MiB = 1024 * KiB;
 
 Page* page_of(const void* p) {
   mi::Segment* s = mi::segmap_segment_of(p);
@@ -622,6 +626,156 @@ TEST(PageGrow, OnlyTheOwnerGrowsInPlace) {
   for (size_t i = 0; i < 200 * KiB; i += 97) ASSERT_EQ(static_cast<uint8_t*>(moved)[i], 0x19) << i;
   mi_free(moved);
   mi_heap_collect(a.heap, false);
+  EXPECT_TRUE(mi::heap_is_valid(a.heap));
+}
+
+// --- huge blocks growing in place (realloc) ------------------------------------------
+// A huge block's segment is sized to the block, in memory that reaches to
+// the end of its arena blocks (whole SEGMENT_SIZE units): realloc grows the
+// block into that memory instead of copying it.
+
+long minor_faults() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+
+size_t reach_of(const mi::Segment* s) { return size_t{s->memid.block_count} * mi::ARENA_BLOCK_SIZE; }
+
+TEST(PageGrow, HugeBlockGrowsIntoItsArenaBlock) {
+  ArenaHeap a;
+  ASSERT_NE(a.heap, nullptr);
+  const size_t old_size = 2200 * KiB;
+  uint8_t* p = static_cast<uint8_t*>(mi_heap_malloc(a.heap, old_size));
+  ASSERT_NE(p, nullptr);
+  for (size_t i = 0; i < old_size; i++) p[i] = static_cast<uint8_t>(i * 13 + 1);
+  mi::Segment* s = mi::segmap_segment_of(p);
+  ASSERT_EQ(s->page_kind, mi::PageKind::huge);
+  ASSERT_EQ(s->memid.kind, mi::MemKind::arena);
+  const size_t reach = reach_of(s);
+  ASSERT_EQ(reach, mi::ARENA_BLOCK_SIZE) << "a block of 2.2 MiB takes one arena block";
+  const size_t offset = static_cast<size_t>(p - reinterpret_cast<uint8_t*>(s));
+  const int64_t huge_bytes0 = mi::stats_global.huge_bytes.current.load();
+  const size_t old_usable = mi_usable_size(p);
+
+  uint8_t* q = static_cast<uint8_t*>(mi_heap_realloc(a.heap, p, 3 * MiB));
+  ASSERT_NE(q, nullptr);
+  if (mi::secure_enabled()) {
+    // secure mode: the segment's last OS page is a guard; the block moves
+    EXPECT_NE(q, p);
+    for (size_t i = 0; i < old_size; i++) ASSERT_EQ(q[i], static_cast<uint8_t>(i * 13 + 1)) << i;
+    mi_free(q);
+    return;
+  }
+  ASSERT_EQ(q, p) << "the arena block reaches past the block's end: it grows in place";
+  const size_t usable = mi_usable_size(p);
+  EXPECT_GE(usable, 3 * MiB);
+  EXPECT_EQ((offset + usable) % mi::os_page_size(), 0u);
+  EXPECT_EQ(s->segment_size, offset + usable);
+  EXPECT_EQ(mi::stats_global.huge_bytes.current.load() - huge_bytes0, static_cast<int64_t>(usable - old_usable));
+  // the rest of the 2 MiB range the block now ends in stays protected (no THP across its end)
+  if (s->tail_protected > 0) {
+    EXPECT_EQ(s->segment_size + s->tail_protected, mi::align_up(s->segment_size, 2 * MiB));
+  }
+  for (size_t i = 0; i < old_size; i++) ASSERT_EQ(p[i], static_cast<uint8_t>(i * 13 + 1)) << i;
+  memset(p + old_size, 0x5a, usable - old_size);  // the new part is usable
+  EXPECT_EQ(mi::segmap_segment_of(p + usable - 1), s);
+  EXPECT_TRUE(mi::heap_is_valid(a.heap));
+
+  // to the last byte of the arena block: still in place, with no protected tail left
+  const size_t to_end = reach - offset;
+  q = static_cast<uint8_t*>(mi_heap_realloc(a.heap, p, to_end));
+  ASSERT_EQ(q, p);
+  EXPECT_EQ(mi_usable_size(p), to_end);
+  EXPECT_EQ(s->segment_size, reach);
+  EXPECT_EQ(s->tail_protected, 0u);
+  p[to_end - 1] = 0x77;
+  for (size_t i = 0; i < old_size; i += 61) ASSERT_EQ(p[i], static_cast<uint8_t>(i * 13 + 1)) << i;
+  for (size_t i = old_size; i < usable; i += 61) ASSERT_EQ(p[i], 0x5a) << i;
+
+  // one byte more: the block moves, whole
+  q = static_cast<uint8_t*>(mi_heap_realloc(a.heap, p, to_end + 1));
+  ASSERT_NE(q, nullptr);
+  EXPECT_NE(q, p);
+  for (size_t i = 0; i < old_size; i += 61) ASSERT_EQ(q[i], static_cast<uint8_t>(i * 13 + 1)) << i;
+  for (size_t i = old_size; i < usable; i += 61) ASSERT_EQ(q[i], 0x5a) << i;
+  EXPECT_EQ(q[to_end - 1], 0x77);
+  mi_free(q);
+  EXPECT_TRUE(mi::heap_is_valid(a.heap));
+}
+
+// A huge block that realloc moves into arena memory that a large segment
+// used (committed as a whole, resident) keeps what lies past its end
+// committed, and grows into it without page faults (giving it back when the
+// block was allocated cost a madvise, and a fault per 4 KiB of the growth);
+// a huge block malloc'd there keeps only its own memory.
+
+// Frees a large segment over the whole of an arena block, written to (resident
+// and dirty); it goes back to the arena when empty (a segment of an exclusive
+// arena is not kept). Returns its address.
+const mi::Segment* dirty_arena_block(mi_heap_t* heap) {
+  const size_t sizes[] = {1536 * KiB, 1536 * KiB, 896 * KiB};  // 62 of its 64 slices
+  uint8_t* d[3];
+  for (int i = 0; i < 3; i++) {
+    d[i] = static_cast<uint8_t*>(mi_heap_malloc(heap, sizes[i]));
+    if (d[i] == nullptr) return nullptr;
+  }
+  const mi::Segment* first = mi::segmap_segment_of(d[0]);
+  EXPECT_EQ(first->page_kind, mi::PageKind::large);
+  for (int i = 0; i < 3; i++) {
+    EXPECT_EQ(mi::segmap_segment_of(d[i]), first);
+    memset(d[i], 0xee, sizes[i]);
+  }
+  for (int i = 0; i < 3; i++) mi_free(d[i]);
+  EXPECT_EQ(mi::segmap_segment_of(d[0]), nullptr) << "the empty large segment went back to the arena";
+  return first;
+}
+
+TEST(PageGrow, HugeMallocInUsedMemoryKeepsOnlyItsOwn) {
+  ArenaHeap a;
+  ASSERT_NE(a.heap, nullptr);
+  const mi::Segment* first = dirty_arena_block(a.heap);
+  ASSERT_NE(first, nullptr);
+  uint8_t* p = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 2100 * KiB));
+  ASSERT_NE(p, nullptr);
+  mi::Segment* s = mi::segmap_segment_of(p);
+  ASSERT_EQ(s, first) << "the freed arena block is taken again";
+  ASSERT_TRUE(s->memid.initially_committed);
+  EXPECT_EQ(s->committed_bytes, s->segment_size) << "a malloc'd block: what lies past it is given back";
+  const size_t past = mi::align_up(s->segment_size, 2 * MiB);
+  EXPECT_EQ(unit::resident_pages(reinterpret_cast<uint8_t*>(s) + past, reach_of(s) - past), 0u)
+      << "the rest of the arena block is not resident";
+  mi_free(p);
+}
+
+TEST(PageGrow, HugeBlockGrowsIntoUsedMemoryWithoutFaults) {
+  if (mi::secure_enabled()) GTEST_SKIP() << "secure mode: huge blocks move (their guard page)";
+  ArenaHeap a;
+  ASSERT_NE(a.heap, nullptr);
+  // a block growing by realloc, moved from a medium page (a segment in
+  // another arena block) into a huge one
+  uint8_t* small = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 100 * KiB));
+  ASSERT_NE(small, nullptr);
+  memset(small, 0x11, 100 * KiB);
+  const mi::Segment* first = dirty_arena_block(a.heap);
+  ASSERT_NE(first, nullptr);
+  uint8_t* p = static_cast<uint8_t*>(mi_heap_realloc(a.heap, small, 2100 * KiB));
+  ASSERT_NE(p, nullptr);
+  mi::Segment* s = mi::segmap_segment_of(p);
+  ASSERT_EQ(s->page_kind, mi::PageKind::huge);
+  ASSERT_EQ(s, first) << "the freed arena block is taken again";
+  ASSERT_FALSE(s->memid.initially_zero);
+  ASSERT_TRUE(s->memid.initially_committed);
+  EXPECT_EQ(s->committed_bytes, reach_of(s)) << "what lies past the block stays committed";
+  memset(p, 0x11, 2100 * KiB);
+  const long faults0 = minor_faults();
+  uint8_t* q = static_cast<uint8_t*>(mi_heap_realloc(a.heap, p, 3500 * KiB));
+  ASSERT_EQ(q, p);
+  memset(p + 2100 * KiB, 0x22, 1400 * KiB);
+  const long faults = minor_faults() - faults0;
+  EXPECT_LT(faults, 40) << "1.4 MiB grown into memory that was resident: " << faults << " page faults";
+  for (size_t i = 0; i < 2100 * KiB; i += 97) ASSERT_EQ(p[i], 0x11) << i;
+  mi_free(p);
   EXPECT_TRUE(mi::heap_is_valid(a.heap));
 }
 
