@@ -230,7 +230,7 @@ int glibc_malloc_trim(size_t pad) noexcept {
   const int64_t before = given_back();
   mi_collect(true);
   segments_try_purge(true);
-  arenas_try_purge(true, true);
+  arenas_try_purge(true);
   return given_back() > before ? 1 : 0;
 }
 

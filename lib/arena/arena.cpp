@@ -573,11 +573,10 @@ void arena_free(void* p, size_t size, size_t committed_size, const MemId& memid)
     error_message(EAGAIN, "arena blocks at %p freed twice", p);
   }
   MI_ASSERT_EXPENSIVE(arena_is_valid(a, false));
-  arenas_try_purge(false, false);
+  arenas_try_purge(false);
 }
 
-void arenas_try_purge(bool force, bool visit_all) noexcept {
-  (void)visit_all;
+void arenas_try_purge(bool force) noexcept {
   if (arena_purge_delay_ms() < 0 && !force) return;
   const size_t count = arenas_added();
   int64_t now = os_clock_ms();

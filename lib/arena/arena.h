@@ -37,7 +37,7 @@ void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, 
 void arena_free(void* p, size_t size, size_t committed_size, const MemId& memid) noexcept;
 
 // Purges arena memory whose purge delay has passed (or all of it when force).
-void arenas_try_purge(bool force, bool visit_all) noexcept;
+void arenas_try_purge(bool force) noexcept;
 // Purges now the free blocks waiting for their purge in the arenas bound to
 // a node other than `node` (none for node < 0, nor when purging is off):
 // memory a thread of `node` cannot use, released before the process grows

@@ -128,7 +128,7 @@ void heap_collect(Heap* heap, Collect how) noexcept {
   // 2000 threads against mimalloc's 2 K).
   const bool purge_now = how == Collect::force;
   segments_try_purge(purge_now);
-  arenas_try_purge(purge_now, purge_now);
+  arenas_try_purge(purge_now);
   heap_purge_abandoned(purge_now);  // exited threads' free blocks (of other nodes, or that no thread took)
   MI_ASSERT_EXPENSIVE(segments_tld_is_valid(&tld->segments));
 }

@@ -919,7 +919,7 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   // and then (option generic_collect).
   if ((tld->heartbeat & 31) == 0) {
     segments_try_purge(false, false);
-    arenas_try_purge(false, false);
+    arenas_try_purge(false);
     if (abandoned_unpurged_n.load(std::memory_order_relaxed) != 0) heap_purge_abandoned(false);
     purger_poll();
     long target = option_get(mi_option_target_segments_per_thread);

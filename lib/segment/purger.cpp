@@ -68,7 +68,7 @@ void* purger_main(void*) {
     nanosleep(&ts, nullptr);
     if (purging && option_get(mi_option_purge_delay) >= 0) {
       segments_try_purge(false);  // free pages of segments threads still own
-      arenas_try_purge(false, true);
+      arenas_try_purge(false);
       size_t (*heap_purge)(bool) noexcept = purger_heap_purge.load(std::memory_order_acquire);
       if (heap_purge != nullptr) (void)heap_purge(false);  // and free blocks of exited threads' pages
     }

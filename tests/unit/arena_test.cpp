@@ -292,7 +292,7 @@ TEST_F(ArenaTest, HugeBlockReusedAfterFree) {
 int64_t wait_purged(const void* p, size_t n, int64_t limit_ms) {
   const int64_t deadline = now_ms() + limit_ms;
   for (;;) {
-    mi::arenas_try_purge(false, false);
+    mi::arenas_try_purge(false);
     const int64_t t = now_ms();
     if (unit::resident_pages(p, n) == 0) return t;
     if (t > deadline) return -1;
@@ -321,7 +321,7 @@ TEST_F(ArenaTest, FreedHugeBlockIsPurgedAfterTheDelayNotBefore) {
   const int64_t t_free = now_ms();
   mi_free(h);
   // at once (and the arena asked to purge): still resident
-  mi::arenas_try_purge(false, false);
+  mi::arenas_try_purge(false);
   const size_t res_now = unit::resident_pages(h, sz);
   const int64_t t_check = now_ms();
   if (t_check - t_free < delay - 10) {
@@ -387,10 +387,10 @@ TEST_F(ArenaTest, ReusedMemoryIsNotPurged) {
   // well past the delay, with the arena asked to purge all along
   const int64_t until = now_ms() + 4 * delay;
   while (now_ms() < until) {
-    mi::arenas_try_purge(false, false);
+    mi::arenas_try_purge(false);
     usleep(2000);
   }
-  mi::arenas_try_purge(false, false);
+  mi::arenas_try_purge(false);
   EXPECT_EQ(unit::resident_pages(again, sz), total) << "memory in use was purged";
   EXPECT_EQ(mi::os_counters.purged.load(), purged0) << "something was purged";
   // (the first words hold free-list links; a purge would have zeroed the rest)
@@ -416,13 +416,13 @@ TEST_F(ArenaTest, PurgeDelayMinusOneNeverPurges) {
   const int64_t until = now_ms() + 100;
   while (now_ms() < until) {
     mi_collect(false);
-    mi::arenas_try_purge(false, false);
+    mi::arenas_try_purge(false);
     usleep(5000);
   }
   EXPECT_EQ(unit::resident_pages(h, sz), total) << "purge_delay -1 purged";
   EXPECT_EQ(mi::arenas_next_purge_in_ms(), -1) << "nothing may be scheduled";
   // not even a forced purge: nothing was scheduled
-  mi::arenas_try_purge(true, true);
+  mi::arenas_try_purge(true);
   EXPECT_EQ(unit::resident_pages(h, sz), total) << "a forced purge purged memory freed with purge_delay -1";
   mi_heap_delete(heap);
 }

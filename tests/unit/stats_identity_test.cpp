@@ -260,7 +260,7 @@ TEST(StatsIdentityChild, DISABLED_APurgeLeavesOnlySegmentsCommitted) {
   for (int i = 0; i < 4000; i++) v.push_back(mi_malloc(700));
   for (void* p : v) mi_free(p);
   mi_collect(true);
-  mi::arenas_try_purge(true, true);
+  mi::arenas_try_purge(true);
   MemorySnapshot snap;
   mi::stats_snapshot(&snap);
   for (int row : rows_of(snap.node_count)) {
