@@ -89,6 +89,29 @@ void heap_destroy_pages(Heap* heap) {
 
 }  // namespace
 
+void heap_collect_retired(Heap* heap, bool force) noexcept {
+  size_t min = BIN_FULL;
+  size_t max = 0;
+  for (size_t bin = heap->page_retired_min; bin <= heap->page_retired_max && bin < BIN_FULL; bin++) {
+    PageQueue* pq = &heap->pages[bin];
+    Page* page = pq->first;
+    if (page == nullptr || page->retire_expire == 0) continue;
+    if (page->used == 0) {
+      page->retire_expire--;
+      if (force || page->retire_expire == 0) {
+        page_free(pq->first, pq);
+        continue;
+      }
+      if (bin < min) min = bin;
+      if (bin > max) max = bin;
+    } else {
+      page->retire_expire = 0;
+    }
+  }
+  heap->page_retired_min = min;
+  heap->page_retired_max = max;
+}
+
 void heap_collect(Heap* heap, Collect how) noexcept {
   if (!heap_is_initialized(heap)) return;
   MI_ASSERT(heap->thread_id == thread_id());  // a heap is collected by its own thread only

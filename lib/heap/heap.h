@@ -38,6 +38,9 @@ void heap_init(Heap* heap, Tld* tld, int arena_id, bool no_reclaim, uint8_t tag)
 // (thread exit) hands pages with live blocks to the abandoned list.
 enum class Collect { normal, force, abandon };
 void heap_collect(Heap* heap, Collect how) noexcept;
+// Frees retired (kept) empty pages whose grace period ran out (all when
+// force): heap_collect's, and the slow path's before it takes a fresh page.
+void heap_collect_retired(Heap* heap, bool force) noexcept;
 
 // Runs the registered deferred-free callback (mi_register_deferred_free).
 void heap_deferred_free(Heap* heap, bool force) noexcept;

@@ -41,6 +41,7 @@
 #include "abandoned_purge.h"
 #include "free_list.h"
 #include "heap.h"
+#include "heap_stats.h"
 #include "misuse.h"
 #include "node_release.h"
 #include "page_queue.h"
@@ -100,17 +101,8 @@ void count_local_frees_free_empty(const Page* page) {
   if (n > 0) count_frees(page, n, false);
 }
 
-// Allocation statistics of the direct sizes, without a count on the fast
-// path: blocks are counted as allocated when the slow path puts them in a
-// page's `free` list (page_stat_add), and the blocks still in `free` when the
-// list leaves the thread's hands (page freed or abandoned) are taken back.
-// So the thread's counter of a size class is its allocations plus the blocks
-// in the `free` lists of its pages of that class; the exact figure (merge,
-// thread report) subtracts those (heap_stats_settle). Pages of larger blocks
-// are allocated from by the slow path only, which counts each allocation
-// (heap_stat_malloc).
-bool page_counted_by_refill(const Page* page) { return page->block_size <= SMALL_SIZE_MAX; }
-
+// n blocks put in (or taken from) the `free` list of a page of the direct
+// sizes, counted as allocated ahead of their allocation (heap_stats.h).
 void page_stat_add(Page* page, int64_t n) {
   if (!page_counted_by_refill(page) || n == 0) return;
   Heap* heap = page_heap(page);
@@ -406,28 +398,6 @@ void page_stat_adopt(Page* page) noexcept { page_stat_add(page, static_cast<int6
 
 void page_stat_drop(Page* page) noexcept { page_stat_add(page, -static_cast<int64_t>(page_free_count(page))); }
 
-void heap_stats_merge(Tld* tld) noexcept {
-  if (tld == nullptr) return;
-  int64_t in_free[BIN_HUGE + 1];
-  heap_stats_settle(tld, in_free);
-  // (the publisher reads bin_malloc meanwhile: it sees the exact count or
-  // the count ahead, never less than the allocations)
-  for (size_t b = 0; b <= BIN_HUGE; b++) own_counter_add(tld->stats.bin_malloc[b], -in_free[b]);
-  stats_merge_thread(tld);  // adds the counters to the process's and zeroes them
-  for (size_t b = 0; b <= BIN_HUGE; b++) own_counter_add(tld->stats.bin_malloc[b], in_free[b]);
-}
-
-void heap_stats_settle(Tld* tld, int64_t in_free[BIN_HUGE + 1]) noexcept {
-  for (size_t b = 0; b <= BIN_HUGE; b++) in_free[b] = 0;
-  for (Heap* heap = tld->heaps; heap != nullptr; heap = heap->next) {
-    for (size_t bin = 0; bin < BIN_COUNT; bin++) {
-      for (const Page* page = heap->pages[bin].first; page != nullptr; page = page->next) {
-        if (page_counted_by_refill(page)) in_free[page->bin] += static_cast<int64_t>(page_free_count(page));
-      }
-    }
-  }
-}
-
 size_t block_list_length(const Block* b, size_t limit) noexcept {
   size_t n = 0;
   while (b != nullptr && n <= limit) {
@@ -696,41 +666,6 @@ bool heap_delayed_free_partial(Heap* heap) noexcept {
 
 void heap_delayed_free_all(Heap* heap) noexcept {
   while (!heap_delayed_free_partial(heap)) sched_yield();
-}
-
-void heap_collect_retired(Heap* heap, bool force) noexcept {
-  size_t min = BIN_FULL;
-  size_t max = 0;
-  for (size_t bin = heap->page_retired_min; bin <= heap->page_retired_max && bin < BIN_FULL; bin++) {
-    PageQueue* pq = &heap->pages[bin];
-    Page* page = pq->first;
-    if (page == nullptr || page->retire_expire == 0) continue;
-    if (page->used == 0) {
-      page->retire_expire--;
-      if (force || page->retire_expire == 0) {
-        page_free(pq->first, pq);
-        continue;
-      }
-      if (bin < min) min = bin;
-      if (bin > max) max = bin;
-    } else {
-      page->retire_expire = 0;
-    }
-  }
-  heap->page_retired_min = min;
-  heap->page_retired_max = max;
-}
-
-void heap_stat_malloc(Heap* heap, size_t size, const Page* page) noexcept {
-  if (page_counted_by_refill(page)) {
-    // counted when its free list was filled
-  } else if (page->block_size > LARGE_OBJ_SIZE_MAX) {
-    own_counter_add(heap->tld->stats.bin_malloc[BIN_HUGE], 1);
-    heap->tld->stats.huge_allocs++;
-    heap->tld->stats.huge_alloc_bytes += static_cast<int64_t>(size);
-  } else {
-    own_counter_add(heap->tld->stats.bin_malloc[bin_of_size(size)], 1);
-  }
 }
 
 namespace {

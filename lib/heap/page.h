@@ -67,8 +67,6 @@ bool heap_delayed_free_partial(Heap* heap) noexcept;
 // thread that takes a page over finds them.
 void heap_fork_child_orphan(Heap* heap) noexcept;
 void heap_delayed_free_all(Heap* heap) noexcept;
-// Frees retired (kept) empty pages whose grace period ran out (all when force).
-void heap_collect_retired(Heap* heap, bool force) noexcept;
 
 // realloc in place: grows the block p of a large page (owned by the calling
 // thread) to at least newsize when the slices after it are free (the page
@@ -83,20 +81,12 @@ Block* page_ptr_unalign(const Page* page, const void* p) noexcept;
 // Counts blocks in a free list (bounded by `limit`; returns limit+1 if longer).
 size_t block_list_length(const Block* b, size_t limit) noexcept;
 
-// Statistics: count one allocation of `size` from `page` by the slow path
-// (pages of the direct sizes are counted when their free list is filled).
-void heap_stat_malloc(Heap* heap, size_t size, const Page* page) noexcept;
-// Blocks in page->free (walks at most the shorter of free and local_free).
+// Statistics (heap_stats.h): blocks in page->free (walks at most the
+// shorter of free and local_free).
 size_t page_free_count(const Page* page) noexcept;
 // A page joins (reclaim) or leaves (freed without page_free) the thread: the
 // blocks in its free list are counted as allocated in advance, or no more.
 void page_stat_adopt(Page* page) noexcept;
 void page_stat_drop(Page* page) noexcept;
-// in_free[bin]: blocks in the free lists of the thread's pages of each bin,
-// counted in its tld->stats.bin_malloc ahead of their allocation.
-void heap_stats_settle(Tld* tld, int64_t in_free[BIN_HUGE + 1]) noexcept;
-// Adds the thread's statistics to the process's (stats_merge_thread), with
-// the allocations of the direct sizes made exact first.
-void heap_stats_merge(Tld* tld) noexcept;
 
 }  // namespace mi

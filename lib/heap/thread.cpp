@@ -29,6 +29,7 @@
 #include "../topology/topology.h"
 #include "abandoned_purge.h"
 #include "heap.h"
+#include "heap_stats.h"
 #include "page.h"
 #include "size_class.h"
 
