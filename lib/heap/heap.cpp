@@ -36,7 +36,7 @@ void heap_for_each_page(Heap* heap, F&& fn) {
 
 // Moves every page of `from` into `to` (same thread).
 void heap_absorb(Heap* to, Heap* from) {
-  heap_delayed_free_partial(from);
+  delayed_list_free_partial(from);
   for (size_t bin = 0; bin < BIN_COUNT; bin++) {
     PageQueue* pq = &from->pages[bin];
     while (pq->first != nullptr) {
@@ -48,7 +48,7 @@ void heap_absorb(Heap* to, Heap* from) {
       page_queue_push(to, &to->pages[bin], page);
     }
   }
-  heap_delayed_free_all(from);  // blocks that reached `from` meanwhile
+  delayed_list_free_all(from);  // blocks that reached `from` meanwhile
   MI_ASSERT(from->page_count == 0);
   MI_ASSERT_EXPENSIVE(heap_is_valid(to));
 }
@@ -122,9 +122,9 @@ void heap_collect(Heap* heap, Collect how) noexcept {
     // No thread may push onto this heap's delayed list any more.
     heap_for_each_page(heap,
                        [](PageQueue*, Page* page) { page_use_delayed_free(page, Delayed::never_delayed_free, false); });
-    heap_delayed_free_all(heap);
+    delayed_list_free_all(heap);
   } else {
-    heap_delayed_free_partial(heap);
+    delayed_list_free_partial(heap);
   }
   // A forced collect of a backing heap also takes over abandoned segments,
   // so that memory of exited threads is released too.

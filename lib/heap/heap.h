@@ -46,7 +46,7 @@ void heap_collect_retired(Heap* heap, bool force) noexcept;
 void heap_deferred_free(Heap* heap, bool force) noexcept;
 extern std::atomic<mi_deferred_free_fun*> deferred_free_fun;  // the callback, or null
 
-// What keeps malloc_slow from swapping a direct page's local_free into its
+// What keeps heap_malloc_slow from swapping a direct page's local_free into its
 // free list itself (malloc_generic does it then): one word, so that its
 // common case tests one load (pairs cycle in tests/bench/instructions: a
 // second flag tested there cost 0.6 instructions per malloc+free).

@@ -5,7 +5,7 @@
 //   malloc_generic(heap, size)              the direct page had no free block
 //     thread_heap_init()                    first call of a thread
 //     heap_deferred_free()                  mi_register_deferred_free callback
-//     heap_delayed_free_partial()           blocks other threads freed into full pages
+//     delayed_list_free_partial()           blocks other threads freed into full pages
 //     find_page()
 //       huge_page_alloc()                   > LARGE_OBJ_SIZE_MAX: a segment of its own
 //       find_free_page(pq)                  the bin's first page, after collecting
@@ -258,7 +258,7 @@ void page_free_block_local(Page* page, Block* block, bool check_full) {
 }
 
 // Pushes a block of `page` onto the heap's delayed-free list (any thread;
-// the owner takes the whole list at once: heap_delayed_free_partial).
+// the owner takes the whole list at once: delayed_list_free_partial).
 void delayed_push(Heap* heap, const Page* page, Block* block) {
   Block* dfree = heap->thread_delayed_free.load(std::memory_order_relaxed);
   do {
@@ -501,7 +501,7 @@ Block* page_ptr_unalign(const Page* page, const void* p) noexcept {
   return reinterpret_cast<Block*>(const_cast<uint8_t*>(static_cast<const uint8_t*>(p)) - adjust);
 }
 
-void page_free_block_local_slow(Page* page, Block* block) noexcept {
+void free_block_local_slow(Page* page, Block* block) noexcept {
   if (page_has_aligned(page)) block = page_ptr_unalign(page, block);
   // A double free would make a loop of the free lists. The block freed last
   // is one compare away; invariant builds look through the whole list.
@@ -513,7 +513,7 @@ void page_free_block_local_slow(Page* page, Block* block) noexcept {
   page_free_block_local(page, block, true);
 }
 
-void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
+void free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
   if (page_has_aligned(page)) block = page_ptr_unalign(page, block);
   if (segment->page_kind == PageKind::huge) segment_huge_block_reset(segment, page, block);
   asan_block_free(page, block);  // before another thread can take it
@@ -634,7 +634,7 @@ void page_reclaim(Heap* heap, Page* page) noexcept {
   MI_ASSERT_EXPENSIVE(page_is_valid(page));
 }
 
-void heap_fork_child_orphan(Heap* heap) noexcept {
+void delayed_list_to_pages(Heap* heap) noexcept {
   Block* block = heap->thread_delayed_free.exchange(nullptr, std::memory_order_relaxed);
   while (block != nullptr) {
     Block* next = block_next_any(block);  // each block's link is encoded with its own page's keys
@@ -647,7 +647,7 @@ void heap_fork_child_orphan(Heap* heap) noexcept {
   }
 }
 
-bool heap_delayed_free_partial(Heap* heap) noexcept {
+bool delayed_list_free_partial(Heap* heap) noexcept {
   Block* block = heap->thread_delayed_free.load(std::memory_order_relaxed);
   while (block != nullptr && !heap->thread_delayed_free.compare_exchange_weak(block, nullptr, std::memory_order_acq_rel,
                                                                               std::memory_order_relaxed)) {
@@ -664,8 +664,8 @@ bool heap_delayed_free_partial(Heap* heap) noexcept {
   return all_freed;
 }
 
-void heap_delayed_free_all(Heap* heap) noexcept {
-  while (!heap_delayed_free_partial(heap)) sched_yield();
+void delayed_list_free_all(Heap* heap) noexcept {
+  while (!delayed_list_free_partial(heap)) sched_yield();
 }
 
 namespace {
@@ -691,7 +691,7 @@ void* alloc_impossible(size_t count, size_t size, size_t alignment) noexcept {
 
 namespace {
 
-// malloc_slow's swap of a direct page's local_free into its free list, or
+// heap_malloc_slow's swap of a direct page's local_free into its free list, or
 // null when malloc_generic must do it. CountLocal: local frees are counted
 // (statistics published), in a copy of its own so that the common case tests
 // no flag for it.
@@ -740,7 +740,7 @@ MI_NOINLINE void* slow_swap_counted(size_t size, Heap* heap, Page* page, Block* 
   return b != nullptr ? b : malloc_generic(heap, size, zero, 0);
 }
 
-// malloc_slow's common case for the sizes above the direct ones (1 KiB to
+// heap_malloc_slow's common case for the sizes above the direct ones (1 KiB to
 // 128 KiB: small and medium pages, no direct page): the first page of the
 // size's queue -- the one malloc_generic looks at first -- has a free block,
 // or gets some from its local and thread-free lists (page_free_collect, as
@@ -782,9 +782,9 @@ MI_ALWAYS_INLINE Block* queue_first_pop(Heap* heap, size_t size, bool zero) {
   return block;
 }
 
-// Out of line, with malloc_generic as its tail call: malloc_slow's direct
+// Out of line, with malloc_generic as its tail call: heap_malloc_slow's direct
 // case keeps its few registers (inlined, this path made every call of
-// malloc_slow save five: pairs cycle +6% instructions).
+// heap_malloc_slow save five: pairs cycle +6% instructions).
 MI_NOINLINE void* malloc_queue_first(size_t size, Heap* heap, bool zero) {
   Block* b = queue_first_pop(heap, size, zero);
   return MI_LIKELY(b != nullptr) ? b : malloc_generic(heap, size, zero, 0);
@@ -792,7 +792,7 @@ MI_NOINLINE void* malloc_queue_first(size_t size, Heap* heap, bool zero) {
 
 }  // namespace
 
-void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
+void* heap_malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
   // The common case: the direct page of a small size has used up its free
   // list, blocks this thread freed wait in its local_free, no other thread
   // freed into it, and none of malloc_generic's other work is due (delayed
@@ -845,7 +845,7 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   }
   heap_deferred_free(heap, false);
   // tested here: an empty list (the common case) costs no call and no stack frame
-  if (heap->thread_delayed_free.load(std::memory_order_relaxed) != nullptr) heap_delayed_free_partial(heap);
+  if (heap->thread_delayed_free.load(std::memory_order_relaxed) != nullptr) delayed_list_free_partial(heap);
 
   // The thread's first generic call: a background thread purger_start left
   // for the process's first allocation (the statistics publisher) starts.
