@@ -15,7 +15,7 @@
 // Anything else (empty free list, other thread, full page, aligned block,
 // large or huge block, foreign pointer) takes one predicted branch to an
 // out-of-line slow path, which checks the pointer (heap/misuse.h); an empty
-// free list whose page has local frees is refilled by malloc_slow in ~45
+// free list whose page has local frees is refilled by heap_malloc_slow in ~45
 // instructions. Instructions per malloc+free pair inside the two, as
 // tests/bench/instructions.golden holds them (the test `instructions` fails
 // when one grows by more than 3%): 38.1-39.7 for one size (immediate free,
@@ -49,13 +49,13 @@ template <bool Zero>
 MI_ALWAYS_INLINE void* heap_malloc_small(Heap* heap, size_t size) noexcept {
   Page* page = heap->pages_free_direct[size];
   if (MI_LIKELY(page->free != nullptr)) return page_free_pop(page, Zero);
-  return malloc_slow(size, heap, Zero);
+  return heap_malloc_slow(size, heap, Zero);
 }
 
 template <bool Zero>
 MI_ALWAYS_INLINE void* heap_malloc(Heap* heap, size_t size) noexcept {
   if (MI_LIKELY(size <= SMALL_SIZE_MAX)) return heap_malloc_small<Zero>(heap, size);
-  return malloc_slow(size, heap, Zero);
+  return heap_malloc_slow(size, heap, Zero);
 }
 
 // Frees p, checked already (api/free.cpp) where it needs to be.
@@ -66,10 +66,10 @@ MI_ALWAYS_INLINE void free_block(Segment* segment, Page* page, void* p) noexcept
     return;
   }
   if (page_owner(page) == thread_id()) {
-    page_free_block_local_slow(page, static_cast<Block*>(p));
+    free_block_local_slow(page, static_cast<Block*>(p));
     return;
   }
-  page_free_block_mt(segment, page, static_cast<Block*>(p));
+  free_block_mt(segment, page, static_cast<Block*>(p));
 }
 
 // Out of line: a block of another thread's (or an abandoned) page, of a page

@@ -20,6 +20,7 @@
 #include "../common/stats.h"
 #include "../heap/abandoned_purge.h"
 #include "../heap/heap.h"
+#include "../heap/heap_stats.h"
 #include "../heap/page.h"
 #include "../os/os.h"
 #include "../segment/purger.h"

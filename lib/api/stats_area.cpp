@@ -26,7 +26,7 @@ void add_live(const Tld* tld, void* arg) {
   LiveCounts* c = static_cast<LiveCounts*>(arg);
   // The direct sizes are counted when a free list is filled (heap/page.cpp):
   // ahead of their allocations by the blocks still waiting in the thread's
-  // free lists, which only the owner may walk (heap_stats_settle).
+  // free lists, which only the owner may walk (heap/heap_stats.h: heap_stats_settle).
   for (size_t b = 0; b <= BIN_HUGE; b++) c->bin_malloc[b] += own_counter_read(tld->stats.bin_malloc[b]);
   for (int a = 0; a < ACCOUNT_COUNT; a++) {
     c->remote_frees[a] += own_counter_read(tld->stats.remote_frees[a]);

@@ -22,6 +22,7 @@
 #include "../common/options.h"
 #include "../common/stats.h"
 #include "../heap/heap.h"
+#include "../heap/heap_stats.h"
 #include "../heap/page.h"
 #include "../heap/size_class.h"
 #include "../os/os.h"

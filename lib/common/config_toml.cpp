@@ -263,35 +263,40 @@ bool rest_is_comment(const char* c) {
   return true;
 }
 
+// The bytes that start a multi-byte UTF-8 sequence, by range: the sequence's
+// length and the range of its second byte (the later ones are 0x80-0xBF).
+// C0, C1 and F5-FF start none.
+struct Utf8Lead {
+  unsigned char first_min, first_max;
+  unsigned char length;
+  unsigned char second_min, second_max;
+};
+constexpr Utf8Lead UTF8_LEADS[] = {
+    {0xC2, 0xDF, 2, 0x80, 0xBF},  // U+0080-07FF
+    {0xE0, 0xE0, 3, 0xA0, 0xBF},  // U+0800-0FFF (E0 80-9F: overlong)
+    {0xE1, 0xEC, 3, 0x80, 0xBF},  // U+1000-CFFF
+    {0xED, 0xED, 3, 0x80, 0x9F},  // U+D000-D7FF (ED A0-BF: surrogates)
+    {0xEE, 0xEF, 3, 0x80, 0xBF},  // U+E000-FFFF
+    {0xF0, 0xF0, 4, 0x90, 0xBF},  // U+10000-3FFFF (F0 80-8F: overlong)
+    {0xF1, 0xF3, 4, 0x80, 0xBF},  // U+40000-FFFFF
+    {0xF4, 0xF4, 4, 0x80, 0x8F},  // U+100000-10FFFF (F4 90-BF: beyond)
+};
+
 // The length of the UTF-8 sequence at s (at most `left` bytes), or 0 if it is
 // not valid UTF-8 (overlong forms, surrogates and code points beyond U+10FFFF
 // are not: TOML files are UTF-8, and toml++ rejects them).
 size_t utf8_length(const unsigned char* s, size_t left) {
   const unsigned char b = s[0];
   if (b < 0x80) return 1;
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
-  if (b >= 0xC2 && b <= 0xDF) n = 2;
-  else if (b == 0xE0) {
-    n = 3;
-    lo = 0xA0;
-  } else if (b == 0xED) {
-    n = 3;
-    hi = 0x9F;
-  } else if (b >= 0xE1 && b <= 0xEF) n = 3;
-  else if (b == 0xF0) {
-    n = 4;
-    lo = 0x90;
-  } else if (b == 0xF4) {
-    n = 4;
-    hi = 0x8F;
-  } else if (b >= 0xF1 && b <= 0xF3) n = 4;
-  else return 0;
-  if (left < n || s[1] < lo || s[1] > hi) return 0;
-  for (size_t i = 2; i < n; i++) {
-    if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+  for (const Utf8Lead& lead : UTF8_LEADS) {
+    if (b < lead.first_min || b > lead.first_max) continue;
+    if (left < lead.length || s[1] < lead.second_min || s[1] > lead.second_max) return 0;
+    for (size_t i = 2; i < lead.length; i++) {
+      if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    }
+    return lead.length;
   }
-  return n;
+  return 0;
 }
 
 // A multi-line string ("""...""" or '''...''') starts at c.
@@ -308,30 +313,25 @@ bool span_scan(SpanSkip& st, const char* s) {
     switch (st.string) {
       case 'M':
       case '"':
-        if (ch == '\\') {
-          if (s[1] != 0) s++;  // the escaped character (a line-ending backslash: the string goes on, if multi-line)
-        } else if (st.string == 'M' && ch == '"' && s[1] == '"' && s[2] == '"') {
-          s += 2;
-          while (s[1] == '"') s++;  // up to two quotes before the closing ones belong to the string
-          st.string = 0;
-          if (st.depth == 0) return true;
-        } else if (st.string == '"' && ch == '"') {
-          st.string = 0;
-          if (st.depth == 0) return true;
-        }
-        continue;
       case 'L':
-      case '\'':
-        if (st.string == 'L' && ch == '\'' && s[1] == '\'' && s[2] == '\'') {
-          s += 2;
-          while (s[1] == '\'') s++;
-          st.string = 0;
-          if (st.depth == 0) return true;
-        } else if (st.string == '\'' && ch == '\'') {
-          st.string = 0;
-          if (st.depth == 0) return true;
+      case '\'': {
+        // inside a string: basic ones ('"', 'M') have escapes; a multi-line
+        // one ('M', 'L') closes on three quotes only
+        const char quote = (st.string == 'M' || st.string == '"') ? '"' : '\'';
+        if (quote == '"' && ch == '\\') {
+          if (s[1] != 0) s++;  // the escaped character (a line-ending backslash: the string goes on, if multi-line)
+          continue;
         }
+        if (ch != quote) continue;
+        if (st.string == 'M' || st.string == 'L') {
+          if (s[1] != quote || s[2] != quote) continue;  // a quote inside the string
+          s += 2;
+          while (s[1] == quote) s++;  // up to two quotes before the closing ones belong to the string
+        }
+        st.string = 0;
+        if (st.depth == 0) return true;
         continue;
+      }
       default: break;
     }
     if (ch == '#') break;  // a comment to the end of the line

@@ -67,7 +67,7 @@ inline void stat_decrease(StatGauge& g, int64_t n) noexcept { g.current.fetch_su
 inline void stat_counter(std::atomic<int64_t>& c, int64_t n) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
 
 // Adds a thread's counters (its Tld) to the process totals and zeroes them.
-// pre: called by the owner thread, through heap_stats_merge (heap/page.h),
+// pre: called by the owner thread, through heap_stats_merge (heap/heap_stats.h),
 // which makes the allocations of the direct sizes exact first.
 void stats_merge_thread(Tld* tld) noexcept;
 

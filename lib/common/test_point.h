@@ -12,7 +12,7 @@ namespace mi {
 
 enum class TestPoint : uint8_t {
   segment_page_free,  // segment_page_free: the page is out of use, not yet free in its segment
-  delayed_freeing,    // page_free_block_mt: a full page's state is delayed_freeing, its block not yet passed on
+  delayed_freeing,    // free_block_mt: a full page's state is delayed_freeing, its block not yet passed on
 };
 
 #if MI_FAULT_INJECTION

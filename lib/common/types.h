@@ -351,7 +351,7 @@ struct Segment {
 // line), read with a relaxed load (never torn; a moment old at worst).
 // A compiler does not fold a relaxed load and store into one instruction:
 // on x86-64 the add is written as the one memory add a plain `+=` compiles
-// to (malloc_slow's refill counts its blocks on the path the golden
+// to (heap_malloc_slow's refill counts its blocks on the path the golden
 // instruction counts measure), a relaxed read-modify-write by its owner (an
 // aligned 8-byte access is never torn). ThreadSanitizer builds keep the
 // portable form, which it can see.

@@ -36,7 +36,7 @@ void heap_for_each_page(Heap* heap, F&& fn) {
 
 // Moves every page of `from` into `to` (same thread).
 void heap_absorb(Heap* to, Heap* from) {
-  heap_delayed_free_partial(from);
+  delayed_list_free_partial(from);
   for (size_t bin = 0; bin < BIN_COUNT; bin++) {
     PageQueue* pq = &from->pages[bin];
     while (pq->first != nullptr) {
@@ -48,7 +48,7 @@ void heap_absorb(Heap* to, Heap* from) {
       page_queue_push(to, &to->pages[bin], page);
     }
   }
-  heap_delayed_free_all(from);  // blocks that reached `from` meanwhile
+  delayed_list_free_all(from);  // blocks that reached `from` meanwhile
   MI_ASSERT(from->page_count == 0);
   MI_ASSERT_EXPENSIVE(heap_is_valid(to));
 }
@@ -89,6 +89,29 @@ void heap_destroy_pages(Heap* heap) {
 
 }  // namespace
 
+void heap_collect_retired(Heap* heap, bool force) noexcept {
+  size_t min = BIN_FULL;
+  size_t max = 0;
+  for (size_t bin = heap->page_retired_min; bin <= heap->page_retired_max && bin < BIN_FULL; bin++) {
+    PageQueue* pq = &heap->pages[bin];
+    Page* page = pq->first;
+    if (page == nullptr || page->retire_expire == 0) continue;
+    if (page->used == 0) {
+      page->retire_expire--;
+      if (force || page->retire_expire == 0) {
+        page_free(pq->first, pq);
+        continue;
+      }
+      if (bin < min) min = bin;
+      if (bin > max) max = bin;
+    } else {
+      page->retire_expire = 0;
+    }
+  }
+  heap->page_retired_min = min;
+  heap->page_retired_max = max;
+}
+
 void heap_collect(Heap* heap, Collect how) noexcept {
   if (!heap_is_initialized(heap)) return;
   MI_ASSERT(heap->thread_id == thread_id());  // a heap is collected by its own thread only
@@ -99,9 +122,9 @@ void heap_collect(Heap* heap, Collect how) noexcept {
     // No thread may push onto this heap's delayed list any more.
     heap_for_each_page(heap,
                        [](PageQueue*, Page* page) { page_use_delayed_free(page, Delayed::never_delayed_free, false); });
-    heap_delayed_free_all(heap);
+    delayed_list_free_all(heap);
   } else {
-    heap_delayed_free_partial(heap);
+    delayed_list_free_partial(heap);
   }
   // A forced collect of a backing heap also takes over abandoned segments,
   // so that memory of exited threads is released too.

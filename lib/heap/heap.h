@@ -38,12 +38,15 @@ void heap_init(Heap* heap, Tld* tld, int arena_id, bool no_reclaim, uint8_t tag)
 // (thread exit) hands pages with live blocks to the abandoned list.
 enum class Collect { normal, force, abandon };
 void heap_collect(Heap* heap, Collect how) noexcept;
+// Frees retired (kept) empty pages whose grace period ran out (all when
+// force): heap_collect's, and the slow path's before it takes a fresh page.
+void heap_collect_retired(Heap* heap, bool force) noexcept;
 
 // Runs the registered deferred-free callback (mi_register_deferred_free).
 void heap_deferred_free(Heap* heap, bool force) noexcept;
 extern std::atomic<mi_deferred_free_fun*> deferred_free_fun;  // the callback, or null
 
-// What keeps malloc_slow from swapping a direct page's local_free into its
+// What keeps heap_malloc_slow from swapping a direct page's local_free into its
 // free list itself (malloc_generic does it then): one word, so that its
 // common case tests one load (pairs cycle in tests/bench/instructions: a
 // second flag tested there cost 0.6 instructions per malloc+free).

@@ -77,7 +77,7 @@ void heap_leave_node(Heap* heap, int node) {
     leaving++;
   });
   if (leaving == 0) return;
-  heap_delayed_free_all(heap);
+  delayed_list_free_all(heap);
   for_each_page(heap, [&](PageQueue* pq, Page* page) {
     if (!leaves(page, node)) return;
     page_free_collect(page, true);

@@ -5,7 +5,7 @@
 //   malloc_generic(heap, size)              the direct page had no free block
 //     thread_heap_init()                    first call of a thread
 //     heap_deferred_free()                  mi_register_deferred_free callback
-//     heap_delayed_free_partial()           blocks other threads freed into full pages
+//     delayed_list_free_partial()           blocks other threads freed into full pages
 //     find_page()
 //       huge_page_alloc()                   > LARGE_OBJ_SIZE_MAX: a segment of its own
 //       find_free_page(pq)                  the bin's first page, after collecting
@@ -41,6 +41,7 @@
 #include "abandoned_purge.h"
 #include "free_list.h"
 #include "heap.h"
+#include "heap_stats.h"
 #include "misuse.h"
 #include "node_release.h"
 #include "page_queue.h"
@@ -100,17 +101,8 @@ void count_local_frees_free_empty(const Page* page) {
   if (n > 0) count_frees(page, n, false);
 }
 
-// Allocation statistics of the direct sizes, without a count on the fast
-// path: blocks are counted as allocated when the slow path puts them in a
-// page's `free` list (page_stat_add), and the blocks still in `free` when the
-// list leaves the thread's hands (page freed or abandoned) are taken back.
-// So the thread's counter of a size class is its allocations plus the blocks
-// in the `free` lists of its pages of that class; the exact figure (merge,
-// thread report) subtracts those (heap_stats_settle). Pages of larger blocks
-// are allocated from by the slow path only, which counts each allocation
-// (heap_stat_malloc).
-bool page_counted_by_refill(const Page* page) { return page->block_size <= SMALL_SIZE_MAX; }
-
+// n blocks put in (or taken from) the `free` list of a page of the direct
+// sizes, counted as allocated ahead of their allocation (heap_stats.h).
 void page_stat_add(Page* page, int64_t n) {
   if (!page_counted_by_refill(page) || n == 0) return;
   Heap* heap = page_heap(page);
@@ -266,7 +258,7 @@ void page_free_block_local(Page* page, Block* block, bool check_full) {
 }
 
 // Pushes a block of `page` onto the heap's delayed-free list (any thread;
-// the owner takes the whole list at once: heap_delayed_free_partial).
+// the owner takes the whole list at once: delayed_list_free_partial).
 void delayed_push(Heap* heap, const Page* page, Block* block) {
   Block* dfree = heap->thread_delayed_free.load(std::memory_order_relaxed);
   do {
@@ -406,28 +398,6 @@ void page_stat_adopt(Page* page) noexcept { page_stat_add(page, static_cast<int6
 
 void page_stat_drop(Page* page) noexcept { page_stat_add(page, -static_cast<int64_t>(page_free_count(page))); }
 
-void heap_stats_merge(Tld* tld) noexcept {
-  if (tld == nullptr) return;
-  int64_t in_free[BIN_HUGE + 1];
-  heap_stats_settle(tld, in_free);
-  // (the publisher reads bin_malloc meanwhile: it sees the exact count or
-  // the count ahead, never less than the allocations)
-  for (size_t b = 0; b <= BIN_HUGE; b++) own_counter_add(tld->stats.bin_malloc[b], -in_free[b]);
-  stats_merge_thread(tld);  // adds the counters to the process's and zeroes them
-  for (size_t b = 0; b <= BIN_HUGE; b++) own_counter_add(tld->stats.bin_malloc[b], in_free[b]);
-}
-
-void heap_stats_settle(Tld* tld, int64_t in_free[BIN_HUGE + 1]) noexcept {
-  for (size_t b = 0; b <= BIN_HUGE; b++) in_free[b] = 0;
-  for (Heap* heap = tld->heaps; heap != nullptr; heap = heap->next) {
-    for (size_t bin = 0; bin < BIN_COUNT; bin++) {
-      for (const Page* page = heap->pages[bin].first; page != nullptr; page = page->next) {
-        if (page_counted_by_refill(page)) in_free[page->bin] += static_cast<int64_t>(page_free_count(page));
-      }
-    }
-  }
-}
-
 size_t block_list_length(const Block* b, size_t limit) noexcept {
   size_t n = 0;
   while (b != nullptr && n <= limit) {
@@ -531,7 +501,7 @@ Block* page_ptr_unalign(const Page* page, const void* p) noexcept {
   return reinterpret_cast<Block*>(const_cast<uint8_t*>(static_cast<const uint8_t*>(p)) - adjust);
 }
 
-void page_free_block_local_slow(Page* page, Block* block) noexcept {
+void free_block_local_slow(Page* page, Block* block) noexcept {
   if (page_has_aligned(page)) block = page_ptr_unalign(page, block);
   // A double free would make a loop of the free lists. The block freed last
   // is one compare away; invariant builds look through the whole list.
@@ -543,7 +513,7 @@ void page_free_block_local_slow(Page* page, Block* block) noexcept {
   page_free_block_local(page, block, true);
 }
 
-void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
+void free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
   if (page_has_aligned(page)) block = page_ptr_unalign(page, block);
   if (segment->page_kind == PageKind::huge) segment_huge_block_reset(segment, page, block);
   asan_block_free(page, block);  // before another thread can take it
@@ -664,7 +634,7 @@ void page_reclaim(Heap* heap, Page* page) noexcept {
   MI_ASSERT_EXPENSIVE(page_is_valid(page));
 }
 
-void heap_fork_child_orphan(Heap* heap) noexcept {
+void delayed_list_to_pages(Heap* heap) noexcept {
   Block* block = heap->thread_delayed_free.exchange(nullptr, std::memory_order_relaxed);
   while (block != nullptr) {
     Block* next = block_next_any(block);  // each block's link is encoded with its own page's keys
@@ -677,7 +647,7 @@ void heap_fork_child_orphan(Heap* heap) noexcept {
   }
 }
 
-bool heap_delayed_free_partial(Heap* heap) noexcept {
+bool delayed_list_free_partial(Heap* heap) noexcept {
   Block* block = heap->thread_delayed_free.load(std::memory_order_relaxed);
   while (block != nullptr && !heap->thread_delayed_free.compare_exchange_weak(block, nullptr, std::memory_order_acq_rel,
                                                                               std::memory_order_relaxed)) {
@@ -694,43 +664,8 @@ bool heap_delayed_free_partial(Heap* heap) noexcept {
   return all_freed;
 }
 
-void heap_delayed_free_all(Heap* heap) noexcept {
-  while (!heap_delayed_free_partial(heap)) sched_yield();
-}
-
-void heap_collect_retired(Heap* heap, bool force) noexcept {
-  size_t min = BIN_FULL;
-  size_t max = 0;
-  for (size_t bin = heap->page_retired_min; bin <= heap->page_retired_max && bin < BIN_FULL; bin++) {
-    PageQueue* pq = &heap->pages[bin];
-    Page* page = pq->first;
-    if (page == nullptr || page->retire_expire == 0) continue;
-    if (page->used == 0) {
-      page->retire_expire--;
-      if (force || page->retire_expire == 0) {
-        page_free(pq->first, pq);
-        continue;
-      }
-      if (bin < min) min = bin;
-      if (bin > max) max = bin;
-    } else {
-      page->retire_expire = 0;
-    }
-  }
-  heap->page_retired_min = min;
-  heap->page_retired_max = max;
-}
-
-void heap_stat_malloc(Heap* heap, size_t size, const Page* page) noexcept {
-  if (page_counted_by_refill(page)) {
-    // counted when its free list was filled
-  } else if (page->block_size > LARGE_OBJ_SIZE_MAX) {
-    own_counter_add(heap->tld->stats.bin_malloc[BIN_HUGE], 1);
-    heap->tld->stats.huge_allocs++;
-    heap->tld->stats.huge_alloc_bytes += static_cast<int64_t>(size);
-  } else {
-    own_counter_add(heap->tld->stats.bin_malloc[bin_of_size(size)], 1);
-  }
+void delayed_list_free_all(Heap* heap) noexcept {
+  while (!delayed_list_free_partial(heap)) sched_yield();
 }
 
 namespace {
@@ -756,7 +691,7 @@ void* alloc_impossible(size_t count, size_t size, size_t alignment) noexcept {
 
 namespace {
 
-// malloc_slow's swap of a direct page's local_free into its free list, or
+// heap_malloc_slow's swap of a direct page's local_free into its free list, or
 // null when malloc_generic must do it. CountLocal: local frees are counted
 // (statistics published), in a copy of its own so that the common case tests
 // no flag for it.
@@ -805,7 +740,7 @@ MI_NOINLINE void* slow_swap_counted(size_t size, Heap* heap, Page* page, Block* 
   return b != nullptr ? b : malloc_generic(heap, size, zero, 0);
 }
 
-// malloc_slow's common case for the sizes above the direct ones (1 KiB to
+// heap_malloc_slow's common case for the sizes above the direct ones (1 KiB to
 // 128 KiB: small and medium pages, no direct page): the first page of the
 // size's queue -- the one malloc_generic looks at first -- has a free block,
 // or gets some from its local and thread-free lists (page_free_collect, as
@@ -847,9 +782,9 @@ MI_ALWAYS_INLINE Block* queue_first_pop(Heap* heap, size_t size, bool zero) {
   return block;
 }
 
-// Out of line, with malloc_generic as its tail call: malloc_slow's direct
+// Out of line, with malloc_generic as its tail call: heap_malloc_slow's direct
 // case keeps its few registers (inlined, this path made every call of
-// malloc_slow save five: pairs cycle +6% instructions).
+// heap_malloc_slow save five: pairs cycle +6% instructions).
 MI_NOINLINE void* malloc_queue_first(size_t size, Heap* heap, bool zero) {
   Block* b = queue_first_pop(heap, size, zero);
   return MI_LIKELY(b != nullptr) ? b : malloc_generic(heap, size, zero, 0);
@@ -857,7 +792,7 @@ MI_NOINLINE void* malloc_queue_first(size_t size, Heap* heap, bool zero) {
 
 }  // namespace
 
-void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
+void* heap_malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
   // The common case: the direct page of a small size has used up its free
   // list, blocks this thread freed wait in its local_free, no other thread
   // freed into it, and none of malloc_generic's other work is due (delayed
@@ -910,7 +845,7 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   }
   heap_deferred_free(heap, false);
   // tested here: an empty list (the common case) costs no call and no stack frame
-  if (heap->thread_delayed_free.load(std::memory_order_relaxed) != nullptr) heap_delayed_free_partial(heap);
+  if (heap->thread_delayed_free.load(std::memory_order_relaxed) != nullptr) delayed_list_free_partial(heap);
 
   // The thread's first generic call: a background thread purger_start left
   // for the process's first allocation (the statistics publisher) starts.

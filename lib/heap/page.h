@@ -8,7 +8,7 @@
 // free + local_free + thread_free number capacity - used at most (exactly,
 // once thread_free is collected); every block lies inside the page and on a
 // block boundary.
-// Thread-safety: owner thread only, except page_free_block_mt (any thread).
+// Thread-safety: owner thread only, except free_block_mt (any thread).
 #pragma once
 
 #include <cstddef>
@@ -25,7 +25,7 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
 // The fast path's fallback (api/alloc_inline.h): malloc_generic, after trying
 // its common case cheaply. The size comes first: it is in the first argument
 // register already, so the fast path passes the heap without moving the size.
-void* malloc_slow(size_t size, Heap* heap, bool zero) noexcept;
+void* heap_malloc_slow(size_t size, Heap* heap, bool zero) noexcept;
 // A request that can never be met (count * size overflows, or beyond
 // ALLOC_SIZE_MAX with its alignment): error callback EOVERFLOW, printed only
 // when verbose; errno ENOMEM; returns nullptr.
@@ -37,9 +37,9 @@ void alloc_failures_quiet(bool on) noexcept;
 
 // Frees a block of a page owned by the calling thread, when the fast path
 // cannot (the page is full or has aligned blocks).
-void page_free_block_local_slow(Page* page, Block* block) noexcept;
+void free_block_local_slow(Page* page, Block* block) noexcept;
 // Frees a block of a page owned by another thread (or abandoned).
-void page_free_block_mt(Segment* segment, Page* page, Block* block) noexcept;
+void free_block_mt(Segment* segment, Page* page, Block* block) noexcept;
 // Called when a local free brought page->used to 0.
 void page_retire(Page* page) noexcept;
 
@@ -58,17 +58,18 @@ void page_abandon(Page* page, PageQueue* pq) noexcept;
 // Adopts a page of a reclaimed segment into `heap`.
 void page_reclaim(Heap* heap, Page* page) noexcept;
 
-// Processes the heap's thread_delayed_free list; false if some block could not
-// be processed yet (another thread is mid-handshake).
-bool heap_delayed_free_partial(Heap* heap) noexcept;
+// The delayed list (Heap::thread_delayed_free): the blocks other threads
+// freed into the heap's full pages, which the owner frees into their pages.
+// Frees the list's blocks; false if some block could not be freed yet
+// (another thread is mid-handshake on its page: it stays on the list).
+bool delayed_list_free_partial(Heap* heap) noexcept;
+// The same until the list is empty (yields while a handshake runs).
+void delayed_list_free_all(Heap* heap) noexcept;
 // A fork() child, for the heap of a thread that did not come along (its
-// pages abandoned already: segments_fork_child): the blocks other threads
-// freed onto its delayed list go to their pages' own lists, where the
-// thread that takes a page over finds them.
-void heap_fork_child_orphan(Heap* heap) noexcept;
-void heap_delayed_free_all(Heap* heap) noexcept;
-// Frees retired (kept) empty pages whose grace period ran out (all when force).
-void heap_collect_retired(Heap* heap, bool force) noexcept;
+// pages abandoned already: segments_fork_child): the blocks of its delayed
+// list go to their pages' own thread-free lists, where the thread that
+// takes a page over finds them.
+void delayed_list_to_pages(Heap* heap) noexcept;
 
 // realloc in place: grows the block p of a large page (owned by the calling
 // thread) to at least newsize when the slices after it are free (the page
@@ -83,20 +84,12 @@ Block* page_ptr_unalign(const Page* page, const void* p) noexcept;
 // Counts blocks in a free list (bounded by `limit`; returns limit+1 if longer).
 size_t block_list_length(const Block* b, size_t limit) noexcept;
 
-// Statistics: count one allocation of `size` from `page` by the slow path
-// (pages of the direct sizes are counted when their free list is filled).
-void heap_stat_malloc(Heap* heap, size_t size, const Page* page) noexcept;
-// Blocks in page->free (walks at most the shorter of free and local_free).
+// Statistics (heap_stats.h): blocks in page->free (walks at most the
+// shorter of free and local_free).
 size_t page_free_count(const Page* page) noexcept;
 // A page joins (reclaim) or leaves (freed without page_free) the thread: the
 // blocks in its free list are counted as allocated in advance, or no more.
 void page_stat_adopt(Page* page) noexcept;
 void page_stat_drop(Page* page) noexcept;
-// in_free[bin]: blocks in the free lists of the thread's pages of each bin,
-// counted in its tld->stats.bin_malloc ahead of their allocation.
-void heap_stats_settle(Tld* tld, int64_t in_free[BIN_HUGE + 1]) noexcept;
-// Adds the thread's statistics to the process's (stats_merge_thread), with
-// the allocations of the direct sizes made exact first.
-void heap_stats_merge(Tld* tld) noexcept;
 
 }  // namespace mi

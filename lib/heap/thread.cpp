@@ -29,6 +29,7 @@
 #include "../topology/topology.h"
 #include "abandoned_purge.h"
 #include "heap.h"
+#include "heap_stats.h"
 #include "page.h"
 #include "size_class.h"
 
@@ -320,7 +321,7 @@ void process_fork_child() noexcept {
     ThreadData* next = td->live_next;
     if (td != mine) {
       // (the heap list changes by single stores: whole at any moment)
-      for (Heap* h = td->tld.heaps; h != nullptr; h = h->next) heap_fork_child_orphan(h);
+      for (Heap* h = td->tld.heaps; h != nullptr; h = h->next) delayed_list_to_pages(h);
       live_remove(td);
       live_threads.fetch_sub(1, std::memory_order_relaxed);
       stat_decrease(stats_global.threads, 1);

@@ -20,7 +20,7 @@ deterministic: this is a test, not a timing (issue 12).
 Patterns (tests/bench/instructions/pairs.c): immediate SIZE (the page
 empties on every free), ring SIZE (1000 live blocks), cycle (the ring with
 sizes 16..128 in turn); sizes 16-128 (the direct pages' fast paths) and 4096,
-32768 (the queue-first path of malloc_slow for sizes above 1 KiB).
+32768 (the queue-first path of heap_malloc_slow for sizes above 1 KiB).
 """
 import argparse
 import os
@@ -31,7 +31,7 @@ import sys
 import tempfile
 
 # 4096 and 32768: the sizes with no direct page (1 KiB - 128 KiB), which
-# malloc_slow serves from the first page of their queue (RocksDB's 4 KiB
+# heap_malloc_slow serves from the first page of their queue (RocksDB's 4 KiB
 # block-cache blocks; the medium pages of mixed 8 B - 512 KiB)
 PATTERNS = ([("immediate", s) for s in (16, 32, 64, 128)] + [("ring", s) for s in (16, 32, 64, 128)] +
             [("cycle", None)] + [("immediate", 4096), ("ring", 4096), ("ring", 32768)])

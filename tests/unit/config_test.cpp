@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "common/config_toml.h"
 #include "common/messages.h"
 #include "common/options.h"
 #include "common/program.h"
@@ -676,6 +677,77 @@ TEST_F(ConfigError, NulByte) {
 TEST_F(ConfigError, NotUtf8) {
   read("not-utf8.toml");
   expect_one(4, {"bytes that are not UTF-8 (at column 22); line ignored"});
+}
+
+// The edges of each range of utf8_length's table: a first byte's first and
+// last value, and the second byte just inside and just outside its range
+// (overlong forms after E0 and F0, surrogates after ED, beyond U+10FFFF
+// after F4); a sequence cut short by the end of the line.
+TEST(ConfigToml, Utf8LengthAtTheEdgesOfEachRange) {
+  struct Case {
+    unsigned char b[4];
+    size_t left, want;
+  };
+  const Case cases[] = {
+      {{0x7F}, 1, 1},
+      {{0x80, 0x80}, 2, 0},  // a continuation byte first
+      {{0xC1, 0xBF}, 2, 0},  // overlong
+      {{0xC2, 0x80}, 2, 2},
+      {{0xDF, 0xBF}, 2, 2},
+      {{0xDF, 0xC0}, 2, 0},
+      {{0xC2, 0x80}, 1, 0},  // cut short
+      {{0xE0, 0x9F, 0x80}, 3, 0},
+      {{0xE0, 0xA0, 0x80}, 3, 3},
+      {{0xEC, 0xBF, 0xBF}, 3, 3},
+      {{0xED, 0x9F, 0xBF}, 3, 3},
+      {{0xED, 0xA0, 0x80}, 3, 0},  // a surrogate
+      {{0xEE, 0x80, 0x80}, 3, 3},
+      {{0xEF, 0xBF, 0xBF}, 3, 3},
+      {{0xEF, 0xBF, 0x7F}, 3, 0},
+      {{0xEF, 0xBF, 0xBF}, 2, 0},
+      {{0xF0, 0x8F, 0xBF, 0xBF}, 4, 0},
+      {{0xF0, 0x90, 0x80, 0x80}, 4, 4},
+      {{0xF3, 0xBF, 0xBF, 0xBF}, 4, 4},
+      {{0xF4, 0x8F, 0xBF, 0xBF}, 4, 4},
+      {{0xF4, 0x90, 0x80, 0x80}, 4, 0},  // beyond U+10FFFF
+      {{0xF4, 0x8F, 0xBF, 0xC0}, 4, 0},
+      {{0xF5, 0x80, 0x80, 0x80}, 4, 0},
+      {{0xFF, 0x80, 0x80, 0x80}, 4, 0},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(mi::toml::utf8_length(c.b, c.left), c.want)
+        << std::hex << "bytes " << int(c.b[0]) << " " << int(c.b[1]) << " " << int(c.b[2]) << " " << int(c.b[3])
+        << std::dec << ", left " << c.left;
+  }
+}
+
+// span_scan inside each kind of string: where the string ends, and what does
+// not end it. A one-line string also ends with its line, so those lines are
+// inside an array (depth 1) and go on with a `]`: it closes the value only
+// when the string closed before it.
+TEST(ConfigToml, SpanScanClosesEachKindOfString) {
+  struct Case {
+    int depth;
+    char string;  // the state at the start of the line
+    const char* line;
+    bool ends;
+    char string_after;
+  };
+  const Case cases[] = {
+      {0, '"', R"(abc" # x)", true, 0},  {1, '"', R"(a\"b])", false, 0},  // an escaped quote
+      {1, '"', R"(a\\"b])", true, 0},     // an escaped backslash, then the closing quote
+      {0, 'M', R"(a"b""c)", false, 'M'},  // one or two quotes inside
+      {0, 'M', R"(ab""""" x)", true, 0},  // two quotes of the string, then the closing three
+      {0, 'M', R"(a\"""b)", false, 'M'},  // an escaped quote is not one of three
+      {1, '\'', R"(a\'b])", true, 0},     // no escapes in a literal string
+      {1, '\'', R"(a"b])", false, 0},     // the other kind's quote
+      {0, 'L', R"(a''b)", false, 'L'},   {0, 'L', R"(a''''' x)", true, 0}, {0, 'L', R"(a"""b)", false, 'L'},
+  };
+  for (const Case& c : cases) {
+    mi::toml::SpanSkip st{c.depth, c.string};
+    EXPECT_EQ(mi::toml::span_scan(st, c.line), c.ends) << c.string << " " << c.line;
+    EXPECT_EQ(st.string, c.string_after) << c.string << " " << c.line;
+  }
 }
 
 TEST_F(ConfigError, CarriageReturnInsideALine) {

@@ -19,6 +19,7 @@
 
 #include "common/options.h"
 #include "heap/free_list.h"
+#include "heap/heap_stats.h"
 #include "heap/page.h"
 #include "segment/segment.h"
 #include "unit_util.h"

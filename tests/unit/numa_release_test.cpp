@@ -26,42 +26,14 @@
 #include <vector>
 
 #include "numa_util.h"
-#include "segment/segmap.h"
-#include "segment/segment.h"
 #include "unit_util.h"
 
 namespace {
 
+using numa_test::drain_unbound_arenas;  // the test's segments come from node arenas
 using numa_test::MiB;
 
 const size_t kSizes[] = {16, 48, 64, 200, 1000, 4000, 20000, 70000};
-
-// The free blocks of the arenas bound to no node (reserved at start-up,
-// before the fake topology was published) are taken, so that the test's
-// segments come from node arenas (as numa_migrate_test does).
-std::vector<void*> drain_unbound_arenas() {
-  std::vector<void*> held;
-  const long show = mi_option_get(mi_option_show_errors);
-  mi_option_set(mi_option_show_errors, 0);
-  for (mi_arena_id_t id = 1; id <= 64; id++) {
-    size_t size = 0;
-    if (mi_arena_area(id, &size) == nullptr) break;
-    mi_heap_t* h = mi_heap_new_in_arena(id);
-    if (h == nullptr) continue;
-    for (;;) {
-      void* p = mi_heap_malloc(h, 3 * MiB);
-      if (p == nullptr) break;
-      mi::Segment* s = mi::segmap_segment_of(p);
-      if (s == nullptr || s->memid.kind != mi::MemKind::arena || s->memid.numa_node >= 0) {
-        mi_free(p);
-        break;
-      }
-      held.push_back(p);
-    }
-  }
-  mi_option_set(mi_option_show_errors, show);
-  return held;
-}
 
 bool pin(int cpu) {
   cpu_set_t set;

@@ -25,6 +25,7 @@
 #include "api/stats_publish.h"
 #include "api/stats_snapshot.h"
 #include "heap/heap.h"
+#include "heap/heap_stats.h"
 #include "heap/page.h"
 #include "heap/size_class.h"
 
