@@ -242,12 +242,18 @@ bool create_file() {
          MI_STATS_AREA_SUFFIX);
   char path[PATH_MAX_];
   format(path, sizeof(path), "%s/%s", dir, name);
-  const int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  close(dirfd);
+  // Made under a name readers skip (they take only NAME.stats) and renamed
+  // once sized and mapped: a reader that found the file between its creation
+  // and its posix_fallocate mapped 0 bytes (mmap: EINVAL; seen once in the
+  // publish test's fork check).
+  char making[80];
+  format(making, sizeof(making), "%s.new", name);
+  const int fd = openat(dirfd, making, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   format(published_dir, sizeof(published_dir), "%s", dir);
   if (fd < 0) {
     warning_message("stats_publish: cannot create the statistics file %s: %s; statistics are not published", path,
                     errno_text(errno));
+    close(dirfd);
     return false;
   }
   const size_t size = map_size();
@@ -259,12 +265,16 @@ bool create_file() {
     if (p == MAP_FAILED) err = errno;
   }
   close(fd);
+  if (err == 0 && renameat(dirfd, making, dirfd, name) != 0) err = errno;
   if (err != 0) {
-    warning_message("stats_publish: cannot size or map the statistics file %s: %s; statistics are not published", path,
-                    errno_text(err));
-    unlink(path);
+    warning_message("stats_publish: cannot size, map or name the statistics file %s: %s; statistics are not published",
+                    path, errno_text(err));
+    if (p != MAP_FAILED) munmap(p, size);
+    (void)unlinkat(dirfd, making, 0);
+    close(dirfd);
     return false;
   }
+  close(dirfd);
   pthread_mutex_lock(&area_lock);
   area = static_cast<mi_stats_area_t*>(p);
   area_map_size = size;
