@@ -253,8 +253,15 @@ def check_fork(target, reader):
             fail(f"fork: the child's file {child_file} says pid {a['pid']}")
     if parent_file is not None:
         before, err = read_area(reader, parent_file)
-        time.sleep(0.1)
-        after, err2 = read_area(reader, parent_file)
+        # polled for up to 5 s, as in check_file_and_figures: at load the parent's
+        # background thread may not run within 0.1 s (seen once in a full run)
+        after, err2 = None, ""
+        deadline = time.monotonic() + 5
+        while before is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            after, err2 = read_area(reader, parent_file)
+            if after is None or int(after["updates"]) > int(before["updates"]):
+                break
         if before is None or after is None:
             fail(f"fork: the parent's file no longer reads: {err}{err2}")
         elif int(after["pid"]) != p.pid or int(after["updates"]) <= int(before["updates"]):
