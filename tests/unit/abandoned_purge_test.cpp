@@ -215,7 +215,15 @@ TEST(AbandonedPurge, FreesIntoAParkedPageAreKept) {
 TEST(AbandonedPurgeChild, DISABLED_IdleProcessIsPurged) {
   ASSERT_TRUE(mi::purger_running());
   Exited e = exit_with_sparse_pages();
-  for (int i = 0; i < 3000 && !page_of(e.live[0])->free_parked; i++) usleep(1000);  // no allocation meanwhile
+  // (every live block's page: the background thread parks them one after
+  // the other, and a check right after the first was parked failed once)
+  auto all_parked = [&] {
+    for (void* p : e.live) {
+      if (!page_of(p)->free_parked) return false;
+    }
+    return true;
+  };
+  for (int i = 0; i < 3000 && !all_parked(); i++) usleep(1000);  // no allocation meanwhile
   for (void* p : e.live) EXPECT_TRUE(page_of(p)->free_parked) << "not purged within 3 s";
   EXPECT_EQ(resident_of(e.freed), 0u);
   for (void* p : e.live) EXPECT_TRUE(intact(p));
