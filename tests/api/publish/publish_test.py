@@ -103,6 +103,23 @@ def start(target, *args, **extra):
     return p, dict(l.split("=", 1) for l in lines if "=" in l)
 
 
+def read_refreshed(reader, path):
+    """Reads the area at `path`, then again until its update count grows
+    (polled for up to 5 s: on a loaded machine the background thread may not
+    run within a few intervals; never refreshed in 5 s is a failure for the
+    caller to report). Returns (first, last, errors); first or last is None
+    when a read failed."""
+    first, err = read_area(reader, path)
+    last, err2 = None, ""
+    deadline = time.monotonic() + 5
+    while first is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        last, err2 = read_area(reader, path)
+        if last is None or int(last["updates"]) > int(first["updates"]):
+            break
+    return first, last, err + err2
+
+
 def check_file_and_figures(target, reader):
     p, out = start(target, "quiet", "20000", "100")
     path = wait_file(p.pid)
@@ -118,19 +135,10 @@ def check_file_and_figures(target, reader):
     if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != 0o600 or st.st_uid != os.geteuid():
         fail(f"{path}: mode {oct(st.st_mode)} owner {st.st_uid}: expected a regular file, 0600, owned by {os.geteuid()}")
     # two reads some refreshes apart, after the program went quiet
-    # (polled for up to 5 s: on a loaded machine the background thread may
-    # not run within a few intervals; never refreshed in 5 s is a failure)
     time.sleep(0.2)
-    a1, err = read_area(reader, path)
-    a2, err2 = None, ""
-    deadline = time.monotonic() + 5
-    while a1 is not None and time.monotonic() < deadline:
-        time.sleep(0.2)
-        a2, err2 = read_area(reader, path)
-        if a2 is None or int(a2["updates"]) > int(a1["updates"]):
-            break
+    a1, a2, err = read_refreshed(reader, path)
     if a1 is None or a2 is None:
-        fail(f"area_read failed: {err}{err2}")
+        fail(f"area_read failed: {err}")
         p.kill()
         return
     if int(a2["updates"]) <= int(a1["updates"]):
@@ -252,18 +260,11 @@ def check_fork(target, reader):
         elif int(a["pid"]) != child or os.path.basename(child_file) != f"{child}-{start_ticks(child)}.stats":
             fail(f"fork: the child's file {child_file} says pid {a['pid']}")
     if parent_file is not None:
-        before, err = read_area(reader, parent_file)
-        # polled for up to 5 s, as in check_file_and_figures: at load the parent's
-        # background thread may not run within 0.1 s (seen once in a full run)
-        after, err2 = None, ""
-        deadline = time.monotonic() + 5
-        while before is not None and time.monotonic() < deadline:
-            time.sleep(0.1)
-            after, err2 = read_area(reader, parent_file)
-            if after is None or int(after["updates"]) > int(before["updates"]):
-                break
+        # (at load the parent's background thread may not run within 0.1 s:
+        # a single second read failed once in a full run)
+        before, after, err = read_refreshed(reader, parent_file)
         if before is None or after is None:
-            fail(f"fork: the parent's file no longer reads: {err}{err2}")
+            fail(f"fork: the parent's file no longer reads: {err}")
         elif int(after["pid"]) != p.pid or int(after["updates"]) <= int(before["updates"]):
             fail(f"fork: the parent's file: pid {after['pid']}, updates {before['updates']} -> {after['updates']}")
     status = p.stdout.readline().strip()
