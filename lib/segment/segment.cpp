@@ -391,7 +391,9 @@ bool huge_keeps_tail(const MemId& memid, const SegmentsTld* tld) {
 // or an arena mapped read-write), so that transparent huge pages (`always`
 // on Debian) cannot fault a 2 MiB page in across the block's end: Linux
 // makes a huge page only where the whole aligned 2 MiB lies in one mapping
-// of one protection. Returns the bytes protected (Segment::tail_protected).
+// of one protection; only where the kernel may do so (thp.h
+// thp_may_back_huge_segments). Returns the bytes protected
+// (Segment::tail_protected).
 // What lies past segment_size and came committed is given back, but for a
 // block that realloc is growing, in memory used before (arena blocks freed
 // but not purged yet; keep_tail, huge_keeps_tail): it grows into it
@@ -410,7 +412,7 @@ size_t huge_segment_trim(Segment* s, size_t segment_size, MemId& memid, bool kee
     // committed and counted as a whole: keep (and count) only the segment
     if (!os_decommit(base + end, reach - end, true, memid.account)) return 0;  // (said why) counted as a whole then
   }
-  if (!readable) return 0;
+  if (!readable || !thp_may_back_huge_segments()) return 0;
   size_t tail_end = align_up(end, os_large_page_size());
   if (tail_end > reach) tail_end = reach;
   if (tail_end <= end) return 0;  // ends on a 2 MiB boundary
@@ -1156,7 +1158,7 @@ bool segment_huge_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* 
   size_t new_tail = 0;
   if (new_end < tail_end) {
     new_tail = tail_end - new_end;
-  } else if (readable) {
+  } else if (readable && thp_may_back_huge_segments()) {
     size_t end2m = align_up(new_end, os_large_page_size());
     if (end2m > reach) end2m = reach;
     if (end2m > new_end && os_protect(base + new_end, end2m - new_end, true)) new_tail = end2m - new_end;

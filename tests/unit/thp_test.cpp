@@ -8,6 +8,10 @@
 // Skipped where the setting is "madvise" or "never" (nothing to place: no
 // anonymous memory gets huge pages unasked). In child processes: the advice
 // is given once per segment and once for the map, as the process starts.
+//
+// A huge block's protected tail (the rest of the 2 MiB range it ends in):
+// there only where a huge page could back it ("always", or allow_thp), on
+// every host.
 #include <gtest/gtest.h>
 #include <mimalloc.h>
 
@@ -22,6 +26,7 @@
 #include "os/os.h"
 #include "segment/segmap.h"
 #include "segment/segment.h"
+#include "segment/thp.h"
 #include "unit_util.h"
 
 namespace {
@@ -87,5 +92,36 @@ void run(const std::string& test, const std::vector<std::string>& env) {
 
 TEST(Thp, SegmentsOfSmallBlocksAndTheSegmentMapAreKeptOffHugePages) { run("DISABLED_Placed", {}); }
 TEST(Thp, AllowThpLeavesThemToTheKernel) { run("DISABLED_AllowThp", {"MIMALLOC_ALLOW_THP=1"}); }
+
+TEST(Thp, HugeBlockTailIsProtectedOnlyWhereHugePagesMayBackIt) {
+  // 3 MiB and a bit: a huge segment ending inside a 2 MiB range, in an
+  // arena block that reaches past it; then grown in place by realloc
+  const size_t size = 3 * 1024 * 1024 + 12345;
+  uint8_t* p = static_cast<uint8_t*>(mi_malloc(size));
+  ASSERT_NE(p, nullptr);
+  memset(p, 0x6c, size);
+  mi::Segment* s = mi::segmap_segment_of(p);
+  ASSERT_NE(s, nullptr);
+  ASSERT_EQ(s->page_kind, mi::PageKind::huge);
+  if (s->memid.is_pinned || s->memid.is_large || s->memid.kind != mi::MemKind::arena) {
+    mi_free(p);
+    GTEST_SKIP() << "the block is not in regular arena memory";
+  }
+  const size_t span = mi::align_up(s->segment_size, mi::os_page_size());
+  const bool readable = s->memid.initially_committed || s->memid.is_accessible;
+  if (!mi::thp_may_back_huge_segments()) {
+    EXPECT_EQ(s->tail_protected, 0u) << "no huge page can back it here: nothing to protect (an mprotect per "
+                                        "segment and two per growth, for nothing)";
+  } else if (readable) {
+    EXPECT_EQ(s->tail_protected, mi::align_up(span, 2 * 1024 * 1024) - span);
+  }
+  uint8_t* q = static_cast<uint8_t*>(mi_realloc(p, size + 300 * 1024));
+  ASSERT_NE(q, nullptr);
+  if (q == p && !mi::thp_may_back_huge_segments()) {
+    EXPECT_EQ(s->tail_protected, 0u) << "grown in place: still nothing protected";
+  }
+  for (size_t i = 0; i < size; i += 4096) ASSERT_EQ(q[i], 0x6c) << i;
+  mi_free(q);
+}
 
 }  // namespace
