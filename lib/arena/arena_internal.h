@@ -58,6 +58,7 @@ struct Arena {
   bool accessible;                      // mapped read-write and never protected (release builds): commit = accounting
   std::atomic<int64_t> purge_expire;    // 0: nothing scheduled
   std::atomic<int64_t> purge_deadline;  // the expiry is never extended past this
+  std::atomic<size_t> inuse_peak;       // the most blocks in use at once (arena_purge_excess)
   BitmapField* blocks_dirty;
   BitmapField* blocks_committed;  // null: always committed (pinned)
   BitmapField* blocks_purge;      // null: never purged (pinned)

@@ -1,6 +1,7 @@
 // Unit tests of lib/arena/arena: exclusive arenas (mi_reserve_os_memory_ex,
 // mi_manage_os_memory_ex) and heaps bound to them, first-fit reuse of freed
-// blocks, delayed purging (observed with mincore and the OS counters), and
+// blocks (and of freed blocks for larger segments beside them), delayed
+// purging, the purge of what waits beyond the arena's peak (observed with mincore and the OS counters), and
 // arena_alloc / arena_free called directly.
 //
 // Each test reserves an exclusive arena of its own, so no other allocation
@@ -458,6 +459,103 @@ TEST_F(ArenaTest, PendingPurgeIsPutOffAtMostTwiceTheDelay) {
   }
   EXPECT_EQ(wait_purged(h2, sz, 1000) >= 0, true) << "the second block was not purged with the first";
   mi_heap_delete(heap);
+}
+
+// --- freed blocks reused for other sizes, and the resident cap ---------------------
+
+// Bytes of the arena `arena_id` waiting for their purge, committed (the
+// statistics' "waiting for a purge": arenas_visit).
+size_t purge_pending_of(int arena_id) {
+  struct Find {
+    int id;
+    size_t pending;
+  } find{arena_id, 0};
+  mi::arenas_visit(
+      [](const mi::ArenaInfo& a, void* arg) {
+        Find* f = static_cast<Find*>(arg);
+        if (a.id == f->id) f->pending = a.purge_pending;
+      },
+      &find);
+  return find.pending;
+}
+
+TEST_F(ArenaTest, FreedBlocksServeALargerSegmentBesideThem) {
+  // A 4-block segment after a 3-block one was freed, beside 4 free blocks
+  // that were purged: it takes the 3 freed blocks (resident, no page
+  // faults) and one purged one, not the 4 purged blocks first fit found.
+  mi_option_set(mi_option_purge_delay, 10000);  // nothing purged by time in this test
+  mi_option_set(mi_option_arena_purge_mult, 1);
+  reserve(32 * MiB);  // 8 blocks
+  mi::MemId ma, mb, mc;
+  uint8_t* a = static_cast<uint8_t*>(mi::arena_alloc(4 * ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &ma));
+  uint8_t* b = static_cast<uint8_t*>(mi::arena_alloc(3 * ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &mb));
+  uint8_t* c = static_cast<uint8_t*>(mi::arena_alloc(ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &mc));
+  ASSERT_EQ(a, start);
+  ASSERT_EQ(b, start + 4 * ARENA_BLOCK_SIZE);
+  ASSERT_EQ(c, start + 7 * ARENA_BLOCK_SIZE);
+  memset(b, 0x3b, 3 * ARENA_BLOCK_SIZE);
+  mi_option_set(mi_option_purge_delay, 0);
+  mi::arena_free(a, 4 * ARENA_BLOCK_SIZE, 4 * ARENA_BLOCK_SIZE, ma);  // purged at once
+  mi_option_set(mi_option_purge_delay, 10000);
+  mi::arena_free(b, 3 * ARENA_BLOCK_SIZE, 3 * ARENA_BLOCK_SIZE, mb);  // waits for its purge
+  EXPECT_EQ(purge_pending_of(id), 3 * ARENA_BLOCK_SIZE);
+  size_t total = 0;
+  EXPECT_EQ(unit::resident_pages(b, 3 * ARENA_BLOCK_SIZE, &total), total);
+
+  mi::MemId md;
+  uint8_t* d = static_cast<uint8_t*>(mi::arena_alloc(4 * ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &md));
+  EXPECT_EQ(d, start + 3 * ARENA_BLOCK_SIZE) << "the run with the freed blocks in it, not the lowest free run";
+  EXPECT_FALSE(md.initially_zero) << "freed blocks reused: not known to be zero";
+  EXPECT_EQ(purge_pending_of(id), 0u) << "every block waiting for a purge is in use again";
+  EXPECT_EQ(unit::resident_pages(b, 3 * ARENA_BLOCK_SIZE), total) << "the reused blocks were purged";
+  for (size_t i = 4096; i < 3 * ARENA_BLOCK_SIZE; i += 4096) ASSERT_EQ(b[i], 0x3b) << "contents lost at " << i;
+  if (d != nullptr) mi::arena_free(d, 4 * ARENA_BLOCK_SIZE, 4 * ARENA_BLOCK_SIZE, md);
+  mi::arena_free(c, ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, mc);
+  mi::arenas_try_purge(true);
+}
+
+TEST_F(ArenaTest, BlocksWaitingBeyondThePeakInUseArePurgedWhenTheArenaGrows) {
+  // 8 blocks freed, then a 10-block segment that does not fit them: the
+  // arena had at most 9 blocks in use, now 11; of the 8 waiting it keeps 2
+  // (the least slack, arena.cpp arena_purge_excess) and purges the 6
+  // highest at once, long before their delay.
+  mi_option_set(mi_option_purge_delay, 10000);
+  mi_option_set(mi_option_arena_purge_mult, 1);
+  reserve(128 * MiB);  // 32 blocks
+  mi::MemId ma, mb;
+  uint8_t* a = static_cast<uint8_t*>(mi::arena_alloc(8 * ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &ma));
+  uint8_t* b = static_cast<uint8_t*>(mi::arena_alloc(ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &mb));
+  ASSERT_EQ(a, start);
+  ASSERT_EQ(b, start + 8 * ARENA_BLOCK_SIZE);
+  memset(a, 0x5a, 8 * ARENA_BLOCK_SIZE);
+  size_t total = 0;
+  ASSERT_EQ(unit::resident_pages(a, 8 * ARENA_BLOCK_SIZE, &total), total);
+  mi::arena_free(a, 8 * ARENA_BLOCK_SIZE, 8 * ARENA_BLOCK_SIZE, ma);
+  EXPECT_EQ(purge_pending_of(id), 8 * ARENA_BLOCK_SIZE) << "freed: waiting for the delay";
+  EXPECT_EQ(unit::resident_pages(a, 8 * ARENA_BLOCK_SIZE), total);
+
+  const int64_t purged0 = mi::os_counters.purged.load();
+  mi::MemId md;
+  uint8_t* d =
+      static_cast<uint8_t*>(mi::arena_alloc(10 * ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &md));
+  ASSERT_EQ(d, start + 9 * ARENA_BLOCK_SIZE);
+  EXPECT_EQ(purge_pending_of(id), 2 * ARENA_BLOCK_SIZE) << "all 8 freed blocks still wait for their purge";
+  EXPECT_EQ(unit::resident_pages(a + 2 * ARENA_BLOCK_SIZE, 6 * ARENA_BLOCK_SIZE), 0u) << "the 6 highest not purged";
+  EXPECT_EQ(unit::resident_pages(a, 2 * ARENA_BLOCK_SIZE), total / 4) << "the lowest 2 purged too";
+  EXPECT_GE(mi::os_counters.purged.load() - purged0, static_cast<int64_t>(6 * ARENA_BLOCK_SIZE));
+
+  // Freed again and taken by a segment that fits in what waits: nothing
+  // more becomes resident, and nothing is purged.
+  mi::arena_free(d, 10 * ARENA_BLOCK_SIZE, 10 * ARENA_BLOCK_SIZE, md);
+  const int64_t purged1 = mi::os_counters.purged.load();
+  mi::MemId me;
+  uint8_t* e = static_cast<uint8_t*>(mi::arena_alloc(8 * ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &me));
+  EXPECT_EQ(e, d) << "the freed 10-block run, resident";
+  EXPECT_EQ(mi::os_counters.purged.load(), purged1);
+  EXPECT_EQ(purge_pending_of(id), 4 * ARENA_BLOCK_SIZE);
+  if (e != nullptr) mi::arena_free(e, 8 * ARENA_BLOCK_SIZE, 8 * ARENA_BLOCK_SIZE, me);
+  mi::arena_free(b, ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, mb);
+  mi::arenas_try_purge(true);
 }
 
 // --- user-provided memory ---------------------------------------------------------
