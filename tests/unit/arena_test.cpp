@@ -518,7 +518,7 @@ TEST_F(ArenaTest, BlocksWaitingBeyondThePeakInUseArePurgedWhenTheArenaGrows) {
   // 8 blocks freed, then a 10-block segment that does not fit them: the
   // arena had at most 9 blocks in use, now 11; of the 8 waiting it keeps 2
   // (the least slack, arena.cpp arena_purge_excess) and purges the 6
-  // highest at once, long before their delay.
+  // lowest at once, long before their delay.
   mi_option_set(mi_option_purge_delay, 10000);
   mi_option_set(mi_option_arena_purge_mult, 1);
   reserve(128 * MiB);  // 32 blocks
@@ -540,8 +540,9 @@ TEST_F(ArenaTest, BlocksWaitingBeyondThePeakInUseArePurgedWhenTheArenaGrows) {
       static_cast<uint8_t*>(mi::arena_alloc(10 * ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &md));
   ASSERT_EQ(d, start + 9 * ARENA_BLOCK_SIZE);
   EXPECT_EQ(purge_pending_of(id), 2 * ARENA_BLOCK_SIZE) << "all 8 freed blocks still wait for their purge";
-  EXPECT_EQ(unit::resident_pages(a + 2 * ARENA_BLOCK_SIZE, 6 * ARENA_BLOCK_SIZE), 0u) << "the 6 highest not purged";
-  EXPECT_EQ(unit::resident_pages(a, 2 * ARENA_BLOCK_SIZE), total / 4) << "the lowest 2 purged too";
+  EXPECT_EQ(unit::resident_pages(a, 6 * ARENA_BLOCK_SIZE), 0u) << "the 6 lowest not purged";
+  EXPECT_EQ(unit::resident_pages(a + 6 * ARENA_BLOCK_SIZE, 2 * ARENA_BLOCK_SIZE), total / 4)
+      << "the highest 2 purged too";
   EXPECT_GE(mi::os_counters.purged.load() - purged0, static_cast<int64_t>(6 * ARENA_BLOCK_SIZE));
 
   // Freed again and taken by a segment that fits in what waits: nothing
