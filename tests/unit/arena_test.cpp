@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <mimalloc.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <cerrno>
 #include <chrono>
@@ -463,6 +464,12 @@ TEST_F(ArenaTest, PendingPurgeIsPutOffAtMostTwiceTheDelay) {
 
 // --- freed blocks reused for other sizes, and the resident cap ---------------------
 
+long minor_faults() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+
 // Bytes of the arena `arena_id` waiting for their purge, committed (the
 // statistics' "waiting for a purge": arenas_visit).
 size_t purge_pending_of(int arena_id) {
@@ -511,6 +518,48 @@ TEST_F(ArenaTest, FreedBlocksServeALargerSegmentBesideThem) {
   for (size_t i = 4096; i < 3 * ARENA_BLOCK_SIZE; i += 4096) ASSERT_EQ(b[i], 0x3b) << "contents lost at " << i;
   if (d != nullptr) mi::arena_free(d, 4 * ARENA_BLOCK_SIZE, 4 * ARENA_BLOCK_SIZE, md);
   mi::arena_free(c, ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, mc);
+  mi::arenas_try_purge(true);
+}
+
+TEST_F(ArenaTest, FreedHugeBlockServesALargerOneThroughTheHeap) {
+  // The same through mi_heap_malloc / mi_free: a freed 20 MiB block (6 arena
+  // blocks) and the 2 purged blocks below it serve a 28 MiB block (8), not
+  // the 8 purged blocks at the arena's start that first fit took.
+  mi_option_set(mi_option_purge_delay, 10000);
+  mi_option_set(mi_option_arena_purge_mult, 1);
+  reserve(128 * MiB);  // 32 blocks
+  mi_heap_t* heap = mi_heap_new_in_arena(id);
+  ASSERT_NE(heap, nullptr);
+  uint8_t* x = static_cast<uint8_t*>(mi_heap_malloc(heap, 36 * MiB));  // blocks 0-9
+  uint8_t* a = static_cast<uint8_t*>(mi_heap_malloc(heap, 20 * MiB));  // 10-15
+  uint8_t* y = static_cast<uint8_t*>(mi_heap_malloc(heap, 6 * MiB));   // 16-17
+  ASSERT_NE(x, nullptr);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(y, nullptr);
+  uint8_t* a_seg = reinterpret_cast<uint8_t*>(mi::segmap_segment_of(a));
+  ASSERT_EQ(a_seg, start + 10 * ARENA_BLOCK_SIZE);
+  memset(a, 0x4d, 20 * MiB);
+  mi_option_set(mi_option_purge_delay, 0);
+  mi_free(x);  // purged at once
+  mi_option_set(mi_option_purge_delay, 10000);
+  mi_free(a);  // waits for its purge
+  size_t total = 0;
+  const size_t resident_before = unit::resident_pages(a_seg, 20 * MiB, &total);
+  EXPECT_EQ(resident_before, total);
+
+  uint8_t* c = static_cast<uint8_t*>(mi_heap_malloc(heap, 28 * MiB));
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(reinterpret_cast<uint8_t*>(mi::segmap_segment_of(c)), start + 8 * ARENA_BLOCK_SIZE)
+      << "not placed over the freed block";
+  EXPECT_EQ(unit::resident_pages(a_seg, 20 * MiB), resident_before) << "the reused memory was purged";
+  // writing it faults in the 8 MiB that were purged, not the 20 that were not
+  const long faults0 = minor_faults();
+  memset(c, 0x4e, 28 * MiB);
+  const long faults = minor_faults() - faults0;
+  EXPECT_LT(faults, static_cast<long>(12 * MiB / 4096)) << "page faults writing the 28 MiB block";
+  mi_free(c);
+  mi_free(y);
+  mi_heap_delete(heap);
   mi::arenas_try_purge(true);
 }
 
