@@ -511,19 +511,20 @@ void arena_purge_field(Arena* a, size_t field) {
 }
 
 // How much an arena keeps resident in free blocks waiting for their purge
-// (arena_purge_excess): in use and waiting together, up to a sixteenth (at
+// (arena_purge_excess): in use and waiting together, up to an eighth (at
 // least two blocks) more than the most blocks it ever had in use at once.
-// segment_bench (2 threads, 1-64 MiB blocks), medians of 5 at load 2-3:
-// 212 MiB peak and 0.21 s of CPU; with no slack (the peak alone) 216 MiB
-// and 0.20 s (noisy: runs spread 200-240 MiB, 0.17-0.26 s); with an eighth
-// 248 MiB and 0.19 s; with no cap (before) 308 MiB and 0.17 s; jemalloc
-// 217 MiB and 1.7 s.
-constexpr size_t PENDING_SLACK_DIV = 16;
+// segment_bench (2 threads, 1-64 MiB blocks), two samples of 9 and 11 runs
+// alternated at load 10 (CPU s / peak MiB medians; single runs spread
+// 200-250 MiB and 0.13-0.30 s): an eighth 0.17 / 217 and 0.18 / 227; a
+// sixteenth 0.20 / 217 and 0.23 / 214; a twelfth 0.23 / 222; a quarter
+// 0.18 / 239; no cap (main) 0.20 / 261 (301 in run_bench); tcmalloc 0.16 /
+// 284; jemalloc 1.79 / 219.
+constexpr size_t PENDING_SLACK_DIV = 8;
 constexpr size_t PENDING_MIN_BLOCKS = 2;
 
 // Purges at once the free blocks waiting for their purge beyond what the
 // arena may keep: its free and used blocks resident together no more than
-// its peak in use and a sixteenth. Called after each claim, which took the
+// its peak in use and an eighth. Called after each claim, which took the
 // blocks waiting first (arena_try_claim_resident): the arena grows in
 // resident memory only when a claim found no freed run to reuse, and then
 // what waits elsewhere is purged instead of adding up. Without it a program
