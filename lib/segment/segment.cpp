@@ -564,14 +564,15 @@ void segment_free(Segment* s, SegmentsTld* tld) {
 Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   MI_ASSERT(i + n <= s->capacity && (s->free_mask & bits(i, n)) == bits(i, n));  // free slices only
   MI_ASSERT(s->thread_id.load(std::memory_order_relaxed) == thread_id());
+  const uint64_t mask = bits(i, n);
   segment_lock(s);
-  for (size_t k = i; k < i + n; k++) {
-    if (!page_ensure_committed(s, k)) {
+  // (a large page's slices are mostly all committed: one test for the span)
+  for (uint64_t todo = mask & ~commit_mask_of(s); todo != 0; todo &= todo - 1) {
+    if (!page_ensure_committed(s, bit_scan_forward(todo))) {
       segment_unlock(s);
       return nullptr;
     }
   }
-  const uint64_t mask = bits(i, n);
   Page* page = &s->pages[i];
   s->free_mask &= ~mask;
   s->purge_mask &= ~mask;  // reused before its purge: cancel it
@@ -656,10 +657,15 @@ MI_NOINLINE bool span_leaving_the_guard(const Segment* s, uint64_t candidates, s
 // `usable` (free ones, or free and committed ones); false if none.
 bool segment_find_span_in(const Segment* s, uint64_t usable, size_t block_size, size_t* index, size_t* count) {
   const size_t slice = size_t{1} << s->page_shift;
-  const size_t n = divide_up(block_size, slice);
-  const size_t n0 = divide_up(page0_start_offset(s, block_size) + block_size, slice);  // slice 0 holds the header
-  uint64_t candidates = runs_of(usable, n) & ~uint64_t{1};
-  if ((usable & 1) != 0 && n0 <= s->capacity) candidates |= runs_of(usable, n0) & 1;
+  const size_t n = (block_size + slice - 1) >> s->page_shift;  // (a shift: a division cost 2x this search's time)
+  uint64_t candidates = runs_of(usable, n);
+  size_t n0 = n;
+  if ((candidates & 1) != 0) {
+    // slice 0 holds the header: a run from it needs n0 >= n slices (so only
+    // where a run of n starts there; most searches skip this)
+    n0 = divide_up(page0_start_offset(s, block_size) + block_size, slice);
+    if (n0 > n && (n0 > s->capacity || (runs_of(usable, n0) & 1) == 0)) candidates &= ~uint64_t{1};
+  }
   // a run must end inside the segment
   candidates &= (n >= 64) ? 0 : (~uint64_t{0} >> (n - 1));
   if (MI_UNLIKELY(s->guard_size > 0)) return span_leaving_the_guard(s, candidates, n, n0, block_size, index, count);
@@ -722,7 +728,7 @@ Segment* large_segment_find(const Heap* heap, size_t block_size, SegmentsTld* tl
       if (++looked > LARGE_SEARCH_MAX && fallback != nullptr) break;
       if (!segment_is_suitable(s, heap)) continue;
       const uint64_t committed = s->free_mask & commit_mask_of(s);  // (a purge may clear bits meanwhile: claim commits)
-      if (segment_find_span_in(s, committed, block_size, index, count)) return s;
+      if (committed != 0 && segment_find_span_in(s, committed, block_size, index, count)) return s;
       if (fallback == nullptr && committed != s->free_mask && segment_find_span(s, block_size, &fb_index, &fb_count)) {
         fallback = s;
       }

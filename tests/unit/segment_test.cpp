@@ -249,6 +249,37 @@ TEST(Segment, LargePagesSpanSlices) {
   EXPECT_EQ(mi::segmap_byte(s), 0u) << "the last large page freed its segment";
 }
 
+// A run of free slices from slice 0 holds less: the segment's header comes
+// first. The span search looks at slice 0's run only where a run of the
+// page's slices starts there (segment_find_span_in), and must then still
+// leave it out when the header does not fit too.
+TEST(Segment, ALargePageFromSliceZeroLeavesRoomForTheHeader) {
+  OwnArena a;
+  ASSERT_NE(a.heap, nullptr);
+  void* head = mi_heap_malloc(a.heap, 192 * KiB);  // 3 slices of blocks, 4 with the header
+  ASSERT_NE(head, nullptr);
+  Segment* s = seg(head);
+  ASSERT_EQ(page_of(head)->segment_idx, 0u);
+  const size_t run = page_of(head)->slice_count;
+  ASSERT_EQ(run, 4u) << "the header is shorter than a slice";
+  void* next = mi_heap_malloc(a.heap, 256 * KiB);
+  ASSERT_EQ(seg(next), s);
+  ASSERT_EQ(page_of(next)->segment_idx, run);
+  mi_free(head);  // slices 0 .. run-1 free: a run of `run` slices, the header in its first
+  // a block of exactly `run` slices: too long for that run with the header
+  void* p = mi_heap_malloc(a.heap, run * mi::SMALL_PAGE_SIZE);
+  ASSERT_NE(p, nullptr);
+  ASSERT_EQ(seg(p), s);
+  EXPECT_EQ(page_of(p)->segment_idx, run + page_of(next)->slice_count) << "the first run that holds it";
+  EXPECT_TRUE(mi::segment_is_valid(s));
+  // one slice shorter: slice 0's run holds it with the header (first fit)
+  void* q = mi_heap_malloc(a.heap, 192 * KiB);
+  ASSERT_EQ(seg(q), s);
+  EXPECT_EQ(page_of(q)->segment_idx, 0u);
+  EXPECT_TRUE(mi::segment_is_valid(s));
+  for (void* b : {next, p, q}) mi_free(b);
+}
+
 // A thread keeps one empty segment of each page kind (segment_page_free) so
 // that memory use hovering at a segment boundary does not make and free
 // segments all the time; its pages are purged like any free page, and thread
