@@ -849,8 +849,25 @@ Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, b
   return page;
 }
 
-// Whether s, now empty, is the thread's one empty segment of its kind.
-// pre: s->used == 0
+// The empty segments of one kind a thread keeps: one, or a sixteenth of
+// all its segments when it has more than 32. A freed segment goes back to
+// its arena, which purges it whole after purge_delay * arena_purge_mult
+// whether or not the thread is about to need a segment again; a kept one
+// has its pages purged as any free page is, after the segment's interval,
+// which backs off when purged pages come back soon (purge_backoff_adapt).
+// A thread whose working set moves across many segments empties and needs
+// segments all the time: mixed 8 B - 512 KiB (tools/bench/mixed_log.c, 2 M
+// steps, ~155 segments) made 252 segments for a peak of 155 with one kept,
+// and its arena purged 33 of them after they were freed (132 MiB faulted in
+// again).
+constexpr unsigned KEEP_EMPTY_SHARE_SHIFT = 4;
+size_t keep_empty_max(const SegmentsTld* tld) {
+  const size_t share = tld->count >> KEEP_EMPTY_SHARE_SHIFT;
+  return (share > 1) ? share : 1;
+}
+
+// Whether s, now empty, is one of the empty segments of its kind the thread
+// keeps (keep_empty_max). pre: s->used == 0
 bool segment_keep_when_empty(Segment* s, SegmentsTld* tld) {
   if (s->page_kind == PageKind::huge || s->abandoned > 0) return false;
   // an exclusive arena is often small and shared by the heaps of several threads
@@ -860,8 +877,10 @@ bool segment_keep_when_empty(Segment* s, SegmentsTld* tld) {
   SegmentQueue* q = (s->page_kind == PageKind::large) ? &tld->large_free[large_bin_of(all_pages_mask(s->capacity))]
                                                       : free_queue_of(s, tld);
   if (q == nullptr) return false;
+  const size_t keep = keep_empty_max(tld);
+  size_t empty = 0;
   for (Segment* other = q->first; other != nullptr; other = other->next) {
-    if (other != s && other->used == 0) return false;
+    if (other != s && other->used == 0 && ++empty >= keep) return false;
   }
   return true;
 }

@@ -360,6 +360,41 @@ TEST(Segment, KeepsOneEmptySegmentPerKind) {
   t.join();
 }
 
+// A thread with many segments keeps a sixteenth of them when they empty
+// (segment_keep_when_empty): its working set moving across its segments
+// would otherwise free segments and make new ones all the time, the freed
+// ones purged whole by the arena and faulted in again.
+TEST(Segment, KeepsASixteenthOfManySegmentsEmpty) {
+  std::thread t([] {
+    // 2 MiB blocks: one large segment each (slice 0 holds the header); not
+    // touched, so they cost address space only
+    constexpr size_t kSegments = 40;  // 40 / 16: two empty ones kept
+    std::vector<void*> blocks;
+    for (size_t i = 0; i < kSegments; i++) {
+      void* p = mi_malloc(mi::LARGE_OBJ_SIZE_MAX);
+      ASSERT_NE(p, nullptr);
+      if (!blocks.empty()) {
+        ASSERT_NE(seg(p), seg(blocks.back())) << "one 2 MiB block per segment";
+      }
+      blocks.push_back(p);
+    }
+    Segment* s0 = seg(blocks[0]);
+    Segment* s1 = seg(blocks[1]);
+    Segment* s2 = seg(blocks[2]);
+    mi_free(blocks[0]);
+    mi_free(blocks[1]);
+    EXPECT_NE(mi::segmap_byte(s0), 0u) << "the first empty segment is kept";
+    EXPECT_NE(mi::segmap_byte(s1), 0u) << "so is a second, with 40 segments";
+    mi_free(blocks[2]);
+    EXPECT_EQ(mi::segmap_byte(s2), 0u) << "a third is freed";
+    for (size_t i = 3; i < kSegments; i++) mi_free(blocks[i]);
+    mi_collect(true);
+    EXPECT_EQ(mi::segmap_byte(s0), 0u) << "mi_collect(true) frees the kept segments";
+    EXPECT_EQ(mi::segmap_byte(s1), 0u);
+  });
+  t.join();
+}
+
 TEST(Segment, HugeSegmentLayout) {
   const size_t sz = 5 * MiB + 123;
   void* p = mi_malloc(sz);
