@@ -95,7 +95,7 @@ void heap_thread_moved(Tld* tld, int node) noexcept {
   for (Heap* h = tld->heaps; h != nullptr; h = h->next) {
     if (follows_thread(h)) heap_leave_node(h, node);
   }
-  // the empty segment of each page kind the thread kept may be the old node's
+  // the empty segments the thread kept (segment_keep_when_empty) may be the old node's
   segments_release_empty(&tld->segments);
   stat_counter(stats_global.node_moves, 1);
 }

@@ -566,14 +566,15 @@ void segment_free(Segment* s, SegmentsTld* tld) {
 Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   MI_ASSERT(i + n <= s->capacity && (s->free_mask & bits(i, n)) == bits(i, n));  // free slices only
   MI_ASSERT(s->thread_id.load(std::memory_order_relaxed) == thread_id());
+  const uint64_t mask = bits(i, n);
   segment_lock(s);
-  for (size_t k = i; k < i + n; k++) {
-    if (!page_ensure_committed(s, k)) {
+  // (a large page's slices are mostly all committed: one test for the span)
+  for (uint64_t todo = mask & ~commit_mask_of(s); todo != 0; todo &= todo - 1) {
+    if (!page_ensure_committed(s, bit_scan_forward(todo))) {
       segment_unlock(s);
       return nullptr;
     }
   }
-  const uint64_t mask = bits(i, n);
   Page* page = &s->pages[i];
   s->free_mask &= ~mask;
   s->purge_mask &= ~mask;  // reused before its purge: cancel it
@@ -658,10 +659,15 @@ MI_NOINLINE bool span_leaving_the_guard(const Segment* s, uint64_t candidates, s
 // `usable` (free ones, or free and committed ones); false if none.
 bool segment_find_span_in(const Segment* s, uint64_t usable, size_t block_size, size_t* index, size_t* count) {
   const size_t slice = size_t{1} << s->page_shift;
-  const size_t n = divide_up(block_size, slice);
-  const size_t n0 = divide_up(page0_start_offset(s, block_size) + block_size, slice);  // slice 0 holds the header
-  uint64_t candidates = runs_of(usable, n) & ~uint64_t{1};
-  if ((usable & 1) != 0 && n0 <= s->capacity) candidates |= runs_of(usable, n0) & 1;
+  const size_t n = (block_size + slice - 1) >> s->page_shift;  // (a shift: a division cost 2x this search's time)
+  uint64_t candidates = runs_of(usable, n);
+  size_t n0 = n;
+  if ((candidates & 1) != 0) {
+    // slice 0 holds the header: a run from it needs n0 >= n slices (so only
+    // where a run of n starts there; most searches skip this)
+    n0 = divide_up(page0_start_offset(s, block_size) + block_size, slice);
+    if (n0 > n && (n0 > s->capacity || (runs_of(usable, n0) & 1) == 0)) candidates &= ~uint64_t{1};
+  }
   // a run must end inside the segment
   candidates &= (n >= 64) ? 0 : (~uint64_t{0} >> (n - 1));
   if (MI_UNLIKELY(s->guard_size > 0)) return span_leaving_the_guard(s, candidates, n, n0, block_size, index, count);
@@ -724,7 +730,7 @@ Segment* large_segment_find(const Heap* heap, size_t block_size, SegmentsTld* tl
       if (++looked > LARGE_SEARCH_MAX && fallback != nullptr) break;
       if (!segment_is_suitable(s, heap)) continue;
       const uint64_t committed = s->free_mask & commit_mask_of(s);  // (a purge may clear bits meanwhile: claim commits)
-      if (segment_find_span_in(s, committed, block_size, index, count)) return s;
+      if (committed != 0 && segment_find_span_in(s, committed, block_size, index, count)) return s;
       if (fallback == nullptr && committed != s->free_mask && segment_find_span(s, block_size, &fb_index, &fb_count)) {
         fallback = s;
       }
@@ -845,8 +851,25 @@ Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, b
   return page;
 }
 
-// Whether s, now empty, is the thread's one empty segment of its kind.
-// pre: s->used == 0
+// The empty segments of one kind a thread keeps: one, or a sixteenth of
+// all its segments when it has more than 32. A freed segment goes back to
+// its arena, which purges it whole after purge_delay * arena_purge_mult
+// whether or not the thread is about to need a segment again; a kept one
+// has its pages purged as any free page is, after the segment's interval,
+// which backs off when purged pages come back soon (purge_backoff_adapt).
+// A thread whose working set moves across many segments empties and needs
+// segments all the time: mixed 8 B - 512 KiB (tools/bench/mixed_log.c, 2 M
+// steps, ~155 segments) made 252 segments for a peak of 155 with one kept,
+// and its arena purged 33 of them after they were freed (132 MiB faulted in
+// again).
+constexpr unsigned KEEP_EMPTY_SHARE_SHIFT = 4;
+size_t keep_empty_max(const SegmentsTld* tld) {
+  const size_t share = tld->count >> KEEP_EMPTY_SHARE_SHIFT;
+  return (share > 1) ? share : 1;
+}
+
+// Whether s, now empty, is one of the empty segments of its kind the thread
+// keeps (keep_empty_max). pre: s->used == 0
 bool segment_keep_when_empty(Segment* s, SegmentsTld* tld) {
   if (s->page_kind == PageKind::huge || s->abandoned > 0) return false;
   // an exclusive arena is often small and shared by the heaps of several threads
@@ -856,8 +879,10 @@ bool segment_keep_when_empty(Segment* s, SegmentsTld* tld) {
   SegmentQueue* q = (s->page_kind == PageKind::large) ? &tld->large_free[large_bin_of(all_pages_mask(s->capacity))]
                                                       : free_queue_of(s, tld);
   if (q == nullptr) return false;
+  const size_t keep = keep_empty_max(tld);
+  size_t empty = 0;
   for (Segment* other = q->first; other != nullptr; other = other->next) {
-    if (other != s && other->used == 0) return false;
+    if (other != s && other->used == 0 && ++empty >= keep) return false;
   }
   return true;
 }

@@ -93,10 +93,11 @@ Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, b
 
 // Returns an empty page to its segment; frees the segment when it was the
 // last page in use. Returns true if the segment was freed. With keep_if_empty,
-// the thread keeps one empty segment of each page kind (its pages purged as
-// any free page is) instead of freeing it: a thread whose memory use
-// hovers around a segment boundary would otherwise free and make segments
-// all the time (mixed_bench: 2000 segments made for a peak of 57).
+// the thread keeps one empty segment of each page kind, or a sixteenth of
+// its segments when it has more than 32 (their pages purged as any free
+// page is), instead of freeing it: a thread whose memory use hovers around
+// a segment boundary would otherwise free and make segments all the time
+// (mixed_bench: 2000 segments made for a peak of 57).
 bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty = true) noexcept;
 
 // Frees the empty segments the thread kept (thread exit, mi_collect(true)).

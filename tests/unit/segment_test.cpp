@@ -249,6 +249,37 @@ TEST(Segment, LargePagesSpanSlices) {
   EXPECT_EQ(mi::segmap_byte(s), 0u) << "the last large page freed its segment";
 }
 
+// A run of free slices from slice 0 holds less: the segment's header comes
+// first. The span search looks at slice 0's run only where a run of the
+// page's slices starts there (segment_find_span_in), and must then still
+// leave it out when the header does not fit too.
+TEST(Segment, ALargePageFromSliceZeroLeavesRoomForTheHeader) {
+  OwnArena a;
+  ASSERT_NE(a.heap, nullptr);
+  void* head = mi_heap_malloc(a.heap, 192 * KiB);  // 3 slices of blocks, 4 with the header
+  ASSERT_NE(head, nullptr);
+  Segment* s = seg(head);
+  ASSERT_EQ(page_of(head)->segment_idx, 0u);
+  const size_t run = page_of(head)->slice_count;
+  ASSERT_EQ(run, 4u) << "the header is shorter than a slice";
+  void* next = mi_heap_malloc(a.heap, 256 * KiB);
+  ASSERT_EQ(seg(next), s);
+  ASSERT_EQ(page_of(next)->segment_idx, run);
+  mi_free(head);  // slices 0 .. run-1 free: a run of `run` slices, the header in its first
+  // a block of exactly `run` slices: too long for that run with the header
+  void* p = mi_heap_malloc(a.heap, run * mi::SMALL_PAGE_SIZE);
+  ASSERT_NE(p, nullptr);
+  ASSERT_EQ(seg(p), s);
+  EXPECT_EQ(page_of(p)->segment_idx, run + page_of(next)->slice_count) << "the first run that holds it";
+  EXPECT_TRUE(mi::segment_is_valid(s));
+  // one slice shorter: slice 0's run holds it with the header (first fit)
+  void* q = mi_heap_malloc(a.heap, 192 * KiB);
+  ASSERT_EQ(seg(q), s);
+  EXPECT_EQ(page_of(q)->segment_idx, 0u);
+  EXPECT_TRUE(mi::segment_is_valid(s));
+  for (void* b : {next, p, q}) mi_free(b);
+}
+
 // A thread keeps one empty segment of each page kind (segment_page_free) so
 // that memory use hovering at a segment boundary does not make and free
 // segments all the time; its pages are purged like any free page, and thread
@@ -325,6 +356,41 @@ TEST(Segment, KeepsOneEmptySegmentPerKind) {
     mi_free(d);
     mi_collect(true);
     EXPECT_EQ(mi::segmap_byte(sc), 0u) << "mi_collect(true) frees the kept segment";
+  });
+  t.join();
+}
+
+// A thread with many segments keeps a sixteenth of them when they empty
+// (segment_keep_when_empty): its working set moving across its segments
+// would otherwise free segments and make new ones all the time, the freed
+// ones purged whole by the arena and faulted in again.
+TEST(Segment, KeepsASixteenthOfManySegmentsEmpty) {
+  std::thread t([] {
+    // 2 MiB blocks: one large segment each (slice 0 holds the header); not
+    // touched, so they cost address space only
+    constexpr size_t kSegments = 40;  // 40 / 16: two empty ones kept
+    std::vector<void*> blocks;
+    for (size_t i = 0; i < kSegments; i++) {
+      void* p = mi_malloc(mi::LARGE_OBJ_SIZE_MAX);
+      ASSERT_NE(p, nullptr);
+      if (!blocks.empty()) {
+        ASSERT_NE(seg(p), seg(blocks.back())) << "one 2 MiB block per segment";
+      }
+      blocks.push_back(p);
+    }
+    Segment* s0 = seg(blocks[0]);
+    Segment* s1 = seg(blocks[1]);
+    Segment* s2 = seg(blocks[2]);
+    mi_free(blocks[0]);
+    mi_free(blocks[1]);
+    EXPECT_NE(mi::segmap_byte(s0), 0u) << "the first empty segment is kept";
+    EXPECT_NE(mi::segmap_byte(s1), 0u) << "so is a second, with 40 segments";
+    mi_free(blocks[2]);
+    EXPECT_EQ(mi::segmap_byte(s2), 0u) << "a third is freed";
+    for (size_t i = 3; i < kSegments; i++) mi_free(blocks[i]);
+    mi_collect(true);
+    EXPECT_EQ(mi::segmap_byte(s0), 0u) << "mi_collect(true) frees the kept segments";
+    EXPECT_EQ(mi::segmap_byte(s1), 0u);
   });
   t.join();
 }
