@@ -54,6 +54,10 @@ namespace {
 
 constexpr uint8_t RETIRE_CYCLES = 16;
 
+// A block pointer in the thread-free word ends below its count (types.h):
+// every segment lies in the address space the segment map covers.
+static_assert(SEGMAP_ADDRESS_BITS <= THREAD_FREE_COUNT_SHIFT, "the thread-free count would overlap block pointers");
+
 Heap* page_heap(const Page* page) { return page->xheap.load(std::memory_order_relaxed); }
 
 Block* tf_block(uintptr_t tf) { return thread_free_block(tf); }
