@@ -128,6 +128,29 @@ enum class Delayed : uintptr_t {
 };
 constexpr uintptr_t DELAYED_MASK = 3;
 
+// Page::xthread_free is one word: the head of the list of blocks other
+// threads freed into the page (bits 3..46: a block pointer, below the 47-bit
+// user address space every segment lies in: segment/segmap.h), the Delayed
+// state (bits 0..1) and, in bits 48..63, how many blocks the list holds. A
+// freeing thread adds one to the count in the same compare-and-swap that
+// pushes its block, so the owner that takes the list knows its length
+// without walking it: a walk is a chain of cache misses, one per block, all
+// written by the other thread (larson: most of the cost of a remote free).
+// A page holds at most 65535 blocks (Page::reserved), so the count of a
+// valid list never overflows its 16 bits.
+constexpr unsigned THREAD_FREE_COUNT_SHIFT = 48;
+constexpr uintptr_t THREAD_FREE_COUNT_ONE = uintptr_t{1} << THREAD_FREE_COUNT_SHIFT;
+constexpr uintptr_t THREAD_FREE_BLOCK_MASK = (THREAD_FREE_COUNT_ONE - 1) & ~DELAYED_MASK;
+MI_ALWAYS_INLINE Block* thread_free_block(uintptr_t tf) {
+  return reinterpret_cast<Block*>(tf & THREAD_FREE_BLOCK_MASK);
+}
+MI_ALWAYS_INLINE size_t thread_free_count(uintptr_t tf) { return static_cast<size_t>(tf >> THREAD_FREE_COUNT_SHIFT); }
+MI_ALWAYS_INLINE Delayed thread_free_delayed(uintptr_t tf) { return static_cast<Delayed>(tf & DELAYED_MASK); }
+// tf with `b` pushed: b its head, one more in the count, the state kept.
+MI_ALWAYS_INLINE uintptr_t thread_free_pushed(uintptr_t tf, const Block* b) {
+  return ((tf & ~THREAD_FREE_BLOCK_MASK) + THREAD_FREE_COUNT_ONE) | reinterpret_cast<uintptr_t>(b);
+}
+
 // Page::xowner: the owner thread's id (thread_id(), 0 when the page is not in
 // use or its segment is abandoned) with, in its low bits, the flags that send
 // a free to the slow path. The free fast path is one load and one compare of
@@ -173,7 +196,7 @@ struct Page {
   uint8_t slice_offset;  // a slice inside a large page: how far back its page starts (else 0)
   uint8_t bin;           // size class of block_size (set by the heap layer: page_init)
   // --- shared with other threads
-  std::atomic<uintptr_t> xthread_free;  // Block* | Delayed
+  std::atomic<uintptr_t> xthread_free;  // count | Block* | Delayed (thread_free_*, above)
   std::atomic<Heap*> xheap;             // owning heap, null when abandoned
   // --- owner thread: the page queue
   Page* next;

@@ -284,7 +284,7 @@ bool mi_heap_visit_blocks(const mi_heap_t* cheap, bool visit_blocks, mi_block_vi
       };
       mark(page->free);
       mark(page->local_free);
-      mark(reinterpret_cast<const Block*>(page->xthread_free.load(std::memory_order_acquire) & ~DELAYED_MASK));
+      mark(thread_free_block(page->xthread_free.load(std::memory_order_acquire)));
       for (size_t i = 0; i < cap; i++) {
         if ((free_map[i / 64] >> (i % 64)) & 1) continue;
         void* block = page->page_start + i * page->block_size;

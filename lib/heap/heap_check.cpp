@@ -54,10 +54,19 @@ bool page_is_valid(const Page* page, Invalid* why) noexcept {
   size_t nfree = 0, nlocal = 0;
   if (!list_is_valid(page, page->free, "free", &nfree, why)) return false;
   if (!list_is_valid(page, page->local_free, "local free", &nlocal, why)) return false;
-  // thread_free is concurrently pushed to: only count what is there now
   if (nfree + nlocal + page->used > page->capacity) {
     return invalid(why, "page %p: %zu free + %zu local free + %u used blocks of %u", pp, nfree, nlocal, page->used,
                    page->capacity);
+  }
+  // The thread-free list is pushed onto concurrently, but the list below the
+  // head read here stays put until its owner (this thread) takes it: its
+  // length is the count read with the head, and counted in `used`.
+  const uintptr_t tf = page->xthread_free.load(std::memory_order_acquire);
+  size_t nthread = 0;
+  if (!list_is_valid(page, thread_free_block(tf), "thread free", &nthread, why)) return false;
+  if (nthread != thread_free_count(tf) || nthread > page->used) {
+    return invalid(why, "page %p: its thread-free list holds %zu blocks, its count says %zu (%u used)", pp, nthread,
+                   thread_free_count(tf), page->used);
   }
   const Segment* s = page_segment(page);
   if (page->segment_idx >= s->capacity || &s->pages[page->segment_idx] != page) {

@@ -173,8 +173,7 @@ bool free_check(Page* page, const void* p, bool local) noexcept {
   if (next == nullptr || blocks.contains(next)) {
     // its first word decodes to a link: look for it on the page's lists
     const size_t limit = page->capacity;
-    const Block* tfree =
-        reinterpret_cast<const Block*>(page->xthread_free.load(std::memory_order_acquire) & ~DELAYED_MASK);
+    const Block* tfree = thread_free_block(page->xthread_free.load(std::memory_order_acquire));
     if (free_list_contains(page, tfree, block, limit) ||
         (local && (free_list_contains(page, page->free, block, limit) ||
                    free_list_contains(page, page->local_free, block, limit)))) {

@@ -54,11 +54,16 @@ namespace {
 
 constexpr uint8_t RETIRE_CYCLES = 16;
 
+// A block pointer in the thread-free word ends below its count (types.h):
+// every segment lies in the address space the segment map covers.
+static_assert(SEGMAP_ADDRESS_BITS <= THREAD_FREE_COUNT_SHIFT, "the thread-free count would overlap block pointers");
+
 Heap* page_heap(const Page* page) { return page->xheap.load(std::memory_order_relaxed); }
 
-Block* tf_block(uintptr_t tf) { return reinterpret_cast<Block*>(tf & ~DELAYED_MASK); }
-Delayed tf_delayed(uintptr_t tf) { return static_cast<Delayed>(tf & DELAYED_MASK); }
-uintptr_t tf_make(const Block* b, Delayed d) { return reinterpret_cast<uintptr_t>(b) | static_cast<uintptr_t>(d); }
+Block* tf_block(uintptr_t tf) { return thread_free_block(tf); }
+Delayed tf_delayed(uintptr_t tf) { return thread_free_delayed(tf); }
+// tf with its state set to d, its list (head and count) kept
+uintptr_t tf_with_state(uintptr_t tf, Delayed d) { return (tf & ~DELAYED_MASK) | static_cast<uintptr_t>(d); }
 
 // The counters of frees into `page` (ThreadStats): its owner's, or the
 // process's when the page has no heap (abandoned).
@@ -122,23 +127,33 @@ bool local_free_check_counted(Page* page) {
 // Moves the thread-free list to local_free (atomically taking it).
 MI_NOINLINE void page_thread_free_collect(Page* page) {
   uintptr_t tfree = page->xthread_free.load(std::memory_order_relaxed);
-  uintptr_t tfreex;
   do {
     if (tf_block(tfree) == nullptr) return;
-    tfreex = tf_make(nullptr, tf_delayed(tfree));
-  } while (
-      !page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_acq_rel, std::memory_order_relaxed));
+  } while (!page->xthread_free.compare_exchange_weak(tfree, static_cast<uintptr_t>(tf_delayed(tfree)),
+                                                     std::memory_order_acq_rel, std::memory_order_relaxed));
   Block* head = tf_block(tfree);
-  // Walked anyway (for its tail and length): that it holds no more blocks
-  // than are in use, each inside the page's blocks (on a block boundary in
-  // secure mode), costs a compare or two per block.
-  const Block* tail = nullptr;
-  const size_t count = free_list_count(page, head, page->used, &tail, MI_SECURE != 0 || secure_enabled());
-  if (MI_UNLIKELY(count == LIST_BAD)) {
-    thread_free_bad(page, head);  // a double free, or a corrupted link
-    return;                       // leak the list rather than corrupt the page further
+  size_t count = thread_free_count(tfree);  // kept by the freeing threads (types.h)
+  if (MI_SECURE != 0 || secure_enabled() || page->local_free != nullptr) {
+    // Walked: the secure modes check every link (inside the page's blocks,
+    // on a block boundary) and the length against the count; a list spliced
+    // in front of local_free needs its tail. (page_free_collect moves
+    // local_free out of the way first when `free` is empty, the common case.)
+    const Block* tail = nullptr;
+    const size_t walked = free_list_count(page, head, page->used, &tail, MI_SECURE != 0 || secure_enabled());
+    if (MI_UNLIKELY(walked == LIST_BAD || walked != count)) {
+      thread_free_bad(page, head);  // a double free, or a corrupted link
+      return;                       // leak the list rather than corrupt the page further
+    }
+    block_set_next(page, const_cast<Block*>(tail), page->local_free);
+  } else if (MI_UNLIKELY(count == 0 || count > page->used || block_next(page, head) == head)) {
+    // Not walked: the tests page_free_collect makes of local_free (the count
+    // of blocks in use would wrap; a block freed twice in a row loops on
+    // itself), which catch the common forms of a double free by another
+    // thread. A loop through other blocks goes unseen, as it does in
+    // local_free (the secure option walks both).
+    thread_free_bad(page, head);
+    return;
   }
-  block_set_next(page, const_cast<Block*>(tail), page->local_free);
   page->local_free = head;
   count_frees(page, static_cast<int64_t>(count), true);
   if (stats_counting_local_frees.load(std::memory_order_relaxed)) {
@@ -414,7 +429,7 @@ bool page_try_use_delayed_free(Page* page, Delayed delay, bool override_never) n
     if (old == Delayed::delayed_freeing) return false;  // another thread is mid-handshake
     if (old == delay) return true;
     if (old == Delayed::never_delayed_free && !override_never) return true;
-    uintptr_t tfreex = tf_make(tf_block(tfree), delay);
+    uintptr_t tfreex = tf_with_state(tfree, delay);
     if (page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_acq_rel, std::memory_order_acquire)) {
       return true;
     }
@@ -429,8 +444,12 @@ void page_use_delayed_free(Page* page, Delayed delay, bool override_never) noexc
   }
 }
 
-void page_free_collect(Page* page, bool force) noexcept {
-  if (force || tf_block(page->xthread_free.load(std::memory_order_relaxed)) != nullptr) page_thread_free_collect(page);
+namespace {
+
+// page_free_collect's part for local_free: to `free` when that is empty (or
+// spliced in front of it with `force`). False: the lists were found bad,
+// reported and dropped.
+bool local_free_collect(Page* page, bool force) {
   if (page->local_free != nullptr) {
     // Before local_free's blocks are handed out again: two tests that cost a
     // few instructions per collect and catch a double free in the common
@@ -441,7 +460,7 @@ void page_free_collect(Page* page, bool force) noexcept {
     // free+malloc, tools/fastpath-count.)
     if (MI_UNLIKELY((MI_SECURE == 0 && option_is_enabled(mi_option_secure)) || page->used > page->capacity ||
                     block_next(page, page->local_free) == page->local_free)) {
-      if (!local_free_check_counted(page)) return;  // reported; the lists were dropped
+      if (!local_free_check_counted(page)) return false;  // reported; the lists were dropped
     }
     if (page->free == nullptr) {
       count_local_frees_free_empty(page);
@@ -455,7 +474,7 @@ void page_free_collect(Page* page, bool force) noexcept {
       const size_t n = free_list_count(page, page->local_free, page->capacity, &tail);
       if (n == LIST_BAD) {
         local_free_check_counted(page);  // reports what is wrong, drops the lists
-        return;
+        return false;
       }
       count_local_frees(page, n);
       page_stat_add(page, static_cast<int64_t>(n));
@@ -465,6 +484,20 @@ void page_free_collect(Page* page, bool force) noexcept {
       page->free_is_zero = 0;
     }
   }
+  return true;
+}
+
+}  // namespace
+
+void page_free_collect(Page* page, bool force) noexcept {
+  if (force || tf_block(page->xthread_free.load(std::memory_order_relaxed)) != nullptr) {
+    // local_free to `free` first when that is empty (the common case): then
+    // the thread-free list becomes local_free as it is, with no walk for its
+    // tail (page_thread_free_collect)
+    if (page->free == nullptr && page->local_free != nullptr && !local_free_collect(page, false)) return;
+    page_thread_free_collect(page);
+  }
+  local_free_collect(page, force);
 }
 
 bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
@@ -538,10 +571,10 @@ void free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
   do {
     use_delayed = tf_delayed(tfree) == Delayed::use_delayed_free;
     if (MI_UNLIKELY(use_delayed)) {
-      tfreex = tf_make(tf_block(tfree), Delayed::delayed_freeing);
+      tfreex = tf_with_state(tfree, Delayed::delayed_freeing);
     } else {
       block_set_next(page, block, tf_block(tfree));
-      tfreex = tf_make(block, tf_delayed(tfree));
+      tfreex = thread_free_pushed(tfree, block);
     }
   } while (
       !page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
@@ -557,10 +590,10 @@ void free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
     // and leave delayed_freeing, so the owner may change the state again
     tfree = page->xthread_free.load(std::memory_order_relaxed);
     do {
-      tfreex = tf_make(tf_block(tfree), Delayed::no_delayed_free);
+      tfreex = tf_with_state(tfree, Delayed::no_delayed_free);
       if (heap == nullptr) {  // no owner after all: keep the block on the page
         block_set_next(page, block, tf_block(tfree));
-        tfreex = tf_make(block, Delayed::no_delayed_free);
+        tfreex = thread_free_pushed(tfreex, block);
       }
     } while (
         !page->xthread_free.compare_exchange_weak(tfree, tfreex, std::memory_order_release, std::memory_order_relaxed));
@@ -642,7 +675,7 @@ void delayed_list_to_pages(Heap* heap) noexcept {
     Page* page = segment_page_of_any(segment, block);
     const uintptr_t tf = page->xthread_free.load(std::memory_order_relaxed);
     block_set_next(page, block, tf_block(tf));
-    page->xthread_free.store(tf_make(block, tf_delayed(tf)), std::memory_order_relaxed);
+    page->xthread_free.store(thread_free_pushed(tf, block), std::memory_order_relaxed);
     block = next;
   }
 }

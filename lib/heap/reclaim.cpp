@@ -117,7 +117,7 @@ void collect_foreign_segment(Heap* heap, Segment* segment) {
       // freed into it since. Rebuilding its list would fault in an OS page
       // per free block (4-node guest, tools/bench/purge/stranded.c: peak
       // 353 MiB with every page rebuilt here).
-      if ((page->xthread_free.load(std::memory_order_acquire) & ~DELAYED_MASK) == 0 && page->used > 0) continue;
+      if (thread_free_block(page->xthread_free.load(std::memory_order_acquire)) == nullptr && page->used > 0) continue;
       if (page->used == 0) page_free_drop_parked(page);  // freed below: its list is not needed
       else page_free_unpark(page);
     }

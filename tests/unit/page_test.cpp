@@ -41,9 +41,7 @@ Page* page_of(const void* p) {
   return (s->capacity == 1) ? &s->pages[0] : mi::segment_page_of(s, p);
 }
 
-mi::Block* tf_block(const Page* pg) {
-  return reinterpret_cast<mi::Block*>(pg->xthread_free.load() & ~mi::DELAYED_MASK);
-}
+mi::Block* tf_block(const Page* pg) { return mi::thread_free_block(pg->xthread_free.load()); }
 mi::Delayed tf_state(const Page* pg) { return static_cast<mi::Delayed>(pg->xthread_free.load() & mi::DELAYED_MASK); }
 
 bool in_queue(const mi::PageQueue& pq, const Page* page) {
@@ -254,6 +252,7 @@ TEST(PageFull, ManyThreadsFreeIntoAFullPage) {
   const size_t delayed = mi::block_list_length(h.heap->thread_delayed_free.load(), 1000);
   const size_t tfree = mi::block_list_length(tf_block(P), 1000);
   EXPECT_EQ(delayed + tfree, n);
+  EXPECT_EQ(mi::thread_free_count(P->xthread_free.load()), tfree) << "the count kept with the list";
   EXPECT_GE(delayed, 1u) << "the first free must notify the owner";
   mi_heap_collect(h.heap, false);  // processes both: the page is empty and freed
   EXPECT_EQ(h.heap->thread_delayed_free.load(), nullptr);
@@ -314,6 +313,106 @@ TEST(PageThreadFree, CollectedOnTheAllocationPath) {
   EXPECT_EQ(tf_block(pg), nullptr);
   blocks[2] = p;
   for (void* b : blocks) mi_free(b);
+}
+
+// The count in the thread-free word (types.h): the freeing threads keep it,
+// the owner trusts it instead of walking the list. Four threads free at once
+// into one page: the count is the list's length, and the owner's collect
+// takes exactly that many off `used`, in each of the three ways it takes the
+// list: as local_free when `free` and local_free are empty, as local_free
+// after moving local_free to `free`, and walked for its tail when both hold
+// blocks.
+enum class Before { both_empty, local_only, both_hold };
+
+void thread_free_count_case(Before before) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  const size_t size = 1500;  // above the direct sizes: 43 blocks of a 64 KiB page
+  Page* pg = nullptr;
+  std::vector<void*> blocks = fill_page(h.heap, size, &pg);
+  ASSERT_EQ(pg->free, nullptr);
+  ASSERT_GE(blocks.size(), 40u);
+  std::set<void*> own;  // freed by the owner before the collect
+  if (before != Before::both_empty) {
+    for (size_t i = 0; i < 6; i++) own.insert(blocks[i]);
+    for (void* b : own) mi_free(b);
+    ASSERT_NE(pg->local_free, nullptr);
+  }
+  if (before == Before::both_hold) {
+    mi::page_free_collect(pg, false);  // local_free to `free`
+    ASSERT_NE(pg->free, nullptr);
+    void* again = mi_heap_malloc(h.heap, size);  // one of `own`, freed again: to local_free
+    ASSERT_TRUE(own.count(again) == 1);
+    mi_free(again);
+    ASSERT_NE(pg->free, nullptr);
+    ASSERT_NE(pg->local_free, nullptr);
+  }
+  std::vector<void*> remote(blocks.begin() + 6, blocks.begin() + 38);  // 32 blocks, 8 per thread
+  const uint32_t used_before = pg->used;
+  std::vector<std::thread> ts;
+  for (size_t t = 0; t < 4; t++) {
+    ts.emplace_back([&, t] {
+      for (size_t i = t; i < remote.size(); i += 4) mi_free(remote[i]);
+    });
+  }
+  for (auto& th : ts) th.join();
+  const uintptr_t tf = pg->xthread_free.load();
+  EXPECT_EQ(mi::thread_free_count(tf), remote.size());
+  EXPECT_EQ(mi::block_list_length(mi::thread_free_block(tf), 1000), remote.size());
+  EXPECT_EQ(pg->used, used_before) << "counted in `used` until collected";
+  EXPECT_TRUE(mi::page_is_valid(pg));
+
+  mi::page_free_collect(pg, false);
+  EXPECT_EQ(tf_block(pg), nullptr);
+  EXPECT_EQ(mi::thread_free_count(pg->xthread_free.load()), 0u) << "the count goes with the list";
+  EXPECT_EQ(pg->used, used_before - remote.size());
+  EXPECT_TRUE(mi::page_is_valid(pg));
+  for (void* b : remote) EXPECT_TRUE(on_list(pg->free, b) || on_list(pg->local_free, b)) << b;
+  // every free block comes back once, and then the page is full again
+  std::set<void*> back;
+  const size_t avail = pg->reserved - pg->used;
+  for (size_t i = 0; i < avail; i++) {
+    void* p = mi_heap_malloc(h.heap, size);
+    EXPECT_EQ(page_of(p), pg);
+    EXPECT_TRUE(back.insert(p).second) << "handed out twice: " << p;
+  }
+  EXPECT_EQ(pg->used, pg->reserved);
+  for (void* b : remote) EXPECT_EQ(back.count(b), 1u) << b;
+  // and all freed by their owner, the page is empty (used went to 0, no further)
+  for (void* b : blocks) {
+    if (back.count(b) == 0 && own.count(b) == 0) mi_free(b);
+  }
+  for (void* b : back) mi_free(b);
+  for (void* b : own) {
+    if (back.count(b) == 0) ADD_FAILURE() << "an owner-freed block was not handed out again: " << b;
+  }
+}
+
+TEST(PageThreadFree, CountTakenWhenFreeAndLocalFreeAreEmpty) { thread_free_count_case(Before::both_empty); }
+TEST(PageThreadFree, CountTakenAfterLocalFreeMovesToFree) { thread_free_count_case(Before::local_only); }
+TEST(PageThreadFree, CountTakenWithATailWalkWhenBothListsHoldBlocks) { thread_free_count_case(Before::both_hold); }
+
+// A count that disagrees with its list is an invalid page (the invariants
+// build checks every page so): one more, or one fewer, than the blocks.
+TEST(PageThreadFree, ACountThatDisagreesWithTheListIsInvalid) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8; i++) blocks.push_back(mi_heap_malloc(h.heap, 64));
+  Page* pg = page_of(blocks[0]);
+  std::thread([&] {
+    for (int i = 0; i < 3; i++) mi_free(blocks[i]);
+  }).join();
+  const uintptr_t tf = pg->xthread_free.load();
+  ASSERT_EQ(mi::thread_free_count(tf), 3u);
+  EXPECT_TRUE(mi::page_is_valid(pg));
+  pg->xthread_free.store(tf + mi::THREAD_FREE_COUNT_ONE);
+  EXPECT_FALSE(mi::page_is_valid(pg));
+  pg->xthread_free.store(tf - mi::THREAD_FREE_COUNT_ONE);
+  EXPECT_FALSE(mi::page_is_valid(pg));
+  pg->xthread_free.store(tf);
+  EXPECT_TRUE(mi::page_is_valid(pg));
+  for (int i = 3; i < 8; i++) mi_free(blocks[i]);
 }
 
 // --- retire --------------------------------------------------------------------------

@@ -863,7 +863,8 @@ TEST(SegmentAbandon, FreeWithoutReclaimGoesToTheThreadFreeList) {
   EXPECT_EQ(mi::abandoned_count(), 1u);
   const uintptr_t tf = pg->xthread_free.load();
   EXPECT_EQ(tf & mi::DELAYED_MASK, static_cast<uintptr_t>(mi::Delayed::never_delayed_free));
-  EXPECT_EQ(mi::block_list_length(reinterpret_cast<mi::Block*>(tf & ~mi::DELAYED_MASK), 100), 10u);
+  EXPECT_EQ(mi::block_list_length(mi::thread_free_block(tf), 100), 10u);
+  EXPECT_EQ(mi::thread_free_count(tf), 10u) << "the count kept with the list";
   // the rest is freed too: the segment, now holding no live block, is reclaimed
   // by the next collect and freed
   for (size_t i = 10; i < blocks.size(); i++) mi_free(blocks[i].p);
