@@ -17,9 +17,12 @@ namespace mi {
 constexpr size_t QUEUE_HUGE_BLOCK_SIZE = LARGE_OBJ_SIZE_MAX + WORD_SIZE;
 constexpr size_t QUEUE_FULL_BLOCK_SIZE = LARGE_OBJ_SIZE_MAX + 2 * WORD_SIZE;
 
+// page->bin, not bin_of_size(block_size) again: page_retire and page_unfull
+// are on the path of every malloc+free of the sizes above 1 KiB
+// (page_queue_is_valid checks that the two agree).
 inline size_t page_bin(const Page* page) {
   if (page_in_full(page)) return BIN_FULL;
-  return bin_of_size(page->block_size);
+  return page->bin;
 }
 
 inline PageQueue* heap_page_queue_of(Heap* heap, const Page* page) { return &heap->pages[page_bin(page)]; }
