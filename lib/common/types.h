@@ -79,10 +79,13 @@ constexpr size_t MAX_ALIGN_GUARANTEE = 8 * KiB;
 // Alignments up to this are served inside regular pages by over-allocation.
 constexpr size_t MAX_ALIGN_IN_PAGE = 64 * KiB;
 
-// Size classes ("bins"): exact word sizes up to 16 words (128 B), then 4
-// classes per doubling, so the rounding waste is under 25% (see size_class.h).
+// Size classes ("bins"): exact word sizes up to 16 words (128 B), then 8
+// classes per doubling up to BIN_FINE_WSIZE_MAX (1 KiB: rounding under
+// 12.5%), 4 per doubling above (under 25%; see size_class.h).
 constexpr size_t BIN_EXACT_MAX = 16;
-constexpr size_t BIN_LARGE_MAX = 72;  // bin of LARGE_OBJ_SIZE_MAX
+constexpr size_t BIN_FINE_WSIZE_MAX = 128;  // 1 KiB
+constexpr size_t BIN_FINE_MAX = 40;         // bin of BIN_FINE_WSIZE_MAX
+constexpr size_t BIN_LARGE_MAX = 84;        // bin of LARGE_OBJ_SIZE_MAX
 constexpr size_t BIN_HUGE = BIN_LARGE_MAX + 1;
 constexpr size_t BIN_FULL = BIN_HUGE + 1;
 constexpr size_t BIN_COUNT = BIN_FULL + 1;  // page queues per heap

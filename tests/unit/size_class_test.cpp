@@ -56,11 +56,16 @@ TEST(SizeClass, EveryBlockSizeIsItsOwnBin) {
   }
 }
 
-TEST(SizeClass, FourBinsPerDoubling) {
-  // above the exact sizes, each power-of-two range of words has 4 bins
+TEST(SizeClass, EightBinsPerDoublingTo1KiBThenFour) {
+  // above the exact sizes, each power-of-two range of words has 8 bins up to
+  // 1 KiB (128 words), 4 above
   for (size_t w = 16; w < mi::LARGE_OBJ_WSIZE_MAX; w *= 2) {
-    EXPECT_EQ(bin_of_wsize(2 * w) - bin_of_wsize(w), 4u) << w;
+    EXPECT_EQ(bin_of_wsize(2 * w) - bin_of_wsize(w), w < mi::BIN_FINE_WSIZE_MAX ? 8u : 4u) << w;
   }
+  EXPECT_EQ(good_block_size(129), 144u);
+  EXPECT_EQ(good_block_size(600), 640u);
+  EXPECT_EQ(good_block_size(1000), 1024u);
+  EXPECT_EQ(good_block_size(1025), 1280u);
 }
 
 // Checks one request size: fits, monotone, small waste, 16-byte multiples.
@@ -73,8 +78,10 @@ void check_size(size_t size, size_t* prev_bin, size_t* prev_block) {
   ASSERT_GE(block, size) << "size " << size << " does not fit its block";
   ASSERT_GE(bin, *prev_bin) << "bin of " << size << " went down";
   ASSERT_GE(block, *prev_block) << "block of " << size << " went down";
-  if (size > 128) {
-    // waste under 25% of the request (the exact word sizes below)
+  if (size > 128 && size <= 1024) {
+    // waste under 12.5% of the request (the exact word sizes below)
+    ASSERT_LT((block - size) * 8, size) << "size " << size << " block " << block;
+  } else if (size > 1024) {
     ASSERT_LT((block - size) * 4, size) << "size " << size << " block " << block;
   }
   if (size % 16 == 0) {
