@@ -37,7 +37,7 @@
 #define MI_STATS_AREA_SUFFIX ".stats"
 #define MI_STATS_AREA_PROGRAM_MAX 64
 #define MI_STATS_AREA_NODES_MAX 64 /* NUMA nodes a process can report */
-#define MI_STATS_AREA_BINS_MAX 96  /* size classes a process can report (mimalloc-numa 0.1: 86) */
+#define MI_STATS_AREA_BINS_MAX 80  /* size classes a process can report */
 
 /* Per NUMA node, and the process's totals (all bytes unless said). */
 typedef struct mi_stats_area_memory_s {

@@ -37,7 +37,7 @@ inline void heap_queue_first_update(Heap* heap, PageQueue* pq) {
   Page* page = (pq->first != nullptr) ? pq->first : &page_empty;
   if (heap->pages_free_direct[size] == page) return;
   size_t bin = static_cast<size_t>(pq - heap->pages);
-  size_t first = (bin <= 1) ? 0 : bin_wsize(bin - 1) * WORD_SIZE + 1;
+  size_t first = (bin <= 1) ? 0 : bin_block_sizes[bin - 1] + 1;
   for (size_t s = first; s <= size; s++) heap->pages_free_direct[s] = page;
 }
 
