@@ -513,7 +513,6 @@ bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
   const size_t new_block_size = bin_block_sizes[bin_of_size(newsize)];
   PageQueue* pq = heap_page_queue_of(heap, page);
   if (!segment_large_page_try_grow(page, new_block_size, &heap->tld->segments)) return false;
-  page->bin = static_cast<uint8_t>(bin_of_size(new_block_size));
   page_blocks_update(page);
   // Its block size changed: it belongs to another bin now. It is full (its
   // one block is in use), so it goes to the full queue.
@@ -522,6 +521,7 @@ bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
     page_to_full(page, pq);
     page->block_size = new_block_size;
   }
+  page->bin = static_cast<uint8_t>(bin_of_size(new_block_size));  // (after the move: its queue is the old bin's)
   return true;
 }
 
