@@ -80,9 +80,15 @@ constexpr size_t MAX_ALIGN_GUARANTEE = 8 * KiB;
 constexpr size_t MAX_ALIGN_IN_PAGE = 64 * KiB;
 
 // Size classes ("bins"): exact word sizes up to 16 words (128 B), then 4
-// classes per doubling, so the rounding waste is under 25% (see size_class.h).
+// classes per doubling (rounding under 25%), but 8 in the doublings of words
+// [2^BIN_FINE_LO_SHIFT, 2^BIN_FINE_HI_SHIFT): 512 B to 1 KiB, rounding under
+// 12.5% (see size_class.h).
 constexpr size_t BIN_EXACT_MAX = 16;
-constexpr size_t BIN_LARGE_MAX = 72;  // bin of LARGE_OBJ_SIZE_MAX
+constexpr size_t BIN_FINE_LO_SHIFT = 6;  // 512 B
+constexpr size_t BIN_FINE_HI_SHIFT = 7;  // 1 KiB
+constexpr size_t BIN_LARGE_MAX =         // bin of LARGE_OBJ_SIZE_MAX (2^18 words): 76
+    BIN_EXACT_MAX + 4 * (BIN_FINE_LO_SHIFT - 4) + 8 * (BIN_FINE_HI_SHIFT - BIN_FINE_LO_SHIFT) +
+    4 * (18 - BIN_FINE_HI_SHIFT);
 constexpr size_t BIN_HUGE = BIN_LARGE_MAX + 1;
 constexpr size_t BIN_FULL = BIN_HUGE + 1;
 constexpr size_t BIN_COUNT = BIN_FULL + 1;  // page queues per heap

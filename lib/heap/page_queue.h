@@ -17,9 +17,12 @@ namespace mi {
 constexpr size_t QUEUE_HUGE_BLOCK_SIZE = LARGE_OBJ_SIZE_MAX + WORD_SIZE;
 constexpr size_t QUEUE_FULL_BLOCK_SIZE = LARGE_OBJ_SIZE_MAX + 2 * WORD_SIZE;
 
+// page->bin, not bin_of_size(block_size) again: page_retire and page_unfull
+// are on the path of every malloc+free of the sizes above 1 KiB
+// (page_queue_is_valid checks that the two agree).
 inline size_t page_bin(const Page* page) {
   if (page_in_full(page)) return BIN_FULL;
-  return bin_of_size(page->block_size);
+  return page->bin;
 }
 
 inline PageQueue* heap_page_queue_of(Heap* heap, const Page* page) { return &heap->pages[page_bin(page)]; }
@@ -34,7 +37,7 @@ inline void heap_queue_first_update(Heap* heap, PageQueue* pq) {
   Page* page = (pq->first != nullptr) ? pq->first : &page_empty;
   if (heap->pages_free_direct[size] == page) return;
   size_t bin = static_cast<size_t>(pq - heap->pages);
-  size_t first = (bin <= 1) ? 0 : bin_wsize(bin - 1) * WORD_SIZE + 1;
+  size_t first = (bin <= 1) ? 0 : bin_block_sizes[bin - 1] + 1;
   for (size_t s = first; s <= size; s++) heap->pages_free_direct[s] = page;
 }
 

@@ -1,6 +1,6 @@
 // What mimalloc-numa promises beyond mimalloc itself (Debian's mimalloc 2.0.9
 // fails these, so this file only runs against mimalloc-numa):
-//  - internal waste of the size classes stays under 25% above 128 bytes (4 classes per doubling);
+//  - internal waste of the size classes stays under 25% above 128 bytes (4 classes per doubling, 8 from 512 B to 1 KiB);
 //  - calloc with an overflowing count * size sets errno to ENOMEM (POSIX);
 //  - mi_process_info reports plausible values (current RSS > 0 and at most
 //    the peak RSS);

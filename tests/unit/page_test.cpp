@@ -189,6 +189,58 @@ TEST(PageFull, FullPageMovesToTheFullQueueAndBackOnLocalFree) {
   EXPECT_TRUE(mi::heap_is_valid(h.heap));
 }
 
+// Blocks freed into older pages of the bin are reused before the page at the
+// queue's front is extended into untouched memory, once they are an
+// extension's worth: extending first touched up to a page more per size
+// class and thread while freed blocks waited (numa-vm shape-db: rows
+// replaced by rows of other sizes); fewer, and the front page is extended
+// (a ring of blocks keeps being served an extension's blocks per slow call).
+TEST(PageFull, FreedBlocksOfAnotherPageComeBeforeExtending) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  const size_t size = 2048;
+  const size_t bin = mi::bin_of_size(size);
+  Page* P = nullptr;
+  std::vector<void*> pblocks = fill_page(h.heap, size, &P);
+  const size_t step = max_extend_of(P->block_size);
+  ASSERT_GE(pblocks.size(), 2 * step);
+  // Q, the bin's new page, with every block it made available in use
+  std::vector<void*> qblocks{mi_heap_malloc(h.heap, size)};
+  Page* Q = page_of(qblocks[0]);
+  ASSERT_NE(Q, P);
+  auto use_up_q = [&] {
+    while (Q->used < Q->capacity) qblocks.push_back(mi_heap_malloc(h.heap, size));
+  };
+  use_up_q();
+  ASSERT_LT(Q->capacity + step, Q->reserved) << "Q can still be extended twice";
+  EXPECT_EQ(h.heap->pages[bin].first, Q);
+
+  // fewer than an extension's worth freed into P: Q is extended
+  for (size_t k = 0; k + 1 < step; k++) mi_free(pblocks[k]);  // P leaves the full queue, to the back
+  EXPECT_EQ(h.heap->pages[bin].last, P);
+  size_t q_capacity = Q->capacity;
+  qblocks.push_back(mi_heap_malloc(h.heap, size));
+  EXPECT_EQ(page_of(qblocks.back()), Q);
+  EXPECT_EQ(Q->capacity, q_capacity + step);
+  use_up_q();
+
+  // an extension's worth: P's freed blocks serve, Q stays as it is
+  mi_free(pblocks[step - 1]);
+  q_capacity = Q->capacity;
+  for (size_t k = 0; k < step; k++) {
+    void* p = mi_heap_malloc(h.heap, size);
+    EXPECT_EQ(page_of(p), P) << "a freed block of P, not a block of Q's untouched memory";
+    pblocks[k] = p;
+  }
+  EXPECT_EQ(Q->capacity, q_capacity) << "Q extended while P had an extension's worth of free blocks";
+  EXPECT_EQ(P->used, P->reserved);
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+
+  for (void* p : pblocks) mi_free(p);
+  for (void* p : qblocks) mi_free(p);
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+}
+
 TEST(PageFull, DelayedFreeHandshakeWithAnotherThread) {
   OwnHeap h;
   ASSERT_NE(h.heap, nullptr);

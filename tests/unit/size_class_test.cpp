@@ -1,6 +1,8 @@
 // Unit tests of lib/heap/size_class.h: request size -> bin -> block size.
 #include "heap/size_class.h"
 
+#include <mimalloc-numa-stats.h>
+
 #include <gtest/gtest.h>
 
 #include <cstddef>
@@ -56,11 +58,19 @@ TEST(SizeClass, EveryBlockSizeIsItsOwnBin) {
   }
 }
 
-TEST(SizeClass, FourBinsPerDoubling) {
-  // above the exact sizes, each power-of-two range of words has 4 bins
+TEST(SizeClass, FourBinsPerDoublingEightFrom512BTo1KiB) {
+  // above the exact sizes, each power-of-two range of words has 4 bins, but
+  // 8 from 512 B (64 words) to 1 KiB (128 words)
   for (size_t w = 16; w < mi::LARGE_OBJ_WSIZE_MAX; w *= 2) {
-    EXPECT_EQ(bin_of_wsize(2 * w) - bin_of_wsize(w), 4u) << w;
+    EXPECT_EQ(bin_of_wsize(2 * w) - bin_of_wsize(w), w == 64 ? 8u : 4u) << w;
   }
+  EXPECT_EQ(good_block_size(129), 160u);
+  EXPECT_EQ(good_block_size(513), 576u);
+  EXPECT_EQ(good_block_size(600), 640u);
+  EXPECT_EQ(good_block_size(1000), 1024u);
+  EXPECT_EQ(good_block_size(1025), 1280u);
+  EXPECT_EQ(mi::BIN_LARGE_MAX, 76u) << "bins 1-16 exact, 4 per doubling to 512 B, 8 to 1 KiB, 4 to 2 MiB";
+  EXPECT_LE(mi::BIN_HUGE + 1, size_t{MI_STATS_AREA_BINS_MAX}) << "every bin fits the published statistics area";
 }
 
 // Checks one request size: fits, monotone, small waste, 16-byte multiples.
@@ -73,8 +83,11 @@ void check_size(size_t size, size_t* prev_bin, size_t* prev_block) {
   ASSERT_GE(block, size) << "size " << size << " does not fit its block";
   ASSERT_GE(bin, *prev_bin) << "bin of " << size << " went down";
   ASSERT_GE(block, *prev_block) << "block of " << size << " went down";
-  if (size > 128) {
-    // waste under 25% of the request (the exact word sizes below)
+  if (size > 512 && size <= 1024) {
+    // waste under 12.5% of the request (8 bins per doubling)
+    ASSERT_LT((block - size) * 8, size) << "size " << size << " block " << block;
+  } else if (size > 128) {
+    // under 25% (4 per doubling; the exact word sizes below)
     ASSERT_LT((block - size) * 4, size) << "size " << size << " block " << block;
   }
   if (size % 16 == 0) {
