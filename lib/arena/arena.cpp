@@ -19,6 +19,7 @@
 #include "../common/messages.h"
 #include "../common/options.h"
 #include "../common/stats.h"
+#include "../common/test_point.h"
 #include "../os/os.h"
 #include "../topology/topology.h"
 #include "arena_internal.h"
@@ -463,15 +464,37 @@ void arena_schedule_purge(Arena* a, size_t idx, size_t blocks) {
   // postpone it for ever.
   int64_t now = os_clock_ms();
   int64_t expire = a->purge_expire.load(std::memory_order_relaxed);
-  if (expire == 0) {
-    a->purge_deadline.store(now + 2 * delay, std::memory_order_relaxed);
-    a->purge_expire.compare_exchange_strong(expire, now + delay, std::memory_order_acq_rel);
-  } else {
-    int64_t extended = expire + option_get(mi_option_purge_extend_delay);
-    int64_t deadline = a->purge_deadline.load(std::memory_order_relaxed);
-    if (extended > deadline) extended = deadline;
-    if (extended > expire) a->purge_expire.compare_exchange_strong(expire, extended, std::memory_order_acq_rel);
+  // Again when the expiry changed meanwhile: a purger that reset it to 0
+  // (arena_try_purge) may have walked past these bits already, and a purge
+  // with no expiry would never come.
+  for (;;) {
+    if (expire == 0) {
+      a->purge_deadline.store(now + 2 * delay, std::memory_order_relaxed);
+      if (a->purge_expire.compare_exchange_strong(expire, now + delay, std::memory_order_acq_rel)) return;
+    } else {
+      int64_t extended = expire + option_get(mi_option_purge_extend_delay);
+      int64_t deadline = a->purge_deadline.load(std::memory_order_relaxed);
+      if (extended > deadline) extended = deadline;
+      if (extended <= expire) return;
+      if (a->purge_expire.compare_exchange_strong(expire, extended, std::memory_order_acq_rel)) return;
+    }
   }
+}
+
+// Arms the expiry again for purge bits a purge left (arena_try_purge): the
+// blocks of a run that a freeing thread still held, between its
+// arena_schedule_purge and its unclaim. Without it they waited with no
+// expiry, so neither the purge thread nor mi_collect(true) purged them until
+// the arena's next free (test APurgeThatFindsFreedBlocksStillHeldPurgesThemLater).
+void arena_rearm_purge(Arena* a) {
+  bool left = false;
+  for (size_t f = 0; f < a->field_count && !left; f++) left = a->blocks_purge[f].load(std::memory_order_relaxed) != 0;
+  const int64_t delay = arena_purge_delay_ms();
+  if (!left || delay < 0) return;
+  const int64_t now = os_clock_ms();
+  int64_t expire = 0;
+  a->purge_deadline.store(now + 2 * delay, std::memory_order_relaxed);
+  a->purge_expire.compare_exchange_strong(expire, now + (delay > 0 ? delay : 1), std::memory_order_acq_rel);
 }
 
 // Purges the blocks of [bit, bit+len) of one field that still wait for
@@ -582,6 +605,7 @@ void arena_try_purge(Arena* a, int64_t now, bool force) {
   for (size_t f = 0; f < a->field_count; f++) {
     if (a->blocks_purge[f].load(std::memory_order_relaxed) != 0) arena_purge_field(a, f);
   }
+  arena_rearm_purge(a);
 }
 
 }  // namespace
@@ -706,6 +730,7 @@ void arena_free(void* p, size_t size, size_t committed_size, const MemId& memid)
     bitmap_unclaim(a->blocks_committed, a->field_count, idx, blocks);
   }
   arena_schedule_purge(a, idx, blocks);
+  test_point(TestPoint::arena_purge_scheduled);  // tests/unit/arena_test.cpp purges here
   if (!bitmap_unclaim(a->blocks_inuse, a->field_count, idx, blocks)) {
     error_message(EAGAIN, "arena blocks at %p freed twice", p);
   }

@@ -11,8 +11,9 @@
 namespace mi {
 
 enum class TestPoint : uint8_t {
-  segment_page_free,  // segment_page_free: the page is out of use, not yet free in its segment
-  delayed_freeing,    // free_block_mt: a full page's state is delayed_freeing, its block not yet passed on
+  segment_page_free,      // segment_page_free: the page is out of use, not yet free in its segment
+  delayed_freeing,        // free_block_mt: a full page's state is delayed_freeing, its block not yet passed on
+  arena_purge_scheduled,  // arena_free: the blocks wait for their purge, the freeing thread still holds them
 };
 
 #if MI_FAULT_INJECTION

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/options.h"
+#include "common/test_point.h"
 #include "os/os.h"
 #include "segment/segmap.h"
 #include "segment/segment.h"
@@ -608,6 +609,49 @@ TEST_F(ArenaTest, BlocksWaitingBeyondThePeakInUseArePurgedWhenTheArenaGrows) {
   if (e != nullptr) mi::arena_free(e, 8 * ARENA_BLOCK_SIZE, 8 * ARENA_BLOCK_SIZE, me);
   mi::arena_free(b, ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, mb);
   mi::arenas_try_purge(true);
+}
+
+#if MI_FAULT_INJECTION
+namespace {
+// The purge thread's walk at the moment a freeing thread has scheduled its
+// blocks' purge and still holds them (arena_free, between
+// arena_schedule_purge and the unclaim): it cannot take them, so it leaves
+// their purge bits; the arena must still have an expiry for them.
+std::atomic<int> purges_at_test_point{0};
+void purge_at_scheduled(mi::TestPoint point) {
+  if (point != mi::TestPoint::arena_purge_scheduled) return;
+  purges_at_test_point.fetch_add(1);
+  mi::arenas_try_purge(true);
+}
+}  // namespace
+#endif
+
+TEST_F(ArenaTest, APurgeThatFindsFreedBlocksStillHeldPurgesThemLater) {
+#if !MI_FAULT_INJECTION
+  GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)";
+#else
+  // Before: the forced purge reset the arena's expiry, skipped the held
+  // blocks and left their bits with no expiry: they stayed resident until
+  // the arena's next free.
+  mi_option_set(mi_option_purge_delay, 10000);
+  mi_option_set(mi_option_arena_purge_mult, 1);
+  reserve(128 * MiB);  // 32 blocks
+  mi::MemId ma;
+  uint8_t* a = static_cast<uint8_t*>(mi::arena_alloc(2 * ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &ma));
+  ASSERT_NE(a, nullptr);
+  memset(a, 0x5a, 2 * ARENA_BLOCK_SIZE);
+  size_t total = 0;
+  ASSERT_EQ(unit::resident_pages(a, 2 * ARENA_BLOCK_SIZE, &total), total);
+  purges_at_test_point.store(0);
+  mi::test_point_hook.store(&purge_at_scheduled);
+  mi::arena_free(a, 2 * ARENA_BLOCK_SIZE, 2 * ARENA_BLOCK_SIZE, ma);
+  mi::test_point_hook.store(nullptr);
+  ASSERT_EQ(purges_at_test_point.load(), 1);
+  EXPECT_EQ(unit::resident_pages(a, 2 * ARENA_BLOCK_SIZE), total) << "purged while the freeing thread held it";
+  EXPECT_GE(mi::arenas_next_purge_in_ms(), 0) << "its purge bits left with no expiry";
+  mi::arenas_try_purge(true);
+  EXPECT_EQ(unit::resident_pages(a, 2 * ARENA_BLOCK_SIZE), 0u) << "never purged";
+#endif
 }
 
 // --- user-provided memory ---------------------------------------------------------
