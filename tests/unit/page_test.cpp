@@ -144,13 +144,22 @@ std::vector<void*> fill_page(mi_heap_t* heap, size_t size, Page** page_out) {
   return blocks;
 }
 
-TEST(PageFull, FullPageMovesToTheFullQueueAndBackOnLocalFree) {
+// A heap of its own with one full page P of 2048 B blocks (above the direct
+// sizes: every allocation takes the generic path), in use as pblocks.
+class PageFullOf2K : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(h.heap, nullptr);
+    pblocks = fill_page(h.heap, size, &P);
+  }
   OwnHeap h;
-  ASSERT_NE(h.heap, nullptr);
-  const size_t size = 2048;  // above the direct sizes: every allocation takes the generic path
+  const size_t size = 2048;
   const size_t bin = mi::bin_of_size(size);
   Page* P = nullptr;
-  std::vector<void*> pblocks = fill_page(h.heap, size, &P);
+  std::vector<void*> pblocks;
+};
+
+TEST_F(PageFullOf2K, FullPageMovesToTheFullQueueAndBackOnLocalFree) {
   ASSERT_EQ(P->used, P->reserved);
   EXPECT_FALSE(mi::page_in_full(P)) << "full, but not yet found full by a search";
   EXPECT_TRUE(in_queue(h.heap->pages[bin], P));
@@ -195,13 +204,7 @@ TEST(PageFull, FullPageMovesToTheFullQueueAndBackOnLocalFree) {
 // class and thread while freed blocks waited (numa-vm shape-db: rows
 // replaced by rows of other sizes); fewer, and the front page is extended
 // (a ring of blocks keeps being served an extension's blocks per slow call).
-TEST(PageFull, FreedBlocksOfAnotherPageComeBeforeExtending) {
-  OwnHeap h;
-  ASSERT_NE(h.heap, nullptr);
-  const size_t size = 2048;
-  const size_t bin = mi::bin_of_size(size);
-  Page* P = nullptr;
-  std::vector<void*> pblocks = fill_page(h.heap, size, &P);
+TEST_F(PageFullOf2K, FreedBlocksOfAnotherPageComeBeforeExtending) {
   const size_t step = max_extend_of(P->block_size);
   ASSERT_GE(pblocks.size(), 2 * step);
   // Q, the bin's new page, with every block it made available in use
@@ -241,13 +244,7 @@ TEST(PageFull, FreedBlocksOfAnotherPageComeBeforeExtending) {
   EXPECT_TRUE(mi::heap_is_valid(h.heap));
 }
 
-TEST(PageFull, DelayedFreeHandshakeWithAnotherThread) {
-  OwnHeap h;
-  ASSERT_NE(h.heap, nullptr);
-  const size_t size = 2048;
-  const size_t bin = mi::bin_of_size(size);
-  Page* P = nullptr;
-  std::vector<void*> pblocks = fill_page(h.heap, size, &P);
+TEST_F(PageFullOf2K, DelayedFreeHandshakeWithAnotherThread) {
   void* q0 = mi_heap_malloc(h.heap, size);  // P -> full queue
   ASSERT_TRUE(mi::page_in_full(P));
   ASSERT_EQ(tf_state(P), mi::Delayed::use_delayed_free);
