@@ -708,6 +708,15 @@ void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, 
   return p;
 }
 
+bool arena_commit_held(MemId* memid) noexcept {
+  if (memid->kind != MemKind::arena || memid->arena_index >= ARENA_MAX_COUNT) return false;
+  Arena* a = arena_at(memid->arena_index);
+  if (a == nullptr || size_t{memid->block_index} + memid->block_count > a->block_count) return false;
+  if (a->blocks_committed != nullptr && !arena_commit_blocks(a, memid->block_index, memid->block_count)) return false;
+  memid->initially_committed = true;
+  return true;
+}
+
 void arena_free(void* p, size_t size, size_t committed_size, const MemId& memid) noexcept {
   if (p == nullptr || size == 0) return;
   if (memid.kind == MemKind::os) {

@@ -32,6 +32,12 @@ constexpr size_t ARENA_MAX_OBJ_SIZE = HUGE_OS_DIRECT_MIN;
 void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, int req_arena_id, int numa_node,
                   MemId* memid) noexcept;
 
+// Commits whatever is not committed yet of memory from arena_alloc that the
+// caller holds, and counts it so (memid->initially_committed becomes true);
+// for arena memory only (other memory: false, nothing done). False when the
+// commit failed (said why).
+bool arena_commit_held(MemId* memid) noexcept;
+
 // Returns memory from arena_alloc. committed_size: how much of it the caller
 // committed (for memory that came uncommitted).
 void arena_free(void* p, size_t size, size_t committed_size, const MemId& memid) noexcept;

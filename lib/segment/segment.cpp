@@ -452,6 +452,20 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   if (kind == PageKind::huge && !memid.is_pinned && !memid.is_large) {
     tail_protected = huge_segment_trim(s, segment_size, memid, keep_tail);
   }
+  if (memid.kind == MemKind::arena && !memid.initially_committed && !memid.initially_zero && kind != PageKind::huge &&
+      !memid.is_pinned) {
+    // Used before, handed out uncommitted: it may still hold resident pages.
+    // The arena forgets what a range freed partly committed had committed
+    // (arena_free) while its purge waits, and this claim cancelled that
+    // purge; committed page by page, the pages this segment never used stayed
+    // resident for its life, where no purge could reach them (a new thread
+    // over a freed huge block's memory: 4 MiB). Committed whole instead, so
+    // that they are purged with the rest of its unused pages (below).
+    if (!arena_commit_held(&memid)) {
+      arena_free(p, segment_size, 0, memid);
+      return nullptr;
+    }
+  }
   if (!memid.initially_committed) {
     // commit the header now; pages are committed when handed out, but for a
     // huge segment's one page: all of it at once (one system call)
@@ -505,6 +519,14 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   segmap_register(s);
   all_add(s);
 
+  if (kind != PageKind::huge && !memid.initially_zero && !memid.is_pinned) {
+    // Memory used before: its pages hold the old owner's data, resident until
+    // purged. Those this segment does not take within the purge delay are
+    // purged as freed pages are (a page claimed before cancels its part).
+    segment_lock(s);
+    page_schedule_purge(s, 0, capacity);
+    segment_unlock(s);
+  }
   if (tld->eager_delay_left > 0) tld->eager_delay_left--;
   tld->count++;
   if (tld->count > tld->peak_count) tld->peak_count = tld->count;

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "common/options.h"
@@ -652,6 +653,76 @@ TEST_F(ArenaTest, APurgeThatFindsFreedBlocksStillHeldPurgesThemLater) {
   mi::arenas_try_purge(true);
   EXPECT_EQ(unit::resident_pages(a, 2 * ARENA_BLOCK_SIZE), 0u) << "never purged";
 #endif
+}
+
+// A new thread's first small segment, in arena `id` (eager_commit_delay
+// `eager_delay`: 0 commits it whole, 1 page by page): the pages of it past
+// its first two that are resident once everything due or not has been
+// purged (mi_collect(true)) while the segment holds a 64 B block; *seg: where
+// the segment lies.
+size_t resident_under_new_segment(mi_arena_id_t id, long eager_delay, uint8_t** seg) {
+  const long saved_eager_delay = mi_option_get(mi_option_eager_commit_delay);
+  mi_option_set(mi_option_eager_commit_delay, eager_delay);
+  size_t resident = SIZE_MAX;
+  *seg = nullptr;
+  std::thread t([&] {
+    mi_heap_t* th = mi_heap_new_in_arena(id);
+    void* p = (th != nullptr) ? mi_heap_malloc(th, 64) : nullptr;
+    if (p == nullptr) return;
+    *seg = reinterpret_cast<uint8_t*>(mi::segmap_segment_of(p));
+    mi_collect(true);
+    resident = unit::resident_pages(*seg + 128 * 1024, ARENA_BLOCK_SIZE - 128 * 1024);
+    mi_free(p);
+  });
+  t.join();
+  mi_option_set(mi_option_eager_commit_delay, saved_eager_delay);
+  return resident;
+}
+
+TEST_F(ArenaTest, ASegmentOverBlocksFreedPartlyCommittedLeavesNoneOfTheirPagesResident) {
+  // A 6 MiB block's segment is freed partly committed (its last arena block
+  // only up to the block's end): its blocks wait for their purge, resident.
+  // A new thread's first segment commits page by page (eager_commit_delay)
+  // and takes the first of them (resident blocks first). Before, it took
+  // them as uncommitted, which cancelled their purge: the old block's pages
+  // that the new segment never used stayed resident for the segment's life
+  // (992 of them here), and nothing could purge them, mi_collect(true)
+  // included (the fork test of the purge thread failed on it under ASan).
+  mi_option_set(mi_option_purge_delay, 10000);
+  mi_option_set(mi_option_arena_purge_mult, 1);
+  reserve(32 * MiB);
+  mi_heap_t* heap = mi_heap_new_in_arena(id);
+  ASSERT_NE(heap, nullptr);
+  uint8_t* h = static_cast<uint8_t*>(mi_heap_malloc(heap, 6 * MiB));
+  ASSERT_NE(h, nullptr);
+  ASSERT_EQ(reinterpret_cast<uint8_t*>(mi::segmap_segment_of(h)), start);
+  memset(h, 0x6b, 6 * MiB);
+  mi_free(h);  // waits for its purge, resident
+  size_t total = 0;
+  ASSERT_EQ(unit::resident_pages(start + 128 * 1024, ARENA_BLOCK_SIZE - 128 * 1024, &total), total);
+  uint8_t* seg = nullptr;
+  const size_t resident = resident_under_new_segment(id, 4, &seg);
+  ASSERT_EQ(seg, start) << "the new segment did not take the freed block's first arena block";
+  EXPECT_EQ(resident, 0u) << "pages of the freed block stayed resident under the new segment";
+  mi_heap_delete(heap);
+}
+
+TEST_F(ArenaTest, ASegmentOverCommittedFreedBlocksLeavesNoneOfTheirPagesResident) {
+  // The same over a block freed whole and committed, taken by a segment that
+  // commits at once: the pages it never used kept the old owner's data
+  // resident for its life (992 here), committed but never scheduled for a purge.
+  mi_option_set(mi_option_purge_delay, 10000);
+  mi_option_set(mi_option_arena_purge_mult, 1);
+  reserve(32 * MiB);
+  mi::MemId m;
+  uint8_t* b = static_cast<uint8_t*>(mi::arena_alloc(ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, true, false, id, -1, &m));
+  ASSERT_EQ(b, start);
+  memset(b, 0x6c, ARENA_BLOCK_SIZE);
+  mi::arena_free(b, ARENA_BLOCK_SIZE, ARENA_BLOCK_SIZE, m);  // waits for its purge, resident
+  uint8_t* seg = nullptr;
+  const size_t resident = resident_under_new_segment(id, 0, &seg);
+  ASSERT_EQ(seg, start) << "the new segment did not take the freed block";
+  EXPECT_EQ(resident, 0u) << "pages of the freed block stayed resident under the new segment";
 }
 
 // --- user-provided memory ---------------------------------------------------------

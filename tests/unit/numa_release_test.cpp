@@ -76,7 +76,10 @@ std::vector<void*> allocate_free_exit(int cpu, size_t bytes, size_t keep_every) 
   return kept;
 }
 
-std::vector<void*> allocate_on(int cpu, size_t bytes) {
+// Allocates `bytes` of blocks on `cpu` and exits; *stats_before_exit (if
+// given): node `node`'s figures just before the thread exits (its exit
+// purges the free pages of its segments: abandoned_page_purge).
+std::vector<void*> allocate_on(int cpu, size_t bytes, int node = -1, mi_numa_stats_t* stats_before_exit = nullptr) {
   std::vector<void*> blocks;
   std::thread t([&] {
     ASSERT_TRUE(pin(cpu));
@@ -90,6 +93,7 @@ std::vector<void*> allocate_on(int cpu, size_t bytes) {
       total += n;
     }
     ASSERT_EQ(mi_numa_node_of(blocks.back()), cpu % 2);
+    if (stats_before_exit != nullptr) *stats_before_exit = node_stats(node);
   });
   t.join();
   return blocks;
@@ -128,9 +132,11 @@ void child(const std::string& what) {
     kept = allocate_free_exit(0, 8 * MiB, 0);
     const mi_numa_stats_t before = node_stats(0);
     ASSERT_GE(before.purge_pending, 4 * MiB);
-    grown = allocate_on(0, 8 * MiB);  // another thread of node 0
-    const mi_numa_stats_t after = node_stats(0);
-    // (a page or two of the exited thread's may fall due meanwhile: not its segments)
+    mi_numa_stats_t after{};
+    grown = allocate_on(0, 8 * MiB, 0, &after);  // another thread of node 0
+    // (a page or two of the exited thread's may fall due meanwhile: not its
+    // segments; and when the growing thread exits, the pages of its segments
+    // that it never used go: the first thread's leftovers, resident until then)
     EXPECT_LT(after.purged - before.purged, 1 * MiB) << "node 0 purged its own free memory while a node-0 thread grew";
     EXPECT_LT(after.purge_pending, before.purge_pending / 2) << "node 0's thread did not reuse its node's free memory";
   }
