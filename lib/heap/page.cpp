@@ -264,7 +264,24 @@ void page_unfull(Page* page) {
   page_set_flag(page, PAGE_IN_FULL, false);  // so that heap_page_queue_of gives its bin
   PageQueue* pq = heap_page_queue_of(heap, page);
   page_set_flag(page, PAGE_IN_FULL, true);
-  page_queue_move_to_back(heap, pq, pqfull, page);
+  // To the front when the queue's first page has nothing left to give (no
+  // free block, none freed, no untouched room): the next allocation takes the
+  // block just freed from the first page (queue_first_pop) instead of a slow
+  // search that sends the used-up first page to the full queue. A cache's
+  // evictions free random blocks, a page at a time leaves the full queue with
+  // one free block (pairs random-4096: 545 -> 385 instructions per pair;
+  // RocksDB readrandom's allocator instructions -25%). Else to the back, as
+  // mimalloc does: a page freed into ring-wise gathers its blocks there
+  // (ring-4096: 186 instructions per pair when always to the front, 162 so).
+  // Only above the direct table's sizes: a small page at the front would
+  // rewrite the bin's direct entries at each move.
+  const Page* first = pq->first;
+  if (pq->block_size > SMALL_SIZE_MAX && (first == nullptr || (first->free == nullptr && first->local_free == nullptr &&
+                                                               first->capacity == first->reserved))) {
+    page_queue_move_to_front(heap, pq, pqfull, page);
+  } else {
+    page_queue_move_to_back(heap, pq, pqfull, page);
+  }
 }
 
 void page_free_block_local(Page* page, Block* block, bool check_full) {

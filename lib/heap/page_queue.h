@@ -90,4 +90,17 @@ inline void page_queue_move_to_back(Heap* heap, PageQueue* to, PageQueue* from, 
   MI_ASSERT_EXPENSIVE(page_queue_is_valid(heap, from) && page_queue_is_valid(heap, to));
 }
 
+// Moves a page from `from` to the front of `to`: the page allocated from next.
+inline void page_queue_move_to_front(Heap* heap, PageQueue* to, PageQueue* from, Page* page) {
+  page_queue_unlink(heap, from, page);
+  page->prev = nullptr;
+  page->next = to->first;
+  if (to->first != nullptr) to->first->prev = page;
+  else to->last = page;
+  to->first = page;
+  heap_queue_first_update(heap, to);
+  page_set_flag(page, PAGE_IN_FULL, page_queue_is_full(to));
+  MI_ASSERT_EXPENSIVE(page_queue_is_valid(heap, from) && page_queue_is_valid(heap, to));
+}
+
 }  // namespace mi

@@ -7,6 +7,10 @@
  *   pairs ring SIZE N        1000 live blocks; each step frees the oldest
  *                            and allocates a new one of SIZE
  *   pairs cycle N            the same ring, sizes 16, 32, ..., 128 in turn
+ *   pairs random SIZE N      1000 live blocks; each step frees one of them
+ *                            picked at random (a fixed sequence) and
+ *                            allocates a new one of SIZE in its place: a
+ *                            cache's evictions (RocksDB's block cache)
  *
  * The blocks are written so that no compiler removes a pair; the volatile
  * pointer keeps the calls real (malloc/free elision is allowed in C). */
@@ -20,11 +24,12 @@ static void* volatile sink;
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: pairs immediate|ring SIZE N | pairs cycle N\n");
+    fprintf(stderr, "usage: pairs immediate|ring|random SIZE N | pairs cycle N\n");
     return 2;
   }
   const char* pattern = argv[1];
   const int cycle = strcmp(pattern, "cycle") == 0;
+  const int random = strcmp(pattern, "random") == 0;
   size_t size = cycle ? 0 : (size_t)strtoull(argv[2], NULL, 10);
   size_t n = (size_t)strtoull(argv[cycle ? 2 : 3], NULL, 10);
   if (strcmp(pattern, "immediate") == 0) {
@@ -36,20 +41,27 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  if (!cycle && strcmp(pattern, "ring") != 0) {
+  if (!cycle && !random && strcmp(pattern, "ring") != 0) {
     fprintf(stderr, "pairs: unknown pattern '%s'\n", pattern);
     return 2;
   }
   static char* ring[RING];
   for (size_t k = 0; k < RING; k++) ring[k] = malloc(cycle ? 16 + (k % 8) * 16 : size);
   size_t k = 0;
+  unsigned long long state = 88172645463325252ull; /* xorshift64: the same sequence everywhere */
   for (size_t i = 0; i < n; i++) {
+    if (random) {
+      state ^= state << 13;
+      state ^= state >> 7;
+      state ^= state << 17;
+      k = (size_t)(state % RING);
+    }
     sink = ring[k];
     free(sink);
     char* p = malloc(cycle ? 16 + (i % 8) * 16 : size);
     *p = 1;
     ring[k] = p;
-    if (++k == RING) k = 0;
+    if (!random && ++k == RING) k = 0;
   }
   for (k = 0; k < RING; k++) free(ring[k]);
   return 0;
