@@ -79,8 +79,7 @@ inline void page_queue_push(Heap* heap, PageQueue* pq, Page* page) {
 }
 
 // Moves a page from `from` to the end of `to` (update_direct: as for page_queue_unlink).
-inline void page_queue_move_to_back(Heap* heap, PageQueue* to, PageQueue* from, Page* page,
-                                    bool update_direct = true) {
+inline void page_queue_move_to_back(Heap* heap, PageQueue* to, PageQueue* from, Page* page, bool update_direct = true) {
   page_queue_unlink(heap, from, page, update_direct);
   page->prev = to->last;
   page->next = nullptr;
