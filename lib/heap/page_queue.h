@@ -42,7 +42,10 @@ inline void heap_queue_first_update(Heap* heap, PageQueue* pq) {
 }
 
 // Takes a page out of the links of pq (its own links are left to the caller).
-inline void page_queue_unlink(Heap* heap, PageQueue* pq, const Page* page) {
+// update_direct false: the direct table may be left pointing at the page
+// (for a caller that sets it once for several moves: page_queue_find_free;
+// until then the heap is invalid for heap_is_valid).
+inline void page_queue_unlink(Heap* heap, PageQueue* pq, const Page* page, bool update_direct = true) {
   // pre: page is in pq (not another queue: its ends would be left pointing at it)
   MI_ASSERT((page->prev != nullptr) != (pq->first == page) && (page->next != nullptr) != (pq->last == page));
   if (page->prev != nullptr) page->prev->next = page->next;
@@ -50,7 +53,7 @@ inline void page_queue_unlink(Heap* heap, PageQueue* pq, const Page* page) {
   if (page == pq->last) pq->last = page->prev;
   if (page == pq->first) {
     pq->first = page->next;
-    heap_queue_first_update(heap, pq);
+    if (update_direct) heap_queue_first_update(heap, pq);
   }
 }
 
@@ -75,9 +78,9 @@ inline void page_queue_push(Heap* heap, PageQueue* pq, Page* page) {
   heap->page_count++;
 }
 
-// Moves a page from `from` to the end of `to`.
-inline void page_queue_move_to_back(Heap* heap, PageQueue* to, PageQueue* from, Page* page) {
-  page_queue_unlink(heap, from, page);
+// Moves a page from `from` to the end of `to` (update_direct: as for page_queue_unlink).
+inline void page_queue_move_to_back(Heap* heap, PageQueue* to, PageQueue* from, Page* page, bool update_direct = true) {
+  page_queue_unlink(heap, from, page, update_direct);
   page->prev = to->last;
   page->next = nullptr;
   if (to->last != nullptr) to->last->next = page;
@@ -87,7 +90,19 @@ inline void page_queue_move_to_back(Heap* heap, PageQueue* to, PageQueue* from, 
   }
   to->last = page;
   page_set_flag(page, PAGE_IN_FULL, page_queue_is_full(to));
-  MI_ASSERT_EXPENSIVE(page_queue_is_valid(heap, from) && page_queue_is_valid(heap, to));
+  MI_ASSERT_EXPENSIVE(!update_direct || (page_queue_is_valid(heap, from) && page_queue_is_valid(heap, to)));
+}
+
+// Moves a page of pq to its front (the one allocated from next), setting the
+// direct table once.
+inline void page_queue_move_to_front(Heap* heap, PageQueue* pq, Page* page) {
+  page_queue_unlink(heap, pq, page, false);
+  page->next = pq->first;
+  page->prev = nullptr;
+  if (pq->first != nullptr) pq->first->prev = page;
+  else pq->last = page;
+  pq->first = page;
+  heap_queue_first_update(heap, pq);
 }
 
 // Moves a page from `from` to the front of `to`: the page allocated from next.

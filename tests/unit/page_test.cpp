@@ -2,7 +2,8 @@
 // full queue and back (local frees, and the delayed-free handshake with
 // another thread), the thread-free list collected by the owner, retired
 // pages kept for a while and then freed, zeroed allocation, interior
-// (aligned) pointers, and invariants (page_is_valid, heap_is_valid).
+// (aligned) pointers, the direct table after a search that sent pages to the
+// full queue, and invariants (page_is_valid, heap_is_valid).
 //
 // Most tests use a heap of their own (mi_heap_new): its page queues hold only
 // the test's pages, whatever gtest allocates meanwhile.
@@ -241,6 +242,56 @@ TEST_F(PageFullOf2K, FreedBlocksOfAnotherPageComeBeforeExtending) {
 
   for (void* p : pblocks) mi_free(p);
   for (void* p : qblocks) mi_free(p);
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+}
+
+// A search that sends the front page of a direct size to the full queue and
+// takes the page behind it sets the direct table once, at its end
+// (page_queue_find_free): the entries of the size's bin must then point at
+// the new front page, not at the page now in the full queue.
+TEST(PageScan, TheDirectTableFollowsTheFrontPageAfterPagesWentToTheFullQueue) {
+  OwnHeap h;
+  ASSERT_NE(h.heap, nullptr);
+  const size_t size = 1024;  // a direct size; its bin covers 961 .. 1024 B
+  const size_t bin = mi::bin_of_size(size);
+  ASSERT_LE(size, mi::SMALL_SIZE_MAX);
+  Page *p1 = nullptr, *p2 = nullptr, *p3 = nullptr;
+  std::vector<void*> b1 = fill_page(h.heap, size, &p1);
+  std::vector<void*> b2 = fill_page(h.heap, size, &p2);
+  std::vector<void*> b3 = fill_page(h.heap, size, &p3);
+  ASSERT_TRUE(p1 != p2 && p2 != p3 && p1 != p3);
+  EXPECT_EQ(h.heap->pages[bin].first, p3);
+  EXPECT_TRUE(mi::page_in_full(p1) && mi::page_in_full(p2));
+  // a block freed into each of p1 and p2: they go back to the bin, behind p3 (full, not yet found so)
+  mi_free(b1.back());
+  b1.pop_back();
+  mi_free(b2.back());
+  b2.pop_back();
+  EXPECT_EQ(h.heap->pages[bin].first, p3);
+  EXPECT_EQ(h.heap->pages_free_direct[size], p3);
+
+  // the next allocation finds p3 full (to the full queue) and p1's block
+  void* p = mi_heap_malloc(h.heap, size - 40);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(page_of(p), p1);
+  EXPECT_TRUE(mi::page_in_full(p3));
+  EXPECT_EQ(h.heap->pages[bin].first, p1);
+  for (size_t s = mi::bin_block_sizes[bin - 1] + 1; s <= size; s++) {
+    ASSERT_EQ(h.heap->pages_free_direct[s], p1) << "the direct entry of " << s << " bytes";
+  }
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+
+  // and again: p1 used up, p2's block next
+  void* q = mi_heap_malloc(h.heap, size);
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(page_of(q), p2);
+  EXPECT_EQ(h.heap->pages_free_direct[size], p2);
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+  mi_free(p);
+  mi_free(q);
+  for (auto* v : {&b1, &b2, &b3}) {
+    for (void* x : *v) mi_free(x);
+  }
   EXPECT_TRUE(mi::heap_is_valid(h.heap));
 }
 
