@@ -399,7 +399,7 @@ Page* page_queue_find_free(Heap* heap, PageQueue* pq, bool first_try) {
     if (page == nullptr && retry && first_try) return page_queue_find_free(heap, pq, false);
   } else if (page != pq->first) {
     // move it to the front so the direct table points at it
-    page_queue_move_to_front(heap, pq, page);
+    page_queue_move_to_front(heap, pq, pq, page);
   } else if (direct_stale) {
     heap_queue_first_update(heap, pq);
   }

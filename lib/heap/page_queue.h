@@ -93,21 +93,10 @@ inline void page_queue_move_to_back(Heap* heap, PageQueue* to, PageQueue* from, 
   MI_ASSERT_EXPENSIVE(!update_direct || (page_queue_is_valid(heap, from) && page_queue_is_valid(heap, to)));
 }
 
-// Moves a page of pq to its front (the one allocated from next), setting the
-// direct table once.
-inline void page_queue_move_to_front(Heap* heap, PageQueue* pq, Page* page) {
-  page_queue_unlink(heap, pq, page, false);
-  page->next = pq->first;
-  page->prev = nullptr;
-  if (pq->first != nullptr) pq->first->prev = page;
-  else pq->last = page;
-  pq->first = page;
-  heap_queue_first_update(heap, pq);
-}
-
-// Moves a page from `from` to the front of `to`: the page allocated from next.
+// Moves a page from `from` (another queue, or `to` itself) to the front of
+// `to`: the page allocated from next. The direct table is set once.
 inline void page_queue_move_to_front(Heap* heap, PageQueue* to, PageQueue* from, Page* page) {
-  page_queue_unlink(heap, from, page);
+  page_queue_unlink(heap, from, page, from != to);
   page->prev = nullptr;
   page->next = to->first;
   if (to->first != nullptr) to->first->prev = page;
