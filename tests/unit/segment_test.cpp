@@ -880,6 +880,47 @@ TEST(SegmentAbandon, PagesEmptiedWhileAbandonedServeTheirSizeInTheNextThread) {
   mi_collect(true);
 }
 
+// The same with pages left half live: the next thread's blocks of that size
+// fill the freed half of the handed-over page before it is extended or
+// another page is made.
+TEST(SegmentAbandon, HalfLivePagesOfAnExitedThreadServeTheirSizeFirst) {
+  OptionGuard g1(mi_option_purge_delay);
+  mi_option_set(mi_option_purge_delay, 60000);
+  OptionGuard g2(mi_option_abandoned_reclaim_on_free);
+  mi_option_set(mi_option_abandoned_reclaim_on_free, 0);
+  mi_collect(true);
+  ASSERT_EQ(mi::abandoned_count(), 0u);
+  constexpr size_t kBlocks = 600;
+  std::vector<void*> blocks;
+  blocks.reserve(kBlocks);
+  std::thread([&] {
+    for (size_t i = 0; i < kBlocks; i++) blocks.push_back(mi_malloc(48));
+    for (void* p : blocks) memset(p, 0x22, 48);
+  }).join();
+  Page* page = page_of(blocks[0]);
+  for (void* p : blocks) ASSERT_EQ(page_of(p), page);
+  ASSERT_EQ(page_segment(page)->thread_id.load(), 0u) << "abandoned";
+  const size_t capacity = page->capacity;
+  for (size_t i = 0; i < kBlocks; i += 2) mi_free(blocks[i]);  // half, while abandoned
+
+  size_t in_page = 0;
+  size_t capacity_after = 0;
+  std::thread([&] {
+    std::vector<void*> v;
+    v.reserve(kBlocks / 2);
+    for (size_t i = 0; i < kBlocks / 2; i++) {
+      v.push_back(mi_malloc(48));
+      if (page_of(v.back()) == page) in_page++;
+    }
+    capacity_after = page->capacity;
+    for (void* p : v) mi_free(p);
+  }).join();
+  EXPECT_EQ(in_page, kBlocks / 2) << "the next thread's 48 B blocks went elsewhere while the page had room";
+  EXPECT_EQ(capacity_after, capacity) << "the page was extended while its freed blocks waited";
+  for (size_t i = 1; i < kBlocks; i += 2) mi_free(blocks[i]);
+  mi_collect(true);
+}
+
 TEST(SegmentAbandon, AFreeReclaimsTheSegment) {
   OptionGuard g(mi_option_abandoned_reclaim_on_free);
   mi_option_set(mi_option_abandoned_reclaim_on_free, 1);
