@@ -141,13 +141,6 @@ void page_free_drop_parked(Page* page) noexcept {
   page->free = nullptr;
 }
 
-void segment_free_unpark(Segment* segment) noexcept {
-  for (size_t i = 0; i < segment->capacity; i++) {
-    Page* page = &segment->pages[i];
-    if (page->segment_in_use && page->free_parked) page_free_unpark(page);
-  }
-}
-
 namespace {
 
 size_t purge_abandoned(bool force, size_t max_segments) {

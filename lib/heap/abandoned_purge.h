@@ -23,10 +23,9 @@ size_t heap_purge_abandoned_all_due(bool force) noexcept;
 size_t heap_purge_abandoned_off_node(int node) noexcept;
 
 // Rebuilds the free list a purge parked. Every taker of an abandoned segment
-// calls it (segment_free_unpark: all its pages) before touching the pages'
-// free lists. pre: the caller holds the segment alone.
+// calls it for each page before touching the page's free list. pre: the
+// caller holds the segment alone.
 void page_free_unpark(Page* page) noexcept;
-void segment_free_unpark(Segment* segment) noexcept;
 // Forgets the parked list of a page about to be freed (no block in use).
 void page_free_drop_parked(Page* page) noexcept;
 

@@ -659,6 +659,20 @@ void free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
   }
 }
 
+namespace {
+
+// An empty small/medium page stays in its queue for a while:
+// heap_collect_retired frees it if it is still empty and first in its bin
+// after RETIRE_CYCLES (a quarter for medium pages) of its calls.
+void page_mark_retired(Heap* heap, PageQueue* pq, Page* page) {
+  page->retire_expire = (page->block_size <= SMALL_OBJ_SIZE_MAX) ? RETIRE_CYCLES : RETIRE_CYCLES / 4;
+  size_t index = static_cast<size_t>(pq - heap->pages);
+  if (index < heap->page_retired_min) heap->page_retired_min = index;
+  if (index > heap->page_retired_max) heap->page_retired_max = index;
+}
+
+}  // namespace
+
 void page_retire(Page* page) noexcept {
   Heap* heap = page_heap(page);
   page_set_flag(page, PAGE_HAS_ALIGNED, false);
@@ -669,10 +683,7 @@ void page_retire(Page* page) noexcept {
   if (MI_LIKELY(!page_queue_is_full(pq) && !page_queue_is_huge(pq) && page->block_size <= MEDIUM_OBJ_SIZE_MAX &&
                 pq->last == page && pq->first == page)) {
     heap->tld->stats.pages_retired_kept++;
-    page->retire_expire = (page->block_size <= SMALL_OBJ_SIZE_MAX) ? RETIRE_CYCLES : RETIRE_CYCLES / 4;
-    size_t index = static_cast<size_t>(pq - heap->pages);
-    if (index < heap->page_retired_min) heap->page_retired_min = index;
-    if (index > heap->page_retired_max) heap->page_retired_max = index;
+    page_mark_retired(heap, pq, page);
     return;
   }
   page_free(page, pq);
@@ -723,6 +734,9 @@ void page_reclaim(Heap* heap, Page* page) noexcept {
   PageQueue* pq = heap_page_queue_of(heap, page);
   page_queue_push(heap, pq, page);
   if (page_queue_is_huge(pq)) page_to_full(page, pq);  // its one block is live
+  // An empty page (heap/reclaim.cpp keeps small and medium ones) is retired
+  // as one the thread emptied itself: freed if it stays unused.
+  else if (page->used == 0) page_mark_retired(heap, pq, page);
   MI_ASSERT_EXPENSIVE(page_is_valid(page));
 }
 

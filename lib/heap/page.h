@@ -55,7 +55,8 @@ bool page_try_use_delayed_free(Page* page, Delayed delay, bool override_never) n
 void page_free(Page* page, PageQueue* pq) noexcept;
 // Thread exit: hands a page with live blocks to the segment layer.
 void page_abandon(Page* page, PageQueue* pq) noexcept;
-// Adopts a page of a reclaimed segment into `heap`.
+// Adopts a page of a reclaimed segment into `heap` (at the front of its
+// queue); an empty one (no block in use) is retired (page_retire).
 void page_reclaim(Heap* heap, Page* page) noexcept;
 
 // The delayed list (Heap::thread_delayed_free): the blocks other threads
