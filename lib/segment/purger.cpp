@@ -31,6 +31,11 @@ namespace {
 
 std::atomic<int> purger_state{0};  // 0 = not running, 1 = running, 2 = must (re)start
 pthread_t purger_thread;
+// Counts the threads that reached purger_main (a fork child's restart is the
+// next): what ran before it in the new thread is the C library's and the
+// sanitizers' start-up, which may allocate (ASan's pthread_getattr_np does:
+// that first allocation may reclaim an abandoned segment).
+std::atomic<uint32_t> purger_entered{0};
 std::atomic<int64_t (*)() noexcept> purger_task{nullptr};
 std::atomic<size_t (*)(bool) noexcept> purger_heap_purge{nullptr};
 
@@ -38,6 +43,7 @@ constexpr int64_t NEVER = INT64_MAX;
 constexpr size_t PURGER_STACK_SIZE = 256 * KiB;
 
 void* purger_main(void*) {
+  purger_entered.fetch_add(1, std::memory_order_release);
   int64_t task_due = 0;  // os_clock_ms; a (re)started thread runs the task at once
   for (;;) {
     const bool purging = option_is_enabled(mi_option_purge_thread);
@@ -151,5 +157,7 @@ void purger_poll() noexcept {
 }
 
 bool purger_running() noexcept { return purger_state.load(std::memory_order_relaxed) == 1; }
+
+uint32_t purger_threads_entered() noexcept { return purger_entered.load(std::memory_order_acquire); }
 
 }  // namespace mi

@@ -14,6 +14,10 @@ void purger_after_fork() noexcept;
 // first: it starts a thread purger_start left for the first allocation).
 void purger_poll() noexcept;
 bool purger_running() noexcept;
+// How many threads (this process's and its fork children's restarts) have
+// entered the thread's loop: past the thread's start-up, which may allocate
+// under a sanitizer (tests wait for it before they stage abandoned segments).
+uint32_t purger_threads_entered() noexcept;
 // A task the thread runs besides purging (the statistics publisher,
 // api/stats_publish): called at once, then after the milliseconds it
 // returns (-1: never again). Set before purger_start, which then starts
