@@ -608,7 +608,6 @@ void free_block_local_slow(Page* page, Block* block) noexcept {
 void free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
   if (page_has_aligned(page)) block = page_ptr_unalign(page, block);
   if (segment->page_kind == PageKind::huge) segment_huge_block_reset(segment, page, block);
-  asan_block_free(page, block);  // before another thread can take it
 
   // A segment of an exited thread: take it over if we can, then free locally.
   if (segment->thread_id.load(std::memory_order_relaxed) == 0 &&
@@ -624,6 +623,11 @@ void free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
     }
   }
 
+  free_block_remote(page, block);
+}
+
+void free_block_remote(Page* page, Block* block) noexcept {
+  asan_block_free(page, block);  // before another thread can take it
   uintptr_t tfree = page->xthread_free.load(std::memory_order_relaxed);
   uintptr_t tfreex;
   bool use_delayed;

@@ -40,6 +40,12 @@ void alloc_failures_quiet(bool on) noexcept;
 void free_block_local_slow(Page* page, Block* block) noexcept;
 // Frees a block of a page owned by another thread (or abandoned).
 void free_block_mt(Segment* segment, Page* page, Block* block) noexcept;
+// The part of free_block_mt that pushes the block onto the page's thread-free
+// list (or, the page being full in its owner's heap, the owner's delayed
+// list). free_inline calls it directly for a block of a page another thread
+// owns with no flag set (no aligned blocks, not checked): the common remote
+// free, without free_not_fast's second look at the page.
+void free_block_remote(Page* page, Block* block) noexcept;
 // Called when a local free brought page->used to 0.
 void page_retire(Page* page) noexcept;
 

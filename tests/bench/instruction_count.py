@@ -19,7 +19,9 @@ deterministic: this is a test, not a timing (issue 12).
 
 Patterns (tests/bench/instructions/pairs.c): immediate SIZE (the page
 empties on every free), ring SIZE (1000 live blocks), cycle (the ring with
-sizes 16..128 in turn), random SIZE (1000 live blocks, a random one freed
+sizes 16..128 in turn), remote SIZE (another thread allocates, this one
+frees: every free a remote free; the threads take turns, so the count is
+deterministic), random SIZE (1000 live blocks, a random one freed
 and replaced at each step: a cache's evictions); sizes 16-128 (the direct pages' fast paths) and 4096,
 32768 (the queue-first path of heap_malloc_slow for sizes above 1 KiB).
 """
@@ -35,7 +37,8 @@ import tempfile
 # heap_malloc_slow serves from the first page of their queue (RocksDB's 4 KiB
 # block-cache blocks; the medium pages of mixed 8 B - 512 KiB)
 PATTERNS = ([("immediate", s) for s in (16, 32, 64, 128)] + [("ring", s) for s in (16, 32, 64, 128)] +
-            [("cycle", None)] + [("immediate", 4096), ("ring", 4096), ("ring", 32768), ("random", 4096)])
+            [("cycle", None)] + [("immediate", 4096), ("ring", 4096), ("ring", 32768), ("random", 4096)] +
+            [("remote", 64)])
 TOLERANCE = 0.03
 SHORT, LONG = 20000, 40000
 

@@ -11,20 +11,68 @@
  *                            picked at random (a fixed sequence) and
  *                            allocates a new one of SIZE in its place: a
  *                            cache's evictions (RocksDB's block cache)
+ *   pairs remote SIZE N      another thread allocates (batches of 100 blocks
+ *                            of SIZE) and this one frees every block: each
+ *                            free is a remote free. The threads take turns
+ *                            through pipes (one runs while the other waits
+ *                            in read), so callgrind's count is the same in
+ *                            every run
  *
  * The blocks are written so that no compiler removes a pair; the volatile
  * pointer keeps the calls real (malloc/free elision is allowed in C). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RING 1000
+#define BATCH 100
 
 static void* volatile sink;
 
+/* pairs remote: the allocating thread's side */
+static struct {
+  int go[2], done[2]; /* pipes: main -> owner (a batch wanted, or 0: stop), owner -> main */
+  size_t size;
+  char* batch[BATCH];
+} remote;
+
+static void* remote_owner(void* arg) {
+  (void)arg;
+  char c;
+  while (read(remote.go[0], &c, 1) == 1 && c != 0) {
+    for (int i = 0; i < BATCH; i++) {
+      remote.batch[i] = malloc(remote.size);
+      remote.batch[i][0] = 1;
+    }
+    if (write(remote.done[1], &c, 1) != 1) break;
+  }
+  return NULL;
+}
+
+static int run_remote(size_t size, size_t n) {
+  remote.size = size;
+  if (pipe(remote.go) != 0 || pipe(remote.done) != 0) return 1;
+  pthread_t t;
+  if (pthread_create(&t, NULL, remote_owner, NULL) != 0) return 1;
+  char c = 1;
+  for (size_t i = 0; i < n; i += BATCH) {
+    if (write(remote.go[1], &c, 1) != 1 || read(remote.done[0], &c, 1) != 1) return 1;
+    for (int k = 0; k < BATCH; k++) {
+      sink = remote.batch[k];
+      free(sink);
+    }
+  }
+  c = 0;
+  if (write(remote.go[1], &c, 1) != 1) return 1;
+  pthread_join(t, NULL);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: pairs immediate|ring|random SIZE N | pairs cycle N\n");
+    fprintf(stderr, "usage: pairs immediate|ring|random|remote SIZE N | pairs cycle N\n");
     return 2;
   }
   const char* pattern = argv[1];
@@ -41,6 +89,7 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  if (strcmp(pattern, "remote") == 0) return run_remote(size, n);
   if (!cycle && !random && strcmp(pattern, "ring") != 0) {
     fprintf(stderr, "pairs: unknown pattern '%s'\n", pattern);
     return 2;
