@@ -230,8 +230,8 @@ TEST(AbandonedPurgeChild, DISABLED_IdleProcessIsPurged) {
   };
   for (int i = 0; i < 3000 && !all_parked(); i++) usleep(1000);  // no allocation meanwhile
   for (void* p : e.live)
-    EXPECT_TRUE(page_of(p)->free_parked) << "not purged within 3 s; the segment's owner: "
-                                         << seg(p)->thread_id.load() << " (0: abandoned; this thread: " << mi::thread_id() << ")";
+    EXPECT_TRUE(page_of(p)->free_parked) << "not purged within 3 s; the segment's owner: " << seg(p)->thread_id.load()
+                                         << " (0: abandoned; this thread: " << mi::thread_id() << ")";
   EXPECT_EQ(resident_of(e.freed), 0u);
   for (void* p : e.live) EXPECT_TRUE(intact(p));
 }
