@@ -205,20 +205,41 @@ TEST_F(PageFullOf2K, FullPageMovesToTheFullQueueAndBackOnLocalFree) {
 // class and thread while freed blocks waited (numa-vm shape-db: rows
 // replaced by rows of other sizes); fewer, and the front page is extended
 // (a ring of blocks keeps being served an extension's blocks per slow call).
-TEST_F(PageFullOf2K, FreedBlocksOfAnotherPageComeBeforeExtending) {
-  const size_t step = max_extend_of(P->block_size);
-  ASSERT_GE(pblocks.size(), 2 * step);
-  // Q, the bin's new page, with every block it made available in use
-  std::vector<void*> qblocks{mi_heap_malloc(h.heap, size)};
-  Page* Q = page_of(qblocks[0]);
-  ASSERT_NE(Q, P);
-  auto use_up_q = [&] {
+// A front page over memory used before is extended at once (below).
+class FreedBlocksAndExtending : public PageFullOf2K {
+ protected:
+  // Q, the bin's new page, with every block it made available in use; its
+  // memory taken as untouched or as used before (is_zero_init, which only
+  // the extensions' free_is_zero reads: these tests allocate with malloc)
+  void make_q(bool untouched) {
+    step = max_extend_of(P->block_size);
+    ASSERT_GE(pblocks.size(), 2 * step);
+    qblocks.push_back(mi_heap_malloc(h.heap, size));
+    Q = page_of(qblocks[0]);
+    ASSERT_NE(Q, P);
+    q_zero = Q->is_zero_init;
+    Q->is_zero_init = untouched ? 1 : 0;
+    use_up_q();
+    ASSERT_LT(Q->capacity + step, Q->reserved) << "Q can still be extended twice";
+    EXPECT_EQ(h.heap->pages[bin].first, Q);
+  }
+  void use_up_q() {
     while (Q->used < Q->capacity) qblocks.push_back(mi_heap_malloc(h.heap, size));
-  };
-  use_up_q();
-  ASSERT_LT(Q->capacity + step, Q->reserved) << "Q can still be extended twice";
-  EXPECT_EQ(h.heap->pages[bin].first, Q);
+  }
+  void TearDown() override {
+    if (Q != nullptr) Q->is_zero_init = q_zero;
+    for (void* p : pblocks) mi_free(p);
+    for (void* p : qblocks) mi_free(p);
+    EXPECT_TRUE(mi::heap_is_valid(h.heap));
+  }
+  size_t step = 0;
+  Page* Q = nullptr;
+  uint8_t q_zero = 0;
+  std::vector<void*> qblocks;
+};
 
+TEST_F(FreedBlocksAndExtending, FreedBlocksOfAnotherPageComeBeforeExtendingIntoUntouchedMemory) {
+  make_q(true);
   // fewer than an extension's worth freed into P: Q is extended
   for (size_t k = 0; k + 1 < step; k++) mi_free(pblocks[k]);  // P leaves the full queue, to the back
   EXPECT_EQ(h.heap->pages[bin].last, P);
@@ -239,9 +260,25 @@ TEST_F(PageFullOf2K, FreedBlocksOfAnotherPageComeBeforeExtending) {
   EXPECT_EQ(Q->capacity, q_capacity) << "Q extended while P had an extension's worth of free blocks";
   EXPECT_EQ(P->used, P->reserved);
   EXPECT_TRUE(mi::heap_is_valid(h.heap));
+}
 
-  for (void* p : pblocks) mi_free(p);
-  for (void* p : qblocks) mi_free(p);
+// Memory used before costs nothing more to extend into, and a run of fresh
+// links serves faster than freed blocks another thread's core may hold
+// (xfree_bench): the front page is extended whatever waits behind it.
+TEST_F(FreedBlocksAndExtending, APageOverMemoryUsedBeforeIsExtendedAtOnce) {
+  make_q(false);
+  for (size_t k = 0; k < 2 * step; k++) mi_free(pblocks[k]);  // two extensions' worth in P
+  EXPECT_EQ(h.heap->pages[bin].last, P);
+  const size_t q_capacity = Q->capacity;
+  const uint32_t p_used = P->used;
+  for (size_t k = 0; k < step; k++) {
+    void* p = mi_heap_malloc(h.heap, size);
+    EXPECT_EQ(page_of(p), Q) << "a block of Q's extension, not a freed block of P";
+    qblocks.push_back(p);
+  }
+  EXPECT_EQ(Q->capacity, q_capacity + step);
+  EXPECT_EQ(P->used, p_used) << "P's freed blocks were taken before Q was extended";
+  for (size_t k = 0; k < 2 * step; k++) pblocks[k] = mi_heap_malloc(h.heap, size);  // (P's again, once Q is used up)
   EXPECT_TRUE(mi::heap_is_valid(h.heap));
 }
 
