@@ -869,7 +869,7 @@ MI_NOINLINE void* slow_swap_counted(size_t size, Heap* heap, Page* page, Block* 
 // were the library's largest share of instruction-cache misses (callgrind
 // --cache-sim on db_bench readrandom).
 MI_ALWAYS_INLINE Block* queue_first_pop(Heap* heap, size_t size, bool zero) {
-  Page* page = heap->pages[bin_of_size(size)].first;
+  Page* page = heap->pages[medium_bin_of_size(size)].first;
   if (page == nullptr) return nullptr;  // (an uninitialised heap has no pages)
   Tld* tld = heap->tld;
   const long every = option_get(mi_option_generic_collect);

@@ -109,6 +109,14 @@ TEST(SizeClass, EverySizeUpTo64KiB) {
   }
 }
 
+// The medium sizes' table (heap_malloc_slow's queue-first path) agrees with
+// bin_of_size at every size it serves.
+TEST(SizeClass, MediumTableAgreesWithBinOfSizeAtEverySize) {
+  for (size_t size = mi::SMALL_SIZE_MAX + 1; size <= mi::MEDIUM_OBJ_SIZE_MAX; size++) {
+    ASSERT_EQ(mi::medium_bin_of_size(size), mi::bin_of_size(size)) << "size " << size;
+  }
+}
+
 TEST(SizeClass, SampleUpToLargeObjSizeMax) {
   size_t prev_bin = 0, prev_block = 0;
   // every 7th size, plus every size around each block size
