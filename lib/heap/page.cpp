@@ -359,8 +359,8 @@ Page* page_queue_find_free(Heap* heap, PageQueue* pq, bool first_try) {
   // memory, and a run of fresh links written in order serves faster than
   // freed blocks behind it that another thread's frees left in its core's
   // cache, each a miss to follow (xfree_bench, 64 B blocks freed by another
-  // thread: median CPU 0.36 -> 0.25 s in 11 alternated runs; numa-vm
-  // shape-db's peak on the host unchanged, 72.3-72.8 MiB).
+  // thread: median CPU 0.44 -> 0.30 s in 11 alternated runs, no longer
+  // bimodal; numa-vm shape-db's peak on the host unchanged, 72.3-72.7 MiB).
   // The direct table (page_queue.h) is set once, at the end, not for every
   // page that goes to the full queue and again for the page moved to the
   // front: each setting writes an entry per byte size of the bin (64 in the

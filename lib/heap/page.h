@@ -42,9 +42,9 @@ void free_block_local_slow(Page* page, Block* block) noexcept;
 void free_block_mt(Segment* segment, Page* page, Block* block) noexcept;
 // The part of free_block_mt that pushes the block onto the page's thread-free
 // list (or, the page being full in its owner's heap, the owner's delayed
-// list). free_inline calls it directly for a block of a page another thread
-// owns with no flag set (no aligned blocks, not checked): the common remote
-// free, without free_not_fast's second look at the page.
+// list). free_not_fast calls it first thing for a block of a page another
+// thread owns with no aligned blocks and frees not checked: the common remote
+// free, without free_block_mt's cases.
 void free_block_remote(Page* page, Block* block) noexcept;
 // Called when a local free brought page->used to 0.
 void page_retire(Page* page) noexcept;
