@@ -99,14 +99,15 @@ static_assert(bin_of_wsize(SMALL_WSIZE_MAX) < BIN_LARGE_MAX, "direct sizes are i
 // bin_of_size's ~20 instructions (pairs immediate-4096 184.1 -> 163.2,
 // ring-4096 163.8 -> 142.8, random-4096 400.2 -> 379.2).
 constexpr size_t MEDIUM_BIN_STEP_SHIFT = 7;
-constexpr std::array<uint8_t, (MEDIUM_OBJ_SIZE_MAX >> MEDIUM_BIN_STEP_SHIFT)> make_medium_bins() {
-  std::array<uint8_t, (MEDIUM_OBJ_SIZE_MAX >> MEDIUM_BIN_STEP_SHIFT)> t{};
+using MediumBins = std::array<uint8_t, (MEDIUM_OBJ_SIZE_MAX >> MEDIUM_BIN_STEP_SHIFT)>;
+constexpr MediumBins make_medium_bins() {
+  MediumBins t{};
   for (size_t i = (SMALL_SIZE_MAX >> MEDIUM_BIN_STEP_SHIFT); i < t.size(); i++) {
     t[i] = static_cast<uint8_t>(bin_of_size((i + 1) << MEDIUM_BIN_STEP_SHIFT));  // the step's largest size
   }
   return t;
 }
-inline constexpr std::array<uint8_t, (MEDIUM_OBJ_SIZE_MAX >> MEDIUM_BIN_STEP_SHIFT)> medium_bins = make_medium_bins();
+inline constexpr MediumBins medium_bins = make_medium_bins();
 constexpr bool medium_classes_end_on_steps() {
   for (size_t b = bin_of_size(SMALL_SIZE_MAX); b <= bin_of_size(MEDIUM_OBJ_SIZE_MAX); b++) {
     if (bin_block_sizes[b] % (size_t{1} << MEDIUM_BIN_STEP_SHIFT) != 0) return false;
