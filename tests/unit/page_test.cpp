@@ -569,12 +569,18 @@ TEST(PageRetire, OnlyPageOfABinIsKeptThenFreed) {
   EXPECT_EQ(pg->used, 0u);
   EXPECT_EQ(pg->retire_expire, 16u);
   EXPECT_EQ(h.heap->tld->stats.pages_retired_kept, kept0 + 1);
-  // allocating again reuses it (no new page)
+  // allocating again reuses it (no new page); it stays marked (its next
+  // emptying need not retire it again) until a search finds it in use
   void* p2 = mi_heap_malloc(h.heap, size);
   EXPECT_EQ(page_of(p2), pg);
-  EXPECT_EQ(pg->retire_expire, 0u);
+  EXPECT_EQ(pg->retire_expire, 16u);
+  const size_t bin_used = bin + 20;  // a bin this heap has not used: a search for a fresh page
+  void* u = mi_heap_malloc(h.heap, mi::bin_block_sizes[bin_used]);
+  ASSERT_NE(u, nullptr);
+  EXPECT_EQ(pg->retire_expire, 0u) << "a search that finds the page in use unmarks it";
   mi_free(p2);
-  ASSERT_EQ(pg->retire_expire, 16u);
+  ASSERT_EQ(pg->retire_expire, 16u) << "emptied again: retired again";
+  mi_free(u);
 
   // Each search that needs a fresh page (here: sizes of bins this heap has
   // not used) counts down the grace period; after 16 the page is freed.
