@@ -81,6 +81,13 @@ void free_not_fast(void* p) noexcept {
       free_block_remote(page, static_cast<Block*>(p));
       return;
     }
+    // and one of our own full pages, no other flag (a cache's evictions free
+    // into full pages: pairs random-4096 369 -> 357 instructions per pair;
+    // remote-64 69.4 -> 70.4)
+    if (owner == (thread_id() | PAGE_IN_FULL)) {
+      free_block_local_slow(page, static_cast<Block*>(p));
+      return;
+    }
   }
   Page* page = segment_page_of(segment, p);
   if (page_free_checked(page)) {

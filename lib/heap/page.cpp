@@ -261,9 +261,9 @@ void page_unfull(Page* page) {
   if (!page_in_full(page)) return;
   Heap* heap = page_heap(page);
   PageQueue* pqfull = &heap->pages[BIN_FULL];
-  page_set_flag(page, PAGE_IN_FULL, false);  // so that heap_page_queue_of gives its bin
-  PageQueue* pq = heap_page_queue_of(heap, page);
-  page_set_flag(page, PAGE_IN_FULL, true);
+  // its queue when not full (page_bin), without clearing and setting the flag
+  // to ask heap_page_queue_of (pairs random-4096: 378 -> 369 instructions)
+  PageQueue* pq = &heap->pages[page->bin];
   // To the front when the queue's first page has nothing left to give (no
   // free block, none freed, no untouched room): the next allocation takes the
   // block just freed from the first page (queue_first_pop) instead of a slow
