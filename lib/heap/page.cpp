@@ -856,57 +856,30 @@ MI_NOINLINE void* slow_swap_counted(size_t size, Heap* heap, Page* page, Block* 
   return b != nullptr ? b : malloc_generic(heap, size, zero, 0);
 }
 
-// heap_malloc_slow's common case for the sizes above the direct ones (1 KiB to
-// 128 KiB: small and medium pages, no direct page): the first page of the
-// size's queue -- the one malloc_generic looks at first -- has a free block,
-// or gets some from its local and thread-free lists (page_free_collect, as
-// find_free_page makes it); null when malloc_generic must look further or
-// its other work is due (the same tests as slow_swap: every 32nd call, the
-// generic_collect count, delayed frees, a deferred-free callback). Every
-// allocation of these sizes took malloc_generic whole before: ~270
-// instructions per malloc+free pair of 4 KiB blocks (pairs ring 4096), the
-// size of RocksDB's block-cache blocks, where malloc_generic and its callees
-// were the library's largest share of instruction-cache misses (callgrind
-// --cache-sim on db_bench readrandom).
-MI_ALWAYS_INLINE Block* queue_first_pop(Heap* heap, size_t size, bool zero) {
-  Page* page = heap->pages[medium_bin_of_size(size)].first;
-  if (page == nullptr) return nullptr;  // (an uninitialised heap has no pages)
-  Tld* tld = heap->tld;
-  const long every = option_get(mi_option_generic_collect);
-  const unsigned blockers = slow_swap_blockers.load(std::memory_order_relaxed);
-  if (MI_UNLIKELY(((tld->heartbeat + 1) & 31) == 0 ||
-                  (every > 0 && heap->generic_count + 1 >= static_cast<size_t>(every)) ||
-                  heap->thread_delayed_free.load(std::memory_order_relaxed) != nullptr ||
-                  (blockers & SWAP_DEFERRED_FREE) != 0)) {
-    return nullptr;
+// The collect's common case for the first page of a 1-128 KiB size (a ring
+// of blocks: local_free holds what this thread freed since, no other thread
+// freed into the page, no local frees to count): the lists swapped here, with
+// page_free_collect's double-free tests (the count wrapped; the head linked
+// to itself) and none of its calls (pairs ring-32768, where a free list lasts
+// one or two blocks: 164.6 -> 143.5 instructions per pair; random-4096 357.3
+// -> 341.4). (Its blocks are not counted as they go to `free`: this path
+// counts each allocation.) False: page_free_collect must do it.
+MI_ALWAYS_INLINE bool queue_first_swap(Page* page, unsigned blockers) {
+  Block* lf = page->local_free;
+  if (MI_SECURE == 0 && lf != nullptr && blockers == 0 &&
+      tf_block(page->xthread_free.load(std::memory_order_relaxed)) == nullptr && page->used < page->capacity &&
+      block_next(page, lf) != lf && !option_is_enabled(mi_option_secure)) {
+    page->free = lf;
+    page->local_free = nullptr;
+    page->free_is_zero = 0;
+    return true;
   }
-  // a thread that moved to another node: malloc_generic moves it first (else
-  // a program of these sizes refills the old node's pages for up to 31 calls,
-  // and the small sizes' slow swaps with them: the numa-vm migrate shapes'
-  // small-block pages fell from 100% to 96.1% on the new node)
-  if (MI_UNLIKELY(numa_nodes_in_use.load(std::memory_order_relaxed) > 1) && sched_getcpu() != tld->cpu) {
-    return nullptr;
-  }
-  if (page->free == nullptr) {
-    // The collect's common case (a ring of blocks: local_free holds what this
-    // thread freed since, no other thread freed into the page, no local frees
-    // to count): the lists swapped here, with page_free_collect's double-free
-    // tests (the count wrapped; the head linked to itself) and none of its
-    // calls (pairs ring-32768, where a free list lasts one or two blocks:
-    // 164.6 -> 143.5 instructions per pair; random-4096 357.3 -> 341.4). (Its blocks are not counted as
-    // they go to `free`: this path counts each allocation.)
-    Block* lf = page->local_free;
-    if (MI_SECURE == 0 && lf != nullptr && blockers == 0 &&
-        tf_block(page->xthread_free.load(std::memory_order_relaxed)) == nullptr && page->used < page->capacity &&
-        block_next(page, lf) != lf && !option_is_enabled(mi_option_secure)) {
-      page->free = lf;
-      page->local_free = nullptr;
-      page->free_is_zero = 0;
-    } else {
-      page_free_collect(page, false);
-      if (page->free == nullptr) return nullptr;
-    }
-  }
+  return false;
+}
+
+// The pop, once the first page has a free block. (A zeroed block's memset is
+// a tail call: no register of the caller's to keep.)
+MI_ALWAYS_INLINE void* queue_first_take(Heap* heap, Tld* tld, Page* page, bool zero) {
   // (a page kept empty for reuse stays marked so, as slow_swap leaves it: its
   // next free need not call page_retire again -- pairs immediate-4096: 163 ->
   // 121 instructions per pair -- and heap_collect_retired unmarks it while
@@ -919,18 +892,65 @@ MI_ALWAYS_INLINE Block* queue_first_pop(Heap* heap, size_t size, bool zero) {
   own_counter_add(tld->stats.bin_malloc[page->bin], 1);  // (not a direct page: counted per allocation)
   asan_block_alloc(page, block);
   if (zero) {
-    if (page->free_is_zero) block->link = 0;
-    else memset(block, 0, page->block_size);
+    if (!page->free_is_zero) return memset(block, 0, page->block_size);
+    block->link = 0;
   }
   return block;
 }
 
-// Out of line, with malloc_generic as its tail call: heap_malloc_slow's direct
-// case keeps its few registers (inlined, this path made every call of
-// heap_malloc_slow save five: pairs cycle +6% instructions).
+// malloc_queue_first's cases that make calls: a machine of several nodes (a
+// thread that moved to another node: malloc_generic moves it first, else a
+// program of these sizes refills the old node's pages for up to 31 calls,
+// and the small sizes' slow swaps with them: the numa-vm migrate shapes'
+// small-block pages fell from 100% to 96.1% on the new node), and a first
+// page whose lists need page_free_collect.
+MI_NOINLINE void* malloc_queue_first_calls(size_t size, Heap* heap, Page* page, bool zero, unsigned blockers) {
+  Tld* tld = heap->tld;
+  if (numa_nodes_in_use.load(std::memory_order_relaxed) > 1 && sched_getcpu() != tld->cpu) {
+    return malloc_generic(heap, size, zero, 0);
+  }
+  if (page->free == nullptr && !queue_first_swap(page, blockers)) {
+    page_free_collect(page, false);
+    if (page->free == nullptr) return malloc_generic(heap, size, zero, 0);
+  }
+  return queue_first_take(heap, tld, page, zero);
+}
+
+// heap_malloc_slow's common case for the sizes above the direct ones (1 KiB to
+// 128 KiB: small and medium pages, no direct page): the first page of the
+// size's queue -- the one malloc_generic looks at first -- has a free block,
+// or gets some from its local and thread-free lists (the swap above, else
+// page_free_collect, as find_free_page makes it); else, or when
+// malloc_generic's other work is due (the same tests as slow_swap: every 32nd
+// call, the generic_collect count, delayed frees, a deferred-free callback),
+// malloc_generic. Every allocation of these sizes took malloc_generic whole
+// before: ~270 instructions per malloc+free pair of 4 KiB blocks (pairs ring
+// 4096), the size of RocksDB's block-cache blocks, where malloc_generic and
+// its callees were the library's largest share of instruction-cache misses
+// (callgrind --cache-sim on db_bench readrandom).
+// Out of line, and every call in it a tail call (malloc_generic's, the rare
+// cases', memset's), so that it saves no register: heap_malloc_slow's direct
+// case keeps its few (inlined, this path made every call of heap_malloc_slow
+// save five: pairs cycle +6% instructions), and its own common case, the pop
+// or the swap, saves none (pairs immediate-4096 118.6 -> 105.1, ring-4096
+// 141.4 -> 130.4, ring-32768 143.5 -> 129.5, random-4096 341.4 -> 332.3).
 MI_NOINLINE void* malloc_queue_first(size_t size, Heap* heap, bool zero) {
-  Block* b = queue_first_pop(heap, size, zero);
-  return MI_LIKELY(b != nullptr) ? b : malloc_generic(heap, size, zero, 0);
+  Page* page = heap->pages[medium_bin_of_size(size)].first;
+  if (page == nullptr) return malloc_generic(heap, size, zero, 0);  // (an uninitialised heap has no pages)
+  Tld* tld = heap->tld;
+  const long every = option_get(mi_option_generic_collect);
+  const unsigned blockers = slow_swap_blockers.load(std::memory_order_relaxed);
+  if (MI_UNLIKELY(((tld->heartbeat + 1) & 31) == 0 ||
+                  (every > 0 && heap->generic_count + 1 >= static_cast<size_t>(every)) ||
+                  heap->thread_delayed_free.load(std::memory_order_relaxed) != nullptr ||
+                  (blockers & SWAP_DEFERRED_FREE) != 0)) {
+    return malloc_generic(heap, size, zero, 0);
+  }
+  if (MI_UNLIKELY(numa_nodes_in_use.load(std::memory_order_relaxed) > 1) ||
+      (page->free == nullptr && !queue_first_swap(page, blockers))) {
+    return malloc_queue_first_calls(size, heap, page, zero, blockers);
+  }
+  return queue_first_take(heap, tld, page, zero);
 }
 
 }  // namespace
