@@ -266,7 +266,7 @@ void page_unfull(Page* page) {
   PageQueue* pq = &heap->pages[page->bin];
   // To the front when the queue's first page has nothing left to give (no
   // free block, none freed, no untouched room): the next allocation takes the
-  // block just freed from the first page (queue_first_pop) instead of a slow
+  // block just freed from the first page (malloc_queue_first) instead of a slow
   // search that sends the used-up first page to the full queue. A cache's
   // evictions free random blocks, a page at a time leaves the full queue with
   // one free block (pairs random-4096: 545 -> 385 instructions per pair;
