@@ -42,6 +42,12 @@ void* heap_malloc_aligned_at_slow(Heap* heap, size_t size, size_t alignment, siz
     Page* page = segment_page_of_any(segment, p);
     page_set_flag(page, PAGE_HAS_ALIGNED, true);  // the page is ours: we just allocated from it
   }
+  if (alignment > MAX_ALIGN_IN_PAGE) {
+    // The room after the block is not the block's: realloc copies a block's
+    // usable size (a 0-byte block aligned to 32 TiB had 31 TiB usable, and
+    // its realloc to 4 GiB wrote 4 GiB: tests/fuzz api_fuzz).
+    page_huge_fit(segment_page_of_any(ptr_segment(p), p), aligned, size);
+  }
   return aligned;
 }
 

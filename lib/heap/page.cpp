@@ -593,6 +593,19 @@ bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
   return true;
 }
 
+void page_huge_fit(Page* page, const void* block, size_t size) noexcept {
+  Heap* heap = page_heap(page);
+  if (heap == nullptr || heap->tld == nullptr) return;
+  const size_t old_block_size = page->block_size;
+  size_t end = static_cast<size_t>(static_cast<const uint8_t*>(block) - page->page_start) + (size > 0 ? size : 1);
+  // a huge page's block stays over the large-block limit: its bin (BIN_HUGE) says so
+  if (end < LARGE_OBJ_SIZE_MAX + WORD_SIZE) end = LARGE_OBJ_SIZE_MAX + WORD_SIZE;
+  segment_huge_page_fit(page, end, &heap->tld->segments);
+  if (page->block_size == old_block_size) return;
+  page_blocks_update(page);
+  stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(old_block_size - page->block_size));
+}
+
 Block* page_ptr_unalign(const Page* page, const void* p) noexcept {
   size_t diff = static_cast<size_t>(static_cast<const uint8_t*>(p) - page->page_start);
   size_t adjust = diff % page->block_size;

@@ -85,6 +85,14 @@ void delayed_list_to_pages(Heap* heap) noexcept;
 // page). false if it cannot.
 bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept;
 
+// An over-aligned huge block (heap_malloc_aligned_at) of `size` bytes at
+// `block`, just allocated in page: its page (and segment) made to end at the
+// block's end (segment_huge_page_fit), so that its usable size is its size
+// (at least the large-block limit from the page start: a huge page's block
+// is over it) rather than the alignment's room after it.
+// pre: the calling thread owns page.
+void page_huge_fit(Page* page, const void* block, size_t size) noexcept;
+
 // Block start of an interior (aligned) pointer p in the page.
 Block* page_ptr_unalign(const Page* page, const void* p) noexcept;
 

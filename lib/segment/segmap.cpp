@@ -33,6 +33,13 @@ void segmap_unregister(const Segment* segment) noexcept {
     segmap[first + i].store(0, std::memory_order_relaxed);
 }
 
+void segmap_unregister_tail(const Segment* segment, size_t old_size) noexcept {
+  uintptr_t first = reinterpret_cast<uintptr_t>(segment) >> SEGMENT_SHIFT;
+  size_t units = divide_up(old_size, SEGMENT_SIZE);
+  for (size_t i = divide_up(segment->segment_size, SEGMENT_SIZE); i < units && first + i < SEGMAP_ENTRIES; i++)
+    segmap[first + i].store(0, std::memory_order_relaxed);
+}
+
 // Steps back over the largest segment the map holds: a unit at distance d
 // steps back 2^(min(log2 d, 14)) units at a time, so the farthest unit of
 // the map (huge blocks aligned to terabytes lie that far into their segment)

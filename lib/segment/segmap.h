@@ -46,6 +46,9 @@ MI_ALWAYS_INLINE uint8_t segmap_byte(const void* p) {
 
 void segmap_register(const Segment* segment) noexcept;
 void segmap_unregister(const Segment* segment) noexcept;
+// A segment that shrank to segment->segment_size from old_size: its units
+// past the new end are no longer its.
+void segmap_unregister_tail(const Segment* segment, size_t old_size) noexcept;
 
 // The segment containing p, or nullptr if p is not in one of our segments.
 Segment* segmap_segment_of(const void* p) noexcept;

@@ -1224,6 +1224,35 @@ bool segment_huge_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* 
   return true;
 }
 
+void segment_huge_page_fit(Page* page, size_t block_end, SegmentsTld* tld) noexcept {
+  Segment* s = page_segment(page);
+  if (s->page_kind != PageKind::huge || s->guard_size > 0 || s->memid.is_pinned || s->memid.is_large) return;
+  uint8_t* base = reinterpret_cast<uint8_t*>(s);
+  const size_t offset = static_cast<size_t>(page->page_start - base);
+  const size_t old_end = s->segment_size;
+  // (a segment that keeps its tail committed, huge_keeps_tail, is a realloc's: not aligned)
+  if (s->committed_bytes != old_end) return;
+  const size_t new_end = align_up(offset + block_end, os_page_size());
+  if (new_end >= old_end) return;
+  const size_t cut = old_end - new_end;
+  // Protected first, then decommitted: the protected tail (huge_segment_trim)
+  // stays one range from the segment's end, as segment_free lifts it; past
+  // the block no 2 MiB page may be faulted in either.
+  if (!os_protect(base + new_end, cut, true)) return;
+  if (!os_decommit(base + new_end, cut, true, s->memid.account)) {
+    (void)os_protect(base + new_end, cut, false);
+    return;
+  }
+  pthread_mutex_lock(&all_lock);  // a statistics walk reads segment_size
+  s->segment_size = new_end;
+  s->committed_bytes = new_end;
+  s->tail_protected += cut;
+  page->block_size = new_end - offset;
+  pthread_mutex_unlock(&all_lock);
+  segmap_unregister_tail(s, old_end);
+  tld->current_size -= cut;
+}
+
 void segments_visit(void (*fn)(const Segment* segment, void* arg), void* arg) noexcept {
   pthread_mutex_lock(&all_lock);
   for (const Segment* s = all_first; s != nullptr; s = s->all_next) fn(s, arg);

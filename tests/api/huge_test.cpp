@@ -8,6 +8,7 @@
 #include <mimalloc-numa.h>
 #include <mimalloc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -95,5 +96,51 @@ TEST_P(HugeBlocks, CountedAtTheirSize) {
 // the issue), odd sizes, and beyond one arena block run.
 INSTANTIATE_TEST_SUITE_P(Sizes, HugeBlocks,
                          ::testing::Values(2 * MiB + 1, 4 * MiB, 5 * MiB + 123, 16 * MiB, 33 * MiB - 100));
+
+// An over-aligned block (alignments over 64 KiB: a huge segment with the
+// alignment's room before the block) ends at its size too: its usable size
+// is the request rounded to the OS page, not the room after it. realloc
+// copies the usable size (it cannot know the program's): a 0-byte block
+// aligned to 32 TiB had 31 TiB usable, and its realloc to 4 GiB wrote 4 GiB
+// (the API fuzzer ran out of memory on it).
+struct OverAligned {
+  size_t size;
+  size_t alignment;
+};
+class OverAlignedBlocks : public ::testing::TestWithParam<OverAligned> {};
+
+TEST_P(OverAlignedBlocks, EndAtTheirSize) {
+  const auto [size, alignment] = GetParam();
+#if MI_TEST_SECURE
+  GTEST_SKIP() << "the hardened mode keeps the room (a guard page would have to move: segment_huge_page_fit)";
+#endif
+  void* p = mi_malloc_aligned(size, alignment);
+  ASSERT_NE(p, nullptr) << size << " bytes aligned to " << alignment;
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % alignment, 0u);
+  memset(p, 7, size);
+  const size_t usable = mi_usable_size(p);
+  EXPECT_GE(usable, size);
+  // (a huge page's block is over 2 MiB from the page start: what the
+  // alignment's room before it leaves of that, at most)
+  EXPECT_LE(usable, std::max(size, 2 * MiB) + 4 * KiB) << "the room past an aligned block is not its";
+  // realloc copies what the block holds, not the alignment's room
+  size_t rss_before = 0, rss_after = 0, ignored = 0;
+  mi_process_info(&ignored, &ignored, &ignored, &rss_before, &ignored, &ignored, &ignored, &ignored);
+  constexpr size_t kGrown = 256 * MiB;
+  unsigned char* q = static_cast<unsigned char*>(mi_realloc(p, kGrown));
+  ASSERT_NE(q, nullptr);
+  mi_process_info(&ignored, &ignored, &ignored, &rss_after, &ignored, &ignored, &ignored, &ignored);
+  for (size_t i = 0; i < size; i += 4093) ASSERT_EQ(q[i], 7) << i;
+  EXPECT_LT(rss_after, rss_before + 64 * MiB)
+      << "realloc of a " << size << "-byte block aligned to " << alignment << " made " << (rss_after - rss_before) / MiB
+      << " MiB resident";
+  mi_free(q);
+}
+
+INSTANTIATE_TEST_SUITE_P(SizesAndAlignments, OverAlignedBlocks,
+                         ::testing::Values(OverAligned{0, 1 * MiB}, OverAligned{100, 1 * MiB},
+                                           OverAligned{3 * MiB + 5, 1 * MiB}, OverAligned{0, 64 * MiB},
+                                           OverAligned{5 * MiB + 123, 64 * MiB}, OverAligned{0, size_t{64} << 30},
+                                           OverAligned{100, size_t{512} << 30}));
 
 }  // namespace
