@@ -1226,28 +1226,33 @@ bool segment_huge_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* 
 
 void segment_huge_page_fit(Page* page, size_t block_end, SegmentsTld* tld) noexcept {
   Segment* s = page_segment(page);
-  if (s->page_kind != PageKind::huge || s->guard_size > 0 || s->memid.is_pinned || s->memid.is_large) return;
+  if (s->page_kind != PageKind::huge || s->memid.is_pinned || s->memid.is_large) return;
+  // Secure mode: the guard, the segment's last OS page (guard_of(s, 0)),
+  // moves to the new end; one that could not be protected stays as it is.
+  const size_t guard = s->guard_size;
+  if (guard > 0 && (s->guard_mask & 1) == 0) return;
   uint8_t* base = reinterpret_cast<uint8_t*>(s);
   const size_t offset = static_cast<size_t>(page->page_start - base);
   const size_t old_end = s->segment_size;
   // (a segment that keeps its tail committed, huge_keeps_tail, is a realloc's: not aligned)
   if (s->committed_bytes != old_end) return;
-  const size_t new_end = align_up(offset + block_end, os_page_size());
+  const size_t new_end = align_up(offset + block_end, os_page_size()) + guard;
   if (new_end >= old_end) return;
   const size_t cut = old_end - new_end;
-  // Protected first, then decommitted: the protected tail (huge_segment_trim)
-  // stays one range from the segment's end, as segment_free lifts it; past
-  // the block no 2 MiB page may be faulted in either.
-  if (!os_protect(base + new_end, cut, true)) return;
+  // Protected first (the new guard and the cut, up to the old guard), then
+  // decommitted: the protected tail (huge_segment_trim) stays one range from
+  // the segment's end, as segment_free lifts it; past the block no 2 MiB
+  // page may be faulted in either.
+  if (!os_protect(base + new_end - guard, cut, true)) return;
   if (!os_decommit(base + new_end, cut, true, s->memid.account)) {
-    (void)os_protect(base + new_end, cut, false);
+    (void)os_protect(base + new_end - guard, cut, false);
     return;
   }
   pthread_mutex_lock(&all_lock);  // a statistics walk reads segment_size
   s->segment_size = new_end;
   s->committed_bytes = new_end;
   s->tail_protected += cut;
-  page->block_size = new_end - offset;
+  page->block_size = new_end - guard - offset;
   pthread_mutex_unlock(&all_lock);
   segmap_unregister_tail(s, old_end);
   tld->current_size -= cut;

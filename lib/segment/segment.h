@@ -159,10 +159,10 @@ bool segment_huge_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* 
 // that room the block landed) to end at the block's end: offset bytes from
 // the page start plus the block's size, rounded up to the OS page. What lies
 // past the new end is decommitted and protected (it stays in the segment's
-// memory until the segment is freed, and a realloc may grow into it). Does
-// nothing in secure mode, on pinned or 2 MiB pages, or where mprotect or
-// madvise fails (the block keeps its room). Sets the page's block_size (the
-// caller updates the statistics).
+// memory until the segment is freed, and a realloc may grow into it); in
+// secure mode the guard page moves to the new end. Does nothing on pinned or
+// 2 MiB pages, or where mprotect or madvise fails (the block keeps its
+// room). Sets the page's block_size (the caller updates the statistics).
 // pre: the calling thread owns the page's segment.
 void segment_huge_page_fit(Page* page, size_t block_end, SegmentsTld* tld) noexcept;
 
