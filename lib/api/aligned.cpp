@@ -4,7 +4,8 @@
 // direct page's next free block may already be aligned; block sizes that are
 // multiples of the alignment (up to MAX_ALIGN_GUARANTEE) are always aligned;
 // otherwise over-allocate by alignment-1 inside a page (alignments up to
-// MAX_ALIGN_IN_PAGE) or in a huge segment sized for it, and mark the page
+// MAX_ALIGN_IN_PAGE, and larger ones of small requests: aligned_in_page) or
+// in a huge segment sized for it, and mark the page
 // has_aligned so that free() finds the block start.
 #include <errno.h>
 #include <stdint.h>
@@ -18,6 +19,17 @@ namespace mi {
 
 namespace {
 
+// Whether an aligned request is served inside a regular page, by
+// over-allocation (the room, up to alignment - 1 bytes, is committed with the
+// page), rather than by a huge segment sized for it (segment_huge_page_fit:
+// the room decommitted, but a huge page's block is over 2 MiB from its page
+// start): every alignment up to MAX_ALIGN_IN_PAGE, larger ones while the
+// size and the room stay within half the large-block limit (64 buffers of
+// 100000 bytes aligned to 128 KiB committed 120 MiB as huge blocks).
+bool aligned_in_page(size_t size, size_t alignment) {
+  return alignment <= MAX_ALIGN_IN_PAGE || size + alignment - 1 <= LARGE_OBJ_SIZE_MAX / 2;
+}
+
 // Over-allocates so that some address p + adjust, adjust < alignment, has
 // (p + adjust + offset) a multiple of alignment and `size` bytes after it.
 // Only offset modulo alignment matters: the block need not reach the offset
@@ -26,7 +38,8 @@ namespace {
 void* heap_malloc_aligned_at_slow(Heap* heap, size_t size, size_t alignment, size_t offset, bool zero) {
   const uintptr_t mask = alignment - 1;
   void* p;
-  if (alignment > MAX_ALIGN_IN_PAGE) {
+  const bool in_page = aligned_in_page(size, alignment);
+  if (!in_page) {
     // a huge segment with `alignment` bytes to spare after the block
     if (!heap_is_initialized(heap)) heap = thread_heap_init();
     if (heap == nullptr) return nullptr;
@@ -42,7 +55,7 @@ void* heap_malloc_aligned_at_slow(Heap* heap, size_t size, size_t alignment, siz
     Page* page = segment_page_of_any(segment, p);
     page_set_flag(page, PAGE_HAS_ALIGNED, true);  // the page is ours: we just allocated from it
   }
-  if (alignment > MAX_ALIGN_IN_PAGE) {
+  if (!in_page) {
     // The room after the block is not the block's: realloc copies a block's
     // usable size (a 0-byte block aligned to 32 TiB had 31 TiB usable, and
     // its realloc to 4 GiB wrote 4 GiB: tests/fuzz api_fuzz).

@@ -76,14 +76,18 @@ void walk_segment(const Segment* s, void* arg) {
   MemoryRow& r = w->rows[stats_row_of_account(s->memid.account, w->node_count)];
   r.segments += static_cast<int64_t>(peek(s->committed_bytes));
   const bool huge = s->page_kind == PageKind::huge;
+  // an over-aligned huge block's bytes run from its page start, over the
+  // alignment's room, whose whole OS pages are decommitted: not counted
+  const int64_t hole = huge ? static_cast<int64_t>(peek(s->hole_size)) : 0;
   r.purge_pending += for_each_page(s, [&](const PageFigures& f) {
-    r.blocks += f.used * f.block_size;
+    const int64_t used_bytes = f.used * f.block_size - (f.used > 0 ? hole : 0);
+    r.blocks += used_bytes;
     r.block_count += f.used;
     r.free_blocks += f.free_blocks;
     r.free_block_bytes += f.free_blocks * f.block_size;
     if (huge) {
       r.big_blocks += f.used;
-      r.big_block_bytes += f.used * f.block_size;
+      r.big_block_bytes += used_bytes;
     }
   });
   if (huge) r.big_committed += static_cast<int64_t>(peek(s->committed_bytes));

@@ -362,6 +362,12 @@ struct Segment {
   // for the segment's life (these bytes), so that transparent huge pages
   // never fault in memory past the end of the block (segment.cpp).
   size_t tail_protected;
+  // An over-aligned huge block's segment (segment_huge_page_fit): the whole
+  // OS pages between its page start and the block, the alignment's unused
+  // room, decommitted (not in committed_bytes): offset from the segment's
+  // start, and bytes (0: none).
+  size_t hole_offset;
+  size_t hole_size;
   // --- read on every free: keep together, just before the page table
   alignas(MI_CACHE_LINE) std::atomic<uintptr_t> thread_id;  // owner, 0 when abandoned
   size_t page_shift;

@@ -597,10 +597,11 @@ void page_huge_fit(Page* page, const void* block, size_t size) noexcept {
   Heap* heap = page_heap(page);
   if (heap == nullptr || heap->tld == nullptr) return;
   const size_t old_block_size = page->block_size;
-  size_t end = static_cast<size_t>(static_cast<const uint8_t*>(block) - page->page_start) + (size > 0 ? size : 1);
+  const size_t start = static_cast<size_t>(static_cast<const uint8_t*>(block) - page->page_start);
+  size_t end = start + (size > 0 ? size : 1);
   // a huge page's block stays over the large-block limit: its bin (BIN_HUGE) says so
   if (end < LARGE_OBJ_SIZE_MAX + WORD_SIZE) end = LARGE_OBJ_SIZE_MAX + WORD_SIZE;
-  segment_huge_page_fit(page, end, &heap->tld->segments);
+  segment_huge_page_fit(page, start, end, &heap->tld->segments);
   if (page->block_size == old_block_size) return;
   page_blocks_update(page);
   stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(old_block_size - page->block_size));

@@ -89,7 +89,8 @@ bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept;
 // `block`, just allocated in page: its page (and segment) made to end at the
 // block's end (segment_huge_page_fit), so that its usable size is its size
 // (at least the large-block limit from the page start: a huge page's block
-// is over it) rather than the alignment's room after it.
+// is over it) rather than the alignment's room after it; the room before
+// it decommitted.
 // pre: the calling thread owns page.
 void page_huge_fit(Page* page, const void* block, size_t size) noexcept;
 

@@ -497,6 +497,8 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   s->free_mask = all_pages_mask(capacity);
   s->dirty_mask = memid.initially_zero ? 0 : all_pages_mask(capacity);
   s->tail_protected = tail_protected;
+  s->hole_offset = 0;
+  s->hole_size = 0;
   if (memid.initially_committed) {
     commit_mask_set(s, all_pages_mask(capacity));
     // (pinned memory: all of it, a huge segment's reach included; so where
@@ -575,6 +577,12 @@ void segment_free(Segment* s, SegmentsTld* tld) {
       return;
     }
   }
+#if MI_DEBUG
+  if (s->hole_size > 0 && s->memid.kind != MemKind::os) {
+    // os_decommit protects in debug builds: readable and writable again, as the arena handed it out
+    (void)os_protect(reinterpret_cast<uint8_t*>(s) + s->hole_offset, s->hole_size, false);
+  }
+#endif
   MemId memid = s->memid;  // the header goes away with the memory
   if (memid.kind == MemKind::os && !memid.initially_committed && !memid.is_pinned && s->committed_bytes > 0) {
     // committed here page by page (os_free uncounts only a mapping that came committed)
@@ -1224,7 +1232,7 @@ bool segment_huge_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* 
   return true;
 }
 
-void segment_huge_page_fit(Page* page, size_t block_end, SegmentsTld* tld) noexcept {
+void segment_huge_page_fit(Page* page, size_t block_start, size_t block_end, SegmentsTld* tld) noexcept {
   Segment* s = page_segment(page);
   if (s->page_kind != PageKind::huge || s->memid.is_pinned || s->memid.is_large) return;
   // Secure mode: the guard, the segment's last OS page (guard_of(s, 0)),
@@ -1237,25 +1245,37 @@ void segment_huge_page_fit(Page* page, size_t block_end, SegmentsTld* tld) noexc
   // (a segment that keeps its tail committed, huge_keeps_tail, is a realloc's: not aligned)
   if (s->committed_bytes != old_end) return;
   const size_t new_end = align_up(offset + block_end, os_page_size()) + guard;
-  if (new_end >= old_end) return;
-  const size_t cut = old_end - new_end;
-  // Protected first (the new guard and the cut, up to the old guard), then
-  // decommitted: the protected tail (huge_segment_trim) stays one range from
-  // the segment's end, as segment_free lifts it; past the block no 2 MiB
-  // page may be faulted in either.
-  if (!os_protect(base + new_end - guard, cut, true)) return;
-  if (!os_decommit(base + new_end, cut, true, s->memid.account)) {
-    (void)os_protect(base + new_end - guard, cut, false);
-    return;
+  if (new_end < old_end) {
+    const size_t cut = old_end - new_end;
+    // Protected first (the new guard and the cut, up to the old guard), then
+    // decommitted: the protected tail (huge_segment_trim) stays one range
+    // from the segment's end, as segment_free lifts it; past the block no
+    // 2 MiB page may be faulted in either.
+    if (!os_protect(base + new_end - guard, cut, true)) return;
+    if (!os_decommit(base + new_end, cut, true, s->memid.account)) {
+      (void)os_protect(base + new_end - guard, cut, false);
+      return;
+    }
+    pthread_mutex_lock(&all_lock);  // a statistics walk reads segment_size
+    s->segment_size = new_end;
+    s->committed_bytes = new_end;
+    s->tail_protected += cut;
+    page->block_size = new_end - guard - offset;
+    pthread_mutex_unlock(&all_lock);
+    segmap_unregister_tail(s, old_end);
+    tld->current_size -= cut;
   }
-  pthread_mutex_lock(&all_lock);  // a statistics walk reads segment_size
-  s->segment_size = new_end;
-  s->committed_bytes = new_end;
-  s->tail_protected += cut;
-  page->block_size = new_end - guard - offset;
-  pthread_mutex_unlock(&all_lock);
-  segmap_unregister_tail(s, old_end);
-  tld->current_size -= cut;
+  // The room before the block: never touched by the block (2 MiB-aligned
+  // buffers of 2 MiB counted twice their size committed without this).
+  const size_t hole_from = align_up(offset, os_page_size());
+  const size_t hole_to = align_down(offset + block_start, os_page_size());
+  if (hole_to > hole_from && os_decommit(base + hole_from, hole_to - hole_from, true, s->memid.account)) {
+    pthread_mutex_lock(&all_lock);
+    s->hole_offset = hole_from;
+    s->hole_size = hole_to - hole_from;
+    s->committed_bytes -= s->hole_size;
+    pthread_mutex_unlock(&all_lock);
+  }
 }
 
 void segments_visit(void (*fn)(const Segment* segment, void* arg), void* arg) noexcept {

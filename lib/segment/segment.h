@@ -154,17 +154,19 @@ bool segment_large_page_try_grow(Page* page, size_t new_block_size, SegmentsTld*
 // pre: the calling thread owns the page's segment.
 bool segment_huge_page_try_grow(Page* page, size_t new_block_size, SegmentsTld* tld) noexcept;
 
-// Shrinks a huge page holding an over-aligned block (heap_malloc_aligned_at:
+// Fits a huge page holding an over-aligned block (heap_malloc_aligned_at:
 // its segment has `alignment` bytes of room before the block, wherever in
-// that room the block landed) to end at the block's end: offset bytes from
-// the page start plus the block's size, rounded up to the OS page. What lies
-// past the new end is decommitted and protected (it stays in the segment's
+// that room the block landed) to the block, which lies from block_start to
+// block_end bytes past the page start: the page (and segment) ends at the
+// block's end, rounded up to the OS page, and the whole OS pages before the
+// block are decommitted (Segment::hole_offset, hole_size). What lies past
+// the new end is decommitted and protected (it stays in the segment's
 // memory until the segment is freed, and a realloc may grow into it); in
 // secure mode the guard page moves to the new end. Does nothing on pinned or
 // 2 MiB pages, or where mprotect or madvise fails (the block keeps its
 // room). Sets the page's block_size (the caller updates the statistics).
 // pre: the calling thread owns the page's segment.
-void segment_huge_page_fit(Page* page, size_t block_end, SegmentsTld* tld) noexcept;
+void segment_huge_page_fit(Page* page, size_t block_start, size_t block_end, SegmentsTld* tld) noexcept;
 
 // Resets the memory of a huge block freed by another thread, except its
 // first OS page, so its RSS is returned before its owner gets to free it.
