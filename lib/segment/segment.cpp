@@ -1266,8 +1266,10 @@ void segment_huge_page_fit(Page* page, size_t block_start, size_t block_end, Seg
     tld->current_size -= cut;
   }
   // The room before the block: never touched by the block (2 MiB-aligned
-  // buffers of 2 MiB counted twice their size committed without this).
-  const size_t hole_from = align_up(offset, os_page_size());
+  // buffers of 2 MiB counted twice their size committed without this), but
+  // for its first word: a free links the block through its start, the page
+  // start (page_ptr_unalign), so the OS page holding that word stays.
+  const size_t hole_from = align_up(offset + WORD_SIZE, os_page_size());
   const size_t hole_to = align_down(offset + block_start, os_page_size());
   if (hole_to > hole_from && os_decommit(base + hole_from, hole_to - hole_from, true, s->memid.account)) {
     pthread_mutex_lock(&all_lock);
