@@ -75,8 +75,7 @@ void heap_destroy_pages(Heap* heap) {
   heap_for_each_page(heap, [&](PageQueue* pq, Page* page) {
     page_use_delayed_free(page, Delayed::never_delayed_free, false);
     if (page_segment(page)->page_kind == PageKind::huge) {
-      stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
-      stat_decrease(stats_global.huge_blocks, 1);
+      page_huge_stat_drop(page);
     }
     page_stat_drop(page);
     page_queue_remove(heap, pq, page);

@@ -434,8 +434,9 @@ Page* huge_page_alloc(Heap* heap, size_t size, size_t huge_alignment) {
   if (page == nullptr) return nullptr;
   page_init(heap, page);
   page_queue_push(heap, &heap->pages[BIN_HUGE], page);
-  stat_increase(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
-  stat_increase(stats_global.huge_blocks, 1);
+  // an over-aligned block is counted once page_huge_fit has fitted it: its
+  // page holds the alignment's room until then (the peak would count it)
+  if (huge_alignment == 0) page_huge_stat_add(page);
   return page;
 }
 
@@ -595,16 +596,28 @@ bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
 
 void page_huge_fit(Page* page, const void* block, size_t size) noexcept {
   Heap* heap = page_heap(page);
-  if (heap == nullptr || heap->tld == nullptr) return;
-  const size_t old_block_size = page->block_size;
-  const size_t start = static_cast<size_t>(static_cast<const uint8_t*>(block) - page->page_start);
-  size_t end = start + (size > 0 ? size : 1);
-  // a huge page's block stays over the large-block limit: its bin (BIN_HUGE) says so
-  if (end < LARGE_OBJ_SIZE_MAX + WORD_SIZE) end = LARGE_OBJ_SIZE_MAX + WORD_SIZE;
-  segment_huge_page_fit(page, start, end, &heap->tld->segments);
-  if (page->block_size == old_block_size) return;
-  page_blocks_update(page);
-  stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(old_block_size - page->block_size));
+  if (heap != nullptr && heap->tld != nullptr) {
+    const size_t old_block_size = page->block_size;
+    const size_t start = static_cast<size_t>(static_cast<const uint8_t*>(block) - page->page_start);
+    size_t end = start + (size > 0 ? size : 1);
+    // a huge page's block stays over the large-block limit: its bin (BIN_HUGE) says so
+    if (end < LARGE_OBJ_SIZE_MAX + WORD_SIZE) end = LARGE_OBJ_SIZE_MAX + WORD_SIZE;
+    segment_huge_page_fit(page, start, end, &heap->tld->segments);
+    if (page->block_size != old_block_size) page_blocks_update(page);
+  }
+  page_huge_stat_add(page);  // (huge_page_alloc left it to here)
+}
+
+size_t page_huge_counted_bytes(const Page* page) noexcept { return page->block_size - page_segment(page)->hole_size; }
+
+void page_huge_stat_add(const Page* page) noexcept {
+  stat_increase(stats_global.huge_bytes, static_cast<int64_t>(page_huge_counted_bytes(page)));
+  stat_increase(stats_global.huge_blocks, 1);
+}
+
+void page_huge_stat_drop(const Page* page) noexcept {
+  stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page_huge_counted_bytes(page)));
+  stat_decrease(stats_global.huge_blocks, 1);
 }
 
 Block* page_ptr_unalign(const Page* page, const void* p) noexcept {
@@ -718,8 +731,7 @@ void page_free(Page* page, PageQueue* pq) noexcept {
   MI_ASSERT(heap != nullptr && pq == heap_page_queue_of(heap, page));
   MI_ASSERT(page->used == 0);  // (blocks in thread_free count as used: collected before)
   if (page->segment_in_use && page_segment(page)->page_kind == PageKind::huge) {
-    stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
-    stat_decrease(stats_global.huge_blocks, 1);
+    page_huge_stat_drop(page);
   }
   // Every block made available is in use (used, which counts the thread-free
   // list too), in `free` or in local_free: the local frees are counted from

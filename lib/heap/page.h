@@ -90,9 +90,19 @@ bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept;
 // block's end (segment_huge_page_fit), so that its usable size is its size
 // (at least the large-block limit from the page start: a huge page's block
 // is over it) rather than the alignment's room after it; the room before
-// it decommitted.
+// it decommitted. Counts the block in the huge-block gauges (huge_page_alloc
+// leaves an over-aligned one to this).
 // pre: the calling thread owns page.
 void page_huge_fit(Page* page, const void* block, size_t size) noexcept;
+
+// The bytes of a huge page's block that the huge-block gauge counts: the
+// block less the decommitted room before an over-aligned one.
+size_t page_huge_counted_bytes(const Page* page) noexcept;
+// A huge page's block enters the huge-block gauges (allocated; an
+// over-aligned one: fitted), or leaves them (freed, or its heap's pages
+// destroyed).
+void page_huge_stat_add(const Page* page) noexcept;
+void page_huge_stat_drop(const Page* page) noexcept;
 
 // Block start of an interior (aligned) pointer p in the page.
 Block* page_ptr_unalign(const Page* page, const void* p) noexcept;

@@ -52,8 +52,7 @@ bool reclaim_segment(Heap* heap, Segment* segment, size_t block_size, bool keep_
     if (page->used == 0 && !(keep_empty && !was_parked)) {
       page_stat_drop(page);
       if (segment->page_kind == PageKind::huge) {
-        stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
-        stat_decrease(stats_global.huge_blocks, 1);
+        page_huge_stat_drop(page);
       }
       if (segment_page_free(page, tld)) return right_page;  // that was the last page: segment freed
       continue;
@@ -139,8 +138,7 @@ void collect_foreign_segment(Heap* heap, Segment* segment) {
     page_free_collect(page, false);
     if (page->used == 0) {
       if (segment->page_kind == PageKind::huge) {
-        stat_decrease(stats_global.huge_bytes, static_cast<int64_t>(page->block_size));
-        stat_decrease(stats_global.huge_blocks, 1);
+        page_huge_stat_drop(page);
       }
       if (segment_page_free(page, tld, false)) return;  // the segment is gone (never kept: not of our node)
     }

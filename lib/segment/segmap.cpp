@@ -26,18 +26,19 @@ void segmap_register(const Segment* segment) noexcept {
   }
 }
 
-void segmap_unregister(const Segment* segment) noexcept {
+// Clears the units [from, to) of the segment starting at `segment`.
+static void segmap_clear_units(const Segment* segment, size_t from, size_t to) noexcept {
   uintptr_t first = reinterpret_cast<uintptr_t>(segment) >> SEGMENT_SHIFT;
-  size_t units = divide_up(segment->segment_size, SEGMENT_SIZE);
-  for (size_t i = 0; i < units && first + i < SEGMAP_ENTRIES; i++)
+  for (size_t i = from; i < to && first + i < SEGMAP_ENTRIES; i++)
     segmap[first + i].store(0, std::memory_order_relaxed);
 }
 
+void segmap_unregister(const Segment* segment) noexcept {
+  segmap_clear_units(segment, 0, divide_up(segment->segment_size, SEGMENT_SIZE));
+}
+
 void segmap_unregister_tail(const Segment* segment, size_t old_size) noexcept {
-  uintptr_t first = reinterpret_cast<uintptr_t>(segment) >> SEGMENT_SHIFT;
-  size_t units = divide_up(old_size, SEGMENT_SIZE);
-  for (size_t i = divide_up(segment->segment_size, SEGMENT_SIZE); i < units && first + i < SEGMAP_ENTRIES; i++)
-    segmap[first + i].store(0, std::memory_order_relaxed);
+  segmap_clear_units(segment, divide_up(segment->segment_size, SEGMENT_SIZE), divide_up(old_size, SEGMENT_SIZE));
 }
 
 // Steps back over the largest segment the map holds: a unit at distance d
