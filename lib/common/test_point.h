@@ -12,8 +12,12 @@ namespace mi {
 
 enum class TestPoint : uint8_t {
   segment_page_free,      // segment_page_free: the page is out of use, not yet free in its segment
+  page_slices_released,   // segment_page_free: a large page's inner slices cleared, the page still in use
   delayed_freeing,        // free_block_mt: a full page's state is delayed_freeing, its block not yet passed on
   arena_purge_scheduled,  // arena_free: the blocks wait for their purge, the freeing thread still holds them
+  page_fresh,             // page_fresh: the page is in use in its segment, not yet set up for its heap (page_init)
+  thread_free_collected,  // page_thread_free_collect: the thread-free list is local_free, `used` not counted down yet
+  large_page_grown,       // page_try_grow_in_place: a large page's block grown, its bin still the old size's
 };
 
 #if MI_FAULT_INJECTION

@@ -368,6 +368,10 @@ struct Segment {
   // start, and bytes (0: none).
   size_t hole_offset;
   size_t hole_size;
+  // Abandoned by a fork() child for a thread that did not come along
+  // (segment.cpp fork_child_abandon): its pages' lists are mended before
+  // another thread uses them (heap/page.cpp segment_fork_mend).
+  bool fork_orphan;
   // --- read on every free: keep together, just before the page table
   alignas(MI_CACHE_LINE) std::atomic<uintptr_t> thread_id;  // owner, 0 when abandoned
   size_t page_shift;

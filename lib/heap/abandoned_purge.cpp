@@ -105,6 +105,7 @@ size_t page_park_and_discard(Segment* segment, Page* page) {
 
 // Purges the free blocks of every page in use of `segment` (held alone).
 size_t segment_purge_free_blocks(Segment* segment) {
+  segment_fork_mend(segment);
   if (segment->memid.is_pinned || segment->page_kind == PageKind::huge) return 0;
   size_t discarded = 0;
   for (size_t i = 0; i < segment->capacity; i++) {

@@ -155,6 +155,7 @@ MI_NOINLINE void page_thread_free_collect(Page* page) {
     return;
   }
   page->local_free = head;
+  test_point(TestPoint::thread_free_collected);  // (tests/unit/fork_test.cpp forks here)
   count_frees(page, static_cast<int64_t>(count), true);
   if (stats_counting_local_frees.load(std::memory_order_relaxed)) {
     count_frees(page, -static_cast<int64_t>(count), false);  // count_local_frees counts them again
@@ -335,6 +336,7 @@ Page* page_fresh(Heap* heap, PageQueue* pq, bool* retry) {
     page = segment_page_alloc(heap, pq->block_size, 0, true, &tld->segments);
   }
   if (page == nullptr) return nullptr;
+  test_point(TestPoint::page_fresh);  // (tests/unit/fork_test.cpp forks here)
   page_init(heap, page);
   page_queue_push(heap, pq, page);
   return page;
@@ -582,6 +584,7 @@ bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
   const size_t new_block_size = bin_block_sizes[bin_of_size(newsize)];
   PageQueue* pq = heap_page_queue_of(heap, page);
   if (!segment_large_page_try_grow(page, new_block_size, &heap->tld->segments)) return false;
+  test_point(TestPoint::large_page_grown);  // (tests/unit/fork_test.cpp forks here)
   page_blocks_update(page);
   // Its block size changed: it belongs to another bin now. It is full (its
   // one block is in use), so it goes to the full queue.
@@ -606,6 +609,39 @@ void page_huge_fit(Page* page, const void* block, size_t size) noexcept {
     if (page->block_size != old_block_size) page_blocks_update(page);
   }
   page_huge_stat_add(page);  // (huge_page_alloc left it to here)
+}
+
+void page_fork_mend(Page* page) noexcept {
+  // (a large page grown in place gets its new bin last: page_try_grow_in_place)
+  page->bin = static_cast<uint8_t>(bin_of_size(page->block_size));
+  const size_t capacity = page_capacity(page);
+  constexpr size_t BLOCKS_MAX = SMALL_PAGE_SIZE / WORD_SIZE;  // the most a page holds: 8 B blocks in a small page
+  if (page->free_parked || capacity > BLOCKS_MAX) return;     // (parked: its free blocks are bits, no list)
+  // page_blocks' constants, from the page's own fields (a secure build's
+  // may lag an extension the thread stopped in)
+  const PageBlocks blocks{reinterpret_cast<uintptr_t>(page->page_start),
+                          static_cast<uint64_t>(capacity) * page->block_size,
+                          (page->reserved == 1) ? 1 : block_size_divisor(page->block_size)};
+  uint64_t listed_bits[BLOCKS_MAX / 64] = {};
+  size_t listed = 0;
+  auto mend = [&](Block** head) {
+    Block* prev = nullptr;
+    for (Block* b = *head; b != nullptr; b = block_next(page, b)) {
+      const size_t i = blocks.has_block(b) ? static_cast<size_t>(blocks.offset(b) / page->block_size) : capacity;
+      if (i >= capacity || ((listed_bits[i / 64] >> (i % 64)) & 1) != 0) {
+        if (prev == nullptr) *head = nullptr;  // cut: the rest is another list's, or no block's
+        else block_set_next(page, prev, nullptr);
+        return;
+      }
+      listed_bits[i / 64] |= uint64_t{1} << (i % 64);
+      listed++;
+      prev = b;
+    }
+  };
+  mend(&page->free);
+  mend(&page->local_free);
+  page->used = static_cast<uint32_t>(capacity - listed);  // (blocks on the thread-free list count as used)
+  page->free_is_zero = 0;                                 // (a swap stopped half-way left blocks freed dirty in `free`)
 }
 
 size_t page_huge_counted_bytes(const Page* page) noexcept { return page->block_size - page_segment(page)->hole_size; }

@@ -95,6 +95,28 @@ bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept;
 // pre: the calling thread owns page.
 void page_huge_fit(Page* page, const void* block, size_t size) noexcept;
 
+// A page of a thread that did not come along into a fork() child: that
+// thread stopped wherever it was, maybe in the middle of a change of the
+// page's lists and count (a block popped but not counted, a collected
+// thread-free list spliced in before `used` went down, `free` and
+// local_free swapped half-way and sharing a tail), or of a large page's
+// growth in place (the block size new, the bin old). Mended before another
+// thread uses the page: its bin is its block size's, each list is cut where it leaves the page's blocks
+// or reaches a block listed already, and `used` is what the lists leave
+// (a block on no list stays in use: at worst a leak, never a block handed
+// out twice).
+void page_fork_mend(Page* page) noexcept;
+// Mends the pages of a segment a fork() child abandoned so
+// (Segment::fork_orphan), once: every thread that takes an abandoned
+// segment over (reclaim, the abandoned purge) calls it first.
+inline void segment_fork_mend(Segment* segment) noexcept {
+  if (MI_LIKELY(!segment->fork_orphan)) return;
+  for (size_t i = 0; i < segment->capacity; i++) {
+    if (segment->pages[i].segment_in_use) page_fork_mend(&segment->pages[i]);
+  }
+  segment->fork_orphan = false;
+}
+
 // The bytes of a huge page's block that the huge-block gauge counts: the
 // block less the decommitted room before an over-aligned one.
 size_t page_huge_counted_bytes(const Page* page) noexcept;

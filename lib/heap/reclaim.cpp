@@ -37,6 +37,7 @@ bool reclaim_segment(Heap* heap, Segment* segment, size_t block_size, bool keep_
   *has_room = false;
   SegmentsTld* tld = &heap->tld->segments;
   segment_reclaim_begin(segment, tld);
+  segment_fork_mend(segment);
   keep_empty = keep_empty && (segment->page_kind == PageKind::small || segment->page_kind == PageKind::medium);
   bool right_page = false;
   for (size_t i = 0; i < segment->capacity; i++) {
@@ -123,6 +124,7 @@ namespace {
 void collect_foreign_segment(Heap* heap, Segment* segment) {
   SegmentsTld* tld = &heap->tld->segments;
   segment_reclaim_begin(segment, tld);
+  segment_fork_mend(segment);
   for (size_t i = 0; i < segment->capacity; i++) {
     Page* page = &segment->pages[i];
     if (!page->segment_in_use) continue;

@@ -499,6 +499,7 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
   s->tail_protected = tail_protected;
   s->hole_offset = 0;
   s->hole_size = 0;
+  s->fork_orphan = false;
   if (memid.initially_committed) {
     commit_mask_set(s, all_pages_mask(capacity));
     // (pinned memory: all of it, a huge segment's reach included; so where
@@ -928,6 +929,7 @@ bool segment_page_free(Page* page, SegmentsTld* tld, bool keep_if_empty) noexcep
     s->pages[i + k].slice_offset = 0;
     page_flags_not_in_use(&s->pages[i + k]);
   }
+  test_point(TestPoint::page_slices_released);  // (tests/unit/fork_test.cpp forks here)
   page->slice_count = 0;
   page_in_use_set(page, false);
   page->block_size = 0;
@@ -1036,7 +1038,8 @@ void fork_child_recommit_free(Segment* s) {
 // come along, or it was between the abandoned list and a thread). Its owner
 // may have stopped half-way through claiming or freeing a page: such a page
 // is not in use (segment_page_claim marks it in use last) but is neither
-// free in free_mask nor left out of `used`. Its slices are given back; then
+// free in free_mask nor left out of `used`. Its slices are given back, and
+// those of a page in use that its heap had not set up yet; then
 // every page in use is abandoned as page_abandon would (no heap, no owner,
 // cross-thread frees to its own list), and the segment goes on the abandoned
 // list, or back to its arena when no page is in use.
@@ -1047,9 +1050,37 @@ void fork_child_abandon(Segment* s, bool owned) {
   for (size_t i = 0; i < s->capacity; i++) {
     Page* page = &s->pages[i];
     if (!page_is_in_use(page)) continue;
+    if (page_capacity(page) == 0) {
+      // In transit: taken from the segment (segment_page_alloc) by a thread
+      // that stopped before its heap set it up (page_init: its bin, heap and
+      // first blocks). None of its blocks was handed out, and its bin may be
+      // another size's, the slot's last use: the thread that reclaimed the
+      // segment queued it by that bin (fork_stress's child: "blocks of 114688
+      // bytes in the queue of 65536"). Back to the segment, as a stray page
+      // (below).
+      asan_page_release(page);
+      page_in_use_set(page, false);
+      page->block_size = 0;
+      page->reserved = 0;
+      page->used = 0;
+      page->free = nullptr;
+      page->local_free = nullptr;
+      page->xheap.store(nullptr, std::memory_order_relaxed);
+      page->xthread_free.store(static_cast<uintptr_t>(Delayed::no_delayed_free), std::memory_order_relaxed);
+      stat_decrease(stats_global.pages, 1);
+      continue;
+    }
     in_use++;
     const size_t n = (page->slice_count > 0) ? page->slice_count : 1;
     taken |= bits(i, n);
+    // a thread that stopped while freeing the page may have cleared its
+    // inner slices already (segment_page_free clears them first): they
+    // point back to it again (fork_stress's child, debug build: "slice 28 of
+    // page 27 is in use itself or does not point back")
+    for (size_t k = 1; k < n && i + k < s->capacity; k++) {
+      s->pages[i + k].slice_offset = static_cast<uint8_t>(k);
+      page_flags_not_in_use(&s->pages[i + k], PAGE_INNER_SLICE);
+    }
     page->xheap.store(nullptr, std::memory_order_relaxed);
     page_set_owner(page, 0);
     // in no queue now: its links led into the vanished thread's queues
@@ -1074,6 +1105,7 @@ void fork_child_abandon(Segment* s, bool owned) {
   s->purge_aged_mask &= s->free_mask;
   s->used = in_use;
   s->abandoned = in_use;
+  if (owned && in_use > 0) s->fork_orphan = true;  // (its owner stopped wherever it was)
   s->in_free_queue = false;
   s->next = s->prev = nullptr;
   const bool listed = abandoned_contains(s);

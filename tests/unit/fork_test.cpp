@@ -21,7 +21,9 @@
 
 #include "common/test_point.h"
 #include "heap/heap.h"
+#include "heap/heap_check.h"
 #include "heap/page.h"
+#include "heap/size_class.h"
 #include "segment/abandon.h"
 #include "segment/segment.h"
 
@@ -141,6 +143,35 @@ TEST(ForkChild, PageHalfFreedByAThreadThatDidNotComeAlong) {
   mi_free(h.keep);
 }
 
+// The same, a moment earlier: the large page's inner slices are cleared, the
+// page itself still in use (its slices no longer pointed back to it: a child
+// that freed the page failed segment_is_valid, fork_stress's debug build:
+// "slice 28 of page 27 is in use itself or does not point back").
+TEST(ForkChild, LargePageSlicesReleasedByAThreadThatDidNotComeAlong) {
+  Hook hook(mi::TestPoint::page_slices_released);
+  HalfFreed h;
+  pthread_t t;
+  ASSERT_EQ(pthread_create(&t, nullptr, &half_free_thread, &h), 0);
+  wait_stopped();
+  mi::Segment* s = mi::ptr_segment(h.keep);
+  ASSERT_EQ(mi::ptr_segment(h.freed), s) << "both pages in one segment (the test's premise)";
+  const int status = fork_and_wait([&]() -> int {
+    if (s->thread_id.load() != 0) return 1;
+    if (!mi::segment_is_valid(s)) return 2;  // an inner slice that does not point back to its page
+    mi_free(h.keep);
+    mi_collect(true);  // takes the segment over: both pages freed
+    void* again = mi_malloc(1 << 20);
+    if (again == nullptr) return 3;
+    memset(again, 1, 1 << 20);
+    mi_free(again);
+    return 0;
+  });
+  EXPECT_EQ(status, 0) << "the child's check " << status << " failed (1000+N: killed by signal N)";
+  go_on.store(true);
+  ASSERT_EQ(pthread_join(t, nullptr), 0);
+  mi_free(h.keep);
+}
+
 // A thread that stops in the middle of a cross-thread free into a full page
 // of the forking thread: the page's state is delayed_freeing, which only that
 // thread would leave. The child's own frees into that page waited for it for
@@ -187,7 +218,233 @@ TEST(ForkChild, CrossThreadFreeStoppedHalfWay) {
   for (size_t i = 1; i < f.n; i++) mi_free(f.blocks[i]);
 }
 
+// A thread that stops in page_fresh between taking a page from its segment
+// (in use from then on) and setting it up for its heap (page_init: its bin,
+// heap and first blocks). The page's bin is still its slot's last use: here
+// a page of 64 KiB blocks, freed before, whose slot now holds 112 KiB ones.
+// The child gave the page to the thread that reclaimed the segment, which
+// queued it by that bin: the queue of 64 KiB blocks held a page of 112 KiB
+// ones (fork_stress's child, debug build: "blocks of 114688 bytes in the
+// queue of 65536"). The child must find the page given back to its segment.
+struct InTransit {
+  void* keep = nullptr;
+  mi::Segment* segment = nullptr;
+};
+
+void* fresh_page_thread(void* arg) {
+  auto* t = static_cast<InTransit*>(arg);
+  t->keep = mi_malloc(32 << 10);  // the segment's first medium page, kept
+  t->segment = mi::ptr_segment(t->keep);
+  mi_free(mi_malloc(64 << 10));  // a page of 64 KiB blocks, freed back to the segment:
+  mi_collect(true);              // its slot keeps that bin
+  stop_thread.store(mi::thread_id());
+  mi_free(mi_malloc(112 << 10));  // stops at TestPoint::page_fresh
+  return nullptr;
+}
+
+TEST(ForkChild, PageTakenButNotSetUpByAThreadThatDidNotComeAlong) {
+  Hook hook(mi::TestPoint::page_fresh);
+  InTransit t;
+  pthread_t th;
+  ASSERT_EQ(pthread_create(&th, nullptr, &fresh_page_thread, &t), 0);
+  wait_stopped();
+  mi::Segment* s = t.segment;
+  mi::Page* transit = nullptr;
+  for (size_t i = 0; i < s->capacity; i++) {
+    mi::Page* page = &s->pages[i];
+    if (mi::page_is_in_use(page) && mi::page_capacity(page) == 0) transit = page;
+  }
+  ASSERT_NE(transit, nullptr) << "the stopped thread's page is in use, not set up (the test's premise)";
+  ASSERT_EQ(transit->block_size, size_t{112} << 10);
+  const int status = fork_and_wait([&]() -> int {
+    if (s->thread_id.load() != 0) return 1;  // still the vanished thread's
+    if (!mi::segment_is_valid(s)) return 2;
+    if (mi::page_is_in_use(transit)) return 3;  // not given back: a reclaiming thread queues it by a stale bin
+    if (s->used != 1 || s->abandoned != 1) return 4;
+    // a new thread (no segment of its own) reclaims the segment and uses its pages
+    pthread_t c;
+    bool valid = false;
+    if (pthread_create(
+            &c, nullptr,
+            [](void* arg) -> void* {
+              void* blocks[16];
+              for (int i = 0; i < 16; i++) blocks[i] = mi_malloc((i % 2 == 0 ? 112 : 64) << 10);
+              *static_cast<bool*>(arg) = mi::heap_is_valid(mi::heap_get_default());
+              for (void* b : blocks) mi_free(b);
+              return nullptr;
+            },
+            &valid) != 0 ||
+        pthread_join(c, nullptr) != 0) {
+      return 5;
+    }
+    if (!valid) return 6;
+    mi_free(t.keep);
+    return 0;
+  });
+  EXPECT_EQ(status, 0) << "the child's check " << status << " failed (1000+N: killed by signal N)";
+  go_on.store(true);
+  ASSERT_EQ(pthread_join(th, nullptr), 0);
+  mi_free(t.keep);
+}
+
+// A thread that stops in the middle of collecting the blocks other threads
+// freed into its page: they are its local_free list, but `used` still counts
+// them (fork_stress's child, debug build: "19 free + 7 local free + 14 used
+// blocks of 36"). The thread that takes the page over in the child must find
+// it whole: the lists and the count agree, every free block is handed out
+// once, and the page empties when the program frees the blocks it holds.
+struct Collecting {
+  void* kept[64];
+  void* remote[64];
+  mi::Page* page = nullptr;
+};
+
+void* collecting_thread(void* arg) {
+  auto* c = static_cast<Collecting*>(arg);
+  for (int i = 0; i < 64; i++) {
+    c->kept[i] = mi_malloc(48);
+    c->remote[i] = mi_malloc(48);
+  }
+  c->page = mi::segment_page_of(mi::ptr_segment(c->kept[0]), c->kept[0]);
+  pthread_t other;  // frees `remote` from another thread: the page's thread-free list
+  if (pthread_create(
+          &other, nullptr,
+          [](void* a) -> void* {
+            for (void* p : static_cast<Collecting*>(a)->remote) mi_free(p);
+            return nullptr;
+          },
+          c) != 0 ||
+      pthread_join(other, nullptr) != 0) {
+    abort();
+  }
+  stop_thread.store(mi::thread_id());
+  mi_collect(false);  // stops at TestPoint::thread_free_collected
+  return nullptr;
+}
+
+TEST(ForkChild, CollectStoppedHalfWayByAThreadThatDidNotComeAlong) {
+  Hook hook(mi::TestPoint::thread_free_collected);
+  Collecting c;
+  pthread_t th;
+  ASSERT_EQ(pthread_create(&th, nullptr, &collecting_thread, &c), 0);
+  wait_stopped();
+  mi::Page* page = c.page;
+  ASSERT_EQ(mi::segment_page_of(mi::ptr_segment(c.remote[63]), c.remote[63]), page) << "one page (the premise)";
+  const int status = fork_and_wait([&]() -> int {
+    struct Check {
+      Collecting* c;
+      int result;
+    } check{&c, 0};
+    // a new thread (no segment of its own) takes the page over
+    pthread_t t;
+    if (pthread_create(
+            &t, nullptr,
+            [](void* arg) -> void* {
+              auto* k = static_cast<Check*>(arg);
+              mi::Page* p = mi::segment_page_of(mi::ptr_segment(k->c->kept[0]), k->c->kept[0]);
+              void* fresh[256];
+              for (int i = 0; i < 256; i++) {
+                fresh[i] = mi_malloc(48);
+                memset(fresh[i], 0x40 + i % 64, 48);
+              }
+              if (!mi::page_is_valid(p) || !mi::heap_is_valid(mi::heap_get_default())) k->result = 1;
+              for (void* kept : k->c->kept) {  // the blocks the program holds were not handed out again
+                for (void* f : fresh) {
+                  if (f == kept) k->result = 2;
+                }
+              }
+              for (int i = 0; i < 256 && k->result == 0; i++) {
+                if (static_cast<unsigned char*>(fresh[i])[47] != 0x40 + i % 64) k->result = 3;  // handed out twice
+              }
+              for (void* f : fresh) mi_free(f);
+              for (void* kept : k->c->kept) mi_free(kept);
+              mi_collect(true);
+              if (k->result == 0 && mi::page_is_in_use(p) && p->used != 0) k->result = 4;  // a count left over
+              return nullptr;
+            },
+            &check) != 0 ||
+        pthread_join(t, nullptr) != 0) {
+      return 10;
+    }
+    return check.result;
+  });
+  EXPECT_EQ(status, 0) << "the child's check " << status << " failed (1000+N: killed by signal N)";
+  go_on.store(true);
+  ASSERT_EQ(pthread_join(th, nullptr), 0);
+  for (void* p : c.kept) mi_free(p);
+}
+
+// A thread that stops while growing a large block in place (realloc): its
+// page's block size is the new one, its bin still the old size's. The thread
+// that took the page over queued it by that bin (fork_stress's child, debug
+// build: "blocks of 786432 bytes in the queue of 655360").
+struct Growing {
+  void* block = nullptr;
+};
+
+void* growing_thread(void* arg) {
+  auto* g = static_cast<Growing*>(arg);
+  g->block = mi_malloc(640 << 10);  // a large page, with free slices after it
+  memset(g->block, 0x33, 640 << 10);
+  stop_thread.store(mi::thread_id());
+  void* grown = mi_realloc(g->block, 768 << 10);  // stops at TestPoint::large_page_grown
+  if (grown != g->block) abort();                 // (grown in place: the test's premise)
+  return nullptr;
+}
+
+TEST(ForkChild, LargeBlockGrownHalfWayByAThreadThatDidNotComeAlong) {
+  Hook hook(mi::TestPoint::large_page_grown);
+  Growing g;
+  pthread_t th;
+  ASSERT_EQ(pthread_create(&th, nullptr, &growing_thread, &g), 0);
+  wait_stopped();
+  const int status = fork_and_wait([&]() -> int {
+    bool valid = false;
+    pthread_t t;  // a new thread (no segment of its own) takes the segment over
+    if (pthread_create(
+            &t, nullptr,
+            [](void* arg) -> void* {
+              void* blocks[8];
+              for (int i = 0; i < 8; i++) blocks[i] = mi_malloc((i % 2 == 0 ? 640 : 768) << 10);
+              *static_cast<bool*>(arg) = mi::heap_is_valid(mi::heap_get_default());
+              for (void* b : blocks) mi_free(b);
+              return nullptr;
+            },
+            &valid) != 0 ||
+        pthread_join(t, nullptr) != 0) {
+      return 1;
+    }
+    if (!valid) return 2;
+    const unsigned char* b = static_cast<const unsigned char*>(g.block);
+    for (size_t i = 0; i < (640 << 10); i += 4096) {
+      if (b[i] != 0x33) return 3;
+    }
+    mi_free(g.block);
+    return 0;
+  });
+  EXPECT_EQ(status, 0) << "the child's check " << status << " failed (1000+N: killed by signal N)";
+  go_on.store(true);
+  ASSERT_EQ(pthread_join(th, nullptr), 0);
+  mi_free(g.block);
+}
+
 #else
+
+TEST(ForkChild, LargeBlockGrownHalfWayByAThreadThatDidNotComeAlong) {
+  GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)";
+}
+
+TEST(ForkChild, LargePageSlicesReleasedByAThreadThatDidNotComeAlong) {
+  GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)";
+}
+
+TEST(ForkChild, CollectStoppedHalfWayByAThreadThatDidNotComeAlong) {
+  GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)";
+}
+
+TEST(ForkChild, PageTakenButNotSetUpByAThreadThatDidNotComeAlong) {
+  GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)";
+}
 
 TEST(ForkChild, PageHalfFreedByAThreadThatDidNotComeAlong) {
   GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)";
