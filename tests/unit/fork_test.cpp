@@ -29,7 +29,18 @@
 
 namespace {
 
+// Without test points (a build without -Dfault_injection=true) no thread
+// ever stops: every test here skips.
 #if MI_FAULT_INJECTION
+constexpr bool kTestPoints = true;
+#else
+constexpr bool kTestPoints = false;
+#endif
+#define SKIP_WITHOUT_TEST_POINTS()                                                                         \
+  do {                                                                                                     \
+    if (!kTestPoints)                                                                                      \
+      GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)"; \
+  } while (0)
 
 // The thread to stop, the point to stop it at, and the hand-shake.
 std::atomic<uintptr_t> stop_thread{0};
@@ -37,34 +48,60 @@ std::atomic<int> stop_point{-1};
 std::atomic<bool> stopped{false};
 std::atomic<bool> go_on{false};
 
-void stop_hook(mi::TestPoint point) {
+[[maybe_unused]] void stop_hook(mi::TestPoint point) {
   if (static_cast<int>(point) != stop_point.load() || mi::thread_id() != stop_thread.load()) return;
   stopped.store(true);
   while (!go_on.load()) sched_yield();
 }
 
-struct Hook {
-  explicit Hook(mi::TestPoint point) {
+// A thread running fn(arg), stopped at `point`: fn stores its thread id in
+// stop_thread before the call that reaches the point. Released (it goes on
+// from the point) and joined by release() or at the end of the scope.
+class StoppedThread {
+ public:
+  StoppedThread(mi::TestPoint point, void* (*fn)(void*), void* arg) {
     stop_point.store(static_cast<int>(point));
     stopped.store(false);
     go_on.store(false);
+#if MI_FAULT_INJECTION
     mi::test_point_hook.store(&stop_hook);
+#endif
+    started_ = pthread_create(&thread_, nullptr, fn, arg) == 0;
+    while (started_ && !stopped.load()) sched_yield();
   }
-  ~Hook() {
+  ~StoppedThread() { release(); }
+  StoppedThread(const StoppedThread&) = delete;
+  StoppedThread& operator=(const StoppedThread&) = delete;
+  bool started() const { return started_; }
+  // Lets the thread go on from the point and waits for it to end.
+  void release() {
     go_on.store(true);
+    if (started_) pthread_join(thread_, nullptr);
+    started_ = false;
+#if MI_FAULT_INJECTION
     mi::test_point_hook.store(nullptr);
+#endif
     stop_thread.store(0);
   }
+
+ private:
+  pthread_t thread_{};
+  bool started_ = false;
 };
 
-void wait_stopped() {
-  while (!stopped.load()) sched_yield();
+// Runs fn(arg) in a new thread and waits for it (in a child: a thread with
+// no segment of its own, that takes the vanished thread's over); false when
+// the thread could not be started.
+bool run_in_new_thread(void* (*fn)(void*), void* arg) {
+  pthread_t t;
+  return pthread_create(&t, nullptr, fn, arg) == 0 && pthread_join(t, nullptr) == 0;
 }
 
 // Forks; the child runs `child` (its exit status: 0 = pass, else the number
-// of the check that failed) under a 20 s alarm (a hang fails as SIGALRM).
+// of the check that failed) under a 20 s alarm (a hang fails as SIGALRM), and
+// must pass.
 template <class F>
-int fork_and_wait(F child) {
+void child_must_pass(F child) {
   const pid_t pid = fork();
   if (pid == 0) {
     // (a new thread of the child may get the stopped thread's id: it must not stop)
@@ -73,9 +110,9 @@ int fork_and_wait(F child) {
     _exit(child());
   }
   int status = 0;
-  EXPECT_EQ(waitpid(pid, &status, 0), pid);
-  if (WIFSIGNALED(status)) return 1000 + WTERMSIG(status);
-  return WEXITSTATUS(status);
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  const int result = WIFSIGNALED(status) ? 1000 + WTERMSIG(status) : WEXITSTATUS(status);
+  EXPECT_EQ(result, 0) << "the child's check " << result << " failed (1000+N: killed by signal N; 1014: hung)";
 }
 
 // A thread that stops, in segment_page_free, between taking a large page out
@@ -88,6 +125,10 @@ int fork_and_wait(F child) {
 struct HalfFreed {
   void* keep = nullptr;
   void* freed = nullptr;
+  // the segment of both blocks (null when they are not in one: the tests' premise)
+  mi::Segment* segment() const {
+    return mi::ptr_segment(freed) == mi::ptr_segment(keep) ? mi::ptr_segment(keep) : nullptr;
+  }
 };
 
 void* half_free_thread(void* arg) {
@@ -101,14 +142,13 @@ void* half_free_thread(void* arg) {
 }
 
 TEST(ForkChild, PageHalfFreedByAThreadThatDidNotComeAlong) {
-  Hook hook(mi::TestPoint::segment_page_free);
+  SKIP_WITHOUT_TEST_POINTS();
   HalfFreed h;
-  pthread_t t;
-  ASSERT_EQ(pthread_create(&t, nullptr, &half_free_thread, &h), 0);
-  wait_stopped();
-  mi::Segment* s = mi::ptr_segment(h.keep);
-  ASSERT_EQ(mi::ptr_segment(h.freed), s) << "both pages in one segment (the test's premise)";
-  const int status = fork_and_wait([&]() -> int {
+  StoppedThread thread(mi::TestPoint::segment_page_free, &half_free_thread, &h);
+  ASSERT_TRUE(thread.started());
+  mi::Segment* s = h.segment();
+  ASSERT_NE(s, nullptr) << "both pages in one segment (the test's premise)";
+  child_must_pass([&]() -> int {
     if (s->thread_id.load() != 0) return 1;  // still the vanished thread's
     if (!mi::segment_is_valid(s)) return 2;  // used, free_mask and the pages in use disagree
     if (s->used != 1 || s->abandoned != 1) return 3;
@@ -124,22 +164,13 @@ TEST(ForkChild, PageHalfFreedByAThreadThatDidNotComeAlong) {
     if (again == nullptr) return 6;
     memset(again, 1, 1 << 20);
     mi_free(again);
-    pthread_t c;
-    if (pthread_create(
-            &c, nullptr,
-            [](void*) -> void* {
-              for (int i = 0; i < 64; i++) mi_free(mi_malloc(static_cast<size_t>(1) << (10 + i % 11)));
-              return nullptr;
-            },
-            nullptr) != 0 ||
-        pthread_join(c, nullptr) != 0) {
-      return 7;
-    }
-    return 0;
+    auto churn = [](void*) -> void* {
+      for (int i = 0; i < 64; i++) mi_free(mi_malloc(static_cast<size_t>(1) << (10 + i % 11)));
+      return nullptr;
+    };
+    return run_in_new_thread(churn, nullptr) ? 0 : 7;
   });
-  EXPECT_EQ(status, 0) << "the child's check " << status << " failed (1000+N: killed by signal N)";
-  go_on.store(true);
-  ASSERT_EQ(pthread_join(t, nullptr), 0);
+  thread.release();
   mi_free(h.keep);
 }
 
@@ -148,14 +179,13 @@ TEST(ForkChild, PageHalfFreedByAThreadThatDidNotComeAlong) {
 // that freed the page failed segment_is_valid, fork_stress's debug build:
 // "slice 28 of page 27 is in use itself or does not point back").
 TEST(ForkChild, LargePageSlicesReleasedByAThreadThatDidNotComeAlong) {
-  Hook hook(mi::TestPoint::page_slices_released);
+  SKIP_WITHOUT_TEST_POINTS();
   HalfFreed h;
-  pthread_t t;
-  ASSERT_EQ(pthread_create(&t, nullptr, &half_free_thread, &h), 0);
-  wait_stopped();
-  mi::Segment* s = mi::ptr_segment(h.keep);
-  ASSERT_EQ(mi::ptr_segment(h.freed), s) << "both pages in one segment (the test's premise)";
-  const int status = fork_and_wait([&]() -> int {
+  StoppedThread thread(mi::TestPoint::page_slices_released, &half_free_thread, &h);
+  ASSERT_TRUE(thread.started());
+  mi::Segment* s = h.segment();
+  ASSERT_NE(s, nullptr) << "both pages in one segment (the test's premise)";
+  child_must_pass([&]() -> int {
     if (s->thread_id.load() != 0) return 1;
     if (!mi::segment_is_valid(s)) return 2;  // an inner slice that does not point back to its page
     mi_free(h.keep);
@@ -166,9 +196,7 @@ TEST(ForkChild, LargePageSlicesReleasedByAThreadThatDidNotComeAlong) {
     mi_free(again);
     return 0;
   });
-  EXPECT_EQ(status, 0) << "the child's check " << status << " failed (1000+N: killed by signal N)";
-  go_on.store(true);
-  ASSERT_EQ(pthread_join(t, nullptr), 0);
+  thread.release();
   mi_free(h.keep);
 }
 
@@ -190,6 +218,7 @@ void* remote_free_thread(void* arg) {
 }
 
 TEST(ForkChild, CrossThreadFreeStoppedHalfWay) {
+  SKIP_WITHOUT_TEST_POINTS();
   Full f;
   // fill pages of one size class: the first ones go to the full queue
   for (; f.n < 4096; f.n++) f.blocks[f.n] = mi_malloc(1024);
@@ -197,24 +226,18 @@ TEST(ForkChild, CrossThreadFreeStoppedHalfWay) {
   mi::Page* page = mi::segment_page_of(mi::ptr_segment(f.blocks[0]), f.blocks[0]);
   ASSERT_TRUE(mi::page_in_full(page)) << "the first page of 4096 blocks of 1 KiB is full (the test's premise)";
   f.remote = f.blocks[0];
-  {
-    Hook hook(mi::TestPoint::delayed_freeing);
-    pthread_t t;
-    ASSERT_EQ(pthread_create(&t, nullptr, &remote_free_thread, &f), 0);
-    wait_stopped();
-    const int status = fork_and_wait([&]() -> int {
-      // this thread frees into the page and collects: nothing may wait for the vanished thread
-      for (size_t i = 1; i < f.n; i++) mi_free(f.blocks[i]);
-      mi_collect(true);
-      void* p = mi_malloc(1024);
-      if (p == nullptr) return 1;
-      mi_free(p);
-      return 0;
-    });
-    EXPECT_EQ(status, 0) << "the child's check " << status << " failed (1000+N: killed by signal N; 1014: hung)";
-    go_on.store(true);
-    ASSERT_EQ(pthread_join(t, nullptr), 0);
-  }
+  StoppedThread thread(mi::TestPoint::delayed_freeing, &remote_free_thread, &f);
+  ASSERT_TRUE(thread.started());
+  child_must_pass([&]() -> int {
+    // this thread frees into the page and collects: nothing may wait for the vanished thread
+    for (size_t i = 1; i < f.n; i++) mi_free(f.blocks[i]);
+    mi_collect(true);
+    void* p = mi_malloc(1024);
+    if (p == nullptr) return 1;
+    mi_free(p);
+    return 0;
+  });
+  thread.release();
   for (size_t i = 1; i < f.n; i++) mi_free(f.blocks[i]);
 }
 
@@ -243,11 +266,10 @@ void* fresh_page_thread(void* arg) {
 }
 
 TEST(ForkChild, PageTakenButNotSetUpByAThreadThatDidNotComeAlong) {
-  Hook hook(mi::TestPoint::page_fresh);
+  SKIP_WITHOUT_TEST_POINTS();
   InTransit t;
-  pthread_t th;
-  ASSERT_EQ(pthread_create(&th, nullptr, &fresh_page_thread, &t), 0);
-  wait_stopped();
+  StoppedThread thread(mi::TestPoint::page_fresh, &fresh_page_thread, &t);
+  ASSERT_TRUE(thread.started());
   mi::Segment* s = t.segment;
   mi::Page* transit = nullptr;
   for (size_t i = 0; i < s->capacity; i++) {
@@ -256,34 +278,26 @@ TEST(ForkChild, PageTakenButNotSetUpByAThreadThatDidNotComeAlong) {
   }
   ASSERT_NE(transit, nullptr) << "the stopped thread's page is in use, not set up (the test's premise)";
   ASSERT_EQ(transit->block_size, size_t{112} << 10);
-  const int status = fork_and_wait([&]() -> int {
+  child_must_pass([&]() -> int {
     if (s->thread_id.load() != 0) return 1;  // still the vanished thread's
     if (!mi::segment_is_valid(s)) return 2;
     if (mi::page_is_in_use(transit)) return 3;  // not given back: a reclaiming thread queues it by a stale bin
     if (s->used != 1 || s->abandoned != 1) return 4;
-    // a new thread (no segment of its own) reclaims the segment and uses its pages
-    pthread_t c;
+    // a new thread reclaims the segment and uses its pages
+    auto use = [](void* valid) -> void* {
+      void* blocks[16];
+      for (int i = 0; i < 16; i++) blocks[i] = mi_malloc((i % 2 == 0 ? 112 : 64) << 10);
+      *static_cast<bool*>(valid) = mi::heap_is_valid(mi::heap_get_default());
+      for (void* b : blocks) mi_free(b);
+      return nullptr;
+    };
     bool valid = false;
-    if (pthread_create(
-            &c, nullptr,
-            [](void* arg) -> void* {
-              void* blocks[16];
-              for (int i = 0; i < 16; i++) blocks[i] = mi_malloc((i % 2 == 0 ? 112 : 64) << 10);
-              *static_cast<bool*>(arg) = mi::heap_is_valid(mi::heap_get_default());
-              for (void* b : blocks) mi_free(b);
-              return nullptr;
-            },
-            &valid) != 0 ||
-        pthread_join(c, nullptr) != 0) {
-      return 5;
-    }
+    if (!run_in_new_thread(use, &valid)) return 5;
     if (!valid) return 6;
     mi_free(t.keep);
     return 0;
   });
-  EXPECT_EQ(status, 0) << "the child's check " << status << " failed (1000+N: killed by signal N)";
-  go_on.store(true);
-  ASSERT_EQ(pthread_join(th, nullptr), 0);
+  thread.release();
   mi_free(t.keep);
 }
 
@@ -323,54 +337,45 @@ void* collecting_thread(void* arg) {
 }
 
 TEST(ForkChild, CollectStoppedHalfWayByAThreadThatDidNotComeAlong) {
-  Hook hook(mi::TestPoint::thread_free_collected);
+  SKIP_WITHOUT_TEST_POINTS();
   Collecting c;
-  pthread_t th;
-  ASSERT_EQ(pthread_create(&th, nullptr, &collecting_thread, &c), 0);
-  wait_stopped();
+  StoppedThread thread(mi::TestPoint::thread_free_collected, &collecting_thread, &c);
+  ASSERT_TRUE(thread.started());
   mi::Page* page = c.page;
   ASSERT_EQ(mi::segment_page_of(mi::ptr_segment(c.remote[63]), c.remote[63]), page) << "one page (the premise)";
-  const int status = fork_and_wait([&]() -> int {
+  child_must_pass([&]() -> int {
     struct Check {
       Collecting* c;
       int result;
     } check{&c, 0};
-    // a new thread (no segment of its own) takes the page over
-    pthread_t t;
-    if (pthread_create(
-            &t, nullptr,
-            [](void* arg) -> void* {
-              auto* k = static_cast<Check*>(arg);
-              mi::Page* p = mi::segment_page_of(mi::ptr_segment(k->c->kept[0]), k->c->kept[0]);
-              void* fresh[256];
-              for (int i = 0; i < 256; i++) {
-                fresh[i] = mi_malloc(48);
-                memset(fresh[i], 0x40 + i % 64, 48);
-              }
-              if (!mi::page_is_valid(p) || !mi::heap_is_valid(mi::heap_get_default())) k->result = 1;
-              for (void* kept : k->c->kept) {  // the blocks the program holds were not handed out again
-                for (void* f : fresh) {
-                  if (f == kept) k->result = 2;
-                }
-              }
-              for (int i = 0; i < 256 && k->result == 0; i++) {
-                if (static_cast<unsigned char*>(fresh[i])[47] != 0x40 + i % 64) k->result = 3;  // handed out twice
-              }
-              for (void* f : fresh) mi_free(f);
-              for (void* kept : k->c->kept) mi_free(kept);
-              mi_collect(true);
-              if (k->result == 0 && mi::page_is_in_use(p) && p->used != 0) k->result = 4;  // a count left over
-              return nullptr;
-            },
-            &check) != 0 ||
-        pthread_join(t, nullptr) != 0) {
-      return 10;
-    }
+    // a new thread takes the page over
+    auto take_over = [](void* arg) -> void* {
+      auto* k = static_cast<Check*>(arg);
+      mi::Page* p = mi::segment_page_of(mi::ptr_segment(k->c->kept[0]), k->c->kept[0]);
+      void* fresh[256];
+      for (int i = 0; i < 256; i++) {
+        fresh[i] = mi_malloc(48);
+        memset(fresh[i], 0x40 + i % 64, 48);
+      }
+      if (!mi::page_is_valid(p) || !mi::heap_is_valid(mi::heap_get_default())) k->result = 1;
+      for (void* kept : k->c->kept) {  // the blocks the program holds were not handed out again
+        for (void* f : fresh) {
+          if (f == kept) k->result = 2;
+        }
+      }
+      for (int i = 0; i < 256 && k->result == 0; i++) {
+        if (static_cast<unsigned char*>(fresh[i])[47] != 0x40 + i % 64) k->result = 3;  // handed out twice
+      }
+      for (void* f : fresh) mi_free(f);
+      for (void* kept : k->c->kept) mi_free(kept);
+      mi_collect(true);
+      if (k->result == 0 && mi::page_is_in_use(p) && p->used != 0) k->result = 4;  // a count left over
+      return nullptr;
+    };
+    if (!run_in_new_thread(take_over, &check)) return 10;
     return check.result;
   });
-  EXPECT_EQ(status, 0) << "the child's check " << status << " failed (1000+N: killed by signal N)";
-  go_on.store(true);
-  ASSERT_EQ(pthread_join(th, nullptr), 0);
+  thread.release();
   for (void* p : c.kept) mi_free(p);
 }
 
@@ -393,27 +398,20 @@ void* growing_thread(void* arg) {
 }
 
 TEST(ForkChild, LargeBlockGrownHalfWayByAThreadThatDidNotComeAlong) {
-  Hook hook(mi::TestPoint::large_page_grown);
+  SKIP_WITHOUT_TEST_POINTS();
   Growing g;
-  pthread_t th;
-  ASSERT_EQ(pthread_create(&th, nullptr, &growing_thread, &g), 0);
-  wait_stopped();
-  const int status = fork_and_wait([&]() -> int {
+  StoppedThread thread(mi::TestPoint::large_page_grown, &growing_thread, &g);
+  ASSERT_TRUE(thread.started());
+  child_must_pass([&]() -> int {
+    auto use = [](void* valid) -> void* {  // a new thread takes the segment over
+      void* blocks[8];
+      for (int i = 0; i < 8; i++) blocks[i] = mi_malloc((i % 2 == 0 ? 640 : 768) << 10);
+      *static_cast<bool*>(valid) = mi::heap_is_valid(mi::heap_get_default());
+      for (void* b : blocks) mi_free(b);
+      return nullptr;
+    };
     bool valid = false;
-    pthread_t t;  // a new thread (no segment of its own) takes the segment over
-    if (pthread_create(
-            &t, nullptr,
-            [](void* arg) -> void* {
-              void* blocks[8];
-              for (int i = 0; i < 8; i++) blocks[i] = mi_malloc((i % 2 == 0 ? 640 : 768) << 10);
-              *static_cast<bool*>(arg) = mi::heap_is_valid(mi::heap_get_default());
-              for (void* b : blocks) mi_free(b);
-              return nullptr;
-            },
-            &valid) != 0 ||
-        pthread_join(t, nullptr) != 0) {
-      return 1;
-    }
+    if (!run_in_new_thread(use, &valid)) return 1;
     if (!valid) return 2;
     const unsigned char* b = static_cast<const unsigned char*>(g.block);
     for (size_t i = 0; i < (640 << 10); i += 4096) {
@@ -422,38 +420,8 @@ TEST(ForkChild, LargeBlockGrownHalfWayByAThreadThatDidNotComeAlong) {
     mi_free(g.block);
     return 0;
   });
-  EXPECT_EQ(status, 0) << "the child's check " << status << " failed (1000+N: killed by signal N)";
-  go_on.store(true);
-  ASSERT_EQ(pthread_join(th, nullptr), 0);
+  thread.release();
   mi_free(g.block);
 }
-
-#else
-
-TEST(ForkChild, LargeBlockGrownHalfWayByAThreadThatDidNotComeAlong) {
-  GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)";
-}
-
-TEST(ForkChild, LargePageSlicesReleasedByAThreadThatDidNotComeAlong) {
-  GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)";
-}
-
-TEST(ForkChild, CollectStoppedHalfWayByAThreadThatDidNotComeAlong) {
-  GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)";
-}
-
-TEST(ForkChild, PageTakenButNotSetUpByAThreadThatDidNotComeAlong) {
-  GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)";
-}
-
-TEST(ForkChild, PageHalfFreedByAThreadThatDidNotComeAlong) {
-  GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)";
-}
-
-TEST(ForkChild, CrossThreadFreeStoppedHalfWay) {
-  GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)";
-}
-
-#endif
 
 }  // namespace
