@@ -97,6 +97,27 @@ bool run_in_new_thread(void* (*fn)(void*), void* arg) {
   return pthread_create(&t, nullptr, fn, arg) == 0 && pthread_join(t, nullptr) == 0;
 }
 
+// In a child: a new thread (no segment of its own: it takes the vanished
+// thread's over) allocates n blocks, sizes a and b in turn, checks its heap
+// and frees them. 0 if its heap was valid, 1 if not, 2 if no thread started.
+int new_thread_uses_sizes(size_t a, size_t b, int n) {
+  struct Use {
+    size_t a, b;
+    int n;
+    bool valid;
+  } use{a, b, n < 16 ? n : 16, false};
+  auto run = [](void* arg) -> void* {
+    auto* u = static_cast<Use*>(arg);
+    void* blocks[16];
+    for (int i = 0; i < u->n; i++) blocks[i] = mi_malloc(i % 2 == 0 ? u->a : u->b);
+    u->valid = mi::heap_is_valid(mi::heap_get_default());
+    for (int i = 0; i < u->n; i++) mi_free(blocks[i]);
+    return nullptr;
+  };
+  if (!run_in_new_thread(run, &use)) return 2;
+  return use.valid ? 0 : 1;
+}
+
 // Forks; the child runs `child` (its exit status: 0 = pass, else the number
 // of the check that failed) under a 20 s alarm (a hang fails as SIGALRM), and
 // must pass.
@@ -284,16 +305,8 @@ TEST(ForkChild, PageTakenButNotSetUpByAThreadThatDidNotComeAlong) {
     if (mi::page_is_in_use(transit)) return 3;  // not given back: a reclaiming thread queues it by a stale bin
     if (s->used != 1 || s->abandoned != 1) return 4;
     // a new thread reclaims the segment and uses its pages
-    auto use = [](void* valid) -> void* {
-      void* blocks[16];
-      for (int i = 0; i < 16; i++) blocks[i] = mi_malloc((i % 2 == 0 ? 112 : 64) << 10);
-      *static_cast<bool*>(valid) = mi::heap_is_valid(mi::heap_get_default());
-      for (void* b : blocks) mi_free(b);
-      return nullptr;
-    };
-    bool valid = false;
-    if (!run_in_new_thread(use, &valid)) return 5;
-    if (!valid) return 6;
+    const int used = new_thread_uses_sizes(size_t{112} << 10, size_t{64} << 10, 16);
+    if (used != 0) return 4 + used;  // 5: its heap invalid, 6: no thread
     mi_free(t.keep);
     return 0;
   });
@@ -320,17 +333,11 @@ void* collecting_thread(void* arg) {
     c->remote[i] = mi_malloc(48);
   }
   c->page = mi::segment_page_of(mi::ptr_segment(c->kept[0]), c->kept[0]);
-  pthread_t other;  // frees `remote` from another thread: the page's thread-free list
-  if (pthread_create(
-          &other, nullptr,
-          [](void* a) -> void* {
-            for (void* p : static_cast<Collecting*>(a)->remote) mi_free(p);
-            return nullptr;
-          },
-          c) != 0 ||
-      pthread_join(other, nullptr) != 0) {
-    abort();
-  }
+  auto free_remote = [](void* a) -> void* {  // from another thread: the page's thread-free list
+    for (void* p : static_cast<Collecting*>(a)->remote) mi_free(p);
+    return nullptr;
+  };
+  if (!run_in_new_thread(free_remote, c)) abort();
   stop_thread.store(mi::thread_id());
   mi_collect(false);  // stops at TestPoint::thread_free_collected
   return nullptr;
@@ -403,16 +410,9 @@ TEST(ForkChild, LargeBlockGrownHalfWayByAThreadThatDidNotComeAlong) {
   StoppedThread thread(mi::TestPoint::large_page_grown, &growing_thread, &g);
   ASSERT_TRUE(thread.started());
   child_must_pass([&]() -> int {
-    auto use = [](void* valid) -> void* {  // a new thread takes the segment over
-      void* blocks[8];
-      for (int i = 0; i < 8; i++) blocks[i] = mi_malloc((i % 2 == 0 ? 640 : 768) << 10);
-      *static_cast<bool*>(valid) = mi::heap_is_valid(mi::heap_get_default());
-      for (void* b : blocks) mi_free(b);
-      return nullptr;
-    };
-    bool valid = false;
-    if (!run_in_new_thread(use, &valid)) return 1;
-    if (!valid) return 2;
+    // a new thread takes the segment over
+    const int used = new_thread_uses_sizes(size_t{640} << 10, size_t{768} << 10, 8);
+    if (used != 0) return used;  // 1: its heap invalid, 2: no thread
     const unsigned char* b = static_cast<const unsigned char*>(g.block);
     for (size_t i = 0; i < (640 << 10); i += 4096) {
       if (b[i] != 0x33) return 3;
