@@ -298,7 +298,8 @@ struct MemId {
   uint32_t arena_index;            // for MemKind::arena
   uint32_t block_index;
   uint32_t block_count;
-  void* os_base;  // for MemKind::os: the mapping to munmap
+  uint32_t os_pad;  // for MemKind::os: bytes of the mapping below os_base, never used (os.cpp: alloc_aligned)
+  void* os_base;    // for MemKind::os: the mapping to munmap (with os_pad below)
   size_t os_size;
 };
 

@@ -173,21 +173,41 @@ void* alloc_aligned(size_t size, size_t alignment, bool commit, bool allow_large
     }
   }
 
+  // Where transparent huge pages are "always", a reservation aligned to
+  // 2 MiB or more keeps one page below it, mapped and never used
+  // (memid->os_pad): the kernel places a new mapping right below the lowest
+  // one, so a reservation starting on a 2 MiB boundary made the next mapping
+  // end on one, and the first touch of its top faulted a whole 2 MiB page.
+  // That mapping is typically a thread's stack, whose first frame is at its
+  // top: in the 4-node guest (THP "always", Debian's default) a thread made
+  // after a node's arena had 2 MiB resident for a 12 KiB stack, one per
+  // arena, and numa-vm shape-db peaked 1.5-4 MiB higher than on the host.
+  // glibc marks its stacks no-huge-page only where THP is "madvise".
+  const size_t pad = (alignment >= large_page_size && os_thp_always()) ? page_size : 0;
   // Most mappings come back aligned when the size is a multiple of the
-  // alignment; only over-allocate and trim when this one did not.
-  void* p = mmap_raw(nullptr, size, prot, flags);
-  if (p != nullptr && (reinterpret_cast<uintptr_t>(p) & (alignment - 1)) != 0) {
-    munmap_raw(p, size);
-    p = nullptr;
-    size_t over = size + alignment;
+  // alignment; only over-allocate and trim when this one did not (or to
+  // keep the pad).
+  void* p = nullptr;
+  bool trim = pad != 0;
+  if (!trim) {
+    p = mmap_raw(nullptr, size, prot, flags);
+    if (p != nullptr && (reinterpret_cast<uintptr_t>(p) & (alignment - 1)) != 0) {
+      munmap_raw(p, size);
+      p = nullptr;
+      trim = true;
+    }
+  }
+  if (trim) {
+    const size_t over = size + alignment + pad;
     void* base = mmap_raw(nullptr, over, prot, flags);
     if (base != nullptr) {
-      uintptr_t start = align_up(reinterpret_cast<uintptr_t>(base), alignment);
-      size_t pre = start - reinterpret_cast<uintptr_t>(base);
-      size_t post = over - pre - size;
+      const uintptr_t start = align_up(reinterpret_cast<uintptr_t>(base) + pad, alignment);
+      const size_t pre = start - pad - reinterpret_cast<uintptr_t>(base);
+      const size_t post = over - pre - pad - size;
       if (pre > 0) munmap_raw(base, pre);
       if (post > 0) munmap_raw(reinterpret_cast<void*>(start + size), post);
       p = reinterpret_cast<void*>(start);
+      memid->os_pad = static_cast<uint32_t>(pad);
     }
   }
   if (p == nullptr) {
@@ -258,11 +278,12 @@ void* os_alloc_large_pages(size_t size, MemId* memid, size_t alignment, int acco
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_HUGETLB | MAP_HUGE_2MB);
   if (p == nullptr) {
     int saved = errno;
-    munmap_raw(base, size);
+    munmap_raw(base - rid.os_pad, size + rid.os_pad);
     errno = saved;
     return nullptr;
   }
   pinned_mapping(memid, p, size, account);
+  memid->os_pad = rid.os_pad;
   return p;
 }
 
@@ -333,9 +354,13 @@ void* os_alloc_huge_pages(size_t pages, int64_t timeout_ms, size_t* pages_mapped
   }
   if (mapped < pages) munmap_raw(base + mapped * HUGE_OS_PAGE_SIZE, (pages - mapped) * HUGE_OS_PAGE_SIZE);
   *pages_mapped = mapped;
-  if (mapped == 0) return nullptr;
+  if (mapped == 0) {
+    if (rid.os_pad != 0) munmap_raw(base - rid.os_pad, rid.os_pad);
+    return nullptr;
+  }
   size_t size = mapped * HUGE_OS_PAGE_SIZE;
   pinned_mapping(memid, base, size, account);
+  memid->os_pad = rid.os_pad;
   os_counters.huge_pages_reserved.fetch_add(static_cast<int64_t>(mapped), std::memory_order_relaxed);
   memid->is_huge = true;
   return base;
@@ -412,7 +437,8 @@ void os_free(void* p, size_t size, const MemId& memid_ref) noexcept {
   if (memid.kind != MemKind::os) return;
   void* base = (memid.os_base != nullptr) ? memid.os_base : p;
   size_t len = (memid.os_size != 0) ? memid.os_size : size;
-  if (munmap_raw(base, len)) {
+  const size_t pad = (memid.os_base != nullptr) ? memid.os_pad : 0;  // (not counted reserved)
+  if (munmap_raw(static_cast<uint8_t*>(base) - pad, len + pad)) {
     os_stat_reserved(-static_cast<int64_t>(len), memid.account);
     if ((memid.initially_committed && !memid.is_accessible) || memid.is_pinned) {
       os_stat_committed(-static_cast<int64_t>(len), memid.account);

@@ -36,6 +36,13 @@
 //                                      the process's published area (what mi-stat shows) is
 //                                      where move_pages finds the pages, within 2% + 1 MiB;
 //                                      node 0's figure drops when its thread frees its blocks
+//   thread-stacks thread-stacks    threads started one per node in turn, each
+//                                      allocating (its node's arena is reserved then):
+//                                      none of their stacks has a transparent huge
+//                                      page (THP "always" in the guest, as Debian
+//                                      ships: a reservation that started on a 2 MiB
+//                                      boundary made the stack mapped right below it
+//                                      end on one, and 2 MiB of it resident)
 //
 // Output protocol (read by run-numa-vm.sh from the serial console): detail
 // lines, then one line per check
@@ -1498,12 +1505,103 @@ void test_stats_published_child() {
   }
 }
 
+// The /proc/self/smaps mapping that holds address a: its range and
+// AnonHugePages in KiB (-1 if no mapping holds it).
+long anon_huge_kib_at(uintptr_t a, std::string* range) {
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return -1;
+  char line[512];
+  bool inside = false;
+  long kib = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long lo = 0, hi = 0;
+    char perms[8] = {};
+    if (std::sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && std::strlen(perms) == 4) {
+      inside = (a >= lo && a < hi);
+      if (inside) *range = strf("%lx-%lx", lo, hi);
+      continue;
+    }
+    if (inside && std::strncmp(line, "AnonHugePages:", 14) == 0) {
+      kib = std::strtol(line + 14, nullptr, 10);
+      break;
+    }
+  }
+  std::fclose(f);
+  return kib;
+}
+
+void test_thread_stacks() {
+  char thp[128] = {};
+  FILE* f = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  if (f != nullptr) {
+    if (std::fgets(thp, sizeof thp, f) == nullptr) thp[0] = 0;
+    std::fclose(f);
+    thp[std::strcspn(thp, "\n")] = 0;
+  }
+  if (std::strstr(thp, "[always]") == nullptr) {
+    verdict("thread-stacks", true, "transparent huge pages are not \"always\" here (%s): nothing to check", thp);
+    return;
+  }
+  // Each thread allocates before the next starts: the arena of its node is
+  // reserved after its own stack was mapped, and the next thread's stack
+  // goes right below that arena. The threads stay until all were measured.
+  const int nodes = g_topo.n;
+  const int per_node = 2;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<uintptr_t> stacks(static_cast<size_t>(nodes * per_node), 0);
+  std::vector<std::thread> threads;
+  bool pinned = true;
+  for (int k = 0; k < nodes * per_node; k++) {
+    const int node = k % nodes;
+    std::atomic<bool> ready{false};
+    threads.emplace_back([&, k, node] {
+      if (!pin_to_node(node)) pinned = false;
+      volatile char frame[16 * 1024];
+      std::memset(const_cast<char*>(frame), 1, sizeof frame);
+      void* p = std::malloc(256);  // (the node's arena on its first use)
+      std::free(p);
+      stacks[static_cast<size_t>(k)] = reinterpret_cast<uintptr_t>(&frame[0]);
+      ready = true;
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return release; });
+    });
+    while (!ready) std::this_thread::yield();
+  }
+  std::string why;
+  long total = 0;
+  for (size_t k = 0; k < stacks.size(); k++) {
+    std::string range;
+    const long kib = anon_huge_kib_at(stacks[k], &range);
+    info("thread %zu (node %zu): stack mapping %s, AnonHugePages %ld kB", k, k % static_cast<size_t>(nodes),
+         range.c_str(), kib);
+    if (kib < 0) why += strf(" thread %zu's stack not found in smaps;", k);
+    if (kib > 0) {
+      total += kib;
+      why += strf(" thread %zu's stack %s has %ld kB of huge pages;", k, range.c_str(), kib);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (auto& t : threads) t.join();
+  if (!pinned) why += " threads could not be pinned;";
+  verdict("thread-stacks", why.empty(),
+          "%zu thread stacks made after the arenas of %d nodes (THP \"always\"): %ld kB of transparent huge pages "
+          "in them;%s",
+          stacks.size(), nodes, total, why.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s vm-sanity|topology|placement|on-node|remote-free|spill|huge-reserve|stats\n",
+    std::fprintf(stderr,
+                 "usage: %s vm-sanity|topology|placement|on-node|remote-free|spill|huge-reserve|stats|thread-stacks\n",
                  argv[0]);
     return 2;
   }
@@ -1521,6 +1619,7 @@ int main(int argc, char** argv) {
   else if (mode == "huge-reserve-child") test_huge_reserve_child(argc, argv);
   else if (mode == "stats") test_stats();
   else if (mode == "stats-published-child") test_stats_published_child();
+  else if (mode == "thread-stacks") test_thread_stacks();
   else {
     std::fprintf(stderr, "%s: unknown mode %s\n", argv[0], argv[1]);
     return 2;

@@ -31,7 +31,7 @@ set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROG= LIB= SHAPES= CACHE="${NUMA_VM_CACHE:-}" TESTS="${NUMA_VM_TESTS:-}"
-ALL_TESTS="vm-sanity topology placement on-node remote-free spill huge-reserve stats"
+ALL_TESTS="vm-sanity topology placement on-node remote-free spill huge-reserve stats thread-stacks"
 # numa_shapes' modes (issue 13's workload shapes), run when --shapes is given
 SHAPE_TESTS="shape-steady shape-reuse-exit shape-reuse-live shape-migrate-alt shape-migrate-old shape-churn shape-db shape-blocks256k"
 NODES="${NUMA_VM_NODES:-4}" CPUS_PER_NODE="${NUMA_VM_CPUS_PER_NODE:-1}"
