@@ -200,7 +200,10 @@ struct Page {
   // line, and a cross-thread free that reads xowner and then pushes here
   // misses once, not twice (it was at byte 56, on the next line: larson
   // 0.650 -> 0.620 s, xthread 0.401 -> 0.360 s, medians of 7 alternated
-  // runs of tools/bench/run_bench.py; xfree, churn, dbsim unchanged).
+  // runs of tools/bench/run_bench.py; xfree, churn, dbsim unchanged). The
+  // price: a thread that frees into the page its owner is allocating from
+  // now takes the line the owner writes on every malloc (xfree_bench with
+  // its two threads pinned to two CPUs: 0.67-0.73 -> 0.70-0.77 s).
   std::atomic<uintptr_t> xthread_free;  // count | Block* | Delayed (thread_free_*, above)
   // --- owner thread, generic path
   uint8_t* page_start;
