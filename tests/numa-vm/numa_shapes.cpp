@@ -16,8 +16,9 @@
 //   @@ SHAPE <mode> nodes=N alloc=ours|glibc|mimalloc locality=..% small=..% peak=..MiB ops=..M/s ...
 // and one verdict, @@ RESULT <mode> PASS|FAIL <summary>. A mode that runs
 // each allocator several times in turn (Shape::rounds: shape-churn, whose
-// throughput is judged) prints each run as an @@ ROUND line first; its
-// SHAPE lines are the medians.
+// throughput is judged, and shape-reuse-*, whose peaks have little room under
+// their bounds) prints each run as an @@ ROUND line first; its SHAPE lines are
+// the medians.
 //
 // The shapes (all threads pinned with sched_setaffinity to a node's CPUs;
 // locality = pages of the blocks that move_pages finds on the thread's node):
@@ -652,7 +653,8 @@ struct Shape {
   const char* ops_target_open;
   // runs of each allocator, in turn; the figures judged are each one's
   // medians (a throughput of a TCG guest on a shared host: one run of each
-  // made ratios of 0.5 to 1.6 from boot to boot)
+  // made ratios of 0.5 to 1.6 from boot to boot; a peak with little room
+  // under its bound: one run in a boot can be 2 MiB high)
   int rounds;
 };
 
@@ -661,10 +663,15 @@ const Shape kShapes[] = {
     // glibc's 68.1 and 67.9 in two boots of the same build, session 7; 65.9 -
     // 71.1 in session 5): not a hard bound until that is understood
     {"shape-steady", shape_steady, 99, 1.03, 0, "gap 3 (huge-block sizing) target", "issue 13 gap 3", 0, nullptr, 1},
+    // three runs each, judged on the median peak: the bound leaves 1.3-1.7 MiB
+    // over our usual peak, and one run in a CI boot (95874cd's library, which
+    // had passed at 72.8 MiB) peaked 2 MiB higher on node 0 (74.8 against
+    // 74.1), as a single 2 MiB huge page of the process would (THP "always";
+    // khugepaged collapses on its own schedule); the next boot gave 72.8 again
     {"shape-reuse-exit", [] { return shape_reuse(false); }, 99, 1.05, 0, "gap 2 (stranded memory) target", nullptr, 0,
-     nullptr, 1},
+     nullptr, 3},
     {"shape-reuse-live", [] { return shape_reuse(true); }, 99, 1.05, 0, "gap 2 (stranded memory) target", nullptr, 0,
-     nullptr, 1},
+     nullptr, 3},
     // a moved thread no longer refills the old node's free slots: those
     // bytes are the move's accepted cost, on top of gaps 2/3's 1.05
     {"shape-migrate-alt", [] { return shape_migrate(true); }, 99, 1.05, 0,
