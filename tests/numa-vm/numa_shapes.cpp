@@ -669,8 +669,8 @@ const Shape kShapes[] = {
     // three runs each, judged on the median peak: the bound leaves 1.3-1.7 MiB
     // over our usual peak, and one run in a CI boot (95874cd's library, which
     // had passed at 72.8 MiB) peaked 2 MiB higher on node 0 (74.8 against
-    // 74.1), as a single 2 MiB huge page of the process would (THP "always";
-    // khugepaged collapses on its own schedule); the next boot gave 72.8 again
+    // 74.1), the size of one 2 MiB huge page (THP "always"; the cause was not
+    // caught); the next boot gave 72.8 again
     {"shape-reuse-exit", [] { return shape_reuse(false); }, 99, 1.05, 0, "gap 2 (stranded memory) target", nullptr, 0,
      nullptr, 3},
     {"shape-reuse-live", [] { return shape_reuse(true); }, 99, 1.05, 0, "gap 2 (stranded memory) target", nullptr, 0,
