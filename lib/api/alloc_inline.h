@@ -1,9 +1,10 @@
 // alloc_inline.h: the allocation and free fast paths, inlined into every
 // entry point (mi_malloc, malloc, operator new, ...).
 //
-// malloc of a small size, in the common case (x86-64 `malloc`: 13
-// instructions): load the thread's heap (TLS), index its direct table by the
-// size in bytes, load the page's free list head, pop it, bump page->used.
+// malloc of a small size, in the common case (x86-64 `malloc` and
+// `operator new`: 12 instructions): load the thread's heap (TLS), index its
+// direct table by the size in bytes, load the page's free list head, pop it,
+// bump page->used.
 // Nothing is counted: the statistics count a free list's blocks when the slow
 // path fills it (heap/page.cpp).
 // free, in the common case (`free`: 23 instructions): one byte of the
@@ -18,8 +19,8 @@
 // free list whose page has local frees is refilled by heap_malloc_slow in ~45
 // instructions. Instructions per malloc+free pair inside the two, as
 // tests/bench/instructions.golden holds them (the test `instructions` fails
-// when one grows by more than 3%): 38.1-39.7 for one size (immediate free,
-// ring of 1000 live blocks), 44.9 for sizes 16..128 in turn.
+// when one grows by more than 3%): 36.4-38.7 for one size (immediate free,
+// ring of 1000 live blocks), 44.1 for sizes 16..128 in turn.
 // The secure build (MI_SECURE) adds to both: malloc decodes and checks the
 // link it pops (heap/free_list.h) and clears it; free checks that the
 // pointer is a block start of its page that does not look free already.
@@ -49,7 +50,7 @@ template <bool Zero>
 MI_ALWAYS_INLINE void* heap_malloc_small(Heap* heap, size_t size) noexcept {
   Page* page = heap->pages_free_direct[size];
   if (MI_LIKELY(page->free != nullptr)) return page_free_pop(page, Zero);
-  return heap_malloc_slow(size, heap, Zero);
+  return Zero ? heap_malloc_small_slow_zero(size, heap, page) : heap_malloc_small_slow(size, heap, page);
 }
 
 template <bool Zero>

@@ -112,9 +112,14 @@ size_t usable_size_of(const void* p, const char* call) noexcept {
   if (p == nullptr) return 0;
   Segment* segment;
   Page* page;
-  if (MI_LIKELY(segmap_byte(p) >= SEGMAP_FIRST_MIN)) {
+  const unsigned shift = segmap_byte(p);
+  if (MI_LIKELY(shift >= SEGMAP_FIRST_MIN)) {
+    // the page shift from the map, as free() takes it, not from the segment's
+    // header: one cache line less (RocksDB, which asks the usable size of
+    // each block it caches, stalled there for a third of this function's time)
     segment = ptr_segment(p);
-    page = segment_page_of(segment, p);
+    page = &segment->pages[(reinterpret_cast<uintptr_t>(p) & SEGMENT_MASK) >> shift];
+    page -= page->slice_offset;  // (a later slice of a large page: 0 for any other)
   } else {
     segment = segmap_segment_of(p);
     if (segment == nullptr) {

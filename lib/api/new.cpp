@@ -127,6 +127,18 @@ void* new_slow(size_t size, size_t alignment, bool nothrow) {
   });
 }
 
+void* new_small_slow(size_t size, Heap* heap, Page* page) {
+  void* p = heap_malloc_small_slow(size, heap, page);
+  if (MI_UNLIKELY(p == nullptr)) p = new_slow(size, 0, false);
+  return p;
+}
+
+void* new_other_slow(size_t size, Heap* heap) {
+  void* p = heap_malloc_slow(size, heap, false);
+  if (MI_UNLIKELY(p == nullptr)) p = new_slow(size, 0, false);
+  return p;
+}
+
 }  // namespace mi
 
 using namespace mi;

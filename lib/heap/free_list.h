@@ -12,8 +12,8 @@
 // address is handed out; the end of a list is not 0 either. Every list (a
 // page's free, local_free and thread-free lists, a heap's delayed-free list)
 // encodes a block's link with the keys of the block's own page.
-// Its cost (README.md, "The hardened mode"): 95.8 instructions per free+malloc
-// instead of 48.9 (tools/fastpath-count), 15% more CPU time over the
+// Its cost (README.md, "The hardened mode"): 96.8 instructions per free+malloc
+// instead of 47.8 (tools/fastpath-count), 15% more CPU time over the
 // benchmark workloads (measured before the fast paths of issue 12).
 // PageBlocks tells whether a pointer is the start of a block a page has made
 // available, with a multiply instead of a division (the secure build keeps

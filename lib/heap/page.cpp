@@ -1015,35 +1015,44 @@ MI_NOINLINE void* malloc_queue_first(size_t size, Heap* heap, bool zero) {
   return queue_first_take(heap, tld, page, zero);
 }
 
+// heap_malloc_slow's case of a small size, whose direct page has no free
+// block. The common case: blocks this thread freed wait in its local_free, no
+// other thread freed into it, and none of malloc_generic's other work is due
+// (delayed frees, the deferred-free callback, the periodic purge and
+// collect): the lists are swapped here, with none of the calls
+// malloc_generic makes. (Its cost is paid once per free list: pairs cycle,
+// with lists of 1 to 3 blocks, calls this on a quarter of its allocations.)
+// With statistics published the swap counts local frees, out of this path's
+// way (slow_swap_blockers: one test for both).
+MI_ALWAYS_INLINE void* small_slow(size_t size, Heap* heap, Page* page, bool zero) {
+  Block* block = page->local_free;  // page_empty (an uninitialised heap) has none
+  if (MI_LIKELY(block != nullptr && tf_block(page->xthread_free.load(std::memory_order_relaxed)) == nullptr &&
+                heap->thread_delayed_free.load(std::memory_order_relaxed) == nullptr)) {
+    const unsigned blockers = slow_swap_blockers.load(std::memory_order_relaxed);
+    if (MI_LIKELY(blockers == 0)) {
+      Block* b = slow_swap<false>(heap, page, block, zero);
+      if (MI_LIKELY(b != nullptr)) return b;
+    } else if (blockers == SWAP_COUNT_LOCAL) {
+      return slow_swap_counted(size, heap, page, block, zero);
+    }
+  }
+  return malloc_generic(heap, size, zero, 0);
+}
+
 }  // namespace
 
 void* heap_malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
-  // The common case: the direct page of a small size has used up its free
-  // list, blocks this thread freed wait in its local_free, no other thread
-  // freed into it, and none of malloc_generic's other work is due (delayed
-  // frees, the deferred-free callback, the periodic purge and collect): the
-  // lists are swapped here, with none of the calls malloc_generic makes.
-  // (Its cost is paid once per free list: pairs cycle, with lists of 1 to 3
-  // blocks, calls this on a quarter of its allocations.) With statistics
-  // published the swap counts local frees, out of this path's way
-  // (slow_swap_blockers: one test for both).
-  if (MI_LIKELY(size <= SMALL_SIZE_MAX)) {
-    Page* page = heap->pages_free_direct[size];
-    Block* block = page->local_free;  // page_empty (an uninitialised heap) has none
-    if (MI_LIKELY(block != nullptr && tf_block(page->xthread_free.load(std::memory_order_relaxed)) == nullptr &&
-                  heap->thread_delayed_free.load(std::memory_order_relaxed) == nullptr)) {
-      const unsigned blockers = slow_swap_blockers.load(std::memory_order_relaxed);
-      if (MI_LIKELY(blockers == 0)) {
-        Block* b = slow_swap<false>(heap, page, block, zero);
-        if (MI_LIKELY(b != nullptr)) return b;
-      } else if (blockers == SWAP_COUNT_LOCAL) {
-        return slow_swap_counted(size, heap, page, block, zero);
-      }
-    }
-  } else if (MI_LIKELY(size <= MEDIUM_OBJ_SIZE_MAX)) {
-    return malloc_queue_first(size, heap, zero);
-  }
+  if (MI_LIKELY(size <= SMALL_SIZE_MAX)) return small_slow(size, heap, heap->pages_free_direct[size], zero);
+  if (MI_LIKELY(size <= MEDIUM_OBJ_SIZE_MAX)) return malloc_queue_first(size, heap, zero);
   return malloc_generic(heap, size, zero, 0);
+}
+
+void* heap_malloc_small_slow(size_t size, Heap* heap, Page* page) noexcept {
+  return small_slow(size, heap, page, false);
+}
+
+void* heap_malloc_small_slow_zero(size_t size, Heap* heap, Page* page) noexcept {
+  return small_slow(size, heap, page, true);
 }
 
 void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) noexcept {

@@ -26,6 +26,14 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
 // its common case cheaply. The size comes first: it is in the first argument
 // register already, so the fast path passes the heap without moving the size.
 void* heap_malloc_slow(size_t size, Heap* heap, bool zero) noexcept;
+// The same for a small size whose direct page (`page`, the fast path's) has
+// no free block; `zero` in the name, not an argument: `malloc` then needs the
+// page in the third argument register and pops the block into the return
+// register (with a `zero` argument it kept the block in the register that
+// passed zero = false and moved it to the return register: one instruction
+// more per malloc).
+void* heap_malloc_small_slow(size_t size, Heap* heap, Page* page) noexcept;
+void* heap_malloc_small_slow_zero(size_t size, Heap* heap, Page* page) noexcept;
 // A request that can never be met (count * size overflows, or beyond
 // ALLOC_SIZE_MAX with its alignment): error callback EOVERFLOW, printed only
 // when verbose; errno ENOMEM; returns nullptr.
