@@ -86,7 +86,7 @@ MI_ALWAYS_INLINE void free_inline(void* p) noexcept {
     return;
   }
   Segment* segment = ptr_segment(p);
-  Page* page = &segment->pages[(reinterpret_cast<uintptr_t>(p) & SEGMENT_MASK) >> shift];
+  Page* page = segment_page_at(segment, p, shift);
   // ours, and none of the flags that need the slow path (full, aligned
   // blocks, frees checked: a large or huge page, a page not in use, a slice
   // of a large page); in the secure build, a block start that does not look free

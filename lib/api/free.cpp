@@ -74,7 +74,7 @@ void free_not_fast(void* p) noexcept {
   // The page indexed as free_inline does: a later slice of a large page is
   // flagged checked. The secure build checks the block first (below).
   if (MI_SECURE == 0) {
-    Page* page = &segment->pages[(reinterpret_cast<uintptr_t>(p) & SEGMENT_MASK) >> segment->page_shift];
+    Page* page = segment_page_at(segment, p, static_cast<unsigned>(segment->page_shift));
     const uintptr_t owner = page->xowner.load(std::memory_order_relaxed);
     const uintptr_t owner_id = owner & ~PAGE_FLAGS_MASK;
     if ((owner & (PAGE_FLAGS_MASK & ~uintptr_t{PAGE_IN_FULL})) == 0 && owner_id != 0 && !is_thread_id(owner_id)) {
@@ -118,7 +118,7 @@ size_t usable_size_of(const void* p, const char* call) noexcept {
     // header: one cache line less (RocksDB, which asks the usable size of
     // each block it caches, stalled there for a third of this function's time)
     segment = ptr_segment(p);
-    page = &segment->pages[(reinterpret_cast<uintptr_t>(p) & SEGMENT_MASK) >> shift];
+    page = segment_page_at(segment, p, shift);
     page -= page->slice_offset;  // (a later slice of a large page: 0 for any other)
   } else {
     segment = segmap_segment_of(p);

@@ -60,9 +60,14 @@ MI_ALWAYS_INLINE Segment* ptr_segment(const void* p) {
 // The page of a pointer inside segment s (first unit only). A pointer into a
 // later slice of a large page maps to that slice's entry, which points back
 // to the page (slice_offset).
+// The entry of the page (or slice) holding p, for a page shift the caller has
+// (free and the usable size take it from the segment map: no header line).
+MI_ALWAYS_INLINE Page* segment_page_at(const Segment* s, const void* p, unsigned shift) {
+  return const_cast<Page*>(&s->pages[(reinterpret_cast<uintptr_t>(p) & SEGMENT_MASK) >> shift]);
+}
+
 MI_ALWAYS_INLINE Page* segment_page_of(const Segment* s, const void* p) {
-  uintptr_t diff = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(s);
-  const Page* page = &s->pages[diff >> s->page_shift];
+  const Page* page = segment_page_at(s, p, static_cast<unsigned>(s->page_shift));
   return const_cast<Page*>(page - page->slice_offset);
 }
 
