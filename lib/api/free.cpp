@@ -2,6 +2,7 @@
 // pointers that are not a block's (heap/misuse.h checks and reports them).
 #include "../common/messages.h"
 #include "../heap/misuse.h"
+#include "../heap/remote_batch.h"
 #include "alloc_inline.h"
 
 namespace mi {
@@ -78,7 +79,7 @@ void free_not_fast(void* p) noexcept {
     const uintptr_t owner = page->xowner.load(std::memory_order_relaxed);
     const uintptr_t owner_id = owner & ~PAGE_FLAGS_MASK;
     if ((owner & (PAGE_FLAGS_MASK & ~uintptr_t{PAGE_IN_FULL})) == 0 && owner_id != 0 && !is_thread_id(owner_id)) {
-      free_block_remote(page, static_cast<Block*>(p));
+      remote_free(page, static_cast<Block*>(p), owner_id);
       return;
     }
     // and one of our own full pages, no other flag (a cache's evictions free

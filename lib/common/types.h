@@ -187,7 +187,11 @@ struct Page {
   uint8_t heap_tag;
   // A byte of its own, not a bit beside free_is_zero (which the owner writes
   // as it extends the page): other threads read it (page_is_in_use, below).
-  // 0 or 1; fills what was padding before xowner.
+  // 0: not in use; PAGE_IN_USE; PAGE_IN_USE_BATCHED: in use in its owner
+  // thread's backing heap, so other threads' frees into it may be sent in
+  // batches (heap/remote_batch.h; not a heap the program made, which
+  // mi_heap_destroy may free whole while a batch holds its blocks). Fills
+  // what was padding before xowner.
   uint8_t segment_in_use;
   // --- hot: free fast path (with `used`)
   std::atomic<uintptr_t> xowner;  // owner thread id | PageFlag bits
@@ -263,9 +267,18 @@ MI_ALWAYS_INLINE uintptr_t page_owner(const Page* page) {
 // page was set up before the block was handed out, and the program's
 // hand-over of the pointer orders that before the other thread's read. On
 // x86-64 each access is a plain load or store.
+constexpr uint8_t PAGE_IN_USE = 1;
+constexpr uint8_t PAGE_IN_USE_BATCHED = 2;
 inline bool page_is_in_use(const Page* page) { return __atomic_load_n(&page->segment_in_use, __ATOMIC_RELAXED) != 0; }
 inline void page_in_use_set(Page* page, bool in_use) {
-  __atomic_store_n(&page->segment_in_use, static_cast<uint8_t>(in_use ? 1 : 0), __ATOMIC_RELAXED);
+  __atomic_store_n(&page->segment_in_use, static_cast<uint8_t>(in_use ? PAGE_IN_USE : 0), __ATOMIC_RELAXED);
+}
+// Other threads' frees into the page may be sent in batches (segment_in_use).
+inline bool page_is_batched(const Page* page) {
+  return __atomic_load_n(&page->segment_in_use, __ATOMIC_RELAXED) == PAGE_IN_USE_BATCHED;
+}
+inline void page_batched_set(Page* page, bool batched) {
+  __atomic_store_n(&page->segment_in_use, batched ? PAGE_IN_USE_BATCHED : PAGE_IN_USE, __ATOMIC_RELAXED);
 }
 inline uint16_t page_capacity(const Page* page) { return __atomic_load_n(&page->capacity, __ATOMIC_RELAXED); }
 inline void page_capacity_set(Page* page, uint16_t capacity) {
@@ -514,6 +527,18 @@ namespace mi {
 
 constexpr int TLD_NODE_HEAPS = NUMA_MAX_NODES;  // a heap per node (mi_malloc_on_node)
 
+// A thread's run of frees into one page of another thread's, held to be sent
+// to the owner in one batch (heap/remote_batch.cpp).
+constexpr size_t REMOTE_OUT_BLOCKS = 128;
+struct RemoteOut {
+  Page* page;       // the page of the last remote free (null: none)
+  uintptr_t owner;  // its owner thread's id then
+  uint32_t n;       // blocks held (of that page, freed after the first)
+  uint32_t limit;   // the batch is sent when it holds this many (0: that page's frees are not held)
+  bool closed;      // the thread is exiting: frees are not held any more
+  Block* blocks[REMOTE_OUT_BLOCKS];
+};
+
 struct Tld {
   uint64_t heartbeat;                // generic-path calls (passed to deferred-free callbacks)
   bool recurse;                      // inside a deferred-free callback
@@ -522,9 +547,16 @@ struct Tld {
   Heap* node_heaps[TLD_NODE_HEAPS];  // heaps of mi_malloc_on_node, created on first use
   SegmentsTld segments;
   ThreadStats stats;
-  uint64_t random;  // state of the thread's random numbers (heap/free_list.h); 0 until first used
-  int node;         // the node its heaps last allocated on (heap/migrate.cpp); -1 before its first slow path
-  int cpu;          // the CPU its last slow path ran on (-1: none yet)
+  uint64_t random;       // state of the thread's random numbers (heap/free_list.h); 0 until first used
+  int node;              // the node its heaps last allocated on (heap/migrate.cpp); -1 before its first slow path
+  int cpu;               // the CPU its last slow path ran on (-1: none yet)
+  RemoteOut remote_out;  // this thread's frees into other threads' pages, not yet sent
+  // Batches of blocks other threads freed into this thread's pages
+  // (heap/remote_batch.h): 0 none, REMOTE_IN_CLOSED after the thread's exit.
+  // A line of its own: other threads' compare-and-swaps must not take the
+  // lines the owner's slow path uses.
+  alignas(MI_CACHE_LINE) std::atomic<uintptr_t> remote_in;
+  uint8_t remote_in_pad[MI_CACHE_LINE - sizeof(std::atomic<uintptr_t>)];
 };
 
 }  // namespace mi

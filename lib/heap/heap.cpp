@@ -15,6 +15,7 @@
 #include "heap_check.h"
 #include "page.h"
 #include "page_queue.h"
+#include "remote_batch.h"
 
 namespace mi {
 
@@ -42,7 +43,7 @@ void heap_absorb(Heap* to, Heap* from) {
     while (pq->first != nullptr) {
       Page* page = pq->first;
       page_queue_remove(from, pq, page);
-      page->xheap.store(to, std::memory_order_release);
+      page_set_heap(page, to);
       // from now on delayed frees go to `to`; waits for a concurrent handshake
       page_use_delayed_free(page, Delayed::use_delayed_free, false);
       page_queue_push(to, &to->pages[bin], page);
@@ -117,6 +118,14 @@ void heap_collect(Heap* heap, Collect how) noexcept {
   const bool force = how != Collect::normal;
   Tld* tld = heap->tld;
   heap_deferred_free(heap, force);
+  if (heap == tld->heap_backing) {
+    if (how == Collect::abandon) {
+      remote_batch_close(tld);
+    } else {
+      remote_batch_send_all(tld);
+      remote_batch_receive(tld);
+    }
+  }
   if (how == Collect::abandon) {
     // No thread may push onto this heap's delayed list any more.
     heap_for_each_page(heap,

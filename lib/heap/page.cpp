@@ -6,6 +6,8 @@
 //     thread_heap_init()                    first call of a thread
 //     heap_deferred_free()                  mi_register_deferred_free callback
 //     delayed_list_free_partial()           blocks other threads freed into full pages
+//     remote_batch_receive()                other threads' batches of frees (heap/remote_batch.h)
+//     remote_batch_send_all()               every 32nd call: this thread's batch held
 //     find_page()
 //       huge_page_alloc()                   > LARGE_OBJ_SIZE_MAX: a segment of its own
 //       find_free_page(pq)                  the bin's first page, after collecting
@@ -45,6 +47,7 @@
 #include "misuse.h"
 #include "node_release.h"
 #include "page_queue.h"
+#include "remote_batch.h"
 
 namespace mi {
 
@@ -235,7 +238,7 @@ void page_extend_free(Page* page) {
 }
 
 void page_init(Heap* heap, Page* page) {
-  page->xheap.store(heap, std::memory_order_release);
+  page_set_heap(page, heap);
   page->bin = static_cast<uint8_t>(bin_of_size(page->block_size));
   page->heap_tag = heap->tag;
 #if MI_SECURE
@@ -674,6 +677,21 @@ void free_block_local_slow(Page* page, Block* block) noexcept {
   page_free_block_local(page, block, true);
 }
 
+void page_receive_blocks(Page* page, Block* first, Block* last, size_t n) noexcept {
+  MI_ASSERT(page_owner(page) == thread_id() && page->used >= n);
+  // other threads' frees (not counted again as local frees when local_free is swapped)
+  count_frees(page, static_cast<int64_t>(n), true);
+  if (stats_counting_local_frees.load(std::memory_order_relaxed)) count_frees(page, -static_cast<int64_t>(n), false);
+  block_set_next(page, last, page->local_free);
+  page->local_free = first;
+  page->used -= static_cast<uint32_t>(n);
+  if (page->used == 0) {
+    page_retire(page);
+  } else if (page_in_full(page)) {
+    page_unfull(page);
+  }
+}
+
 void free_block_mt(Segment* segment, Page* page, Block* block) noexcept {
   if (page_has_aligned(page)) block = page_ptr_unalign(page, block);
   if (segment->page_kind == PageKind::huge) segment_huge_block_reset(segment, page, block);
@@ -789,7 +807,7 @@ void page_abandon(Page* page, PageQueue* pq) noexcept {
   page_use_delayed_free(page, Delayed::never_delayed_free, false);
   page_set_owner(page, 0);  // from now on, this thread's frees into it are remote frees too
   page_stat_add(page, -static_cast<int64_t>(page_free_count(page)));
-  page->xheap.store(nullptr, std::memory_order_release);
+  page_set_heap(page, nullptr);
   page_queue_remove(heap, pq, page);
   segment_page_abandon(page, &heap->tld->segments);
 }
@@ -798,7 +816,7 @@ void page_reclaim(Heap* heap, Page* page) noexcept {
   // pre: the page was abandoned (no owner thread), its segment is ours now
   MI_ASSERT(page_owner(page) == 0);
   MI_ASSERT(page_segment(page)->thread_id.load(std::memory_order_relaxed) == thread_id());
-  page->xheap.store(heap, std::memory_order_release);
+  page_set_heap(page, heap);
   page_set_owner(page, thread_id());
   page_use_delayed_free(page, Delayed::no_delayed_free, true);
   page_set_flag(page, PAGE_IN_FULL, false);
@@ -1080,6 +1098,8 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   heap_deferred_free(heap, false);
   // tested here: an empty list (the common case) costs no call and no stack frame
   if (heap->thread_delayed_free.load(std::memory_order_relaxed) != nullptr) delayed_list_free_partial(heap);
+  // other threads' frees into our pages, sent in batches; ours into theirs
+  if (remote_batch_waiting(tld)) remote_batch_receive(tld);
 
   // The thread's first generic call: a background thread purger_start left
   // for the process's first allocation (the statistics publisher) starts.
@@ -1087,6 +1107,7 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   // Periodic work, cheap to test: purges that fell due, a full collect now
   // and then (option generic_collect).
   if ((tld->heartbeat & 31) == 0) {
+    if (tld->remote_out.n != 0) remote_batch_send_all(tld);
     segments_try_purge(false, false);
     arenas_try_purge(false);
     if (abandoned_unpurged_n.load(std::memory_order_relaxed) != 0) heap_purge_abandoned(false);

@@ -54,6 +54,15 @@ void free_block_mt(Segment* segment, Page* page, Block* block) noexcept;
 // thread owns with no aligned blocks and frees not checked: the common remote
 // free, without free_block_mt's cases.
 void free_block_remote(Page* page, Block* block) noexcept;
+// Sets the page's heap (null: none), and whether other threads' frees into
+// it may be sent in batches (heap/remote_batch.h: not into a destroyable heap).
+inline void page_set_heap(Page* page, Heap* heap) {
+  page->xheap.store(heap, std::memory_order_release);
+  if (page_is_in_use(page)) page_batched_set(page, heap != nullptr && !heap->no_reclaim);
+}
+// The owner frees n blocks of its page that other threads freed and sent it
+// (heap/remote_batch.h), linked first .. last: counted as remote frees.
+void page_receive_blocks(Page* page, Block* first, Block* last, size_t n) noexcept;
 // Called when a local free brought page->used to 0.
 void page_retire(Page* page) noexcept;
 

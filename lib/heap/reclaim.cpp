@@ -47,7 +47,7 @@ bool reclaim_segment(Heap* heap, Segment* segment, size_t block_size, bool keep_
     page_free_unpark(page);  // a free list a purge parked while it was abandoned
     Heap* target = heap_by_tag(heap, page->heap_tag);
     if (target == nullptr) target = heap;
-    page->xheap.store(target, std::memory_order_release);
+    page_set_heap(page, target);
     page_stat_adopt(page);  // its free list is ours to allocate from (and count) now
     page_free_collect(page, false);
     if (page->used == 0 && !(keep_empty && !was_parked)) {

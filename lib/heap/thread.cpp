@@ -31,6 +31,7 @@
 #include "heap.h"
 #include "heap_stats.h"
 #include "page.h"
+#include "remote_batch.h"
 #include "size_class.h"
 
 namespace mi {
@@ -84,6 +85,9 @@ std::atomic<bool> thread_data_static_used{false};
 // grow and shrink, short-lived worker threads).
 constexpr size_t THREAD_DATA_CACHE = 16;
 constinit std::atomic<ThreadData*> thread_data_cache[THREAD_DATA_CACHE]{};
+// More of them, beyond the cache: thread data is never unmapped (thread_data_free).
+pthread_mutex_t thread_data_spare_lock = PTHREAD_MUTEX_INITIALIZER;
+ThreadData* thread_data_spare = nullptr;
 
 std::atomic<size_t> live_threads{0};
 pthread_key_t thread_key;
@@ -97,10 +101,22 @@ std::atomic<void*> deferred_free_arg{nullptr};
 
 size_t thread_data_size() { return align_up(sizeof(ThreadData), os_page_size()); }
 
+// A freed thread's data, zeroed for a new thread; all but its remote_in line,
+// which a thread that found the old thread in remote_batch's table just
+// before it exited may still compare-and-swap (it finds REMOTE_IN_CLOSED
+// there; remote_batch_open empties it).
+void thread_data_clear(ThreadData* td) {
+  uint8_t* p = reinterpret_cast<uint8_t*>(td);
+  const size_t in = offsetof(ThreadData, tld) + offsetof(Tld, remote_in);
+  const size_t in_end = in + MI_CACHE_LINE;
+  memset(p, 0, in);
+  memset(p + in_end, 0, sizeof(ThreadData) - in_end);
+}
+
 ThreadData* thread_data_alloc() {
   bool expected = false;
   if (thread_data_static_used.compare_exchange_strong(expected, true)) {
-    memset(static_cast<void*>(&thread_data_static), 0, sizeof(ThreadData));
+    thread_data_clear(&thread_data_static);
     thread_data_static.memid.kind = MemKind::static_;
     return &thread_data_static;
   }
@@ -108,10 +124,20 @@ ThreadData* thread_data_alloc() {
     ThreadData* td = slot.load(std::memory_order_relaxed);
     if (td != nullptr && slot.compare_exchange_strong(td, nullptr, std::memory_order_acq_rel)) {
       MemId memid = td->memid;
-      memset(static_cast<void*>(td), 0, sizeof(ThreadData));
+      thread_data_clear(td);
       td->memid = memid;
       return td;
     }
+  }
+  pthread_mutex_lock(&thread_data_spare_lock);
+  ThreadData* spare = thread_data_spare;
+  if (spare != nullptr) thread_data_spare = spare->live_next;
+  pthread_mutex_unlock(&thread_data_spare_lock);
+  if (spare != nullptr) {
+    MemId memid = spare->memid;
+    thread_data_clear(spare);
+    spare->memid = memid;
+    return spare;
   }
   MemId memid;
   void* p = os_alloc_aligned(thread_data_size(), os_page_size(), true, false, &memid);
@@ -130,8 +156,12 @@ void thread_data_free(ThreadData* td) {
     ThreadData* expected = nullptr;
     if (slot.compare_exchange_strong(expected, td, std::memory_order_acq_rel)) return;
   }
-  MemId memid = td->memid;
-  os_free(td, thread_data_size(), memid);
+  // Never unmapped: another thread may still send a batch of frees to its
+  // heap (heap/remote_batch.h), which finds it closed (or reused).
+  pthread_mutex_lock(&thread_data_spare_lock);
+  td->live_next = thread_data_spare;
+  thread_data_spare = td;
+  pthread_mutex_unlock(&thread_data_spare_lock);
 }
 
 ThreadData* thread_data_of(Heap* backing) {
@@ -156,6 +186,7 @@ Heap* thread_setup() {
   Heap* heap = &td->heap;
   heap_init(heap, &td->tld, 0, false, 0);
   tld_init(&td->tld, heap);
+  remote_batch_open(&td->tld);
   tls_heap_default = heap;
   if (thread_key_ready.load(std::memory_order_acquire)) pthread_setspecific(thread_key, heap);
   live_add(td);
@@ -316,12 +347,14 @@ void process_fork_child() noexcept {
   purger_after_fork();
   pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
   live_lock = fresh;
+  thread_data_spare_lock = fresh;
   ThreadData* td = live_first;
   while (td != nullptr) {
     ThreadData* next = td->live_next;
     if (td != mine) {
       // (the heap list changes by single stores: whole at any moment)
       for (Heap* h = td->tld.heaps; h != nullptr; h = h->next) delayed_list_to_pages(h);
+      remote_batch_fork_orphan(&td->tld);
       live_remove(td);
       live_threads.fetch_sub(1, std::memory_order_relaxed);
       stat_decrease(stats_global.threads, 1);
