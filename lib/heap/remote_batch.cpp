@@ -135,6 +135,10 @@ void receive_list(uintptr_t list) {
 void send(RemoteOut* out) {
   const uint32_t n = out->n;
   out->n = 0;
+  // Set again by the page's next free: with no block held, the page may be
+  // freed and set up again, for another size or another heap, at the same
+  // address.
+  out->limit = REMOTE_LIMIT_UNKNOWN;
   if (n == 0) return;
   Page* page = out->page;
   Tld* dest = (n >= REMOTE_BATCH_MIN) ? thread_table_find(out->owner) : nullptr;
