@@ -69,77 +69,79 @@ std::vector<void*> alloc_in_one_page(size_t n, size_t size) {
   return blocks;
 }
 
-TEST(RemoteBatch, ARunOfFreesReachesTheOwnerAsOneBatch) {
-  SKIP_IF_SECURE();
-  constexpr size_t kBlocks = 200, kFreed = 100;
-  Signal allocated, freed, done;
-  std::vector<void*> blocks;
-  Page* pg = nullptr;
-  uint32_t used_before = 0;
-  std::thread owner([&] {
-    blocks = alloc_in_one_page(kBlocks, 64);
-    pg = page_of(blocks[0]);
-    for (void* b : blocks) EXPECT_EQ(page_of(b), pg);
-    used_before = pg->used;
-    allocated.raise();
-    freed.wait();
-    mi::Tld* tld = mi::heap_get_default()->tld;
-    // the first free went to the page at once, the rest wait as one batch
-    EXPECT_EQ(thread_free_count(pg), 1u);
-    EXPECT_TRUE(mi::remote_batch_waiting(tld));
-    EXPECT_EQ(pg->used, used_before) << "blocks on their way count as in use";
-    const int64_t remote0 = tld->stats.remote_frees[page_segment(pg)->memid.account];
-    mi::remote_batch_receive(tld);
-    EXPECT_FALSE(mi::remote_batch_waiting(tld));
-    EXPECT_EQ(pg->used, used_before - (kFreed - 1)) << "the batch's blocks are freed at once";
-    EXPECT_EQ(tld->stats.remote_frees[page_segment(pg)->memid.account] - remote0, static_cast<int64_t>(kFreed - 1))
-        << "counted as other threads' frees";
-    for (size_t i = 1; i < kFreed; i++) EXPECT_TRUE(on_list(pg->local_free, blocks[i])) << i;
-    EXPECT_TRUE(mi::page_is_valid(pg));
-    EXPECT_TRUE(mi::heap_is_valid(mi::heap_get_default()));
-    for (size_t i = kFreed; i < kBlocks; i++) mi_free(blocks[i]);
-    done.raise();
-  });
-  allocated.wait();
-  std::thread([&] {
-    init_thread();
-    for (size_t i = 0; i < kFreed; i++) mi_free(blocks[i]);
-    // (held until this thread's exit sends them)
-  }).join();
-  freed.raise();
-  done.wait();
-  owner.join();
-}
-
-TEST(RemoteBatch, LoneFreesAndShortRunsGoToTheThreadFreeList) {
+// An owner thread allocates n blocks of `size` (one page), another thread
+// runs free_them(blocks) and exits, then the owner runs check(blocks, page)
+// and frees the blocks from `first_left` on.
+template <class FreeThem, class Check>
+void owner_then_freer(size_t n, size_t size, size_t first_left, FreeThem free_them, Check check) {
   Signal allocated, freed;
   std::vector<void*> blocks;
   Page* pg = nullptr;
   std::thread owner([&] {
-    blocks = alloc_in_one_page(64, 48);
+    blocks = alloc_in_one_page(n, size);
     pg = page_of(blocks[0]);
+    for (void* b : blocks) EXPECT_EQ(page_of(b), pg);
     allocated.raise();
     freed.wait();
-    // a run of three (below REMOTE_BATCH_MIN) and three lone frees
-    EXPECT_EQ(thread_free_count(pg), 3u + 3u);
-    EXPECT_FALSE(mi::remote_batch_waiting(mi::heap_get_default()->tld));
-    for (size_t i = 6; i < blocks.size(); i++) mi_free(blocks[i]);
+    check(blocks, pg);
+    for (size_t i = first_left; i < blocks.size(); i++) mi_free(blocks[i]);
   });
   allocated.wait();
-  void* other[4];
-  for (void*& o : other) o = mi_malloc(48);  // a page of this thread's
-  std::thread([&] {
-    mi_free(blocks[0]);
-    mi_free(blocks[1]);
-    mi_free(blocks[2]);
-    mi_free(other[0]);  // a free into another page ends the run of three, sent singly
-    for (size_t i = 3; i < 6; i++) {
-      mi_free(blocks[i]);
-      mi_free(other[i - 2]);  // lone frees: a free into another page between each two
-    }
-  }).join();
+  std::thread([&] { free_them(blocks); }).join();
   freed.raise();
   owner.join();
+}
+
+TEST(RemoteBatch, ARunOfFreesReachesTheOwnerAsOneBatch) {
+  SKIP_IF_SECURE();
+  constexpr size_t kBlocks = 200, kFreed = 100;
+  owner_then_freer(
+      kBlocks, 64, kFreed,
+      [&](std::vector<void*>& blocks) {
+        init_thread();
+        for (size_t i = 0; i < kFreed; i++) mi_free(blocks[i]);
+        // (held until this thread's exit sends them)
+      },
+      [&](std::vector<void*>& blocks, Page* pg) {
+        mi::Tld* tld = mi::heap_get_default()->tld;
+        // the first free went to the page at once, the rest wait as one batch
+        EXPECT_EQ(thread_free_count(pg), 1u);
+        EXPECT_TRUE(mi::remote_batch_waiting(tld));
+        const uint32_t used_before = pg->used;
+        EXPECT_EQ(used_before, kBlocks) << "blocks on their way count as in use";
+        const int account = page_segment(pg)->memid.account;
+        const int64_t remote0 = tld->stats.remote_frees[account];
+        mi::remote_batch_receive(tld);
+        EXPECT_FALSE(mi::remote_batch_waiting(tld));
+        EXPECT_EQ(pg->used, used_before - (kFreed - 1)) << "the batch's blocks are freed at once";
+        EXPECT_EQ(tld->stats.remote_frees[account] - remote0, static_cast<int64_t>(kFreed - 1))
+            << "counted as other threads' frees";
+        for (size_t i = 1; i < kFreed; i++) EXPECT_TRUE(on_list(pg->local_free, blocks[i])) << i;
+        EXPECT_TRUE(mi::page_is_valid(pg));
+        EXPECT_TRUE(mi::heap_is_valid(mi::heap_get_default()));
+      });
+}
+
+TEST(RemoteBatch, LoneFreesAndShortRunsGoToTheThreadFreeList) {
+  void* other[4];
+  for (void*& o : other) o = mi_malloc(48);  // a page of this thread's
+  owner_then_freer(
+      64, 48, 6,
+      [&](std::vector<void*>& blocks) {
+        mi_free(blocks[0]);
+        mi_free(blocks[1]);
+        mi_free(blocks[2]);
+        mi_free(other[0]);  // a free into another page ends the run of three, sent singly
+        for (size_t i = 3; i < 6; i++) {
+          mi_free(blocks[i]);
+          mi_free(other[i - 2]);  // lone frees: a free into another page between each two
+        }
+      },
+      [&](std::vector<void*>&, Page* pg) {
+        // a run of three (below REMOTE_BATCH_MIN) and three lone frees
+        EXPECT_EQ(thread_free_count(pg), 3u + 3u);
+        EXPECT_FALSE(mi::remote_batch_waiting(mi::heap_get_default()->tld));
+      });
 }
 
 TEST(RemoteBatch, ABatchForAThreadThatExitedGoesToItsPage) {
@@ -204,32 +206,23 @@ TEST(RemoteBatch, HeapsThatMayBeDestroyedAreNotBatchedInto) {
 TEST(RemoteBatch, AThreadThatFreesARunBeforeItAllocatesGetsAHeap) {
   SKIP_IF_SECURE();
   MI_SKIP_IF_ASAN_STARTS_THREADS();
-  Signal allocated, freed;
-  std::vector<void*> blocks;
-  Page* pg = nullptr;
-  std::thread owner([&] {
-    blocks = alloc_in_one_page(64, 64);
-    pg = page_of(blocks[0]);
-    EXPECT_TRUE(mi::page_is_batched(pg));
-    allocated.raise();
-    freed.wait();
-    mi::remote_batch_receive(mi::heap_get_default()->tld);
-    EXPECT_EQ(thread_free_count(pg), 2u) << "the lone free and the run's first";
-    EXPECT_EQ(pg->used, 64u - 10u) << "(blocks on the thread-free list count as in use)";
-    for (size_t i = 12; i < blocks.size(); i++) mi_free(blocks[i]);
-  });
-  allocated.wait();
   bool empty_after_one = false, empty_after_run = true;
-  std::thread([&] {
-    mi_free(blocks[0]);  // one free needs no heap
-    empty_after_one = (mi::tls_heap_default == &mi::heap_empty);
-    for (size_t i = 1; i < 12; i++) mi_free(blocks[i]);
-    empty_after_run = (mi::tls_heap_default == &mi::heap_empty);
-  }).join();
+  owner_then_freer(
+      64, 64, 12,
+      [&](std::vector<void*>& blocks) {
+        mi_free(blocks[0]);  // one free needs no heap
+        empty_after_one = (mi::tls_heap_default == &mi::heap_empty);
+        for (size_t i = 1; i < 12; i++) mi_free(blocks[i]);
+        empty_after_run = (mi::tls_heap_default == &mi::heap_empty);
+      },
+      [&](std::vector<void*>&, Page* pg) {
+        EXPECT_TRUE(mi::page_is_batched(pg));
+        mi::remote_batch_receive(mi::heap_get_default()->tld);
+        EXPECT_EQ(thread_free_count(pg), 2u) << "the lone free and the run's first";
+        EXPECT_EQ(pg->used, 64u - 10u) << "(blocks on the thread-free list count as in use)";
+      });
   EXPECT_TRUE(empty_after_one);
   EXPECT_FALSE(empty_after_run);
-  freed.raise();
-  owner.join();
 }
 
 }  // namespace
