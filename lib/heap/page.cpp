@@ -830,15 +830,18 @@ void page_reclaim(Heap* heap, Page* page) noexcept {
   MI_ASSERT_EXPENSIVE(page_is_valid(page));
 }
 
+void page_thread_free_push_alone(Page* page, Block* block) noexcept {
+  const uintptr_t tf = page->xthread_free.load(std::memory_order_relaxed);
+  block_set_next(page, block, tf_block(tf));
+  page->xthread_free.store(thread_free_pushed(tf, block), std::memory_order_relaxed);
+}
+
 void delayed_list_to_pages(Heap* heap) noexcept {
   Block* block = heap->thread_delayed_free.exchange(nullptr, std::memory_order_relaxed);
   while (block != nullptr) {
     Block* next = block_next_any(block);  // each block's link is encoded with its own page's keys
     Segment* segment = segmap_segment_of(block);
-    Page* page = segment_page_of_any(segment, block);
-    const uintptr_t tf = page->xthread_free.load(std::memory_order_relaxed);
-    block_set_next(page, block, tf_block(tf));
-    page->xthread_free.store(thread_free_pushed(tf, block), std::memory_order_relaxed);
+    page_thread_free_push_alone(segment_page_of_any(segment, block), block);
     block = next;
   }
 }

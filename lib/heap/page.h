@@ -82,6 +82,10 @@ void page_abandon(Page* page, PageQueue* pq) noexcept;
 // queue); an empty one (no block in use) is retired (page_retire).
 void page_reclaim(Heap* heap, Page* page) noexcept;
 
+// Pushes a block onto the page's thread-free list when no other thread runs
+// (a fork() child: delayed_list_to_pages, remote_batch_fork_orphan).
+void page_thread_free_push_alone(Page* page, Block* block) noexcept;
+
 // The delayed list (Heap::thread_delayed_free): the blocks other threads
 // freed into the heap's full pages, which the owner frees into their pages.
 // Frees the list's blocks; false if some block could not be freed yet

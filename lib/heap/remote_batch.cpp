@@ -118,16 +118,22 @@ void receive_carrier(Block* c, const uintptr_t* w, size_t count) {
   free_block_mt(segment, page, c);
 }
 
-void receive_list(uintptr_t list) {
-  Block* c = reinterpret_cast<Block*>(list);
+// fn(carrier, its words, how many addresses follow the first) for each
+// carrier of a list taken from a remote_in (the next one read before fn
+// reuses the carrier's words).
+template <class Fn>
+void for_each_carrier(uintptr_t list, Fn fn) {
+  Block* c = reinterpret_cast<Block*>(list > REMOTE_IN_CLOSED ? list : 0);
   while (c != nullptr) {
     const uintptr_t* w = carrier_words(c);
     const uintptr_t head = w[0];
     Block* next = reinterpret_cast<Block*>(head & CARRIER_NEXT_MASK);
-    receive_carrier(c, w, head >> CARRIER_COUNT_SHIFT);  // (c's words are read before c is linked)
+    fn(c, w, static_cast<size_t>(head >> CARRIER_COUNT_SHIFT));
     c = next;
   }
 }
+
+void receive_list(uintptr_t list) { for_each_carrier(list, receive_carrier); }
 
 // The batch held, sent to the page's owner; fewer than REMOTE_BATCH_MIN
 // blocks, or an owner that exited or is not registered: each block to the
@@ -257,8 +263,7 @@ void remote_batch_close(Tld* tld) noexcept {
   remote_batch_send_all(tld);
   tld->remote_out.closed = true;
   tld->remote_out.limit = 0;
-  const uintptr_t list = tld->remote_in.exchange(REMOTE_IN_CLOSED, std::memory_order_acquire);
-  if (list > REMOTE_IN_CLOSED) receive_list(list);
+  receive_list(tld->remote_in.exchange(REMOTE_IN_CLOSED, std::memory_order_acquire));
 }
 
 void remote_batch_fork_orphan(Tld* tld) noexcept {
@@ -272,23 +277,11 @@ void remote_batch_fork_orphan(Tld* tld) noexcept {
   }
   tld->remote_out.closed = true;
   const uintptr_t list = tld->remote_in.exchange(REMOTE_IN_CLOSED, std::memory_order_relaxed);
-  Block* c = reinterpret_cast<Block*>(list > REMOTE_IN_CLOSED ? list : 0);
-  auto orphan = [](Block* b) {
-    Segment* segment = ptr_segment(b);
-    Page* page = batch_block_page(segment, b);
-    const uintptr_t tf = page->xthread_free.load(std::memory_order_relaxed);
-    block_set_next(page, b, thread_free_block(tf));
-    page->xthread_free.store(thread_free_pushed(tf, b), std::memory_order_relaxed);
-  };
-  while (c != nullptr) {
-    uintptr_t* w = carrier_words(c);
-    const uintptr_t head = w[0];
-    Block* next = reinterpret_cast<Block*>(head & CARRIER_NEXT_MASK);
-    const size_t count = head >> CARRIER_COUNT_SHIFT;
-    for (size_t i = 1; i <= count; i++) orphan(reinterpret_cast<Block*>(w[i]));
-    orphan(c);
-    c = next;
-  }
+  for_each_carrier(list, [](Block* c, const uintptr_t* w, size_t count) {
+    Page* page = batch_block_page(ptr_segment(c), c);  // (a batch is one page's)
+    for (size_t i = 1; i <= count; i++) page_thread_free_push_alone(page, reinterpret_cast<Block*>(w[i]));
+    page_thread_free_push_alone(page, c);
+  });
 }
 
 }  // namespace mi
