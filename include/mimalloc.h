@@ -390,6 +390,7 @@ typedef enum mi_option_e {
   mi_option_secure, /* guard pages, random free-list order, free lists checked when collected, abort on detected misuse */
   mi_option_stats_publish,          /* keep live statistics in a file mapped in memory (mimalloc-numa-stats.h) */
   mi_option_stats_publish_interval, /* ... refreshed every N milliseconds */
+  mi_option_cross_thread_cache,     /* KiB of other threads' freed blocks a thread may keep for its allocations */
   _mi_option_last,
   /* legacy option names (mimalloc 2.0 and earlier) */
   mi_option_large_os_pages = mi_option_allow_large_os_pages,

@@ -76,8 +76,11 @@ MI_ALWAYS_INLINE void free_block(Segment* segment, Page* page, void* p) noexcept
 // Out of line: a block of another thread's (or an abandoned) page, of a page
 // that is full or has aligned blocks, or whose frees are checked (large and
 // huge blocks, pages not in use; in the secure build, every block that fails
-// the fast path's test).
-void free_not_fast(void* p) noexcept;
+// the fast path's test). `segment` and `owner` (the page's xowner word) as
+// free_inline found them: a cross-thread free does not load them again.
+// (Not the page: free_inline would compute its address before its test, one
+// instruction more in every free.)
+void free_not_fast(void* p, Segment* segment, uintptr_t owner) noexcept;
 
 MI_ALWAYS_INLINE void free_inline(void* p) noexcept {
   const unsigned shift = segmap_byte(p);  // the page shift, or < 16: not a segment's first unit
@@ -90,15 +93,15 @@ MI_ALWAYS_INLINE void free_inline(void* p) noexcept {
   // ours, and none of the flags that need the slow path (full, aligned
   // blocks, frees checked: a large or huge page, a page not in use, a slice
   // of a large page); in the secure build, a block start that does not look free
-  if (MI_LIKELY(is_thread_id(page->xowner.load(std::memory_order_relaxed))) &&
-      (MI_SECURE == 0 || MI_LIKELY(block_free_is_plain(page, p)))) {
+  const uintptr_t owner = page->xowner.load(std::memory_order_relaxed);
+  if (MI_LIKELY(is_thread_id(owner)) && (MI_SECURE == 0 || MI_LIKELY(block_free_is_plain(page, p)))) {
     page_local_free_push(page, static_cast<Block*>(p));
     // the page is empty: retire it, unless it is kept empty for reuse already
     // (a block allocated from and freed to it again: the loop of pairs immediate)
     if (MI_UNLIKELY(--page->used == 0) && page->retire_expire == 0) page_retire(page);
     return;
   }
-  free_not_fast(p);
+  free_not_fast(p, segment, owner);
 }
 
 }  // namespace mi

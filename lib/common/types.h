@@ -267,18 +267,32 @@ MI_ALWAYS_INLINE uintptr_t page_owner(const Page* page) {
 // page was set up before the block was handed out, and the program's
 // hand-over of the pointer orders that before the other thread's read. On
 // x86-64 each access is a plain load or store.
+//
+// segment_in_use: 0 not in use; PAGE_IN_USE; PAGE_IN_USE_BATCHED: other
+// threads' frees into it may be sent in batches (heap/remote_batch.h); from
+// PAGE_IN_USE_SHARED on: that too, and a thread of the page's node that frees
+// one of its blocks may keep it for its own allocations (heap/cross_cache.h):
+// PAGE_IN_USE_SHARED + 1 + node (node: its segment's, on a machine with
+// several nodes in use; else -1), the value a thread compares with its
+// Tld::cross_tag in one test.
 constexpr uint8_t PAGE_IN_USE = 1;
 constexpr uint8_t PAGE_IN_USE_BATCHED = 2;
+constexpr uint8_t PAGE_IN_USE_SHARED = 3;
+static_assert(PAGE_IN_USE_SHARED + 1 + NUMA_MAX_NODES <= 255);
+constexpr uint8_t page_shared_tag(int node) {
+  return static_cast<uint8_t>(PAGE_IN_USE_SHARED + 1 + (node < 0 ? -1 : node));
+}
 inline bool page_is_in_use(const Page* page) { return __atomic_load_n(&page->segment_in_use, __ATOMIC_RELAXED) != 0; }
 inline void page_in_use_set(Page* page, bool in_use) {
   __atomic_store_n(&page->segment_in_use, static_cast<uint8_t>(in_use ? PAGE_IN_USE : 0), __ATOMIC_RELAXED);
 }
 // Other threads' frees into the page may be sent in batches (segment_in_use).
 inline bool page_is_batched(const Page* page) {
-  return __atomic_load_n(&page->segment_in_use, __ATOMIC_RELAXED) == PAGE_IN_USE_BATCHED;
+  return __atomic_load_n(&page->segment_in_use, __ATOMIC_RELAXED) >= PAGE_IN_USE_BATCHED;
 }
-inline void page_batched_set(Page* page, bool batched) {
-  __atomic_store_n(&page->segment_in_use, batched ? PAGE_IN_USE_BATCHED : PAGE_IN_USE, __ATOMIC_RELAXED);
+// in_use: PAGE_IN_USE, PAGE_IN_USE_BATCHED or a page_shared_tag.
+inline void page_in_use_kind_set(Page* page, uint8_t in_use) {
+  __atomic_store_n(&page->segment_in_use, in_use, __ATOMIC_RELAXED);
 }
 inline uint16_t page_capacity(const Page* page) { return __atomic_load_n(&page->capacity, __ATOMIC_RELAXED); }
 inline void page_capacity_set(Page* page, uint16_t capacity) {
@@ -519,6 +533,9 @@ struct mi_heap_s {
   mi_heap_s* next;       // in the thread's list of heaps
   bool no_reclaim;       // never reclaims abandoned segments (destroyable heaps)
   uint8_t tag;
+  // The backing heap: its thread's Tld::cross_free (heap/cross_cache.h);
+  // null in any other heap, whose allocations take none of those blocks.
+  mi::Block** cross_free;
   mi::DirectTable pages_free_direct = mi::empty_direct_table();  // size -> page with free blocks
   mi::PageQueue pages[mi::BIN_COUNT];
 };
@@ -551,6 +568,20 @@ struct Tld {
   int node;              // the node its heaps last allocated on (heap/migrate.cpp); -1 before its first slow path
   int cpu;               // the CPU its last slow path ran on (-1: none yet)
   RemoteOut remote_out;  // this thread's frees into other threads' pages, not yet sent
+  // Blocks of other threads' pages this thread freed, kept for its own
+  // allocations (heap/cross_cache.h): a list per block size in words (a
+  // block's first word links it, not encoded), the bytes it may hold (option
+  // cross_thread_cache) and may still take, and the segment_in_use value of
+  // the pages whose blocks it may take (0 when it takes none: the secure
+  // build, option cross_thread_cache 0, a thread that does not reuse them,
+  // an exiting thread).
+  uint8_t cross_tag;
+  size_t cross_limit;
+  size_t cross_room;
+  size_t cross_taken;       // held blocks handed out again (the thread reuses them)
+  size_t cross_taken_then;  // cross_taken at the last look (cross_cache_passed)
+  size_t cross_passed;      // frees not kept since then, the bound being reached
+  Block* cross_free[SMALL_WSIZE_MAX + 1];
   // Batches of blocks other threads freed into this thread's pages
   // (heap/remote_batch.h): 0 none, REMOTE_IN_CLOSED after the thread's exit.
   // A line of its own: other threads' compare-and-swaps must not take the

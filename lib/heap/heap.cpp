@@ -10,6 +10,7 @@
 #include "../segment/segment.h"
 #include "../topology/topology.h"
 #include "abandoned_purge.h"
+#include "cross_cache.h"
 #include "free_list.h"
 #include "heap.h"
 #include "heap_check.h"
@@ -119,9 +120,12 @@ void heap_collect(Heap* heap, Collect how) noexcept {
   Tld* tld = heap->tld;
   heap_deferred_free(heap, force);
   if (heap == tld->heap_backing) {
+    // (the held blocks first: their frees may go into a batch)
     if (how == Collect::abandon) {
+      cross_cache_close(tld);
       remote_batch_close(tld);
     } else {
+      cross_cache_flush(tld);
       remote_batch_send_all(tld);
       remote_batch_receive(tld);
     }

@@ -5,6 +5,7 @@
 
 #include "../arena/arena.h"
 #include "../segment/segment.h"
+#include "cross_cache.h"
 #include "free_list.h"
 #include "heap.h"
 #include "page_queue.h"
@@ -144,6 +145,7 @@ bool heap_is_valid(const Heap* heap, Invalid* why) noexcept {
     return invalid(why, "heap %p: %zu pages in its queues, page_count says %zu", static_cast<const void*>(heap), total,
                    heap->page_count);
   }
+  if (heap == heap->tld->heap_backing && !cross_cache_is_valid(heap->tld, why)) return false;
   return true;
 }
 

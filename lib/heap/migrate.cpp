@@ -27,6 +27,7 @@
 #include "../common/types.h"
 #include "../segment/segment.h"
 #include "../topology/topology.h"
+#include "cross_cache.h"
 #include "heap.h"
 #include "page.h"
 
@@ -91,6 +92,8 @@ void heap_leave_node(Heap* heap, int node) {
 void heap_thread_moved(Tld* tld, int node) noexcept {
   const int old = tld->node;
   tld->node = node;
+  // blocks of other threads it kept are of the old node's pages: back to them
+  cross_cache_flush(tld);
   if (old < 0) return;  // the thread's first allocation: nothing to move
   for (Heap* h = tld->heaps; h != nullptr; h = h->next) {
     if (follows_thread(h)) heap_leave_node(h, node);

@@ -41,6 +41,7 @@
 #include "../segment/segment.h"
 #include "../topology/topology.h"
 #include "abandoned_purge.h"
+#include "cross_cache.h"
 #include "free_list.h"
 #include "heap.h"
 #include "heap_stats.h"
@@ -48,6 +49,7 @@
 #include "node_release.h"
 #include "page_queue.h"
 #include "remote_batch.h"
+#include "size_class.h"
 
 namespace mi {
 
@@ -1046,6 +1048,25 @@ MI_NOINLINE void* malloc_queue_first(size_t size, Heap* heap, bool zero) {
 // With statistics published the swap counts local frees, out of this path's
 // way (slow_swap_blockers: one test for both).
 MI_ALWAYS_INLINE void* small_slow(size_t size, Heap* heap, Page* page, bool zero) {
+  // First the blocks of other threads' pages that this thread freed
+  // (heap/cross_cache.h), for its backing heap only (the others have no
+  // lists): its own pages' frees can wait, those blocks would go back to
+  // their owner. (page_empty, the page of a bin with no page, has no block
+  // size: its list, of size 0, is empty.)
+  Block** cross = heap->cross_free;
+  if (cross != nullptr) {
+    size_t bsize = page->block_size;
+    Block* b = cross[bsize / WORD_SIZE];
+    if (MI_UNLIKELY(b == nullptr && bsize == 0)) {
+      bsize = good_block_size(size);
+      b = cross[bsize / WORD_SIZE];
+    }
+    if (b != nullptr) {
+      cross_cache_take(heap->tld, b, bsize);
+      if (zero) memset(b, 0, bsize);
+      return b;
+    }
+  }
   Block* block = page->local_free;  // page_empty (an uninitialised heap) has none
   if (MI_LIKELY(block != nullptr && tf_block(page->xthread_free.load(std::memory_order_relaxed)) == nullptr &&
                 heap->thread_delayed_free.load(std::memory_order_relaxed) == nullptr)) {

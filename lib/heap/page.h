@@ -55,10 +55,12 @@ void free_block_mt(Segment* segment, Page* page, Block* block) noexcept;
 // free, without free_block_mt's cases.
 void free_block_remote(Page* page, Block* block) noexcept;
 // Sets the page's heap (null: none), and whether other threads' frees into
-// it may be sent in batches (heap/remote_batch.h: not into a destroyable heap).
+// it may be sent in batches (heap/remote_batch.h: not into a destroyable
+// heap) or kept by the freeing thread (heap/cross_cache.h: a backing heap's).
+uint8_t page_in_use_kind(const Page* page, const Heap* heap) noexcept;
 inline void page_set_heap(Page* page, Heap* heap) {
   page->xheap.store(heap, std::memory_order_release);
-  if (page_is_in_use(page)) page_batched_set(page, heap != nullptr && !heap->no_reclaim);
+  if (page_is_in_use(page)) page_in_use_kind_set(page, page_in_use_kind(page, heap));
 }
 // The owner frees n blocks of its page that other threads freed and sent it
 // (heap/remote_batch.h), linked first .. last: counted as remote frees.

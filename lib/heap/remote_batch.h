@@ -41,6 +41,7 @@
 
 #include "../common/sanitizer.h"
 #include "../common/types.h"
+#include "cross_cache.h"
 #include "heap.h"
 #include "page.h"
 
@@ -62,13 +63,13 @@ constexpr uint32_t REMOTE_LIMIT_UNKNOWN = 1;
 // starts a run, a block that fills the batch.
 void remote_free_other(Page* page, Block* block, uintptr_t owner) noexcept;
 
-// A free of `block` into `page`, owned by thread `owner` (not the caller):
-// held for a batch, or pushed onto the page's thread-free list. Inline in
-// free_not_fast, the two common cases: the run goes on (the block is held),
-// and a lone free with no run held (larson: a call less per remote free).
-MI_ALWAYS_INLINE void remote_free(Page* page, Block* block, uintptr_t owner) noexcept {
-  Tld* tld = heap_get_default()->tld;  // (null: a thread with no heap yet)
-  if (MI_LIKELY(tld != nullptr)) {
+// A free of `block` into `page`, owned by thread `owner` (not the caller),
+// by a thread with a heap (tld its data): held for a batch, or pushed onto
+// the page's thread-free list. The two common cases inline: the run goes on
+// (the block is held), and a lone free with no run held (larson: a call less
+// per remote free).
+MI_ALWAYS_INLINE void remote_free_run(Tld* tld, Page* page, Block* block, uintptr_t owner) noexcept {
+  {
     RemoteOut* out = &tld->remote_out;
     if (out->page == page && out->owner == owner) {
       if (MI_LIKELY(out->n + 1 < out->limit)) {
@@ -85,6 +86,24 @@ MI_ALWAYS_INLINE void remote_free(Page* page, Block* block, uintptr_t owner) noe
     }
   }
   remote_free_other(page, block, owner);
+}
+
+// A free of `block` into `page`, owned by thread `owner` (not the caller):
+// kept by the calling thread for its own allocations (heap/cross_cache.h),
+// or remote_free_run. Inline in free_not_fast, with no call but tail calls
+// (a call would make every remote free save and restore registers).
+MI_ALWAYS_INLINE void remote_free(Page* page, Block* block, uintptr_t owner) noexcept {
+  Tld* tld = heap_get_default()->tld;  // (null: a thread with no heap yet)
+  if (MI_UNLIKELY(tld == nullptr)) {
+    remote_free_other(page, block, owner);
+    return;
+  }
+  switch (cross_cache_push(tld, page, block)) {
+    case CrossPush::kept: return;
+    case CrossPush::full: cross_cache_passed(tld, page, block, owner); return;
+    case CrossPush::no: break;
+  }
+  remote_free_run(tld, page, block, owner);
 }
 
 // The calling thread's held frees, sent now (its slow path now and then,

@@ -28,6 +28,7 @@
 #include "../segment/segment.h"
 #include "../topology/topology.h"
 #include "abandoned_purge.h"
+#include "cross_cache.h"
 #include "heap.h"
 #include "heap_stats.h"
 #include "page.h"
@@ -187,6 +188,8 @@ Heap* thread_setup() {
   heap_init(heap, &td->tld, 0, false, 0);
   tld_init(&td->tld, heap);
   remote_batch_open(&td->tld);
+  cross_cache_open(&td->tld);
+  heap->cross_free = td->tld.cross_free;
   tls_heap_default = heap;
   if (thread_key_ready.load(std::memory_order_acquire)) pthread_setspecific(thread_key, heap);
   live_add(td);
@@ -355,6 +358,7 @@ void process_fork_child() noexcept {
       // (the heap list changes by single stores: whole at any moment)
       for (Heap* h = td->tld.heaps; h != nullptr; h = h->next) delayed_list_to_pages(h);
       remote_batch_fork_orphan(&td->tld);
+      cross_cache_fork_orphan(&td->tld);
       live_remove(td);
       live_threads.fetch_sub(1, std::memory_order_relaxed);
       stat_decrease(stats_global.threads, 1);

@@ -1810,6 +1810,7 @@ const EveryOption every_option[] = {
     {"secure", "true", 1, "yes", 1},  // on: the hardened build cannot turn it off (a warning)
     {"stats_publish", "\"off\"", 0, "no", 0},
     {"stats_publish_interval", "\"2s\"", 2000, "500", 500},
+    {"cross_thread_cache", "\"2MiB\"", 2048, "512KiB", 512},
 };
 
 // Reading in a child: "@@<name>=<value>,<source>,<line>" for every option.

@@ -6,7 +6,10 @@
 // frees a run before it ever allocated gets a heap for it.
 //
 // Each test's owner is a thread of its own (a fresh heap: the blocks it
-// allocates are consecutive in one page), the freeing thread another.
+// allocates are consecutive in one page), the freeing thread another. The
+// freeing thread keeps no blocks for itself (option cross_thread_cache 0,
+// read as each thread starts: cross_cache_test.cpp tests that), so that its
+// frees go to the owner.
 #include "heap/remote_batch.h"
 
 #include <gtest/gtest.h>
@@ -27,6 +30,14 @@
 namespace {
 
 using mi::Page;
+using unit::Signal;
+
+// The option for every thread the tests start.
+class CrossCacheOff : public ::testing::Environment {
+ public:
+  void SetUp() override { mi_option_set(mi_option_cross_thread_cache, 0); }
+};
+const auto* const cross_cache_off = ::testing::AddGlobalTestEnvironment(new CrossCacheOff);
 
 Page* page_of(const void* p) {
   mi::Segment* s = mi::segmap_segment_of(p);
@@ -47,15 +58,6 @@ bool on_list(const mi::Block* list, const void* b) {
   do {                                                                   \
     if (MI_SECURE) GTEST_SKIP() << "the hardened build batches no free"; \
   } while (0)
-
-// A one-way signal between two threads.
-struct Signal {
-  std::atomic<bool> set{false};
-  void raise() { set.store(true, std::memory_order_release); }
-  void wait() const {
-    while (!set.load(std::memory_order_acquire)) std::this_thread::yield();
-  }
-};
 
 // A thread's first allocation sets it up (a thread with no heap frees its
 // first block into a page singly even when it starts a run).

@@ -9,6 +9,7 @@
 //  - opaque(): hides a value from the optimiser (no constant folding, no
 //    warnings about freeing non-heap objects).
 //  - resident_pages(): mincore() over a range, rounded inward to OS pages.
+//  - Signal: a one-way signal between two threads.
 #pragma once
 
 #include <fcntl.h>
@@ -17,12 +18,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern char** environ;
@@ -41,6 +44,15 @@ extern char** environ;
 #endif
 
 namespace unit {
+
+// A one-way signal between two threads.
+struct Signal {
+  std::atomic<bool> set{false};
+  void raise() { set.store(true, std::memory_order_release); }
+  void wait() const {
+    while (!set.load(std::memory_order_acquire)) std::this_thread::yield();
+  }
+};
 
 template <class T>
 inline T opaque(T v) {

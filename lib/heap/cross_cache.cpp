@@ -1,0 +1,138 @@
+// cross_cache.cpp: blocks of other threads' pages kept by the thread that
+// freed them (cross_cache.h says why and which).
+#include "cross_cache.h"
+
+#include "../common/options.h"
+#include "../segment/segment.h"
+#include "../topology/topology.h"
+#include "free_list.h"
+#include "heap.h"
+#include "page.h"
+#include "remote_batch.h"
+
+namespace mi {
+
+namespace {
+
+// The segment_in_use of the pages whose blocks a thread of `node` may keep
+// (-1: the thread has not allocated yet, or one node is in use).
+uint8_t cross_tag_of(int node) {
+  return page_shared_tag(numa_nodes_in_use.load(std::memory_order_relaxed) > 1 ? node : -1);
+}
+
+// Takes every held block off the lists and hands it to `give`, and keeps
+// none from then on (cross_tag 0: a free that `give` makes is not kept
+// again; cross_cache_open opens it again).
+template <typename Give>
+void cross_cache_drain(Tld* tld, Give give) {
+  tld->cross_tag = 0;
+  tld->cross_room = 0;
+  for (Block*& head : tld->cross_free) {
+    while (head != nullptr) {
+      Block* block = head;
+      head = reinterpret_cast<Block*>(block->link);
+      give(block);
+    }
+  }
+}
+
+// A held block back to its page: the calling thread's own (it may have taken
+// the page over since: a reclaimed segment), another live thread's (runs of
+// one page go as a batch) or an exited thread's.
+void give_back(Block* block) {
+  Page* page = block_page(block);
+  const uintptr_t owner = page_owner(page);
+  if (owner == thread_id()) free_block_local_slow(page, block);
+  else if (owner != 0) remote_free(page, block, owner);
+  else free_block_remote(page, block);
+}
+
+}  // namespace
+
+uint8_t page_in_use_kind(const Page* page, const Heap* heap) noexcept {
+  if (heap == nullptr || heap->no_reclaim) return PAGE_IN_USE;
+  if (MI_SECURE != 0 || heap != heap->tld->heap_backing || heap->arena_id != 0 || heap->tag != 0) {
+    return PAGE_IN_USE_BATCHED;
+  }
+  const int node = numa_nodes_in_use.load(std::memory_order_relaxed) > 1 ? page_segment(page)->numa_node : -1;
+  return page_shared_tag(node);
+}
+
+void cross_cache_open(Tld* tld) noexcept {
+  const long kib = (MI_SECURE != 0) ? 0 : option_get(mi_option_cross_thread_cache);
+  size_t limit = static_cast<size_t>(kib) * 1024;
+  const size_t share = CROSS_PROCESS_BYTES / (thread_count() + 1);  // (a starting thread is not counted yet)
+  if (limit > share) limit = share;
+  tld->cross_limit = limit;
+  tld->cross_room = limit;
+  tld->cross_tag = (limit > 0) ? cross_tag_of(tld->node) : 0;
+  tld->cross_taken_then = tld->cross_taken;
+  tld->cross_passed = 0;
+}
+
+void cross_cache_passed(Tld* tld, Page* page, Block* block, uintptr_t owner) noexcept {
+  if (++tld->cross_passed >= CROSS_FULL_LOOK) {
+    tld->cross_passed = 0;
+    if (tld->cross_taken != tld->cross_taken_then) {
+      tld->cross_taken_then = tld->cross_taken;  // it reuses them: it keeps what it holds
+    } else {
+      // none reused since the last look: all back (cross_cache_flush, at the
+      // next collect, opens it again)
+      cross_cache_drain(tld, give_back);
+    }
+  }
+  remote_free_run(tld, page, block, owner);
+}
+
+void cross_cache_flush(Tld* tld) noexcept {
+  if (tld->cross_room != tld->cross_limit) cross_cache_drain(tld, give_back);
+  // (an exiting thread, closed already, stays closed: remote_batch_close came after cross_cache_close)
+  if (!tld->remote_out.closed) cross_cache_open(tld);
+}
+
+void cross_cache_close(Tld* tld) noexcept {
+  cross_cache_drain(tld, give_back);
+  tld->cross_limit = 0;
+}
+
+void cross_cache_fork_orphan(Tld* tld) noexcept {
+  // (single-threaded: only the forking thread runs in the child)
+  cross_cache_drain(tld, [](Block* block) { page_thread_free_push_alone(block_page(block), block); });
+  tld->cross_limit = 0;
+}
+
+bool cross_cache_is_valid(const Tld* tld, Invalid* why) noexcept {
+  if (tld->cross_room > tld->cross_limit) {
+    return invalid(why, "thread data %p: may take %zu more bytes of other threads' blocks, more than its %zu",
+                   static_cast<const void*>(tld), tld->cross_room, tld->cross_limit);
+  }
+  size_t bytes = 0;
+  for (size_t w = 0; w <= SMALL_WSIZE_MAX; w++) {
+    for (const Block* b = tld->cross_free[w]; b != nullptr; b = reinterpret_cast<const Block*>(b->link)) {
+      const Segment* segment = segmap_segment_of(b);
+      const Page* page = segment != nullptr ? segment_page_of(segment, b) : nullptr;
+      if (page == nullptr || !page_is_in_use(page) || page->block_size != w * WORD_SIZE ||
+          (reinterpret_cast<const uint8_t*>(b) - page->page_start) % page->block_size != 0) {
+        return invalid(why, "thread data %p: block %p on its list of %zu-byte blocks of other threads is not a block "
+                       "of a page of that size in use",
+                       static_cast<const void*>(tld), static_cast<const void*>(b), w * WORD_SIZE);
+      }
+      bytes += page->block_size;
+      if (bytes > tld->cross_limit) {
+        return invalid(why, "thread data %p: its lists of other threads' blocks hold more than its %zu bytes (a cycle?)",
+                       static_cast<const void*>(tld), tld->cross_limit);
+      }
+    }
+  }
+  if (tld->cross_tag == 0 && bytes != 0) {
+    return invalid(why, "thread data %p: keeps no blocks of other threads, but holds %zu bytes of them",
+                   static_cast<const void*>(tld), bytes);
+  }
+  if (tld->cross_tag != 0 && bytes != tld->cross_limit - tld->cross_room) {
+    return invalid(why, "thread data %p: holds %zu bytes of other threads' blocks, its count says %zu",
+                   static_cast<const void*>(tld), bytes, tld->cross_limit - tld->cross_room);
+  }
+  return true;
+}
+
+}  // namespace mi

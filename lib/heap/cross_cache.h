@@ -1,0 +1,111 @@
+// cross_cache.h: blocks of other threads' pages that a thread freed, kept for
+// its own allocations of the same size.
+//
+// A free into a page another thread owns costs a cross-core transfer of the
+// page's line (its compare-and-swap onto the thread-free list), and the
+// owner's next allocations from that list follow links the freeing core
+// wrote. When the freeing thread allocates blocks of that size itself, it can
+// hand the block out again instead: the block stays counted in its page's
+// `used` (the page cannot go away), the freeing thread keeps it on a list of
+// its own per block size (Tld::cross_free), and its small allocations take
+// from that list when their direct page has no free block (small_slow,
+// heap/page.cpp), before the page's own local frees. When the block is freed
+// again, it goes to its page as any block does: to its owner, or to the
+// freeing thread's cache once more. (larson_bench, where most frees are of
+// the other thread's blocks: 0.66 -> 0.55 s and peak RSS 46 -> 28 MiB, the
+// freed blocks being reused instead of fresh pages.)
+//
+// Which blocks: up to SMALL_SIZE_MAX, of pages in another thread's backing
+// (default) heap, not a heap the program made (mi_heap_destroy frees those
+// pages whole, an arena-bound heap's blocks must stay its own), and on the
+// freeing thread's NUMA node: the page's segment_in_use holds a tag of its
+// node (types.h: page_shared_tag) that the thread compares with its
+// Tld::cross_tag, one test for all three. The secure build keeps none (its
+// frees are checked, its free lists encoded). At most option
+// cross_thread_cache per thread, and CROSS_PROCESS_BYTES over the number of
+// threads (below) (1 MiB: a tenth of larson_bench's live data
+// per thread; 256 KiB left its peak at 39 MiB instead of 28); past it, a free
+// goes to the owner as before. (A bound that started at 64 KiB and doubled
+// while the thread reused what it held: larson 5-10% slower and 5 MiB more
+// at its peak, its threads giving most of their first frees, of the idle
+// main thread's blocks, back to that thread.) A thread at its bound looks
+// every CROSS_FULL_LOOK frees that pass: if it handed no held block out
+// again since the last look (a consumer, which frees what others allocate
+// and allocates little of it itself), it gives them all back and keeps none
+// until its next collect: its frees go to their owners, in batches where
+// they run (heap/remote_batch.h).
+//
+// Held blocks go back to their pages (cross_cache_flush) when the thread
+// collects (mi_collect, and the periodic collect of its slow path:
+// generic_collect), moves to another node, or exits; a fork child sends those
+// of the threads that did not come along to their pages' thread-free lists.
+// Seen from the owner's heap, a held block is in use (mi_heap_visit_blocks
+// lists it, its page is not freed until the block comes back).
+#pragma once
+
+#include "../common/check.h"
+#include "../common/sanitizer.h"
+#include "../common/types.h"
+
+namespace mi {
+
+constexpr size_t CROSS_FULL_LOOK = 256;
+// All threads together hold about this much at most: a thread's bound is
+// also this over the number of live threads when it starts or collects (64
+// threads or fewer: the option's 1 MiB each; 256 threads: 256 KiB each).
+constexpr size_t CROSS_PROCESS_BYTES = 64 * 1024 * 1024;
+
+enum class CrossPush { kept, full, no };
+// Keeps `block` of `page` (another thread's) for the calling thread's
+// allocations, if it may: kept; full (a block it would keep, but it holds
+// its bound: the caller passes it to cross_cache_passed); no (the caller
+// frees it to its page).
+MI_ALWAYS_INLINE CrossPush cross_cache_push(Tld* tld, const Page* page, Block* block) noexcept {
+  const size_t bsize = page->block_size;
+  // (relaxed: the owner rewrites the tag as it exits; the page's node and
+  // heap were set before the block was handed out)
+  const uint8_t tag = __atomic_load_n(&page->segment_in_use, __ATOMIC_RELAXED);
+  if (tag != tld->cross_tag || bsize > SMALL_SIZE_MAX) return CrossPush::no;
+  if (MI_UNLIKELY(bsize > tld->cross_room)) return CrossPush::full;
+  tld->cross_room -= bsize;
+  asan_block_free(page, block);
+  Block** head = &tld->cross_free[bsize / WORD_SIZE];
+  block->link = reinterpret_cast<uintptr_t>(*head);
+  *head = block;
+  return CrossPush::kept;
+}
+
+// A free that the bound left out (cross_cache_push: full), freed to its page
+// (remote_free_run); every CROSS_FULL_LOOK of them, a look at whether the
+// thread reuses what it holds (above).
+void cross_cache_passed(Tld* tld, Page* page, Block* block, uintptr_t owner) noexcept;
+
+// Hands out `block`, the head of the calling thread's (tld's) list of held
+// blocks of `bsize` bytes (the allocation slow path found it there:
+// Heap::cross_free).
+MI_ALWAYS_INLINE void cross_cache_take(Tld* tld, Block* block, size_t bsize) noexcept {
+  tld->cross_free[bsize / WORD_SIZE] = reinterpret_cast<Block*>(block->link);
+  tld->cross_room += bsize;
+  tld->cross_taken++;
+#if MI_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(block, bsize);
+#endif
+}
+
+// The thread starts (or moves to another node: the tag of its new node); the
+// option is read again.
+void cross_cache_open(Tld* tld) noexcept;
+// Every held block back to its page (collect, a move to another node), and
+// the option read again.
+void cross_cache_flush(Tld* tld) noexcept;
+// The thread exits: every held block back to its page, and no more are kept.
+void cross_cache_close(Tld* tld) noexcept;
+// A fork() child, for a thread that did not come along: its held blocks go
+// to their pages' thread-free lists.
+void cross_cache_fork_orphan(Tld* tld) noexcept;
+// Debug builds: every held block is a block of a page in use of its size, the
+// lists hold cross_limit - cross_room bytes (none when it keeps none);
+// false and why otherwise.
+bool cross_cache_is_valid(const Tld* tld, Invalid* why = nullptr) noexcept;
+
+}  // namespace mi

@@ -1,0 +1,342 @@
+// Unit tests of lib/heap/cross_cache: a thread that frees blocks of another
+// thread's page keeps them and hands them out again to its own allocations of
+// that size (calloc'd ones cleared); they stay in use in their page meanwhile
+// and go back to it when the thread collects or exits; at most option
+// cross_thread_cache bytes are kept; blocks over 1 KiB, of heaps the program
+// made, of pages of another node's tag, are not kept, nor any with the option
+// 0 or in the hardened build; the invariant walker checks the lists.
+//
+// The owner is a thread of its own (a fresh heap: its blocks are consecutive
+// in one page); the freeing thread another, which allocated once (init_thread)
+// and so has a heap, but no page of the tests' sizes.
+#include "heap/cross_cache.h"
+
+#include <gtest/gtest.h>
+#include <mimalloc.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "heap/free_list.h"
+#include "heap/heap.h"
+#include "heap/heap_check.h"
+#include "heap/page.h"
+#include "segment/segment.h"
+#include "unit_util.h"
+
+namespace {
+
+using mi::Page;
+using unit::Signal;
+
+Page* page_of(const void* p) { return mi::segment_page_of(mi::segmap_segment_of(p), p); }
+size_t thread_free_count(const Page* pg) { return mi::thread_free_count(pg->xthread_free.load()); }
+mi::Tld* my_tld() { return mi::heap_get_default()->tld; }
+// What the calling thread holds, by its lists (and, while it keeps blocks,
+// by its count too).
+size_t held_bytes() {
+  const mi::Tld* tld = my_tld();
+  size_t bytes = 0;
+  for (size_t w = 0; w <= mi::SMALL_WSIZE_MAX; w++) {
+    for (const mi::Block* b = tld->cross_free[w]; b != nullptr; b = reinterpret_cast<const mi::Block*>(b->link)) {
+      bytes += w * mi::WORD_SIZE;
+    }
+  }
+  if (tld->cross_tag != 0) {
+    EXPECT_EQ(bytes, tld->cross_limit - tld->cross_room);
+  }
+  return bytes;
+}
+
+#define SKIP_IF_SECURE()                                                                          \
+  do {                                                                                            \
+    if (MI_SECURE) GTEST_SKIP() << "the hardened build keeps no other thread's block (checked frees)"; \
+  } while (0)
+
+void init_thread() { mi_free(mi_malloc(8)); }
+
+// The option for the threads started while it lives.
+class CrossCacheOption {
+ public:
+  explicit CrossCacheOption(long kib) : saved_(mi_option_get(mi_option_cross_thread_cache)) {
+    mi_option_set(mi_option_cross_thread_cache, kib);
+  }
+  ~CrossCacheOption() { mi_option_set(mi_option_cross_thread_cache, saved_); }
+
+ private:
+  long saved_;
+};
+
+// An owner thread allocates n blocks of `size` with `alloc` (one page);
+// another thread (with a heap) runs freer(blocks, page) and exits; then the
+// owner runs after(blocks, page), takes back what was freed into its page
+// and frees the blocks from first_left on.
+template <class Alloc, class Freer, class After>
+void owner_and_freer(size_t n, Alloc alloc, size_t first_left, Freer freer, After after) {
+  Signal allocated, freed;
+  std::vector<void*> blocks;
+  Page* pg = nullptr;
+  std::thread owner([&] {
+    for (size_t i = 0; i < n; i++) blocks.push_back(alloc());
+    pg = page_of(blocks[0]);
+    for (void* b : blocks) ASSERT_EQ(page_of(b), pg) << "one page";
+    allocated.raise();
+    freed.wait();
+    after(blocks, pg);
+    for (size_t i = first_left; i < n; i++) mi_free(blocks[i]);
+    mi_collect(false);
+  });
+  allocated.wait();
+  std::thread([&] {
+    init_thread();
+    freer(blocks, pg);
+  }).join();
+  freed.raise();
+  owner.join();
+}
+
+TEST(CrossCache, AnotherThreadsBlockIsHandedOutAgainByTheThreadThatFreedIt) {
+  SKIP_IF_SECURE();
+  constexpr size_t kBlocks = 64, kSize = 64;
+  owner_and_freer(
+      kBlocks, [] { return mi_malloc(kSize); }, kBlocks,
+      [&](std::vector<void*>& blocks, Page* pg) {
+        for (void* b : blocks) mi_free(b);
+        EXPECT_EQ(pg->used, kBlocks) << "kept blocks stay in use in their page";
+        EXPECT_EQ(thread_free_count(pg), 0u) << "none sent to the owner";
+        EXPECT_EQ(held_bytes(), kBlocks * kSize);
+        std::vector<void*> again;
+        for (size_t i = 0; i < kBlocks; i++) again.push_back(mi_malloc(kSize));
+        EXPECT_EQ(again[0], blocks[kBlocks - 1]) << "the block freed last comes first (its line is in cache)";
+        std::sort(again.begin(), again.end());
+        std::vector<void*> sorted = blocks;
+        std::sort(sorted.begin(), sorted.end());
+        EXPECT_EQ(again, sorted) << "every kept block handed out again, none twice";
+        EXPECT_EQ(held_bytes(), 0u);
+        EXPECT_EQ(pg->used, kBlocks);
+        EXPECT_TRUE(mi::heap_is_valid(mi::heap_get_default()));
+        for (void* b : again) mi_free(b);  // kept again, given back at the exit
+      },
+      [&](std::vector<void*>&, Page* pg) {
+        EXPECT_EQ(pg->used, kBlocks) << "in use until the owner takes what the freeing thread gave back as it exited";
+        mi_collect(false);
+        EXPECT_EQ(pg->used, 0u);
+      });
+}
+
+TEST(CrossCache, CallocOfAKeptBlockIsCleared) {
+  SKIP_IF_SECURE();
+  constexpr size_t kSize = 96;
+  owner_and_freer(
+      8,
+      [] {
+        void* p = mi_malloc(kSize);
+        memset(p, 0xab, kSize);
+        return p;
+      },
+      8,
+      [&](std::vector<void*>& blocks, Page*) {
+        for (void* b : blocks) mi_free(b);
+        std::vector<unsigned char*> again;
+        for (size_t i = 0; i < blocks.size(); i++) {
+          auto* p = static_cast<unsigned char*>(mi_calloc(1, kSize));
+          EXPECT_EQ(p, blocks[blocks.size() - 1 - i]);
+          EXPECT_EQ(std::count(p, p + kSize, 0), static_cast<long>(kSize)) << i;
+          again.push_back(p);
+        }
+        for (unsigned char* p : again) mi_free(p);
+      },
+      [](std::vector<void*>&, Page*) {});
+}
+
+TEST(CrossCache, ACollectGivesTheKeptBlocksBack) {
+  SKIP_IF_SECURE();
+  owner_and_freer(
+      32, [] { return mi_malloc(48); }, 32,
+      [&](std::vector<void*>& blocks, Page* pg) {
+        for (void* b : blocks) mi_free(b);
+        EXPECT_EQ(held_bytes(), 32u * 48u);
+        mi_collect(false);
+        EXPECT_EQ(held_bytes(), 0u);
+        EXPECT_EQ(my_tld()->cross_room, my_tld()->cross_limit);
+        EXPECT_EQ(pg->used, 32u) << "on their way to the owner (a batch)";
+      },
+      [](std::vector<void*>&, Page* pg) {
+        mi_collect(false);
+        EXPECT_EQ(pg->used, 0u);
+      });
+}
+
+TEST(CrossCache, AtMostTheOptionsBytesAreKept) {
+  SKIP_IF_SECURE();
+  CrossCacheOption four_kib(4);
+  owner_and_freer(
+      100, [] { return mi_malloc(64); }, 100,
+      [&](std::vector<void*>& blocks, Page*) {
+        EXPECT_EQ(my_tld()->cross_limit, 4096u);
+        for (void* b : blocks) mi_free(b);
+        EXPECT_EQ(held_bytes(), 4096u) << "64 blocks of 64 bytes";
+        EXPECT_EQ(my_tld()->cross_room, 0u);
+      },
+      [](std::vector<void*>&, Page* pg) {
+        mi_collect(false);
+        EXPECT_EQ(pg->used, 0u);
+      });
+}
+
+TEST(CrossCache, AThreadThatDoesNotReuseWhatItKeepsGivesItBack) {
+  SKIP_IF_SECURE();
+  CrossCacheOption four_kib(4);
+  constexpr size_t kFill = 64, kLook = mi::CROSS_FULL_LOOK;
+  constexpr size_t kBlocks = kFill + 1 + 2 * kLook;
+  owner_and_freer(
+      kBlocks, [] { return mi_malloc(64); }, kBlocks,
+      [&](std::vector<void*>& blocks, Page*) {
+        size_t next = 0;
+        for (; next < kFill; next++) mi_free(blocks[next]);
+        EXPECT_EQ(held_bytes(), 4096u) << "the bound reached";
+        void* again = mi_malloc(64);  // one reused
+        EXPECT_EQ(again, blocks[kFill - 1]);
+        for (size_t i = 0; i < 1 + kLook; i++) mi_free(blocks[next++]);
+        EXPECT_EQ(held_bytes(), 4096u) << "a thread that reuses its kept blocks keeps them";
+        EXPECT_NE(my_tld()->cross_tag, 0u);
+        for (size_t i = 0; i < kLook; i++) mi_free(blocks[next++]);
+        EXPECT_EQ(held_bytes(), 0u) << "none reused while " << kLook << " more frees passed: all given back";
+        EXPECT_EQ(my_tld()->cross_tag, 0u) << "and none kept";
+        mi_free(again);
+        EXPECT_EQ(held_bytes(), 0u);
+        mi_collect(false);
+        EXPECT_NE(my_tld()->cross_tag, 0u) << "a collect keeps them again";
+        EXPECT_TRUE(mi::cross_cache_is_valid(my_tld()));
+      },
+      [](std::vector<void*>&, Page* pg) {
+        mi_collect(false);
+        EXPECT_EQ(pg->used, 0u);
+      });
+}
+
+// `alloc` makes blocks another thread does not keep when it frees them.
+template <class Alloc>
+void expect_not_kept(Alloc alloc, const char* what) {
+  owner_and_freer(
+      16, alloc, 16,
+      [&](std::vector<void*>& blocks, Page*) {
+        for (void* b : blocks) mi_free(b);
+        EXPECT_EQ(held_bytes(), 0u) << what;
+      },
+      [](std::vector<void*>&, Page*) {});
+}
+
+TEST(CrossCache, BlocksOfHeapsTheProgramMadeAreNotKept) {
+  SKIP_IF_SECURE();
+  // (the heaps outlive the owner: their pages are abandoned or taken back)
+  mi_heap_t* destroyable = nullptr;
+  expect_not_kept(
+      [&] {
+        if (destroyable == nullptr) destroyable = mi_heap_new();
+        return mi_heap_malloc(destroyable, 64);
+      },
+      "a heap mi_heap_destroy may free whole");
+  mi_heap_t* kept = nullptr;
+  expect_not_kept(
+      [&] {
+        if (kept == nullptr) kept = mi_heap_new_ex(0, false, 0);
+        return mi_heap_malloc(kept, 64);
+      },
+      "a heap the program made, not destroyable");
+}
+
+TEST(CrossCache, BlocksOverOneKibAreNotKept) {
+  SKIP_IF_SECURE();
+  expect_not_kept([] { return mi_malloc(2048); }, "2 KiB blocks");
+}
+
+TEST(CrossCache, NothingIsKeptWithTheOptionZero) {
+  CrossCacheOption off(0);
+  expect_not_kept([] { return mi_malloc(64); }, "cross_thread_cache 0");
+}
+
+TEST(CrossCache, BlocksOfAnotherNodesPagesAreNotKept) {
+  SKIP_IF_SECURE();
+  // The page says which node it is on (segment_in_use): a page of node 5
+  // for a thread of this machine's node (or of none, one node in use).
+  uint8_t tag = 0;
+  owner_and_freer(
+      16, [] { return mi_malloc(64); }, 16,
+      [&](std::vector<void*>& blocks, Page* pg) {
+        tag = pg->segment_in_use;
+        EXPECT_EQ(tag, my_tld()->cross_tag) << "a page of the thread's node";
+        mi::page_in_use_kind_set(pg, mi::page_shared_tag(5));
+        for (void* b : blocks) mi_free(b);
+        EXPECT_EQ(held_bytes(), 0u);
+      },
+      [&](std::vector<void*>&, Page* pg) { mi::page_in_use_kind_set(pg, tag); });
+}
+
+TEST(CrossCache, AForkChildSendsTheKeptBlocksOfThreadsThatDidNotComeAlong) {
+  SKIP_IF_SECURE();
+  constexpr size_t kBlocks = 24;
+  Signal allocated, kept, done;
+  std::vector<void*> blocks;
+  Page* pg = nullptr;
+  std::thread owner([&] {
+    for (size_t i = 0; i < kBlocks; i++) blocks.push_back(mi_malloc(64));
+    pg = page_of(blocks[0]);
+    allocated.raise();
+    done.wait();
+    mi_collect(false);
+  });
+  allocated.wait();
+  std::thread freer([&] {
+    init_thread();
+    for (void* b : blocks) mi_free(b);
+    kept.raise();
+    done.wait();
+  });
+  kept.wait();
+  const size_t before = thread_free_count(pg);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // neither thread came along: the freeing thread's kept blocks are on the page's thread-free list
+    alarm(20);
+    _exit(thread_free_count(pg) == before + kBlocks && pg->used == kBlocks ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  done.raise();
+  freer.join();
+  owner.join();
+}
+
+TEST(CrossCache, TheWalkerChecksTheKeptBlocks) {
+  SKIP_IF_SECURE();
+  owner_and_freer(
+      8, [] { return mi_malloc(64); }, 8,
+      [&](std::vector<void*>& blocks, Page*) {
+        for (void* b : blocks) mi_free(b);
+        mi::Tld* tld = my_tld();
+        mi::Invalid why, why_count, why_list;
+        EXPECT_TRUE(mi::cross_cache_is_valid(tld, &why));
+        // (nothing allocates while the lists are broken: a debug build's
+        // slow path checks them)
+        tld->cross_room -= 64;  // a block counted that is not on a list
+        const bool count_ok = mi::cross_cache_is_valid(tld, &why_count);
+        tld->cross_room += 64;
+        tld->cross_free[128 / 8] = tld->cross_free[64 / 8];  // 64-byte blocks on the 128-byte list
+        const bool list_ok = mi::cross_cache_is_valid(tld, &why_list);
+        tld->cross_free[128 / 8] = nullptr;
+        EXPECT_FALSE(count_ok);
+        EXPECT_NE(strstr(why_count.text, "its count says"), nullptr) << why_count.text;
+        EXPECT_FALSE(list_ok);
+        EXPECT_NE(strstr(why_list.text, "128-byte blocks"), nullptr) << why_list.text;
+        EXPECT_TRUE(mi::heap_is_valid(mi::heap_get_default(), &why)) << why.text;
+      },
+      [](std::vector<void*>&, Page*) {});
+}
+
+}  // namespace
