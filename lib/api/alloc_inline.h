@@ -19,8 +19,9 @@
 // free list whose page has local frees is refilled by heap_malloc_slow in ~45
 // instructions. Instructions per malloc+free pair inside the two, as
 // tests/bench/instructions.golden holds them (the test `instructions` fails
-// when one grows by more than 3%): 36.4-38.7 for one size (immediate free,
-// ring of 1000 live blocks), 44.1 for sizes 16..128 in turn.
+// when one grows by more than 3%): 36.5-39.0 for one size (immediate free,
+// ring of 1000 live blocks), 45.4 for sizes 16..128 in turn (its slow path
+// looks at the blocks of other threads' the thread keeps first).
 // The secure build (MI_SECURE) adds to both: malloc decodes and checks the
 // link it pops (heap/free_list.h) and clears it; free checks that the
 // pointer is a block start of its page that does not look free already.

@@ -113,13 +113,15 @@ bool cross_cache_is_valid(const Tld* tld, Invalid* why) noexcept {
       const Page* page = segment != nullptr ? segment_page_of(segment, b) : nullptr;
       if (page == nullptr || !page_is_in_use(page) || page->block_size != w * WORD_SIZE ||
           (reinterpret_cast<const uint8_t*>(b) - page->page_start) % page->block_size != 0) {
-        return invalid(why, "thread data %p: block %p on its list of %zu-byte blocks of other threads is not a block "
+        return invalid(why,
+                       "thread data %p: block %p on its list of %zu-byte blocks of other threads is not a block "
                        "of a page of that size in use",
                        static_cast<const void*>(tld), static_cast<const void*>(b), w * WORD_SIZE);
       }
       bytes += page->block_size;
       if (bytes > tld->cross_limit) {
-        return invalid(why, "thread data %p: its lists of other threads' blocks hold more than its %zu bytes (a cycle?)",
+        return invalid(why,
+                       "thread data %p: its lists of other threads' blocks hold more than its %zu bytes (a cycle?)",
                        static_cast<const void*>(tld), tld->cross_limit);
       }
     }

@@ -55,6 +55,14 @@ constexpr size_t CROSS_FULL_LOOK = 256;
 // threads or fewer: the option's 1 MiB each; 256 threads: 256 KiB each).
 constexpr size_t CROSS_PROCESS_BYTES = 64 * 1024 * 1024;
 
+// The list of held blocks of `bsize` bytes in `lists` (Tld::cross_free):
+// block sizes are multiples of the word, so the byte size is the list's
+// offset (no shift and mask on the allocation slow path).
+MI_ALWAYS_INLINE Block** cross_cache_list(Block** lists, size_t bsize) noexcept {
+  static_assert(sizeof(Block*) == WORD_SIZE);
+  return reinterpret_cast<Block**>(reinterpret_cast<uint8_t*>(lists) + bsize);
+}
+
 enum class CrossPush { kept, full, no };
 // Keeps `block` of `page` (another thread's) for the calling thread's
 // allocations, if it may: kept; full (a block it would keep, but it holds
@@ -69,7 +77,7 @@ MI_ALWAYS_INLINE CrossPush cross_cache_push(Tld* tld, const Page* page, Block* b
   if (MI_UNLIKELY(bsize > tld->cross_room)) return CrossPush::full;
   tld->cross_room -= bsize;
   asan_block_free(page, block);
-  Block** head = &tld->cross_free[bsize / WORD_SIZE];
+  Block** head = cross_cache_list(tld->cross_free, bsize);
   block->link = reinterpret_cast<uintptr_t>(*head);
   *head = block;
   return CrossPush::kept;
@@ -84,7 +92,7 @@ void cross_cache_passed(Tld* tld, Page* page, Block* block, uintptr_t owner) noe
 // blocks of `bsize` bytes (the allocation slow path found it there:
 // Heap::cross_free).
 MI_ALWAYS_INLINE void cross_cache_take(Tld* tld, Block* block, size_t bsize) noexcept {
-  tld->cross_free[bsize / WORD_SIZE] = reinterpret_cast<Block*>(block->link);
+  *cross_cache_list(tld->cross_free, bsize) = reinterpret_cast<Block*>(block->link);
   tld->cross_room += bsize;
   tld->cross_taken++;
 #if MI_ASAN

@@ -1052,15 +1052,11 @@ MI_ALWAYS_INLINE void* small_slow(size_t size, Heap* heap, Page* page, bool zero
   // (heap/cross_cache.h), for its backing heap only (the others have no
   // lists): its own pages' frees can wait, those blocks would go back to
   // their owner. (page_empty, the page of a bin with no page, has no block
-  // size: its list, of size 0, is empty.)
+  // size: its list, of size 0, is empty; malloc_generic looks.)
   Block** cross = heap->cross_free;
   if (cross != nullptr) {
-    size_t bsize = page->block_size;
-    Block* b = cross[bsize / WORD_SIZE];
-    if (MI_UNLIKELY(b == nullptr && bsize == 0)) {
-      bsize = good_block_size(size);
-      b = cross[bsize / WORD_SIZE];
-    }
+    const size_t bsize = page->block_size;
+    Block* b = *cross_cache_list(cross, bsize);
     if (b != nullptr) {
       cross_cache_take(heap->tld, b, bsize);
       if (zero) memset(b, 0, bsize);
@@ -1145,6 +1141,17 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
     heap_collect(heap, Collect::normal);
   }
 
+  // a small size with no page of its bin (small_slow had page_empty): the
+  // blocks of other threads' pages this thread holds first (heap/cross_cache.h)
+  if (size <= SMALL_SIZE_MAX && heap->cross_free != nullptr && huge_alignment == 0) {
+    const size_t bsize = good_block_size(size);
+    Block* b = *cross_cache_list(heap->cross_free, bsize);
+    if (b != nullptr) {
+      cross_cache_take(tld, b, bsize);
+      if (zero) memset(b, 0, bsize);
+      return b;
+    }
+  }
   Page* page = find_page(heap, size, huge_alignment);
   if (MI_UNLIKELY(page == nullptr)) {
     // Impossible: no collect, no retry, no message by default. (Tested only

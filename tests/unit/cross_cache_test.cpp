@@ -52,8 +52,8 @@ size_t held_bytes() {
   return bytes;
 }
 
-#define SKIP_IF_SECURE()                                                                          \
-  do {                                                                                            \
+#define SKIP_IF_SECURE()                                                                               \
+  do {                                                                                                 \
     if (MI_SECURE) GTEST_SKIP() << "the hardened build keeps no other thread's block (checked frees)"; \
   } while (0)
 
