@@ -570,13 +570,15 @@ struct Tld {
   RemoteOut remote_out;  // this thread's frees into other threads' pages, not yet sent
   // Blocks of other threads' pages this thread freed, kept for its own
   // allocations (heap/cross_cache.h): a list per block size in words (a
-  // block's first word links it, not encoded), the bytes it may hold (option
-  // cross_thread_cache) and may still take, and the segment_in_use value of
-  // the pages whose blocks it may take (0 when it takes none: the secure
-  // build, option cross_thread_cache 0, a thread that does not reuse them,
-  // an exiting thread).
+  // block's first word links it, not encoded), the bytes it may hold now and
+  // at most, and may still take, whether it showed that it reuses them, and
+  // the segment_in_use value of the pages whose blocks it may take (0 when
+  // it takes none: the secure build, option cross_thread_cache 0, a thread
+  // that does not reuse them, an exiting thread).
   uint8_t cross_tag;
+  bool cross_reuses;
   size_t cross_limit;
+  size_t cross_max;
   size_t cross_room;
   size_t cross_taken;       // held blocks handed out again (the thread reuses them)
   size_t cross_taken_then;  // cross_taken at the last look (cross_cache_passed)

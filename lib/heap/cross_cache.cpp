@@ -63,6 +63,9 @@ void cross_cache_open(Tld* tld) noexcept {
   size_t limit = static_cast<size_t>(kib) * 1024;
   const size_t share = CROSS_PROCESS_BYTES / (thread_count() + 1);  // (a starting thread is not counted yet)
   if (limit > share) limit = share;
+  tld->cross_max = limit;
+  // a thread that showed it reuses what it holds keeps its bound (a collect)
+  if (!tld->cross_reuses && limit > CROSS_START_BYTES) limit = CROSS_START_BYTES;
   tld->cross_limit = limit;
   tld->cross_room = limit;
   tld->cross_tag = (limit > 0) ? cross_tag_of(tld->node) : 0;
@@ -71,14 +74,19 @@ void cross_cache_open(Tld* tld) noexcept {
 }
 
 void cross_cache_passed(Tld* tld, Page* page, Block* block, uintptr_t owner) noexcept {
-  if (++tld->cross_passed >= CROSS_FULL_LOOK) {
+  if (++tld->cross_passed >= (tld->cross_reuses ? CROSS_FULL_LOOK : CROSS_FIRST_LOOK)) {
     tld->cross_passed = 0;
     if (tld->cross_taken != tld->cross_taken_then) {
-      tld->cross_taken_then = tld->cross_taken;  // it reuses them: it keeps what it holds
+      // it reuses them: it keeps what it holds, and may hold the most
+      tld->cross_taken_then = tld->cross_taken;
+      tld->cross_reuses = true;
+      tld->cross_room += tld->cross_max - tld->cross_limit;
+      tld->cross_limit = tld->cross_max;
     } else {
       // none reused since the last look: all back (cross_cache_flush, at the
-      // next collect, opens it again)
+      // next collect, opens it again, with the bound it starts with)
       cross_cache_drain(tld, give_back);
+      tld->cross_reuses = false;
     }
   }
   remote_free_run(tld, page, block, owner);
@@ -92,16 +100,20 @@ void cross_cache_flush(Tld* tld) noexcept {
 
 void cross_cache_close(Tld* tld) noexcept {
   cross_cache_drain(tld, give_back);
-  tld->cross_limit = 0;
+  tld->cross_limit = tld->cross_max = 0;
 }
 
 void cross_cache_fork_orphan(Tld* tld) noexcept {
   // (single-threaded: only the forking thread runs in the child)
   cross_cache_drain(tld, [](Block* block) { page_thread_free_push_alone(block_page(block), block); });
-  tld->cross_limit = 0;
+  tld->cross_limit = tld->cross_max = 0;
 }
 
 bool cross_cache_is_valid(const Tld* tld, Invalid* why) noexcept {
+  if (tld->cross_limit > tld->cross_max) {
+    return invalid(why, "thread data %p: may hold %zu bytes of other threads' blocks, more than its %zu",
+                   static_cast<const void*>(tld), tld->cross_limit, tld->cross_max);
+  }
   if (tld->cross_room > tld->cross_limit) {
     return invalid(why, "thread data %p: may take %zu more bytes of other threads' blocks, more than its %zu",
                    static_cast<const void*>(tld), tld->cross_room, tld->cross_limit);

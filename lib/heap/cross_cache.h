@@ -25,15 +25,18 @@
 // cross_thread_cache per thread, and CROSS_PROCESS_BYTES over the number of
 // threads (below) (1 MiB: a tenth of larson_bench's live data
 // per thread; 256 KiB left its peak at 39 MiB instead of 28); past it, a free
-// goes to the owner as before. (A bound that started at 64 KiB and doubled
-// while the thread reused what it held: larson 5-10% slower and 5 MiB more
-// at its peak, its threads giving most of their first frees, of the idle
-// main thread's blocks, back to that thread.) A thread at its bound looks
-// every CROSS_FULL_LOOK frees that pass: if it handed no held block out
-// again since the last look (a consumer, which frees what others allocate
-// and allocates little of it itself), it gives them all back and keeps none
-// until its next collect: its frees go to their owners, in batches where
-// they run (heap/remote_batch.h).
+// goes to the owner as before. A thread starts with a bound of
+// CROSS_START_BYTES; at its bound it looks, after CROSS_FIRST_LOOK frees
+// pass, whether it handed some held block out again meanwhile: if it did,
+// its bound is the most it may hold from then on, looked at again every
+// CROSS_FULL_LOOK frees that pass; if not (a consumer, which frees what
+// others allocate and allocates little of it itself), it gives them all back
+// and keeps none until its next collect: its frees go to their owners, in
+// batches where they run (heap/remote_batch.h). (A bound that started at
+// 64 KiB and doubled at each look: larson 5-10% slower and 5 MiB more at its
+// peak, its threads giving most of their first frees, of the idle main
+// thread's blocks, back to that thread. Starting at the most, a consumer
+// held 1 MiB until its first look: xfree's peak 3.7 -> 4.7 MiB.)
 //
 // Held blocks go back to their pages (cross_cache_flush) when the thread
 // collects (mi_collect, and the periodic collect of its slow path:
@@ -50,6 +53,8 @@
 namespace mi {
 
 constexpr size_t CROSS_FULL_LOOK = 256;
+constexpr size_t CROSS_FIRST_LOOK = 32;
+constexpr size_t CROSS_START_BYTES = 64 * 1024;
 // All threads together hold about this much at most: a thread's bound is
 // also this over the number of live threads when it starts or collects (64
 // threads or fewer: the option's 1 MiB each; 256 threads: 256 KiB each).

@@ -71,19 +71,22 @@ class CrossCacheOption {
   long saved_;
 };
 
-// An owner thread allocates n blocks of `size` with `alloc` (one page);
-// another thread (with a heap) runs freer(blocks, page) and exits; then the
-// owner runs after(blocks, page), takes back what was freed into its page
-// and frees the blocks from first_left on.
+// An owner thread allocates n blocks with `alloc` (one page, unless
+// one_page is false: then `page` is the first block's); another thread (with
+// a heap) runs freer(blocks, page) and exits; then the owner runs
+// after(blocks, page), takes back what was freed into its page and frees the
+// blocks from first_left on.
 template <class Alloc, class Freer, class After>
-void owner_and_freer(size_t n, Alloc alloc, size_t first_left, Freer freer, After after) {
+void owner_and_freer(size_t n, Alloc alloc, size_t first_left, Freer freer, After after, bool one_page = true) {
   Signal allocated, freed;
   std::vector<void*> blocks;
   Page* pg = nullptr;
   std::thread owner([&] {
     for (size_t i = 0; i < n; i++) blocks.push_back(alloc());
     pg = page_of(blocks[0]);
-    for (void* b : blocks) ASSERT_EQ(page_of(b), pg) << "one page";
+    if (one_page) {
+      for (void* b : blocks) EXPECT_EQ(page_of(b), pg) << "one page";
+    }
     allocated.raise();
     freed.wait();
     after(blocks, pg);
@@ -174,8 +177,9 @@ TEST(CrossCache, ACollectGivesTheKeptBlocksBack) {
 TEST(CrossCache, AtMostTheOptionsBytesAreKept) {
   SKIP_IF_SECURE();
   CrossCacheOption four_kib(4);
+  constexpr size_t kBlocks = 64 + mi::CROSS_FIRST_LOOK - 1;  // (no look yet at whether it reuses them)
   owner_and_freer(
-      100, [] { return mi_malloc(64); }, 100,
+      kBlocks, [] { return mi_malloc(64); }, kBlocks,
       [&](std::vector<void*>& blocks, Page*) {
         EXPECT_EQ(my_tld()->cross_limit, 4096u);
         for (void* b : blocks) mi_free(b);
@@ -191,8 +195,8 @@ TEST(CrossCache, AtMostTheOptionsBytesAreKept) {
 TEST(CrossCache, AThreadThatDoesNotReuseWhatItKeepsGivesItBack) {
   SKIP_IF_SECURE();
   CrossCacheOption four_kib(4);
-  constexpr size_t kFill = 64, kLook = mi::CROSS_FULL_LOOK;
-  constexpr size_t kBlocks = kFill + 1 + 2 * kLook;
+  constexpr size_t kFill = 64, kFirst = mi::CROSS_FIRST_LOOK, kLook = mi::CROSS_FULL_LOOK;
+  constexpr size_t kBlocks = kFill + 1 + kFirst + kLook;
   owner_and_freer(
       kBlocks, [] { return mi_malloc(64); }, kBlocks,
       [&](std::vector<void*>& blocks, Page*) {
@@ -201,7 +205,7 @@ TEST(CrossCache, AThreadThatDoesNotReuseWhatItKeepsGivesItBack) {
         EXPECT_EQ(held_bytes(), 4096u) << "the bound reached";
         void* again = mi_malloc(64);  // one reused
         EXPECT_EQ(again, blocks[kFill - 1]);
-        for (size_t i = 0; i < 1 + kLook; i++) mi_free(blocks[next++]);
+        for (size_t i = 0; i < 1 + kFirst; i++) mi_free(blocks[next++]);
         EXPECT_EQ(held_bytes(), 4096u) << "a thread that reuses its kept blocks keeps them";
         EXPECT_NE(my_tld()->cross_tag, 0u);
         for (size_t i = 0; i < kLook; i++) mi_free(blocks[next++]);
@@ -217,6 +221,34 @@ TEST(CrossCache, AThreadThatDoesNotReuseWhatItKeepsGivesItBack) {
         mi_collect(false);
         EXPECT_EQ(pg->used, 0u);
       });
+}
+
+TEST(CrossCache, AThreadStartsWithASmallBoundAndMayHoldTheMostOnceItReuses) {
+  SKIP_IF_SECURE();
+  CrossCacheOption one_mib(1024);
+  constexpr size_t kStart = mi::CROSS_START_BYTES / 64;  // blocks of 64 bytes it may hold at first
+  constexpr size_t kBlocks = 2 * kStart + 1 + mi::CROSS_FIRST_LOOK;
+  owner_and_freer(
+      kBlocks, [] { return mi_malloc(64); }, kBlocks,
+      [&](std::vector<void*>& blocks, Page*) {
+        mi::Tld* tld = my_tld();
+        EXPECT_EQ(tld->cross_limit, mi::CROSS_START_BYTES);
+        EXPECT_FALSE(tld->cross_reuses);
+        size_t next = 0;
+        for (; next < kStart; next++) mi_free(blocks[next]);
+        EXPECT_EQ(held_bytes(), mi::CROSS_START_BYTES);
+        void* again = mi_malloc(64);
+        for (size_t i = 0; i < 1 + mi::CROSS_FIRST_LOOK; i++) mi_free(blocks[next++]);
+        EXPECT_TRUE(tld->cross_reuses) << "it handed a held block out again";
+        EXPECT_EQ(tld->cross_limit, 1024u * 1024u) << "the option's bound from then on";
+        while (next < kBlocks) mi_free(blocks[next++]);
+        EXPECT_EQ(held_bytes(), (kBlocks - mi::CROSS_FIRST_LOOK - 1) * 64)
+            << "every free kept but those that passed before the look (and the one handed out again)";
+        mi_free(again);
+        mi_collect(false);
+        EXPECT_EQ(tld->cross_limit, 1024u * 1024u) << "a collect keeps the bound of a thread that reuses";
+      },
+      [](std::vector<void*>&, Page*) {}, false);
 }
 
 // `alloc` makes blocks another thread does not keep when it frees them.
