@@ -12,8 +12,9 @@
 // heap/page.cpp), before the page's own local frees. When the block is freed
 // again, it goes to its page as any block does: to its owner, or to the
 // freeing thread's cache once more. (larson_bench, where most frees are of
-// the other thread's blocks: 0.66 -> 0.55 s and peak RSS 46 -> 28 MiB, the
-// freed blocks being reused instead of fresh pages.)
+// the other thread's blocks: 0.61-0.67 -> 0.51-0.53 s and peak RSS 45-49 ->
+// 28-30 MiB, 3 alternated runs: the freed blocks are reused instead of fresh
+// pages, also those of the idle main thread's pages.)
 //
 // Which blocks: up to SMALL_SIZE_MAX, of pages in another thread's backing
 // (default) heap, not a heap the program made (mi_heap_destroy frees those
@@ -21,11 +22,13 @@
 // freeing thread's NUMA node: the page's segment_in_use holds a tag of its
 // node (types.h: page_shared_tag) that the thread compares with its
 // Tld::cross_tag, one test for all three. The secure build keeps none (its
-// frees are checked, its free lists encoded). At most option
-// cross_thread_cache per thread, and CROSS_PROCESS_BYTES over the number of
-// threads (below) (1 MiB: a tenth of larson_bench's live data
-// per thread; 256 KiB left its peak at 39 MiB instead of 28); past it, a free
-// goes to the owner as before. A thread starts with a bound of
+// frees are checked, its free lists encoded).
+//
+// How much: at most option cross_thread_cache per thread (1 MiB: a tenth of
+// larson_bench's live data per thread; 256 KiB left its peak at 39 MiB
+// instead of 28), and CROSS_PROCESS_BYTES over the number of threads
+// (below); past its bound, a free goes to the owner as before. A thread
+// starts with a bound of
 // CROSS_START_BYTES; at its bound it looks, after CROSS_FIRST_LOOK frees
 // pass, whether it handed some held block out again meanwhile: if it did,
 // its bound is the most it may hold from then on, looked at again every

@@ -69,21 +69,19 @@ void remote_free_other(Page* page, Block* block, uintptr_t owner) noexcept;
 // (the block is held), and a lone free with no run held (larson: a call less
 // per remote free).
 MI_ALWAYS_INLINE void remote_free_run(Tld* tld, Page* page, Block* block, uintptr_t owner) noexcept {
-  {
-    RemoteOut* out = &tld->remote_out;
-    if (out->page == page && out->owner == owner) {
-      if (MI_LIKELY(out->n + 1 < out->limit)) {
-        asan_block_free(page, block);
-        out->blocks[out->n++] = block;
-        return;
-      }
-    } else if (out->n == 0) {
-      out->page = page;
-      out->owner = owner;
-      out->limit = REMOTE_LIMIT_UNKNOWN;
-      free_block_remote(page, block);
+  RemoteOut* out = &tld->remote_out;
+  if (out->page == page && out->owner == owner) {
+    if (MI_LIKELY(out->n + 1 < out->limit)) {
+      asan_block_free(page, block);
+      out->blocks[out->n++] = block;
       return;
     }
+  } else if (out->n == 0) {
+    out->page = page;
+    out->owner = owner;
+    out->limit = REMOTE_LIMIT_UNKNOWN;
+    free_block_remote(page, block);
+    return;
   }
   remote_free_other(page, block, owner);
 }
