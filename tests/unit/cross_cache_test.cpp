@@ -102,6 +102,13 @@ void owner_and_freer(size_t n, Alloc alloc, size_t first_left, Freer freer, Afte
   owner.join();
 }
 
+// The owner's `after`: it takes back every block the freeing thread freed
+// (or gave back as it exited) into its page.
+void owner_takes_all_back(std::vector<void*>&, Page* pg) {
+  mi_collect(false);
+  EXPECT_EQ(pg->used, 0u);
+}
+
 TEST(CrossCache, AnotherThreadsBlockIsHandedOutAgainByTheThreadThatFreedIt) {
   SKIP_IF_SECURE();
   constexpr size_t kBlocks = 64, kSize = 64;
@@ -168,10 +175,7 @@ TEST(CrossCache, ACollectGivesTheKeptBlocksBack) {
         EXPECT_EQ(my_tld()->cross_room, my_tld()->cross_limit);
         EXPECT_EQ(pg->used, 32u) << "on their way to the owner (a batch)";
       },
-      [](std::vector<void*>&, Page* pg) {
-        mi_collect(false);
-        EXPECT_EQ(pg->used, 0u);
-      });
+      owner_takes_all_back);
 }
 
 TEST(CrossCache, AtMostTheOptionsBytesAreKept) {
@@ -186,10 +190,7 @@ TEST(CrossCache, AtMostTheOptionsBytesAreKept) {
         EXPECT_EQ(held_bytes(), 4096u) << "64 blocks of 64 bytes";
         EXPECT_EQ(my_tld()->cross_room, 0u);
       },
-      [](std::vector<void*>&, Page* pg) {
-        mi_collect(false);
-        EXPECT_EQ(pg->used, 0u);
-      });
+      owner_takes_all_back);
 }
 
 TEST(CrossCache, AThreadThatDoesNotReuseWhatItKeepsGivesItBack) {
@@ -217,10 +218,7 @@ TEST(CrossCache, AThreadThatDoesNotReuseWhatItKeepsGivesItBack) {
         EXPECT_NE(my_tld()->cross_tag, 0u) << "a collect keeps them again";
         EXPECT_TRUE(mi::cross_cache_is_valid(my_tld()));
       },
-      [](std::vector<void*>&, Page* pg) {
-        mi_collect(false);
-        EXPECT_EQ(pg->used, 0u);
-      });
+      owner_takes_all_back);
 }
 
 TEST(CrossCache, AThreadStartsWithASmallBoundAndMayHoldTheMostOnceItReuses) {
