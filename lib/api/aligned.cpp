@@ -45,7 +45,13 @@ void* heap_malloc_aligned_at_slow(Heap* heap, size_t size, size_t alignment, siz
     if (heap == nullptr) return nullptr;
     p = malloc_generic(heap, size, zero, alignment);
   } else {
+    // From the heap's own pages: not a block this thread keeps of another
+    // thread's page (heap/cross_cache.h), whose page it could not flag below
+    // (another thread's owner word: a write would race with the owner's).
+    Block** const cross = heap->cross_free;  // (null: not a backing heap, or heap_empty)
+    if (cross != nullptr) heap->cross_free = nullptr;
     p = heap_malloc_zero(heap, size + mask, zero);
+    if (cross != nullptr) heap->cross_free = cross;
   }
   if (p == nullptr) return nullptr;
   uintptr_t adjust = (alignment - ((reinterpret_cast<uintptr_t>(p) + offset) & mask)) & mask;

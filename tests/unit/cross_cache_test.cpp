@@ -249,6 +249,33 @@ TEST(CrossCache, AThreadStartsWithASmallBoundAndMayHoldTheMostOnceItReuses) {
       [](std::vector<void*>&, Page*) {}, false);
 }
 
+TEST(CrossCache, AnAlignedBlockComesFromTheThreadsOwnPages) {
+  SKIP_IF_SECURE();
+  // mi_malloc_aligned(65, 128) takes a block of 65 + 127 bytes (192) and
+  // flags its page as holding aligned blocks when the block's start is not
+  // aligned: only a page of the thread's own may be flagged.
+  constexpr size_t kBlocks = 32;
+  owner_and_freer(
+      kBlocks, [] { return mi_malloc(192); }, kBlocks,
+      [&](std::vector<void*>& blocks, Page* pg) {
+        for (void* b : blocks) mi_free(b);
+        const size_t held = held_bytes();
+        EXPECT_EQ(held, kBlocks * 192u);
+        const uintptr_t owner_word = pg->xowner.load();
+        std::vector<void*> aligned;
+        for (size_t i = 0; i < 8; i++) {
+          void* p = mi_malloc_aligned(65, 128);
+          EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 128, 0u);
+          EXPECT_EQ(mi::page_owner(page_of(p)), mi::thread_id()) << "a block of the thread's own pages";
+          aligned.push_back(p);
+        }
+        EXPECT_EQ(held_bytes(), held) << "no kept block taken";
+        EXPECT_EQ(pg->xowner.load(), owner_word) << "the other thread's page unchanged";
+        for (void* p : aligned) mi_free(p);
+      },
+      owner_takes_all_back);
+}
+
 // `alloc` makes blocks another thread does not keep when it frees them.
 template <class Alloc>
 void expect_not_kept(Alloc alloc, const char* what) {
