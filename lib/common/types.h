@@ -187,11 +187,13 @@ struct Page {
   uint8_t heap_tag;
   // A byte of its own, not a bit beside free_is_zero (which the owner writes
   // as it extends the page): other threads read it (page_is_in_use, below).
-  // 0: not in use; PAGE_IN_USE; PAGE_IN_USE_BATCHED: in use in its owner
-  // thread's backing heap, so other threads' frees into it may be sent in
-  // batches (heap/remote_batch.h; not a heap the program made, which
-  // mi_heap_destroy may free whole while a batch holds its blocks). Fills
-  // what was padding before xowner.
+  // 0: not in use; PAGE_IN_USE; PAGE_IN_USE_BATCHED: in use in a heap that
+  // is never destroyed, so other threads' frees into it may be sent in
+  // batches (heap/remote_batch.h; not a heap the program may destroy, which
+  // mi_heap_destroy frees whole while a batch holds its blocks); a
+  // page_shared_tag (below): that, in its owner thread's backing heap, and a
+  // thread of that node may keep its blocks (heap/cross_cache.h). Fills what
+  // was padding before xowner.
   uint8_t segment_in_use;
   // --- hot: free fast path (with `used`)
   std::atomic<uintptr_t> xowner;  // owner thread id | PageFlag bits
