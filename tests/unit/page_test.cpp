@@ -73,9 +73,12 @@ struct OwnHeap {
   }
 };
 
+// The blocks an extension makes available: 4 KiB of them, at least
+// MIN_EXTEND; blocks of 4 KiB or more one at a time (MIN_EXTEND in secure
+// mode, which shuffles them).
 size_t max_extend_of(size_t bsize) {
-  size_t m = (bsize >= mi::MAX_EXTEND_SIZE) ? mi::MIN_EXTEND : mi::MAX_EXTEND_SIZE / bsize;
-  return std::max(m, mi::MIN_EXTEND);
+  if (bsize >= mi::MAX_EXTEND_SIZE) return mi::secure_enabled() ? mi::MIN_EXTEND : 1;
+  return std::max(mi::MAX_EXTEND_SIZE / bsize, mi::MIN_EXTEND);
 }
 
 // --- lazy extension ------------------------------------------------------------
@@ -128,6 +131,34 @@ TEST(PageExtend, LazyForManySizes) {
                       size_t{5000}, size_t{16 * KiB}, size_t{40 * KiB}, size_t{128 * KiB}}) {
     check_lazy_extension(size);
     if (HasFatalFailure()) return;
+  }
+}
+
+// A block of 4 KiB or more freed and asked for again comes back before the
+// page makes fresh memory available: allocated and freed one by one (a
+// growing buffer's steps), a page touches one block, not four.
+TEST(PageExtend, LargeBlocksFreedAreReusedBeforeFreshOnes) {
+  if (mi::secure_enabled()) GTEST_SKIP() << "secure mode makes MIN_EXTEND blocks available at once (shuffled)";
+  for (size_t size : {size_t{4 * KiB}, size_t{5000}, size_t{16 * KiB}, size_t{100 * KiB}}) {
+    SCOPED_TRACE(size);
+    OwnHeap h;
+    ASSERT_NE(h.heap, nullptr);
+    void* keep = mi_heap_malloc(h.heap, size);  // keeps the page in use
+    ASSERT_NE(keep, nullptr);
+    Page* pg = page_of(keep);
+    EXPECT_EQ(pg->capacity, 1u) << "a fresh page makes one block of this size available";
+    void* first = mi_heap_malloc(h.heap, size);
+    ASSERT_EQ(page_of(first), pg);
+    std::memset(first, 1, size);
+    for (int i = 0; i < 8; i++) {
+      mi_free(first);
+      void* again = mi_heap_malloc(h.heap, size);
+      ASSERT_EQ(again, first) << "a fresh block was made available while the freed one waited";
+      first = again;
+    }
+    EXPECT_EQ(pg->capacity, 2u) << "the page made blocks available that nothing used";
+    mi_free(first);
+    mi_free(keep);
   }
 }
 
