@@ -175,8 +175,26 @@ enum PageFlag : uintptr_t {
 };
 constexpr uintptr_t PAGE_FLAGS_MASK = 15;  // thread ids (the thread pointer) are 16-byte aligned at least
 
+// The page table's entries start 16 bytes into a cache line
+// (Segment::pages), so each entry spans two lines and a quarter: bytes 0-47
+// (with the previous entry's last 16), bytes 48-111, and bytes 112-127 (with
+// the next entry's first 48). The first line holds what the owner thread
+// writes on its fast paths (free, used, local_free) and in its slow paths;
+// the second what other threads read or write when they free into the page
+// (xowner, segment_in_use, block_size, xthread_free), which the owner only
+// reads on its fast paths. A thread that frees blocks of a page its owner is
+// allocating from (larson, a producer and its consumer) reads a line the
+// owner does not write on every malloc and free: with both on one line each
+// such free missed on it, and a free that pushed onto xthread_free took it
+// from the owner, whose next malloc took it back (xthread_bench CPU time,
+// medians of 8 alternated runs, twice: 0.31-0.32 -> 0.27 s; xfree_bench 0.24
+// -> 0.22 s; larson_bench, whose frees mostly keep the block, 0.84 s both).
+// The price: the owner's free touches two lines of the entry, not one
+// (churn_bench under cachegrind: 5% more L1 data misses, all L2 hits; its
+// CPU time, 10 alternated runs: 0.41 s both).
 struct Page {
-  // --- hot: malloc fast path
+  // --- line 1: the owner thread's fast paths (malloc: free, used; free:
+  // local_free, used) and its slow paths
   Block* free;               // blocks to allocate from
   uint32_t used;             // live blocks (including ones in xthread_free not yet collected)
   uint8_t free_is_zero : 1;  // every block in `free` is zero apart from its next pointer
@@ -185,6 +203,27 @@ struct Page {
       free_parked : 1;  // abandoned and purged: `free` is empty, its blocks are the bits in next/prev (heap/abandoned_purge)
   uint8_t retire_expire;  // generic calls a retired-but-kept empty page survives
   uint8_t heap_tag;
+  uint8_t bin;        // size class of block_size (set by the heap layer: page_init)
+  Block* local_free;  // blocks freed by the owner thread
+  // --- owner thread: the page queue
+  Page* next;
+  Page* prev;
+  // --- owner thread, generic path
+  uint16_t capacity;  // blocks made available so far (free-list extended up to here)
+  uint16_t reserved;  // blocks that fit in the page
+  uint8_t segment_idx;
+  uint8_t slice_count;   // large pages: 64 KiB slices the page spans (else 1)
+  uint8_t slice_offset;  // a slice inside a large page: how far back its page starts (else 0)
+  uint8_t unused_byte;
+  // --- line 2: what other threads' frees read and write
+  std::atomic<uintptr_t> xowner;  // owner thread id | PageFlag bits
+  // Another thread's free pushes here (heap/remote_batch.h), on the line of
+  // xowner, which it reads first: one line, not two (at byte 56 of a line
+  // apart from xowner's: larson 0.650 -> 0.620 s, xthread 0.401 -> 0.360 s).
+  std::atomic<uintptr_t> xthread_free;  // count | Block* | Delayed (thread_free_*, above)
+  size_t block_size;
+  uint8_t* page_start;
+  std::atomic<Heap*> xheap;  // owning heap, null when abandoned
   // A byte of its own, not a bit beside free_is_zero (which the owner writes
   // as it extends the page): other threads read it (page_is_in_use, below).
   // 0: not in use; PAGE_IN_USE; PAGE_IN_USE_BATCHED: in use in a heap that
@@ -192,52 +231,27 @@ struct Page {
   // batches (heap/remote_batch.h; not a heap the program may destroy, which
   // mi_heap_destroy frees whole while a batch holds its blocks); a
   // page_shared_tag (below): that, in its owner thread's backing heap, and a
-  // thread of that node may keep its blocks (heap/cross_cache.h). Fills what
-  // was padding before xowner.
+  // thread of that node may keep its blocks (heap/cross_cache.h).
   uint8_t segment_in_use;
-  // --- hot: free fast path (with `used`)
-  std::atomic<uintptr_t> xowner;  // owner thread id | PageFlag bits
-  Block* local_free;              // blocks freed by the owner thread
-  // --- owner thread, generic path
-  size_t block_size;
-  // --- another thread's free (with xowner, which it reads first)
-  // On the line of the fields above: the page table's entries start 16 bytes
-  // into a cache line (Segment::pages), so bytes 0-47 of an entry share one
-  // line, and a cross-thread free that reads xowner and then pushes here
-  // misses once, not twice (it was at byte 56, on the next line: larson
-  // 0.650 -> 0.620 s, xthread 0.401 -> 0.360 s, medians of 7 alternated
-  // runs of tools/bench/run_bench.py; xfree, churn, dbsim unchanged). The
-  // price: a thread that frees into the page its owner is allocating from
-  // now takes the line the owner writes on every malloc (xfree_bench with
-  // its two threads pinned to two CPUs: 0.67-0.73 -> 0.70-0.77 s).
-  std::atomic<uintptr_t> xthread_free;  // count | Block* | Delayed (thread_free_*, above)
-  // --- owner thread, generic path
-  uint8_t* page_start;
-  uint16_t capacity;  // blocks made available so far (free-list extended up to here)
-  uint16_t reserved;  // blocks that fit in the page
-  uint8_t segment_idx;
-  uint8_t slice_count;   // large pages: 64 KiB slices the page spans (else 1)
-  uint8_t slice_offset;  // a slice inside a large page: how far back its page starts (else 0)
-  uint8_t bin;           // size class of block_size (set by the heap layer: page_init)
-  // --- shared with other threads
-  std::atomic<Heap*> xheap;  // owning heap, null when abandoned
-  // --- owner thread: the page queue
-  Page* next;
-  Page* prev;
+  uint8_t unused_bytes[7];
 #if MI_SECURE
   // --- the secure build (heap/free_list.h)
   uintptr_t keys[2];    // free-list links are encoded with these (random per page)
   uint64_t block_div;   // block_size_divisor(block_size): is an offset a multiple of block_size, without a division
   uint64_t block_span;  // capacity * block_size: the offsets of the blocks made available so far
-  uint64_t unused[1];   // to 128 bytes (below)
 #else
-  uint64_t unused[5];  // to 128 bytes (below)
+  uint64_t unused[4];  // to 128 bytes (below)
 #endif
 };
 // To a power of two in both builds: free() finds a page's entry with a shift instead of a multiply.
 static_assert(sizeof(Page) == 128, "free() indexes the page table with a shift");
-static_assert(offsetof(Page, xthread_free) + sizeof(Page::xthread_free) <= 48,
-              "xthread_free on the cache line of xowner (the page table starts 16 bytes into a line)");
+static_assert(offsetof(Page, local_free) + sizeof(Page::local_free) <= 48 &&
+                  offsetof(Page, used) + sizeof(Page::used) <= 48,
+              "the owner's fast-path fields on the entry's first line (the page table starts 16 bytes into a line)");
+static_assert(offsetof(Page, xowner) >= 48 && offsetof(Page, segment_in_use) < 112 &&
+                  offsetof(Page, xthread_free) + sizeof(Page::xthread_free) <= 112 &&
+                  offsetof(Page, block_size) + sizeof(Page::block_size) <= 112,
+              "what other threads' frees touch on the entry's second line");
 constexpr unsigned PAGE_ENTRY_SHIFT = 7;
 
 MI_ALWAYS_INLINE uintptr_t page_flags(const Page* page) {
@@ -420,7 +434,7 @@ struct Segment {
   size_t page_shift;
   Page pages[1];  // `capacity` entries
 };
-// The hot fields of a page table entry (its first 48 bytes: Page) share a line.
+// The owner's hot fields of a page table entry (its first 48 bytes: Page) share a line.
 static_assert(offsetof(Segment, pages) % MI_CACHE_LINE == 16, "page table entries start 16 bytes into a cache line");
 
 // ---------------------------------------------------------------------------
