@@ -145,6 +145,19 @@ class Run:
     cpu_s: Optional[float] = None  # user + system time of the program (median per exec)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), or "": results differ between
+    CPU models more than between runs, so the header says which one ran."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def child_env(extra: dict[str, str]) -> dict[str, str]:
     env = {}
     for k, v in os.environ.items():
@@ -535,8 +548,10 @@ def main(argv: list[str]) -> int:
         rev = source_revision()
         if rev:
             print(f"# source: {rev}")
+        model = cpu_model()
         print(f"# started {started.isoformat(timespec='seconds')} on {platform.node()}, "
-              f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs; "
+              f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs"
+              f"{' (' + model + ')' if model else ''}; "
               f"{rounds} rounds, {mode} sizes, allocators alternated run by run (rotated each round)")
         for name in allocs:
             print(f"#   allocator {name:9s} {libs[name] or '(no LD_PRELOAD)'}")
@@ -698,7 +713,8 @@ def main(argv: list[str]) -> int:
             "argv": argv[1:],
             "started": started.isoformat(timespec="seconds"),
             "host": {"node": platform.node(), "system": platform.system(), "release": platform.release(),
-                     "machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
+                     "machine": platform.machine(), "cpus": os.cpu_count(), "cpu_model": cpu_model(),
+                     "python": platform.python_version()},
             "config": {
                 "rounds": rounds, "mode": mode, "bench_exec": helper_s,
                 "allocators": {a: libs[a] for a in allocs},
