@@ -599,6 +599,7 @@ struct Tld {
   size_t cross_taken;       // held blocks handed out again (the thread reuses them)
   size_t cross_taken_then;  // cross_taken at the last look (cross_cache_passed)
   size_t cross_passed;      // frees not kept since then, the bound being reached
+  size_t cross_stolen;      // blocks taken off other threads' pages' thread-free lists (cross_cache_steal)
   Block* cross_free[SMALL_WSIZE_MAX + 1];
   // Batches of blocks other threads freed into this thread's pages
   // (heap/remote_batch.h): 0 none, REMOTE_IN_CLOSED after the thread's exit.

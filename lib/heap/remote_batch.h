@@ -97,7 +97,12 @@ MI_ALWAYS_INLINE void remote_free(Page* page, Block* block, uintptr_t owner) noe
     return;
   }
   switch (cross_cache_push(tld, page, block)) {
-    case CrossPush::kept: return;
+    case CrossPush::kept:
+      // (the line of xowner, read already)
+      if (MI_UNLIKELY(thread_free_count(page->xthread_free.load(std::memory_order_relaxed)) >= CROSS_STEAL_MIN)) {
+        cross_cache_steal(tld, page);
+      }
+      return;
     case CrossPush::full: cross_cache_passed(tld, page, block, owner); return;
     case CrossPush::no: break;
   }

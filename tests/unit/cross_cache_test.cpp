@@ -370,6 +370,122 @@ TEST(CrossCache, AForkChildSendsTheKeptBlocksOfThreadsThatDidNotComeAlong) {
   owner.join();
 }
 
+// An owner that allocates no more (a main thread waiting for its workers)
+// never takes back what other threads freed into its page; a thread that
+// keeps one of the page's blocks takes them all onto its held blocks (if
+// its room allows) and hands them out again. idle_owner_page: the owner
+// fills a page of kStealSize blocks and one of kStealSize + 16 (an
+// allocation more of each sends them to its full queue) and waits; a thread
+// that keeps none (option 0) frees kStealFreed of each, one page after the
+// other, so none makes a run for a batch: they wait on the pages'
+// thread-free lists (the first of each on the heap's delayed-free list: the
+// page is full). Then run(blocks of the full page, that page) in a thread of
+// its own; the owner frees what is left and collects.
+constexpr size_t kStealSize = 64, kStealFreed = 40;
+// (full false: the owner allocates 100 blocks of each size, its pages stay
+// in their queues, and the frees wait on the thread-free lists all.)
+template <class Run>
+void idle_owner_page(Run run, bool full = true) {
+  Signal allocated, done;
+  std::vector<void*> a, b, rest;
+  Page* pg = nullptr;
+  std::thread owner([&] {
+    a.push_back(mi_malloc(kStealSize));
+    pg = page_of(a[0]);
+    while (full || a.size() < 100) {
+      void* p = mi_malloc(kStealSize);
+      if (page_of(p) != pg) {
+        rest.push_back(p);
+        break;
+      }
+      a.push_back(p);
+    }
+    b.push_back(mi_malloc(kStealSize + 16));
+    while (full || b.size() < 100) {
+      void* p = mi_malloc(kStealSize + 16);
+      if (page_of(p) != page_of(b[0])) {
+        rest.push_back(p);
+        break;
+      }
+      b.push_back(p);
+    }
+    allocated.raise();
+    done.wait();
+    for (size_t i = kStealFreed + 1; i < b.size(); i++) mi_free(b[i]);
+    for (void* p : rest) mi_free(p);
+    mi_collect(false);
+  });
+  allocated.wait();
+  ASSERT_EQ(mi::page_in_full(pg), full) << "in its owner's full queue";
+  {
+    CrossCacheOption none(0);
+    std::thread([&] {
+      init_thread();
+      for (size_t i = 0; i <= kStealFreed; i++) {
+        mi_free(a[i]);
+        mi_free(b[i]);
+      }
+    }).join();
+  }
+  EXPECT_EQ(thread_free_count(pg), full ? kStealFreed : kStealFreed + 1)
+      << "on the page's thread-free list (a full page's first on the heap's delayed list)";
+  std::thread([&] {
+    init_thread();
+    run(a, pg);
+  }).join();
+  done.raise();
+  owner.join();
+}
+
+TEST(CrossCache, AThreadTakesTheFreesAnIdleOwnerDoesNotCollect) {
+  SKIP_IF_SECURE();
+  static_assert(kStealFreed >= mi::CROSS_STEAL_MIN);
+  idle_owner_page([](std::vector<void*>& a, Page* pg) {
+    const uint32_t used = pg->used;
+    mi_free(a[kStealFreed + 1]);  // kept: the page's list comes with it
+    EXPECT_EQ(thread_free_count(pg), 0u) << "the list taken";
+    EXPECT_EQ(pg->used, used) << "still in use in the page, held by this thread";
+    EXPECT_EQ(held_bytes(), (kStealFreed + 1) * kStealSize);
+    EXPECT_EQ(my_tld()->cross_stolen, kStealFreed);
+    mi::Invalid why;
+    EXPECT_TRUE(mi::heap_is_valid(mi::heap_get_default(), &why)) << why.text;
+    std::vector<void*> again;
+    for (size_t i = 0; i <= kStealFreed; i++) again.push_back(mi_malloc(kStealSize));
+    std::sort(again.begin(), again.end());
+    std::vector<void*> freed(a.begin() + 1, a.begin() + kStealFreed + 2);
+    std::sort(freed.begin(), freed.end());
+    EXPECT_EQ(again, freed) << "the blocks taken are handed out again, each once";
+    EXPECT_EQ(held_bytes(), 0u);
+    for (void* p : again) mi_free(p);  // kept again, given back at the exit
+    for (size_t i = kStealFreed + 2; i < a.size(); i++) mi_free(a[i]);
+  });
+}
+
+TEST(CrossCache, APageOutsideItsOwnersFullQueueKeepsItsFrees) {
+  SKIP_IF_SECURE();
+  idle_owner_page(
+      [](std::vector<void*>& a, Page* pg) {
+        mi_free(a[kStealFreed + 1]);
+        EXPECT_EQ(thread_free_count(pg), kStealFreed + 1) << "the owner takes them when it allocates from the page";
+        EXPECT_EQ(held_bytes(), kStealSize);
+        EXPECT_EQ(my_tld()->cross_stolen, 0u);
+        for (size_t i = kStealFreed + 2; i < a.size(); i++) mi_free(a[i]);
+      },
+      false);
+}
+
+TEST(CrossCache, AListLargerThanTheRoomLeftStaysWithItsPage) {
+  SKIP_IF_SECURE();
+  CrossCacheOption one_kib(1);  // room for 16 blocks of 64 bytes
+  idle_owner_page([](std::vector<void*>& a, Page* pg) {
+    mi_free(a[kStealFreed + 1]);
+    EXPECT_EQ(thread_free_count(pg), kStealFreed) << "more than its room: not taken";
+    EXPECT_EQ(held_bytes(), kStealSize);
+    EXPECT_EQ(my_tld()->cross_stolen, 0u);
+    for (size_t i = kStealFreed + 2; i < a.size(); i++) mi_free(a[i]);
+  });
+}
+
 TEST(CrossCache, TheWalkerChecksTheKeptBlocks) {
   SKIP_IF_SECURE();
   owner_and_freer(
