@@ -31,6 +31,7 @@
 namespace {
 
 using mi::Page;
+using unit::init_thread;
 using unit::Signal;
 
 Page* page_of(const void* p) { return mi::segment_page_of(mi::segmap_segment_of(p), p); }
@@ -56,8 +57,6 @@ size_t held_bytes() {
   do {                                                                                                 \
     if (MI_SECURE) GTEST_SKIP() << "the hardened build keeps no other thread's block (checked frees)"; \
   } while (0)
-
-void init_thread() { mi_free(mi_malloc(8)); }
 
 // The option for the threads started while it lives.
 class CrossCacheOption {

@@ -30,6 +30,7 @@
 namespace {
 
 using mi::Page;
+using unit::init_thread;
 using unit::Signal;
 
 // The option for every thread the tests start.
@@ -58,10 +59,6 @@ bool on_list(const mi::Block* list, const void* b) {
   do {                                                                   \
     if (MI_SECURE) GTEST_SKIP() << "the hardened build batches no free"; \
   } while (0)
-
-// A thread's first allocation sets it up (a thread with no heap frees its
-// first block into a page singly even when it starts a run).
-void init_thread() { mi_free(mi_malloc(8)); }
 
 // An owner thread's blocks of one size, all in one page.
 std::vector<void*> alloc_in_one_page(size_t n, size_t size) {

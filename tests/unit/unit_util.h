@@ -13,6 +13,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <mimalloc.h>
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -53,6 +54,10 @@ struct Signal {
     while (!set.load(std::memory_order_acquire)) std::this_thread::yield();
   }
 };
+
+// A thread's first allocation sets its heap up (a thread with no heap yet
+// frees another thread's blocks singly: it keeps none and batches none).
+inline void init_thread() { mi_free(mi_malloc(8)); }
 
 template <class T>
 inline T opaque(T v) {
