@@ -1,6 +1,7 @@
 // free.cpp: mi_free and the usable size of a block; foreign pointers; the
 // pointers that are not a block's (heap/misuse.h checks and reports them).
 #include "../common/messages.h"
+#include "../heap/full_held.h"
 #include "../heap/misuse.h"
 #include "../heap/remote_batch.h"
 #include "alloc_inline.h"
@@ -85,7 +86,9 @@ void free_not_fast(void* p, Segment* segment, uintptr_t owner) noexcept {
     // into full pages: pairs random-4096 369 -> 357 instructions per pair;
     // remote-64 69.4 -> 70.4)
     if (owner == (thread_id() | PAGE_IN_FULL)) {
-      free_block_local_slow(page, static_cast<Block*>(p));
+      // of the sizes above the direct ones: held for the heap's next
+      // allocation of its size (heap/full_held.h)
+      if (!full_held_push(page, static_cast<Block*>(p))) free_block_local_slow(page, static_cast<Block*>(p));
       return;
     }
   }

@@ -7,6 +7,7 @@
 #include "../../include/mimalloc-numa.h"
 #include "../arena/arena.h"
 #include "../common/stats.h"
+#include "../heap/full_held.h"
 #include "../heap/size_class.h"
 #include "../os/os.h"
 #include "../segment/segment.h"
@@ -140,6 +141,7 @@ int stats_row_of_account(int account, int node_count) noexcept {
 }
 
 void stats_snapshot(MemorySnapshot* snap) noexcept {
+  full_held_flush_own();  // the calling thread's held blocks are free, not the program's (heap/full_held.h)
   memset(static_cast<void*>(snap), 0, sizeof(*snap));
   const int node_count = topology().node_count;
   snap->node_count = node_count;
@@ -174,6 +176,7 @@ int64_t stats_committed_now() noexcept {
 }
 
 void stats_bins(int row, int node_count, BinFigures* bins) noexcept {
+  full_held_flush_own();
   memset(static_cast<void*>(bins), 0, sizeof(BinFigures) * (BIN_HUGE + 1));
   WalkBins w{row, node_count, bins};
   segments_visit(&walk_segment_bins, &w);

@@ -72,7 +72,7 @@ constexpr OptionDesc option_table[] = {
   {"secure",                    mi_option_secure,                    K::flag,        0,          0,   1,      false, nullptr,                  nullptr,           "hardening chosen at run time, the fast paths unchanged: guard pages, random free-list order, free lists walked before reuse, abort on detected misuse; up to 3x the CPU time of allocation-heavy code (README: The hardened mode; always on in a -Dsecure=true build)"},
   {"stats_publish",             mi_option_stats_publish,             K::flag,        0,          0,   1,      false, nullptr,                  nullptr,           "keep live statistics in /run/mimalloc-numa/PID-START.stats for mi-stat (mimalloc-numa-stats.h)"},
   {"stats_publish_interval",    mi_option_stats_publish_interval,    K::duration_ms, 1000,       10,  3600000,true,  nullptr,                  nullptr,           "refresh the published statistics this often (stretched so that it takes at most 1% of a core)"},
-  {"cross_thread_cache",        mi_option_cross_thread_cache,        K::size_kib,    1024,       0,   65536,  true,  nullptr,                  nullptr,           "a thread may keep this much of the small blocks it frees of other threads of its node, and allocate them again instead of sending them back (0: off); taken at a thread's start and its collects"},
+  {"cross_thread_cache",        mi_option_cross_thread_cache,        K::size_kib,    1024,       0,   65536,  true,  nullptr,                  nullptr,           "a thread may keep this much of the blocks (up to 128 KiB) it frees of other threads of its node, and allocate them again instead of sending them back (0: off); taken at a thread's start and its collects"},
 };
 // clang-format on
 

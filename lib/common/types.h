@@ -89,6 +89,7 @@ constexpr size_t BIN_FINE_HI_SHIFT = 7;  // 1 KiB
 constexpr size_t BIN_LARGE_MAX =         // bin of LARGE_OBJ_SIZE_MAX (2^18 words): 76
     BIN_EXACT_MAX + 4 * (BIN_FINE_LO_SHIFT - 4) + 8 * (BIN_FINE_HI_SHIFT - BIN_FINE_LO_SHIFT) +
     4 * (18 - BIN_FINE_HI_SHIFT);
+constexpr size_t FULL_HELD_BINS = 28;  // bins of (SMALL_SIZE_MAX, MEDIUM_OBJ_SIZE_MAX] (heap/full_held.h checks it)
 constexpr size_t BIN_HUGE = BIN_LARGE_MAX + 1;
 constexpr size_t BIN_FULL = BIN_HUGE + 1;
 constexpr size_t BIN_COUNT = BIN_FULL + 1;  // page queues per heap
@@ -552,6 +553,12 @@ struct mi_heap_s {
   // The backing heap: its thread's Tld::cross_free (heap/cross_cache.h);
   // null in any other heap, whose allocations take none of those blocks.
   mi::Block** cross_free;
+  // Blocks freed into this heap's full pages, of the sizes above the direct
+  // ones, held for its next allocations of their size (heap/full_held.h): a
+  // list per bin, the bytes it may still hold, and at most.
+  mi::Block* full_held[mi::FULL_HELD_BINS] = {};
+  size_t full_held_room = 0;  // (heap_empty holds none)
+  size_t full_held_max = 0;
   mi::DirectTable pages_free_direct = mi::empty_direct_table();  // size -> page with free blocks
   mi::PageQueue pages[mi::BIN_COUNT];
 };
@@ -601,6 +608,9 @@ struct Tld {
   size_t cross_passed;      // frees not kept since then, the bound being reached
   size_t cross_stolen;      // blocks taken off other threads' pages' thread-free lists (cross_cache_steal)
   Block* cross_free[SMALL_WSIZE_MAX + 1];
+  // ... and of the sizes above, up to MEDIUM_OBJ_SIZE_MAX: a list per bin
+  // (as Heap::full_held), for the backing heap's allocations
+  Block* cross_medium[FULL_HELD_BINS];
   // Batches of blocks other threads freed into this thread's pages
   // (heap/remote_batch.h): 0 none, REMOTE_IN_CLOSED after the thread's exit.
   // A line of its own: other threads' compare-and-swaps must not take the

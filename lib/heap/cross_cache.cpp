@@ -27,13 +27,15 @@ template <typename Give>
 void cross_cache_drain(Tld* tld, Give give) {
   tld->cross_tag = 0;
   tld->cross_room = 0;
-  for (Block*& head : tld->cross_free) {
+  auto drain = [&](Block*& head) {
     while (head != nullptr) {
       Block* block = head;
       head = reinterpret_cast<Block*>(block->link);
       give(block);
     }
-  }
+  };
+  for (Block*& head : tld->cross_free) drain(head);
+  for (Block*& head : tld->cross_medium) drain(head);
 }
 
 // A held block back to its page: the calling thread's own (it may have taken
@@ -99,6 +101,7 @@ void cross_cache_steal(Tld* tld, Page* page) noexcept {
   // allocates from it).
   if ((page->xowner.load(std::memory_order_relaxed) & PAGE_IN_FULL) == 0) return;
   const size_t bsize = page->block_size;
+  if (bsize > SMALL_SIZE_MAX) return;  // (the lists of the direct sizes only)
   // Only onto the block just kept, alone on its list: the list taken ends
   // the held list as it is, with no walk to its tail (a walk missed on every
   // block, whose link another thread's core wrote, one after the other:
@@ -153,16 +156,17 @@ bool cross_cache_is_valid(const Tld* tld, Invalid* why) noexcept {
                    static_cast<const void*>(tld), tld->cross_room, tld->cross_limit);
   }
   size_t bytes = 0;
-  for (size_t w = 0; w <= SMALL_WSIZE_MAX; w++) {
-    for (const Block* b = tld->cross_free[w]; b != nullptr; b = reinterpret_cast<const Block*>(b->link)) {
+  // the list `head` of blocks of `bsize` bytes
+  auto list_is_valid = [&](const Block* head, size_t bsize) {
+    for (const Block* b = head; b != nullptr; b = reinterpret_cast<const Block*>(b->link)) {
       const Segment* segment = segmap_segment_of(b);
       const Page* page = segment != nullptr ? segment_page_of(segment, b) : nullptr;
-      if (page == nullptr || !page_is_in_use(page) || page->block_size != w * WORD_SIZE ||
+      if (page == nullptr || !page_is_in_use(page) || page->block_size != bsize ||
           (reinterpret_cast<const uint8_t*>(b) - page->page_start) % page->block_size != 0) {
         return invalid(why,
                        "thread data %p: block %p on its list of %zu-byte blocks of other threads is not a block "
                        "of a page of that size in use",
-                       static_cast<const void*>(tld), static_cast<const void*>(b), w * WORD_SIZE);
+                       static_cast<const void*>(tld), static_cast<const void*>(b), bsize);
       }
       bytes += page->block_size;
       if (bytes > tld->cross_limit) {
@@ -171,6 +175,13 @@ bool cross_cache_is_valid(const Tld* tld, Invalid* why) noexcept {
                        static_cast<const void*>(tld), tld->cross_limit);
       }
     }
+    return true;
+  };
+  for (size_t w = 0; w <= SMALL_WSIZE_MAX; w++) {
+    if (!list_is_valid(tld->cross_free[w], w * WORD_SIZE)) return false;
+  }
+  for (size_t i = 0; i < FULL_HELD_BINS; i++) {
+    if (!list_is_valid(tld->cross_medium[i], bin_block_sizes[FULL_HELD_BIN0 + i])) return false;
   }
   if (tld->cross_tag == 0 && bytes != 0) {
     return invalid(why, "thread data %p: keeps no blocks of other threads, but holds %zu bytes of them",

@@ -12,6 +12,7 @@
 #include "abandoned_purge.h"
 #include "cross_cache.h"
 #include "free_list.h"
+#include "full_held.h"
 #include "heap.h"
 #include "heap_check.h"
 #include "page.h"
@@ -38,6 +39,7 @@ void heap_for_each_page(Heap* heap, F&& fn) {
 
 // Moves every page of `from` into `to` (same thread).
 void heap_absorb(Heap* to, Heap* from) {
+  full_held_flush(from);
   delayed_list_free_partial(from);
   for (size_t bin = 0; bin < BIN_COUNT; bin++) {
     PageQueue* pq = &from->pages[bin];
@@ -119,6 +121,7 @@ void heap_collect(Heap* heap, Collect how) noexcept {
   const bool force = how != Collect::normal;
   Tld* tld = heap->tld;
   heap_deferred_free(heap, force);
+  full_held_flush(heap);  // (before the pages are looked at: their blocks back)
   if (heap == tld->heap_backing) {
     // (the held blocks first: their frees may go into a batch)
     if (how == Collect::abandon) {
@@ -217,6 +220,7 @@ void mi_heap_destroy(mi_heap_t* heap) {
     return;
   }
   Tld* tld = heap->tld;
+  full_held_drop(heap);
   heap_destroy_pages(heap);
   segments_release_empty(&tld->segments);  // destroy frees everything, kept empty segments too
   heap_free_struct(heap);
@@ -268,6 +272,8 @@ bool mi_check_owned(const void* p) { return mi_heap_check_owned(heap_get_default
 bool mi_heap_visit_blocks(const mi_heap_t* cheap, bool visit_blocks, mi_block_visit_fun* visitor, void* arg) {
   Heap* heap = const_cast<Heap*>(cheap);
   if (!heap_is_initialized(heap) || visitor == nullptr) return heap == &heap_empty;
+  // the blocks it holds are free, not live (its owner's call: the page lists change below too)
+  if (heap->thread_id == thread_id()) full_held_flush(heap);
   for (size_t bin = 0; bin < BIN_COUNT; bin++) {
     for (Page* page = heap->pages[bin].first; page != nullptr; page = page->next) {
       page_free_collect(page, true);

@@ -7,6 +7,7 @@
 #include "../segment/segment.h"
 #include "cross_cache.h"
 #include "free_list.h"
+#include "full_held.h"
 #include "heap.h"
 #include "page_queue.h"
 #include "size_class.h"
@@ -146,6 +147,7 @@ bool heap_is_valid(const Heap* heap, Invalid* why) noexcept {
                    heap->page_count);
   }
   if (heap == heap->tld->heap_backing && !cross_cache_is_valid(heap->tld, why)) return false;
+  if (!full_held_is_valid(heap, why)) return false;
   return true;
 }
 

@@ -28,6 +28,7 @@
 #include "../segment/segment.h"
 #include "../topology/topology.h"
 #include "cross_cache.h"
+#include "full_held.h"
 #include "heap.h"
 #include "page.h"
 
@@ -68,6 +69,7 @@ void for_each_page(Heap* heap, F&& fn) {
 }
 
 void heap_leave_node(Heap* heap, int node) {
+  full_held_flush(heap);  // held blocks of the old node's pages back to them first
   // First no other thread may hand a block of those pages to this heap's
   // delayed list any more; then the blocks already on it are freed into
   // their pages while the pages are still ours (as at thread exit).

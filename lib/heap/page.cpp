@@ -43,6 +43,7 @@
 #include "abandoned_purge.h"
 #include "cross_cache.h"
 #include "free_list.h"
+#include "full_held.h"
 #include "heap.h"
 #include "heap_stats.h"
 #include "misuse.h"
@@ -998,6 +999,32 @@ MI_ALWAYS_INLINE void* queue_first_take(Heap* heap, Tld* tld, Page* page, bool z
   return block;
 }
 
+// A block of `bin` (above the direct sizes) that the heap holds: one it
+// freed into its own full pages (heap/full_held.h), else, in the thread's
+// backing heap, one of another thread's pages it keeps (heap/cross_cache.h;
+// heap->cross_free is null in any other heap, and while an aligned
+// allocation runs); nullptr: none.
+MI_ALWAYS_INLINE Block* held_take(Heap* heap, Tld* tld, size_t bin) {
+  Block* b = *full_held_list(heap, bin);
+  if (b != nullptr) {
+    full_held_take(heap, bin, b);
+    return b;
+  }
+  if (heap->cross_free != nullptr) {
+    b = tld->cross_medium[bin - FULL_HELD_BIN0];
+    if (b != nullptr) cross_cache_take_medium(tld, b, bin);
+  }
+  return b;
+}
+
+// A held block handed out and counted (per allocation, as queue_first_take
+// counts).
+MI_ALWAYS_INLINE void* held_alloc(Tld* tld, size_t bin, Block* block, bool zero) {
+  own_counter_add(tld->stats.bin_malloc[bin], 1);
+  if (zero) return memset(block, 0, bin_block_sizes[bin]);
+  return block;
+}
+
 // malloc_queue_first's cases that make calls: a machine of several nodes (a
 // thread that moved to another node: malloc_generic moves it first, else a
 // program of these sizes refills the old node's pages for up to 31 calls,
@@ -1014,6 +1041,27 @@ MI_NOINLINE void* malloc_queue_first_calls(size_t size, Heap* heap, Page* page, 
     if (page->free == nullptr) return malloc_generic(heap, size, zero, 0);
   }
   return queue_first_take(heap, tld, page, zero);
+}
+
+// malloc_queue_first's case of a size whose queue is empty (every page of it
+// in the full queue, as a cache's are): a block the heap holds
+// (heap/full_held.h), when none of malloc_generic's work is due; else
+// malloc_generic.
+MI_NOINLINE void* malloc_queue_held(size_t size, Heap* heap, bool zero) {
+  Tld* tld = heap->tld;  // (null in heap_empty)
+  const long every = option_get(mi_option_generic_collect);
+  if (tld == nullptr || numa_nodes_in_use.load(std::memory_order_relaxed) > 1 || ((tld->heartbeat + 1) & 31) == 0 ||
+      (every > 0 && heap->generic_count + 1 >= static_cast<size_t>(every)) ||
+      heap->thread_delayed_free.load(std::memory_order_relaxed) != nullptr ||
+      (slow_swap_blockers.load(std::memory_order_relaxed) & SWAP_DEFERRED_FREE) != 0) {
+    return malloc_generic(heap, size, zero, 0);
+  }
+  const size_t bin = medium_bin_of_size(size);
+  Block* held = held_take(heap, tld, bin);
+  if (held == nullptr) return malloc_generic(heap, size, zero, 0);
+  tld->heartbeat++;
+  heap->generic_count++;
+  return held_alloc(tld, bin, held, zero);
 }
 
 // heap_malloc_slow's common case for the sizes above the direct ones (1 KiB to
@@ -1036,7 +1084,7 @@ MI_NOINLINE void* malloc_queue_first_calls(size_t size, Heap* heap, Page* page, 
 // 141.4 -> 130.4, ring-32768 143.5 -> 129.5, random-4096 341.4 -> 332.3).
 MI_NOINLINE void* malloc_queue_first(size_t size, Heap* heap, bool zero) {
   Page* page = heap->pages[medium_bin_of_size(size)].first;
-  if (page == nullptr) return malloc_generic(heap, size, zero, 0);  // (an uninitialised heap has no pages)
+  if (page == nullptr) return malloc_queue_held(size, heap, zero);  // (an uninitialised heap has no pages)
   Tld* tld = heap->tld;
   const long every = option_get(mi_option_generic_collect);
   const unsigned blockers = slow_swap_blockers.load(std::memory_order_relaxed);
@@ -1048,6 +1096,17 @@ MI_NOINLINE void* malloc_queue_first(size_t size, Heap* heap, bool zero) {
   }
   if (MI_UNLIKELY(numa_nodes_in_use.load(std::memory_order_relaxed) > 1) ||
       (page->free == nullptr && !queue_first_swap(page, blockers))) {
+    // the first page has no free block at hand: a block the heap holds
+    // (heap/full_held.h: freed into a full page), else the page's other
+    // frees (page_free_collect) or malloc_generic
+    if (numa_nodes_in_use.load(std::memory_order_relaxed) <= 1) {
+      Block* held = held_take(heap, tld, page->bin);
+      if (held != nullptr) {
+        tld->heartbeat++;
+        heap->generic_count++;
+        return held_alloc(tld, page->bin, held, zero);
+      }
+    }
     return malloc_queue_first_calls(size, heap, page, zero, blockers);
   }
   return queue_first_take(heap, tld, page, zero);
@@ -1166,6 +1225,14 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
       if (zero) memset(b, 0, bsize);
       return b;
     }
+  }
+  // the sizes above: the blocks freed into the heap's own full pages first
+  // (heap/full_held.h; a collect above gave them back; not on a thread that
+  // just moved to another node: heap_thread_moved gave them back too)
+  if (size > SMALL_SIZE_MAX && size <= MEDIUM_OBJ_SIZE_MAX && huge_alignment == 0) {
+    const size_t bin = medium_bin_of_size(size);
+    Block* b = held_take(heap, tld, bin);
+    if (b != nullptr) return held_alloc(tld, bin, b, zero);
   }
   Page* page = find_page(heap, size, huge_alignment);
   if (MI_UNLIKELY(page == nullptr)) {

@@ -29,6 +29,7 @@
 #include "../topology/topology.h"
 #include "abandoned_purge.h"
 #include "cross_cache.h"
+#include "full_held.h"
 #include "heap.h"
 #include "heap_stats.h"
 #include "page.h"
@@ -241,6 +242,7 @@ void heap_init(Heap* heap, Tld* tld, int arena_id, bool no_reclaim, uint8_t tag)
   heap->tag = tag;
   heap->page_retired_min = BIN_FULL;
   heap->page_retired_max = 0;
+  heap->full_held_room = heap->full_held_max = full_held_limit();
   heap->pages[0].block_size = WORD_SIZE;
   for (size_t bin = 1; bin <= BIN_LARGE_MAX; bin++) heap->pages[bin].block_size = bin_block_sizes[bin];
   heap->pages[BIN_HUGE].block_size = LARGE_OBJ_SIZE_MAX + WORD_SIZE;
@@ -356,7 +358,10 @@ void process_fork_child() noexcept {
     ThreadData* next = td->live_next;
     if (td != mine) {
       // (the heap list changes by single stores: whole at any moment)
-      for (Heap* h = td->tld.heaps; h != nullptr; h = h->next) delayed_list_to_pages(h);
+      for (Heap* h = td->tld.heaps; h != nullptr; h = h->next) {
+        delayed_list_to_pages(h);
+        full_held_fork_orphan(h);
+      }
       remote_batch_fork_orphan(&td->tld);
       cross_cache_fork_orphan(&td->tld);
       live_remove(td);

@@ -2,9 +2,10 @@
 // thread's page keeps them and hands them out again to its own allocations of
 // that size (calloc'd ones cleared); they stay in use in their page meanwhile
 // and go back to it when the thread collects or exits; at most option
-// cross_thread_cache bytes are kept; blocks over 1 KiB, of heaps the program
-// made, of pages of another node's tag, are not kept, nor any with the option
-// 0 or in the hardened build; the invariant walker checks the lists.
+// cross_thread_cache bytes are kept; blocks over 1 KiB are kept on a list
+// per size class up to 128 KiB; blocks over that, of heaps the program made,
+// of pages of another node's tag, are not kept, nor any with the option 0 or
+// in the hardened build; the invariant walker checks the lists.
 //
 // The owner is a thread of its own (a fresh heap: its blocks are consecutive
 // in one page); the freeing thread another, which allocated once (init_thread)
@@ -45,6 +46,11 @@ size_t held_bytes() {
   for (size_t w = 0; w <= mi::SMALL_WSIZE_MAX; w++) {
     for (const mi::Block* b = tld->cross_free[w]; b != nullptr; b = reinterpret_cast<const mi::Block*>(b->link)) {
       bytes += w * mi::WORD_SIZE;
+    }
+  }
+  for (size_t i = 0; i < mi::FULL_HELD_BINS; i++) {
+    for (const mi::Block* b = tld->cross_medium[i]; b != nullptr; b = reinterpret_cast<const mi::Block*>(b->link)) {
+      bytes += mi::bin_block_sizes[mi::FULL_HELD_BIN0 + i];
     }
   }
   if (tld->cross_tag != 0) {
@@ -108,33 +114,41 @@ void owner_takes_all_back(std::vector<void*>&, Page* pg) {
   EXPECT_EQ(pg->used, 0u);
 }
 
-TEST(CrossCache, AnotherThreadsBlockIsHandedOutAgainByTheThreadThatFreedIt) {
-  SKIP_IF_SECURE();
-  constexpr size_t kBlocks = 64, kSize = 64;
+// The owner allocates n blocks of `size` in one page; the freeing thread
+// frees them all (kept: in use in their page, none sent to the owner), then
+// allocates n of `ask` bytes (a size of the same class): the kept blocks,
+// the last freed first, each once; the owner gets them back when the freeing
+// thread has exited.
+void expect_kept_and_handed_out_again(size_t n, size_t size, size_t ask) {
   owner_and_freer(
-      kBlocks, [] { return mi_malloc(kSize); }, kBlocks,
+      n, [=] { return mi_malloc(size); }, n,
       [&](std::vector<void*>& blocks, Page* pg) {
         for (void* b : blocks) mi_free(b);
-        EXPECT_EQ(pg->used, kBlocks) << "kept blocks stay in use in their page";
+        EXPECT_EQ(pg->used, n) << "kept blocks stay in use in their page";
         EXPECT_EQ(thread_free_count(pg), 0u) << "none sent to the owner";
-        EXPECT_EQ(held_bytes(), kBlocks * kSize);
+        EXPECT_EQ(held_bytes(), n * size);
         std::vector<void*> again;
-        for (size_t i = 0; i < kBlocks; i++) again.push_back(mi_malloc(kSize));
-        EXPECT_EQ(again[0], blocks[kBlocks - 1]) << "the block freed last comes first (its line is in cache)";
+        for (size_t i = 0; i < n; i++) again.push_back(mi_malloc(ask));
+        EXPECT_EQ(again[0], blocks[n - 1]) << "the block freed last comes first (its line is in cache)";
         std::sort(again.begin(), again.end());
         std::vector<void*> sorted = blocks;
         std::sort(sorted.begin(), sorted.end());
         EXPECT_EQ(again, sorted) << "every kept block handed out again, none twice";
         EXPECT_EQ(held_bytes(), 0u);
-        EXPECT_EQ(pg->used, kBlocks);
+        EXPECT_EQ(pg->used, n);
         EXPECT_TRUE(mi::heap_is_valid(mi::heap_get_default()));
         for (void* b : again) mi_free(b);  // kept again, given back at the exit
       },
       [&](std::vector<void*>&, Page* pg) {
-        EXPECT_EQ(pg->used, kBlocks) << "in use until the owner takes what the freeing thread gave back as it exited";
+        EXPECT_EQ(pg->used, n) << "in use until the owner takes what the freeing thread gave back as it exited";
         mi_collect(false);
         EXPECT_EQ(pg->used, 0u);
       });
+}
+
+TEST(CrossCache, AnotherThreadsBlockIsHandedOutAgainByTheThreadThatFreedIt) {
+  SKIP_IF_SECURE();
+  expect_kept_and_handed_out_again(64, 64, 64);
 }
 
 TEST(CrossCache, CallocOfAKeptBlockIsCleared) {
@@ -277,14 +291,14 @@ TEST(CrossCache, AnAlignedBlockComesFromTheThreadsOwnPages) {
 
 // `alloc` makes blocks another thread does not keep when it frees them.
 template <class Alloc>
-void expect_not_kept(Alloc alloc, const char* what) {
+void expect_not_kept(Alloc alloc, const char* what, bool one_page = true) {
   owner_and_freer(
       16, alloc, 16,
       [&](std::vector<void*>& blocks, Page*) {
         for (void* b : blocks) mi_free(b);
         EXPECT_EQ(held_bytes(), 0u) << what;
       },
-      [](std::vector<void*>&, Page*) {});
+      [](std::vector<void*>&, Page*) {}, one_page);
 }
 
 TEST(CrossCache, BlocksOfHeapsTheProgramMadeAreNotKept) {
@@ -306,9 +320,19 @@ TEST(CrossCache, BlocksOfHeapsTheProgramMadeAreNotKept) {
       "a heap the program made, not destroyable");
 }
 
-TEST(CrossCache, BlocksOverOneKibAreNotKept) {
+// Above the direct sizes, up to the medium ones: on a list per size class
+// (a block cache's 4 KiB blocks evicted by another thread than the one that
+// read them), handed out where the allocation finds no free block at hand
+// in its queue's first page.
+TEST(CrossCache, BlocksOverOneKibAreKeptByTheirSizeClass) {
   SKIP_IF_SECURE();
-  expect_not_kept([] { return mi_malloc(2048); }, "2 KiB blocks");
+  // (the freeing thread's 4 KiB queue is empty: its allocations take them)
+  expect_kept_and_handed_out_again(12, 4096, 4096 - 10);
+}
+
+TEST(CrossCache, BlocksOverTheMediumSizesAreNotKept) {
+  SKIP_IF_SECURE();
+  expect_not_kept([] { return mi_malloc(256 * 1024); }, "256 KiB blocks", false);
 }
 
 TEST(CrossCache, NothingIsKeptWithTheOptionZero) {

@@ -15,6 +15,7 @@
 
 #include "heap/heap.h"
 #include "heap/size_class.h"
+#include "heap_util.h"
 #include "segment/segment.h"
 
 namespace {
@@ -22,12 +23,7 @@ namespace {
 using mi::Block;
 using mi::Page;
 
-struct OwnHeap {
-  mi_heap_t* heap = mi_heap_new();
-  ~OwnHeap() {
-    if (heap != nullptr) mi_heap_destroy(heap);
-  }
-};
+using unit::OwnHeap;
 
 // --- the divisibility test ----------------------------------------------------
 

@@ -21,6 +21,7 @@
 #include "heap/free_list.h"
 #include "heap/heap_stats.h"
 #include "heap/page.h"
+#include "heap_util.h"
 #include "segment/segment.h"
 #include "unit_util.h"
 
@@ -30,12 +31,7 @@ using mi::Block;
 using mi::Misuse;
 using mi::Page;
 
-struct OwnHeap {
-  mi_heap_t* heap = mi_heap_new();
-  ~OwnHeap() {
-    if (heap != nullptr) mi_heap_destroy(heap);
-  }
-};
+using unit::OwnHeap;
 
 std::string g_out;
 void capture(const char* msg, void*) { g_out += msg; }

@@ -27,6 +27,7 @@
 #include "heap/heap.h"
 #include "heap/page_queue.h"
 #include "heap/size_class.h"
+#include "heap_util.h"
 #include "os/os.h"
 #include "segment/segment.h"
 #include "unit_util.h"
@@ -37,10 +38,9 @@ using mi::Page;
 constexpr size_t KiB = 1024;
 constexpr size_t MiB = 1024 * KiB;
 
-Page* page_of(const void* p) {
-  mi::Segment* s = mi::segmap_segment_of(p);
-  return (s->capacity == 1) ? &s->pages[0] : mi::segment_page_of(s, p);
-}
+using unit::fill_page;
+using unit::OwnHeap;
+using unit::page_of;
 
 mi::Block* tf_block(const Page* pg) { return mi::thread_free_block(pg->xthread_free.load()); }
 mi::Delayed tf_state(const Page* pg) { return static_cast<mi::Delayed>(pg->xthread_free.load() & mi::DELAYED_MASK); }
@@ -65,13 +65,6 @@ bool on_list(const mi::Block* list, const void* b) {
   }
   return false;
 }
-
-struct OwnHeap {
-  mi_heap_t* heap = mi_heap_new();
-  ~OwnHeap() {
-    if (heap != nullptr) mi_heap_destroy(heap);
-  }
-};
 
 // The blocks an extension makes available: 4 KiB of them, at least
 // MIN_EXTEND; blocks of 4 KiB or more one at a time (MIN_EXTEND in secure
@@ -164,24 +157,13 @@ TEST(PageExtend, LargeBlocksFreedAreReusedBeforeFreshOnes) {
 
 // --- full queue and back ----------------------------------------------------------
 
-// Allocates `size` blocks from `heap` until the page of the first one is
-// full; returns its blocks.
-std::vector<void*> fill_page(mi_heap_t* heap, size_t size, Page** page_out) {
-  std::vector<void*> blocks;
-  void* first = mi_heap_malloc(heap, size);
-  Page* pg = page_of(first);
-  blocks.push_back(first);
-  while (pg->used < pg->reserved) blocks.push_back(mi_heap_malloc(heap, size));
-  *page_out = pg;
-  return blocks;
-}
-
 // A heap of its own with one full page P of 2048 B blocks (above the direct
 // sizes: every allocation takes the generic path), in use as pblocks.
 class PageFullOf2K : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_NE(h.heap, nullptr);
+    h.hold_none();  // (the page-queue mechanics, not the held blocks)
     pblocks = fill_page(h.heap, size, &P);
   }
   OwnHeap h;
@@ -650,6 +632,7 @@ TEST(PageRetire, MediumPagesAreKeptFourSearches) {
 TEST(PageRetire, NotKeptWhenTheBinHasOtherPages) {
   OwnHeap h;
   ASSERT_NE(h.heap, nullptr);
+  h.hold_none();  // (the page-queue mechanics, not the held blocks)
   const size_t size = 4000;
   const size_t bin = mi::bin_of_size(size);
   Page* P = nullptr;
