@@ -1017,6 +1017,12 @@ MI_ALWAYS_INLINE Block* held_take(Heap* heap, Tld* tld, size_t bin) {
   return b;
 }
 
+// The CPU the thread runs on: its rseq area's, else sched_getcpu's.
+MI_ALWAYS_INLINE int cpu_now() {
+  const int cpu = rseq_cpu();
+  return (cpu >= 0) ? cpu : sched_getcpu();
+}
+
 // A held block handed out and counted (per allocation, as queue_first_take
 // counts).
 MI_ALWAYS_INLINE void* held_alloc(Tld* tld, size_t bin, Block* block, bool zero) {
@@ -1025,18 +1031,32 @@ MI_ALWAYS_INLINE void* held_alloc(Tld* tld, size_t bin, Block* block, bool zero)
   return block;
 }
 
-// malloc_queue_first's cases that make calls: a machine of several nodes (a
-// thread that moved to another node: malloc_generic moves it first, else a
-// program of these sizes refills the old node's pages for up to 31 calls,
-// and the small sizes' slow swaps with them: the numa-vm migrate shapes'
-// small-block pages fell from 100% to 96.1% on the new node), and a first
-// page whose lists need page_free_collect.
+// malloc_queue_first's cases that make calls: a machine of several nodes
+// where the rseq area's CPU is not the one the last slow path saw, or where
+// there is no rseq area (a thread that moved to another node:
+// malloc_generic moves it first, else a program of these sizes refills the
+// old node's pages for up to 31 calls, and the small sizes' slow swaps with
+// them: the numa-vm migrate shapes' small-block pages fell from 100% to
+// 96.1% on the new node), and a first page whose lists need
+// page_free_collect.
 MI_NOINLINE void* malloc_queue_first_calls(size_t size, Heap* heap, Page* page, bool zero, unsigned blockers) {
   Tld* tld = heap->tld;
-  if (numa_nodes_in_use.load(std::memory_order_relaxed) > 1 && sched_getcpu() != tld->cpu) {
-    return malloc_generic(heap, size, zero, 0);
-  }
+  const bool several_nodes = numa_nodes_in_use.load(std::memory_order_relaxed) > 1;
+  if (several_nodes && cpu_now() != tld->cpu) return malloc_generic(heap, size, zero, 0);
   if (page->free == nullptr && !queue_first_swap(page, blockers)) {
+    // A held block, once the CPU is known not to have changed (else it could
+    // be of the old node), where malloc_queue_first could not tell (no rseq
+    // area). Before, several nodes sent every allocation that a held block
+    // would serve to malloc_generic: random-4096 317 instructions a pair
+    // instead of 145 (tests/bench/instructions-2node.golden).
+    if (several_nodes) {
+      Block* held = held_take(heap, tld, page->bin);
+      if (held != nullptr) {
+        tld->heartbeat++;
+        heap->generic_count++;
+        return held_alloc(tld, page->bin, held, zero);
+      }
+    }
     page_free_collect(page, false);
     if (page->free == nullptr) return malloc_generic(heap, size, zero, 0);
   }
@@ -1050,10 +1070,14 @@ MI_NOINLINE void* malloc_queue_first_calls(size_t size, Heap* heap, Page* page, 
 MI_NOINLINE void* malloc_queue_held(size_t size, Heap* heap, bool zero) {
   Tld* tld = heap->tld;  // (null in heap_empty)
   const long every = option_get(mi_option_generic_collect);
-  if (tld == nullptr || numa_nodes_in_use.load(std::memory_order_relaxed) > 1 || ((tld->heartbeat + 1) & 31) == 0 ||
+  if (tld == nullptr || ((tld->heartbeat + 1) & 31) == 0 ||
       (every > 0 && heap->generic_count + 1 >= static_cast<size_t>(every)) ||
       heap->thread_delayed_free.load(std::memory_order_relaxed) != nullptr ||
       (slow_swap_blockers.load(std::memory_order_relaxed) & SWAP_DEFERRED_FREE) != 0) {
+    return malloc_generic(heap, size, zero, 0);
+  }
+  // a thread that moved to another node moves first (malloc_generic)
+  if (numa_nodes_in_use.load(std::memory_order_relaxed) > 1 && cpu_now() != tld->cpu) {
     return malloc_generic(heap, size, zero, 0);
   }
   const size_t bin = medium_bin_of_size(size);
@@ -1094,18 +1118,21 @@ MI_NOINLINE void* malloc_queue_first(size_t size, Heap* heap, bool zero) {
                   (blockers & SWAP_DEFERRED_FREE) != 0)) {
     return malloc_generic(heap, size, zero, 0);
   }
-  if (MI_UNLIKELY(numa_nodes_in_use.load(std::memory_order_relaxed) > 1) ||
-      (page->free == nullptr && !queue_first_swap(page, blockers))) {
+  // Several nodes: the CPU as the last slow path saw it, read from the rseq
+  // area (no call, so no stack frame here); else malloc_queue_first_calls
+  // asks sched_getcpu and moves the thread if it moved.
+  if (MI_UNLIKELY(numa_nodes_in_use.load(std::memory_order_relaxed) > 1) && rseq_cpu() != tld->cpu) {
+    return malloc_queue_first_calls(size, heap, page, zero, blockers);
+  }
+  if (page->free == nullptr && !queue_first_swap(page, blockers)) {
     // the first page has no free block at hand: a block the heap holds
     // (heap/full_held.h: freed into a full page), else the page's other
     // frees (page_free_collect) or malloc_generic
-    if (numa_nodes_in_use.load(std::memory_order_relaxed) <= 1) {
-      Block* held = held_take(heap, tld, page->bin);
-      if (held != nullptr) {
-        tld->heartbeat++;
-        heap->generic_count++;
-        return held_alloc(tld, page->bin, held, zero);
-      }
+    Block* held = held_take(heap, tld, page->bin);
+    if (held != nullptr) {
+      tld->heartbeat++;
+      heap->generic_count++;
+      return held_alloc(tld, page->bin, held, zero);
     }
     return malloc_queue_first_calls(size, heap, page, zero, blockers);
   }
@@ -1182,7 +1209,7 @@ void* malloc_generic(Heap* heap, size_t size, bool zero, size_t huge_alignment) 
   // on (heap/migrate.cpp); one load on a one-node machine, else the CPU
   // (rseq: a few instructions) compared with the last one seen
   if (numa_nodes_in_use.load(std::memory_order_relaxed) > 1) {
-    const int cpu = sched_getcpu();
+    const int cpu = cpu_now();
     if (MI_UNLIKELY(cpu != tld->cpu)) {
       tld->cpu = cpu;
       const int node = numa_node_at_cpu(cpu);

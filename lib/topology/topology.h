@@ -29,6 +29,13 @@
 
 #include "../common/defines.h"  // NUMA_MAX_NODES
 
+// glibc 2.35+: where each thread's rseq area lies from its thread pointer, and
+// its size (0: not registered). Weak: absent from an older glibc.
+extern "C" {
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+}
+
 namespace mi {
 
 constexpr int NUMA_MAX_CPUS = 1024;
@@ -76,6 +83,17 @@ int numa_current_node() noexcept;
 // vDSO, no system call either way), with the per-thread cache refreshed:
 // the slow path's test whether its thread moved to another node (heap/migrate).
 int numa_node_at_cpu(int cpu) noexcept;
+// The CPU the calling thread runs on, from the rseq area glibc registers for
+// each thread (the kernel keeps its cpu_id current): a few loads, no call,
+// for the allocation slow paths' test whether the thread moved (several
+// nodes). -1 where the thread has none (an older glibc; a kernel or a tool
+// that refused the registration, such as valgrind): ask sched_getcpu then.
+MI_ALWAYS_INLINE int rseq_cpu() noexcept {
+  if (&__rseq_size == nullptr || __rseq_size == 0) return -1;
+  // struct rseq: u32 cpu_id_start, then u32 cpu_id (negative: not registered)
+  const char* area = static_cast<const char*>(__builtin_thread_pointer()) + __rseq_offset;
+  return *reinterpret_cast<const volatile int32_t*>(area + 4);
+}
 // Node of a CPU (-1 if unknown).
 int numa_node_of_cpu(int cpu) noexcept;
 // Does the kernel have NUMA nodes to bind to (and more than one)?

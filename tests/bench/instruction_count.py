@@ -16,6 +16,14 @@ deterministic: this is a test, not a timing (issue 12).
   instruction_count.py compare --pairs PAIRS [--lib NAME=PATH ...]
       a table of every pattern for each allocator given and the others
       installed (Debian's mimalloc, jemalloc, tcmalloc; glibc).
+  --nodes N (check, update): our library on a topology of N nodes of one
+      CPU each (HWLOC_SYNTHETIC), the program pinned to one CPU so that it
+      never moves between nodes: the paths that ask on every slow path
+      whether the thread moved (the machines our users run). The remote
+      pattern is left out there (its two threads' CPUs are the OS's choice).
+      Valgrind refuses the rseq area glibc registers, so these counts take
+      the fallback that asks sched_getcpu() (a system call under valgrind);
+      with an rseq area the CPU is two loads.
 
 Patterns (tests/bench/instructions/pairs.c): immediate SIZE (the page
 empties on every free), ring SIZE (1000 live blocks), cycle (the ring with
@@ -54,7 +62,7 @@ def name_of(pattern, size):
     return pattern if size is None else f"{pattern}-{size}"
 
 
-def collected(pairs, lib, pattern, size, n, tmp):
+def collected(pairs, lib, pattern, size, n, tmp, nodes=1):
     """Instructions inside malloc and free for one run of n pairs."""
     args = [pairs, pattern] + ([] if size is None else [str(size)]) + [str(n)]
     out = os.path.join(tmp, "cg.out.%p")
@@ -62,12 +70,17 @@ def collected(pairs, lib, pattern, size, n, tmp):
            f"--callgrind-out-file={out}"]
     env = dict(os.environ)
     for k in list(env):
-        if k.startswith("MIMALLOC_") or k in ("LD_PRELOAD", "MALLOC_PERTURB_"):
+        if k.startswith("MIMALLOC_") or k.startswith("HWLOC_") or k in ("LD_PRELOAD", "MALLOC_PERTURB_"):
             del env[k]
+    pin = None
+    if nodes > 1:
+        env["HWLOC_SYNTHETIC"] = f"node:{nodes} core:1 pu:1"
+        cpu = min(os.sched_getaffinity(0))
+        pin = lambda: os.sched_setaffinity(0, {cpu})  # noqa: E731 (one node for the whole run)
     if lib is not None:
         # the program only: `env` sets LD_PRELOAD for it, valgrind follows
         cmd += ["--trace-children=yes", "env", f"LD_PRELOAD={lib}"]
-    r = subprocess.run(cmd + args, env=env, capture_output=True, text=True)
+    r = subprocess.run(cmd + args, env=env, capture_output=True, text=True, preexec_fn=pin)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd + args)} exited {r.returncode}:\n{r.stderr[-2000:]}")
     # the last "Collected" line is the program's (env, when used, comes first)
@@ -79,15 +92,16 @@ def collected(pairs, lib, pattern, size, n, tmp):
     return int(found[-1])
 
 
-def per_pair(pairs, lib, pattern, size, tmp):
-    a = collected(pairs, lib, pattern, size, SHORT, tmp)
-    b = collected(pairs, lib, pattern, size, LONG, tmp)
+def per_pair(pairs, lib, pattern, size, tmp, nodes=1):
+    a = collected(pairs, lib, pattern, size, SHORT, tmp, nodes)
+    b = collected(pairs, lib, pattern, size, LONG, tmp, nodes)
     return (b - a) / (LONG - SHORT)
 
 
-def measure(pairs, lib):
+def measure(pairs, lib, nodes=1):
+    patterns = [(p, s) for p, s in PATTERNS if nodes == 1 or p != "remote"]
     with tempfile.TemporaryDirectory() as tmp:
-        return {name_of(p, s): per_pair(pairs, lib, p, s, tmp) for p, s in PATTERNS}
+        return {name_of(p, s): per_pair(pairs, lib, p, s, tmp, nodes) for p, s in patterns}
 
 
 def read_golden(path):
@@ -101,13 +115,16 @@ def read_golden(path):
     return golden
 
 
-def write_golden(path, counts):
+def write_golden(path, counts, nodes):
+    on = "" if nodes == 1 else f" --nodes {nodes}"
     with open(path, "w") as f:
-        f.write("# Instructions per malloc+free pair inside malloc and free (callgrind), one pattern per line.\n"
-                "# tests/bench/instruction_count.py fails when a count grows by more than 3%.\n"
+        f.write("# Instructions per malloc+free pair inside malloc and free (callgrind), one pattern per line.\n")
+        if nodes > 1:
+            f.write(f"# On a topology of {nodes} nodes (HWLOC_SYNTHETIC; see instruction_count.py --nodes).\n")
+        f.write("# tests/bench/instruction_count.py fails when a count grows by more than 3%.\n"
                 "# Regenerate after a deliberate change:\n"
-                "#   tests/bench/instruction_count.py update --pairs build/tests/bench/pairs \\\n"
-                "#     --lib build/lib/libmimalloc-numa.so --golden tests/bench/instructions.golden\n")
+                f"#   tests/bench/instruction_count.py update{on} --pairs build/tests/bench/pairs \\\n"
+                f"#     --lib build/lib/libmimalloc-numa.so --golden tests/bench/{os.path.basename(path)}\n")
         for name, count in counts.items():
             f.write(f"{name} {count:.1f}\n")
 
@@ -119,6 +136,7 @@ def main():
     ap.add_argument("--lib", action="append", default=[],
                     help="our library (check, update); NAME=PATH, repeatable (compare)")
     ap.add_argument("--golden", help="the golden file (check, update)")
+    ap.add_argument("--nodes", type=int, default=1, help="our library on a synthetic topology of N nodes (check, update)")
     a = ap.parse_args()
     if shutil.which("valgrind") is None:
         print("SKIP: valgrind is not installed (Debian: apt-get install valgrind)")
@@ -126,9 +144,9 @@ def main():
     if a.command in ("check", "update"):
         if len(a.lib) != 1 or not a.golden:
             ap.error(f"{a.command} needs one --lib and --golden")
-        counts = measure(a.pairs, a.lib[0])
+        counts = measure(a.pairs, a.lib[0], a.nodes)
         if a.command == "update":
-            write_golden(a.golden, counts)
+            write_golden(a.golden, counts, a.nodes)
             for name, c in counts.items():
                 print(f"{name:14} {c:7.1f}")
             return 0
