@@ -210,12 +210,10 @@ struct Page {
   Page* next;
   Page* prev;
   // --- owner thread, generic path
-  uint16_t capacity;  // blocks made available so far (free-list extended up to here)
   uint16_t reserved;  // blocks that fit in the page
   uint8_t segment_idx;
-  uint8_t slice_count;   // large pages: 64 KiB slices the page spans (else 1)
-  uint8_t slice_offset;  // a slice inside a large page: how far back its page starts (else 0)
-  uint8_t unused_byte;
+  uint8_t slice_count;  // large pages: 64 KiB slices the page spans (else 1)
+  uint8_t unused_line1[4];
   // --- line 2: what other threads' frees read and write
   std::atomic<uintptr_t> xowner;  // owner thread id | PageFlag bits
   // Another thread's free pushes here (heap/remote_batch.h), on the line of
@@ -234,7 +232,13 @@ struct Page {
   // page_shared_tag (below): that, in its owner thread's backing heap, and a
   // thread of that node may keep its blocks (heap/cross_cache.h).
   uint8_t segment_in_use;
-  uint8_t unused_bytes[7];
+  // On this line too, though the owner writes them (as it extends the
+  // page; as it claims a large page): what the usable size of a block reads
+  // (malloc_usable_size, realloc, sized delete's checks) is then one line,
+  // not both (RocksDB asks it of every block its cache takes).
+  uint8_t slice_offset;  // a slice inside a large page: how far back its page starts (else 0)
+  uint16_t capacity;     // blocks made available so far (free-list extended up to here)
+  uint8_t unused_bytes[4];
 #if MI_SECURE
   // --- the secure build (heap/free_list.h)
   uintptr_t keys[2];    // free-list links are encoded with these (random per page)
@@ -250,6 +254,7 @@ static_assert(offsetof(Page, local_free) + sizeof(Page::local_free) <= 48 &&
                   offsetof(Page, used) + sizeof(Page::used) <= 48,
               "the owner's fast-path fields on the entry's first line (the page table starts 16 bytes into a line)");
 static_assert(offsetof(Page, xowner) >= 48 && offsetof(Page, segment_in_use) < 112 &&
+                  offsetof(Page, capacity) + sizeof(Page::capacity) <= 112 && offsetof(Page, slice_offset) < 112 &&
                   offsetof(Page, xthread_free) + sizeof(Page::xthread_free) <= 112 &&
                   offsetof(Page, block_size) + sizeof(Page::block_size) <= 112,
               "what other threads' frees touch on the entry's second line");
