@@ -584,6 +584,11 @@ struct RemoteOut {
   Block* blocks[REMOTE_OUT_BLOCKS];
 };
 
+// Tld::cpu before the thread's first slow path on a machine of several
+// nodes: a value no CPU number and no "unknown" (-1: topology.h rseq_cpu,
+// sched_getcpu's error) can equal, so the first comparison always fails.
+constexpr int TLD_CPU_NONE = -0x7fffffff;
+
 struct Tld {
   uint64_t heartbeat;                // generic-path calls (passed to deferred-free callbacks)
   bool recurse;                      // inside a deferred-free callback
@@ -594,7 +599,7 @@ struct Tld {
   ThreadStats stats;
   uint64_t random;       // state of the thread's random numbers (heap/free_list.h); 0 until first used
   int node;              // the node its heaps last allocated on (heap/migrate.cpp); -1 before its first slow path
-  int cpu;               // the CPU its last slow path ran on (-1: none yet)
+  int cpu;               // the CPU its last slow path ran on (TLD_CPU_NONE: none yet)
   RemoteOut remote_out;  // this thread's frees into other threads' pages, not yet sent
   // Blocks of other threads' pages this thread freed, kept for its own
   // allocations (heap/cross_cache.h): a list per block size in words (a

@@ -175,7 +175,7 @@ void tld_init(Tld* tld, Heap* backing) {
   tld->heaps = backing;
   tld->segments.stats = &tld->stats;
   tld->node = -1;
-  tld->cpu = -1;
+  tld->cpu = TLD_CPU_NONE;
   long delay = option_get(mi_option_eager_commit_delay);
   tld->segments.eager_delay_left = (delay > 0) ? static_cast<size_t>(delay) : 0;
   tld->segments.realloc_growing = false;

@@ -34,6 +34,7 @@ and replaced at each step: a cache's evictions); sizes 16-128 (the direct pages'
 32768 (the queue-first path of heap_malloc_slow for sizes above 1 KiB).
 """
 import argparse
+import ctypes
 import os
 import re
 import shutil
@@ -141,6 +142,12 @@ def main():
     if shutil.which("valgrind") is None:
         print("SKIP: valgrind is not installed (Debian: apt-get install valgrind)")
         return 77
+    if a.nodes > 1:
+        try:
+            ctypes.CDLL("libhwloc.so.15")  # what the library loads for HWLOC_SYNTHETIC (topology.cpp)
+        except OSError:
+            print("SKIP: libhwloc.so.15 cannot be loaded: no synthetic topology (Debian: apt-get install libhwloc15)")
+            return 77
     if a.command in ("check", "update"):
         if len(a.lib) != 1 or not a.golden:
             ap.error(f"{a.command} needs one --lib and --golden")
