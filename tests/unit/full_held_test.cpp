@@ -289,18 +289,9 @@ TEST(FullHeld, ABlockFreedTwiceInARowIsReportedAndHeldOnce) {
 // or asked of sched_getcpu where there is none), as on one node; after the
 // thread moved to CPU 1 the next allocation moves it to node 1 first, which
 // gives the held blocks back to their page before anything is handed out.
-bool pin_thread_to(int cpu) {  // (numa_test::pin_to asks the thread's current mask, which pinning narrowed)
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) return false;
-  sched_yield();
-  return sched_getcpu() == cpu;
-}
-
 TEST(FullHeldChild, DISABLED_HeldOnTwoNodesUntilTheThreadMoves) {
   ASSERT_EQ(mi::numa_nodes_in_use.load(), 2);
-  ASSERT_TRUE(pin_thread_to(0));
+  ASSERT_TRUE(numa_test::repin_to(0));
   const int rseq = mi::rseq_cpu();
   EXPECT_TRUE(rseq == 0 || rseq == -1) << "the rseq area's CPU is the thread's, or there is none: " << rseq;
   // the thread's default heap: it follows its thread (heap/migrate.cpp; a
@@ -321,7 +312,7 @@ TEST(FullHeldChild, DISABLED_HeldOnTwoNodesUntilTheThreadMoves) {
 
   mi_free(blocks[5]);
   EXPECT_EQ(held_bytes(heap), mi::bin_block_sizes[mi::bin_of_size(size)]);
-  ASSERT_TRUE(pin_thread_to(1));
+  ASSERT_TRUE(numa_test::repin_to(1));
   void* moved = mi_malloc(size);
   EXPECT_EQ(heap->tld->node, 1);
   EXPECT_EQ(held_bytes(heap), 0u) << "the move gave the held blocks back to their page";

@@ -35,15 +35,6 @@ using numa_test::MiB;
 
 const size_t kSizes[] = {16, 48, 64, 200, 1000, 4000, 20000, 70000};
 
-bool pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) return false;
-  sched_yield();
-  return sched_getcpu() == cpu;
-}
-
 mi_numa_stats_t node_stats(int node) {
   mi_numa_stats_t s{};
   EXPECT_EQ(mi_numa_stats(node, &s), 0);
@@ -55,7 +46,7 @@ mi_numa_stats_t node_stats(int node) {
 std::vector<void*> allocate_free_exit(int cpu, size_t bytes, size_t keep_every) {
   std::vector<void*> kept;
   std::thread t([&] {
-    ASSERT_TRUE(pin(cpu));
+    ASSERT_TRUE(numa_test::repin_to(cpu));
     std::vector<void*> all;
     size_t total = 0;
     for (size_t i = 0; total < bytes; i++) {
@@ -82,7 +73,7 @@ std::vector<void*> allocate_free_exit(int cpu, size_t bytes, size_t keep_every) 
 std::vector<void*> allocate_on(int cpu, size_t bytes, int node = -1, mi_numa_stats_t* stats_before_exit = nullptr) {
   std::vector<void*> blocks;
   std::thread t([&] {
-    ASSERT_TRUE(pin(cpu));
+    ASSERT_TRUE(numa_test::repin_to(cpu));
     size_t total = 0;
     for (size_t i = 0; total < bytes; i++) {
       const size_t n = kSizes[(i + 3) % (sizeof(kSizes) / sizeof(kSizes[0]))];
@@ -105,7 +96,7 @@ void child(const std::string& what) {
   // (its vectors, in the ASan build gtest's and ASan's allocations), node 1
   // grew and purged node 0's free memory, which same-node checks is kept
   // (3 failures in 10 runs of the ASan build)
-  ASSERT_TRUE(pin(0));
+  ASSERT_TRUE(numa_test::repin_to(0));
   std::vector<void*> held = drain_unbound_arenas();
   std::vector<void*> kept, grown;
   if (what == "all-freed") {

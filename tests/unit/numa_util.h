@@ -5,8 +5,9 @@
 //    (MI_FIXTURES in the environment, else the directory meson compiled in).
 //  - hwloc_loadable(), MI_SKIP_WITHOUT_HWLOC(): can the library dlopen hwloc
 //    (the fake topologies need it)?
-//  - pin_to() / on_cpu(): pins the calling thread / runs a function on a
-//    fresh thread pinned to one CPU.
+//  - pin_to() / repin_to() / on_cpu(): pins the calling thread (repin_to:
+//    whatever its current mask) / runs a function on a fresh thread pinned
+//    to one CPU.
 //  - kernel_online_nodes(): the kernel's online node numbers.
 //  - mapping_perms(): the protections /proc/self/maps shows over a range.
 //  - read_long() / write_long(): small /proc and /sys files.
@@ -93,6 +94,18 @@ inline bool pin_to(int cpu) {
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
+}
+
+// Pins the calling thread to `cpu` whatever CPUs it may run on now (pin_to
+// asks that mask, which an earlier pin narrowed) and yields: true when it
+// then runs there.
+inline bool repin_to(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) return false;
+  sched_yield();
+  return sched_getcpu() == cpu;
 }
 
 // Runs f() on a new thread pinned to `cpu` (so its node cache starts empty).
