@@ -67,16 +67,16 @@ MI_NOINLINE void free_checked(Segment* segment, Page* page, void* p) {
 
 }  // namespace
 
-void free_not_fast(void* p, Segment* segment, uintptr_t owner) noexcept {
+void free_not_fast(void* p, Segment* segment, uintptr_t owner, Page* fast_page) noexcept {
   // First the common case here: a page another thread owns (its id, not 0:
   // not abandoned) with no aligned blocks and frees not checked, full or not
   // (the full state another thread acts on is in xthread_free): kept by this
   // thread or onto its owner's lists (remote_free; xfree_bench: 82 -> 54
   // instructions per remote free when it went straight onto the thread-free
-  // list). The page indexed as free_inline does: a later slice of a large
+  // list). The page as free_inline indexed it: a later slice of a large
   // page is flagged checked. The secure build checks the block first (below).
   if (MI_SECURE == 0) {
-    Page* page = segment_page_at(segment, p, static_cast<unsigned>(segment->page_shift));
+    Page* page = fast_page;
     const uintptr_t owner_id = owner & ~PAGE_FLAGS_MASK;
     if ((owner & (PAGE_FLAGS_MASK & ~uintptr_t{PAGE_IN_FULL})) == 0 && owner_id != 0 && !is_thread_id(owner_id)) {
       remote_free(page, static_cast<Block*>(p), owner_id);
