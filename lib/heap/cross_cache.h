@@ -89,7 +89,11 @@ MI_ALWAYS_INLINE CrossPush cross_cache_push(Tld* tld, const Page* page, Block* b
   // (relaxed: the owner rewrites the tag as it exits; the page's node and
   // heap were set before the block was handed out)
   const uint8_t tag = __atomic_load_n(&page->segment_in_use, __ATOMIC_RELAXED);
-  if (tag != tld->cross_tag || bsize > MEDIUM_OBJ_SIZE_MAX) return CrossPush::no;
+  if (tag != tld->cross_tag) return CrossPush::no;
+  // No test of the size: a block over MEDIUM_OBJ_SIZE_MAX is a large or huge
+  // page's, whose frees are checked (PAGE_FREE_CHECKED) and never come here
+  // (remote_free, from free_not_fast's test of the flags).
+  MI_ASSERT(bsize <= MEDIUM_OBJ_SIZE_MAX);
   if (MI_UNLIKELY(bsize > tld->cross_room)) return CrossPush::full;
   tld->cross_room -= bsize;
   asan_block_free(page, block);
