@@ -213,7 +213,14 @@ struct Page {
   uint16_t reserved;  // blocks that fit in the page
   uint8_t segment_idx;
   uint8_t slice_count;  // large pages: 64 KiB slices the page spans (else 1)
-  uint8_t unused_line1[4];
+  // block_size again, on this line, set with `bin` (page_set_bin; 0 in
+  // page_empty, and for blocks over 4 GiB, which no reader asks): the small
+  // allocation slow path finds its size's list of held blocks
+  // (heap/cross_cache.h) through the page its fast path read, and reads no
+  // second line of the entry (larson_bench, whose allocations take those
+  // lists 9 times in 10: a second line of each size's entry, evicted by the
+  // program's own block traffic, missed at most of them)
+  uint32_t small_block_size;
   // --- line 2: what other threads' frees read and write
   std::atomic<uintptr_t> xowner;  // owner thread id | PageFlag bits
   // Another thread's free pushes here (heap/remote_batch.h), on the line of

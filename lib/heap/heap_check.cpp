@@ -109,6 +109,10 @@ bool page_queue_is_valid(const Heap* heap, const PageQueue* pq, size_t* count, I
       return invalid(why, "page %p: its bin is %u, its blocks of %zu bytes are of bin %zu", pp, unsigned{p->bin},
                      p->block_size, bin_of_size(p->block_size));
     }
+    if (p->bin < BIN_HUGE && p->small_block_size != p->block_size) {
+      return invalid(why, "page %p: blocks of %zu bytes, %u on its first line", pp, p->block_size,
+                     unsigned{p->small_block_size});
+    }
     if (page_owner(p) != heap->thread_id) {
       return invalid(why, "page %p: in a queue of the heap of thread 0x%lx, owned by 0x%lx", pp,
                      static_cast<unsigned long>(heap->thread_id), static_cast<unsigned long>(page_owner(p)));

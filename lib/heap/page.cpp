@@ -255,9 +255,16 @@ void page_extend_free(Page* page) {
   if (tld != nullptr) tld->stats.pages_extended++;
 }
 
+// The page's size class and the line-1 copy of its block size (types.h:
+// Page::small_block_size), from its block size.
+void page_set_bin(Page* page, size_t block_size) {
+  page->bin = static_cast<uint8_t>(bin_of_size(block_size));
+  page->small_block_size = static_cast<uint32_t>(block_size <= UINT32_MAX ? block_size : 0);
+}
+
 void page_init(Heap* heap, Page* page) {
   page_set_heap(page, heap);
-  page->bin = static_cast<uint8_t>(bin_of_size(page->block_size));
+  page_set_bin(page, page->block_size);
   page->heap_tag = heap->tag;
 #if MI_SECURE
   page->keys[0] = tld_random(heap->tld);
@@ -614,7 +621,7 @@ bool page_try_grow_in_place(Page* page, void* p, size_t newsize) noexcept {
     page_to_full(page, pq);
     page->block_size = new_block_size;
   }
-  page->bin = static_cast<uint8_t>(bin_of_size(new_block_size));  // (after the move: its queue is the old bin's)
+  page_set_bin(page, new_block_size);  // (after the move: its queue is the old bin's)
   return true;
 }
 
@@ -634,7 +641,7 @@ void page_huge_fit(Page* page, const void* block, size_t size) noexcept {
 
 void page_fork_mend(Page* page) noexcept {
   // (a large page grown in place gets its new bin last: page_try_grow_in_place)
-  page->bin = static_cast<uint8_t>(bin_of_size(page->block_size));
+  page_set_bin(page, page->block_size);
   const size_t capacity = page_capacity(page);
   constexpr size_t BLOCKS_MAX = SMALL_PAGE_SIZE / WORD_SIZE;  // the most a page holds: 8 B blocks in a small page
   if (page->free_parked || capacity > BLOCKS_MAX) return;     // (parked: its free blocks are bits, no list)
@@ -1156,7 +1163,7 @@ MI_ALWAYS_INLINE void* small_slow(size_t size, Heap* heap, Page* page, bool zero
   // size: its list, of size 0, is empty; malloc_generic looks.)
   Block** cross = heap->cross_free;
   if (cross != nullptr) {
-    const size_t bsize = page->block_size;
+    const size_t bsize = page->small_block_size;  // (line 1, which the fast path read)
     Block* b = *cross_cache_list(cross, bsize);
     if (b != nullptr) {
       cross_cache_take(heap->tld, b, bsize);

@@ -3,8 +3,8 @@
 // structures, and fails, saying why, when one rule is broken on purpose in a
 // real structure (restored at once): a bit past an arena's last block, a
 // purge pending on a block a segment holds, a node out of range, a segment's
-// used count, a page linked into two queues, a direct-table entry, a free
-// list that loops. In the invariant build (-Dinvariants=true: build-debug)
+// used count, a page linked into two queues, a direct-table entry, the first line's copy of
+// the block size, a free list that loops. In the invariant build (-Dinvariants=true: build-debug)
 // also that the walkers run where corruption would show first: a claim in
 // a corrupted arena aborts there, naming the broken rule.
 //
@@ -212,6 +212,13 @@ TEST(Invariants, PageInTwoQueues) {
   EXPECT_FALSE(mi::heap_is_valid(own.heap, &why));
   EXPECT_TRUE(contains(why, "the direct entry")) << why.text;
   own.heap->pages_free_direct[qa->block_size] = saved;
+  // the copy of the block size on the entry's first line (the small
+  // allocation slow path's) is the page's block size
+  EXPECT_EQ(a->small_block_size, a->block_size);
+  a->small_block_size += 8;
+  EXPECT_FALSE(mi::heap_is_valid(own.heap, &why));
+  EXPECT_TRUE(contains(why, "on its first line")) << why.text;
+  a->small_block_size -= 8;
   EXPECT_TRUE(mi::heap_is_valid(own.heap, &why)) << why.text;
   mi_free(other);
 }
