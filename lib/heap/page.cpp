@@ -1038,6 +1038,14 @@ MI_ALWAYS_INLINE void* held_alloc(Tld* tld, size_t bin, Block* block, bool zero)
   return block;
 }
 
+// The same outside malloc_generic: the call it saves still counts as one
+// (the heartbeat and generic_count, which pace the periodic work).
+MI_ALWAYS_INLINE void* held_alloc_counted(Heap* heap, Tld* tld, size_t bin, Block* block, bool zero) {
+  tld->heartbeat++;
+  heap->generic_count++;
+  return held_alloc(tld, bin, block, zero);
+}
+
 // malloc_queue_first's cases that make calls: a machine of several nodes
 // where the rseq area's CPU is not the one the last slow path saw, or where
 // there is no rseq area (a thread that moved to another node:
@@ -1058,11 +1066,7 @@ MI_NOINLINE void* malloc_queue_first_calls(size_t size, Heap* heap, Page* page, 
     // instead of 145 (tests/bench/instructions-2node.golden).
     if (several_nodes) {
       Block* held = held_take(heap, tld, page->bin);
-      if (held != nullptr) {
-        tld->heartbeat++;
-        heap->generic_count++;
-        return held_alloc(tld, page->bin, held, zero);
-      }
+      if (held != nullptr) return held_alloc_counted(heap, tld, page->bin, held, zero);
     }
     page_free_collect(page, false);
     if (page->free == nullptr) return malloc_generic(heap, size, zero, 0);
@@ -1090,9 +1094,7 @@ MI_NOINLINE void* malloc_queue_held(size_t size, Heap* heap, bool zero) {
   const size_t bin = medium_bin_of_size(size);
   Block* held = held_take(heap, tld, bin);
   if (held == nullptr) return malloc_generic(heap, size, zero, 0);
-  tld->heartbeat++;
-  heap->generic_count++;
-  return held_alloc(tld, bin, held, zero);
+  return held_alloc_counted(heap, tld, bin, held, zero);
 }
 
 // heap_malloc_slow's common case for the sizes above the direct ones (1 KiB to
@@ -1136,11 +1138,7 @@ MI_NOINLINE void* malloc_queue_first(size_t size, Heap* heap, bool zero) {
     // (heap/full_held.h: freed into a full page), else the page's other
     // frees (page_free_collect) or malloc_generic
     Block* held = held_take(heap, tld, page->bin);
-    if (held != nullptr) {
-      tld->heartbeat++;
-      heap->generic_count++;
-      return held_alloc(tld, page->bin, held, zero);
-    }
+    if (held != nullptr) return held_alloc_counted(heap, tld, page->bin, held, zero);
     return malloc_queue_first_calls(size, heap, page, zero, blockers);
   }
   return queue_first_take(heap, tld, page, zero);
