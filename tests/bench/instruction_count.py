@@ -20,7 +20,11 @@ deterministic: this is a test, not a timing (issue 12).
       CPU each (HWLOC_SYNTHETIC), the program pinned to one CPU so that it
       never moves between nodes: the paths that ask on every slow path
       whether the thread moved (the machines our users run). The remote
-      pattern is left out there (its two threads' CPUs are the OS's choice).
+      pattern is left out there (its two threads' CPUs are the OS's choice);
+      remote-node takes its place where CPUs 0 and 1 may be used: the
+      allocating thread on CPU 1 (node 1), the freeing one on CPU 0 (node 0),
+      every free one into another node's page (said and left out without
+      those two CPUs).
       Valgrind refuses the rseq area glibc registers, so these counts take
       the fallback that asks sched_getcpu() (a system call under valgrind);
       with an rseq area the CPU is two loads.
@@ -101,6 +105,11 @@ def per_pair(pairs, lib, pattern, size, tmp, nodes=1):
 
 def measure(pairs, lib, nodes=1):
     patterns = [(p, s) for p, s in PATTERNS if nodes == 1 or p != "remote"]
+    if nodes > 1:
+        if {0, 1} <= os.sched_getaffinity(0):
+            patterns.append(("remote-node", 64))
+        else:
+            print("remote-node-64 left out: it needs CPUs 0 and 1 (one on each node)")
     with tempfile.TemporaryDirectory() as tmp:
         return {name_of(p, s): per_pair(pairs, lib, p, s, tmp, nodes) for p, s in patterns}
 

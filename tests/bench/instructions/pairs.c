@@ -17,10 +17,17 @@
  *                            through pipes (one runs while the other waits
  *                            in read), so callgrind's count is the same in
  *                            every run
+ *   pairs remote-node SIZE N the same, the allocating thread pinned to CPU 1
+ *                            and this one to CPU 0: on a topology where
+ *                            they are nodes of their own (instruction_count.py
+ *                            --nodes 2), every free a free into another
+ *                            node's page, which no cross cache keeps
  *
  * The blocks are written so that no compiler removes a pair; the volatile
  * pointer keeps the calls real (malloc/free elision is allowed in C). */
+#define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +45,19 @@ static struct {
   char* batch[BATCH];
 } remote;
 
+/* Pins the calling thread to `cpu` (remote-node); 0 on success. */
+static int pin_self(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof(set), &set);
+}
+
 static void* remote_owner(void* arg) {
-  (void)arg;
+  if (arg != NULL && pin_self(1) != 0) {
+    perror("pairs: sched_setaffinity(CPU 1)");
+    exit(1);
+  }
   char c;
   while (read(remote.go[0], &c, 1) == 1 && c != 0) {
     for (int i = 0; i < BATCH; i++) {
@@ -51,11 +69,15 @@ static void* remote_owner(void* arg) {
   return NULL;
 }
 
-static int run_remote(size_t size, size_t n) {
+static int run_remote(size_t size, size_t n, int other_node) {
   remote.size = size;
   if (pipe(remote.go) != 0 || pipe(remote.done) != 0) return 1;
+  if (other_node && pin_self(0) != 0) {
+    perror("pairs: sched_setaffinity(CPU 0)");
+    return 1;
+  }
   pthread_t t;
-  if (pthread_create(&t, NULL, remote_owner, NULL) != 0) return 1;
+  if (pthread_create(&t, NULL, remote_owner, other_node ? &remote : NULL) != 0) return 1;
   char c = 1;
   for (size_t i = 0; i < n; i += BATCH) {
     if (write(remote.go[1], &c, 1) != 1 || read(remote.done[0], &c, 1) != 1) return 1;
@@ -72,7 +94,7 @@ static int run_remote(size_t size, size_t n) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: pairs immediate|ring|random|remote SIZE N | pairs cycle N\n");
+    fprintf(stderr, "usage: pairs immediate|ring|random|remote|remote-node SIZE N | pairs cycle N\n");
     return 2;
   }
   const char* pattern = argv[1];
@@ -89,7 +111,8 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  if (strcmp(pattern, "remote") == 0) return run_remote(size, n);
+  if (strcmp(pattern, "remote") == 0) return run_remote(size, n, 0);
+  if (strcmp(pattern, "remote-node") == 0) return run_remote(size, n, 1);
   if (!cycle && !random && strcmp(pattern, "ring") != 0) {
     fprintf(stderr, "pairs: unknown pattern '%s'\n", pattern);
     return 2;
