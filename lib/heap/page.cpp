@@ -1053,7 +1053,7 @@ MI_ALWAYS_INLINE void* held_alloc_counted(Heap* heap, Tld* tld, size_t bin, Bloc
 // old node's pages for up to 31 calls, and the small sizes' slow swaps with
 // them: the numa-vm migrate shapes' small-block pages fell from 100% to
 // 96.1% on the new node), and a first page whose lists need
-// page_free_collect.
+// page_free_collect, or that has no free block at all (the queue's search).
 MI_NOINLINE void* malloc_queue_first_calls(size_t size, Heap* heap, Page* page, bool zero, unsigned blockers) {
   Tld* tld = heap->tld;
   const bool several_nodes = numa_nodes_in_use.load(std::memory_order_relaxed) > 1;
@@ -1069,7 +1069,17 @@ MI_NOINLINE void* malloc_queue_first_calls(size_t size, Heap* heap, Page* page, 
       if (held != nullptr) return held_alloc_counted(heap, tld, page->bin, held, zero);
     }
     page_free_collect(page, false);
-    if (page->free == nullptr) return malloc_generic(heap, size, zero, 0);
+    if (page->free == nullptr) {
+      // The first page has nothing: the queue's other pages, or a fresh one,
+      // as malloc_generic's find_page would, without its other work, which
+      // malloc_queue_first found not due -- but for other threads' batches
+      // of frees, which may bring blocks (remote_batch_receive). A producer
+      // whose 2-4 KiB blocks a consumer frees (numa-vm shape-churn) came
+      // here for 84% of those allocations, each a full malloc_generic.
+      if (remote_batch_waiting(tld) || tld->heartbeat == 0) return malloc_generic(heap, size, zero, 0);
+      page = page_queue_find_free(heap, &heap->pages[page->bin], true);
+      if (page == nullptr) return malloc_generic(heap, size, zero, 0);  // (a shortage: it retries and reports)
+    }
   }
   return queue_first_take(heap, tld, page, zero);
 }

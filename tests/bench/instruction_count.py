@@ -33,7 +33,8 @@ Patterns (tests/bench/instructions/pairs.c): immediate SIZE (the page
 empties on every free), ring SIZE (1000 live blocks), cycle (the ring with
 sizes 16..128 in turn), remote SIZE (another thread allocates, this one
 frees: every free a remote free; the threads take turns, so the count is
-deterministic), random SIZE (1000 live blocks, a random one freed
+deterministic; 4096: the allocating thread's first page has nothing when it
+comes back, its queue is searched), random SIZE (1000 live blocks, a random one freed
 and replaced at each step: a cache's evictions); sizes 16-128 (the direct pages' fast paths) and 4096,
 32768 (the queue-first path of heap_malloc_slow for sizes above 1 KiB).
 """
@@ -51,7 +52,7 @@ import tempfile
 # block-cache blocks; the medium pages of mixed 8 B - 512 KiB)
 PATTERNS = ([("immediate", s) for s in (16, 32, 64, 128)] + [("ring", s) for s in (16, 32, 64, 128)] +
             [("cycle", None)] + [("immediate", 4096), ("ring", 4096), ("ring", 32768), ("random", 4096)] +
-            [("remote", 64)])
+            [("remote", 64), ("remote", 4096)])
 TOLERANCE = 0.03
 SHORT, LONG = 20000, 40000
 
@@ -107,9 +108,9 @@ def measure(pairs, lib, nodes=1):
     patterns = [(p, s) for p, s in PATTERNS if nodes == 1 or p != "remote"]
     if nodes > 1:
         if {0, 1} <= os.sched_getaffinity(0):
-            patterns.append(("remote-node", 64))
+            patterns += [("remote-node", 64), ("remote-node", 4096)]
         else:
-            print("remote-node-64 left out: it needs CPUs 0 and 1 (one on each node)")
+            print("remote-node-64 and -4096 left out: they need CPUs 0 and 1 (one on each node)")
     with tempfile.TemporaryDirectory() as tmp:
         return {name_of(p, s): per_pair(pairs, lib, p, s, tmp, nodes) for p, s in patterns}
 
