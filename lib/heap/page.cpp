@@ -1080,11 +1080,11 @@ MI_NOINLINE void* malloc_queue_first_calls(size_t size, Heap* heap, Page* page, 
       // Its untouched room, where its memory was used before: what
       // page_queue_find_free would pick without looking further (it extends
       // such a page at once, no new memory), here without its call, its
-      // second collect and its statistics. Blocks of 4 KiB and more are
-      // extended one at a time (extend_step), so a producer whose blocks
-      // another thread frees, each page emptied, given back and taken again
-      // between its batches, came here for most of its allocations (pairs
-      // remote-4096).
+      // second collect and its loop (a search of one step, as counted).
+      // Blocks of 4 KiB and more are extended one at a time (extend_step),
+      // so a producer whose blocks another thread frees, each page emptied,
+      // given back and taken again between its batches, came here for most
+      // of its allocations (pairs remote-4096).
       if (page->capacity < page->reserved && !page->is_zero_init) {
         page_extend_free(page);
         tld->stats.page_searches++;
