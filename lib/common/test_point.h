@@ -18,6 +18,7 @@ enum class TestPoint : uint8_t {
   page_fresh,             // page_fresh: the page is in use in its segment, not yet set up for its heap (page_init)
   thread_free_collected,  // page_thread_free_collect: the thread-free list is local_free, `used` not counted down yet
   large_page_grown,       // page_try_grow_in_place: a large page's block grown, its bin still the old size's
+  segment_freeing,        // segment_free: the segment's last page is free, the segment still on the purge list
 };
 
 #if MI_FAULT_INJECTION

@@ -82,6 +82,19 @@ void purge_list_remove(Segment* s) {
   pthread_mutex_unlock(&purge_list_lock);
 }
 
+bool purge_list_contains(const Segment* s) {
+  pthread_mutex_lock(&purge_list_lock);
+  bool found = false;
+  for (const Segment* x = purge_list_first; x != nullptr; x = x->purge_next) {
+    if (x == s) {
+      found = true;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&purge_list_lock);
+  return found;
+}
+
 constexpr uint8_t PURGE_BACKOFF_MAX = 3;  // intervals at most 8x longer (200 ms at the defaults)
 
 void purge_interval_start(Segment* s, int64_t now) {

@@ -22,8 +22,12 @@ namespace mi {
 
 // Puts s on the list (once). pre: the segment lock is held
 void purge_list_add(Segment* s);
-// Takes s off the list, if it is on it.
+// Takes s off the list, if it is on it. A segment that goes away is taken
+// off under its segment lock (segment_free): a purge running on it puts it
+// back at the end of the list, holding that lock.
 void purge_list_remove(Segment* s);
+// Is s on the list? (by address: s is not read; tests)
+bool purge_list_contains(const Segment* s);
 
 // Starts a purge interval: due after purge_delay, extended by each free up
 // to purge_delay * arena_purge_mult; both times 2^purge_backoff.

@@ -550,8 +550,16 @@ Segment* segment_alloc(Heap* heap, PageKind kind, size_t required, size_t huge_a
 void segment_free(Segment* s, SegmentsTld* tld) {
   MI_ASSERT(s->used == 0);
   if (tld != nullptr) free_queue_remove(s, tld);
-  purge_list_remove(s);
+  test_point(TestPoint::segment_freeing);  // (tests/unit/segment_test.cpp: a purge takes the lock here)
+  // Off the purge list under the segment's lock: a purge another thread runs
+  // on it (segments_try_purge) took it off the list and puts it back at the
+  // end if pages stay to purge, holding the lock; taken off before the lock,
+  // it came back after, and its memory, handed out again as a new segment,
+  // stayed on the list (a walk read the new header as a new segment's
+  // memset wrote it: ThreadSanitizer, then a crash, in the tsan suite's
+  // alloc_stress).
   segment_lock(s);  // wait for a purge another thread may be running on it
+  purge_list_remove(s);
   segment_unlock(s);
   all_remove(s);  // and for a statistics walk
   segmap_unregister(s);

@@ -11,9 +11,11 @@
 #include <gtest/gtest.h>
 #include <mimalloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -23,6 +25,7 @@
 
 #include "common/options.h"
 #include "common/stats.h"
+#include "common/test_point.h"
 #include "heap/heap.h"
 #include "heap/page.h"
 #include "heap/size_class.h"
@@ -30,6 +33,8 @@
 #include "option_guard.h"
 #include "os/os.h"
 #include "segment/abandon.h"
+#include "segment/purge_list.h"
+#include "segment/segment_internal.h"
 #include "unit_util.h"
 
 namespace {
@@ -550,6 +555,64 @@ TEST(Segment, FreedPagesArePurgedAfterTheDelay) {
   memset(again, 1, sz);
   mi_free(again);
   mi_free(keep);
+}
+
+#if MI_FAULT_INJECTION
+namespace {
+// The owner standing in segment_free while another thread's purge walk
+// (segments_try_purge) runs on the segment: stage 1, the owner is there; 2,
+// the walker has the segment off the list and holds its lock.
+std::atomic<int> free_walk_stage{0};
+void stand_at_segment_freeing(mi::TestPoint point) {
+  if (point != mi::TestPoint::segment_freeing) return;
+  free_walk_stage.store(1);
+  while (free_walk_stage.load() != 2) sched_yield();
+}
+}  // namespace
+#endif
+
+// A segment freed while a purge runs on it leaves the purge list. The walk
+// takes a segment off the list, purges it holding its lock and puts it back
+// if pages still wait; segment_free took it off the list before it waited for
+// the lock, so the walk put it back after, and the freed memory, handed out
+// again as a new segment, stayed on the list: a later walk read the new
+// segment's header while it was written (ThreadSanitizer in the tsan suite's
+// alloc_stress), then crashed.
+TEST(Segment, ASegmentFreedWhileAPurgeRunsOnItLeavesThePurgeList) {
+#if !MI_FAULT_INJECTION
+  GTEST_SKIP() << "needs the test points of a -Dfault_injection=true build (tools/dev's debug build)";
+#else
+  OptionGuard g1(mi_option_purge_delay);
+  mi_option_set(mi_option_purge_delay, 60000);  // nothing purges on its own meanwhile
+  OwnArena a;
+  ASSERT_NE(a.heap, nullptr);
+  void* p = mi_heap_malloc(a.heap, 100);
+  void* q = mi_heap_malloc(a.heap, 5000);
+  ASSERT_NE(p, nullptr);
+  Segment* s = seg(p);
+  ASSERT_EQ(seg(q), s);
+  mi_free(q);
+  mi_heap_collect(a.heap, false);  // q's page is free, its purge waits: the segment is on the list
+  ASSERT_TRUE(mi::purge_list_contains(s));
+  free_walk_stage.store(0);
+  std::thread walker([s] {
+    while (free_walk_stage.load() != 1) sched_yield();
+    mi::segment_lock(s);  // as the walk: the segment's lock, the segment off the list
+    mi::purge_list_remove(s);
+    free_walk_stage.store(2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the owner goes on meanwhile
+    mi::purge_list_add(s);                                       // pages still wait: back on the list
+    mi::segment_unlock(s);
+  });
+  mi::test_point_hook.store(&stand_at_segment_freeing);
+  mi_free(p);
+  mi_heap_collect(a.heap, false);  // the last page goes, and the segment (of an exclusive arena) with it
+  mi::test_point_hook.store(nullptr);
+  if (free_walk_stage.load() != 2) free_walk_stage.store(1);  // (segment_free not reached: let the walker end)
+  walker.join();
+  EXPECT_EQ(mi::segmap_segment_of(p), nullptr) << "the segment was not freed";
+  EXPECT_FALSE(mi::purge_list_contains(s)) << "freed, the segment stayed on the purge list";
+#endif
 }
 
 // A thread's exit purges only what is due: pages another thread freed a
