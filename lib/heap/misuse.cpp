@@ -27,7 +27,7 @@ int errno_of(Misuse what) {
 
 // "size class 64 bytes", or "a huge block of 64.0 MiB"
 const char* size_class_text(char* buf, size_t size, const Page* page) {
-  if (page->segment_in_use && page_segment(page)->page_kind == PageKind::huge) {
+  if (page_is_in_use(page) && page_segment(page)->page_kind == PageKind::huge) {
     char bytes[32];
     format(buf, size, "a huge block of %s", format_bytes(bytes, sizeof(bytes), static_cast<int64_t>(page->block_size)));
   } else {
@@ -147,7 +147,9 @@ void free_list_corrupt(const Page* page, const Block* block, const Block* next) 
 }
 
 bool free_check(Page* page, const void* p, bool local) noexcept {
-  if (!page->segment_in_use) {
+  // (an atomic read: a thread that reclaims the page's segment rewrites the
+  // tag meanwhile, in use either way; ThreadSanitizer saw the plain read race)
+  if (!page_is_in_use(page)) {
     misuse_report(Misuse::page_not_in_use, "free", p, page);
     return false;
   }
