@@ -251,7 +251,10 @@ struct Page {
   // not both (RocksDB asks it of every block its cache takes).
   uint8_t slice_offset;  // a slice inside a large page: how far back its page starts (else 0)
   uint16_t capacity;     // blocks made available so far (free-list extended up to here)
-  uint8_t unused_bytes[4];
+  // The block size of a small or medium page, kept after the page is freed:
+  // its segment gives a free page back to the size that used it last first
+  // (segment.cpp, free_page_pick). 0: never used, or large or huge.
+  uint32_t last_block_size;
 #if MI_SECURE
   // --- the secure build (heap/free_list.h)
   uintptr_t keys[2];    // free-list links are encoded with these (random per page)

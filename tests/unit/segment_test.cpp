@@ -148,6 +148,38 @@ TEST(Segment, SmallSegmentLayout) {
   for (void* b : blocks) mi_free(b);
 }
 
+// A freed page goes back to the size that used it last before the lowest
+// free page (segment.cpp, free_page_pick): its memory is resident as far as
+// that size touched it, where another size would touch its own extent too.
+TEST(Segment, AFreedPageIsTakenAgainByTheSizeThatUsedItLast) {
+  OwnArena a;
+  ASSERT_NE(a.heap, nullptr);
+  void* p0 = mi_heap_malloc(a.heap, 64);
+  ASSERT_NE(p0, nullptr);
+  Segment* s = seg(p0);
+  void* p1 = mi_heap_malloc(a.heap, 1100);
+  void* p2 = mi_heap_malloc(a.heap, 1300);
+  void* p3 = mi_heap_malloc(a.heap, 1600);
+  ASSERT_TRUE(p1 != nullptr && p2 != nullptr && p3 != nullptr);
+  ASSERT_EQ(page_of(p1), &s->pages[1]);
+  ASSERT_EQ(page_of(p2), &s->pages[2]);
+  ASSERT_EQ(page_of(p3), &s->pages[3]);
+  mi_free(p1);
+  mi_free(p2);
+  mi_heap_collect(a.heap, false);  // the retired (emptied) pages go back to the segment
+  ASSERT_EQ(s->free_mask & 0xf, uint64_t{0x6}) << "pages 1 and 2 free";
+  EXPECT_EQ(s->pages[2].last_block_size, mi::good_block_size(1300)) << "a freed page keeps its last block size";
+  void* q2 = mi_heap_malloc(a.heap, 1300);
+  ASSERT_NE(q2, nullptr);
+  EXPECT_EQ(page_of(q2), &s->pages[2]) << "its own last page, not the lowest free one (1)";
+  void* q = mi_heap_malloc(a.heap, 2000);
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(page_of(q), &s->pages[1]) << "a size with no page of its own: the lowest free page";
+  EXPECT_EQ(s->pages[1].last_block_size, mi::good_block_size(2000));
+  EXPECT_TRUE(mi::segment_is_valid(s));
+  for (void* b : {p0, p3, q2, q}) mi_free(b);
+}
+
 TEST(Segment, PageZeroIsAlignedForPowerOfTwoMultiples) {
   // blocks of 8 KiB in page 0 start 8 KiB aligned, behind the header
   OwnArena a;
