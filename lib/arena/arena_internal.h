@@ -85,7 +85,7 @@ int arena_add(void* start, size_t size, bool is_committed, bool is_pinned, bool 
 
 // Taken to add an arena on demand (two threads do not both reserve) and held
 // across fork (arena_fork.cpp).
-extern pthread_mutex_t reserve_lock;
+extern MI_HIDDEN pthread_mutex_t reserve_lock;
 
 // The invariants above that hold at every moment, whatever other threads
 // claim, free or purge meanwhile; with `quiescent` (the caller knows that no

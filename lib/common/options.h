@@ -57,7 +57,7 @@ const char* option_choices_text(const OptionDesc& desc, bool quoted) noexcept;
 
 // Current values, indexed by mi_option_t; defaults are in place before
 // options_init (constant-initialised), so reads are always valid.
-extern std::array<long, OPTION_COUNT> option_values;
+extern MI_HIDDEN std::array<long, OPTION_COUNT> option_values;
 
 inline long option_get(mi_option_t option) noexcept {
   return std::atomic_ref<long>(option_values[static_cast<size_t>(option)]).load(std::memory_order_relaxed);

@@ -49,7 +49,7 @@ struct GlobalStats {
 // Whether local frees are counted (ThreadStats::local_frees): on while the
 // statistics are published (api/stats_publish sets it at start-up, through
 // heap_count_local_frees: heap/heap.h).
-extern std::atomic<bool> stats_counting_local_frees;
+extern MI_HIDDEN std::atomic<bool> stats_counting_local_frees;
 
 // Held while a thread's counters move to stats_global (stats_merge_*), and
 // by the publisher while it adds the live threads' counters to stats_global
@@ -60,7 +60,7 @@ void stats_merge_lock_give() noexcept;
 // thread that did not come along.
 void stats_fork_child_unlock() noexcept;
 
-extern GlobalStats stats_global;
+extern MI_HIDDEN GlobalStats stats_global;
 
 void stat_increase(StatGauge& g, int64_t n) noexcept;
 inline void stat_decrease(StatGauge& g, int64_t n) noexcept { g.current.fetch_sub(n, std::memory_order_relaxed); }

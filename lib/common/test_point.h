@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "defines.h"
+
 namespace mi {
 
 enum class TestPoint : uint8_t {
@@ -24,7 +26,7 @@ enum class TestPoint : uint8_t {
 #if MI_FAULT_INJECTION
 using TestPointHook = void (*)(TestPoint point);
 // Called at every test point (null: none). Set by tests; not for programs.
-extern std::atomic<TestPointHook> test_point_hook;
+extern MI_HIDDEN std::atomic<TestPointHook> test_point_hook;
 inline void test_point(TestPoint point) noexcept {
   TestPointHook hook = test_point_hook.load(std::memory_order_acquire);
   if (hook != nullptr) hook(point);

@@ -513,7 +513,7 @@ struct ThreadStats {
 // ---------------------------------------------------------------------------
 // A page that never has free blocks (page_queue.h): every heap's direct table
 // starts out pointing at it, so the fast path needs no null test.
-extern Page page_empty;
+extern MI_HIDDEN Page page_empty;
 using DirectTable = std::array<Page*, PAGES_DIRECT>;
 constexpr DirectTable empty_direct_table() {
   DirectTable t{};

@@ -19,7 +19,7 @@ namespace mi {
 // The calling thread's default heap; &heap_empty until the thread's first
 // allocation (heap_empty has no pages, so that call takes the slow path,
 // which initialises the thread).
-extern Heap heap_empty;
+extern MI_HIDDEN Heap heap_empty;
 extern __thread Heap* tls_heap_default __attribute__((tls_model("initial-exec")));
 
 MI_ALWAYS_INLINE Heap* heap_get_default() noexcept { return tls_heap_default; }
@@ -44,7 +44,7 @@ void heap_collect_retired(Heap* heap, bool force) noexcept;
 
 // Runs the registered deferred-free callback (mi_register_deferred_free).
 void heap_deferred_free(Heap* heap, bool force) noexcept;
-extern std::atomic<mi_deferred_free_fun*> deferred_free_fun;  // the callback, or null
+extern MI_HIDDEN std::atomic<mi_deferred_free_fun*> deferred_free_fun;  // the callback, or null
 
 // What keeps heap_malloc_slow from swapping a direct page's local_free into its
 // free list itself (malloc_generic does it then): one word, so that its
@@ -52,7 +52,7 @@ extern std::atomic<mi_deferred_free_fun*> deferred_free_fun;  // the callback, o
 // second flag tested there cost 0.6 instructions per malloc+free).
 constexpr unsigned SWAP_DEFERRED_FREE = 1;  // a deferred-free callback is registered
 constexpr unsigned SWAP_COUNT_LOCAL = 2;    // local frees are counted (stats_counting_local_frees)
-extern std::atomic<unsigned> slow_swap_blockers;
+extern MI_HIDDEN std::atomic<unsigned> slow_swap_blockers;
 // Turns the counting of local frees on or off (statistics published).
 void heap_count_local_frees(bool on) noexcept;
 

@@ -169,7 +169,7 @@ struct OsCounters {
   std::atomic<int64_t> huge_pages_reserved;  // 1 GiB pages mapped
   AccountCounters accounts[ACCOUNT_COUNT];
 };
-extern OsCounters os_counters;
+extern MI_HIDDEN OsCounters os_counters;
 // Accounts committed bytes (also used when memory we manage changes state
 // without a syscall, e.g. memory handed in by mi_manage_os_memory).
 void os_stat_committed(int64_t delta, int account) noexcept;

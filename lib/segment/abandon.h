@@ -30,7 +30,7 @@ Segment* abandoned_pop_to_purge(int64_t before_ms) noexcept;
 void abandoned_push_purged(Segment* segment) noexcept;
 // Abandoned segments whose free blocks were not purged yet: the test the
 // allocation slow path makes before anything else (one load).
-extern std::atomic<size_t> abandoned_unpurged_n;
+extern MI_HIDDEN std::atomic<size_t> abandoned_unpurged_n;
 
 // Removes and returns one abandoned segment that `accept` takes, visiting at
 // most `max_visits` segments; nullptr if none.

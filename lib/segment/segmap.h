@@ -30,7 +30,7 @@ namespace mi {
 constexpr unsigned SEGMAP_ADDRESS_BITS = 47;
 constexpr size_t SEGMAP_ENTRIES = size_t{1} << (SEGMAP_ADDRESS_BITS - SEGMENT_SHIFT);
 
-extern std::atomic<uint8_t> segmap[SEGMAP_ENTRIES];
+extern MI_HIDDEN std::atomic<uint8_t> segmap[SEGMAP_ENTRIES];
 
 // Map bytes at or above this mark the first unit of a segment.
 constexpr uint8_t SEGMAP_FIRST_MIN = 16;

@@ -74,7 +74,7 @@ bool topology_load_hwloc_xml(const char* path) noexcept;
 int numa_node_count() noexcept;
 // The published topology's node count, for the allocation slow path's test
 // "more than one node?" (one load, no call).
-extern std::atomic<int> numa_nodes_in_use;
+extern MI_HIDDEN std::atomic<int> numa_nodes_in_use;
 // Node of the CPU the calling thread runs on (0 .. numa_node_count()-1),
 // cached per thread for a few milliseconds.
 int numa_current_node() noexcept;
