@@ -295,6 +295,74 @@ TEST_F(FreedBlocksAndExtending, APageOverMemoryUsedBeforeIsExtendedAtOnce) {
   EXPECT_TRUE(mi::heap_is_valid(h.heap));
 }
 
+// A small size whose pages are all in use, with only untouched memory left,
+// takes a block freed into the next size up (no more than an eighth larger)
+// before it touches new memory (page.cpp borrow_page); a page of that size
+// still being extended lends nothing (its free blocks are fresh ones, which
+// it takes itself next), nor does a size more than an eighth larger.
+TEST(PageBorrow, AFreedBlockOfTheNextSizeUpServesBeforeUntouchedMemory) {
+  OwnHeap h;
+  h.hold_none();
+  const size_t small = 576, next = 640;  // adjacent bins; 640 <= 576 + 576 / 8
+  ASSERT_EQ(mi::bin_of_size(next), mi::bin_of_size(small) + 1);
+  Page* lender = nullptr;
+  std::vector<void*> nblocks = fill_page(h.heap, next, &lender);
+  ASSERT_EQ(lender->capacity, lender->reserved);
+  Page* own = nullptr;
+  std::vector<void*> sblocks = fill_page(h.heap, small, &own);
+  mi_free(nblocks.back());  // one freed block of the next size up
+  nblocks.pop_back();
+
+  void* p = mi_heap_malloc(h.heap, small);
+  EXPECT_EQ(page_of(p), lender) << "a fresh page of its own size, while a freed block of the next size waited";
+  EXPECT_EQ(mi_usable_size(p), next);
+  EXPECT_EQ(lender->used, lender->reserved);
+  sblocks.push_back(p);
+  // none left there: its own size gets a new page
+  void* q = mi_heap_malloc(h.heap, small);
+  EXPECT_NE(page_of(q), lender);
+  EXPECT_NE(page_of(q), own);
+  EXPECT_EQ(page_of(q)->block_size, small);
+  sblocks.push_back(q);
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+  for (void* b : sblocks) mi_free(b);
+  for (void* b : nblocks) mi_free(b);
+}
+
+TEST(PageBorrow, NeitherAPageBeingExtendedNorAMuchLargerSizeLends) {
+  OwnHeap h;
+  h.hold_none();
+  Page* own = nullptr;
+  std::vector<void*> sblocks = fill_page(h.heap, 576, &own);
+  // the next size's page has free blocks, but fresh ones (it is still being extended)
+  void* n = mi_heap_malloc(h.heap, 640);
+  Page* extending = page_of(n);
+  ASSERT_LT(extending->capacity, extending->reserved);
+  ASSERT_NE(extending->free, nullptr);
+  const uint32_t extending_used = extending->used;
+  void* p = mi_heap_malloc(h.heap, 576);
+  EXPECT_EQ(page_of(p)->block_size, 576u);
+  EXPECT_EQ(extending->used, extending_used) << "borrowed a fresh block of a page still being extended";
+  sblocks.push_back(p);
+  // 160 B is a quarter more than 128 B: never lent to it, freed block or not
+  ASSERT_EQ(mi::bin_of_size(160), mi::bin_of_size(128) + 1);
+  Page* larger = nullptr;
+  std::vector<void*> lblocks = fill_page(h.heap, 160, &larger);
+  mi_free(lblocks.back());
+  lblocks.pop_back();
+  Page* own128 = nullptr;
+  std::vector<void*> blocks128 = fill_page(h.heap, 128, &own128);
+  void* q = mi_heap_malloc(h.heap, 128);
+  EXPECT_NE(page_of(q), larger);
+  EXPECT_EQ(mi_usable_size(q), 128u);
+  blocks128.push_back(q);
+  EXPECT_TRUE(mi::heap_is_valid(h.heap));
+  for (void* b : sblocks) mi_free(b);
+  for (void* b : lblocks) mi_free(b);
+  for (void* b : blocks128) mi_free(b);
+  mi_free(n);
+}
+
 // A search that sends the front page of a direct size to the full queue and
 // takes the page behind it sets the direct table once, at its end
 // (page_queue_find_free): the entries of the size's bin must then point at
