@@ -85,7 +85,7 @@ void* heap_malloc_aligned_at(Heap* heap, size_t size, size_t alignment, size_t o
   if (alignment <= WORD_SIZE && (offset & (WORD_SIZE - 1) & mask) == 0) return heap_malloc_zero(heap, size, zero);
   // The next block of the direct page may happen to be aligned.
   if (size <= SMALL_SIZE_MAX && alignment <= size) {
-    Page* page = heap->pages_free_direct[size];
+    Page* page = heap_direct_page(heap, size);
     const Block* block = page->free;
     if (block != nullptr && ((reinterpret_cast<uintptr_t>(block) + offset) & mask) == 0)
       return page_free_pop(page, zero);

@@ -2,9 +2,9 @@
 // entry point (mi_malloc, malloc, operator new, ...).
 //
 // malloc of a small size, in the common case (x86-64 `malloc` and
-// `operator new`: 12 instructions): load the thread's heap (TLS), index its
-// direct table by the size in bytes, load the page's free list head, pop it,
-// bump page->used.
+// `operator new`: 13 instructions): load the thread's heap (TLS), its bin of
+// the size and that bin's direct page (heap_direct_page, size_class.h), the
+// page's free list head, pop it, bump page->used.
 // Nothing is counted: the statistics count a free list's blocks when the slow
 // path fills it (heap/page.cpp).
 // free, in the common case (`free`: 23 instructions): one byte of the
@@ -49,7 +49,7 @@ size_t usable_size_of(const void* p, const char* call = "malloc_usable_size") no
 
 template <bool Zero>
 MI_ALWAYS_INLINE void* heap_malloc_small(Heap* heap, size_t size) noexcept {
-  Page* page = heap->pages_free_direct[size];
+  Page* page = heap_direct_page(heap, size);
   if (MI_LIKELY(page->free != nullptr)) return page_free_pop(page, Zero);
   return Zero ? heap_malloc_small_slow_zero(size, heap, page) : heap_malloc_small_slow(size, heap, page);
 }

@@ -28,7 +28,7 @@ void* new_other_slow(size_t size, Heap* heap);
 MI_ALWAYS_INLINE void* new_inline(size_t size) {
   Heap* heap = heap_get_default();
   if (MI_LIKELY(size <= SMALL_SIZE_MAX)) {
-    Page* page = heap->pages_free_direct[size];
+    Page* page = heap_direct_page(heap, size);
     if (MI_LIKELY(page->free != nullptr)) return page_free_pop(page, false);
     return new_small_slow(size, heap, page);
   }

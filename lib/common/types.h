@@ -61,15 +61,16 @@ constexpr size_t MEDIUM_OBJ_SIZE_MAX = MEDIUM_PAGE_SIZE / 4;  // 128 KiB
 constexpr size_t LARGE_OBJ_SIZE_MAX = SEGMENT_SIZE / 2;       // 2 MiB; beyond: huge
 constexpr size_t LARGE_OBJ_WSIZE_MAX = LARGE_OBJ_SIZE_MAX / WORD_SIZE;
 
-// Sizes up to SMALL_SIZE_MAX are looked up directly: heap->pages_free_direct[size].
-// Indexed by the size in bytes rather than words: malloc's fast path saves
-// the rounding to words (two instructions of its 15) for 8 KiB per heap.
-// The price, measured: a program whose sizes spread over the whole range
-// touches a line of the table per 8 sizes, 129 lines instead of 17, which
-// its own traffic evicts (larson_bench, 16-1024 B at random, 100 epochs
-// under cachegrind: indexed by words, malloc's D1 read misses 1.65 M ->
-// 0.66 M and the program's 9.13 M -> 7.96 M, for 2 instructions more in
-// every pair: immediate-128 39.0 -> 41.0, past issue 12's 40).
+// Sizes up to SMALL_SIZE_MAX are looked up directly, in two steps through
+// the heap: its size class, heap->direct_bin[size] (a byte per byte size),
+// then the first page of the class's queue, heap->direct_page[bin]. One
+// load more than a table of pages indexed by the size in bytes (8 KiB per
+// heap, which this replaced), none of the rounding to words that a table of
+// pages indexed by words costs (two instructions: immediate-128 pairs 39.0
+// -> 41.0, past issue 12's 40); the lines a program whose sizes spread over
+// the whole range touches: 17 of class bytes and 5 of page pointers, not
+// 129 of page pointers that its own traffic evicts (larson_bench, 16-1024 B
+// at random, 100 epochs under cachegrind: size_class.h heap_direct_page).
 constexpr size_t SMALL_WSIZE_MAX = 128;
 constexpr size_t SMALL_SIZE_MAX = SMALL_WSIZE_MAX * WORD_SIZE;  // 1 KiB
 constexpr size_t PAGES_DIRECT = SMALL_SIZE_MAX + 1;
@@ -514,9 +515,13 @@ struct ThreadStats {
 // A page that never has free blocks (page_queue.h): every heap's direct table
 // starts out pointing at it, so the fast path needs no null test.
 extern MI_HIDDEN Page page_empty;
-using DirectTable = std::array<Page*, PAGES_DIRECT>;
-constexpr DirectTable empty_direct_table() {
-  DirectTable t{};
+// The size classes of the direct sizes: 1 .. BIN_DIRECT_MAX (size_class.h checks it).
+constexpr size_t BIN_DIRECT_MAX =
+    BIN_EXACT_MAX + 4 * (BIN_FINE_LO_SHIFT - 4) + 8 * (BIN_FINE_HI_SHIFT - BIN_FINE_LO_SHIFT);
+using DirectBins = std::array<uint8_t, PAGES_DIRECT>;       // size -> bin (heap_init sets it)
+using DirectPages = std::array<Page*, BIN_DIRECT_MAX + 1>;  // bin -> first page of its queue, or page_empty
+constexpr DirectPages empty_direct_pages() {
+  DirectPages t{};
   for (Page*& p : t) p = &page_empty;
   return t;
 }
@@ -580,7 +585,10 @@ struct mi_heap_s {
   mi::Block* full_held[mi::FULL_HELD_BINS] = {};
   size_t full_held_room = 0;  // (heap_empty holds none)
   size_t full_held_max = 0;
-  mi::DirectTable pages_free_direct = mi::empty_direct_table();  // size -> page with free blocks
+  // size -> page with free blocks, in two steps (SMALL_WSIZE_MAX above):
+  // all 0 in heap_empty, whose pages are all page_empty
+  mi::DirectBins direct_bin = {};
+  mi::DirectPages direct_page = mi::empty_direct_pages();
   mi::PageQueue pages[mi::BIN_COUNT];
 };
 

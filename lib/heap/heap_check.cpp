@@ -122,15 +122,12 @@ bool page_queue_is_valid(const Heap* heap, const PageQueue* pq, size_t* count, I
   if (pq->last != prev)
     return invalid(why, "heap %p: queue %zu ends at %p, not its last page %p", static_cast<const void*>(heap), bin,
                    static_cast<const void*>(pq->last), prev);
-  if (pq->block_size <= SMALL_SIZE_MAX && bin < BIN_HUGE) {
+  if (bin <= BIN_DIRECT_MAX) {
     const Page* expect = (pq->first != nullptr) ? pq->first : &page_empty;
-    const size_t first = (bin <= 1) ? 0 : bin_wsize(bin - 1) * WORD_SIZE + 1;
-    for (size_t size = first; size <= pq->block_size; size++) {
-      if (heap->pages_free_direct[size] != expect) {
-        return invalid(why, "heap %p: the direct entry of %zu bytes is %p, not the first page of its queue %p",
-                       static_cast<const void*>(heap), size, static_cast<const void*>(heap->pages_free_direct[size]),
-                       static_cast<const void*>(expect));
-      }
+    if (heap->direct_page[bin] != expect) {
+      return invalid(why, "heap %p: the direct page of bin %zu is %p, not the first page of its queue %p",
+                     static_cast<const void*>(heap), bin, static_cast<const void*>(heap->direct_page[bin]),
+                     static_cast<const void*>(expect));
     }
   }
   if (count != nullptr) *count = n;
@@ -149,6 +146,14 @@ bool heap_is_valid(const Heap* heap, Invalid* why) noexcept {
   if (total != heap->page_count) {
     return invalid(why, "heap %p: %zu pages in its queues, page_count says %zu", static_cast<const void*>(heap), total,
                    heap->page_count);
+  }
+  if (heap->direct_page[0] != &page_empty)
+    return invalid(why, "heap %p: direct page 0 is not page_empty", static_cast<const void*>(heap));
+  for (size_t size = 0; size <= SMALL_SIZE_MAX; size++) {
+    if (heap->direct_bin[size] != direct_bins[size]) {
+      return invalid(why, "heap %p: the direct bin of %zu bytes is %u, not %u", static_cast<const void*>(heap), size,
+                     static_cast<unsigned>(heap->direct_bin[size]), static_cast<unsigned>(direct_bins[size]));
+    }
   }
   if (heap == heap->tld->heap_backing && !cross_cache_is_valid(heap->tld, why)) return false;
   if (!full_held_is_valid(heap, why)) return false;

@@ -425,13 +425,12 @@ Page* page_queue_find_free(Heap* heap, PageQueue* pq, bool first_try) {
   // cache, each a miss to follow (xfree_bench, 64 B blocks freed by another
   // thread: median CPU 0.44 -> 0.30 s in 11 alternated runs, no longer
   // bimodal; numa-vm shape-db's peak on the host unchanged, 72.3-72.7 MiB).
-  // The direct table (page_queue.h) is set once, at the end, not for every
+  // The direct page (page_queue.h) is set once, at the end, not for every
   // page that goes to the full queue and again for the page moved to the
-  // front: each setting writes an entry per byte size of the bin (64 in the
-  // bins of 64 B steps), and rows replaced by rows of other sizes send a
-  // page to the full queue on one malloc in eight (numa-vm shape-db:
-  // page_to_full 234 instructions a call, 4.6% of the shape's instructions
-  // under callgrind).
+  // front (rows replaced by rows of other sizes send a page to the full
+  // queue on one malloc in eight: numa-vm shape-db; when the direct table
+  // had an entry per byte size, each setting wrote up to 64 of them and
+  // page_to_full cost 234 instructions a call, 4.6% of the shape's).
   bool direct_stale = false;
   Page* extendable = nullptr;
   Page* first_free = nullptr;
@@ -1256,7 +1255,7 @@ MI_ALWAYS_INLINE void* small_slow(size_t size, Heap* heap, Page* page, bool zero
 }  // namespace
 
 void* heap_malloc_slow(size_t size, Heap* heap, bool zero) noexcept {
-  if (MI_LIKELY(size <= SMALL_SIZE_MAX)) return small_slow(size, heap, heap->pages_free_direct[size], zero);
+  if (MI_LIKELY(size <= SMALL_SIZE_MAX)) return small_slow(size, heap, heap_direct_page(heap, size), zero);
   if (MI_LIKELY(size <= MEDIUM_OBJ_SIZE_MAX)) return malloc_queue_first(size, heap, zero);
   return malloc_generic(heap, size, zero, 0);
 }

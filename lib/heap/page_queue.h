@@ -3,8 +3,9 @@
 //
 // Invariants (checked by heap_is_valid): a page is in exactly one queue of its
 // heap; queue `bin` holds pages of that bin's block size, BIN_HUGE the huge
-// pages, BIN_FULL pages found full (PAGE_IN_FULL); pages_free_direct[size]
-// points at the first page of bin_of_size(size)'s queue, or at page_empty.
+// pages, BIN_FULL pages found full (PAGE_IN_FULL); the direct page of a bin
+// of the direct sizes (Heap::direct_page[bin]) is the first page of its
+// queue, or page_empty, and Heap::direct_bin maps each direct size to its bin.
 // Thread-safety: owner thread only.
 #pragma once
 
@@ -30,15 +31,12 @@ inline PageQueue* heap_page_queue_of(Heap* heap, const Page* page) { return &hea
 inline bool page_queue_is_full(const PageQueue* pq) { return pq->block_size == QUEUE_FULL_BLOCK_SIZE; }
 inline bool page_queue_is_huge(const PageQueue* pq) { return pq->block_size == QUEUE_HUGE_BLOCK_SIZE; }
 
-// Keeps pages_free_direct in step with the first page of a small bin's queue.
+// Keeps the direct page of a small bin (Heap::direct_page) in step with the
+// first page of its queue.
 inline void heap_queue_first_update(Heap* heap, PageQueue* pq) {
-  size_t size = pq->block_size;
-  if (size > SMALL_SIZE_MAX) return;
-  Page* page = (pq->first != nullptr) ? pq->first : &page_empty;
-  if (heap->pages_free_direct[size] == page) return;
-  size_t bin = static_cast<size_t>(pq - heap->pages);
-  size_t first = (bin <= 1) ? 0 : bin_block_sizes[bin - 1] + 1;
-  for (size_t s = first; s <= size; s++) heap->pages_free_direct[s] = page;
+  const size_t bin = static_cast<size_t>(pq - heap->pages);
+  if (bin > BIN_DIRECT_MAX) return;
+  heap->direct_page[bin] = (pq->first != nullptr) ? pq->first : &page_empty;
 }
 
 // Takes a page out of the links of pq (its own links are left to the caller).

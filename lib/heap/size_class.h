@@ -92,6 +92,29 @@ static_assert(bin_of_wsize(LARGE_OBJ_WSIZE_MAX) == BIN_LARGE_MAX, "bins cover th
 static_assert(bin_wsize(BIN_LARGE_MAX) == LARGE_OBJ_WSIZE_MAX, "last bin is the largest large object");
 static_assert(bin_of_wsize(SMALL_WSIZE_MAX) < BIN_LARGE_MAX, "direct sizes are in bins");
 
+// The size class of each direct size (0 .. SMALL_SIZE_MAX bytes), which
+// heap_init copies into the heap (Heap::direct_bin): malloc's fast path
+// indexes it with the heap pointer it holds (one instruction; a table of the
+// library's own would need its address first, in a shared object).
+constexpr DirectBins make_direct_bins() {
+  DirectBins t{};
+  for (size_t s = 0; s < t.size(); s++) t[s] = static_cast<uint8_t>(bin_of_size(s));
+  return t;
+}
+inline constexpr DirectBins direct_bins = make_direct_bins();
+static_assert(bin_of_size(SMALL_SIZE_MAX) == BIN_DIRECT_MAX, "the direct pages cover the direct sizes' bins");
+
+// The page malloc takes a block of `size` bytes from first (pre: size <=
+// SMALL_SIZE_MAX): the first page of its class's queue, page_empty when the
+// queue is empty or the heap is heap_empty. Two loads, on 22 lines at most
+// (a table of pages per byte size, which this replaced: one load, on 129
+// lines, 8 KiB a heap): larson_bench (16-1024 B at random, 100 epochs,
+// cachegrind with a 32 KiB D1 and a 512 KiB L2 as its last level), the
+// allocator's D1 read misses 3.89 M -> 2.90 M, its instructions +0.5%.
+MI_ALWAYS_INLINE Page* heap_direct_page(const Heap* heap, size_t size) {
+  return heap->direct_page[heap->direct_bin[size]];
+}
+
 // Bins of the medium sizes, (SMALL_SIZE_MAX, MEDIUM_OBJ_SIZE_MAX], by steps of
 // 128 bytes: above 1 KiB a class spans 256 B or more, its bounds multiples of
 // 256 B, so no step straddles two. heap_malloc_slow's queue-first path (1-128

@@ -234,6 +234,7 @@ void thread_key_destructor(void* value) {
 
 void heap_init(Heap* heap, Tld* tld, int arena_id, bool no_reclaim, uint8_t tag) noexcept {
   new (heap) Heap();
+  heap->direct_bin = direct_bins;
   heap->tld = tld;
   heap->thread_id = thread_id();
   heap->arena_id = arena_id;

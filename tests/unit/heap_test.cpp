@@ -60,7 +60,10 @@ TEST(Heap, NewHeap) {
   EXPECT_EQ(heap->arena_id, 0);
   EXPECT_TRUE(heap->no_reclaim) << "a destroyable heap must not take other threads' segments";
   EXPECT_TRUE(listed(backing, heap));
-  for (size_t w = 0; w < mi::PAGES_DIRECT; w++) EXPECT_EQ(heap->pages_free_direct[w], &mi::page_empty);
+  for (size_t s = 0; s < mi::PAGES_DIRECT; s++) {
+    EXPECT_EQ(mi::heap_direct_page(heap, s), &mi::page_empty);
+    EXPECT_EQ(heap->direct_bin[s], mi::bin_of_size(s)) << s;
+  }
   for (size_t b = 1; b <= mi::BIN_LARGE_MAX; b++) EXPECT_EQ(heap->pages[b].block_size, mi::bin_block_sizes[b]);
   EXPECT_TRUE(mi::page_queue_is_huge(&heap->pages[mi::BIN_HUGE]));
   EXPECT_TRUE(mi::page_queue_is_full(&heap->pages[mi::BIN_FULL]));
@@ -77,11 +80,11 @@ TEST(Heap, DirectTablePointsAtTheFirstPageOfEachSmallBin) {
   for (size_t size = 0; size <= mi::SMALL_SIZE_MAX; size++) {
     const size_t bin = mi::bin_of_size(size);
     const Page* first = heap->pages[bin].first;
-    EXPECT_EQ(heap->pages_free_direct[size], first != nullptr ? first : &mi::page_empty) << "size " << size;
+    EXPECT_EQ(mi::heap_direct_page(heap, size), first != nullptr ? first : &mi::page_empty) << "size " << size;
   }
   // the fast path serves from the direct page
   const size_t w = 5;
-  Page* direct = heap->pages_free_direct[w * 8];
+  Page* direct = mi::heap_direct_page(heap, w * 8);
   ASSERT_NE(direct, &mi::page_empty);
   mi::Block* expect = direct->free;
   if (expect != nullptr) {
@@ -91,7 +94,7 @@ TEST(Heap, DirectTablePointsAtTheFirstPageOfEachSmallBin) {
   }
   for (void* p : blocks) mi_free(p);
   mi_heap_collect(heap, false);
-  for (size_t ww = 0; ww < mi::PAGES_DIRECT; ww++) EXPECT_EQ(heap->pages_free_direct[ww], &mi::page_empty) << ww;
+  for (size_t s = 0; s < mi::PAGES_DIRECT; s++) EXPECT_EQ(mi::heap_direct_page(heap, s), &mi::page_empty) << s;
   EXPECT_TRUE(mi::heap_is_valid(heap));
   mi_heap_delete(heap);
 }

@@ -205,13 +205,18 @@ TEST(Invariants, PageInTwoQueues) {
   EXPECT_FALSE(mi::heap_is_valid(own.heap, &why));
   EXPECT_TRUE(contains(why, "page_count says")) << why.text;
   own.heap->page_count--;
-  // the direct table entry of a small size not at its queue's first page
-  mi::PageQueue* qa = mi::heap_page_queue_of(own.heap, a);
-  mi::Page* saved = own.heap->pages_free_direct[qa->block_size];
-  own.heap->pages_free_direct[qa->block_size] = &mi::page_empty;
+  // the direct page of a small bin not its queue's first page
+  const size_t abin = a->bin;
+  mi::Page* saved = own.heap->direct_page[abin];
+  own.heap->direct_page[abin] = &mi::page_empty;
   EXPECT_FALSE(mi::heap_is_valid(own.heap, &why));
-  EXPECT_TRUE(contains(why, "the direct entry")) << why.text;
-  own.heap->pages_free_direct[qa->block_size] = saved;
+  EXPECT_TRUE(contains(why, "the direct page of bin")) << why.text;
+  own.heap->direct_page[abin] = saved;
+  // a direct size mapped to another bin
+  own.heap->direct_bin[a->block_size] ^= 1;
+  EXPECT_FALSE(mi::heap_is_valid(own.heap, &why));
+  EXPECT_TRUE(contains(why, "the direct bin of")) << why.text;
+  own.heap->direct_bin[a->block_size] ^= 1;
   // the copy of the block size on the entry's first line (the small
   // allocation slow path's) is the page's block size
   EXPECT_EQ(a->small_block_size, a->block_size);

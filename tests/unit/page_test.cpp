@@ -386,7 +386,7 @@ TEST(PageScan, TheDirectTableFollowsTheFrontPageAfterPagesWentToTheFullQueue) {
   mi_free(b2.back());
   b2.pop_back();
   EXPECT_EQ(h.heap->pages[bin].first, p3);
-  EXPECT_EQ(h.heap->pages_free_direct[size], p3);
+  EXPECT_EQ(mi::heap_direct_page(h.heap, size), p3);
 
   // the next allocation finds p3 full (to the full queue) and p1's block
   void* p = mi_heap_malloc(h.heap, size - 40);
@@ -395,7 +395,7 @@ TEST(PageScan, TheDirectTableFollowsTheFrontPageAfterPagesWentToTheFullQueue) {
   EXPECT_TRUE(mi::page_in_full(p3));
   EXPECT_EQ(h.heap->pages[bin].first, p1);
   for (size_t s = mi::bin_block_sizes[bin - 1] + 1; s <= size; s++) {
-    ASSERT_EQ(h.heap->pages_free_direct[s], p1) << "the direct entry of " << s << " bytes";
+    ASSERT_EQ(mi::heap_direct_page(h.heap, s), p1) << "the direct entry of " << s << " bytes";
   }
   EXPECT_TRUE(mi::heap_is_valid(h.heap));
 
@@ -403,7 +403,7 @@ TEST(PageScan, TheDirectTableFollowsTheFrontPageAfterPagesWentToTheFullQueue) {
   void* q = mi_heap_malloc(h.heap, size);
   ASSERT_NE(q, nullptr);
   EXPECT_EQ(page_of(q), p2);
-  EXPECT_EQ(h.heap->pages_free_direct[size], p2);
+  EXPECT_EQ(mi::heap_direct_page(h.heap, size), p2);
   EXPECT_TRUE(mi::heap_is_valid(h.heap));
   mi_free(p);
   mi_free(q);
@@ -734,7 +734,7 @@ TEST(PageRetire, CollectFreesKeptPages) {
   EXPECT_EQ(h.heap->pages[bin].first, nullptr);
   EXPECT_EQ(h.heap->page_count, 0u);
   EXPECT_EQ(mi::stats_global.pages.current.load(), pages0 - 1);
-  EXPECT_EQ(h.heap->pages_free_direct[700], &mi::page_empty);
+  EXPECT_EQ(mi::heap_direct_page(h.heap, 700), &mi::page_empty);
 }
 
 // --- zeroed memory ------------------------------------------------------------------

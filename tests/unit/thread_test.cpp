@@ -67,7 +67,7 @@ TEST(ThreadMain, MainThreadHeapIsValid) {
   for (size_t size = 0; size <= mi::SMALL_SIZE_MAX; size++) {
     const mi::PageQueue& pq = heap->pages[mi::bin_of_size(size)];
     const mi::Page* expect = (pq.first != nullptr) ? pq.first : &mi::page_empty;
-    EXPECT_EQ(heap->pages_free_direct[size], expect) << "direct table entry for " << size << " bytes";
+    EXPECT_EQ(mi::heap_direct_page(heap, size), expect) << "direct table entry for " << size << " bytes";
   }
 }
 
@@ -87,7 +87,7 @@ TEST(ThreadMain, SmallAllocationsOfTheMainThreadTakeTheFastPath) {
   const uint64_t beat = heap->tld->heartbeat;
   void* p = mi_malloc(48);
   EXPECT_EQ(heap->tld->heartbeat, beat) << "a small allocation with a free block at hand took the slow path";
-  EXPECT_EQ(heap->pages_free_direct[48], heap->pages[mi::bin_of_size(48)].first);
+  EXPECT_EQ(mi::heap_direct_page(heap, 48), heap->pages[mi::bin_of_size(48)].first);
   mi_free(p);
   for (void* w : warm) mi_free(w);
 }
