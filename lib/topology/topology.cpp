@@ -117,7 +117,12 @@ uint64_t parse_memtotal(const char* s) {
 }
 
 void boot_view(Topology* t) {
-  memset(static_cast<void*>(t), 0, sizeof(*t));
+  // The first view fills a table that is still zero (.bss): clearing it
+  // would write all of its 20 KiB, 6 pages resident in every process where
+  // a one-node machine writes 4 (the node count, node 0, the first row of
+  // the distances and fallback orders, the CPU map). A view read again
+  // (topology() before process init, then topology_init) starts clean.
+  if (t->node_count != 0) memset(static_cast<void*>(t), 0, sizeof(*t));
   char buf[4096];
   char path[96];
   memset(kernel_nodes, 0, sizeof(kernel_nodes));
