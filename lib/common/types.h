@@ -18,8 +18,9 @@
 //   [Segment header + Page[64] | page 0 blocks ... | page 1 (64 KiB) | ... | page 63]
 // Medium segments have 8 pages of 512 KiB. Large segments have 64 slices of
 // 64 KiB; each large object (128 KiB .. 2 MiB) gets a page of its own that
-// spans as many slices as it needs, so its memory is purged when it is freed.
-// A huge object gets a segment of its own.
+// spans as many slices as it needs, so its memory is purged when it is freed
+// (so does a medium one that realloc keeps growing, to grow in place:
+// api/alloc.cpp heap_realloc_zero). A huge object gets a segment of its own.
 //
 // Ownership: a segment, its pages and their `free`/`local_free` lists belong
 // to one thread (segment->thread_id). Other threads touch only the atomic
@@ -546,6 +547,9 @@ struct Tld;
 // (tools/bench/mixed_log: that walk was 60% of the instructions).
 constexpr size_t LARGE_FREE_BINS = 64;  // runs of 1 .. 64 slices (SMALL_PAGES_PER_SEGMENT)
 
+// Blocks of a thread's last realloc growths remembered (api/alloc.cpp).
+constexpr size_t REALLOC_GROWN_SLOTS = 256;
+
 struct SegmentsTld {
   SegmentQueue small_free;                   // small segments with a free page
   SegmentQueue medium_free;                  // medium segments with a free page
@@ -556,7 +560,9 @@ struct SegmentsTld {
   size_t current_size;
   size_t peak_size;
   size_t eager_delay_left;  // segments still to be committed page by page (eager_commit_delay)
-  bool realloc_growing;     // a huge block being allocated is a realloc's growth (segment.cpp: huge_keeps_tail)
+  bool realloc_growing;     // the block being allocated is a realloc's growth (heap/page.cpp find_page,
+                            // segment.cpp huge_keeps_tail)
+  uintptr_t realloc_grown[REALLOC_GROWN_SLOTS];  // blocks realloc grew last, by address hash (api/alloc.cpp)
   ThreadStats* stats;
 };
 

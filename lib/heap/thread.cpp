@@ -179,6 +179,9 @@ void tld_init(Tld* tld, Heap* backing) {
   long delay = option_get(mi_option_eager_commit_delay);
   tld->segments.eager_delay_left = (delay > 0) ? static_cast<size_t>(delay) : 0;
   tld->segments.realloc_growing = false;
+  // (realloc_grown is left as it is: a stale address only makes realloc
+  // take a block it matches for a growing buffer's, and clearing it would
+  // touch 2 KiB more of each thread's memory)
 }
 
 // Sets up the calling thread. pre: it has no initialised default heap.

@@ -649,7 +649,10 @@ Page* segment_page_claim(Segment* s, size_t i, size_t n, size_t block_size) {
     MI_ASSERT(page_size >= block_size);
     page->block_size = block_size;
     if (s->page_kind != PageKind::large) page->last_block_size = static_cast<uint32_t>(block_size);
-    page->reserved = static_cast<uint16_t>(page_size / block_size);
+    // a large page holds one block, which may grow into the page's slack and
+    // the free slices after it (segment_large_page_try_grow); a medium block
+    // realloc grows may be a third of its first slice
+    page->reserved = (s->page_kind == PageKind::large) ? 1 : static_cast<uint16_t>(page_size / block_size);
   }
   page_capacity_set(page, 0);
   page->free = nullptr;
@@ -887,24 +890,7 @@ Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, b
     MI_ASSERT_EXPENSIVE(segment_is_valid(s));
     return page;
   }
-  if (kind == PageKind::large) {
-    size_t index = 0, count = 0;
-    Segment* s = large_segment_find(heap, block_size, tld, &index, &count);
-    if (s == nullptr) {
-      if (!allow_new) return nullptr;
-      s = segment_alloc(heap, kind, 0, 0, tld);
-      if (s == nullptr) return nullptr;
-      free_queue_push(s, tld);
-      if (!segment_find_span(s, block_size, &index, &count)) {  // cannot happen: block_size <= LARGE_OBJ_SIZE_MAX
-        segment_free(s, tld);
-        return nullptr;
-      }
-    }
-    page = segment_page_claim(s, index, count, block_size);
-    free_queue_push(s, tld);  // to the bin of what is left free
-    MI_ASSERT_EXPENSIVE(segment_is_valid(s));
-    return page;
-  }
+  if (kind == PageKind::large) return segment_large_page_alloc(heap, block_size, allow_new, tld);
   if (!allow_new) return nullptr;
   Segment* s = segment_alloc(heap, kind, block_size, huge_alignment, tld);
   if (s == nullptr) return nullptr;
@@ -913,6 +899,26 @@ Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, b
     segment_free(s, tld);
     return nullptr;
   }
+  return page;
+}
+
+Page* segment_large_page_alloc(Heap* heap, size_t block_size, bool allow_new, SegmentsTld* tld) noexcept {
+  MI_ASSERT(block_size <= LARGE_OBJ_SIZE_MAX);
+  size_t index = 0, count = 0;
+  Segment* s = large_segment_find(heap, block_size, tld, &index, &count);
+  if (s == nullptr) {
+    if (!allow_new) return nullptr;
+    s = segment_alloc(heap, PageKind::large, 0, 0, tld);
+    if (s == nullptr) return nullptr;
+    free_queue_push(s, tld);
+    if (!segment_find_span(s, block_size, &index, &count)) {  // cannot happen: block_size <= LARGE_OBJ_SIZE_MAX
+      segment_free(s, tld);
+      return nullptr;
+    }
+  }
+  Page* page = segment_page_claim(s, index, count, block_size);
+  free_queue_push(s, tld);  // to the bin of what is left free
+  MI_ASSERT_EXPENSIVE(segment_is_valid(s));
   return page;
 }
 

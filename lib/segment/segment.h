@@ -96,6 +96,12 @@ inline PageKind page_kind_of(size_t block_size) {
 Page* segment_page_alloc(Heap* heap, size_t block_size, size_t huge_alignment, bool allow_new,
                          SegmentsTld* tld) noexcept;
 
+// A large page (a run of slices) for one block of `block_size`, whatever the
+// size's own page kind: a medium block that realloc grows gets one, so that
+// its next steps grow it in place (api/alloc.cpp heap_realloc_zero). As
+// segment_page_alloc.
+Page* segment_large_page_alloc(Heap* heap, size_t block_size, bool allow_new, SegmentsTld* tld) noexcept;
+
 // Returns an empty page to its segment; frees the segment when it was the
 // last page in use. Returns true if the segment was freed. With keep_if_empty,
 // the thread keeps one empty segment of each page kind, or a sixteenth of

@@ -956,6 +956,80 @@ TEST(PageGrow, OnlyTheOwnerGrowsInPlace) {
   EXPECT_TRUE(mi::heap_is_valid(a.heap));
 }
 
+// A buffer that realloc keeps growing, past the small sizes: its block gets
+// a large page of its own there, and its next steps grow in place (the page's
+// slack, then the free slices after it) instead of moving through a medium
+// page of each size class (api/alloc.cpp heap_realloc_zero).
+// The thread's realloc forgets the blocks it grew (a freed block's address,
+// made again, would be taken for a growing buffer's).
+void forget_realloc_growths() {
+  for (uintptr_t& slot : mi::heap_get_default()->tld->segments.realloc_grown) slot = 0;
+}
+
+TEST(PageGrow, AGrowingBufferGetsALargePageOfItsOwnInTheMediumSizes) {
+  ArenaHeap a;
+  ASSERT_NE(a.heap, nullptr);
+  forget_realloc_growths();
+  uint8_t* p = static_cast<uint8_t*>(mi_heap_malloc(a.heap, 8));
+  ASSERT_NE(p, nullptr);
+  size_t n = 8;
+  memset(p, 0x5a, n);
+  uint8_t* first_medium = nullptr;
+  size_t moves_after = 0;
+  while (n < 120 * KiB) {
+    const size_t next = n + 1000;
+    uint8_t* q = static_cast<uint8_t*>(mi_heap_realloc(a.heap, p, next));
+    ASSERT_NE(q, nullptr);
+    for (size_t i = 0; i < n; i += 61) ASSERT_EQ(q[i], 0x5a) << n << " " << i;
+    memset(q + n, 0x5a, next - n);
+    if (next > mi::SMALL_OBJ_SIZE_MAX) {
+      if (first_medium == nullptr) {
+        first_medium = q;
+        mi::Segment* s = mi::segmap_segment_of(q);
+        EXPECT_EQ(s->page_kind, mi::PageKind::large) << "past the small sizes: a large page of its own";
+        EXPECT_EQ(page_of(q)->page_start, q);
+        EXPECT_EQ(page_of(q)->reserved, 1u) << "one block, which grows into the page";
+      } else if (q != p) {
+        moves_after++;
+      }
+    }
+    p = q;
+    n = next;
+  }
+  EXPECT_EQ(moves_after, 0u) << "from 16 to 120 KiB in 1000-byte steps, the block grows in place";
+  EXPECT_EQ(p, first_medium);
+  Page* pg = page_of(p);
+  EXPECT_GE(pg->slice_count, 2u);
+  EXPECT_EQ(pg->block_size, mi::good_block_size(n));
+  EXPECT_TRUE(in_queue(a.heap->pages[mi::BIN_FULL], pg)) << "a page of one block in use is in the full queue";
+  EXPECT_TRUE(mi::segment_is_valid(mi::segmap_segment_of(p)));
+  EXPECT_TRUE(mi::page_is_valid(pg));
+  EXPECT_TRUE(mi::heap_is_valid(a.heap));
+  mi_free(p);
+  EXPECT_TRUE(mi::heap_is_valid(a.heap));
+}
+
+// A block that realloc did not grow before (allocated by malloc, resized
+// once: a record updated to a new size) goes to a medium page as any block
+// of its size: a page of its own would keep the rest of its slice resident
+// where the slice was used before.
+TEST(PageGrow, ABlockResizedOnceTakesAMediumPage) {
+  ArenaHeap a;
+  ASSERT_NE(a.heap, nullptr);
+  for (size_t from : {12 * KiB, 20 * KiB}) {
+    forget_realloc_growths();
+    uint8_t* p = static_cast<uint8_t*>(mi_heap_malloc(a.heap, from));
+    ASSERT_NE(p, nullptr);
+    memset(p, 0x33, from);
+    uint8_t* q = static_cast<uint8_t*>(mi_heap_realloc(a.heap, p, from + from / 3));
+    ASSERT_NE(q, nullptr);
+    for (size_t i = 0; i < from; i += 53) ASSERT_EQ(q[i], 0x33) << i;
+    EXPECT_EQ(mi::segmap_segment_of(q)->page_kind, mi::PageKind::medium) << from;
+    mi_free(q);
+  }
+  EXPECT_TRUE(mi::heap_is_valid(a.heap));
+}
+
 // --- huge blocks growing in place (realloc) ------------------------------------------
 // A huge block's segment is sized to the block, in memory that reaches to
 // the end of its arena blocks (whole SEGMENT_SIZE units): realloc grows the
