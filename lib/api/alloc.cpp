@@ -42,7 +42,10 @@ bool realloc_grow_in_place(void* p, size_t newsize) {
 // (each miss took a block in a medium page); with 64 slots 40%. A block
 // freed and made again at the same address is taken for the buffer it was
 // (a heuristic: it gets a page of its own).
-uintptr_t& realloc_grown_slot(SegmentsTld* tld, const void* p) {
+// (A slot holds bits 3-34 of the address: blocks are 8-byte aligned, and
+// two blocks a slot could take for each other lie a multiple of 32 GiB apart.)
+uint32_t realloc_grown_tag(const void* p) { return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p) >> 3); }
+uint32_t& realloc_grown_slot(Tld* tld, const void* p) {
   const uintptr_t h = (reinterpret_cast<uintptr_t>(p) >> 4) * uintptr_t{0x9E3779B97F4A7C15};
   return tld->realloc_grown[h >> (64 - 8)];
 }
@@ -60,8 +63,8 @@ void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept
   // Shrinking to no less than half, or growing within the block: in place.
   if (newsize <= size && newsize >= size / 2 && newsize > 0) return p;
   size_t alloc_size = newsize;
-  // The thread's segments when growing (nullptr: shrinking, or a heap not set up)
-  SegmentsTld* stld = (newsize > size && heap->tld != nullptr) ? &heap->tld->segments : nullptr;
+  // The thread's data when growing (nullptr: shrinking, or a heap not set up)
+  Tld* tld = (newsize > size) ? heap->tld : nullptr;
   bool own_page = false;  // the new block gets a large page of its own (heap/page.cpp find_page)
   if (newsize > size) {
     // A block in a large page (a large block, or a medium one realloc grew:
@@ -94,8 +97,8 @@ void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept
     // hold the rest of its slice resident where the slice was used before
     // (dbsim: 104.6 -> 107.1 MiB when every medium growth had a page of its
     // own; 103.2 so; medians of 9 alternated runs).
-    own_page = stld != nullptr && alloc_size > SMALL_OBJ_SIZE_MAX && alloc_size <= MEDIUM_OBJ_SIZE_MAX &&
-               realloc_grown_slot(stld, p) == reinterpret_cast<uintptr_t>(p);
+    own_page = tld != nullptr && alloc_size > SMALL_OBJ_SIZE_MAX && alloc_size <= MEDIUM_OBJ_SIZE_MAX &&
+               realloc_grown_slot(tld, p) == realloc_grown_tag(p);
   }
   // Zeroing: the new block is zero up to its usable size (a later in-place
   // growth must find zeros there too; the old block's tail past the user's
@@ -105,14 +108,14 @@ void* heap_realloc_zero(Heap* heap, void* p, size_t newsize, bool zero) noexcept
   // the memory past its end committed when that was used before, to grow
   // into without page faults; segment.cpp huge_segment_trim)
   void* newp;
-  if (stld != nullptr && (own_page || alloc_size > LARGE_OBJ_SIZE_MAX)) {
-    stld->realloc_growing = true;  // (read by find_page and huge_keeps_tail)
+  if (tld != nullptr && (own_page || alloc_size > LARGE_OBJ_SIZE_MAX)) {
+    tld->segments.realloc_growing = true;  // (read by find_page and huge_keeps_tail)
     newp = malloc_generic(heap, alloc_size, zero, 0);
-    stld->realloc_growing = false;
+    tld->segments.realloc_growing = false;
   } else {
     newp = heap_malloc_zero(heap, alloc_size, zero);
   }
-  if (stld != nullptr && newp != nullptr) realloc_grown_slot(stld, newp) = reinterpret_cast<uintptr_t>(newp);
+  if (tld != nullptr && newp != nullptr) realloc_grown_slot(tld, newp) = realloc_grown_tag(newp);
   return realloc_move(newp, p, size, newsize);
 }
 

@@ -562,7 +562,6 @@ struct SegmentsTld {
   size_t eager_delay_left;  // segments still to be committed page by page (eager_commit_delay)
   bool realloc_growing;     // the block being allocated is a realloc's growth (heap/page.cpp find_page,
                             // segment.cpp huge_keeps_tail)
-  uintptr_t realloc_grown[REALLOC_GROWN_SLOTS];  // blocks realloc grew last, by address hash (api/alloc.cpp)
   ThreadStats* stats;
 };
 
@@ -657,6 +656,12 @@ struct Tld {
   // lines the owner's slow path uses.
   alignas(MI_CACHE_LINE) std::atomic<uintptr_t> remote_in;
   uint8_t remote_in_pad[MI_CACHE_LINE - sizeof(std::atomic<uintptr_t>)];
+  // The blocks realloc grew last, by a hash of their address (api/alloc.cpp:
+  // bits 3-34 of each). Last (and last of heap/thread.cpp's ThreadData): 1 KiB
+  // that a thread which never grows a block by realloc never touches (the
+  // main thread's is in the library's .data, whose pages are resident once
+  // written).
+  uint32_t realloc_grown[REALLOC_GROWN_SLOTS];
 };
 
 }  // namespace mi

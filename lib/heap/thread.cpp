@@ -57,10 +57,10 @@ namespace {
 
 struct ThreadData {
   Heap heap;  // the thread's backing heap
-  Tld tld;
   MemId memid;
   ThreadData* live_next;  // the list of live threads' data (for fork)
   ThreadData* live_prev;
+  Tld tld;  // last: its last field, untouched unless the thread grows blocks by realloc
 };
 
 // Live threads' data, so that a child process after fork() can abandon the

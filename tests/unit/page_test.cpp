@@ -963,7 +963,7 @@ TEST(PageGrow, OnlyTheOwnerGrowsInPlace) {
 // The thread's realloc forgets the blocks it grew (a freed block's address,
 // made again, would be taken for a growing buffer's).
 void forget_realloc_growths() {
-  for (uintptr_t& slot : mi::heap_get_default()->tld->segments.realloc_grown) slot = 0;
+  for (uint32_t& slot : mi::heap_get_default()->tld->realloc_grown) slot = 0;
 }
 
 TEST(PageGrow, AGrowingBufferGetsALargePageOfItsOwnInTheMediumSizes) {
