@@ -181,7 +181,7 @@ void tld_init(Tld* tld, Heap* backing) {
   tld->segments.realloc_growing = false;
   // (realloc_grown is left as it is: a stale address only makes realloc
   // take a block it matches for a growing buffer's, and clearing it would
-  // touch 2 KiB more of each thread's memory)
+  // touch 1 KiB more of each thread's memory)
 }
 
 // Sets up the calling thread. pre: it has no initialised default heap.
