@@ -21,7 +21,7 @@ int mi_numa_node_os_index(int node) noexcept {
 int mi_numa_node_distance(int from, int to) noexcept {
   const mi::Topology& t = mi::topology();
   if (from < 0 || to < 0 || from >= t.node_count || to >= t.node_count) return -1;
-  return t.distance[from][to];
+  return t.nodes[from].distance[to];
 }
 
 }  // extern "C"

@@ -671,7 +671,7 @@ void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, 
       // The home node first (with unbound arenas), then the others nearest
       // first by distance: a thread's memory stays as close as it can be.
       for (int k = 0; k < t.node_count; k++) {
-        int node = t.fallback[home][k];
+        int node = t.nodes[home].fallback[k];
         if (node < 0) break;
         // Unbound arenas (reserved before the topology was known, or given
         // without a node) are local by first touch for a thread's own heap,
@@ -684,11 +684,11 @@ void* arena_alloc(size_t size, size_t alignment, bool commit, bool allow_large, 
         if (k == 0) {
           node_stats[home].fallbacks.fetch_add(1, std::memory_order_relaxed);
           if (once(Once::numa_fallback)) {
-            int next = (t.node_count > 1) ? t.fallback[home][1] : -1;
+            int next = (t.node_count > 1) ? t.nodes[home].fallback[1] : -1;
             warning_message(
                 "numa: node %d cannot give more memory; allocating on the nearest other node (%d, distance %d). "
                 "Further fallbacks are counted in the statistics (mi_numa_stats) without a warning",
-                home, next, next >= 0 ? t.distance[home][next] : 0);
+                home, next, next >= 0 ? t.nodes[home].distance[next] : 0);
           }
         }
       }

@@ -20,8 +20,10 @@ std::atomic<int> numa_nodes_in_use{1};
 namespace {
 
 // Published tables: the boot view, the hwloc view, a test's view. Each is
-// filled completely before the pointer moves to it.
-constinit Topology table_boot{};
+// filled completely before the pointer moves to it. Page-aligned: what a
+// machine of a few nodes writes, its first 3 KiB (topology.h), is then one
+// page resident, not the two it straddled.
+alignas(4096) constinit Topology table_boot{};
 constinit Topology table_hwloc{};
 constinit Topology table_test{};
 std::atomic<const Topology*> published{nullptr};
@@ -49,17 +51,17 @@ void topology_finish(Topology* t) {
   for (int i = 0; i < n; i++) {
     // insertion sort of the other nodes by distance (ties: lower index first)
     int count = 0;
-    t->fallback[i][count++] = static_cast<int8_t>(i);
+    t->nodes[i].fallback[count++] = static_cast<int8_t>(i);
     for (int j = 0; j < n; j++) {
       if (j == i) continue;
       int k = count++;
-      while (k > 1 && t->distance[i][t->fallback[i][k - 1]] > t->distance[i][j]) {
-        t->fallback[i][k] = t->fallback[i][k - 1];
+      while (k > 1 && t->nodes[i].distance[t->nodes[i].fallback[k - 1]] > t->nodes[i].distance[j]) {
+        t->nodes[i].fallback[k] = t->nodes[i].fallback[k - 1];
         k--;
       }
-      t->fallback[i][k] = static_cast<int8_t>(j);
+      t->nodes[i].fallback[k] = static_cast<int8_t>(j);
     }
-    for (int j = n; j < NUMA_MAX_NODES; j++) t->fallback[i][j] = -1;
+    for (int j = n; j < NUMA_MAX_NODES; j++) t->nodes[i].fallback[j] = -1;
   }
   for (int c = 0; c < NUMA_MAX_CPUS; c++) t->cpu_node[c] = -1;
   for (int i = 0; i < n; i++) {
@@ -76,7 +78,7 @@ void topology_finish(Topology* t) {
       int node = t->cpu_node[c];
       if (node < keep) continue;
       for (int k = 0; k < n; k++) {
-        int cand = t->fallback[node][k];
+        int cand = t->nodes[node].fallback[k];
         if (cand >= 0 && cand < keep) {
           t->cpu_node[c] = static_cast<int16_t>(cand);
           break;
@@ -87,10 +89,10 @@ void topology_finish(Topology* t) {
     for (int i = 0; i < keep; i++) {  // fallback orders without the dropped nodes
       int w = 0;
       for (int k = 0; k < n; k++) {
-        int cand = t->fallback[i][k];
-        if (cand >= 0 && cand < keep) t->fallback[i][w++] = static_cast<int8_t>(cand);
+        int cand = t->nodes[i].fallback[k];
+        if (cand >= 0 && cand < keep) t->nodes[i].fallback[w++] = static_cast<int8_t>(cand);
       }
-      for (int k = w; k < NUMA_MAX_NODES; k++) t->fallback[i][k] = -1;
+      for (int k = w; k < NUMA_MAX_NODES; k++) t->nodes[i].fallback[k] = -1;
     }
   }
   // binding needs every node to be a node of the running kernel
@@ -118,10 +120,10 @@ uint64_t parse_memtotal(const char* s) {
 
 void boot_view(Topology* t) {
   // The first view fills a table that is still zero (.bss): clearing it
-  // would write all of its 20 KiB, 6 pages resident in every process where
-  // a one-node machine writes 4 (the node count, node 0, the first row of
-  // the distances and fallback orders, the CPU map). A view read again
-  // (topology() before process init, then topology_init) starts clean.
+  // would write all of its 19 KiB, 5 pages resident in every process where
+  // a one-node machine writes 1 (the node count, the CPU map, node 0:
+  // topology.h). A view read again (topology() before process init, then
+  // topology_init) starts clean.
   if (t->node_count != 0) memset(static_cast<void*>(t), 0, sizeof(*t));
   char buf[4096];
   char path[96];
@@ -153,7 +155,7 @@ void boot_view(Topology* t) {
   t->node_count = n;
   // distances: row i lists the distance to every online node, in order
   for (int i = 0; i < n; i++) {
-    for (int j = 0; j < n; j++) t->distance[i][j] = (i == j) ? DISTANCE_LOCAL : DISTANCE_REMOTE;
+    for (int j = 0; j < n; j++) t->nodes[i].distance[j] = (i == j) ? DISTANCE_LOCAL : DISTANCE_REMOTE;
     format(path, sizeof(path), "/sys/devices/system/node/node%d/distance", t->nodes[i].os_index);
     if (os_read_file(path, buf, sizeof(buf)) <= 0) continue;
     const char* p = buf;
@@ -162,7 +164,7 @@ void boot_view(Topology* t) {
       if (*p < '0' || *p > '9') break;
       unsigned v = 0;
       while (*p >= '0' && *p <= '9') v = v * 10 + static_cast<unsigned>(*p++ - '0');
-      t->distance[i][j] = static_cast<uint8_t>(v > 255 ? 255 : v);
+      t->nodes[i].distance[j] = static_cast<uint8_t>(v > 255 ? 255 : v);
     }
   }
   t->from_hwloc = false;
@@ -273,7 +275,7 @@ bool hwloc_view(Topology* t, const char* xml, const char* synthetic = nullptr) {
         for (int c = 0; c < NUMA_MAX_CPUS; c++) set_bit(t->nodes[0].cpus, c);
       }
       for (int i = 0; i < t->node_count; i++) {
-        for (int j = 0; j < t->node_count; j++) t->distance[i][j] = (i == j) ? DISTANCE_LOCAL : DISTANCE_REMOTE;
+        for (int j = 0; j < t->node_count; j++) t->nodes[i].distance[j] = (i == j) ? DISTANCE_LOCAL : DISTANCE_REMOTE;
       }
       // hwloc's latency distances between NUMA nodes, when the firmware gives them
       if (api.distances_get_by_type != nullptr && api.distances_release != nullptr && n > 1) {
@@ -291,7 +293,7 @@ bool hwloc_view(Topology* t, const char* xml, const char* synthetic = nullptr) {
               }
               if (ia < 0 || ib < 0) continue;
               uint64_t v = dist->values[a * dist->nbobjs + b];
-              t->distance[ia][ib] = static_cast<uint8_t>(v > 255 ? 255 : v);
+              t->nodes[ia].distance[ib] = static_cast<uint8_t>(v > 255 ? 255 : v);
             }
           }
           api.distances_release(topo, dist);
@@ -316,7 +318,8 @@ void describe(const Topology& t, const char* source) {
     char row[256];
     size_t len = 0;
     for (int j = 0; j < t.node_count && len + 8 < sizeof(row); j++) {
-      len += format(row + len, sizeof(row) - len, "%s%u", j == 0 ? "" : " ", static_cast<unsigned>(t.distance[i][j]));
+      len += format(row + len, sizeof(row) - len, "%s%u", j == 0 ? "" : " ",
+                    static_cast<unsigned>(t.nodes[i].distance[j]));
     }
     char mem[32];
     verbose_message("  node %d (os %d): %d cpu(s), %s, distances %s", i, t.nodes[i].os_index, t.nodes[i].cpu_count,

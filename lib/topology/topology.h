@@ -40,21 +40,27 @@ namespace mi {
 
 constexpr int NUMA_MAX_CPUS = 1024;
 
+// A node's row of the distances and fallback order lies with the rest of
+// what is known of it, and the CPU map and the nodes right after the node
+// count: what a machine of a few nodes reads and writes is in the table's
+// first page or two (the process's table is in .bss, resident by the page it
+// is written in: 4 pages of 5 for one node when the rows were arrays of
+// their own, 1 now).
 struct NodeInfo {
-  int os_index;                       // the kernel's node number
-  uint64_t cpus[NUMA_MAX_CPUS / 64];  // CPU set
+  int os_index;  // the kernel's node number
   int cpu_count;
-  uint64_t memory_bytes;  // local memory (0 if unknown)
+  uint64_t memory_bytes;              // local memory (0 if unknown)
+  uint8_t distance[NUMA_MAX_NODES];   // to each node (by index in nodes[])
+  int8_t fallback[NUMA_MAX_NODES];    // [0] = this node, then the others nearest first (-1: none)
+  uint64_t cpus[NUMA_MAX_CPUS / 64];  // CPU set
 };
 
 struct Topology {
   int node_count;  // nodes in use (>= 1)
   bool from_hwloc;
-  bool binding_possible;  // every node is a node of the running kernel
+  bool binding_possible;            // every node is a node of the running kernel
+  int16_t cpu_node[NUMA_MAX_CPUS];  // CPU number -> node (-1: none)
   NodeInfo nodes[NUMA_MAX_NODES];
-  uint8_t distance[NUMA_MAX_NODES][NUMA_MAX_NODES];
-  int8_t fallback[NUMA_MAX_NODES][NUMA_MAX_NODES];  // [n][0] = n, then the others nearest first
-  int16_t cpu_node[NUMA_MAX_CPUS];                  // CPU number -> node (-1: none)
 };
 
 // Reads the kernel's view; called once from process init (does not allocate).

@@ -79,7 +79,7 @@ void check_four_nodes(const mi::Topology& t) {
     EXPECT_EQ(t.nodes[i].cpu_count, 2) << "node " << i;
     EXPECT_EQ(t.nodes[i].memory_bytes, (i == 0 ? 128 : 64) * MiB) << "node " << i;
     for (int j = 0; j < 4; j++) {
-      EXPECT_EQ(t.distance[i][j], kFour[i][j]) << "distance " << i << " -> " << j;
+      EXPECT_EQ(t.nodes[i].distance[j], kFour[i][j]) << "distance " << i << " -> " << j;
       EXPECT_EQ(mi_numa_node_distance(i, j), kFour[i][j]) << "distance " << i << " -> " << j;
     }
   }
@@ -341,7 +341,7 @@ TEST(NumaTopologyChild, DISABLED_LoadXmlAndSetForTest) {
     memset(t.nodes[i].cpus, 0, sizeof(t.nodes[i].cpus));
     t.nodes[i].os_index = 40 + i;  // not nodes of this kernel
     t.nodes[i].memory_bytes = 0;
-    for (int j = 0; j < 3; j++) t.distance[i][j] = static_cast<uint8_t>(d[i][j]);
+    for (int j = 0; j < 3; j++) t.nodes[i].distance[j] = static_cast<uint8_t>(d[i][j]);
   }
   t.nodes[0].cpus[0] = 0x3;               // cpus 0, 1
   t.nodes[1].cpus[0] = 0xc;               // cpus 2, 3
@@ -355,7 +355,7 @@ TEST(NumaTopologyChild, DISABLED_LoadXmlAndSetForTest) {
   EXPECT_EQ(fallback_of(p, 0), (V{0, 1, 2})) << "tie at 30: lower index first";
   EXPECT_EQ(fallback_of(p, 1), (V{1, 2, 0}));
   EXPECT_EQ(fallback_of(p, 2), (V{2, 0, 1})) << "tie at 12: lower index first";
-  for (int k = 3; k < mi::NUMA_MAX_NODES; k++) EXPECT_EQ(p.fallback[0][k], -1);
+  for (int k = 3; k < mi::NUMA_MAX_NODES; k++) EXPECT_EQ(p.nodes[0].fallback[k], -1);
   EXPECT_EQ(mi::numa_node_of_cpu(0), 0);
   EXPECT_EQ(mi::numa_node_of_cpu(3), 1);
   EXPECT_EQ(mi::numa_node_of_cpu(70), 2);

@@ -166,7 +166,7 @@ inline std::vector<int> cpus_of(const mi::NodeInfo& n) {
 
 inline std::vector<int> fallback_of(const mi::Topology& t, int node) {
   std::vector<int> v;
-  for (int k = 0; k < mi::NUMA_MAX_NODES && t.fallback[node][k] >= 0; k++) v.push_back(t.fallback[node][k]);
+  for (int k = 0; k < mi::NUMA_MAX_NODES && t.nodes[node].fallback[k] >= 0; k++) v.push_back(t.nodes[node].fallback[k]);
   return v;
 }
 
